@@ -1,0 +1,125 @@
+/**
+ * The on-disk object cache. Layout follows the genuine client's posix cache: objects stored decompressed and
+ * verified, at `<dir>/<first 2 hex>/<rest of hash>[-algo]`, written into `<dir>/txn/` first and published with
+ * rename(2), so that a crash at any point leaves either no file or a whole verified one. Small per-repository
+ * state (last trusted revision, the verified signed files) sits beside the objects.
+ * @module
+ */
+import { mkdir, rename, rm, readFile, writeFile, stat, open } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { hashToString, type ContentHash } from '../format/hash.js';
+
+/** What the cache remembers of one repository between processes. */
+export interface RepositoryState {
+  /** Highest revision ever trusted in this cache (rollback protection). */
+  revision: number;
+  /** Root catalog hash of that revision. */
+  rootHash: string;
+  /** Publish timestamp of that revision. */
+  timestamp: number;
+}
+
+/** A content-addressed directory of verified, decompressed objects. */
+export class DiskCache {
+  /** Directory that holds the objects. */
+  readonly dir: string;
+  private readonly txn: string;
+  private ready: Promise<void> | undefined;
+
+  constructor(dir: string) {
+    this.dir = dir;
+    this.txn = join(dir, 'txn');
+  }
+
+  /** Creates the directory skeleton once (256 prefix directories and txn/). */
+  init(): Promise<void> {
+    this.ready ??= (async () => {
+      await mkdir(this.txn, { recursive: true });
+      const all: Promise<unknown>[] = [];
+      for (let i = 0; i < 256; i++) all.push(mkdir(join(this.dir, i.toString(16).padStart(2, '0')), { recursive: true }));
+      await Promise.all(all);
+    })();
+    return this.ready;
+  }
+
+  /** Where a verified object lives. */
+  pathOf(h: ContentHash): string {
+    const name = hashToString(h);
+    return join(this.dir, name.slice(0, 2), name.slice(2));
+  }
+
+  /** True if the object is present (a present object is always complete: it was renamed into place). */
+  async has(h: ContentHash): Promise<boolean> {
+    try {
+      await stat(this.pathOf(h));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A fresh temporary path inside txn/. */
+  tempPath(): string {
+    return join(this.txn, `${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  }
+
+  /** Publishes a verified temporary file under the object's name (atomic). */
+  async commit(tmp: string, h: ContentHash): Promise<string> {
+    const dest = this.pathOf(h);
+    await rename(tmp, dest);
+    return dest;
+  }
+
+  /** Drops a temporary file, ignoring a missing one. */
+  async discard(tmp: string): Promise<void> {
+    await rm(tmp, { force: true });
+  }
+
+  /** Writes a small file atomically. */
+  async writeAtomic(name: string, data: Uint8Array | string): Promise<void> {
+    await this.init();
+    const tmp = this.tempPath();
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, join(this.dir, name));
+  }
+
+  /** Reads a small file beside the objects, or undefined. */
+  async readSmall(name: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(join(this.dir, name));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * The last trusted state of a repository, from `cvmfschecksum.<fqrn>` (the genuine client's file:
+   * `<root hash>T<timestamp>R<revision>`).
+   */
+  async readState(fqrn: string): Promise<RepositoryState | undefined> {
+    const b = await this.readSmall(`cvmfschecksum.${fqrn}`);
+    if (!b) return undefined;
+    const m = /^([0-9a-f]{40}(?:-[a-z0-9]+)?)(?:T(\d+))?(?:R(\d+))?/.exec(b.toString('latin1').trim());
+    if (!m) return undefined;
+    return { rootHash: m[1]!, timestamp: Number(m[2] ?? 0), revision: Number(m[3] ?? 0) };
+  }
+
+  /** Records a newly trusted state (only ever moves forward; the caller checks). */
+  async writeState(fqrn: string, s: RepositoryState): Promise<void> {
+    await this.writeAtomic(`cvmfschecksum.${fqrn}`, `${s.rootHash}T${s.timestamp}R${s.revision}`);
+  }
+}
+
+/** Writes a whole buffer to a temp path (helper for tests and the publisher's reuse). */
+export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(tmp, data);
+  await rename(tmp, path);
+}

@@ -1,0 +1,139 @@
+/**
+ * Reads byte ranges of a file's content. A whole-file object is read from its verified cache file; a chunked
+ * file fetches only the chunks a range touches (binary search over the chunk list) and prefetches the next one
+ * for sequential readers. Nothing here holds more than the caller's buffer in memory.
+ * @module
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { fsError, ioError } from '../errors.js';
+import { hashFromBytes, type ContentHash } from '../format/hash.js';
+import { hashAlgorithmOf } from '../format/flags.js';
+import type { ObjectStore } from '../store/object-store.js';
+import type { Entry } from './entry.js';
+import type { Namespace } from './namespace.js';
+
+interface Piece {
+  readonly offset: number;
+  readonly size: number;
+  readonly hash: ContentHash;
+  readonly suffix: '' | 'P';
+}
+
+/** How many chunk files one reader keeps open, and how many chunks it fetches ahead. */
+const OPEN_PIECES = 2;
+const PREFETCH = 2;
+
+/** Random-access reader over one file's content. */
+export class ContentReader {
+  private pieces: Piece[] | undefined;
+  private readonly fds = new Map<number, Promise<FileHandle>>();
+  private readonly fetched = new Map<number, Promise<string>>();
+
+  constructor(readonly entry: Entry, private readonly store: ObjectStore, private readonly ns: Namespace, private readonly signal?: AbortSignal) {}
+
+  /** The content pieces: one per chunk, or the whole file. */
+  async layout(): Promise<readonly Piece[]> {
+    if (this.pieces) return this.pieces;
+    const e = this.entry;
+    if (e.size === 0) this.pieces = [];
+    else if (e.chunked) {
+      const rows = await this.ns.chunks(e);
+      const algorithm = hashAlgorithmOf(e.flags);
+      this.pieces = rows.map((r) => ({ offset: r.offset, size: r.size, hash: hashFromBytes(r.hash, algorithm), suffix: 'P' as const }));
+      let at = 0;
+      for (const p of this.pieces) {
+        if (p.offset !== at) throw ioError('catalog-format', `chunk list of ${e.path} has a gap or overlap at offset ${at}`);
+        at += p.size;
+      }
+      if (at !== e.size) throw ioError('catalog-format', `chunks of ${e.path} add up to ${at} bytes, the file has ${e.size}`);
+    } else if (e.hash) {
+      this.pieces = [{ offset: 0, size: e.size, hash: e.hash, suffix: '' }];
+    } else {
+      throw fsError('EIO', 'open', e.path, 'file has neither a content hash nor chunks');
+    }
+    return this.pieces;
+  }
+
+  private fetch(i: number): Promise<string> {
+    let p = this.fetched.get(i);
+    if (!p) {
+      const piece = this.pieces![i]!;
+      p = this.store.get(piece.hash, piece.suffix, this.entry.compression, this.signal);
+      p.catch(() => this.fetched.delete(i));
+      this.fetched.set(i, p);
+    }
+    return p;
+  }
+
+  private fd(i: number): Promise<FileHandle> {
+    let p = this.fds.get(i);
+    if (p) {
+      this.fds.delete(i);
+      this.fds.set(i, p);
+      return p;
+    }
+    p = (async () => {
+      const path = await this.fetch(i);
+      const fh = await open(path, 'r');
+      const st = await fh.stat();
+      if (st.size !== this.pieces![i]!.size) {
+        await fh.close();
+        throw ioError('catalog-format', `${this.entry.path}: object ${this.pieces![i]!.hash.hex} holds ${st.size} bytes, the catalog says ${this.pieces![i]!.size}`);
+      }
+      return fh;
+    })();
+    p.catch(() => this.fds.delete(i));
+    this.fds.set(i, p);
+    while (this.fds.size > OPEN_PIECES) {
+      const [k, old] = this.fds.entries().next().value as [number, Promise<FileHandle>];
+      this.fds.delete(k);
+      old.then((h) => h.close(), () => undefined);
+    }
+    return p;
+  }
+
+  private indexAt(pos: number): number {
+    const ps = this.pieces!;
+    let lo = 0, hi = ps.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (ps[mid]!.offset <= pos) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** Reads up to `length` bytes at `position` into `buf[offset…]`; returns the byte count (0 at end of file). */
+  async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    const ps = await this.layout();
+    const size = this.entry.size;
+    if (position >= size || length <= 0 || ps.length === 0) return 0;
+    const end = Math.min(size, position + length);
+    let done = 0;
+    let pos = position;
+    let i = this.indexAt(pos);
+    while (pos < end) {
+      const piece = ps[i]!;
+      for (let k = 1; k <= PREFETCH && i + k < ps.length && ps.length > 1; k++) void this.fetch(i + k).catch(() => undefined);
+      const fh = await this.fd(i);
+      const want = Math.min(end, piece.offset + piece.size) - pos;
+      let got = 0;
+      while (got < want) {
+        const r = await fh.read(buf, offset + done + got, want - got, pos - piece.offset + got);
+        if (r.bytesRead === 0) throw ioError('catalog-format', `${this.entry.path}: object shorter than expected`);
+        got += r.bytesRead;
+      }
+      done += want;
+      pos += want;
+      i++;
+    }
+    return done;
+  }
+
+  /** Closes the chunk files this reader holds open. */
+  async close(): Promise<void> {
+    const all = [...this.fds.values()];
+    this.fds.clear();
+    await Promise.all(all.map((p) => p.then((h) => h.close(), () => undefined)));
+  }
+}

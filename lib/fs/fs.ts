@@ -1,0 +1,199 @@
+/**
+ * The read-only, `node:fs/promises`-shaped view of one repository revision.
+ * @module
+ */
+import { Readable } from 'node:stream';
+import { constants } from 'node:fs';
+import { fsError } from '../errors.js';
+import type { ObjectStore } from '../store/object-store.js';
+import { ContentReader } from './content.js';
+import type { Entry } from './entry.js';
+import { CvmfsFileHandle, type ReadStreamOptions } from './file-handle.js';
+import { magicNames, magicValue, type MagicContext, type MagicVisibility } from './magic-xattrs.js';
+import type { Namespace } from './namespace.js';
+import { CvmfsDirent, CvmfsStats } from './stats.js';
+import { Walker } from './walker.js';
+import { parseXattrs } from '../format/xattr.js';
+
+/** A path as the API takes it: `/a/b`, `a/b`, or `/cvmfs/<fqrn>/a/b`. */
+export type PathLike = string;
+
+/** Options shared by calls that can be aborted. */
+export interface AbortOptions {
+  signal?: AbortSignal;
+}
+
+/** Where the fs view gets its data. */
+export interface FsBackend {
+  readonly fqrn: string;
+  namespace(): Namespace;
+  store(): ObjectStore;
+  magic: MagicContext;
+  magicVisibility: MagicVisibility;
+}
+
+const WRITE_FLAGS = constants.O_WRONLY | constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_APPEND;
+
+function flagsWrite(flags: string | number): boolean {
+  if (typeof flags === 'number') return (flags & WRITE_FLAGS) !== 0;
+  return /[wa+]/.test(flags);
+}
+
+/** Read-only file system calls over a repository; every write rejects with EROFS. */
+export class CvmfsFs {
+  constructor(private readonly b: FsBackend) {}
+
+  private walker(): Walker {
+    return new Walker(this.b.namespace(), this.b.fqrn);
+  }
+
+  /** Resolves a path to its entry (following a final symlink when `follow`). */
+  async entry(path: PathLike, follow = true, syscall = follow ? 'stat' : 'lstat'): Promise<Entry> {
+    return this.walker().resolve(path, follow, syscall);
+  }
+
+  /** Like fs.promises.stat. */
+  async stat(path: PathLike): Promise<CvmfsStats> {
+    return new CvmfsStats(await this.entry(path, true, 'stat'));
+  }
+
+  /** Like fs.promises.lstat. */
+  async lstat(path: PathLike): Promise<CvmfsStats> {
+    return new CvmfsStats(await this.entry(path, false, 'lstat'));
+  }
+
+  /** Like fs.promises.readdir: names, or Dirents with `withFileTypes`. Hidden entries are not listed. */
+  async readdir(path: PathLike, options: { withFileTypes: true }): Promise<CvmfsDirent[]>;
+  async readdir(path: PathLike, options?: { withFileTypes?: false } | BufferEncoding): Promise<string[]>;
+  async readdir(path: PathLike, options?: { withFileTypes?: boolean } | BufferEncoding): Promise<string[] | CvmfsDirent[]> {
+    const dir = await this.entry(path, true, 'scandir');
+    if (dir.type !== 'dir') throw fsError('ENOTDIR', 'scandir', path);
+    const list = await this.b.namespace().list(dir);
+    if (typeof options === 'object' && options.withFileTypes) return list.map((e) => new CvmfsDirent(e.name, path, e.mode));
+    return list.map((e) => e.name);
+  }
+
+  /** Like fs.promises.readFile. */
+  async readFile(path: PathLike, options?: { encoding?: BufferEncoding | null; signal?: AbortSignal } | BufferEncoding | null): Promise<Buffer | string>;
+  async readFile(path: PathLike, options?: { encoding?: BufferEncoding | null; signal?: AbortSignal } | BufferEncoding | null): Promise<Buffer | string> {
+    const signal = typeof options === 'object' && options ? options.signal : undefined;
+    const fh = await this.open(path, 'r', signal ? { signal } : {});
+    try {
+      return await fh.readFile(options);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Like fs.promises.readlink; the target is shown after variant-symlink expansion. */
+  async readlink(path: PathLike): Promise<string> {
+    const e = await this.entry(path, false, 'readlink');
+    if (e.type !== 'symlink') throw fsError('EINVAL', 'readlink', path, 'not a symbolic link');
+    return e.target!;
+  }
+
+  /** Like fs.promises.realpath: the canonical path, in the style it was asked (`/a` or `/cvmfs/<fqrn>/a`). */
+  async realpath(path: PathLike): Promise<string> {
+    const e = await this.entry(path, true, 'realpath');
+    const mount = `/cvmfs/${this.b.fqrn}`;
+    if (path === mount || path.startsWith(mount + '/')) return e.path === '/' ? mount : mount + e.path;
+    return e.path;
+  }
+
+  /** Like fs.promises.access: W_OK fails with EROFS; R_OK/X_OK check the permission bits. */
+  async access(path: PathLike, mode: number = constants.F_OK): Promise<void> {
+    const e = await this.entry(path, true, 'access');
+    if (mode & constants.W_OK) throw fsError('EROFS', 'access', path);
+    if (mode & constants.R_OK && (e.mode & 0o444) === 0) throw fsError('EACCES', 'access', path);
+    if (mode & constants.X_OK && (e.mode & 0o111) === 0) throw fsError('EACCES', 'access', path);
+  }
+
+  /** True if the path resolves (following symlinks). */
+  async exists(path: PathLike): Promise<boolean> {
+    try {
+      await this.entry(path, true, 'access');
+      return true;
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ENOENT' || (e as { code?: string }).code === 'ENOTDIR') return false;
+      throw e;
+    }
+  }
+
+  /** Like fs.promises.open, read-only. */
+  async open(path: PathLike, flags: string | number = 'r', options: AbortOptions = {}): Promise<CvmfsFileHandle> {
+    if (flagsWrite(flags)) throw fsError('EROFS', 'open', path);
+    const e = await this.entry(path, true, 'open');
+    if (e.type === 'dir') throw fsError('EISDIR', 'open', path);
+    if (e.type !== 'file') throw fsError('EINVAL', 'open', path, `cannot read a ${e.type}`);
+    const reader = new ContentReader(e, this.b.store(), this.b.namespace(), options.signal);
+    await reader.layout();
+    return new CvmfsFileHandle(reader, path);
+  }
+
+  /** Like fs.createReadStream, with inclusive `start`/`end`. */
+  createReadStream(path: PathLike, options: ReadStreamOptions = {}): Readable {
+    const self = this;
+    async function* gen(): AsyncGenerator<Buffer> {
+      const fh = await self.open(path, 'r', options.signal ? { signal: options.signal } : {});
+      try {
+        for await (const chunk of fh.createReadStream(options)) yield chunk as Buffer;
+      } finally {
+        await fh.close();
+      }
+    }
+    return Readable.from(gen(), { objectMode: false });
+  }
+
+  /** The value of an extended attribute (stored or magic). ENODATA if there is none. */
+  async getxattr(path: PathLike, name: string, options: { noFollow?: boolean } = {}): Promise<Buffer> {
+    const e = await this.entry(path, !options.noFollow, 'getxattr');
+    if (e.xattrBlob) {
+      const v = parseXattrs(e.xattrBlob).get(name);
+      if (v) return v;
+    }
+    const m = await magicValue(name, e, this.b.namespace(), this.b.magic);
+    if (m !== undefined) return Buffer.from(m, 'utf8');
+    throw fsError('ENODATA', 'getxattr', path, `no attribute ${name}`);
+  }
+
+  /**
+   * Names of the extended attributes: the stored ones, plus the magic ones as the visibility setting says
+   * (`never`, `rootonly` (default), `always`), or as `options.magic` overrides.
+   */
+  async listxattr(path: PathLike, options: { noFollow?: boolean; magic?: boolean } = {}): Promise<string[]> {
+    const e = await this.entry(path, !options.noFollow, 'listxattr');
+    const names = e.xattrBlob ? [...parseXattrs(e.xattrBlob).keys()] : [];
+    const vis = this.b.magicVisibility;
+    const showMagic = options.magic ?? (vis === 'always' || (vis === 'rootonly' && e.path === '/'));
+    if (showMagic) for (const n of magicNames(e)) if (!names.includes(n)) names.push(n);
+    return names;
+  }
+
+  /** Stored (non-magic) extended attributes of an entry, as name → bytes. */
+  async xattrs(path: PathLike, options: { noFollow?: boolean } = {}): Promise<Map<string, Buffer>> {
+    const e = await this.entry(path, !options.noFollow, 'listxattr');
+    return e.xattrBlob ? parseXattrs(e.xattrBlob) : new Map();
+  }
+
+  private rofs(syscall: string, path: PathLike): Promise<never> {
+    return Promise.reject(fsError('EROFS', syscall, path));
+  }
+
+  /** Always EROFS. */ writeFile(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('open', path); }
+  /** Always EROFS. */ appendFile(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('open', path); }
+  /** Always EROFS. */ mkdir(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('mkdir', path); }
+  /** Always EROFS. */ rmdir(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('rmdir', path); }
+  /** Always EROFS. */ rm(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('rm', path); }
+  /** Always EROFS. */ unlink(path: PathLike): Promise<never> { return this.rofs('unlink', path); }
+  /** Always EROFS. */ rename(path: PathLike, _to: PathLike): Promise<never> { return this.rofs('rename', path); }
+  /** Always EROFS. */ symlink(_target: string, path: PathLike): Promise<never> { return this.rofs('symlink', path); }
+  /** Always EROFS. */ link(_existing: PathLike, path: PathLike): Promise<never> { return this.rofs('link', path); }
+  /** Always EROFS. */ chmod(path: PathLike, _mode: number): Promise<never> { return this.rofs('chmod', path); }
+  /** Always EROFS. */ chown(path: PathLike, _uid: number, _gid: number): Promise<never> { return this.rofs('chown', path); }
+  /** Always EROFS. */ lchown(path: PathLike, _uid: number, _gid: number): Promise<never> { return this.rofs('lchown', path); }
+  /** Always EROFS. */ utimes(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('utime', path); }
+  /** Always EROFS. */ lutimes(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('lutime', path); }
+  /** Always EROFS. */ truncate(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('open', path); }
+  /** Always EROFS. */ setxattr(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('setxattr', path); }
+  /** Always EROFS. */ removexattr(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('removexattr', path); }
+}

@@ -1,0 +1,22 @@
+/**
+ * ucvmfs: a read-only CernVM-FS client in TypeScript.
+ *
+ * ```ts
+ * import { openRepository } from 'ucvmfs';
+ * const repo = await openRepository('sw.example.org', { serverUrls: ['http://s1.example.org/cvmfs/@fqrn@'], publicKeys: ['sw.example.org.pub'] });
+ * const text = await repo.fs.readFile('/README.txt', 'utf8');
+ * ```
+ * @module
+ */
+export { openRepository, Repository, defaultCacheBase, type OpenOptions, type RepositoryStats } from './repository.js';
+export { CvmfsFs, type PathLike } from './fs/fs.js';
+export { CvmfsFileHandle, type ReadStreamOptions, type ReadResult } from './fs/file-handle.js';
+export { CvmfsStats, CvmfsDirent } from './fs/stats.js';
+export type { Entry, EntryType } from './fs/entry.js';
+export type { MagicVisibility } from './fs/magic-xattrs.js';
+export { CvmfsError, type ErrorCode, type FailureReason } from './errors.js';
+export type { Tag } from './history.js';
+export type { Manifest } from './format/manifest.js';
+export type { Whitelist } from './format/whitelist.js';
+export { type ContentHash, type HashAlgorithm, hashToString, parseHash } from './format/hash.js';
+export { VERSION } from './version.js';

@@ -1,0 +1,143 @@
+/**
+ * HTTP transport: GETs objects from an ordered list of servers (CVMFS_SERVER_URL semantics, `@fqrn@` and
+ * `@org@` substituted), failing over to the next server on connection errors, timeouts, 5xx and on a body the
+ * caller rejects (hash mismatch, truncation). Uses undici's pooled, keep-alive dispatcher.
+ * @module
+ */
+import { Agent, request, type Dispatcher } from 'undici';
+import type { Readable } from 'node:stream';
+import { ioError, CvmfsError } from '../errors.js';
+
+/** Options of a {@link Fetcher}. */
+export interface FetcherOptions {
+  /** Per-request timeout for connect, headers and each body read, milliseconds. Default 10 000. */
+  timeoutMs?: number;
+  /** How many extra rounds over the whole server list before giving up. Default 1. */
+  maxRetries?: number;
+  /** Dispatcher to use; default a shared keep-alive Agent. */
+  dispatcher?: Dispatcher;
+  /** Called when a server fails and the next is tried. */
+  onFailover?: (from: string, error: unknown) => void;
+}
+
+/** Substitutes `@fqrn@` and `@org@` (first label of the fqrn) in a server URL and strips trailing slashes. */
+export function expandServerUrl(url: string, fqrn: string): string {
+  return url.replace(/@fqrn@/g, fqrn).replace(/@org@/g, fqrn.split('.')[0] ?? fqrn).replace(/\/+$/, '');
+}
+
+/** Splits a CVMFS_SERVER_URL value (`;`-separated) into URLs. */
+export function splitServerList(value: string): string[] {
+  return value.split(';').map((s) => s.trim()).filter(Boolean);
+}
+
+let sharedAgent: Agent | undefined;
+function defaultAgent(): Agent {
+  sharedAgent ??= new Agent({ keepAliveTimeout: 30_000, connections: 32 });
+  return sharedAgent;
+}
+
+/** Statistics of one fetcher. */
+export interface FetcherStats {
+  requests: number;
+  bytes: number;
+  failovers: number;
+}
+
+/** A body consumer: returns the result, or throws to make the fetcher try the next server. */
+export type BodyConsumer<T> = (body: Readable, url: string) => Promise<T>;
+
+/** Downloads from a list of servers with failover. */
+export class Fetcher {
+  readonly servers: readonly string[];
+  private current = 0;
+  private readonly timeoutMs: number;
+  private readonly maxRetries: number;
+  private readonly dispatcher: Dispatcher;
+  private readonly onFailover: ((from: string, error: unknown) => void) | undefined;
+  readonly stats: FetcherStats = { requests: 0, bytes: 0, failovers: 0 };
+
+  constructor(servers: readonly string[], opts: FetcherOptions = {}) {
+    if (servers.length === 0) throw new CvmfsError('EINVAL', 'no server URL configured (CVMFS_SERVER_URL or serverUrls)');
+    this.servers = servers;
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.maxRetries = opts.maxRetries ?? 1;
+    this.dispatcher = opts.dispatcher ?? defaultAgent();
+    this.onFailover = opts.onFailover;
+  }
+
+  /** The server currently in use. */
+  get host(): string {
+    return this.servers[this.current]!;
+  }
+
+  /**
+   * GETs `relPath` below the server root and hands the body to `consume`. A 404 from every server is
+   * `not-found`; anything else that fails on every server is `download` (with the last cause).
+   */
+  async fetch<T>(relPath: string, consume: BodyConsumer<T>, signal?: AbortSignal): Promise<T> {
+    let lastError: unknown;
+    let notFound = 0;
+    const attempts = this.servers.length * (this.maxRetries + 1);
+    for (let i = 0; i < attempts; i++) {
+      signal?.throwIfAborted();
+      const idx = (this.current + i) % this.servers.length;
+      const url = `${this.servers[idx]}/${relPath}`;
+      try {
+        const result = await this.once(url, consume, signal);
+        if (idx !== this.current) this.current = idx;
+        return result;
+      } catch (e) {
+        if (signal?.aborted) throw e;
+        lastError = e;
+        if (e instanceof HttpStatusError && e.status === 404) notFound++;
+        this.stats.failovers++;
+        this.onFailover?.(url, e);
+      }
+    }
+    if (notFound === attempts) {
+      throw ioError('not-found', `object ${relPath} not found on any server (${this.servers.join(', ')})`, lastError);
+    }
+    if (lastError instanceof CvmfsError && lastError.reason === 'hash-mismatch') throw lastError;
+    throw ioError('download', `cannot download ${relPath} from ${this.servers.join(', ')}: ${errText(lastError)}`, lastError);
+  }
+
+  private async once<T>(url: string, consume: BodyConsumer<T>, signal?: AbortSignal): Promise<T> {
+    this.stats.requests++;
+    const res = await request(url, {
+      dispatcher: this.dispatcher,
+      method: 'GET',
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+      ...(signal ? { signal } : {}),
+    });
+    if (res.statusCode !== 200) {
+      res.body.resume();
+      throw new HttpStatusError(res.statusCode, url);
+    }
+    const expected = Number(res.headers['content-length'] ?? NaN);
+    let got = 0;
+    res.body.on('data', (c: Buffer) => { got += c.length; });
+    try {
+      const out = await consume(res.body, url);
+      if (Number.isFinite(expected) && got !== expected) {
+        throw ioError('download', `truncated transfer from ${url}: ${got} of ${expected} bytes`);
+      }
+      this.stats.bytes += got;
+      return out;
+    } finally {
+      if (!res.body.destroyed) res.body.destroy();
+    }
+  }
+}
+
+/** A non-200 HTTP answer. */
+export class HttpStatusError extends Error {
+  constructor(readonly status: number, readonly url: string) {
+    super(`HTTP ${status} from ${url}`);
+    this.name = 'HttpStatusError';
+  }
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

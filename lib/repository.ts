@@ -1,0 +1,276 @@
+/**
+ * Opening a repository: configuration, the trust chain, the revision to show, and the objects that serve it.
+ * @module
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { CvmfsError, ioError } from './errors.js';
+import { hashToString, type ContentHash } from './format/hash.js';
+import { parseManifest, type Manifest } from './format/manifest.js';
+import type { Whitelist } from './format/whitelist.js';
+import { rsaKeysFromPem, type RsaPublicKey } from './crypto/rsa.js';
+import { Fetcher, expandServerUrl, splitServerList } from './net/fetcher.js';
+import { DiskCache } from './cache/disk-cache.js';
+import { ObjectStore } from './store/object-store.js';
+import { CatalogCache } from './catalog/catalog-cache.js';
+import { Namespace } from './fs/namespace.js';
+import { CvmfsFs } from './fs/fs.js';
+import type { MagicContext, MagicVisibility } from './fs/magic-xattrs.js';
+import { verifyCertificate, verifyManifest, verifyWhitelist } from './trust.js';
+import { readTags, type Tag } from './history.js';
+import { VERSION } from './version.js';
+
+/** Options of {@link openRepository}. Unset ones come from the genuine client's environment variables. */
+export interface OpenOptions {
+  /** Stratum-1 URLs, `@fqrn@`/`@org@` substituted (default: `CVMFS_SERVER_URL`, `;`-separated). */
+  serverUrls?: readonly string[];
+  /** Master public key files or PEM texts (default: `CVMFS_PUBLIC_KEY`, `:`-separated files). */
+  publicKeys?: readonly string[];
+  /** Cache base directory (default: `CVMFS_CACHE_BASE`, else `$XDG_CACHE_HOME/ucvmfs` or `~/.cache/ucvmfs`). */
+  cacheDir?: string;
+  /** Variables for variant symlinks `$(VAR)` (default: process.env). */
+  variables?: Readonly<Record<string, string | undefined>>;
+  /** Open catalogs kept in memory at most (default 64). */
+  maxOpenCatalogs?: number;
+  /** Resolved entries kept in memory at most (default 200 000). */
+  entryCacheSize?: number;
+  /** Directory listings kept in memory at most (default 20 000). */
+  listingCacheSize?: number;
+  /** Per-request timeout, ms (default: `CVMFS_TIMEOUT` seconds, else 10 s). */
+  timeoutMs?: number;
+  /** Extra rounds over the server list (default: `CVMFS_MAX_RETRIES`, else 1). */
+  maxRetries?: number;
+  /** Magic xattr visibility in listxattr (default: `CVMFS_MAGIC_XATTRS_VISIBILITY`, else rootonly). */
+  magicXattrs?: MagicVisibility;
+  /** Mount a named tag from the history database instead of HEAD (default: `CVMFS_REPOSITORY_TAG`). */
+  tag?: string;
+  /** Reuse a cached, re-verified manifest younger than its TTL without asking the network (default true). */
+  reuseCachedManifest?: boolean;
+  /** Clock, for tests of expiry. */
+  now?: () => Date;
+}
+
+/** Counters of a repository object. */
+export interface RepositoryStats {
+  objectsDownloaded: number;
+  bytesDownloaded: number;
+  cacheHits: number;
+  cacheMisses: number;
+  hashMismatches: number;
+  failovers: number;
+  httpRequests: number;
+  catalogsLoaded: number;
+  catalogsOpen: number;
+}
+
+function envList(name: string, sep: string): string[] | undefined {
+  const v = process.env[name];
+  return v ? v.split(sep).map((s) => s.trim()).filter(Boolean) : undefined;
+}
+
+/** Default cache base: per user, so a second user on a node is never locked out by the first one's directory. */
+export function defaultCacheBase(): string {
+  if (process.env.CVMFS_CACHE_BASE) return process.env.CVMFS_CACHE_BASE;
+  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'ucvmfs');
+}
+
+async function loadKeys(specs: readonly string[]): Promise<RsaPublicKey[]> {
+  const keys: RsaPublicKey[] = [];
+  for (const s of specs) {
+    const pem = s.includes('-----BEGIN') ? s : await readFile(s, 'utf8').catch((e) => {
+      throw new CvmfsError('ENOENT', `cannot read public key file ${s}: ${(e as Error).message}`, { path: s, cause: e });
+    });
+    const found = rsaKeysFromPem(pem);
+    if (found.length === 0) throw new CvmfsError('EINVAL', `no RSA public key in ${s.includes('-----BEGIN') ? 'the given PEM text' : s}`);
+    keys.push(...found);
+  }
+  return keys;
+}
+
+const MAX_SIGNED_FILE = 1 << 20;
+
+async function bodyToBuffer(body: Readable, url: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of body) {
+    n += (c as Buffer).length;
+    if (n > MAX_SIGNED_FILE) throw ioError('download', `${url} is larger than ${MAX_SIGNED_FILE} bytes`);
+    parts.push(c as Buffer);
+  }
+  return Buffer.concat(parts);
+}
+
+/** An open, verified repository. Its {@link Repository.fs} serves one revision. */
+export class Repository {
+  /** The read-only file system view. */
+  readonly fs: CvmfsFs;
+  private readonly ns: Namespace;
+  private readonly catalogs: CatalogCache;
+
+  /** @internal use {@link openRepository} */
+  constructor(
+    readonly fqrn: string,
+    /** The verified HEAD manifest. */
+    readonly manifest: Manifest,
+    /** The verified whitelist. */
+    readonly whitelist: Whitelist,
+    /** Root catalog being shown (HEAD's, or a tag's). */
+    readonly rootHash: ContentHash,
+    /** Revision being shown. */
+    readonly revision: number,
+    /** Tag being shown, or '' for HEAD. */
+    readonly tag: string,
+    private readonly fetcher: Fetcher,
+    private readonly store: ObjectStore,
+    private readonly keys: readonly RsaPublicKey[],
+    opts: Required<Pick<OpenOptions, 'maxOpenCatalogs' | 'entryCacheSize' | 'listingCacheSize' | 'magicXattrs'>> & { variables: (n: string) => string | undefined; timeoutMs: number },
+  ) {
+    this.catalogs = new CatalogCache(store, opts.maxOpenCatalogs);
+    this.ns = new Namespace(this.catalogs, rootHash, {
+      variables: opts.variables,
+      entryCacheSize: opts.entryCacheSize,
+      listingCacheSize: opts.listingCacheSize,
+    });
+    const magic: MagicContext = {
+      fqrn,
+      version: VERSION,
+      revision: () => this.revision,
+      rootHash: () => hashToString(this.rootHash),
+      host: () => fetcher.host,
+      hostList: () => [...fetcher.servers],
+      pubkeys: () => keys.map((k) => k.pem).join(''),
+      tag: () => this.tag,
+      whitelistExpiry: () => whitelist.expires,
+      openCatalogs: () => this.catalogs.size,
+      downloads: () => store.stats.misses,
+      timeoutSeconds: () => Math.round(opts.timeoutMs / 1000),
+    };
+    this.fs = new CvmfsFs({
+      fqrn,
+      namespace: () => this.ns,
+      store: () => this.store,
+      magic,
+      magicVisibility: opts.magicXattrs,
+    });
+  }
+
+  /** The history database's tags, newest first (empty if the repository has no history). */
+  async tags(): Promise<Tag[]> {
+    if (!this.manifest.history) return [];
+    return readTags(await this.store.getBytes(this.manifest.history, 'H'));
+  }
+
+  /** Counters since the repository was opened. */
+  stats(): RepositoryStats {
+    return {
+      objectsDownloaded: this.store.stats.misses,
+      bytesDownloaded: this.fetcher.stats.bytes,
+      cacheHits: this.store.stats.hits,
+      cacheMisses: this.store.stats.misses,
+      hashMismatches: this.store.stats.hashMismatches,
+      failovers: this.fetcher.stats.failovers,
+      httpRequests: this.fetcher.stats.requests,
+      catalogsLoaded: this.catalogs.loads,
+      catalogsOpen: this.catalogs.size,
+    };
+  }
+
+  /** The object store (fetch, verify, cache), for tools that work on objects. */
+  get objects(): ObjectStore {
+    return this.store;
+  }
+
+  /** Frees the open catalogs. */
+  close(): void {
+    this.catalogs.closeAll();
+  }
+}
+
+/**
+ * Opens a repository: fetches and verifies whitelist, certificate and manifest (or re-verifies a cached manifest
+ * younger than its TTL), refuses a revision older than one this cache has trusted, and returns the file system
+ * view of HEAD or of the requested tag.
+ */
+export async function openRepository(fqrn: string, options: OpenOptions = {}): Promise<Repository> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(fqrn)) throw new CvmfsError('EINVAL', `not a repository name: '${fqrn}'`);
+  const servers = (options.serverUrls ?? envList('CVMFS_SERVER_URL', ';') ?? []).flatMap((u) => splitServerList(u)).map((u) => expandServerUrl(u, fqrn));
+  const keySpecs = options.publicKeys ?? envList('CVMFS_PUBLIC_KEY', ':') ?? [];
+  if (keySpecs.length === 0) throw new CvmfsError('EINVAL', `no public key for ${fqrn} (publicKeys or CVMFS_PUBLIC_KEY)`);
+  const keys = await loadKeys(keySpecs);
+  const timeoutMs = options.timeoutMs ?? (process.env.CVMFS_TIMEOUT ? Number(process.env.CVMFS_TIMEOUT) * 1000 : 10_000);
+  const maxRetries = options.maxRetries ?? (process.env.CVMFS_MAX_RETRIES ? Number(process.env.CVMFS_MAX_RETRIES) : 1);
+  const fetcher = new Fetcher(servers, { timeoutMs, maxRetries });
+  const cache = new DiskCache(join(options.cacheDir ?? defaultCacheBase(), 'shared'));
+  await cache.init();
+  const store = new ObjectStore(fetcher, cache);
+  const now = options.now ?? (() => new Date());
+
+  const chain = async (wlRaw: Buffer, mRaw: Buffer) => {
+    const whitelist = verifyWhitelist(wlRaw, fqrn, keys, now());
+    const m0 = parseManifest(mRaw);
+    const cert = verifyCertificate(await store.getBytes(m0.certificate, 'X'), whitelist, fqrn);
+    return { whitelist, manifest: verifyManifest(mRaw, fqrn, cert) };
+  };
+
+  let verified: { whitelist: Whitelist; manifest: Manifest } | undefined;
+  if (options.reuseCachedManifest !== false) verified = await cachedChain(cache, fqrn, now(), chain);
+  let fresh = false;
+  if (!verified) {
+    const wlRaw = await fetcher.fetch('.cvmfswhitelist', bodyToBuffer);
+    const mRaw = await fetcher.fetch('.cvmfspublished', bodyToBuffer);
+    verified = await chain(wlRaw, mRaw);
+    fresh = true;
+    await cache.writeAtomic(`whitelist.${fqrn}`, wlRaw);
+    await cache.writeAtomic(`manifest.${fqrn}`, mRaw);
+  }
+  const { whitelist, manifest } = verified;
+
+  const state = await cache.readState(fqrn);
+  if (state && manifest.revision < state.revision) {
+    throw ioError('manifest-rollback', `manifest of ${fqrn} has revision ${manifest.revision}, older than revision ${state.revision} already trusted in ${cache.dir}`);
+  }
+  if (fresh && (!state || manifest.revision > state.revision)) {
+    await cache.writeState(fqrn, { revision: manifest.revision, rootHash: hashToString(manifest.rootCatalog), timestamp: manifest.timestamp });
+  }
+
+  let root = manifest.rootCatalog;
+  let revision = manifest.revision;
+  const tagName = options.tag ?? process.env.CVMFS_REPOSITORY_TAG ?? '';
+  if (tagName) {
+    if (!manifest.history) throw new CvmfsError('ENOENT', `${fqrn} has no history database, so no tag '${tagName}'`);
+    const t = (await readTags(await store.getBytes(manifest.history, 'H'))).find((x) => x.name === tagName);
+    if (!t) throw new CvmfsError('ENOENT', `${fqrn} has no tag '${tagName}'`);
+    root = t.hash;
+    revision = t.revision;
+  }
+  const vars = options.variables ?? process.env;
+  const vis = options.magicXattrs ?? (process.env.CVMFS_MAGIC_XATTRS_VISIBILITY?.toLowerCase() as MagicVisibility | undefined) ?? 'rootonly';
+  return new Repository(fqrn, manifest, whitelist, root, revision, tagName, fetcher, store, keys, {
+    maxOpenCatalogs: options.maxOpenCatalogs ?? 64,
+    entryCacheSize: options.entryCacheSize ?? 200_000,
+    listingCacheSize: options.listingCacheSize ?? 20_000,
+    magicXattrs: ['never', 'rootonly', 'always'].includes(vis) ? vis : 'rootonly',
+    variables: (n) => vars[n],
+    timeoutMs,
+  });
+}
+
+/** A cached manifest still within its TTL, re-verified from scratch; undefined when there is none or it fails. */
+async function cachedChain(
+  cache: DiskCache, fqrn: string, now: Date,
+  chain: (wl: Buffer, m: Buffer) => Promise<{ whitelist: Whitelist; manifest: Manifest }>,
+): Promise<{ whitelist: Whitelist; manifest: Manifest } | undefined> {
+  const mPath = join(cache.dir, `manifest.${fqrn}`);
+  try {
+    const age = (now.getTime() - (await stat(mPath)).mtimeMs) / 1000;
+    const wl = await cache.readSmall(`whitelist.${fqrn}`);
+    const m = await cache.readSmall(`manifest.${fqrn}`);
+    if (!wl || !m || age < 0) return undefined;
+    const v = await chain(wl, m);
+    return age <= v.manifest.ttl ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The one way objects enter this process: download, hash the bytes as stored while they stream, inflate into a
+ * temporary file, and only when the digest matches rename the file into the cache. Nothing unverified is ever
+ * returned or kept; a mismatch makes the fetcher try the next server. Concurrent requests for one object share
+ * one download.
+ * @module
+ */
+import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createInflate } from 'node:zlib';
+import { ioError, CvmfsError } from '../errors.js';
+import { createHasher, hashToString, objectPath, type ContentHash, type ObjectSuffix } from '../format/hash.js';
+import type { Compression } from '../format/flags.js';
+import type { Fetcher } from '../net/fetcher.js';
+import type { DiskCache } from '../cache/disk-cache.js';
+
+/** Counters of an object store. */
+export interface ObjectStoreStats {
+  /** Objects served from the cache. */
+  hits: number;
+  /** Objects downloaded and verified. */
+  misses: number;
+  /** Downloads rejected because the digest did not match. */
+  hashMismatches: number;
+}
+
+/** Fetches, verifies, decompresses and caches content-addressed objects. */
+export class ObjectStore {
+  private readonly inflight = new Map<string, Promise<string>>();
+  readonly stats: ObjectStoreStats = { hits: 0, misses: 0, hashMismatches: 0 };
+
+  constructor(readonly fetcher: Fetcher, readonly cache: DiskCache) {}
+
+  /**
+   * Local path of the verified, decompressed object, downloading it first if needed.
+   * @param suffix object-name suffix (C catalog, P chunk, X certificate, H history, '' file)
+   */
+  async get(h: ContentHash, suffix: ObjectSuffix, compression: Compression, signal?: AbortSignal): Promise<string> {
+    const key = hashToString(h);
+    const pending = this.inflight.get(key);
+    if (pending) return pending;
+    const p = this.load(h, suffix, compression, signal).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  /** The verified, decompressed object in memory (for catalogs, certificates, history databases). */
+  async getBytes(h: ContentHash, suffix: ObjectSuffix, compression: Compression = 'zlib'): Promise<Buffer> {
+    return readFile(await this.get(h, suffix, compression));
+  }
+
+  private async load(h: ContentHash, suffix: ObjectSuffix, compression: Compression, signal?: AbortSignal): Promise<string> {
+    await this.cache.init();
+    if (await this.cache.has(h)) {
+      this.stats.hits++;
+      return this.cache.pathOf(h);
+    }
+    const rel = objectPath(h, suffix);
+    const path = await this.fetcher.fetch(rel, (body, url) => this.verifyInto(body, url, h, compression), signal);
+    this.stats.misses++;
+    return path;
+  }
+
+  private async verifyInto(body: Readable, url: string, h: ContentHash, compression: Compression): Promise<string> {
+    const tmp = this.cache.tempPath();
+    const hasher = createHasher(h.algorithm);
+    const hashing = new Transform({
+      transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+        hasher.update(chunk);
+        cb(null, chunk);
+      },
+    });
+    try {
+      try {
+        if (compression === 'zlib') await pipeline(body, hashing, createInflate(), createWriteStream(tmp));
+        else await pipeline(body, hashing, createWriteStream(tmp));
+      } catch (e) {
+        if (e instanceof CvmfsError) throw e;
+        const isZlib = typeof (e as { code?: unknown }).code === 'string' && String((e as { code: string }).code).startsWith('Z_');
+        throw ioError(isZlib ? 'decompression' : 'download', `${isZlib ? 'cannot decompress' : 'transfer failed for'} ${url}: ${(e as Error).message}`, e);
+      }
+      const got = hasher.digest();
+      if (got.hex !== h.hex) {
+        this.stats.hashMismatches++;
+        throw ioError('hash-mismatch', `hash mismatch for ${url}: expected ${hashToString(h)}, got ${hashToString(got)}`);
+      }
+      return await this.cache.commit(tmp, h);
+    } finally {
+      await this.cache.discard(tmp);
+    }
+  }
+}
