@@ -14,6 +14,7 @@ import type { Namespace } from './namespace.js';
 import { CvmfsDirent, CvmfsStats } from './stats.js';
 import { Walker } from './walker.js';
 import { parseXattrs } from '../format/xattr.js';
+import { Flag } from '../format/flags.js';
 
 /** A path as the API takes it: `/a/b`, `a/b`, or `/cvmfs/<fqrn>/a/b`. */
 export type PathLike = string;
@@ -68,7 +69,7 @@ export class CvmfsFs {
   async readdir(path: PathLike, options?: { withFileTypes?: boolean } | BufferEncoding): Promise<string[] | CvmfsDirent[]> {
     const dir = await this.entry(path, true, 'scandir');
     if (dir.type !== 'dir') throw fsError('ENOTDIR', 'scandir', path);
-    const list = await this.b.namespace().list(dir);
+    const list = (await this.b.namespace().list(dir)).filter((e) => !(e.flags & Flag.Hidden));
     if (typeof options === 'object' && options.withFileTypes) return list.map((e) => new CvmfsDirent(e.name, path, e.mode));
     return list.map((e) => e.name);
   }
@@ -167,6 +168,13 @@ export class CvmfsFs {
     const showMagic = options.magic ?? (vis === 'always' || (vis === 'rootonly' && e.path === '/'));
     if (showMagic) for (const n of magicNames(e)) if (!names.includes(n)) names.push(n);
     return names;
+  }
+
+  /** All entries of a directory, hidden ones included, as resolved entries (for tools that walk a tree). */
+  async entries(path: PathLike): Promise<readonly Entry[]> {
+    const dir = await this.entry(path, true, 'scandir');
+    if (dir.type !== 'dir') throw fsError('ENOTDIR', 'scandir', path);
+    return this.b.namespace().list(dir);
   }
 
   /** Stored (non-magic) extended attributes of an entry, as name → bytes. */

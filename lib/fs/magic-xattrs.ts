@@ -42,10 +42,12 @@ export function magicNames(e: Entry): string[] {
 }
 
 async function counters(ns: Namespace, e: Entry, withHeader: boolean): Promise<string> {
-  const cat = e.path === '/' || !withHeader ? await ns.catalogs.get(e.loc.treeRoot, '') : await ns.catalogOf(e);
+  // A bind mountpoint (snapshot directory) is the root of the tree mounted there, as in the genuine client.
+  const cat = e.bind ? await ns.catalogs.get(e.bind, '') : e.path === '/' || !withHeader ? await ns.catalogs.get(e.loc.treeRoot, '') : await ns.catalogOf(e);
+  const mount = e.bind ? e.loc.treePrefix + e.loc.rel : e.loc.treePrefix + cat.mountpoint;
   const stats = cat.statistics();
   const names = [...stats.keys()].filter((k) => k.startsWith('self_')).map((k) => k.slice(5)).sort();
-  let out = withHeader ? `catalog_hash: ${hashToString(cat.hash)}\ncatalog_mountpoint: ${cat.mountpoint}\n` : '';
+  let out = withHeader ? `catalog_hash: ${hashToString(cat.hash)}\ncatalog_mountpoint: ${mount}\n` : '';
   for (const n of names) out += `${n},${(stats.get(`self_${n}`) ?? 0) + (stats.get(`subtree_${n}`) ?? 0)}\n`;
   return out;
 }

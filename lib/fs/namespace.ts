@@ -64,7 +64,10 @@ export class Namespace {
     return entry;
   }
 
-  /** The entries of a directory (hidden ones left out, as the genuine client does), sorted by name. */
+  /**
+   * The entries of a directory, sorted by name, hidden ones included (flag {@link Flag.Hidden}: readdir leaves
+   * them out, as the genuine client does, but they are reachable by path).
+   */
   async list(dir: Entry): Promise<readonly Entry[]> {
     const cached = this.listings.get(dir.path);
     if (cached) return cached;
@@ -80,7 +83,7 @@ export class Namespace {
     const base = dir.path === '/' ? '' : dir.path;
     const out: Entry[] = [];
     for (const row of cat.children(loc.rel)) {
-      if (row.flags & Flag.Hidden || !isSafeName(row.name)) continue;
+      if (!isSafeName(row.name)) continue;
       const path = `${base}/${row.name}`;
       const rel = `${loc.rel}/${row.name}`;
       const e = this.toEntry(row, path, cat, { ...loc, rel });

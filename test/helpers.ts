@@ -1,0 +1,108 @@
+/**
+ * Test helpers: the shared fixtures, served over loopback, and truth.json read with exact nanosecond times.
+ */
+import { existsSync, readdirSync, readFileSync, mkdtempSync, cpSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openRepository, type OpenOptions, type Repository } from '../lib/index.js';
+import { serveRepositories, type RepositoryServer } from '../lib/serve.js';
+
+/** Project root (tests run from dist/test). */
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Where the shared fixtures live: beside the checkout, or named by UCVMFS_FIXTURES. */
+export const FIXTURES = process.env.UCVMFS_FIXTURES ?? resolve(ROOT, '..', 'shared', 'fixtures');
+
+/** The fixture repositories present (folders with srv/ and truth.json). */
+export function fixtureNames(): string[] {
+  if (!existsSync(FIXTURES)) throw new Error(`fixtures not found at ${FIXTURES} (set UCVMFS_FIXTURES)`);
+  return readdirSync(FIXTURES).filter((n) => existsSync(join(FIXTURES, n, 'srv', '.cvmfspublished')) && existsSync(join(FIXTURES, n, 'truth.json'))).sort();
+}
+
+/** One entry of truth.json. */
+export interface TruthEntry {
+  type: string;
+  mode: number;
+  perm: string;
+  size: number;
+  nlink: number;
+  mtime: number;
+  mtime_ns: string;
+  uid: number;
+  gid: number;
+  target?: string;
+  sha1?: string;
+  entries?: string[];
+  xattrs: Record<string, { hex: string; text: string | null }>;
+  magic?: Record<string, string>;
+  hidden_from_readdir?: boolean;
+}
+
+/** A truth file, with mtime_ns kept as exact decimal strings. */
+export interface Truth {
+  fqrn: string;
+  entries: Record<string, TruthEntry>;
+  tags: { name: string; hash: string; revision: number; timestamp: number; description: string; size: number; channel: number; branch: string; truth_file: string }[];
+  manifest_fields: Record<string, string>;
+  hardlink_groups: string[][];
+  variant_symlinks?: Record<string, Record<string, string>>;
+  exec_checks?: unknown[];
+}
+
+/** Reads truth.json (or truth-revN.json). */
+export function readTruth(fqrn: string, file = 'truth.json'): Truth {
+  const text = readFileSync(join(FIXTURES, fqrn, file), 'utf8').replace(/"mtime_ns": (\d+)/g, '"mtime_ns": "$1"');
+  return JSON.parse(text) as Truth;
+}
+
+/** A fresh temp directory. */
+export function tempDir(prefix = 'ucvmfs-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A writable copy of a fixture's srv/ (for tamper tests). */
+export function copyFixture(fqrn: string): string {
+  const dir = join(tempDir('ucvmfs-tamper-'), 'srv');
+  cpSync(join(FIXTURES, fqrn, 'srv'), dir, { recursive: true });
+  chmodRecursive(dir);
+  return dir;
+}
+
+function chmodRecursive(dir: string): void {
+  chmodSync(dir, 0o755);
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) chmodRecursive(p);
+    else chmodSync(p, 0o644);
+  }
+}
+
+/** Path of a fixture's master public key. */
+export function keyOf(fqrn: string): string {
+  return join(FIXTURES, fqrn, `${fqrn}.pub`);
+}
+
+/** Serves fixtures (or given directories) on 127.0.0.1. */
+export async function serve(repos: Record<string, string>): Promise<RepositoryServer> {
+  return serveRepositories(repos);
+}
+
+/** Serves one fixture and opens it with a fresh cache. */
+export async function openFixture(fqrn: string, opts: OpenOptions = {}, srvDir?: string): Promise<{ repo: Repository; server: RepositoryServer; cacheDir: string }> {
+  const server = await serve({ [fqrn]: srvDir ?? join(FIXTURES, fqrn, 'srv') });
+  const cacheDir = opts.cacheDir ?? tempDir('ucvmfs-cache-');
+  try {
+    const repo = await openRepository(fqrn, {
+      serverUrls: [`${server.url}/@fqrn@`],
+      publicKeys: [keyOf(fqrn)],
+      variables: { SOME_VAR: 'alpha' },
+      ...opts,
+      cacheDir,
+    });
+    return { repo, server, cacheDir };
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
+}
