@@ -20,3 +20,6 @@ export type { Manifest } from './format/manifest.js';
 export type { Whitelist } from './format/whitelist.js';
 export { type ContentHash, type HashAlgorithm, hashToString, parseHash } from './format/hash.js';
 export { VERSION } from './version.js';
+export { publish, type PublishOptions, type PublishResult } from './publish/index.js';
+export { describeTree, treeToJson, type Tree, type TreeEntry } from './tree.js';
+export { serveRepositories, type RepositoryServer } from './serve.js';

@@ -247,7 +247,7 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
   }
   const vars = options.variables ?? process.env;
   const vis = options.magicXattrs ?? (process.env.CVMFS_MAGIC_XATTRS_VISIBILITY?.toLowerCase() as MagicVisibility | undefined) ?? 'rootonly';
-  return new Repository(fqrn, manifest, whitelist, root, revision, tagName, fetcher, store, keys, {
+  const repo = new Repository(fqrn, manifest, whitelist, root, revision, tagName, fetcher, store, keys, {
     maxOpenCatalogs: options.maxOpenCatalogs ?? 64,
     entryCacheSize: options.entryCacheSize ?? 200_000,
     listingCacheSize: options.listingCacheSize ?? 20_000,
@@ -255,6 +255,9 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
     variables: (n) => vars[n],
     timeoutMs,
   });
+  // Load the root catalog now, as a mount would: a repository that cannot show its root fails at open.
+  await repo.fs.stat('/');
+  return repo;
 }
 
 /** A cached manifest still within its TTL, re-verified from scratch; undefined when there is none or it fails. */

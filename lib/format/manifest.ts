@@ -51,7 +51,8 @@ function optHash(v: string | undefined): ContentHash | undefined {
 
 /** Parses `.cvmfspublished` and checks its internal hash; the signature is checked by the trust module. */
 export function parseManifest(raw: Uint8Array): Manifest {
-  const letter = parseLetter(raw, 'manifest', 'manifest-format');
+  // A text that does not match its signed hash is tampering, so it is reported as a signature failure.
+  const letter = parseLetter(raw, 'manifest', 'manifest-signature');
   const f = letter.fields;
   const C = f.get('C'), X = f.get('X'), N = f.get('N');
   if (!C) throw ioError('manifest-format', 'manifest: no root catalog (C)');

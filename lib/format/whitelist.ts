@@ -33,7 +33,7 @@ const FINGERPRINT = /^((?:[0-9A-Fa-f]{2}:){19}[0-9A-Fa-f]{2})(-[A-Za-z0-9]+)?(?:
 
 /** Parses `.cvmfswhitelist` and checks its internal hash. */
 export function parseWhitelist(raw: Uint8Array): Whitelist {
-  const letter = parseLetter(raw, 'whitelist', 'whitelist-format');
+  const letter = parseLetter(raw, 'whitelist', 'whitelist-signature');
   const [first, ...rest] = letter.lines;
   if (!first) throw ioError('whitelist-format', 'whitelist: empty');
   const created = parseTimestamp14(first);

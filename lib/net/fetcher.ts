@@ -97,7 +97,7 @@ export class Fetcher {
     if (notFound === attempts) {
       throw ioError('not-found', `object ${relPath} not found on any server (${this.servers.join(', ')})`, lastError);
     }
-    if (lastError instanceof CvmfsError && lastError.reason === 'hash-mismatch') throw lastError;
+    if (lastError instanceof CvmfsError && (lastError.reason === 'hash-mismatch' || lastError.reason === 'decompression')) throw lastError;
     throw ioError('download', `cannot download ${relPath} from ${this.servers.join(', ')}: ${errText(lastError)}`, lastError);
   }
 

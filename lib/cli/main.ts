@@ -1,0 +1,291 @@
+#!/usr/bin/env node
+/**
+ * `ucvmfs`: command-line access to CernVM-FS repositories.
+ * @module
+ */
+import { resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs, splitTarget, type Args } from './args.js';
+import { bytes, longLine, Progress } from './format.js';
+import { openRepository, type Repository, type OpenOptions } from '../repository.js';
+import { describeTree, treeToJson } from '../tree.js';
+import { serveRepositories } from '../serve.js';
+import { hashToString } from '../format/hash.js';
+import { parseManifest } from '../format/manifest.js';
+import { VERSION } from '../version.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+const USAGE = `ucvmfs ${VERSION}: read CernVM-FS repositories without FUSE or root
+
+usage: ucvmfs [global options] <command> [options] <fqrn>[:path]
+
+global options (also after the command; environment variables in brackets):
+  -s, --server URL     Stratum-1 URL, repeatable, @fqrn@ substituted   [CVMFS_SERVER_URL, ';'-separated]
+  -k, --key FILE       master public key file, repeatable              [CVMFS_PUBLIC_KEY, ':'-separated]
+  -c, --cache DIR      cache base directory                            [CVMFS_CACHE_BASE]
+  --tag NAME           show a named tag instead of HEAD                [CVMFS_REPOSITORY_TAG]
+  --var NAME=VALUE     variable for variant symlinks $(NAME), repeatable (default: the environment)
+
+commands:
+  info <fqrn>                      revision, root hash, publish time, TTL, whitelist expiry, servers
+  ls [-l] [-R] [-a] <fqrn>[:path]  list a directory (-a also shows hidden entries)
+  stat [--json] <fqrn>:path        attributes of an entry (symlinks not followed)
+  cat <fqrn>:path...               write file contents to stdout, raw
+  readlink <fqrn>:path             symlink target (after variant expansion)
+  xattr <fqrn>:path [NAME]         list extended attributes (with magic ones), or print one
+  tree --json [--no-content] <fqrn>[:path]
+                                   every entry as JSON (the fixtures' truth.json format)
+  tags <fqrn>                      the history database's tags
+  publish DIR --fqrn NAME --out DIR [--tag NAME] [--description TEXT] [--hash sha1|rmd160|shake128]
+                                   [--compression zlib|none] [--keys DIR] [--ttl SECONDS]
+                                   write a signed repository from a local directory
+  serve [--port N] REPODIR...      serve repository directories on 127.0.0.1 at /cvmfs/<fqrn>/
+`;
+
+function fail(msg: string, code = 1): never {
+  process.stderr.write(`ucvmfs: ${msg}\n`);
+  process.exit(code);
+}
+
+function opt(a: Args, name: string): string | undefined {
+  const v = a.options.get(name);
+  return v?.[v.length - 1];
+}
+
+function openOptions(a: Args): OpenOptions {
+  const o: OpenOptions = {};
+  const servers = a.options.get('server');
+  if (servers) o.serverUrls = servers;
+  const keys = a.options.get('key');
+  if (keys) o.publicKeys = keys;
+  const cache = opt(a, 'cache');
+  if (cache) o.cacheDir = cache;
+  const tag = opt(a, 'tag');
+  if (tag) o.tag = tag;
+  const vars = a.options.get('var');
+  if (vars) {
+    const v: Record<string, string | undefined> = { ...process.env };
+    for (const kv of vars) {
+      const i = kv.indexOf('=');
+      if (i < 1) fail(`--var takes NAME=VALUE, got '${kv}'`, 2);
+      v[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+    o.variables = v;
+  }
+  return o;
+}
+
+async function withRepo<T>(a: Args, fqrn: string, fn: (r: Repository) => Promise<T>): Promise<T> {
+  const repo = await openRepository(fqrn, openOptions(a));
+  try {
+    return await fn(repo);
+  } finally {
+    repo.close();
+  }
+}
+
+function out(s: string): Promise<void> {
+  return new Promise((res, rej) => process.stdout.write(s, (e) => (e ? rej(e) : res())));
+}
+
+function target(a: Args, i = 0): { fqrn: string; path: string } {
+  const t = a.positional[i];
+  if (!t) fail(`${a.command} needs <fqrn>[:path]\n\n${USAGE}`, 2);
+  return splitTarget(t);
+}
+
+const commands: Record<string, (a: Args) => Promise<number | void>> = {
+  async info(a) {
+    const { fqrn } = target(a);
+    await withRepo(a, fqrn, async (r) => {
+      const m = r.manifest;
+      const lines = [
+        ['repository', fqrn],
+        ['revision', String(r.revision) + (r.tag ? ` (tag ${r.tag}; HEAD is ${m.revision})` : '')],
+        ['root catalog', hashToString(r.rootHash)],
+        ['published', new Date(m.timestamp * 1000).toISOString()],
+        ['TTL', `${m.ttl} s`],
+        ['certificate', hashToString(m.certificate)],
+        ['history', m.history ? hashToString(m.history) : '(none)'],
+        ['whitelist expires', r.whitelist.expires.toISOString()],
+        ['garbage collectable', m.garbageCollectable ? 'yes' : 'no'],
+        ['server in use', (await r.fs.getxattr('/', 'user.host')).toString()],
+      ];
+      await out(lines.map(([k, v]) => `${k!.padEnd(20)} ${v}`).join('\n') + '\n');
+    });
+  },
+
+  async ls(a) {
+    const { fqrn, path } = target(a);
+    const long = a.options.has('long');
+    const all = a.options.has('all');
+    await withRepo(a, fqrn, async (r) => {
+      const list = async (p: string, header: boolean): Promise<void> => {
+        const st = await r.fs.stat(p);
+        const kids = st.isDirectory() ? (all ? await r.fs.entries(p) : (await r.fs.entries(p)).filter((e) => !(e.flags & 0x8000))) : [];
+        if (!st.isDirectory()) {
+          const e = await r.fs.entry(p, false);
+          await out((long ? longLine(await r.fs.lstat(p), p, e.target) : p) + '\n');
+          return;
+        }
+        let text = header ? `${p}:\n` : '';
+        for (const e of kids) text += (long ? longLine(await r.fs.lstat(e.path), e.name, e.target) : e.name) + '\n';
+        await out(text);
+        if (a.options.has('recursive')) {
+          for (const e of kids) if (e.type === 'dir') {
+            await out('\n');
+            await list(e.path, true);
+          }
+        }
+      };
+      await list(path, a.options.has('recursive'));
+    });
+  },
+
+  async stat(a) {
+    const { fqrn, path } = target(a);
+    await withRepo(a, fqrn, async (r) => {
+      const e = await r.fs.entry(path, false, 'lstat');
+      const st = await r.fs.lstat(path);
+      const info = {
+        path: e.path, type: e.type, mode: st.mode, perm: '0' + (st.mode & 0o7777).toString(8).padStart(3, '0'),
+        size: st.size, nlink: st.nlink, uid: st.uid, gid: st.gid, ino: st.ino, mtime: st.mtime.toISOString(), mtime_ns: String(st.mtimeNs),
+        ...(e.target !== undefined ? { target: e.target, raw_target: e.rawTarget } : {}),
+        ...(e.hash ? { hash: hashToString(e.hash) } : {}),
+        ...(e.type === 'file' ? { chunked: e.chunked, compression: e.compression } : {}),
+      };
+      if (a.options.has('json')) await out(JSON.stringify(info, null, 2) + '\n');
+      else await out(Object.entries(info).map(([k, v]) => `${k.padEnd(12)} ${v}`).join('\n') + '\n');
+    });
+  },
+
+  async cat(a) {
+    if (a.positional.length === 0) target(a);
+    for (const t of a.positional) {
+      const { fqrn, path } = splitTarget(t);
+      await withRepo(a, fqrn, async (r) => {
+        await pipeline(r.fs.createReadStream(path), process.stdout, { end: false });
+      });
+    }
+  },
+
+  async readlink(a) {
+    const { fqrn, path } = target(a);
+    await withRepo(a, fqrn, async (r) => out((await r.fs.readlink(path)) + '\n'));
+  },
+
+  async xattr(a) {
+    const { fqrn, path } = target(a);
+    const name = a.positional[1];
+    await withRepo(a, fqrn, async (r) => {
+      if (name) {
+        const v = await r.fs.getxattr(path, name, { noFollow: true });
+        await out(v.toString('utf8') + (v.toString('utf8').endsWith('\n') ? '' : '\n'));
+      } else {
+        await out((await r.fs.listxattr(path, { noFollow: true, magic: true })).join('\n') + '\n');
+      }
+    });
+  },
+
+  async tree(a) {
+    const { fqrn, path } = target(a);
+    await withRepo(a, fqrn, async (r) => {
+      const progress = new Progress('tree', a.options.has('quiet'));
+      const tree = await describeTree(r, path, {
+        content: !a.options.has('no-content'),
+        onEntry: (p, n) => progress.update(`${n} entries, ${p}`),
+      });
+      progress.done(`${Object.keys(tree.entries).length} entries, ${bytes(r.stats().bytesDownloaded)} downloaded`);
+      if (a.options.has('json')) await out(treeToJson(tree, 1) + '\n');
+      else await out(Object.keys(tree.entries).join('\n') + '\n');
+    });
+  },
+
+  async tags(a) {
+    const { fqrn } = target(a);
+    await withRepo(a, fqrn, async (r) => {
+      const tags = await r.tags();
+      if (a.options.has('json')) {
+        await out(JSON.stringify(tags.map((t) => ({ ...t, hash: hashToString(t.hash) })), null, 2) + '\n');
+        return;
+      }
+      const rows = tags.map((t) => [t.name, hashToString(t.hash), String(t.revision), new Date(t.timestamp * 1000).toISOString(), t.description]);
+      const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length), 4));
+      await out(rows.map((r) => r.map((c, i) => (i < 4 ? c.padEnd(w[i]!) : c)).join('  ')).join('\n') + '\n');
+    });
+  },
+
+  async publish(a) {
+    const src = a.positional[0];
+    const fqrn = opt(a, 'fqrn');
+    const outDir = opt(a, 'out');
+    if (!src || !fqrn || !outDir) fail(`publish needs DIR --fqrn NAME --out DIR\n\n${USAGE}`, 2);
+    const { publish } = await import('../publish/index.js');
+    const tag = opt(a, 'tag');
+    const description = opt(a, 'description');
+    const hash = opt(a, 'hash');
+    const compression = opt(a, 'compression');
+    const keys = opt(a, 'keys');
+    const ttl = opt(a, 'ttl');
+    const res = await publish(resolve(src), {
+      fqrn,
+      out: resolve(outDir),
+      ...(tag ? { tag: { name: tag, ...(description ? { description } : {}) } } : {}),
+      ...(hash ? { hashAlgorithm: hash as 'sha1' | 'rmd160' | 'shake128' } : {}),
+      ...(compression ? { compression: compression as 'zlib' | 'none' } : {}),
+      ...(keys ? { keysDir: resolve(keys) } : {}),
+      ...(ttl ? { ttl: Number(ttl) } : {}),
+    });
+    await out(`published ${res.fqrn} revision ${res.revision}: root catalog ${res.rootHash}, ${res.entries} entries in ${res.catalogs} catalog(s)\npublic key: ${res.publicKeyPath}\n`);
+  },
+
+  async serve(a) {
+    if (a.positional.length === 0) fail(`serve needs at least one repository directory\n\n${USAGE}`, 2);
+    const repos: Record<string, string> = {};
+    for (const d of a.positional) {
+      const dir = resolve(d);
+      const m = parseManifest(await readFile(join(dir, '.cvmfspublished')));
+      repos[m.fqrn] = dir;
+    }
+    const srv = await serveRepositories(repos, Number(opt(a, 'port') ?? 0));
+    for (const fqrn of Object.keys(repos)) process.stdout.write(`serving ${fqrn} at ${srv.url}/${fqrn}\n`);
+    await new Promise<void>((res) => {
+      process.once('SIGINT', res);
+      process.once('SIGTERM', res);
+    });
+    await srv.close();
+  },
+};
+
+async function main(): Promise<void> {
+  let a: Args;
+  try {
+    a = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    fail(`${(e as Error).message}\n\n${USAGE}`, 2);
+  }
+  if (!a.command || a.command === 'help' || a.options.has('help')) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (a.command === 'version' || a.options.has('version')) {
+    process.stdout.write(`ucvmfs ${VERSION}\n`);
+    return;
+  }
+  const cmd = commands[a.command];
+  if (!cmd) fail(`unknown command '${a.command}'\n\n${USAGE}`, 2);
+  try {
+    const rc = await cmd(a);
+    process.exitCode = rc ?? 0;
+  } catch (e) {
+    const err = e as Error & { code?: string; reason?: string };
+    if (err.code === 'EPIPE') return;
+    fail(`${err.message}${err.reason ? ` [${err.reason}]` : ''}`);
+  }
+}
+
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+});
+void main();

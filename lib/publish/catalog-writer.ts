@@ -1,0 +1,303 @@
+/**
+ * Writes file catalogs (schema 2.5, revision 7) from the scanned source tree, bottom-up so that every parent can
+ * record its nested catalogs' hashes. A nested catalog whose rows are unchanged since the previous revision is
+ * kept as it was (same object, same revision counter), as the genuine publisher keeps untouched catalogs.
+ * @module
+ */
+import type { Database, SqlValue, Statement } from 'sql.js';
+import { sqlite } from '../catalog/sqlite.js';
+import { encodeContentFlags, Flag, type Compression } from '../format/flags.js';
+import { hashToBytes, hashToString, type ContentHash, type HashAlgorithm } from '../format/hash.js';
+import { pathKey } from '../format/pathhash.js';
+import { serializeXattrs } from '../format/xattr.js';
+import type { ObjectWriter } from './object-writer.js';
+import type { SourceEntry } from './source.js';
+
+/** The catalog DDL exactly as `cvmfs_server` creates it (catalog_sql.cc), so sqlite_master matches byte for byte. */
+export const CATALOG_DDL: readonly string[] = [
+  'CREATE TABLE properties (key TEXT, value TEXT, CONSTRAINT pk_properties PRIMARY KEY (key))',
+  'CREATE TABLE catalog (md5path_1 INTEGER, md5path_2 INTEGER, parent_1 INTEGER, parent_2 INTEGER, hardlinks INTEGER, hash BLOB, size INTEGER, mode INTEGER, mtime INTEGER, mtimens INTEGER, flags INTEGER, name TEXT, symlink TEXT, uid INTEGER, gid INTEGER, xattr BLOB,  CONSTRAINT pk_catalog PRIMARY KEY (md5path_1, md5path_2))',
+  'CREATE INDEX idx_catalog_parent ON catalog (parent_1, parent_2)',
+  'CREATE TABLE chunks (md5path_1 INTEGER, md5path_2 INTEGER, offset INTEGER, size INTEGER,  hash BLOB,  CONSTRAINT pk_chunks PRIMARY KEY (md5path_1, md5path_2, offset, size),  FOREIGN KEY (md5path_1, md5path_2) REFERENCES    catalog(md5path_1, md5path_2))',
+  'CREATE TABLE nested_catalogs (path TEXT, sha1 TEXT, size INTEGER, CONSTRAINT pk_nested_catalogs PRIMARY KEY (path))',
+  'CREATE TABLE bind_mountpoints (path TEXT, sha1 TEXT, size INTEGER, CONSTRAINT pk_bind_mountpoints PRIMARY KEY (path))',
+  'CREATE TABLE statistics (counter TEXT, value INTEGER, CONSTRAINT pk_statistics PRIMARY KEY (counter))',
+];
+
+/** The statistics counters (without the `self_` / `subtree_` prefix), in the order the genuine stores them. */
+export const COUNTER_NAMES = ['chunked', 'chunked_size', 'chunks', 'dir', 'external', 'external_file_size', 'file_size', 'nested', 'regular', 'special', 'symlink', 'xattr'] as const;
+
+/** One set of statistics counters. */
+export type Counters = Record<(typeof COUNTER_NAMES)[number], number>;
+
+function zeroCounters(): Counters {
+  return Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Counters;
+}
+
+function addCounters(into: Counters, a: Counters): void {
+  for (const n of COUNTER_NAMES) into[n] += a[n];
+}
+
+/** What the null hash prints as: the genuine writes it as `previous_revision` of a brand-new nested catalog. */
+const NULL_HASH = '0'.repeat(40);
+const DIR_SIZE = 4096;
+const S_IFMT = 0o170000;
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+
+/** One catalog to write: the directory it starts at and the nested catalogs below it. */
+export interface CatalogPlan {
+  /** `''` for the root catalog, else the nested catalog's path. */
+  readonly path: string;
+  readonly root: SourceEntry;
+  readonly children: CatalogPlan[];
+}
+
+/** Splits the tree into catalogs at every directory marked as a nested catalog. */
+export function planCatalogs(root: SourceEntry): CatalogPlan {
+  const make = (dir: SourceEntry): CatalogPlan => {
+    const plan: CatalogPlan = { path: dir.path, root: dir, children: [] };
+    const visit = (d: SourceEntry): void => {
+      for (const c of d.children) {
+        if (c.kind !== 'dir') continue;
+        if (c.nestedCatalog) plan.children.push(make(c));
+        else visit(c);
+      }
+    };
+    visit(dir);
+    return plan;
+  };
+  return make(root);
+}
+
+/** A catalog of the previous revision, for keeping unchanged nested catalogs. */
+export interface PreviousCatalog {
+  readonly hash: ContentHash;
+  readonly size: number;
+  readonly revision: number;
+  /** The decompressed catalog database. */
+  load(): Promise<Uint8Array>;
+}
+
+/** Settings shared by all catalogs of one publish. */
+export interface CatalogContext {
+  readonly writer: ObjectWriter;
+  readonly algorithm: HashAlgorithm;
+  readonly compression: Compression;
+  /** Unix seconds, for `last_modified`. */
+  readonly timestamp: number;
+  readonly ttl: number;
+  /** Revision of the repository being published (the root catalog's revision). */
+  readonly revision: number;
+  /** Root catalog of the previous revision, if any. */
+  readonly previousRoot?: ContentHash;
+  /** Nested catalogs of the previous revision by path. */
+  readonly previous: ReadonlyMap<string, PreviousCatalog>;
+  /** Whether to fill the mtimens column (else NULL, as without CVMFS_ENABLE_MTIME_NS). */
+  readonly mtimeNs: boolean;
+}
+
+/** A catalog as written (or kept). */
+export interface WrittenCatalog {
+  readonly path: string;
+  readonly hash: ContentHash;
+  /** Size of the uncompressed database. */
+  readonly size: number;
+  readonly revision: number;
+  readonly self: Counters;
+  readonly subtree: Counters;
+  /** True when the previous revision's catalog was kept. */
+  readonly reused: boolean;
+  /** This catalog and all below it. */
+  readonly catalogs: number;
+}
+
+type Row = SqlValue | bigint;
+
+/** Entries whose content is a device number rather than a size. */
+function isDevice(mode: number): boolean {
+  const t = mode & S_IFMT;
+  return t === S_IFCHR || t === S_IFBLK;
+}
+
+class CatalogBuilder {
+  readonly self = zeroCounters();
+  private nextGroup = 1;
+  private readonly insertEntry: Statement;
+  private readonly insertChunk: Statement;
+
+  constructor(private readonly db: Database, private readonly ctx: CatalogContext) {
+    this.insertEntry = db.prepare('INSERT INTO catalog (md5path_1, md5path_2, parent_1, parent_2, hardlinks, hash, size, mode, mtime, mtimens, flags, name, symlink, uid, gid, xattr) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)');
+    this.insertChunk = db.prepare('INSERT INTO chunks (md5path_1, md5path_2, offset, size, hash) VALUES (?,?,?,?,?)');
+  }
+
+  free(): void {
+    this.insertEntry.free();
+    this.insertChunk.free();
+  }
+
+  /** Adds the catalog's own directory and everything below it down to the nested catalogs' mountpoints. */
+  addTree(plan: CatalogPlan): void {
+    const isRootCatalog = plan.path === '';
+    this.addRow(plan.root, isRootCatalog ? null : parentOf(plan.path), isRootCatalog ? 0 : Flag.NestedRoot, 1);
+    this.addChildren(plan.root);
+  }
+
+  private addChildren(dir: SourceEntry): void {
+    // Hardlinks are only kept within one directory (CVMFS_IGNORE_XDIR_HARDLINKS): same inode, same directory.
+    const byInode = new Map<string, SourceEntry[]>();
+    for (const c of dir.children) {
+      if (c.kind === 'dir' || c.nlink < 2) continue;
+      const g = byInode.get(c.inode);
+      if (g) g.push(c);
+      else byInode.set(c.inode, [c]);
+    }
+    const groupOf = new Map<SourceEntry, bigint>();
+    for (const members of byInode.values()) {
+      if (members.length < 2) continue;
+      const value = (BigInt(this.nextGroup++) << 32n) | BigInt(members.length);
+      for (const m of members) groupOf.set(m, value);
+    }
+    for (const c of dir.children) {
+      if (c.kind === 'dir') {
+        this.addRow(c, dir.path, c.nestedCatalog ? Flag.NestedMountpoint : 0, 1);
+        if (!c.nestedCatalog) this.addChildren(c);
+      } else this.addRow(c, dir.path, 0, groupOf.get(c) ?? 1);
+    }
+  }
+
+  /** Inserts one row; `parent` null means the repository root (parent key 0, 0). */
+  private addRow(e: SourceEntry, parent: string | null, extraFlags: number, linkInfo: bigint | number): void {
+    const { algorithm, compression } = this.ctx;
+    let flags = extraFlags;
+    let hash: Uint8Array | null = null;
+    let size = e.size;
+    let hardlinks: Row = linkInfo;
+    const content = e.content;
+    switch (e.kind) {
+      case 'dir':
+        flags |= Flag.Directory;
+        size = DIR_SIZE;
+        hardlinks = 2 + e.children.filter((c) => c.kind === 'dir').length;
+        this.self.dir++;
+        break;
+      case 'symlink':
+        flags |= Flag.File | Flag.Link;
+        size = Buffer.byteLength(e.target ?? '', 'utf8');
+        this.self.symlink++;
+        break;
+      case 'special':
+        flags |= Flag.File | Flag.FileSpecial;
+        size = isDevice(e.mode) ? e.rdev : 0;
+        this.self.special++;
+        break;
+      case 'file': {
+        if (!content) throw new Error(`publish: content of ${e.path} was not stored`);
+        const chunked = content.chunks.length > 0;
+        flags |= Flag.File | encodeContentFlags(algorithm, compression) | (chunked ? Flag.FileChunk : 0);
+        size = content.size;
+        if (content.hash) hash = hashToBytes(content.hash);
+        this.self.regular++;
+        this.self.file_size += size;
+        if (chunked) {
+          this.self.chunked++;
+          this.self.chunked_size += size;
+        }
+        break;
+      }
+    }
+    const xattr = e.xattrs ? serializeXattrs(e.xattrs) : null;
+    if (xattr) this.self.xattr++;
+    const key = pathKey(e.path);
+    const parentKey = parent === null ? [0, 0] : pathKey(parent);
+    this.insertEntry.run([
+      key[0], key[1], parentKey[0]!, parentKey[1]!, hardlinks, hash, size, e.mode, e.mtime,
+      this.ctx.mtimeNs ? e.mtimeNs : null, flags, e.name, e.kind === 'symlink' ? e.target! : '', e.uid, e.gid, xattr,
+    ] as unknown as SqlValue[]);
+    if (e.kind === 'file' && content) {
+      for (const c of content.chunks) {
+        this.insertChunk.run([key[0], key[1], c.offset, c.size, hashToBytes(c.hash)] as unknown as SqlValue[]);
+        this.self.chunks++;
+      }
+    }
+  }
+}
+
+/** Parent of a repository path (`/a/b` → `/a`, `/a` → `''`). */
+function parentOf(path: string): string {
+  return path.slice(0, path.lastIndexOf('/'));
+}
+
+/** Rows of a catalog in a canonical text form, to tell whether two catalogs hold the same entries. */
+function contentDump(db: Database): string {
+  const parts: string[] = [];
+  const tables: [string, string][] = [
+    ['catalog', 'md5path_1, md5path_2'], ['chunks', 'md5path_1, md5path_2, "offset"'], ['nested_catalogs', 'path'],
+    ['bind_mountpoints', 'path'], ['statistics', 'counter'],
+  ];
+  for (const [table, order] of tables) {
+    const cols = (db.exec(`PRAGMA table_info(${table})`)[0]?.values ?? []).map((r) => `quote("${String(r[1])}")`);
+    const res = db.exec(`SELECT ${cols.join(` || '|' || `)} FROM ${table} ORDER BY ${order}`);
+    parts.push(`[${table}]`, ...(res[0]?.values ?? []).map((v) => String(v[0])));
+  }
+  return parts.join('\n');
+}
+
+/** Writes the catalog of `plan` and, first, all catalogs below it. */
+export async function writeCatalogTree(plan: CatalogPlan, ctx: CatalogContext): Promise<WrittenCatalog> {
+  const nested: WrittenCatalog[] = [];
+  for (const child of plan.children) nested.push(await writeCatalogTree(child, ctx));
+
+  const SQL = await sqlite();
+  const db = new SQL.Database();
+  try {
+    for (const ddl of CATALOG_DDL) db.run(ddl);
+    db.run('BEGIN');
+    const builder = new CatalogBuilder(db, ctx);
+    try {
+      builder.addTree(plan);
+    } finally {
+      builder.free();
+    }
+    const subtree = zeroCounters();
+    const self = builder.self;
+    self.nested = nested.length;
+    for (const n of nested) {
+      db.run('INSERT INTO nested_catalogs (path, sha1, size) VALUES (?,?,?)', [n.path, hashToString(n.hash), n.size]);
+      addCounters(subtree, n.self);
+      addCounters(subtree, n.subtree);
+    }
+    for (const name of COUNTER_NAMES) db.run('INSERT INTO statistics (counter, value) VALUES (?,?)', [`self_${name}`, self[name]]);
+    for (const name of COUNTER_NAMES) db.run('INSERT INTO statistics (counter, value) VALUES (?,?)', [`subtree_${name}`, subtree[name]]);
+    db.run('COMMIT');
+    const catalogs = 1 + nested.reduce((s, n) => s + n.catalogs, 0);
+
+    const isRoot = plan.path === '';
+    const prev = isRoot ? undefined : ctx.previous.get(plan.path);
+    if (prev) {
+      const old = new SQL.Database(await prev.load());
+      let same: boolean;
+      try {
+        same = contentDump(old) === contentDump(db);
+      } finally {
+        old.close();
+      }
+      if (same) return { path: plan.path, hash: prev.hash, size: prev.size, revision: prev.revision, self, subtree, reused: true, catalogs };
+    }
+
+    const revision = isRoot ? ctx.revision : prev ? prev.revision + 1 : 1;
+    const props: [string, string][] = [['schema', '2.5'], ['schema_revision', '7']];
+    props.push(isRoot ? ['TTL', String(ctx.ttl)] : ['root_prefix', plan.path]);
+    props.push(['last_modified', String(ctx.timestamp)], ['revision', String(revision)]);
+    if (isRoot) {
+      if (ctx.previousRoot) props.push(['previous_revision', hashToString(ctx.previousRoot)]);
+    } else props.push(['previous_revision', prev ? hashToString(prev.hash) : NULL_HASH]);
+    for (const [k, v] of props) db.run('INSERT INTO properties (key, value) VALUES (?,?)', [k, v]);
+
+    const bytes = db.export();
+    const stored = await ctx.writer.put(bytes, 'C', 'zlib');
+    return { path: plan.path, hash: stored.hash, size: bytes.length, revision, self, subtree, reused: false, catalogs };
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * A publisher: turns a local directory into a CernVM-FS repository exactly as a Stratum-0 web server serves it
+ * (`.cvmfspublished`, `.cvmfswhitelist`, `data/…`), readable by the genuine client. Publishing again into the
+ * same directory makes the next revision and keeps the history.
+ *
+ * ```ts
+ * import { publish } from './publish/index.js';
+ * const r = await publish('./content', { fqrn: 'sw.example.org', out: '/srv/cvmfs/sw.example.org' });
+ * // serve /srv/cvmfs/sw.example.org at http://host/cvmfs/sw.example.org; clients need r.publicKeyPath
+ * ```
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { HASH_ALGORITHMS, hashToString, type HashAlgorithm } from '../format/hash.js';
+import type { Compression } from '../format/flags.js';
+import { checkChunkSizes, DEFAULT_CHUNK_SIZES, type ChunkSizes } from './chunker.js';
+import { planCatalogs, writeCatalogTree } from './catalog-writer.js';
+import { storeFileContent, type FileContent } from './content.js';
+import { buildHistory, hasTag, RESERVED_TAGS } from './history-writer.js';
+import { loadOrCreateKeys } from './keys.js';
+import { buildManifest, buildWhitelist } from './letters.js';
+import { ObjectWriter, type WriteStats } from './object-writer.js';
+import { readPreviousRevision } from './previous.js';
+import { forEachEntry, scanSource, type SourceEntry } from './source.js';
+import { readTreeXattrs } from './source-xattrs.js';
+
+export { Xor32Chunker, DEFAULT_CHUNK_SIZES, type ChunkSizes } from './chunker.js';
+export { CATALOG_DDL, COUNTER_NAMES } from './catalog-writer.js';
+export { HISTORY_DDL } from './history-writer.js';
+export { certificateFingerprint } from './letters.js';
+export { createSelfSignedCertificate } from './x509.js';
+export { parseGetfattrOutput } from './source-xattrs.js';
+
+/** Options of {@link publish}. */
+export interface PublishOptions {
+  /** Repository name, e.g. `sw.example.org`. */
+  fqrn: string;
+  /** Repository directory as served (will contain `.cvmfspublished` and `data/`). */
+  out: string;
+  /** Where the keys live (created when missing); default `${out}.keys`. */
+  keysDir?: string;
+  /** Content hash algorithm; default `'sha1'`. */
+  hashAlgorithm?: HashAlgorithm;
+  /** Storage of file objects; default `'zlib'`. Catalogs, history and certificate are always zlib. */
+  compression?: Compression;
+  /** Chunk sizes in bytes for content-defined chunking, or false to store every file whole; default 4/8/16 MiB. */
+  chunking?: ChunkSizes | false;
+  /** Manifest time to live in seconds; default 240. */
+  ttl?: number;
+  /** Whitelist validity in days from the publish time; default 30. Negative values make an expired whitelist. */
+  whitelistDays?: number;
+  /** A named tag for this revision, in addition to `trunk`. */
+  tag?: { name: string; description?: string };
+  /** Publish time (Unix seconds) instead of the clock. */
+  timestamp?: number;
+  /** Extended attributes to add or override, by path relative to the source (`''` is the root). */
+  xattrs?: Record<string, Record<string, Buffer | string>>;
+  /** Read `user.*` xattrs of the source with getfattr when installed; default true. */
+  readSourceXattrs?: boolean;
+  /** Record nanosecond mtimes (the catalog's mtimens column, as CVMFS_ENABLE_MTIME_NS=true); default true. */
+  mtimeNs?: boolean;
+}
+
+/** What {@link publish} produced. */
+export interface PublishResult {
+  fqrn: string;
+  revision: number;
+  /** Root catalog hash as the manifest writes it. */
+  rootHash: string;
+  manifestPath: string;
+  /** The master public key clients must trust. */
+  publicKeyPath: string;
+  /** Catalogs in this revision (root and nested, kept ones included). */
+  catalogs: number;
+  /** Entries (paths) in this revision, the root directory included. */
+  entries: number;
+  /** Objects written and deduplicated by this run. */
+  objects: WriteStats;
+}
+
+const MASTER_REPLICA_TEXT = 'This file marks the repository as replicatable to stratum 1 servers\n';
+const FQRN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+function checkOptions(o: PublishOptions): void {
+  if (!FQRN.test(o.fqrn)) throw new TypeError(`publish: invalid repository name '${o.fqrn}'`);
+  if (o.hashAlgorithm !== undefined && !HASH_ALGORITHMS.includes(o.hashAlgorithm)) throw new TypeError(`publish: unknown hash algorithm '${o.hashAlgorithm}'`);
+  if (o.compression !== undefined && o.compression !== 'zlib' && o.compression !== 'none') throw new TypeError(`publish: unknown compression '${o.compression as string}'`);
+  if (o.ttl !== undefined && !(Number.isSafeInteger(o.ttl) && o.ttl > 0)) throw new RangeError('publish: ttl must be a positive integer');
+  if (o.whitelistDays !== undefined && !Number.isFinite(o.whitelistDays)) throw new RangeError('publish: whitelistDays must be a number');
+  if (o.timestamp !== undefined && !(Number.isSafeInteger(o.timestamp) && o.timestamp > 0)) throw new RangeError('publish: timestamp must be positive Unix seconds');
+  if (o.chunking) checkChunkSizes(o.chunking);
+  if (o.tag) {
+    if (!o.tag.name || /[\s/]/.test(o.tag.name)) throw new TypeError(`publish: invalid tag name '${o.tag.name}'`);
+    if (RESERVED_TAGS.has(o.tag.name)) throw new TypeError(`publish: tag name '${o.tag.name}' is reserved`);
+  }
+}
+
+/** `a/b`, `/a/b/`, `./a/b` → `/a/b`; the root is `''`. */
+function normalizeRelative(p: string): string {
+  const parts = p.split('/').filter((s) => s !== '' && s !== '.');
+  return parts.length === 0 ? '' : '/' + parts.join('/');
+}
+
+function applyXattrs(root: SourceEntry, fromSource: Map<string, Map<string, Buffer>>, extra: PublishOptions['xattrs']): void {
+  const byPath = new Map<string, SourceEntry>();
+  forEachEntry(root, (e) => byPath.set(e.path, e));
+  for (const [rel, attrs] of fromSource) {
+    const e = byPath.get(normalizeRelative(rel));
+    if (e) e.xattrs = new Map(attrs);
+  }
+  for (const [rel, attrs] of Object.entries(extra ?? {})) {
+    const e = byPath.get(normalizeRelative(rel));
+    if (!e) throw new Error(`publish: xattrs given for '${rel}', which is not in the source`);
+    e.xattrs ??= new Map();
+    for (const [name, value] of Object.entries(attrs)) e.xattrs.set(name, typeof value === 'string' ? Buffer.from(value, 'utf8') : value);
+  }
+}
+
+/** Writes a top-level file through data/txn, so that no temp file ever shows up where the server looks. */
+async function writeAtomic(repoDir: string, name: string, bytes: Uint8Array | string): Promise<void> {
+  const tmp = join(repoDir, 'data', 'txn', `${name}.${process.pid}.${randomBytes(6).toString('hex')}`);
+  await writeFile(tmp, bytes, { mode: 0o644 });
+  await rename(tmp, join(repoDir, name));
+}
+
+/**
+ * Publishes `sourceDir` as the next revision of repository `opts.fqrn` in `opts.out` (revision 1 when `out` holds
+ * no repository yet). The manifest is written last, so a reader sees either the old or the new revision. Only
+ * one publish may run on a repository directory at a time.
+ */
+export async function publish(sourceDir: string, opts: PublishOptions): Promise<PublishResult> {
+  checkOptions(opts);
+  const fqrn = opts.fqrn;
+  const out = resolve(opts.out);
+  const keysDir = resolve(opts.keysDir ?? `${out}.keys`);
+  const algorithm = opts.hashAlgorithm ?? 'sha1';
+  const compression = opts.compression ?? 'zlib';
+  const chunking = opts.chunking === undefined ? DEFAULT_CHUNK_SIZES : opts.chunking;
+  const ttl = opts.ttl ?? 240;
+  const timestamp = opts.timestamp ?? Math.floor(Date.now() / 1000);
+  const now = new Date(timestamp * 1000);
+
+  const previous = await readPreviousRevision(out, fqrn);
+  if (opts.tag && previous?.history && (await hasTag(previous.history, opts.tag.name))) {
+    throw new Error(`publish: tag '${opts.tag.name}' already exists in ${fqrn}`);
+  }
+  const revision = previous ? previous.manifest.revision + 1 : 1;
+
+  const source = resolve(sourceDir);
+  const { root, count } = await scanSource(source, new Set([out, keysDir]));
+  applyXattrs(root, opts.readSourceXattrs === false ? new Map() : await readTreeXattrs(source), opts.xattrs);
+
+  await mkdir(out, { recursive: true });
+  const writer = new ObjectWriter(out, algorithm);
+  await writer.init();
+  const keys = await loadOrCreateKeys(keysDir, fqrn, now);
+
+  // Files sharing an inode share one stored content, whichever directories they are in.
+  const stored = new Map<string, FileContent>();
+  const files: SourceEntry[] = [];
+  forEachEntry(root, (e) => { if (e.kind === 'file') files.push(e); });
+  for (const f of files) {
+    let content = f.nlink > 1 ? stored.get(f.inode) : undefined;
+    if (!content) {
+      const abs = join(source, ...f.path.split('/').filter(Boolean));
+      content = await storeFileContent(abs, f.size, writer, compression, chunking);
+      if (f.nlink > 1) stored.set(f.inode, content);
+    }
+    f.content = content;
+  }
+
+  const rootCatalog = await writeCatalogTree(planCatalogs(root), {
+    writer, algorithm, compression, timestamp, ttl, revision,
+    ...(previous ? { previousRoot: previous.manifest.rootCatalog } : {}),
+    previous: previous?.catalogs ?? new Map(),
+    mtimeNs: opts.mtimeNs ?? true,
+  });
+
+  const certificate = await writer.put(Buffer.from(keys.certificatePem, 'utf8'), 'X', 'zlib');
+  const historyDb = await buildHistory(previous?.history, {
+    fqrn,
+    ...(previous?.manifest.history ? { previousHistory: hashToString(previous.manifest.history) } : {}),
+    head: { hash: hashToString(rootCatalog.hash), revision, timestamp, size: rootCatalog.size },
+    ...(opts.tag ? { tag: opts.tag } : {}),
+  });
+  const history = await writer.put(historyDb, 'H', 'zlib');
+
+  await writeAtomic(out, '.cvmfswhitelist', buildWhitelist({
+    fqrn, algorithm, certificateDer: keys.certificateDer, created: now, days: opts.whitelistDays ?? 30, masterKey: keys.masterKey,
+  }));
+  if (!existsSync(join(out, '.cvmfs_master_replica'))) await writeAtomic(out, '.cvmfs_master_replica', MASTER_REPLICA_TEXT);
+  const manifestPath = join(out, '.cvmfspublished');
+  await writeAtomic(out, '.cvmfspublished', buildManifest({
+    fqrn, algorithm, rootCatalog: rootCatalog.hash, rootCatalogSize: rootCatalog.size, ttl, revision,
+    certificate: certificate.hash, history: history.hash, timestamp, certificateKey: keys.certificateKey,
+  }));
+
+  return {
+    fqrn,
+    revision,
+    rootHash: hashToString(rootCatalog.hash),
+    manifestPath,
+    publicKeyPath: keys.paths.publicKey,
+    catalogs: rootCatalog.catalogs,
+    entries: count,
+    objects: { ...writer.stats },
+  };
+}

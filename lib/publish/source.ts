@@ -1,0 +1,106 @@
+/**
+ * Reads the source directory into a tree of entries with everything the catalogs need (lstat data, symlink
+ * targets, xattrs, nested-catalog markers). Content is stored later, by the publisher.
+ * @module
+ */
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { FileContent } from './content.js';
+
+/** Kinds of entries a catalog distinguishes. */
+export type SourceKind = 'dir' | 'file' | 'symlink' | 'special';
+
+/** One entry of the source tree. */
+export interface SourceEntry {
+  /** Last path component; `''` for the root. */
+  readonly name: string;
+  /** Repository path: `''` for the root, else `/a/b`. */
+  readonly path: string;
+  readonly kind: SourceKind;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** st_size (for devices the catalog stores st_rdev instead, see the catalog writer). */
+  readonly size: number;
+  readonly rdev: number;
+  readonly mtime: number;
+  /** Nanosecond part of the mtime. */
+  readonly mtimeNs: number;
+  readonly nlink: number;
+  /** `dev:ino`, to find hardlinks. */
+  readonly inode: string;
+  /** Raw symlink target. */
+  readonly target?: string;
+  /** Sorted children of a directory. */
+  readonly children: SourceEntry[];
+  /** `user.*` extended attributes. */
+  xattrs: Map<string, Buffer> | null;
+  /** A directory (not the root) holding a regular file `.cvmfscatalog`: the root of a nested catalog. */
+  nestedCatalog: boolean;
+  /** Set once the content of a regular file is stored. */
+  content?: FileContent;
+}
+
+/** The name of the marker file that makes its directory a nested catalog. */
+export const NESTED_CATALOG_MARKER = '.cvmfscatalog';
+
+function kindOf(st: { isDirectory(): boolean; isFile(): boolean; isSymbolicLink(): boolean }): SourceKind {
+  if (st.isDirectory()) return 'dir';
+  if (st.isFile()) return 'file';
+  if (st.isSymbolicLink()) return 'symlink';
+  return 'special';
+}
+
+async function entryAt(abs: string, name: string, path: string): Promise<SourceEntry> {
+  const st = await lstat(abs, { bigint: true });
+  const kind = kindOf(st);
+  return {
+    name,
+    path,
+    kind,
+    mode: Number(st.mode),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    size: Number(st.size),
+    rdev: Number(st.rdev),
+    mtime: Number(st.mtimeNs / 1_000_000_000n),
+    mtimeNs: Number(st.mtimeNs % 1_000_000_000n),
+    nlink: Number(st.nlink),
+    inode: `${st.dev}:${st.ino}`,
+    ...(kind === 'symlink' ? { target: await readlink(abs, 'utf8') } : {}),
+    children: [],
+    xattrs: null,
+    nestedCatalog: false,
+  };
+}
+
+/**
+ * Scans `root` recursively. Absolute paths in `exclude` (the output and keys directories, should they lie inside
+ * the source) are left out.
+ */
+export async function scanSource(root: string, exclude: ReadonlySet<string> = new Set()): Promise<{ root: SourceEntry; count: number }> {
+  const absRoot = resolve(root);
+  const top = await entryAt(absRoot, '', '');
+  if (top.kind !== 'dir') throw new Error(`publish: source ${root} is not a directory`);
+  let count = 1;
+  const walk = async (dir: SourceEntry, abs: string): Promise<void> => {
+    const names = (await readdir(abs)).sort();
+    for (const name of names) {
+      const childAbs = join(abs, name);
+      if (exclude.has(childAbs)) continue;
+      const child = await entryAt(childAbs, name, `${dir.path}/${name}`);
+      dir.children.push(child);
+      count++;
+      if (child.kind === 'dir') await walk(child, childAbs);
+      else if (child.kind === 'file' && name === NESTED_CATALOG_MARKER && dir.path !== '') dir.nestedCatalog = true;
+    }
+  };
+  await walk(top, absRoot);
+  return { root: top, count };
+}
+
+/** Calls `fn` for every entry, parents before children. */
+export function forEachEntry(root: SourceEntry, fn: (e: SourceEntry) => void): void {
+  fn(root);
+  for (const c of root.children) forEachEntry(c, fn);
+}
