@@ -1,0 +1,70 @@
+/**
+ * The disk cache: a second process with the same cache reads what the first fetched without the network; what is
+ * in the cache is exactly the verified content.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { keyOf, openFixture, readTruth, ROOT } from './helpers.js';
+
+const FQRN = 'features.test.example.org';
+
+test('a second process on the same cache reads cached files with the server gone', async () => {
+  const truth = readTruth(FQRN);
+  const { repo, server, cacheDir } = await openFixture(FQRN);
+  const files = Object.entries(truth.entries).filter(([p, t]) => t.type === 'file' && !p.startsWith('/.cvmfs')).map(([p]) => p);
+  for (const p of files) await repo.fs.readFile(p);
+  const url = `${server.url}/@fqrn@`;
+  repo.close();
+  await server.close();
+  const script = `
+    import { openRepository } from ${JSON.stringify(join(ROOT, 'dist', 'lib', 'index.js'))};
+    import { createHash } from 'node:crypto';
+    const repo = await openRepository(${JSON.stringify(FQRN)}, { serverUrls: [${JSON.stringify(url)}], publicKeys: [${JSON.stringify(keyOf(FQRN))}], cacheDir: ${JSON.stringify(cacheDir)} });
+    const out = {};
+    for (const p of ${JSON.stringify(files)}) out[p] = createHash('sha1').update(await repo.fs.readFile(p)).digest('hex');
+    out.stats = repo.stats();
+    console.log(JSON.stringify(out));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '', stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  const code = await new Promise((r) => child.on('close', r));
+  assert.equal(code, 0, stderr);
+  const got = JSON.parse(stdout);
+  for (const p of files) assert.equal(got[p], truth.entries[p]!.sha1, p);
+  assert.equal(got.stats.httpRequests, 0, 'no network at all');
+  assert.ok(got.stats.cacheHits >= files.length - 2);
+});
+
+test('cached objects are the verified, decompressed content; txn/ is empty after work', async () => {
+  const truth = readTruth(FQRN);
+  const { repo, server, cacheDir } = await openFixture(FQRN);
+  try {
+    const data = await repo.fs.readFile('/hello.txt') as Buffer;
+    const hash = (truth.entries['/hello.txt']!.magic as Record<string, string>)['user.hash']!;
+    const cached = readFileSync(join(cacheDir, 'shared', hash.slice(0, 2), hash.slice(2)));
+    assert.ok(cached.equals(data));
+    assert.equal(createHash('sha1').update(cached).digest('hex'), truth.entries['/hello.txt']!.sha1);
+    assert.deepEqual(readdirSync(join(cacheDir, 'shared', 'txn')), []);
+  } finally {
+    repo.close();
+    await server.close();
+  }
+});
+
+test('memory stays bounded: with at most one open catalog every entry still resolves', async () => {
+  const truth = readTruth(FQRN);
+  const { repo, server } = await openFixture(FQRN, { maxOpenCatalogs: 1, entryCacheSize: 4, listingCacheSize: 2 });
+  try {
+    for (const [p, t] of Object.entries(truth.entries)) assert.equal((await repo.fs.lstat(p)).size, t.size, p);
+    assert.equal(repo.stats().catalogsOpen, 1);
+    assert.ok(repo.stats().catalogsLoaded > 4, 'catalogs were evicted and reloaded');
+  } finally {
+    repo.close();
+    await server.close();
+  }
+});

@@ -1,0 +1,86 @@
+/**
+ * The `ucvmfs` command as a user runs it: a separate process, options from flags and from CVMFS_* variables.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { fixtureNames, keyOf, readTruth, serve, tempDir, FIXTURES, ROOT } from './helpers.js';
+
+const CLI = join(ROOT, 'dist', 'lib', 'cli', 'main.js');
+
+/** Runs the CLI asynchronously (the server lives in this process). */
+function ucvmfs(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: Buffer; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => out.push(d));
+    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out), stderr: err }));
+  });
+}
+
+for (const fqrn of fixtureNames()) {
+  test(`ucvmfs tree --json on ${fqrn} equals truth.json`, async () => {
+    const server = await serve({ [fqrn]: join(FIXTURES, fqrn, 'srv') });
+    try {
+      const r = await ucvmfs(['tree', '--json', '--quiet', '--server', `${server.url}/@fqrn@`, '--key', keyOf(fqrn), '--cache', tempDir(), '--var', 'SOME_VAR=alpha', fqrn]);
+      assert.equal(r.code, 0, r.stderr);
+      const tree = JSON.parse(r.stdout.toString().replace(/"mtime_ns": (\d+)/g, '"mtime_ns": "$1"'));
+      const truth = readTruth(fqrn);
+      assert.equal(tree.fqrn, fqrn);
+      assert.equal(tree.revision, Number(truth.manifest_fields.S));
+      assert.equal(tree.root_hash, truth.manifest_fields.C);
+      assert.deepEqual(Object.keys(tree.entries).sort(), Object.keys(truth.entries).sort());
+      for (const [p, t] of Object.entries(truth.entries)) {
+        const { magic: _m, bytes_read: _b, ...want } = t as typeof t & { bytes_read?: number };
+        assert.deepEqual(tree.entries[p], want, `${fqrn}:${p}`);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+}
+
+test('cat writes raw bytes; ls -l, stat --json, readlink, tags, info; options from the environment', async () => {
+  const fqrn = 'fixture.test.example.org';
+  const truth = readTruth(fqrn);
+  const server = await serve({ [fqrn]: join(FIXTURES, fqrn, 'srv') });
+  const env = { CVMFS_SERVER_URL: `${server.url}/@fqrn@`, CVMFS_PUBLIC_KEY: keyOf(fqrn), CVMFS_CACHE_BASE: tempDir() };
+  try {
+    const cat = await ucvmfs(['cat', `${fqrn}:/small/random_64k.bin`], env);
+    assert.equal(cat.code, 0, cat.stderr);
+    assert.equal(createHash('sha1').update(cat.stdout).digest('hex'), truth.entries['/small/random_64k.bin']!.sha1);
+
+    const ls = await ucvmfs(['ls', '-l', `${fqrn}:/links`], env);
+    assert.equal(ls.code, 0, ls.stderr);
+    const lines = ls.stdout.toString().trim().split('\n');
+    assert.equal(lines.length, truth.entries['/links']!.entries!.length);
+    assert.ok(lines.some((l) => l.startsWith('lrwxrwxrwx') && l.endsWith('rel_file -> ../small/hello.txt')), ls.stdout.toString());
+
+    const st = await ucvmfs(['stat', '--json', `${fqrn}:/hardlinks/a`], env);
+    const info = JSON.parse(st.stdout.toString());
+    assert.equal(info.nlink, 3);
+    assert.equal(info.size, truth.entries['/hardlinks/a']!.size);
+
+    const rl = await ucvmfs(['--var', 'SOME_VAR=alpha', 'readlink', `${fqrn}:/links/variant`], env);
+    assert.equal(rl.stdout.toString().trim(), truth.entries['/links/variant']!.target);
+
+    const tags = await ucvmfs(['tags', '--json', fqrn], env);
+    assert.deepEqual(JSON.parse(tags.stdout.toString()).map((t: { name: string }) => t.name).sort(), truth.tags.map((t) => t.name).sort());
+
+    const info2 = await ucvmfs(['info', fqrn], env);
+    assert.match(info2.stdout.toString(), new RegExp(`revision\\s+${truth.manifest_fields.S}`));
+
+    const missing = await ucvmfs(['stat', `${fqrn}:/no/such`], env);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /ENOENT: no such file or directory, lstat '\/no\/such'/);
+
+    const usage = await ucvmfs(['frobnicate'], env);
+    assert.equal(usage.code, 2);
+  } finally {
+    await server.close();
+  }
+});
