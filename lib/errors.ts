@@ -7,9 +7,10 @@
 /** The error codes this library raises. */
 export type ErrorCode =
   | 'ENOENT' | 'ENOTDIR' | 'EISDIR' | 'ELOOP' | 'EROFS' | 'EACCES' | 'EIO' | 'EINVAL' | 'ENODATA'
-  | 'EBADF' | 'ENAMETOOLONG' | 'ERANGE';
+  | 'EBADF' | 'ENAMETOOLONG' | 'ERANGE' | 'EPERM';
 
 const ERRNO: Record<ErrorCode, [number, string]> = {
+  EPERM: [-1, 'operation not permitted'],
   ENOENT: [-2, 'no such file or directory'],
   EIO: [-5, 'i/o error'],
   EBADF: [-9, 'bad file descriptor'],

@@ -3,24 +3,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { fixtureNames, keyOf, readTruth, serve, tempDir, FIXTURES, ROOT } from './helpers.js';
-
-const CLI = join(ROOT, 'dist', 'lib', 'cli', 'main.js');
-
-/** Runs the CLI asynchronously (the server lives in this process). */
-function ucvmfs(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: Buffer; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => out.push(d));
-    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out), stderr: err }));
-  });
-}
+import { fixtureNames, keyOf, readTruth, serve, tempDir, ucvmfs, FIXTURES } from './helpers.js';
 
 for (const fqrn of fixtureNames()) {
   test(`ucvmfs tree --json on ${fqrn} equals truth.json`, async () => {

@@ -1,6 +1,7 @@
 /**
  * Test helpers: the shared fixtures, served over loopback, and truth.json read with exact nanosecond times.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, mkdtempSync, cpSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -105,4 +106,28 @@ export async function openFixture(fqrn: string, opts: OpenOptions = {}, srvDir?:
     await server.close();
     throw e;
   }
+}
+
+/** The built CLI. */
+export const CLI = join(ROOT, 'dist', 'lib', 'cli', 'main.js');
+
+/** What a finished CLI process left. */
+export interface CliResult {
+  code: number;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Runs the CLI asynchronously (a server in this process must keep answering meanwhile). */
+export function ucvmfs(args: string[], env: Record<string, string> = {}, input?: string): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    if (input !== undefined) p.stdin!.end(input);
+    const out: Buffer[] = [];
+    let err = '';
+    p.stdout!.on('data', (d: Buffer) => out.push(d));
+    p.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    p.on('close', (code, signal) => resolve({ code: code ?? -1, signal, stdout: Buffer.concat(out), stderr: err }));
+  });
 }

@@ -22,6 +22,11 @@ export function parseArgs(argv: readonly string[]): Args {
   const add = (k: string, v: string) => options.set(k, [...(options.get(k) ?? []), v]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
+    // After `exec`, the first word that is not an option starts the command line.
+    if (positional[0] === 'exec' && positional.length === 1 && !a.startsWith('-')) {
+      positional.push(...argv.slice(i));
+      break;
+    }
     if (a === '--') {
       positional.push(...argv.slice(i + 1));
       break;

@@ -13,6 +13,8 @@ import { serveRepositories } from '../serve.js';
 import { hashToString } from '../format/hash.js';
 import { parseManifest } from '../format/manifest.js';
 import { VERSION } from '../version.js';
+import { execCommand } from '../connector/exec.js';
+import { constants as osConstants } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -41,6 +43,9 @@ commands:
                                    [--compression zlib|none] [--keys DIR] [--ttl SECONDS]
                                    write a signed repository from a local directory
   serve [--port N] REPODIR...      serve repository directories on 127.0.0.1 at /cvmfs/<fqrn>/
+  exec [--repo FQRN[,FQRN]...] [--stats] -- CMD [ARG]...
+                                   run CMD so that it sees /cvmfs/<fqrn> (repositories open on first
+                                   access); exit status and signals are CMD's
 `;
 
 function fail(msg: string, code = 1): never {
@@ -238,6 +243,38 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
       ...(ttl ? { ttl: Number(ttl) } : {}),
     });
     await out(`published ${res.fqrn} revision ${res.revision}: root catalog ${res.rootHash}, ${res.entries} entries in ${res.catalogs} catalog(s)\npublic key: ${res.publicKeyPath}\n`);
+  },
+
+  async exec(a) {
+    if (a.positional.length === 0) fail(`exec needs a command\n\n${USAGE}`, 2);
+    const repos = (a.options.get('repo') ?? []).flatMap((r) => r.split(',')).filter(Boolean);
+    // The command owns the terminal's signals: Ctrl-C and friends reach it (same process group) and it decides;
+    // signals sent to this process alone are passed on.
+    const swallow = ['SIGINT', 'SIGQUIT'] as const;
+    const forward = ['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const;
+    const noop = () => undefined;
+    for (const s of swallow) process.on(s, noop);
+    const res = await execCommand(a.positional, {
+      open: openOptions(a),
+      repositories: repos,
+      warn: (line) => process.stderr.write(`ucvmfs: ${line}\n`),
+      onStart: (pid) => {
+        for (const s of forward) process.on(s, () => { try { process.kill(pid, s); } catch { /* gone */ } });
+      },
+    });
+    if (a.options.has('stats')) {
+      const c = res.counters;
+      process.stderr.write(`ucvmfs: ${c.requests} tracer requests, ${c.directories} directories listed, ${c.files} files (${bytes(c.bytes)}) materialized\n`);
+    }
+    for (const s of swallow) process.off(s, noop);
+    if (res.signal) {
+      const name = Object.entries(osConstants.signals).find(([, n]) => n === res.signal)?.[0];
+      process.removeAllListeners(name as NodeJS.Signals);
+      // Die the same way, so that a shell sees the signal; if it is one we cannot die of, say so by the code.
+      if (name && name !== 'SIGSTOP') process.kill(process.pid, name as NodeJS.Signals);
+      return 128 + res.signal;
+    }
+    return res.code ?? 1;
   },
 
   async serve(a) {

@@ -1,0 +1,585 @@
+// The connector's tracer: runs a command under ptrace with a seccomp filter so that only path system calls
+// stop, rewrites /cvmfs paths to a shadow tree the TypeScript side materializes on demand, answers EROFS for
+// writes, and translates shadow paths back where the kernel reveals them (getcwd, readlink of /proc links).
+//
+// Threading: the tracer is one native thread (ptrace ties a tracee to the thread that attached it). When a
+// path needs materializing it calls into JavaScript through a thread-safe function and waits for the answer;
+// answers are remembered, so each path costs one round trip per session.
+#include <napi.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "filter.h"
+#include "syscalls.h"
+#include "tracee.h"
+
+namespace ucvmfs {
+namespace {
+
+const std::string kVirtual = "/cvmfs";
+
+// One question to JavaScript: op is 'l' (look up), 'o' (open), 'd' (list directory), 'x' (execute).
+struct Request {
+  char op;
+  std::string path;
+  std::promise<std::vector<std::string>> answer;
+};
+
+struct Done {
+  int code = -1;
+  int signal = 0;
+  std::string error;
+};
+
+struct Message {
+  std::unique_ptr<Request> request;  // or, when null, the run is over
+  Done done;
+};
+
+struct Options {
+  std::string file, cwd, shadow;
+  std::vector<std::string> argv, envp;
+};
+
+// What must happen at the exit of a call.
+struct Pending {
+  enum { None, SetErrno, TranslateBuf } what = None;
+  long err = 0;
+  uint64_t buf = 0, size = 0;
+  bool getcwd = false;
+  std::string link;  // readlink: the link as the tracer can name it, to re-read an answer the buffer cut short
+  std::string linkDir;  // readlink under /cvmfs: the link's directory, as a /cvmfs path
+};
+
+bool Under(const std::string& path, const std::string& prefix) {
+  return path.compare(0, prefix.size(), prefix) == 0 && (path.size() == prefix.size() || path[prefix.size()] == '/');
+}
+
+// Lexical normalization, used only to see whether `..` climbs out of /cvmfs.
+std::string Normalize(const std::string& p) {
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i <= p.size()) {
+    size_t j = p.find('/', i);
+    if (j == std::string::npos) j = p.size();
+    std::string c = p.substr(i, j - i);
+    if (c == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!c.empty() && c != ".") {
+      parts.push_back(c);
+    }
+    i = j + 1;
+  }
+  std::string out;
+  for (auto& c : parts) out += "/" + c;
+  return out.empty() ? "/" : out;
+}
+
+// Runs on the main thread: either a question for JavaScript or the end of the run.
+void CallJs(Napi::Env env, Napi::Function onRequest, Napi::Promise::Deferred* deferred, Message* m) {
+  std::unique_ptr<Message> own(m);
+  if (env == nullptr) {
+    if (m->request) m->request->answer.set_value({});
+    return;
+  }
+  if (!m->request) {
+    Napi::Object res = Napi::Object::New(env);
+    res.Set("code", m->done.code);
+    res.Set("signal", m->done.signal);
+    if (!m->done.error.empty()) res.Set("error", m->done.error);
+    deferred->Resolve(res);
+    delete deferred;
+    return;
+  }
+  Request* r = m->request.release();
+  auto reply = Napi::Function::New(env, [r](const Napi::CallbackInfo& info) {
+    std::vector<std::string> out;
+    if (info.Length() > 0 && info[0].IsArray()) {
+      Napi::Array a = info[0].As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); i++) out.push_back(a.Get(i).ToString().Utf8Value());
+    }
+    r->answer.set_value(out);
+    delete r;
+  });
+  onRequest.Call({Napi::String::New(env, std::string(1, r->op)), Napi::String::New(env, r->path), reply});
+}
+
+using Tsfn = Napi::TypedThreadSafeFunction<Napi::Promise::Deferred, Message, CallJs>;
+
+class Tracer {
+ public:
+  Tracer(Options o, Tsfn tsfn) : o_(std::move(o)), tsfn_(tsfn) {}
+
+  void Run() {
+    Done d = Trace();
+    auto* m = new Message{nullptr, d};
+    tsfn_.BlockingCall(m);
+    tsfn_.Release();
+  }
+
+ private:
+  Options o_;
+  Tsfn tsfn_;
+  std::unordered_set<std::string> ready_;
+  std::unordered_map<std::string, std::vector<std::string>> interp_;
+  std::unordered_map<pid_t, Pending> pending_;
+  std::unordered_set<pid_t> known_;
+
+  std::vector<std::string> Ask(char op, const std::string& path) {
+    std::string key = std::string(1, op) + path;
+    if (op != 'x' && ready_.count(key)) return {};
+    if (op == 'x') {
+      auto it = interp_.find(path);
+      if (it != interp_.end()) return it->second;
+    }
+    auto* r = new Request{op, path, {}};
+    auto fut = r->answer.get_future();
+    auto* m = new Message{std::unique_ptr<Request>(r), {}};
+    if (tsfn_.BlockingCall(m) != napi_ok) {
+      delete m;
+      return {};
+    }
+    std::vector<std::string> a = fut.get();
+    if (op == 'x') interp_[path] = a;
+    ready_.insert(key);
+    if (op == 'o' || op == 'x') ready_.insert("l" + path);
+    return a;
+  }
+
+  std::string ToShadow(const std::string& virt) const { return o_.shadow + virt.substr(kVirtual.size()); }
+
+  // The /cvmfs path a call argument names, or "" when it names something else. `rewrite` receives the
+  // argument the kernel should see instead ("" to leave it).
+  std::string Classify(pid_t pid, const Regs& r, int dirfdIdx, const std::string& s, std::string* rewrite) {
+    rewrite->clear();
+    if (s.empty()) return "";
+    std::string abs;
+    bool relative = s[0] != '/';
+    if (!relative) {
+      abs = s;
+    } else {
+      int dirfd = dirfdIdx < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(dirfdIdx);
+      std::string base = ProcLink(pid, dirfd == AT_FDCWD ? "cwd" : "fd/" + std::to_string(dirfd));
+      if (!Under(base, o_.shadow)) return "";
+      abs = kVirtual + base.substr(o_.shadow.size()) + "/" + s;
+    }
+    if (!Under(abs, kVirtual)) {
+      if (abs.find("..") == std::string::npos) return "";
+      std::string n = Normalize(abs);
+      if (!Under(n, kVirtual)) return "";
+    }
+    if (abs.find("/..") != std::string::npos) {
+      std::string n = Normalize(abs);
+      if (!Under(n, kVirtual)) {
+        // Climbs out of /cvmfs: the kernel would climb out of the shadow tree instead.
+        *rewrite = n;
+        return "";
+      }
+    }
+    if (!relative) *rewrite = ToShadow(abs);
+    return abs;
+  }
+
+  // Writes `data` below the tracee's stack pointer (past the x86-64 red zone) and returns its address.
+  uint64_t Scratch(pid_t pid, const Regs& r, const std::string& data, uint64_t below = 0) {
+    uint64_t top = below ? below : r.Sp() - 256;
+    uint64_t addr = (top - data.size()) & ~(uint64_t)15;
+    return WriteMem(pid, addr, data.data(), data.size()) ? addr : 0;
+  }
+
+  // A name the tracer itself can readlink for the tracee's argument: its own /proc/self is not the tracee's.
+  std::string LinkName(pid_t pid, const Regs& r, const CallInfo* c, const std::string& s) {
+    std::string p = std::to_string(pid);
+    if (s.compare(0, 11, "/proc/self/") == 0) return "/proc/" + p + s.substr(10);
+    if (s.compare(0, 18, "/proc/thread-self/") == 0) return "/proc/" + p + s.substr(17);
+    if (s[0] == '/') return Under(s, kVirtual) ? ToShadow(s) : s;
+    int dirfd = c->dirfd < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd);
+    return "/proc/" + p + (dirfd == AT_FDCWD ? "/cwd/" : "/fd/" + std::to_string(dirfd) + "/") + s;
+  }
+
+  void Fail(pid_t pid, Regs& r, long err) {
+    r.SkipCall();
+    pending_[pid] = Pending{Pending::SetErrno, err, 0, 0, false, {}};
+  }
+
+  // A seccomp stop: decide, maybe rewrite, and say whether the exit must be seen.
+  bool OnEntry(pid_t pid) {
+    Regs r;
+    if (!r.Load(pid)) return false;
+    long nr = r.Nr();
+    if (getenv("UCVMFS_TRACER_DEBUG")) fprintf(stderr, "[tracer] pid %d syscall %ld\n", (int)pid, nr);
+    const CallInfo* c = nullptr;
+    for (const CallInfo& x : kCalls)
+      if (x.nr == nr) c = &x;
+    if (!c) return false;
+    if (c->kind == Kind::Getcwd) {
+      if (!Under(ProcLink(pid, "cwd"), o_.shadow)) return false;
+      pending_[pid] = Pending{Pending::TranslateBuf, 0, r.Arg(0), r.Arg(1), true, {}};
+      return true;
+    }
+    if (c->kind == Kind::FdWrite) {
+      std::string target = ProcLink(pid, "fd/" + std::to_string((int)(int32_t)r.Arg(0)));
+      if (!Under(target, o_.shadow)) return false;
+      Fail(pid, r, EROFS);
+      r.Store();
+      return true;
+    }
+    // Calls with two paths (rename, link, symlink): the second one decides EROFS as well.
+    std::string s, rw;
+    if (c->path2 >= 0 && ReadString(pid, r.Arg(c->path2), &s)) {
+      if (!Classify(pid, r, c->dirfd2, s, &rw).empty()) {
+        Fail(pid, r, EROFS);
+        r.Store();
+        return true;
+      }
+    }
+    if (c->path < 0 || !ReadString(pid, r.Arg(c->path), &s)) return false;
+    std::string virt = Classify(pid, r, c->dirfd, s, &rw);
+    if (virt.empty() && c->kind == Kind::Readlink && s.compare(0, 6, "/proc/") == 0) {
+      // /proc/<pid>/cwd, exe, fd/N, ... reveal shadow paths: translate the answer.
+      pending_[pid] = Pending{Pending::TranslateBuf, 0, r.Arg(c->path + 1), r.Arg(c->path + 2), false, LinkName(pid, r, c, s)};
+      return true;
+    }
+    if (virt.empty()) {
+      if (rw.empty()) return false;
+      uint64_t a = Scratch(pid, r, rw + '\0');
+      if (a) r.SetArg(c->path, a);
+      r.Store();
+      return false;
+    }
+    bool needExit = false;
+    switch (c->kind) {
+      case Kind::Write: {
+        bool mk = false;
+#ifdef __NR_mkdir
+        mk = nr == __NR_mkdir;
+#endif
+        mk = mk || nr == __NR_mkdirat;
+        long err = EROFS;
+        if (mk) {
+          Ask('l', virt);
+          struct stat st;
+          if (lstat(ToShadow(Normalize(virt)).c_str(), &st) == 0) err = EEXIST;
+        }
+        Fail(pid, r, err);
+        r.Store();
+        return true;
+      }
+      case Kind::Open: {
+        uint64_t flags = 0;
+        if (c->flags >= 0) flags = r.Arg(c->flags);
+        else ReadMem(pid, r.Arg(2), &flags, sizeof flags);  // openat2: struct open_how starts with flags
+        if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC))) {
+          Fail(pid, r, EROFS);
+          r.Store();
+          return true;
+        }
+        Ask('o', virt);
+        break;
+      }
+      case Kind::Exec: {
+        std::vector<std::string> in = Ask('x', virt);
+        if (!in.empty()) return RewriteScript(pid, r, c, s, in);
+        break;
+      }
+      case Kind::Chdir:
+        Ask('d', virt);
+        break;
+      case Kind::Readlink:
+        Ask('l', virt);
+        needExit = true;
+        pending_[pid] = Pending{Pending::TranslateBuf, 0, r.Arg(c->path + 1), r.Arg(c->path + 2), false, LinkName(pid, r, c, s)};
+        pending_[pid].linkDir = Normalize(virt + "/..");
+        break;
+      default: {
+        bool access = false;
+#ifdef __NR_access
+        access = nr == __NR_access;
+#endif
+        int modeIdx = access ? 1 : (nr == __NR_faccessat || nr == __NR_faccessat2) ? 2 : -1;
+        if (modeIdx >= 0 && (r.Arg(modeIdx) & W_OK)) {
+          Ask('l', virt);
+          struct stat st;
+          Fail(pid, r, lstat(ToShadow(Normalize(virt)).c_str(), &st) == 0 ? EROFS : ENOENT);
+          r.Store();
+          return true;
+        }
+        Ask('l', virt);
+      }
+    }
+    if (!rw.empty()) {
+      uint64_t a = Scratch(pid, r, rw + '\0');
+      if (a) r.SetArg(c->path, a);
+    }
+    r.Store();
+    return needExit;
+  }
+
+  // A `#!` script under /cvmfs: run its interpreter with the script's /cvmfs path as argument, as the kernel
+  // would, so that $0 and the interpreter's own opens name /cvmfs, not the shadow tree.
+  bool RewriteScript(pid_t pid, Regs& r, const CallInfo* c, const std::string& script, const std::vector<std::string>& in) {
+    const std::string& interp = in[0];
+    std::string file = Under(interp, kVirtual) ? ToShadow(interp) : interp;
+    int argvIdx = c->path + 1;
+    std::vector<uint64_t> rest;
+    for (uint64_t p = r.Arg(argvIdx), i = 0; p && i < 100000; i++) {
+      uint64_t v = 0;
+      if (!ReadMem(pid, p + i * 8, &v, 8)) return false;
+      if (!v) break;
+      if (i > 0) rest.push_back(v);
+    }
+    std::vector<std::string> front{interp};
+    if (in.size() > 1 && !in[1].empty()) front.push_back(in[1]);
+    front.push_back(script);
+    std::string blob;
+    std::vector<size_t> offs;
+    for (auto& f : front) {
+      offs.push_back(blob.size());
+      blob += f;
+      blob += '\0';
+    }
+    size_t fileOff = blob.size();
+    blob += file;
+    blob += '\0';
+    uint64_t strs = Scratch(pid, r, blob);
+    if (!strs) return false;
+    std::vector<uint64_t> ptrs;
+    for (size_t o : offs) ptrs.push_back(strs + o);
+    ptrs.insert(ptrs.end(), rest.begin(), rest.end());
+    ptrs.push_back(0);
+    std::string arr((const char*)ptrs.data(), ptrs.size() * 8);
+    uint64_t a = Scratch(pid, r, arr, strs - 64);
+    if (!a) return false;
+    r.SetArg(c->path, strs + fileOff);
+    r.SetArg(argvIdx, a);
+    if (c->dirfd >= 0) r.SetArg(c->dirfd, (uint64_t)(int64_t)AT_FDCWD);
+    r.Store();
+    return false;
+  }
+
+  void OnExit(pid_t pid) {
+    auto it = pending_.find(pid);
+    if (it == pending_.end()) return;
+    Pending p = it->second;
+    pending_.erase(it);
+    Regs r;
+    if (!r.Load(pid)) return;
+    if (p.what == Pending::SetErrno) {
+      r.SetRet(-p.err);
+      r.Store();
+      return;
+    }
+    long ret = r.Ret();
+    if (ret <= 0) return;
+    size_t n = (size_t)ret - (p.getcwd ? 1 : 0);
+    std::string got(n, '\0');
+    if (!ReadMem(pid, p.buf, &got[0], n)) return;
+    if (!p.getcwd && n == p.size && !p.link.empty()) {
+      // The buffer may have cut the (longer) shadow path: read the whole link to translate it.
+      char full[PATH_MAX + 1];
+      ssize_t m = readlink(p.link.c_str(), full, PATH_MAX);
+      if (m > 0) got.assign(full, (size_t)m);
+    }
+    std::string out;
+    if (!p.linkDir.empty() && got.compare(0, 3, ".//") == 0) {
+      // A target into /cvmfs the shadow tree stored relative, at the original length: give the original.
+      out = Normalize(p.linkDir + "/" + got);
+    } else if (Under(got, o_.shadow)) {
+      out = kVirtual + got.substr(o_.shadow.size());
+    } else {
+      return;
+    }
+    if (p.getcwd) {
+      if (out.size() + 1 > p.size) {
+        r.SetRet(-ERANGE);
+      } else {
+        WriteMem(pid, p.buf, out.c_str(), out.size() + 1);
+        r.SetRet((long)out.size() + 1);
+      }
+    } else {
+      size_t m = out.size() < p.size ? out.size() : p.size;
+      WriteMem(pid, p.buf, out.data(), m);
+      r.SetRet((long)m);
+    }
+    r.Store();
+  }
+
+  Done Trace() {
+    Done d;
+    std::vector<char*> argv, envp;
+    for (auto& a : o_.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    for (auto& e : o_.envp) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+    std::vector<sock_filter> filter = BuildFilter();
+    sock_fprog prog{(unsigned short)filter.size(), filter.data()};
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) != 0) {
+      d.error = std::string("pipe: ") + strerror(errno);
+      return d;
+    }
+    pid_t parent = getpid();
+    pid_t child = fork();
+    if (child < 0) {
+      d.error = std::string("fork: ") + strerror(errno);
+      return d;
+    }
+    if (child == 0) {
+      // Only async-signal-safe calls from here to exec.
+      close(errpipe[0]);
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(127);
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
+      for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP) signal(s, SIG_DFL);
+      // Node opens its stdio close-on-exec; the command must inherit them.
+      // Node may also have made them non-blocking (a pipe's flags are shared); programs expect blocking stdio.
+      for (int fd = 0; fd < 3; fd++) {
+        fcntl(fd, F_SETFD, 0);
+        int fl = fcntl(fd, F_GETFL);
+        if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+      }
+      kill(getpid(), SIGSTOP);
+      int stage = 1;
+      if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0) {
+        stage = 2;
+        if (o_.cwd.empty() || chdir(o_.cwd.c_str()) == 0) {
+          stage = 3;
+          execvpe(o_.file.c_str(), argv.data(), envp.data());
+        }
+      }
+      int e[2] = {stage, errno};
+      (void)!write(errpipe[1], e, sizeof e);
+      _exit(stage == 3 ? (errno == ENOENT ? 127 : 126) : 125);
+    }
+    close(errpipe[1]);
+    int status = 0;
+    if (waitpid(child, &status, WUNTRACED) != child || !WIFSTOPPED(status)) {
+      d.error = "the child did not start";
+      close(errpipe[0]);
+      return d;
+    }
+    long opts = PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK |
+                PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESECCOMP;
+    if (ptrace(PTRACE_SEIZE, child, 0, opts) != 0) {
+      int e = errno;
+      d.error = std::string("ptrace is not allowed here (") + strerror(e) +
+                "): the kernel's Yama ptrace_scope, a container's seccomp profile or an existing tracer forbids it";
+      kill(child, SIGKILL);
+      waitpid(child, &status, 0);
+      close(errpipe[0]);
+      return d;
+    }
+    known_.insert(child);
+    kill(child, SIGCONT);
+    // Tell JavaScript the pid (to pass signals on); nobody waits for this answer.
+    tsfn_.NonBlockingCall(new Message{std::unique_ptr<Request>(new Request{'s', std::to_string(child), {}}), {}});
+    Loop(child, &d);
+    int e[2] = {0, 0};
+    if (read(errpipe[0], e, sizeof e) == (ssize_t)sizeof e) {
+      static const char* what[] = {"", "installing the seccomp filter", "changing directory", "executing"};
+      d.error = std::string(what[e[0] > 0 && e[0] < 4 ? e[0] : 0]) + " " + o_.file + ": " + strerror(e[1]);
+    }
+    close(errpipe[0]);
+    return d;
+  }
+
+  void Loop(pid_t root, Done* d) {
+    for (;;) {
+      int status = 0;
+      pid_t pid = waitpid(-1, &status, __WALL);
+      if (pid < 0) {
+        if (errno == EINTR) continue;
+        break;  // ECHILD: every tracee is gone
+      }
+      if (WIFEXITED(status) || WIFSIGNALED(status)) {
+        pending_.erase(pid);
+        known_.erase(pid);
+        if (pid == root) {
+          if (WIFEXITED(status)) d->code = WEXITSTATUS(status);
+          else d->signal = WTERMSIG(status);
+        }
+        continue;
+      }
+      if (!WIFSTOPPED(status)) continue;
+      if (getenv("UCVMFS_TRACER_DEBUG")) fprintf(stderr, "[tracer] pid %d stop status %x\n", (int)pid, status);
+      bool fresh = known_.insert(pid).second;
+      int sig = WSTOPSIG(status);
+      int event = status >> 16;
+      long req = PTRACE_CONT;
+      int inject = 0;
+      if (sig == (SIGTRAP | 0x80)) {
+        __ptrace_syscall_info info{};
+        long n = ptrace(PTRACE_GET_SYSCALL_INFO, pid, sizeof info, &info);
+        if (n > 0 && info.op == PTRACE_SYSCALL_INFO_ENTRY) req = PTRACE_SYSCALL;
+        else OnExit(pid);
+      } else if (event == PTRACE_EVENT_SECCOMP) {
+        if (OnEntry(pid)) req = PTRACE_SYSCALL;
+      } else if (event == PTRACE_EVENT_EXEC) {
+        unsigned long former = 0;
+        ptrace(PTRACE_GETEVENTMSG, pid, 0, &former);
+        if ((pid_t)former != pid) {
+          known_.erase((pid_t)former);
+          pending_.erase((pid_t)former);
+        }
+      } else if (event == PTRACE_EVENT_STOP) {
+        bool groupStop = !fresh && (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU);
+        if (groupStop) req = PTRACE_LISTEN;
+      } else if (event == 0) {
+        inject = sig;  // signal-delivery stop: pass the signal on
+      }
+      ptrace((__ptrace_request)req, pid, 0, (void*)(long)inject);
+    }
+  }
+};
+
+
+// run({file, argv, envp, cwd, shadow}, onRequest(op, path, reply)) → Promise<{code, signal, error?}>
+Napi::Value Run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = info[0].As<Napi::Object>();
+  Options opt;
+  opt.file = o.Get("file").ToString().Utf8Value();
+  opt.cwd = o.Get("cwd").ToString().Utf8Value();
+  opt.shadow = o.Get("shadow").ToString().Utf8Value();
+  Napi::Array argv = o.Get("argv").As<Napi::Array>();
+  for (uint32_t i = 0; i < argv.Length(); i++) opt.argv.push_back(argv.Get(i).ToString().Utf8Value());
+  Napi::Array envp = o.Get("envp").As<Napi::Array>();
+  for (uint32_t i = 0; i < envp.Length(); i++) opt.envp.push_back(envp.Get(i).ToString().Utf8Value());
+  auto* deferred = new Napi::Promise::Deferred(env);
+  Napi::Promise promise = deferred->Promise();
+  auto tsfn = Tsfn::New(env, info[1].As<Napi::Function>(), "ucvmfs-tracer", 0, 1, deferred);
+  std::thread([opt = std::move(opt), tsfn]() mutable { Tracer(std::move(opt), tsfn).Run(); }).detach();
+  return promise;
+}
+
+}  // namespace
+}  // namespace ucvmfs
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("run", Napi::Function::New(env, ucvmfs::Run, "run"));
+  exports.Set("arch", Napi::String::New(env,
+#if defined(__x86_64__)
+      "x64"
+#else
+      "arm64"
+#endif
+      ));
+  return exports;
+}
+
+NODE_API_MODULE(ucvmfs_tracer, Init)

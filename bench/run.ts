@@ -1,0 +1,521 @@
+/**
+ * `npm run bench`: ucvmfs against baselines measured in the same run, on the shared fixture
+ * fixture.test.example.org. Rows and methods are described in bench/README.md.
+ *
+ *   node dist/bench/run.js [--json] [--only=1,2,5] [--runs=N] [--inproc-server] [--keep]
+ *
+ * --json           print JSON (rows with every sample, environment, targets) instead of the table
+ * --only=LIST      run only these row groups (1…6; 5 = cold, 6 = dependency choices)
+ * --runs=N         samples per contender for the warm and dependency rows (default 7; the median is reported)
+ * --cold-runs=N    fresh-cache runs for the cold rows (default 5)
+ * --inproc-server  serve the fixture from this process instead of a child process
+ * --keep           keep the temporary directory (extracted tree, caches) and print its path
+ * --cache-base=DIR where the temporary directory goes (default: os.tmpdir()); e.g. /dev/shm to take the disk's
+ *                  file-creation cost out of the cold rows
+ */
+import { chmod, copyFile, lstat, mkdir, mkdtemp, open, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { constants as cryptoConstants, createHash, createPublicKey, publicDecrypt, randomBytes, verify as nodeVerify, X509Certificate } from 'node:crypto';
+import * as http from 'node:http';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { createInflate, inflateSync } from 'node:zlib';
+import { Agent, request } from 'undici';
+import { ripemd160 as nobleRipemd160, sha1 as nobleSha1 } from '@noble/hashes/legacy.js';
+import { shake128 as nobleShake128 } from '@noble/hashes/sha3.js';
+import { Unzlib, unzlibSync } from 'fflate';
+import { openRepository, type OpenOptions, type Repository } from '../lib/index.js';
+import type { Entry } from '../lib/fs/entry.js';
+import { Flag } from '../lib/format/flags.js';
+import { objectPath } from '../lib/format/hash.js';
+import { parseManifest } from '../lib/format/manifest.js';
+import { parseWhitelist } from '../lib/format/whitelist.js';
+import { parseCertificate, rsaKeysFromPem, verifyRaw, verifySha1 } from '../lib/crypto/rsa.js';
+import { compareRates, makeRow, nowMs, pool, table, targets, type Row } from './harness.js';
+import { startServer, type BenchServer } from './server.js';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Configuration
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const FIXTURES = process.env.UCVMFS_FIXTURES ?? resolve(ROOT, '..', 'shared', 'fixtures');
+const FQRN = 'fixture.test.example.org';
+const SRV = join(FIXTURES, FQRN, 'srv');
+const KEY = join(FIXTURES, FQRN, `${FQRN}.pub`);
+const MiB = 1 << 20;
+const MB = 1e6;
+
+const args = process.argv.slice(2);
+const argValue = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const JSON_OUT = args.includes('--json');
+const KEEP = args.includes('--keep');
+const IN_PROCESS = args.includes('--inproc-server');
+const RUNS = Math.max(1, Number(argValue('runs') ?? 7));
+const COLD_RUNS = Math.max(1, Number(argValue('cold-runs') ?? 5));
+const ONLY = argValue('only')?.split(',').map((s) => s.trim()).filter(Boolean);
+const CACHE_BASE = argValue('cache-base') ?? tmpdir();
+const want = (group: string): boolean => !ONLY || ONLY.includes(group);
+
+const log = (msg: string): void => {
+  process.stderr.write(`[bench] ${msg}\n`);
+};
+
+if (!existsSync(join(SRV, '.cvmfspublished'))) {
+  process.stderr.write(`fixture ${FQRN} not found under ${FIXTURES} (set UCVMFS_FIXTURES)\n`);
+  process.exit(2);
+}
+
+const rows: Row[] = [];
+const add = (r: Parameters<typeof makeRow>[0]): void => {
+  const row = makeRow(r);
+  rows.push(row);
+  log(`${row.id}. ${row.name}: ${row.ucvmfs.toFixed(1)} vs ${row.baseline.toFixed(1)} ${row.unit} (${row.ratio.toFixed(2)}x)`);
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Helpers
+
+/** Every entry readdir shows, depth first, root included. */
+async function listTree(repo: Repository): Promise<Entry[]> {
+  const out: Entry[] = [await repo.fs.entry('/', false)];
+  const visit = async (dir: string): Promise<void> => {
+    for (const e of await repo.fs.entries(dir)) {
+      if (e.flags & Flag.Hidden) continue;
+      out.push(e);
+      if (e.type === 'dir') await visit(e.path);
+    }
+  };
+  await visit('/');
+  return out;
+}
+
+/** Writes the repository's tree to `dest` with node:fs: directories, file contents, symlinks, FIFOs, modes. */
+async function extract(repo: Repository, entries: readonly Entry[], dest: string): Promise<void> {
+  const local = (p: string) => (p === '/' ? dest : dest + p);
+  for (const e of entries) if (e.type === 'dir') await mkdir(local(e.path), { recursive: true });
+  await pool(entries, 8, async (e) => {
+    const p = local(e.path);
+    if (e.type === 'file') {
+      await writeFile(p, (await repo.fs.readFile(e.path)) as Buffer);
+      await chmod(p, e.mode & 0o7777);
+    } else if (e.type === 'symlink') {
+      await symlink(e.target!, p);
+    } else if (e.type === 'fifo') {
+      execFileSync('mkfifo', ['-m', (e.mode & 0o777).toString(8), p]);
+    }
+  });
+  const rootUser = process.getuid?.() === 0;
+  for (const e of [...entries].reverse()) {
+    if (e.type === 'dir') await chmod(local(e.path), (e.mode & 0o7777) | (rootUser ? 0 : 0o700));
+  }
+}
+
+async function walkLib(repo: Repository, dir: string): Promise<number> {
+  let n = 0;
+  for (const d of await repo.fs.readdir(dir, { withFileTypes: true })) {
+    n++;
+    if (d.isDirectory()) n += await walkLib(repo, dir === '/' ? `/${d.name}` : `${dir}/${d.name}`);
+  }
+  return n;
+}
+
+async function walkNode(dir: string): Promise<number> {
+  let n = 0;
+  for (const d of await readdir(dir, { withFileTypes: true })) {
+    n++;
+    if (d.isDirectory()) n += await walkNode(`${dir}/${d.name}`);
+  }
+  return n;
+}
+
+/** Sequential read of a file with open + read into one 1 MiB buffer; returns the bytes read. */
+async function readSeq(openFn: () => Promise<{ read(b: Buffer, o: number, l: number, p: null): Promise<{ bytesRead: number }>; close(): Promise<void> }>, buf: Buffer): Promise<number> {
+  const fh = await openFn();
+  let total = 0;
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
+  return total;
+}
+
+async function drain(stream: Readable): Promise<number> {
+  let n = 0;
+  for await (const c of stream) n += (c as Buffer).length;
+  return n;
+}
+
+/** GETs a URL with undici and discards the body; returns the body size. */
+async function getUndici(url: string, dispatcher: Agent): Promise<number> {
+  const res = await request(url, { dispatcher });
+  if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode} for ${url}`);
+  let n = 0;
+  for await (const c of res.body) n += (c as Buffer).length;
+  return n;
+}
+
+/** GETs a URL with node:http and discards the body; returns the body size. */
+function getHttp(url: string, agent: http.Agent): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    http.get(url, { agent }, (res) => {
+      if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode} for ${url}`));
+      let n = 0;
+      res.on('data', (c: Buffer) => { n += c.length; });
+      res.on('end', () => resolvePromise(n));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+/** Fetches every URL with `concurrency` in flight; returns the bytes moved. */
+async function replay(urls: readonly string[], concurrency: number, get: (u: string) => Promise<number>): Promise<number> {
+  let bytes = 0;
+  await pool(urls, concurrency, async (u) => {
+    const n = await get(u); // not `bytes += await get(u)`: that reads `bytes` before the await
+    bytes += n;
+  });
+  return bytes;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Setup
+
+const t0 = nowMs();
+const loadBefore = loadavg();
+const work = await mkdtemp(join(CACHE_BASE, 'ucvmfs-bench-'));
+const server: BenchServer = await startServer({ [FQRN]: SRV }, IN_PROCESS);
+const openOpts = (cacheDir: string): OpenOptions => ({
+  serverUrls: [`${server.url}/@fqrn@`],
+  publicKeys: [KEY],
+  cacheDir,
+  variables: { SOME_VAR: 'alpha' },
+});
+const undiciAgent = new Agent({ keepAliveTimeout: 30_000, connections: 32 });
+const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+const toUrl = (p: string): string => server.origin + p;
+
+let exitCode = 0;
+try {
+  log(`fixture ${SRV}; work dir ${work}; server ${IN_PROCESS ? 'in-process' : `child pid ${server.pid}`} at ${server.url}`);
+  const repo = await openRepository(FQRN, openOpts(join(work, 'warm-cache')));
+  const entries = await listTree(repo);
+  const tree = join(work, 'tree');
+  const ts = nowMs();
+  await extract(repo, entries, tree);
+  await server.take();
+  const local = (p: string) => (p === '/' ? tree : tree + p);
+  const files = entries.filter((e) => e.type === 'file');
+  const small = files.filter((e) => e.size < 64 * 1024);
+  const big = files.filter((e) => e.size > 4 * MiB);
+  const bigBytes = big.reduce((s, e) => s + e.size, 0);
+  const allBytes = files.reduce((s, e) => s + e.size, 0);
+  log(`extracted ${entries.length} entries (${files.length} files, ${(allBytes / MB).toFixed(1)} MB) in ${((nowMs() - ts) / 1000).toFixed(1)} s; ` +
+    `${small.length} files < 64 KiB, big: ${big.map((e) => `${e.path} (${e.size} B${e.chunked ? ', chunked' : ''})`).join(', ')}`);
+  // Sanity: both sides see the same tree.
+  const nLib = await walkLib(repo, '/');
+  const nNode = await walkNode(tree);
+  if (nLib !== nNode || nLib !== entries.length - 1) throw new Error(`tree mismatch: library walk ${nLib}, node walk ${nNode}, entries ${entries.length - 1}`);
+
+  // -------------------------------------------------------------------------------------------------------------
+  // 1. warm lstat
+  if (want('1')) {
+    const libPaths = entries.map((e) => e.path);
+    const nodePaths = entries.map((e) => local(e.path));
+    for (const p of libPaths) await repo.fs.lstat(p);
+    const [a, b] = await compareRates(
+      async () => { for (const p of libPaths) await repo.fs.lstat(p); },
+      async () => { for (const p of nodePaths) await lstat(p); },
+      { runs: RUNS, minMs: 300, units: libPaths.length },
+    );
+    add({ id: '1', name: `warm lstat, all ${libPaths.length} paths, sequential`, unit: 'ops/s', ucvmfsSamples: a, baselineSamples: b, baselineName: 'node:fs/promises lstat, extracted tree', target: 300_000 });
+  }
+
+  // 2. warm full-tree walk
+  if (want('2')) {
+    const [a, b] = await compareRates(
+      () => walkLib(repo, '/'),
+      () => walkNode(tree),
+      { runs: RUNS, minMs: 300, units: 1 },
+    );
+    add({ id: '2', name: `warm tree walk, readdir withFileTypes (${nLib} entries)`, unit: 'walks/s', ucvmfsSamples: a, baselineSamples: b, baselineName: 'node:fs/promises readdir, extracted tree', target: 150 });
+  }
+
+  // 3. warm small readFile
+  if (want('3')) {
+    const libPaths = small.map((e) => e.path);
+    const nodePaths = small.map((e) => local(e.path));
+    const [a, b] = await compareRates(
+      async () => { for (const p of libPaths) await repo.fs.readFile(p); },
+      async () => { for (const p of nodePaths) await readFile(p); },
+      { runs: RUNS, minMs: 300, units: libPaths.length },
+    );
+    add({ id: '3', name: `warm readFile, ${libPaths.length} files < 64 KiB, sequential`, unit: 'ops/s', ucvmfsSamples: a, baselineSamples: b, baselineName: 'node:fs/promises readFile, extracted tree' });
+  }
+
+  // 4. warm sequential read of the chunked files
+  if (want('4')) {
+    const buf = Buffer.allocUnsafe(MiB);
+    const [a, b] = await compareRates(
+      async () => { for (const e of big) await readSeq(() => repo.fs.open(e.path), buf); },
+      async () => { for (const e of big) await readSeq(() => open(local(e.path), 'r'), buf); },
+      { runs: RUNS, minMs: 300, units: bigBytes, scale: MB },
+    );
+    add({ id: '4a', name: `warm read of the ${big.length} chunked files, open+read 1 MiB`, unit: 'MB/s', ucvmfsSamples: a, baselineSamples: b, baselineName: 'node:fs/promises open+read 1 MiB, extracted' });
+    const hwm = 256 * 1024;
+    const [c, d] = await compareRates(
+      async () => { for (const e of big) await drain(repo.fs.createReadStream(e.path, { highWaterMark: hwm })); },
+      async () => { for (const e of big) await drain(createReadStream(local(e.path), { highWaterMark: hwm })); },
+      { runs: RUNS, minMs: 300, units: bigBytes, scale: MB },
+    );
+    add({ id: '4b', name: `warm read of the ${big.length} chunked files, createReadStream 256K`, unit: 'MB/s', ucvmfsSamples: c, baselineSamples: d, baselineName: 'node:fs createReadStream 256 KiB, extracted' });
+  }
+  repo.close();
+
+  // -------------------------------------------------------------------------------------------------------------
+  // 5. cold: fresh cache directory, objects over loopback HTTP
+  let treeUrls: string[] = [];
+  let bigUrls: string[] = [];
+  const cold = async (): Promise<{ repo: Repository; dir: string; openMs: number; openUrls: string[] }> => {
+    await server.take();
+    const dir = await mkdtemp(join(work, 'cold-'));
+    const s = nowMs();
+    const r = await openRepository(FQRN, openOpts(dir));
+    const openMs = nowMs() - s;
+    return { repo: r, dir, openMs, openUrls: (await server.take()).map(toUrl) };
+  };
+  const dispose = async (c: { repo: Repository; dir: string }) => {
+    c.repo.close();
+    await rm(c.dir, { recursive: true, force: true });
+  };
+  const getU = (u: string) => getUndici(u, undiciAgent);
+  const getH = (u: string) => getHttp(u, httpAgent);
+  if (want('5') || want('6')) {
+    const openLib: number[] = [], openBase: number[] = [];
+    const bigLib: number[] = [], bigBase: number[] = [];
+    const treeLib: number[] = [], treeBase: number[] = [];
+    const treeObjLib: number[] = [], treeObjBase: number[] = [], treeObjCopy: number[] = [];
+    let wireBig = 0, wireTree = 0;
+    const buf = Buffer.allocUnsafe(MiB);
+    const runs = want('5') ? COLD_RUNS : 1;
+    for (let i = 0; i < runs; i++) {
+      // Open, then the two chunked files.
+      const c1 = await cold();
+      let s = nowMs();
+      for (const e of big) await readSeq(() => c1.repo.fs.open(e.path), buf);
+      const bigMs = nowMs() - s;
+      bigUrls = (await server.take()).map(toUrl);
+      await dispose(c1);
+      if (i === 0) { await replay(c1.openUrls, 1, getU); await replay(bigUrls, 3, getU); } // warm the baseline's connections
+      s = nowMs();
+      await replay(c1.openUrls, 1, getU);
+      openBase.push(nowMs() - s);
+      openLib.push(c1.openMs);
+      s = nowMs();
+      wireBig = await replay(bigUrls, 3, getU);
+      const bigBaseMs = nowMs() - s;
+      bigLib.push(bigBytes / MB / (bigMs / 1000));
+      bigBase.push(bigBytes / MB / (bigBaseMs / 1000));
+
+      // Open, then every file, 8 at a time.
+      const c2 = await cold();
+      s = nowMs();
+      await pool(files, 8, (e) => c2.repo.fs.readFile(e.path));
+      const treeMs = nowMs() - s;
+      treeUrls = (await server.take()).map(toUrl);
+      await dispose(c2);
+      s = nowMs();
+      wireTree = await replay(treeUrls, 8, getU);
+      const treeBaseMs = nowMs() - s;
+      treeLib.push(allBytes / MB / (treeMs / 1000));
+      treeBase.push(allBytes / MB / (treeBaseMs / 1000));
+      treeObjLib.push(treeUrls.length / (treeMs / 1000));
+      treeObjBase.push(treeUrls.length / (treeBaseMs / 1000));
+      // The same raw objects copied with node:fs into a fresh 256-directory tree (what `cp -r srv/data` does).
+      const dest = await mkdtemp(join(work, 'cp-'));
+      s = nowMs();
+      await Promise.all(Array.from({ length: 256 }, (_, k) => mkdir(join(dest, k.toString(16).padStart(2, '0')))));
+      await pool(treeUrls, 8, (u) => {
+        const rel = new URL(u).pathname.slice(`/cvmfs/${FQRN}/data/`.length);
+        return copyFile(join(SRV, 'data', rel), join(dest, rel));
+      });
+      const copyMs = nowMs() - s;
+      await rm(dest, { recursive: true, force: true });
+      treeObjCopy.push(treeUrls.length / (copyMs / 1000));
+      log(`cold run ${i + 1}/${runs}: open ${c1.openMs.toFixed(1)} ms, big ${bigMs.toFixed(0)} ms (${bigUrls.length} objects), tree ${treeMs.toFixed(0)} ms (${treeUrls.length} objects); baselines: big ${bigBaseMs.toFixed(0)} ms, tree GET ${treeBaseMs.toFixed(0)} ms, tree copy ${copyMs.toFixed(0)} ms`);
+    }
+    if (want('5')) {
+      add({ id: '5a', name: 'cold openRepository, fresh cache, loopback HTTP', unit: 'ms', ucvmfsSamples: openLib, baselineSamples: openBase, baselineName: 'undici GET of the same objects, 1 at a time', note: 'includes cache skeleton (257 mkdir), RSA checks, catalog open' });
+      add({ id: '5b', name: `cold read of the ${big.length} chunked files (${(bigBytes / MB).toFixed(1)} MB)`, unit: 'MB/s', ucvmfsSamples: bigLib, baselineSamples: bigBase, baselineName: `undici GET of the same ${bigUrls.length} raw objects, 3 in flight`, target: 270, note: `MB = file bytes / elapsed; the baseline moves ${(wireBig / MB).toFixed(1)} MB of compressed objects and does no hashing, inflating or writing` });
+      add({ id: '5c', name: `cold read of every file, 8 at a time (${(allBytes / MB).toFixed(1)} MB)`, unit: 'MB/s', ucvmfsSamples: treeLib, baselineSamples: treeBase, baselineName: `undici GET of the same ${treeUrls.length} raw objects, 8 in flight`, note: `baseline moves ${(wireTree / MB).toFixed(1)} MB` });
+      add({ id: '5d', name: `cold read of every file, objects (${treeUrls.length} objects)`, unit: 'objects/s', ucvmfsSamples: treeObjLib, baselineSamples: treeObjBase, baselineName: `undici GET of the same ${treeUrls.length} raw objects, 8 in flight` });
+      add({ id: '5e', name: `cold read of every file, objects (same runs as 5d)`, unit: 'objects/s', ucvmfsSamples: treeObjLib, baselineSamples: treeObjCopy, baselineName: `node:fs mkdir 256 + copyFile of the same raw objects, 8 in flight`, note: 'the file-system floor of a cache that creates one file per object' });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // 6. dependency choices
+  if (want('6')) {
+    // Hashes: @noble/hashes (pure JS, a declared dependency) vs node:crypto (what lib/format/hash.ts uses).
+    const bigBuf = randomBytes(32 * MiB);
+    const smalls = Array.from({ length: 256 }, () => randomBytes(4096));
+    type HashFn = (b: Uint8Array) => unknown;
+    const algos: [string, HashFn, HashFn][] = [
+      ['sha1', (b) => nobleSha1(b), (b) => createHash('sha1').update(b).digest()],
+      ['ripemd160', (b) => nobleRipemd160(b), (b) => createHash('ripemd160').update(b).digest()],
+      ['shake128', (b) => nobleShake128(b, { dkLen: 20 }), (b) => createHash('shake128', { outputLength: 20 }).update(b).digest()],
+    ];
+    for (const [name, noble, native] of algos) {
+      if (Buffer.from(noble(smalls[0]!) as Uint8Array).compare(native(smalls[0]!) as Buffer) !== 0) throw new Error(`${name}: noble and node disagree`);
+    }
+    let letter = 'a'.charCodeAt(0);
+    for (const [name, noble, native] of algos) {
+      const [a, b] = await compareRates(() => noble(bigBuf), () => native(bigBuf), { runs: RUNS, minMs: 150, units: bigBuf.length, scale: MB });
+      add({ id: `6${String.fromCharCode(letter++)}`, name: `${name}, one 32 MiB buffer: @noble/hashes`, unit: 'MB/s', ucvmfsSamples: a, baselineSamples: b, baselineName: `node:crypto ${name} (used by lib/)` });
+    }
+    for (const [name, noble, native] of algos) {
+      const [a, b] = await compareRates(
+        () => { for (const s of smalls) noble(s); },
+        () => { for (const s of smalls) native(s); },
+        { runs: RUNS, minMs: 150, units: smalls.length * 4096, scale: MB },
+      );
+      add({ id: `6${String.fromCharCode(letter++)}`, name: `${name}, 4 KiB buffers: @noble/hashes`, unit: 'MB/s', ucvmfsSamples: a, baselineSamples: b, baselineName: `node:crypto ${name} (used by lib/)` });
+    }
+
+    // Inflate: fflate vs node:zlib on real chunk objects of the fixture.
+    const chunkObjs: { path: string; raw: Buffer; out: number }[] = [];
+    for (const d of readdirSync(join(SRV, 'data'))) {
+      if (!/^[0-9a-f]{2}$/.test(d)) continue;
+      for (const f of readdirSync(join(SRV, 'data', d))) {
+        if (!f.endsWith('P')) continue;
+        const p = join(SRV, 'data', d, f);
+        const raw = readFileSync(p);
+        chunkObjs.push({ path: `data/${d}/${f}`, raw, out: inflateSync(raw).length });
+      }
+    }
+    const compressible = [...chunkObjs].sort((x, y) => y.out / y.raw.length - x.out / x.raw.length)[0];
+    const incompressible = [...chunkObjs].sort((x, y) => y.raw.length - x.raw.length)[0];
+    const inflateCases = [
+      ['text chunk', compressible],
+      ['random chunk', incompressible],
+    ] as const;
+    for (const [label, obj] of inflateCases) {
+      if (!obj) continue;
+      const { raw, out } = obj;
+      if (Buffer.from(unzlibSync(raw)).compare(inflateSync(raw)) !== 0) throw new Error(`fflate and zlib disagree on ${obj.path}`);
+      const desc = `${label} (${(raw.length / MB).toFixed(2)} -> ${(out / MB).toFixed(2)} MB)`;
+      const [a, b] = await compareRates(() => unzlibSync(raw), () => inflateSync(raw), { runs: RUNS, minMs: 150, units: out, scale: MB });
+      add({ id: `6${String.fromCharCode(letter++)}`, name: `inflate ${desc}, whole: fflate unzlibSync`, unit: 'MB/s', ucvmfsSamples: a, baselineSamples: b, baselineName: 'node:zlib inflateSync' });
+      const pieces: Buffer[] = [];
+      for (let o = 0; o < raw.length; o += 64 * 1024) pieces.push(raw.subarray(o, o + 64 * 1024));
+      const ffStream = () => {
+        let n = 0;
+        const u = new Unzlib((chunk) => { n += chunk.length; });
+        for (let i = 0; i < pieces.length; i++) u.push(pieces[i]!, i === pieces.length - 1);
+        if (n !== out) throw new Error('fflate stream: wrong length');
+      };
+      const nodeStream = async () => {
+        let n = 0;
+        await pipeline(Readable.from(pieces), createInflate(), new Writable({ write(c: Buffer, _e, cb) { n += c.length; cb(); } }));
+        if (n !== out) throw new Error('zlib stream: wrong length');
+      };
+      const [c, d] = await compareRates(ffStream, nodeStream, { runs: RUNS, minMs: 150, units: out, scale: MB });
+      add({ id: `6${String.fromCharCode(letter++)}`, name: `inflate ${desc}, streamed: fflate Unzlib`, unit: 'MB/s', ucvmfsSamples: c, baselineSamples: d, baselineName: 'node:zlib createInflate() (lib/ path)' });
+      const nodeStreamBig = async () => {
+        let n = 0;
+        await pipeline(Readable.from(pieces), createInflate({ chunkSize: 256 * 1024 }), new Writable({ write(ch: Buffer, _e, cb) { n += ch.length; cb(); } }));
+        if (n !== out) throw new Error('zlib stream: wrong length');
+      };
+      const [e2, f2] = await compareRates(nodeStreamBig, nodeStream, { runs: RUNS, minMs: 150, units: out, scale: MB });
+      add({ id: `6${String.fromCharCode(letter++)}`, name: `inflate ${desc}, streamed: createInflate chunkSize 256K`, unit: 'MB/s', ucvmfsSamples: e2, baselineSamples: f2, baselineName: 'node:zlib createInflate() (lib/ path)' });
+    }
+
+    // RSA: lib/crypto/rsa.ts (BigInt, used by lib/) vs node:crypto, on the fixture's whitelist and manifest.
+    {
+      const wl = parseWhitelist(readFileSync(join(SRV, '.cvmfswhitelist')));
+      const m = parseManifest(readFileSync(join(SRV, '.cvmfspublished')));
+      const certBytes = inflateSync(readFileSync(join(SRV, objectPath(m.certificate, 'X'))));
+      const cert = parseCertificate(certBytes);
+      const wlHash = Buffer.from(wl.letter.hashText, 'latin1');
+      const mHash = Buffer.from(m.letter.hashText, 'latin1');
+      const master = rsaKeysFromPem(readFileSync(KEY, 'utf8')).find((k) => verifyRaw(k, wl.letter.signature, wlHash));
+      if (!master) throw new Error('no master key verifies the whitelist');
+      const lib = () => {
+        if (!verifyRaw(master, wl.letter.signature, wlHash) || !verifySha1(cert.key, m.letter.signature, mHash)) throw new Error('lib RSA: verification failed');
+      };
+      const masterKo = createPublicKey(master.pem);
+      const certKo = new X509Certificate(certBytes).publicKey;
+      const native = () => {
+        const p = publicDecrypt({ key: masterKo, padding: cryptoConstants.RSA_PKCS1_PADDING }, wl.letter.signature);
+        if (!p.equals(wlHash) || !nodeVerify('sha1', mHash, certKo, m.letter.signature)) throw new Error('node RSA: verification failed');
+      };
+      let nativeOk = true;
+      let why = '';
+      try { lib(); native(); } catch (e) { nativeOk = false; why = (e as Error).message; }
+      const [a, b] = nativeOk
+        ? await compareRates(lib, native, { runs: RUNS, minMs: 200, units: 1 })
+        : [(await compareRates(lib, lib, { runs: RUNS, minMs: 200, units: 1 }))[0], [NaN]];
+      add({ id: `6${String.fromCharCode(letter++)}`, name: `RSA-${master.size * 8} whitelist+manifest signatures: lib/crypto/rsa.ts`, unit: 'ops/s', ucvmfsSamples: a, baselineSamples: b, baselineName: nativeOk ? 'node:crypto publicDecrypt + verify(sha1)' : `node:crypto unavailable: ${why}`, note: '@noble/curves has no RSA, so it is no candidate here' });
+    }
+
+    // HTTP client: undici (used by lib/net/fetcher.ts) vs node:http, replaying the objects of the cold runs.
+    {
+      const [a, b] = await compareRates(() => replay(treeUrls, 8, getU), () => replay(treeUrls, 8, getH), { runs: RUNS, minMs: 0, units: treeUrls.length });
+      add({ id: `6${String.fromCharCode(letter++)}`, name: `GET ${treeUrls.length} tree objects, 8 in flight: undici.request`, unit: 'objects/s', ucvmfsSamples: a, baselineSamples: b, baselineName: 'node:http keep-alive Agent' });
+      const wire = await replay(bigUrls, 3, getU);
+      const [c, d] = await compareRates(() => replay(bigUrls, 3, getU), () => replay(bigUrls, 3, getH), { runs: RUNS, minMs: 200, units: wire, scale: MB });
+      add({ id: `6${String.fromCharCode(letter++)}`, name: `GET ${bigUrls.length} chunk objects (${(wire / MB).toFixed(1)} MB), 3 in flight: undici.request`, unit: 'MB/s', ucvmfsSamples: c, baselineSamples: d, baselineName: 'node:http keep-alive Agent' });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Output
+  const env = {
+    node: process.version,
+    openssl: process.versions.openssl,
+    zlib: process.versions.zlib,
+    cpu: `${cpus().length} x ${cpus()[0]?.model ?? '?'}`,
+    loadavgBefore: loadBefore.map((x) => Number(x.toFixed(2))),
+    loadavgAfter: loadavg().map((x) => Number(x.toFixed(2))),
+    server: IN_PROCESS ? 'in-process' : 'child process',
+    runs: RUNS,
+    coldRuns: COLD_RUNS,
+    cacheBase: CACHE_BASE,
+    seconds: Number(((nowMs() - t0) / 1000).toFixed(1)),
+    fixture: SRV,
+  };
+  if (JSON_OUT) {
+    process.stdout.write(JSON.stringify({ env, rows, targets: targets(rows) }, null, 2) + '\n');
+  } else {
+    const lines = [
+      `ucvmfs bench: ${FQRN}, node ${env.node}, ${env.cpu}, server in ${env.server}, medians of ${RUNS} samples (cold: ${COLD_RUNS} runs), ` +
+        `load avg ${env.loadavgBefore[0]} -> ${env.loadavgAfter[0]}, ${env.seconds} s`,
+      'ratio = speed of the ucvmfs column / speed of the baseline (> 1: ucvmfs column faster); MB = 10^6 bytes',
+      '',
+      table(rows),
+      '',
+      ...rows.filter((r) => r.note).map((r) => `note ${r.id}: ${r.note}`),
+      '',
+      ...targets(rows),
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+  }
+} catch (e) {
+  process.stderr.write(`bench failed: ${(e as Error).stack ?? String(e)}\n`);
+  exitCode = 1;
+} finally {
+  await server.close();
+  await undiciAgent.close();
+  httpAgent.destroy();
+  if (KEEP) log(`kept ${work}`);
+  else await rm(work, { recursive: true, force: true });
+}
+process.exit(exitCode);

@@ -1,0 +1,146 @@
+/**
+ * Runs an unmodified command so that it sees `/cvmfs/<fqrn>` as if mounted: the native tracer (addon/) stops
+ * the command only at path system calls, and the shadow tree supplies what those paths name.
+ * @module
+ */
+import { createRequire } from 'node:module';
+import { chmod, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CvmfsError } from '../errors.js';
+import { defaultCacheBase, openRepository, type OpenOptions, type Repository } from '../repository.js';
+import { ShadowTree } from './shadow.js';
+
+/** What the native module offers. */
+interface NativeTracer {
+  run(
+    o: { file: string; argv: string[]; envp: string[]; cwd: string; shadow: string },
+    onRequest: (op: string, path: string, reply: (answer: string[] | null) => void) => void,
+  ): Promise<{ code: number; signal: number; error?: string }>;
+  arch: string;
+}
+
+let native: NativeTracer | undefined;
+
+/** Loads the tracer built by node-gyp at install time; a clear error when it is missing. */
+export function loadTracer(): NativeTracer {
+  if (native) return native;
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+  const require = createRequire(import.meta.url);
+  try {
+    native = require(join(root, 'build/Release/ucvmfs_tracer.node')) as NativeTracer;
+    return native;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
+  }
+  throw new CvmfsError('ENOENT', 'the connector is not built: run `npm run build:addon` (needs g++, make and python3)');
+}
+
+/** Options of {@link execCommand}. */
+export interface ExecOptions {
+  /** How repositories are opened on first access (server URLs with `@fqrn@`, keys, cache ...). */
+  open?: OpenOptions;
+  /** Repositories to open at once instead of on first access. */
+  repositories?: string[];
+  /** Working directory of the command (may be under /cvmfs). */
+  cwd?: string;
+  /** Environment of the command (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+  /** Called with the command's process id once it runs (to pass signals on). */
+  onStart?: (pid: number) => void;
+  /** Called with a line of diagnostics on problems opening repositories. */
+  warn?: (line: string) => void;
+}
+
+/** How the command ended. */
+export interface ExecResult {
+  /** Exit status, or null when a signal ended it. */
+  code: number | null;
+  /** The signal that ended it (number), or 0. */
+  signal: number;
+  /** Shadow-tree counters: requests from the tracer, directories listed, files written and their bytes. */
+  counters: ShadowTree['counters'];
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes a directory tree whose modes may forbid writing. */
+async function removeTree(dir: string): Promise<void> {
+  const walk = async (d: string): Promise<void> => {
+    await chmod(d, 0o700).catch(() => undefined);
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) await walk(join(d, e.name));
+  };
+  await walk(dir);
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** Session directories of processes that died without cleaning up. */
+async function removeStale(sessions: string): Promise<void> {
+  for (const name of await readdir(sessions).catch(() => [] as string[])) {
+    const pid = Number(name.split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid)) await removeTree(join(sessions, name)).catch(() => undefined);
+  }
+}
+
+/**
+ * Runs `argv` with `/cvmfs` available, and resolves when it and every process it started have exited.
+ * Only one command can run per process at a time (the tracer waits for any child of this process).
+ */
+export async function execCommand(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
+  if (argv.length === 0) throw new CvmfsError('EINVAL', 'exec needs a command');
+  const tracer = loadTracer();
+  const sessions = join(options.open?.cacheDir ?? defaultCacheBase(), 'sessions');
+  await mkdir(sessions, { recursive: true, mode: 0o700 });
+  await removeStale(sessions);
+  const root = await mkdtemp(join(sessions, `${process.pid}-`));
+  const opened: Repository[] = [];
+  const shadow = new ShadowTree(root, async (fqrn) => {
+    try {
+      const r = await openRepository(fqrn, options.open ?? {});
+      opened.push(r);
+      return r;
+    } catch (e) {
+      options.warn?.(`cannot open /cvmfs/${fqrn}: ${(e as Error).message}`);
+      return null;
+    }
+  });
+  for (const fqrn of options.repositories ?? []) {
+    if (!(await shadow.mount(fqrn))) throw new CvmfsError('EIO', `cannot open repository ${fqrn}`);
+  }
+  let cwd = options.cwd ?? process.cwd();
+  if (cwd === '/cvmfs' || cwd.startsWith('/cvmfs/')) {
+    await shadow.prepare('d', cwd);
+    cwd = root + cwd.slice('/cvmfs'.length);
+  }
+  const env = options.env ?? process.env;
+  const envp = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
+  try {
+    const res = await tracer.run({ file: argv[0]!, argv, envp, cwd, shadow: root }, (op, path, reply) => {
+      if (op === 's') {
+        options.onStart?.(Number(path));
+        reply(null);
+        return;
+      }
+      shadow.prepare(op, path).then(reply, (e: Error) => {
+        options.warn?.(`${path}: ${e.message}`);
+        reply(null);
+      });
+    });
+    if (res.error) {
+      // The command could not be started: say why; its status (126, 127) is what a shell would give.
+      if (res.code < 0) throw new CvmfsError(res.error.startsWith('ptrace') ? 'EPERM' : 'EINVAL', res.error);
+      options.warn?.(res.error);
+    }
+    return { code: res.signal ? null : res.code, signal: res.signal, counters: shadow.counters };
+  } finally {
+    for (const r of opened) r.close();
+    await removeTree(root).catch(() => undefined);
+  }
+}

@@ -1,0 +1,289 @@
+/**
+ * The shadow tree: a real directory that stands for `/cvmfs` while a traced command runs. The tracer rewrites
+ * `/cvmfs/<fqrn>/p` to `<root>/<fqrn>/p` and asks this module to make what the kernel will touch exist first:
+ * directories are filled on first use (subdirectories, symlinks, and sparse placeholder files of the right
+ * size, mode and mtime), file content is written (verified, by the library) before the kernel opens a file.
+ * Everything else (open, read, mmap, getdents, fstat) is then done by the kernel at native speed.
+ * @module
+ */
+import { spawnSync } from 'node:child_process';
+import { chmod, link, lutimes, mkdir, open, stat, symlink, utimes } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createWriteStream } from 'node:fs';
+import type { Entry } from '../fs/entry.js';
+import { Flag } from '../format/flags.js';
+import type { Repository } from '../repository.js';
+
+/** The prefix programs see. */
+export const VIRTUAL_ROOT = '/cvmfs';
+const MAX_SYMLINKS = 40;
+/** The kernel reads at most this much of a `#!` line (BINPRM_BUF_SIZE). */
+const SHEBANG_MAX = 256;
+
+/** Opens a repository on first access of `/cvmfs/<fqrn>`; resolves to null when it cannot be opened. */
+export type RepositoryProvider = (fqrn: string) => Promise<Repository | null>;
+
+/** Where a walk ended: a repository path, or `/cvmfs` itself (repo null). */
+interface Place {
+  repo: Repository | null;
+  fqrn: string;
+  parts: string[];
+  entry: Entry | null;
+}
+
+function seconds(ns: bigint): number {
+  return Number(ns / 1000n) / 1e6;
+}
+
+/** Splits the first line of a script into interpreter and optional argument, as Linux does. */
+export function parseShebang(head: Buffer): [string, string] | null {
+  if (head.length < 2 || head[0] !== 0x23 || head[1] !== 0x21) return null;
+  let end = head.indexOf(0x0a);
+  if (end < 0) end = Math.min(head.length, SHEBANG_MAX);
+  const line = head.subarray(2, end).toString('latin1').replace(/[ \t]+$/, '').replace(/^[ \t]+/, '');
+  if (!line) return null;
+  const m = /^(\S+)(?:[ \t]+(.*))?$/.exec(line);
+  if (!m) return null;
+  return [m[1]!, m[2] ?? ''];
+}
+
+/** Marks a target the shadow tree wrote in place of an absolute `/cvmfs` one; the tracer translates it back. */
+export const REWRITTEN_LINK_MARK = './/';
+
+/**
+ * An absolute target into /cvmfs, rewritten as a relative path of exactly the same length (padded with `./`
+ * and `/`), so that lstat reports the size the genuine client reports and the kernel follows it inside the
+ * shadow tree. Null when the relative form is longer than the original (very deep links).
+ */
+export function sameLengthTarget(fqrn: string, parts: readonly string[], target: string): string | null {
+  let rest = posix.normalize(target.slice(VIRTUAL_ROOT.length)).replace(/^\/+/, '').replace(/\/$/, '');
+  let up = parts.length + 1;
+  if (rest === fqrn || rest.startsWith(fqrn + '/')) {
+    // Same repository: climb to its top only.
+    rest = rest.slice(fqrn.length + 1);
+    up--;
+  }
+  const rel = '../'.repeat(up) + rest || '.';
+  const pad = target.length - REWRITTEN_LINK_MARK.length - rel.length;
+  if (pad < 0) return null;
+  return REWRITTEN_LINK_MARK + './'.repeat(Math.floor(pad / 2)) + (pad % 2 ? '/' : '') + rel;
+}
+
+/** Materializes repositories below one real directory, on demand. */
+export class ShadowTree {
+  private readonly mounts = new Map<string, Promise<Repository | null>>();
+  private readonly listed = new Map<string, Promise<void>>();
+  private readonly filled = new Map<string, Promise<void>>();
+  /** Counters for the connector's report. */
+  readonly counters = { requests: 0, directories: 0, files: 0, bytes: 0 };
+
+  /** @param root the real directory standing for `/cvmfs` (must exist and be empty). */
+  constructor(readonly root: string, private readonly provider: RepositoryProvider) {}
+
+  /** Real path of a `/cvmfs/...` path. */
+  real(fqrn: string, parts: readonly string[]): string {
+    return posix.join(this.root, fqrn, ...parts);
+  }
+
+  /** Opens `/cvmfs/<fqrn>` (once) and creates its top directory. */
+  mount(fqrn: string): Promise<Repository | null> {
+    let m = this.mounts.get(fqrn);
+    if (!m) {
+      m = (async () => {
+        if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(fqrn)) return null;
+        const repo = await this.provider(fqrn).catch(() => null);
+        if (!repo) return null;
+        const top = await repo.fs.lstat('/');
+        const dir = this.real(fqrn, []);
+        await mkdir(dir, { recursive: true });
+        await chmod(dir, (top.mode & 0o7777) | 0o700);
+        await utimes(dir, seconds(top.mtimeNs), seconds(top.mtimeNs));
+        return repo;
+      })();
+      this.mounts.set(fqrn, m);
+    }
+    return m;
+  }
+
+  /**
+   * Answers the tracer: `l` look up, `o` open, `d` list, `x` execute. For `x` on a `#!` script, returns the
+   * interpreter and its optional argument; otherwise an empty list.
+   */
+  async prepare(op: string, path: string): Promise<string[]> {
+    this.counters.requests++;
+    const place = await this.walk(path, true);
+    if (!place || !place.repo || !place.entry) return [];
+    const { repo, fqrn, parts, entry } = place;
+    // A directory is listed even when only looked up: its link count, as the kernel reports it, counts the
+    // subdirectories, which must therefore exist.
+    if (entry.type === 'dir') await this.list(repo, fqrn, parts);
+    if (entry.type === 'file' && (op === 'o' || op === 'x')) await this.fill(repo, fqrn, parts, entry);
+    if (entry.type !== 'file' || op !== 'x') return [];
+    const fh = await repo.fs.open('/' + parts.join('/'));
+    try {
+      const head = Buffer.alloc(SHEBANG_MAX);
+      const { bytesRead } = await fh.read(head, 0, SHEBANG_MAX, 0);
+      const sb = parseShebang(head.subarray(0, bytesRead));
+      if (!sb) return [];
+      if (sb[0] === VIRTUAL_ROOT || sb[0].startsWith(VIRTUAL_ROOT + '/')) await this.prepare('x', sb[0]);
+      return sb;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
+   * Resolves a `/cvmfs` path the way the kernel will (symlinks, `..`), listing every directory it passes
+   * through so that the kernel finds each component. Null when the path leaves `/cvmfs` or does not exist.
+   */
+  private async walk(path: string, followLast: boolean): Promise<Place | null> {
+    const todo = path.split('/').reverse();
+    todo.pop(); // ''
+    if (todo.pop() !== 'cvmfs') return null;
+    let place: Place = { repo: null, fqrn: '', parts: [], entry: null };
+    let links = 0;
+    while (todo.length > 0) {
+      const c = todo.pop()!;
+      if (c === '' || c === '.') continue;
+      if (c === '..') {
+        if (place.parts.length > 0) place.parts.pop();
+        else if (place.repo) place = { repo: null, fqrn: '', parts: [], entry: null };
+        else return null;
+        place.entry = null;
+        continue;
+      }
+      if (!place.repo) {
+        const repo = await this.mount(c);
+        if (!repo) return null;
+        place = { repo, fqrn: c, parts: [], entry: await repo.fs.entry('/', false) };
+        continue;
+      }
+      await this.list(place.repo, place.fqrn, place.parts);
+      let e: Entry;
+      try {
+        e = await place.repo.fs.entry('/' + [...place.parts, c].join('/'), false);
+      } catch {
+        return null;
+      }
+      if (e.type === 'symlink' && (todo.length > 0 || followLast)) {
+        if (++links > MAX_SYMLINKS) return null;
+        const t = e.target ?? '';
+        const comps = t.split('/').reverse();
+        if (t.startsWith('/')) {
+          if (!(t === VIRTUAL_ROOT || t.startsWith(VIRTUAL_ROOT + '/'))) return null;
+          comps.pop();
+          comps.pop();
+          place = { repo: null, fqrn: '', parts: [], entry: null };
+        }
+        todo.push(...comps);
+        continue;
+      }
+      place.parts.push(c);
+      place.entry = e;
+    }
+    return place;
+  }
+
+  /** Creates the children of a directory in the shadow tree (once). */
+  private list(repo: Repository, fqrn: string, parts: readonly string[]): Promise<void> {
+    const dir = this.real(fqrn, parts);
+    let p = this.listed.get(dir);
+    if (!p) {
+      p = this.doList(repo, fqrn, parts, dir);
+      this.listed.set(dir, p);
+    }
+    return p;
+  }
+
+  private async doList(repo: Repository, fqrn: string, parts: readonly string[], dir: string): Promise<void> {
+    const rpath = '/' + parts.join('/');
+    const self = await repo.fs.entry(rpath, false);
+    const children = await repo.fs.entries(rpath);
+    const firstOfInode = new Map<number, string>();
+    for (const e of children) {
+      if (e.flags & Flag.Hidden) continue;
+      const p = posix.join(dir, e.name);
+      switch (e.type) {
+        case 'dir':
+          await mkdir(p);
+          await chmod(p, (e.mode & 0o7777) | 0o700);
+          await utimes(p, seconds(e.mtimeNs), seconds(e.mtimeNs));
+          break;
+        case 'symlink':
+          await symlink(this.linkTarget(fqrn, parts, e.target ?? ''), p);
+          await lutimes(p, seconds(e.mtimeNs), seconds(e.mtimeNs));
+          break;
+        case 'file': {
+          const first = e.nlink > 1 ? firstOfInode.get(e.ino) : undefined;
+          if (first) {
+            await link(first, p);
+            break;
+          }
+          const fh = await open(p, 'wx', 0o600);
+          await fh.truncate(e.size);
+          await fh.close();
+          await chmod(p, e.mode & 0o7777);
+          await utimes(p, seconds(e.mtimeNs), seconds(e.mtimeNs));
+          if (e.nlink > 1) firstOfInode.set(e.ino, p);
+          break;
+        }
+        case 'fifo':
+          // Node has no mkfifo; FIFOs are rare enough for a child process.
+          spawnSync('mkfifo', ['-m', (e.mode & 0o777).toString(8), p]);
+          await utimes(p, seconds(e.mtimeNs), seconds(e.mtimeNs));
+          break;
+        default:
+          // Devices and sockets cannot be made without privileges: an empty file keeps the name visible.
+          await (await open(p, 'wx', e.mode & 0o777)).close();
+          await utimes(p, seconds(e.mtimeNs), seconds(e.mtimeNs));
+      }
+    }
+    await chmod(dir, (self.mode & 0o7777) | 0o700);
+    await utimes(dir, seconds(self.mtimeNs), seconds(self.mtimeNs));
+    this.counters.directories++;
+  }
+
+  /**
+   * A symlink target as stored in the shadow tree: absolute targets into /cvmfs point into the shadow root;
+   * relative ones that would climb above /cvmfs become absolute, since the shadow root has other parents.
+   */
+  private linkTarget(fqrn: string, parts: readonly string[], target: string): string {
+    if (target.startsWith('/')) {
+      if (target === VIRTUAL_ROOT || target.startsWith(VIRTUAL_ROOT + '/')) return sameLengthTarget(fqrn, parts, target) ?? this.root + target.slice(VIRTUAL_ROOT.length);
+      return target;
+    }
+    const depth = parts.length + 2; // below /cvmfs/<fqrn>
+    let up = 0;
+    for (const c of target.split('/')) {
+      if (c === '..') up++;
+      else if (c !== '' && c !== '.') break;
+    }
+    if (up < depth) return target;
+    return posix.resolve(posix.join(VIRTUAL_ROOT, fqrn, ...parts), target);
+  }
+
+  /** Writes a file's verified content over its placeholder (in place, so hardlinks stay linked). */
+  private fill(repo: Repository, fqrn: string, parts: readonly string[], entry: Entry): Promise<void> {
+    const file = this.real(fqrn, parts);
+    const key = `${fqrn}:${entry.ino}`;
+    let p = this.filled.get(key);
+    if (!p) {
+      p = this.doFill(repo, parts, entry, file);
+      this.filled.set(key, p);
+      p.catch(() => this.filled.delete(key));
+    }
+    return p;
+  }
+
+  private async doFill(repo: Repository, parts: readonly string[], entry: Entry, file: string): Promise<void> {
+    if (entry.size === 0) return;
+    const mode = (await stat(file)).mode & 0o7777;
+    if (!(mode & 0o200)) await chmod(file, mode | 0o200);
+    await pipeline(repo.fs.createReadStream('/' + parts.join('/')), createWriteStream(file, { flags: 'r+' }));
+    if (!(mode & 0o200)) await chmod(file, mode);
+    await utimes(file, seconds(entry.mtimeNs), seconds(entry.mtimeNs));
+    this.counters.files++;
+    this.counters.bytes += entry.size;
+  }
+}

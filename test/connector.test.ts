@@ -1,0 +1,192 @@
+/**
+ * The connector: unmodified programs (bash, coreutils, python, make, the fixture's own ELF programs and
+ * scripts, a C program making newer system calls) run under `ucvmfs exec` and see /cvmfs/<fqrn> as the
+ * genuine client showed it (truth.json).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { keyOf, readTruth, serve, tempDir, ucvmfs, FIXTURES, ROOT, type CliResult } from './helpers.js';
+import type { RepositoryServer } from '../lib/serve.js';
+
+const FQRN = 'fixture.test.example.org';
+const M = `/cvmfs/${FQRN}`;
+const PY = '/usr/bin/python3';
+let server: RepositoryServer;
+let env: Record<string, string>;
+
+before(async () => {
+  server = await serve({ [FQRN]: join(FIXTURES, FQRN, 'srv'), 'features.test.example.org': join(FIXTURES, 'features.test.example.org', 'srv') });
+  env = {
+    CVMFS_SERVER_URL: `${server.url}/@fqrn@`,
+    CVMFS_PUBLIC_KEY: [FQRN, 'features.test.example.org'].map(keyOf).join(':'),
+    CVMFS_CACHE_BASE: tempDir('ucvmfs-exec-cache-'),
+    SOME_VAR: 'alpha',
+  };
+});
+after(() => server.close());
+
+function exec(argv: string[], extra: Record<string, string> = {}): Promise<CliResult> {
+  return ucvmfs(['exec', '--', ...argv], { ...env, ...extra });
+}
+
+function sh(script: string): Promise<CliResult> {
+  return exec(['/bin/bash', '-c', script]);
+}
+
+test('the programs the genuine client ran from its mount give the same output and status', async () => {
+  const truth = readTruth(FQRN) as unknown as { exec_checks: { argv_rel: string[]; rc: number; stdout: string; stderr: string }[] };
+  assert.ok(truth.exec_checks.length >= 8);
+  for (const c of truth.exec_checks) {
+    const argv = c.argv_rel.map((a, i) => (i === 0 ? M + a : a.replace('@M', M)));
+    const r = await exec(argv);
+    const expect = (s: string) => s.replaceAll('<MOUNT>', M);
+    assert.equal(r.stdout.toString(), expect(c.stdout), `stdout of ${argv.join(' ')}`);
+    assert.equal(r.stderr, expect(c.stderr), `stderr of ${argv.join(' ')}`);
+    assert.equal(r.code, c.rc, `status of ${argv.join(' ')}`);
+  }
+});
+
+test('python walks the whole repository: every entry, attribute, target and content as truth.json', async () => {
+  const script = `
+import os, sys, json, hashlib, stat
+root = sys.argv[1]
+out = {}
+def visit(p):
+    st = os.lstat(p)
+    rel = p[len(root):] or '/'
+    e = {'mode': st.st_mode, 'size': st.st_size, 'nlink': st.st_nlink, 'mtime': int(st.st_mtime)}
+    if stat.S_ISLNK(st.st_mode):
+        e['target'] = os.readlink(p)
+    elif stat.S_ISREG(st.st_mode):
+        with open(p, 'rb') as f:
+            e['sha1'] = hashlib.sha1(f.read()).hexdigest()
+    elif stat.S_ISDIR(st.st_mode):
+        names = sorted(os.listdir(p))
+        e['entries'] = names
+        for n in names:
+            visit(p + '/' + n)
+    out[rel] = e
+visit(root)
+json.dump(out, sys.stdout)
+`;
+  const r = await exec([PY, '-c', script, M]);
+  assert.equal(r.code, 0, r.stderr);
+  const got = JSON.parse(r.stdout.toString()) as Record<string, { mode: number; size: number; nlink: number; mtime: number; target?: string; sha1?: string; entries?: string[] }>;
+  const truth = readTruth(FQRN);
+  assert.deepEqual(Object.keys(got).sort(), Object.keys(truth.entries).sort());
+  for (const [p, t] of Object.entries(truth.entries)) {
+    const g = got[p]!;
+    assert.equal(g.mode, t.mode, `${p} mode`);
+    assert.equal(g.mtime, t.mtime, `${p} mtime`);
+    if (t.type !== 'dir') assert.equal(g.size, t.size, `${p} size`);
+    assert.equal(g.nlink, t.nlink, `${p} nlink`);
+    if (t.type === 'symlink') assert.equal(g.target, t.target, `${p} target`);
+    if (t.type === 'file') assert.equal(g.sha1, t.sha1, `${p} content`);
+    if (t.type === 'dir') assert.deepEqual(g.entries, t.entries, `${p} listing`);
+  }
+  const inodes = (await exec([PY, '-c', `import os;print(len({os.stat('${M}/hardlinks/'+n).st_ino for n in 'abc'}))`])).stdout.toString();
+  assert.equal(inodes.trim(), '1', 'a hardlink group is one inode');
+});
+
+test('GNU coreutils (statx) and find see the tree; symlinks into /cvmfs read back as /cvmfs paths', async () => {
+  const truth = readTruth(FQRN);
+  const r = await sh(`stat -c '%s %a %Y' ${M}/sw/bin/hello && find ${M} | wc -l && ls -l ${M}/sw/bin | wc -l && readlink ${M}/links/abs_dir && ls ${M}/links/abs_dir/ && cat ${M}/links/rel_file | sha1sum && realpath ${M}/links/chain_to_rel_file`);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.toString().split('\n');
+  const hello = truth.entries['/sw/bin/hello']!;
+  assert.equal(lines[0], `${hello.size} ${Number.parseInt(hello.perm!, 8).toString(8)} ${hello.mtime}`);
+  assert.equal(Number(lines[1]), Object.keys(truth.entries).length);
+  assert.equal(Number(lines[2]), truth.entries['/sw/bin']!.entries!.length + 1);
+  assert.equal(lines[3], '/cvmfs/fixture.test.example.org/sw');
+  assert.deepEqual(lines.slice(4, 7), truth.entries['/sw']!.entries);
+  assert.equal(lines[7], `${truth.entries['/small/hello.txt']!.sha1}  -`);
+  assert.equal(lines[8], `${M}/small/hello.txt`);
+});
+
+test('writes under /cvmfs fail with EROFS; mkdir -p of an existing directory succeeds', async () => {
+  const r = await sh([
+    `touch ${M}/new 2>&1`, `mkdir ${M}/newdir 2>&1`, `rm -f ${M}/README.txt 2>&1`, `mv ${M}/README.txt ${M}/x 2>&1`,
+    `chmod 600 ${M}/README.txt 2>&1`, `ln -s a ${M}/l 2>&1`, `echo x >> ${M}/README.txt`, `truncate -s0 ${M}/README.txt 2>&1`,
+    `mkdir -p ${M}/sw/bin && echo mkdir-p-ok`, `test -w ${M}/README.txt || echo not-writable`, `cat ${M}/README.txt | head -c 10 | wc -c`,
+  ].join('; '));
+  const out = r.stdout.toString() + r.stderr;
+  assert.equal((out.match(/Read-only file system/g) ?? []).length, 8, out);
+  assert.match(out, /mkdir-p-ok/);
+  assert.match(out, /not-writable/);
+  assert.match(r.stdout.toString(), /^10$/m);
+});
+
+test('cwd inside /cvmfs: pwd, getcwd, /proc/self/cwd, /proc/self/exe and relative paths name /cvmfs', async () => {
+  const r = await sh(`cd ${M}/sw/bin && pwd && /bin/pwd && readlink /proc/self/cwd && ${PY} -c 'import os; print(os.getcwd()); print(os.path.realpath("../lib/libgreet.so"))' && ./busybox readlink /proc/self/exe && cat ../../small/hello.txt | wc -c && ls ../lib | head -1`);
+  assert.equal(r.code, 0, r.stderr);
+  const truth = readTruth(FQRN);
+  assert.deepEqual(r.stdout.toString().trim().split('\n'), [
+    `${M}/sw/bin`, `${M}/sw/bin`, `${M}/sw/bin`, `${M}/sw/bin`, `${M}/sw/lib/libgreet.so.1.0`, `${M}/sw/bin/busybox`,
+    String(truth.entries['/small/hello.txt']!.size), truth.entries['/sw/lib']!.entries![0]!,
+  ]);
+});
+
+test('exit status, death by a signal, a missing command and a second repository opened on first access', async () => {
+  assert.equal((await sh('exit 7')).code, 7);
+  const killed = await sh('kill -TERM $$');
+  assert.equal(killed.signal, 'SIGTERM');
+  const missing = await exec(['/nonexistent/cmd']);
+  assert.equal(missing.code, 127);
+  assert.match(missing.stderr, /nonexistent\/cmd: No such file or directory/);
+  const two = await sh(`ls /cvmfs/features.test.example.org/ | head -1; cat ${M}/small/hello.txt | wc -c; ls /cvmfs/not-a-repo.example.org 2>&1; ls /cvmfs`);
+  const truthF = readTruth('features.test.example.org');
+  const lines = two.stdout.toString().trim().split('\n');
+  assert.equal(lines[0], truthF.entries['/']!.entries!.filter((n) => n !== '.cvmfs')[0]);
+  assert.match(lines[2]!, /No such file or directory/);
+  assert.deepEqual(lines.slice(3).sort(), ['features.test.example.org', FQRN]);
+});
+
+test('many processes and threads at once: make -j8, background jobs, python threads; ptrace inside fails cleanly', async () => {
+  const dir = tempDir('ucvmfs-make-');
+  const truth = readTruth(FQRN);
+  const files = truth.entries['/many']!.entries!.slice(0, 24);
+  writeFileSync(join(dir, 'Makefile'), `all: ${files.map((f) => `${f}.sum`).join(' ')}\n\tcat *.sum | wc -l\n%.sum:\n\tsha1sum ${M}/many/$* > $@\n`);
+  const make = await exec(['make', '-s', '-j8', '-C', dir]);
+  assert.equal(make.code, 0, make.stderr);
+  assert.match(make.stdout.toString(), /^24$/m);
+  const sums = execFileSync('cat', files.map((f) => join(dir, `${f}.sum`))).toString().trim().split('\n');
+  sums.forEach((line, i) => assert.equal(line.split(' ')[0], truth.entries[`/many/${files[i]}`]!.sha1));
+
+  const bg = await sh(`for i in 1 2 3 4 5 6; do (sha1sum ${M}/big/* > /dev/null; echo done) & done; wait`);
+  assert.equal(bg.stdout.toString().trim().split('\n').length, 6, bg.stderr);
+
+  const threads = await exec([PY, '-c', `
+import threading, hashlib
+res = {}
+def work(n):
+    with open('${M}/many/' + n, 'rb') as f: res[n] = hashlib.sha1(f.read()).hexdigest()
+ts = [threading.Thread(target=work, args=(n,)) for n in ${JSON.stringify(files)}]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(len(res))
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+print('traceme', libc.ptrace(0, 0, 0, 0), ctypes.get_errno())
+`]);
+  assert.equal(threads.code, 0, threads.stderr);
+  assert.deepEqual(threads.stdout.toString().trim().split('\n'), ['24', 'traceme -1 1']);
+
+  const nested = await exec([process.execPath, join(ROOT, 'dist/lib/cli/main.js'), 'exec', '--', '/bin/true']);
+  assert.notEqual(nested.code, 0);
+  assert.match(nested.stderr, /ptrace is not allowed here/);
+});
+
+test('newer system calls: statx and newfstatat with AT_EMPTY_PATH, openat2, faccessat2, clone3, close_range, execveat from a thread', async () => {
+  const bin = join(tempDir('ucvmfs-cc-'), 'newcalls');
+  execFileSync('gcc', ['-O1', '-pthread', '-o', bin, join(ROOT, 'test/native/newcalls.c')]);
+  const r = await exec([bin, `${M}/sw/bin/hello`]);
+  const size = readTruth(FQRN).entries['/sw/bin/hello']!.size;
+  assert.deepEqual(r.stdout.toString().trim().split('\n'), [
+    `statx 0 ${size}`, `statx_empty_path 0 ${size}`, `fstatat_empty_path 0 ${size}`, 'openat2 ELF',
+    'openat2_create Read-only file system', 'faccessat2_x 0', 'faccessat2_w -1 Read-only file system',
+    'thread_read 4 ELF', 'close_range 0', 'Hello, from-a-thread! (from libgreet 1.0)',
+  ], r.stderr);
+  assert.equal(r.code, 0);
+});
