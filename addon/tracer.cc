@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <future>
 #include <memory>
 #include <string>
@@ -136,6 +137,8 @@ class Tracer {
   std::unordered_map<std::string, std::vector<std::string>> interp_;
   std::unordered_map<pid_t, Pending> pending_;
   std::unordered_set<pid_t> known_;
+  std::unordered_set<std::string> listed_;  // /cvmfs paths of directories JavaScript has listed
+  uint64_t asks_ = 0, askNs_ = 0, stops_ = 0;
 
   std::vector<std::string> Ask(char op, const std::string& path) {
     std::string key = std::string(1, op) + path;
@@ -144,6 +147,9 @@ class Tracer {
       auto it = interp_.find(path);
       if (it != interp_.end()) return it->second;
     }
+    if (op != 'x' && Known(op, path)) return {};
+    auto t0 = std::chrono::steady_clock::now();
+    asks_++;
     auto* r = new Request{op, path, {}};
     auto fut = r->answer.get_future();
     auto* m = new Message{std::unique_ptr<Request>(r), {}};
@@ -152,10 +158,37 @@ class Tracer {
       return {};
     }
     std::vector<std::string> a = fut.get();
+    askNs_ += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
     if (op == 'x') interp_[path] = a;
     ready_.insert(key);
     if (op == 'o' || op == 'x') ready_.insert("l" + path);
+    if (Clean(path)) {
+      // Every directory the walk passed through is listed, and so is a final directory.
+      std::string parent = path.substr(0, path.rfind('/'));
+      if (parent != kVirtual) listed_.insert(parent);
+      struct stat st;
+      if (lstat(ToShadow(path).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) listed_.insert(path);
+    }
     return a;
+  }
+
+  // A path without `.`/`..` components or doubled slashes: its lexical parent is where the kernel looks.
+  static bool Clean(const std::string& p) {
+    return p.find("/.") == std::string::npos && p.find("//") == std::string::npos && p.back() != '/';
+  }
+
+  // Whether the shadow tree already holds what `op` needs, so that JavaScript need not be asked: the parent
+  // is listed, and the name is absent (the kernel answers ENOENT), a listed directory, or, for a lookup, a
+  // file. Symlinks always go to JavaScript, which resolves them and lists what they lead to.
+  bool Known(char op, const std::string& path) {
+    if (!Clean(path)) return false;
+    std::string parent = path.substr(0, path.rfind('/'));
+    if (!listed_.count(parent)) return false;
+    struct stat st;
+    if (lstat(ToShadow(path).c_str(), &st) != 0) return errno == ENOENT;
+    if (S_ISDIR(st.st_mode)) return listed_.count(path) > 0;
+    if (S_ISREG(st.st_mode)) return op == 'l';
+    return !S_ISLNK(st.st_mode);
   }
 
   std::string ToShadow(const std::string& virt) const { return o_.shadow + virt.substr(kVirtual.size()); }
@@ -219,7 +252,6 @@ class Tracer {
     Regs r;
     if (!r.Load(pid)) return false;
     long nr = r.Nr();
-    if (getenv("UCVMFS_TRACER_DEBUG")) fprintf(stderr, "[tracer] pid %d syscall %ld\n", (int)pid, nr);
     const CallInfo* c = nullptr;
     for (const CallInfo& x : kCalls)
       if (x.nr == nr) c = &x;
@@ -488,7 +520,13 @@ class Tracer {
     kill(child, SIGCONT);
     // Tell JavaScript the pid (to pass signals on); nobody waits for this answer.
     tsfn_.NonBlockingCall(new Message{std::unique_ptr<Request>(new Request{'s', std::to_string(child), {}}), {}});
+    auto t0 = std::chrono::steady_clock::now();
     Loop(child, &d);
+    if (getenv("UCVMFS_TRACER_DEBUG")) {
+      double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      fprintf(stderr, "[tracer] %.3f s, %llu stops, %llu questions to JavaScript taking %.3f s\n", total,
+              (unsigned long long)stops_, (unsigned long long)asks_, askNs_ / 1e9);
+    }
     int e[2] = {0, 0};
     if (read(errpipe[0], e, sizeof e) == (ssize_t)sizeof e) {
       static const char* what[] = {"", "installing the seccomp filter", "changing directory", "executing"};
@@ -516,8 +554,8 @@ class Tracer {
         continue;
       }
       if (!WIFSTOPPED(status)) continue;
-      if (getenv("UCVMFS_TRACER_DEBUG")) fprintf(stderr, "[tracer] pid %d stop status %x\n", (int)pid, status);
       bool fresh = known_.insert(pid).second;
+      stops_++;
       int sig = WSTOPSIG(status);
       int event = status >> 16;
       long req = PTRACE_CONT;

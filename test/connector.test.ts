@@ -63,6 +63,7 @@ def visit(p):
     elif stat.S_ISREG(st.st_mode):
         with open(p, 'rb') as f:
             e['sha1'] = hashlib.sha1(f.read()).hexdigest()
+        e['mode_after_read'] = os.lstat(p).st_mode
     elif stat.S_ISDIR(st.st_mode):
         names = sorted(os.listdir(p))
         e['entries'] = names
@@ -74,7 +75,7 @@ json.dump(out, sys.stdout)
 `;
   const r = await exec([PY, '-c', script, M]);
   assert.equal(r.code, 0, r.stderr);
-  const got = JSON.parse(r.stdout.toString()) as Record<string, { mode: number; size: number; nlink: number; mtime: number; target?: string; sha1?: string; entries?: string[] }>;
+  const got = JSON.parse(r.stdout.toString()) as Record<string, { mode: number; mode_after_read?: number; size: number; nlink: number; mtime: number; target?: string; sha1?: string; entries?: string[] }>;
   const truth = readTruth(FQRN);
   assert.deepEqual(Object.keys(got).sort(), Object.keys(truth.entries).sort());
   for (const [p, t] of Object.entries(truth.entries)) {
@@ -85,6 +86,7 @@ json.dump(out, sys.stdout)
     assert.equal(g.nlink, t.nlink, `${p} nlink`);
     if (t.type === 'symlink') assert.equal(g.target, t.target, `${p} target`);
     if (t.type === 'file') assert.equal(g.sha1, t.sha1, `${p} content`);
+    if (t.type === 'file') assert.equal(g.mode_after_read, t.mode, `${p} mode once the content is there`);
     if (t.type === 'dir') assert.deepEqual(g.entries, t.entries, `${p} listing`);
   }
   const inodes = (await exec([PY, '-c', `import os;print(len({os.stat('${M}/hardlinks/'+n).st_ino for n in 'abc'}))`])).stdout.toString();
@@ -189,4 +191,26 @@ test('newer system calls: statx and newfstatat with AT_EMPTY_PATH, openat2, facc
     'thread_read 4 ELF', 'close_range 0', 'Hello, from-a-thread! (from libgreet 1.0)',
   ], r.stderr);
   assert.equal(r.code, 0);
+});
+
+test('job control and signals: SIGSTOP/SIGCONT reach the command, Ctrl-C (SIGINT to the process group) ends it, SIGTERM to ucvmfs is passed on', async () => {
+  const stopCont = await sh(`sleep 0.5 & p=$!; kill -STOP $p; sleep 0.2; grep -q '^State:[[:space:]]*[tT]' /proc/$p/status && echo stopped; kill -CONT $p; wait $p; echo status=$?`);
+  assert.deepEqual(stopCont.stdout.toString().trim().split('\n'), ['stopped', 'status=0'], stopCont.stderr);
+
+  const { spawn } = await import('node:child_process');
+  const run = (sendTo: 'group' | 'ucvmfs', sig: NodeJS.Signals) => new Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>((resolve) => {
+    const p = spawn(process.execPath, [join(ROOT, 'dist/lib/cli/main.js'), 'exec', '--', '/bin/bash', '-c', `cat ${M}/small/hello.txt > /dev/null; echo ready; sleep 30`], { env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready')) process.kill(sendTo === 'group' ? -p.pid! : p.pid!, sig);
+    });
+    p.on('close', (code, signal) => resolve({ code, signal, out }));
+  });
+  const t0 = Date.now();
+  const int = await run('group', 'SIGINT');
+  assert.equal(int.signal, 'SIGINT', 'the command died of SIGINT, and ucvmfs reports it the same way');
+  const term = await run('ucvmfs', 'SIGTERM');
+  assert.equal(term.signal, 'SIGTERM');
+  assert.ok(Date.now() - t0 < 20_000, 'no wait for the 30 s sleep');
 });
