@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { chmod, link, lutimes, mkdir, open, stat, symlink, utimes } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { chmodSync, closeSync, copyFileSync, createWriteStream, statSync, fchmodSync, ftruncateSync, futimesSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, copyFileSync, createWriteStream, statSync, fchmodSync, ftruncateSync, futimesSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync } from 'node:fs';
 import type { Entry } from '../fs/entry.js';
 import { Flag } from '../format/flags.js';
 import type { Repository } from '../repository.js';
@@ -171,6 +171,18 @@ export class ShadowTree {
       } catch {
         return null;
       }
+      if (e.flags & Flag.Hidden) {
+        // Kept out of listings, as the genuine client does, but reachable by path: made on first access.
+        const p = this.real(place.fqrn, [...place.parts, c]);
+        if (!existsSync(p)) {
+          const parent = await place.repo.fs.entry('/' + place.parts.join('/'), false);
+          const pdir = posix.dirname(p);
+          chmodSync(pdir, (parent.mode & 0o7777) | 0o700);
+          this.create(p, e, place.fqrn, place.parts, new Map());
+          chmodSync(pdir, parent.mode & 0o7777);
+          utimesSync(pdir, seconds(parent.mtimeNs), seconds(parent.mtimeNs));
+        }
+      }
       if (e.type === 'symlink' && (todo.length > 0 || followLast)) {
         if (++links > MAX_SYMLINKS) return null;
         const t = e.target ?? '';
@@ -210,49 +222,54 @@ export class ShadowTree {
     // thousands of entries costs milliseconds this way instead of a thread-pool round trip per call.
     for (const e of children) {
       if (e.flags & Flag.Hidden) continue;
-      const p = posix.join(dir, e.name);
-      const t = seconds(e.mtimeNs);
-      switch (e.type) {
-        case 'dir':
-          mkdirSync(p);
-          chmodSync(p, (e.mode & 0o7777) | 0o700);
-          utimesSync(p, t, t);
-          break;
-        case 'symlink':
-          symlinkSync(this.linkTarget(fqrn, parts, e.target ?? ''), p);
-          lutimesSync(p, t, t);
-          break;
-        case 'file': {
-          const first = e.nlink > 1 ? firstOfInode.get(e.ino) : undefined;
-          if (first) {
-            linkSync(first, p);
-            break;
-          }
-          const fd = openSync(p, 'wx', 0o600);
-          try {
-            if (e.size > 0) ftruncateSync(fd, e.size);
-            fchmodSync(fd, e.mode & 0o7777);
-            futimesSync(fd, t, t);
-          } finally {
-            closeSync(fd);
-          }
-          if (e.nlink > 1) firstOfInode.set(e.ino, p);
+      this.create(posix.join(dir, e.name), e, fqrn, parts, firstOfInode);
+    }
+    // The exact mode only now: until the directory is filled, this process must be able to write it.
+    chmodSync(dir, self.mode & 0o7777);
+    utimesSync(dir, seconds(self.mtimeNs), seconds(self.mtimeNs));
+    this.counters.directories++;
+  }
+
+  /** Creates one entry of a directory in the shadow tree (synchronously, see {@link doList}). */
+  private create(p: string, e: Entry, fqrn: string, parts: readonly string[], firstOfInode: Map<number, string>): void {
+    const t = seconds(e.mtimeNs);
+    switch (e.type) {
+      case 'dir':
+        mkdirSync(p);
+        chmodSync(p, (e.mode & 0o7777) | 0o700);
+        utimesSync(p, t, t);
+        break;
+      case 'symlink':
+        symlinkSync(this.linkTarget(fqrn, parts, e.target ?? ''), p);
+        lutimesSync(p, t, t);
+        break;
+      case 'file': {
+        const first = e.nlink > 1 ? firstOfInode.get(e.ino) : undefined;
+        if (first) {
+          linkSync(first, p);
           break;
         }
-        case 'fifo':
-          // Node has no mkfifo; FIFOs are rare enough for a child process.
-          spawnSync('mkfifo', ['-m', (e.mode & 0o777).toString(8), p]);
-          utimesSync(p, t, t);
-          break;
-        default:
-          // Devices and sockets cannot be made without privileges: an empty file keeps the name visible.
-          closeSync(openSync(p, 'wx', e.mode & 0o777));
-          utimesSync(p, t, t);
+        const fd = openSync(p, 'wx', 0o600);
+        try {
+          if (e.size > 0) ftruncateSync(fd, e.size);
+          fchmodSync(fd, e.mode & 0o7777);
+          futimesSync(fd, t, t);
+        } finally {
+          closeSync(fd);
+        }
+        if (e.nlink > 1) firstOfInode.set(e.ino, p);
+        break;
       }
+      case 'fifo':
+        // Node has no mkfifo; FIFOs are rare enough for a child process.
+        spawnSync('mkfifo', ['-m', (e.mode & 0o777).toString(8), p]);
+        utimesSync(p, t, t);
+        break;
+      default:
+        // Devices and sockets cannot be made without privileges: an empty file keeps the name visible.
+        closeSync(openSync(p, 'wx', e.mode & 0o777));
+        utimesSync(p, t, t);
     }
-    await chmod(dir, (self.mode & 0o7777) | 0o700);
-    await utimes(dir, seconds(self.mtimeNs), seconds(self.mtimeNs));
-    this.counters.directories++;
   }
 
   /**
