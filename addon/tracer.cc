@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 
 #include <chrono>
 #include <future>
@@ -56,12 +57,13 @@ struct Options {
 
 // What must happen at the exit of a call.
 struct Pending {
-  enum { None, SetErrno, TranslateBuf } what = None;
+  enum { None, SetErrno, TranslateBuf, SetValue } what = None;
   long err = 0;
   uint64_t buf = 0, size = 0;
   bool getcwd = false;
   std::string link;  // readlink: the link as the tracer can name it, to re-read an answer the buffer cut short
   std::string linkDir;  // readlink under /cvmfs: the link's directory, as a /cvmfs path
+  std::string value;    // getxattr of a magic attribute: the value to hand back
 };
 
 bool Under(const std::string& path, const std::string& prefix) {
@@ -109,7 +111,15 @@ void CallJs(Napi::Env env, Napi::Function onRequest, Napi::Promise::Deferred* de
     std::vector<std::string> out;
     if (info.Length() > 0 && info[0].IsArray()) {
       Napi::Array a = info[0].As<Napi::Array>();
-      for (uint32_t i = 0; i < a.Length(); i++) out.push_back(a.Get(i).ToString().Utf8Value());
+      for (uint32_t i = 0; i < a.Length(); i++) {
+        Napi::Value v = a.Get(i);
+        if (v.IsBuffer()) {
+          auto b = v.As<Napi::Buffer<char>>();
+          out.emplace_back(b.Data(), b.Length());
+        } else {
+          out.push_back(v.ToString().Utf8Value());
+        }
+      }
     }
     r->answer.set_value(out);
     delete r;
@@ -142,12 +152,28 @@ class Tracer {
 
   std::vector<std::string> Ask(char op, const std::string& path) {
     std::string key = std::string(1, op) + path;
+    if (op == 'g') return AskJs(op, path);
     if (op != 'x' && ready_.count(key)) return {};
     if (op == 'x') {
       auto it = interp_.find(path);
       if (it != interp_.end()) return it->second;
     }
     if (op != 'x' && Known(op, path)) return {};
+    std::vector<std::string> a = AskJs(op, path);
+    if (op == 'x') interp_[path] = a;
+    ready_.insert(key);
+    if (op == 'o' || op == 'x') ready_.insert("l" + path);
+    if (Clean(path)) {
+      // Every directory the walk passed through is listed, and so is a final directory.
+      std::string parent = path.substr(0, path.rfind('/'));
+      if (parent != kVirtual) listed_.insert(parent);
+      struct stat st;
+      if (lstat(ToShadow(path).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) listed_.insert(path);
+    }
+    return a;
+  }
+
+  std::vector<std::string> AskJs(char op, const std::string& path) {
     auto t0 = std::chrono::steady_clock::now();
     asks_++;
     auto* r = new Request{op, path, {}};
@@ -159,16 +185,6 @@ class Tracer {
     }
     std::vector<std::string> a = fut.get();
     askNs_ += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
-    if (op == 'x') interp_[path] = a;
-    ready_.insert(key);
-    if (op == 'o' || op == 'x') ready_.insert("l" + path);
-    if (Clean(path)) {
-      // Every directory the walk passed through is listed, and so is a final directory.
-      std::string parent = path.substr(0, path.rfind('/'));
-      if (parent != kVirtual) listed_.insert(parent);
-      struct stat st;
-      if (lstat(ToShadow(path).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) listed_.insert(path);
-    }
     return a;
   }
 
@@ -349,6 +365,28 @@ class Tracer {
           return true;
         }
         Ask('l', virt);
+        if (nr == __NR_getxattr || nr == __NR_lgetxattr) {
+          // Magic attributes (user.hash, user.revision, ...) are computed by the library; stored ones are
+          // real attributes of the shadow files and the kernel answers those.
+          std::string name;
+          if (ReadString(pid, r.Arg(1), &name) && name.compare(0, 5, "user.") == 0) {
+            std::vector<std::string> v = Ask('g', virt + std::string(1, '\0') + (nr == __NR_lgetxattr ? "l" : "f") + name);
+            if (!v.empty()) {
+              Fail(pid, r, 0);
+              Pending& p = pending_[pid];
+              p.what = Pending::SetValue;
+              p.value = v[0];
+              p.buf = r.Arg(2);
+              p.size = r.Arg(3);
+              if (!rw.empty()) {
+                uint64_t a = Scratch(pid, r, rw + '\0');
+                if (a) r.SetArg(c->path, a);
+              }
+              r.Store();
+              return true;
+            }
+          }
+        }
       }
     }
     if (!rw.empty()) {
@@ -410,6 +448,14 @@ class Tracer {
     if (!r.Load(pid)) return;
     if (p.what == Pending::SetErrno) {
       r.SetRet(-p.err);
+      r.Store();
+      return;
+    }
+    if (p.what == Pending::SetValue) {
+      long n = (long)p.value.size();
+      if (p.size == 0) r.SetRet(n);
+      else if ((uint64_t)n > p.size) r.SetRet(-ERANGE);
+      else r.SetRet(WriteMem(pid, p.buf, p.value.data(), (size_t)n) ? n : -EFAULT);
       r.Store();
       return;
     }
@@ -608,8 +654,17 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
 }  // namespace
 }  // namespace ucvmfs
 
+// lsetxattr(path, name, buffer): Node has no xattr API; the shadow tree stores the repository's attributes.
+static Napi::Value SetXattr(const Napi::CallbackInfo& info) {
+  std::string path = info[0].ToString().Utf8Value(), name = info[1].ToString().Utf8Value();
+  auto b = info[2].As<Napi::Buffer<char>>();
+  int rc = lsetxattr(path.c_str(), name.c_str(), b.Data(), b.Length(), 0);
+  return Napi::Number::New(info.Env(), rc == 0 ? 0 : errno);
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("run", Napi::Function::New(env, ucvmfs::Run, "run"));
+  exports.Set("setxattr", Napi::Function::New(env, SetXattr, "setxattr"));
   exports.Set("arch", Napi::String::New(env,
 #if defined(__x86_64__)
       "x64"

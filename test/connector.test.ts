@@ -75,11 +75,15 @@ for (const fqrn of fixtureNames()) test(`python walks all of ${fqrn}: every entr
   const script = `
 import os, sys, json, hashlib, stat
 root = sys.argv[1]
+magic = json.load(open(sys.argv[2]))
 out = {}
 def visit(p):
     st = os.lstat(p)
     rel = p[len(root):] or '/'
     e = {'mode': st.st_mode, 'size': st.st_size, 'nlink': st.st_nlink, 'mtime': int(st.st_mtime)}
+    if not stat.S_ISLNK(st.st_mode) and not stat.S_ISFIFO(st.st_mode):
+        e['xattrs'] = {n: os.getxattr(p, n).hex() for n in os.listxattr(p)}
+    e['magic'] = {n: os.getxattr(p, n, follow_symlinks=False).decode() for n in magic.get(rel, [])}
     if stat.S_ISLNK(st.st_mode):
         e['target'] = os.readlink(p)
     elif stat.S_ISREG(st.st_mode):
@@ -97,9 +101,14 @@ if os.path.lexists(root + '/.cvmfs'):  # hidden: reachable by path, not listed
     visit(root + '/.cvmfs')
 json.dump(out, sys.stdout)
 `;
-  const r = await exec([PY, '-c', script, `/cvmfs/${fqrn}`], { CVMFS_PUBLIC_KEY: keyOf(fqrn), SOME_VAR: 'alpha' });
+  const truth0 = readTruth(fqrn);
+  let magicCompared = 0;
+  const skip = new Set(['user.host', 'user.version', 'user.pubkeys', 'user.repo_metainfo']);
+  const wanted = join(tempDir('ucvmfs-magic-'), 'names.json');
+  writeFileSync(wanted, JSON.stringify(Object.fromEntries(Object.entries(truth0.entries).map(([p, t]) => [p, Object.keys(t.magic ?? {}).filter((n) => !skip.has(n))]))));
+  const r = await exec([PY, '-c', script, `/cvmfs/${fqrn}`, wanted], { CVMFS_PUBLIC_KEY: keyOf(fqrn), SOME_VAR: 'alpha' });
   assert.equal(r.code, 0, r.stderr);
-  const got = JSON.parse(r.stdout.toString()) as Record<string, { mode: number; mode_after_read?: number; size: number; nlink: number; mtime: number; target?: string; sha1?: string; entries?: string[] }>;
+  const got = JSON.parse(r.stdout.toString()) as Record<string, { xattrs?: Record<string, string>; magic: Record<string, string>; mode: number; mode_after_read?: number; size: number; nlink: number; mtime: number; target?: string; sha1?: string; entries?: string[] }>;
   const truth = readTruth(fqrn);
   assert.deepEqual(Object.keys(got).sort(), Object.keys(truth.entries).sort());
   for (const [p, t] of Object.entries(truth.entries)) {
@@ -114,9 +123,15 @@ json.dump(out, sys.stdout)
     assert.ok(g.nlink === t.nlink || (t.type === 'dir' && g.nlink === 2 + subdirs), `${p} nlink ${g.nlink}, truth ${t.nlink}`);
     if (t.type === 'symlink') assert.equal(g.target, t.target, `${p} target`);
     if (t.type === 'file') assert.equal(g.sha1, t.sha1, `${p} content`);
+    if (g.xattrs) assert.deepEqual(g.xattrs, Object.fromEntries(Object.entries(t.xattrs ?? {}).map(([n, v]) => [n, (v as { hex: string }).hex])), `${p} xattrs`);
+    for (const [n, v] of Object.entries(g.magic)) {
+      assert.equal(v, t.magic![n], `${p} magic ${n}`);
+      magicCompared++;
+    }
     if (t.type === 'file') assert.equal(g.mode_after_read, t.mode, `${p} mode once the content is there`);
     if (t.type === 'dir') assert.deepEqual(g.entries, t.entries, `${p} listing`);
   }
+  assert.ok(magicCompared > Object.keys(truth.entries).length / 2, `magic attributes compared: ${magicCompared}`);
   const groups = (truth as unknown as { hardlink_groups?: string[][] }).hardlink_groups ?? [];
   for (const g of groups) {
     const inodes = (await exec([PY, '-c', `import os,sys;print(len({os.lstat(p).st_ino for p in sys.argv[1:]}))`, ...g.map((p) => `/cvmfs/${fqrn}${p}`)], { CVMFS_PUBLIC_KEY: keyOf(fqrn) })).stdout.toString();

@@ -15,8 +15,9 @@ import { ShadowTree } from './shadow.js';
 interface NativeTracer {
   run(
     o: { file: string; argv: string[]; envp: string[]; cwd: string; shadow: string },
-    onRequest: (op: string, path: string, reply: (answer: string[] | null) => void) => void,
+    onRequest: (op: string, path: string, reply: (answer: Array<string | Buffer> | null) => void) => void,
   ): Promise<{ code: number; signal: number; error?: string }>;
+  setxattr(path: string, name: string, value: Buffer): number;
   arch: string;
 }
 
@@ -110,7 +111,7 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
       options.warn?.(`cannot open /cvmfs/${fqrn}: ${(e as Error).message}`);
       return null;
     }
-  });
+  }, tracer.setxattr);
   for (const fqrn of options.repositories ?? []) {
     if (!(await shadow.mount(fqrn))) throw new CvmfsError('EIO', `cannot open repository ${fqrn}`);
   }

@@ -13,6 +13,8 @@ import { pipeline } from 'node:stream/promises';
 import { chmodSync, closeSync, existsSync, copyFileSync, createWriteStream, statSync, fchmodSync, ftruncateSync, futimesSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync } from 'node:fs';
 import type { Entry } from '../fs/entry.js';
 import { Flag } from '../format/flags.js';
+import { parseXattrs } from '../format/xattr.js';
+import { magicNames } from '../fs/magic-xattrs.js';
 import type { Repository } from '../repository.js';
 import { CvmfsError } from '../errors.js';
 
@@ -83,8 +85,11 @@ export class ShadowTree {
   /** Counters for the connector's report. */
   readonly counters = { requests: 0, directories: 0, files: 0, bytes: 0 };
 
-  /** @param root the real directory standing for `/cvmfs` (must exist and be empty). */
-  constructor(readonly root: string, private readonly provider: RepositoryProvider) {}
+  /**
+   * @param root the real directory standing for `/cvmfs` (must exist and be empty).
+   * @param setxattr sets an extended attribute on a path (the native module's; Node has none).
+   */
+  constructor(readonly root: string, private readonly provider: RepositoryProvider, private readonly setxattr?: (path: string, name: string, value: Buffer) => number) {}
 
   /** Real path of a `/cvmfs/...` path. */
   real(fqrn: string, parts: readonly string[]): string {
@@ -115,8 +120,9 @@ export class ShadowTree {
    * Answers the tracer: `l` look up, `o` open, `d` list, `x` execute. For `x` on a `#!` script, returns the
    * interpreter and its optional argument; otherwise an empty list.
    */
-  async prepare(op: string, path: string): Promise<string[]> {
+  async prepare(op: string, path: string): Promise<Array<string | Buffer>> {
     this.counters.requests++;
+    if (op === 'g') return this.magic(path);
     const place = await this.walk(path, true);
     if (!place || !place.repo || !place.entry) return [];
     const { repo, fqrn, parts, entry } = place;
@@ -136,6 +142,17 @@ export class ShadowTree {
     } finally {
       await fh.close();
     }
+  }
+
+  /** A magic attribute (`path\0` + `l`|`f` + name): its value, or nothing when the name is not magic here. */
+  private async magic(request: string): Promise<Buffer[]> {
+    const nul = request.indexOf('\0');
+    const path = request.slice(0, nul);
+    const follow = request[nul + 1] !== 'l';
+    const name = request.slice(nul + 2);
+    const place = await this.walk(path, follow);
+    if (!place?.repo || !place.entry || !magicNames(place.entry).includes(name)) return [];
+    return [await place.repo.fs.getxattr('/' + place.parts.join('/'), name, { noFollow: true })];
   }
 
   /**
@@ -232,6 +249,14 @@ export class ShadowTree {
 
   /** Creates one entry of a directory in the shadow tree (synchronously, see {@link doList}). */
   private create(p: string, e: Entry, fqrn: string, parts: readonly string[], firstOfInode: Map<number, string>): void {
+    this.makeEntry(p, e, fqrn, parts, firstOfInode);
+    // Stored attributes become real ones (Linux allows user.* on files and directories, not on symlinks).
+    if (e.xattrBlob && this.setxattr && (e.type === 'file' || e.type === 'dir')) {
+      for (const [name, value] of parseXattrs(e.xattrBlob)) this.setxattr(p, name, value);
+    }
+  }
+
+  private makeEntry(p: string, e: Entry, fqrn: string, parts: readonly string[], firstOfInode: Map<number, string>): void {
     const t = seconds(e.mtimeNs);
     switch (e.type) {
       case 'dir':
