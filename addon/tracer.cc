@@ -51,7 +51,9 @@ struct Message {
 };
 
 struct Options {
-  std::string file, cwd, shadow;
+  // shadow: this session's stand-in for /cvmfs (mount directories only); base: the shared shadow area whose
+  // rev/<fqrn>@<root hash>/ directories hold the trees and root/<fqrn> links name the newest of each.
+  std::string file, cwd, shadow, base;
   std::vector<std::string> argv, envp;
 };
 
@@ -148,6 +150,7 @@ class Tracer {
   std::unordered_map<pid_t, Pending> pending_;
   std::unordered_set<pid_t> known_;
   std::unordered_set<std::string> listed_;  // /cvmfs paths of directories JavaScript has listed
+  std::unordered_map<std::string, std::string> mounts_;  // repository → revision directory
   uint64_t asks_ = 0, askNs_ = 0, stops_ = 0;
 
   std::vector<std::string> Ask(char op, const std::string& path) {
@@ -160,6 +163,7 @@ class Tracer {
     }
     if (op != 'x' && Known(op, path)) return {};
     std::vector<std::string> a = AskJs(op, path);
+    if (Failed(a)) return a;
     if (op == 'x') interp_[path] = a;
     ready_.insert(key);
     if (op == 'o' || op == 'x') ready_.insert("l" + path);
@@ -172,6 +176,9 @@ class Tracer {
     }
     return a;
   }
+
+  // JavaScript's answer when it could not prepare a path (the call then fails with EIO).
+  static bool Failed(const std::vector<std::string>& a) { return a.size() == 1 && a[0] == std::string("\0EIO", 4); }
 
   std::vector<std::string> AskJs(char op, const std::string& path) {
     auto t0 = std::chrono::steady_clock::now();
@@ -207,7 +214,46 @@ class Tracer {
     return !S_ISLNK(st.st_mode);
   }
 
-  std::string ToShadow(const std::string& virt) const { return o_.shadow + virt.substr(kVirtual.size()); }
+  // The repository name in a /cvmfs path ("" for /cvmfs itself).
+  static std::string RepoOf(const std::string& virt) {
+    if (virt.size() <= kVirtual.size() + 1) return "";
+    size_t end = virt.find('/', kVirtual.size() + 1);
+    return virt.substr(kVirtual.size() + 1, end == std::string::npos ? std::string::npos : end - kVirtual.size() - 1);
+  }
+
+  // The revision directory of a repository, opened on first use ("" when it cannot be opened).
+  const std::string& Mount(const std::string& name) {
+    auto it = mounts_.find(name);
+    if (it != mounts_.end()) return it->second;
+    std::vector<std::string> a = AskJs('m', name);
+    return mounts_[name] = a.empty() ? std::string() : a[0];
+  }
+
+  // Where the kernel finds a /cvmfs path: in the repository's revision directory, or in the session's
+  // directory for /cvmfs itself and names that are no repository.
+  std::string ToShadow(const std::string& virt) {
+    std::string name = RepoOf(virt);
+    if (!name.empty() && name != "." && name != "..") {
+      const std::string& rev = Mount(name);
+      if (!rev.empty()) return rev + virt.substr(kVirtual.size() + 1 + name.size());
+    }
+    return o_.shadow + virt.substr(kVirtual.size());
+  }
+
+  // The /cvmfs path of a real path the kernel revealed, or "" when it is not in the shadow area.
+  std::string Virtualize(const std::string& real) const {
+    if (Under(real, o_.shadow)) return kVirtual + real.substr(o_.shadow.size());
+    const std::string rev = o_.base + "/rev/", root = o_.base + "/root";
+    if (real.compare(0, rev.size(), rev) == 0) {
+      size_t end = real.find('/', rev.size());
+      std::string dir = real.substr(rev.size(), end == std::string::npos ? std::string::npos : end - rev.size());
+      size_t at = dir.find('@');
+      if (at == std::string::npos) return "";
+      return kVirtual + "/" + dir.substr(0, at) + (end == std::string::npos ? "" : real.substr(end));
+    }
+    if (Under(real, root)) return kVirtual + real.substr(root.size());
+    return "";
+  }
 
   // The /cvmfs path a call argument names, or "" when it names something else. `rewrite` receives the
   // argument the kernel should see instead ("" to leave it).
@@ -221,8 +267,19 @@ class Tracer {
     } else {
       int dirfd = dirfdIdx < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(dirfdIdx);
       std::string base = ProcLink(pid, dirfd == AT_FDCWD ? "cwd" : "fd/" + std::to_string(dirfd));
-      if (!Under(base, o_.shadow)) return "";
-      abs = kVirtual + base.substr(o_.shadow.size()) + "/" + s;
+      std::string v = Virtualize(base);
+      if (!v.empty()) {
+        abs = v + "/" + s;
+        // The session directory only stands for /cvmfs itself: below it, the kernel must go to the revisions.
+        if (Under(base, o_.shadow)) relative = false;
+      } else {
+        // Relative to a real directory, yet naming /cvmfs (`cd / && ls cvmfs/x`): give the kernel the shadow path.
+        if (base.empty() || (s.compare(0, 5, "cvmfs") != 0 && s.find("..") == std::string::npos)) return "";
+        std::string n = Normalize(base + "/" + s);
+        if (!Under(n, kVirtual)) return "";
+        abs = n;
+        relative = false;
+      }
     }
     if (!Under(abs, kVirtual)) {
       if (abs.find("..") == std::string::npos) return "";
@@ -237,7 +294,9 @@ class Tracer {
         return "";
       }
     }
-    if (!relative) *rewrite = ToShadow(abs);
+    // With `..` the kernel must not climb out of a revision directory into its siblings: give it the lexical
+    // form (a `..` after a symlink is then taken lexically: a rare case, and only for the path's last part).
+    if (!relative) *rewrite = ToShadow(abs.find("/..") == std::string::npos ? abs : Normalize(abs));
     return abs;
   }
 
@@ -258,6 +317,12 @@ class Tracer {
     return "/proc/" + p + (dirfd == AT_FDCWD ? "/cwd/" : "/fd/" + std::to_string(dirfd) + "/") + s;
   }
 
+  bool FailNow(pid_t pid, Regs& r, long err) {
+    Fail(pid, r, err);
+    r.Store();
+    return true;
+  }
+
   void Fail(pid_t pid, Regs& r, long err) {
     r.SkipCall();
     pending_[pid] = Pending{Pending::SetErrno, err, 0, 0, false, {}};
@@ -273,13 +338,13 @@ class Tracer {
       if (x.nr == nr) c = &x;
     if (!c) return false;
     if (c->kind == Kind::Getcwd) {
-      if (!Under(ProcLink(pid, "cwd"), o_.shadow)) return false;
+      if (Virtualize(ProcLink(pid, "cwd")).empty()) return false;
       pending_[pid] = Pending{Pending::TranslateBuf, 0, r.Arg(0), r.Arg(1), true, {}};
       return true;
     }
     if (c->kind == Kind::FdWrite) {
       std::string target = ProcLink(pid, "fd/" + std::to_string((int)(int32_t)r.Arg(0)));
-      if (!Under(target, o_.shadow)) return false;
+      if (Virtualize(target).empty()) return false;
       Fail(pid, r, EROFS);
       r.Store();
       return true;
@@ -334,19 +399,20 @@ class Tracer {
           r.Store();
           return true;
         }
-        Ask('o', virt);
+        if (Failed(Ask('o', virt))) return FailNow(pid, r, EIO);
         break;
       }
       case Kind::Exec: {
         std::vector<std::string> in = Ask('x', virt);
+        if (Failed(in)) return FailNow(pid, r, EIO);
         if (!in.empty()) return RewriteScript(pid, r, c, s, in);
         break;
       }
       case Kind::Chdir:
-        Ask('d', virt);
+        if (Failed(Ask('d', virt))) return FailNow(pid, r, EIO);
         break;
       case Kind::Readlink:
-        Ask('l', virt);
+        if (Failed(Ask('l', virt))) return FailNow(pid, r, EIO);
         needExit = true;
         pending_[pid] = Pending{Pending::TranslateBuf, 0, r.Arg(c->path + 1), r.Arg(c->path + 2), false, LinkName(pid, r, c, s)};
         pending_[pid].linkDir = Normalize(virt + "/..");
@@ -364,13 +430,14 @@ class Tracer {
           r.Store();
           return true;
         }
-        Ask('l', virt);
+        if (Failed(Ask('l', virt))) return FailNow(pid, r, EIO);
         if (nr == __NR_getxattr || nr == __NR_lgetxattr) {
           // Magic attributes (user.hash, user.revision, ...) are computed by the library; stored ones are
           // real attributes of the shadow files and the kernel answers those.
           std::string name;
           if (ReadString(pid, r.Arg(1), &name) && name.compare(0, 5, "user.") == 0) {
             std::vector<std::string> v = Ask('g', virt + std::string(1, '\0') + (nr == __NR_lgetxattr ? "l" : "f") + name);
+            if (Failed(v)) return FailNow(pid, r, EIO);
             if (!v.empty()) {
               Fail(pid, r, 0);
               Pending& p = pending_[pid];
@@ -473,12 +540,11 @@ class Tracer {
     std::string out;
     if (!p.linkDir.empty() && got.compare(0, 3, ".//") == 0) {
       // A target into /cvmfs the shadow tree stored relative, at the original length: give the original.
-      out = Normalize(p.linkDir + "/" + got);
-    } else if (Under(got, o_.shadow)) {
-      out = kVirtual + got.substr(o_.shadow.size());
+      out = Virtualize(Normalize(ToShadow(p.linkDir) + "/" + got));
     } else {
-      return;
+      out = Virtualize(got);
     }
+    if (out.empty()) return;
     if (p.getcwd) {
       if (out.size() + 1 > p.size) {
         r.SetRet(-ERANGE);
@@ -640,6 +706,7 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   opt.file = o.Get("file").ToString().Utf8Value();
   opt.cwd = o.Get("cwd").ToString().Utf8Value();
   opt.shadow = o.Get("shadow").ToString().Utf8Value();
+  opt.base = o.Get("base").ToString().Utf8Value();
   Napi::Array argv = o.Get("argv").As<Napi::Array>();
   for (uint32_t i = 0; i < argv.Length(); i++) opt.argv.push_back(argv.Get(i).ToString().Utf8Value());
   Napi::Array envp = o.Get("envp").As<Napi::Array>();

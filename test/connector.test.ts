@@ -293,3 +293,28 @@ test('errors where a real mount gives them: ENOENT, ENOTDIR, ELOOP-free dangling
   assert.match(lines[4]!, /Not a directory/);
   assert.match(lines[5]!, /Permission denied/);
 });
+
+test('four ucvmfs exec jobs at once share one cache and shadow tree; a job killed with SIGKILL leaves it usable; the next job lists nothing again', async () => {
+  const cache = tempDir('ucvmfs-shared-');
+  const truth = readTruth(FQRN);
+  const files = Object.entries(truth.entries).filter(([, t]) => t.type === 'file').map(([p]) => p);
+  const list = join(tempDir('ucvmfs-list-'), 'files');
+  writeFileSync(list, files.map((p) => M + p).join('\0'));
+  const job = () => ucvmfs(['exec', '--stats', '--', 'bash', '-c', `xargs -0 sha1sum < ${list}`], { ...env, CVMFS_CACHE_BASE: cache });
+  // A job killed while it fills the tree.
+  const { spawn } = await import('node:child_process');
+  const victim = spawn(process.execPath, [join(ROOT, 'dist/lib/cli/main.js'), 'exec', '--', 'bash', '-c', `xargs -0 cat < ${list} > /dev/null`], { env: { ...process.env, ...env, CVMFS_CACHE_BASE: cache }, stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 700));
+  victim.kill('SIGKILL');
+  await new Promise((r) => victim.on('close', r));
+  const runs = await Promise.all([job(), job(), job(), job()]);
+  for (const r of runs) {
+    assert.equal(r.code, 0, r.stderr);
+    const sums = new Map(r.stdout.toString().trim().split('\n').map((l) => [l.slice(42).replace(M, ''), l.slice(0, 40)]));
+    assert.equal(sums.size, files.length);
+    for (const p of files) assert.equal(sums.get(p), truth.entries[p]!.sha1, p);
+  }
+  const again = await job();
+  assert.equal(again.code, 0);
+  assert.match(again.stderr, / 0 directories listed, 0 files \(0 B\) materialized/, again.stderr);
+});

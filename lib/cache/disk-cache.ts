@@ -7,7 +7,7 @@
  */
 import { mkdir, rename, rm, readFile, writeFile, stat, open } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { hashToString, type ContentHash } from '../format/hash.js';
 
 /** What the cache remembers of one repository between processes. */
@@ -32,14 +32,12 @@ export class DiskCache {
     this.txn = join(dir, 'txn');
   }
 
-  /** Creates the directory skeleton once (256 prefix directories and txn/). */
+  /**
+   * Creates txn/ once. The 256 prefix directories are made when first needed (see {@link commit}): making
+   * them all up front cost 50 to 300 ms on the first open of a repository here.
+   */
   init(): Promise<void> {
-    this.ready ??= (async () => {
-      await mkdir(this.txn, { recursive: true });
-      const all: Promise<unknown>[] = [];
-      for (let i = 0; i < 256; i++) all.push(mkdir(join(this.dir, i.toString(16).padStart(2, '0')), { recursive: true }));
-      await Promise.all(all);
-    })();
+    this.ready ??= mkdir(this.txn, { recursive: true }).then(() => undefined);
     return this.ready;
   }
 
@@ -67,7 +65,13 @@ export class DiskCache {
   /** Publishes a verified temporary file under the object's name (atomic). */
   async commit(tmp: string, h: ContentHash): Promise<string> {
     const dest = this.pathOf(h);
-    await rename(tmp, dest);
+    try {
+      await rename(tmp, dest);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      await mkdir(dirname(dest), { recursive: true });
+      await rename(tmp, dest);
+    }
     return dest;
   }
 

@@ -14,7 +14,7 @@ import { ShadowTree } from './shadow.js';
 /** What the native module offers. */
 interface NativeTracer {
   run(
-    o: { file: string; argv: string[]; envp: string[]; cwd: string; shadow: string },
+    o: { file: string; argv: string[]; envp: string[]; cwd: string; shadow: string; base: string },
     onRequest: (op: string, path: string, reply: (answer: Array<string | Buffer> | null) => void) => void,
   ): Promise<{ code: number; signal: number; error?: string }>;
   setxattr(path: string, name: string, value: Buffer): number;
@@ -102,7 +102,8 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
   await removeStale(sessions);
   const root = await mkdtemp(join(sessions, `${process.pid}-`));
   const opened: Repository[] = [];
-  const shadow = new ShadowTree(root, async (fqrn) => {
+  const base = join(options.open?.cacheDir ?? defaultCacheBase(), 'shadow');
+  const shadow = new ShadowTree(base, root, async (fqrn) => {
     try {
       const r = await openRepository(fqrn, options.open ?? {});
       opened.push(r);
@@ -118,20 +119,23 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
   let cwd = options.cwd ?? process.cwd();
   if (cwd === '/cvmfs' || cwd.startsWith('/cvmfs/')) {
     await shadow.prepare('d', cwd);
-    cwd = root + cwd.slice('/cvmfs'.length);
+    const fqrn = cwd.split('/')[2];
+    const rev = fqrn ? shadow.revisionDir(fqrn) : undefined;
+    cwd = rev ? rev + cwd.slice(`/cvmfs/${fqrn}`.length) : root + cwd.slice('/cvmfs'.length);
   }
   const env = options.env ?? process.env;
   const envp = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
   try {
-    const res = await tracer.run({ file: argv[0]!, argv, envp, cwd, shadow: root }, (op, path, reply) => {
+    const res = await tracer.run({ file: argv[0]!, argv, envp, cwd, shadow: root, base }, (op, path, reply) => {
       if (op === 's') {
         options.onStart?.(Number(path));
         reply(null);
         return;
       }
       shadow.prepare(op, path).then(reply, (e: Error) => {
-        options.warn?.(`${path}: ${e.message}`);
-        reply(null);
+        // The call fails with EIO: never let the kernel read a placeholder whose content could not be written.
+        options.warn?.(`${path.split('\0')[0]}: ${e.message}`);
+        reply(['\0EIO']);
       });
     });
     if (res.error) {

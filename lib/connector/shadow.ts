@@ -7,16 +7,21 @@
  * @module
  */
 import { spawnSync } from 'node:child_process';
-import { chmod, link, lutimes, mkdir, open, stat, symlink, utimes } from 'node:fs/promises';
+import { chmod, stat, utimes } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { chmodSync, closeSync, existsSync, copyFileSync, createWriteStream, statSync, fchmodSync, ftruncateSync, futimesSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync } from 'node:fs';
+import {
+  chmodSync, closeSync, createWriteStream, readSync, writeSync, existsSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync,
+  readlinkSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync, type Stats,
+} from 'node:fs';
 import type { Entry } from '../fs/entry.js';
 import { Flag } from '../format/flags.js';
 import { parseXattrs } from '../format/xattr.js';
 import { magicNames } from '../fs/magic-xattrs.js';
 import type { Repository } from '../repository.js';
 import { CvmfsError } from '../errors.js';
+import { createHash } from 'node:crypto';
+import { hashToString } from '../format/hash.js';
 
 /** The prefix programs see. */
 export const VIRTUAL_ROOT = '/cvmfs';
@@ -51,9 +56,44 @@ export function parseShebang(head: Buffer): [string, string] | null {
   return [m[1]!, m[2] ?? ''];
 }
 
-function fqrnOf(file: string, root: string): string {
-  return file.slice(root.length + 1).split('/')[0] ?? '';
+/**
+ * Copies a file over another without truncating it first (copyFile would): another process may be reading the
+ * same shadow file, and the bytes written are the ones already there or about to be.
+ */
+function copyInPlace(src: string, dest: string, size: number): void {
+  const from = openSync(src, 'r');
+  const to = openSync(dest, 'r+');
+  try {
+    const buf = Buffer.allocUnsafe(Math.min(size, 1 << 20));
+    for (let pos = 0; pos < size;) {
+      const n = readSync(from, buf, 0, Math.min(buf.length, size - pos), pos);
+      if (n === 0) throw new CvmfsError('EIO', `${src}: object shorter than its entry (${pos} of ${size} bytes)`);
+      for (let w = 0; w < n;) w += writeSync(to, buf, w, n - w, pos + w);
+      pos += n;
+    }
+  } finally {
+    closeSync(from);
+    closeSync(to);
+  }
 }
+
+/** Runs a create call that another process filling the same directory may have beaten us to. */
+function racing(create: () => void): void {
+  try {
+    create();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+}
+
+function lstatOrNull(p: string): Stats | null {
+  try {
+    return lstatSync(p);
+  } catch {
+    return null;
+  }
+}
+
 
 /** Marks a target the shadow tree wrote in place of an absolute `/cvmfs` one; the tracer translates it back. */
 export const REWRITTEN_LINK_MARK = './/';
@@ -63,16 +103,17 @@ export const REWRITTEN_LINK_MARK = './/';
  * and `/`), so that lstat reports the size the genuine client reports and the kernel follows it inside the
  * shadow tree. Null when the relative form is longer than the original (very deep links).
  */
-export function sameLengthTarget(fqrn: string, parts: readonly string[], target: string): string | null {
+export function sameLengthTarget(fqrn: string, parts: readonly string[], target: string, length = target.length): string | null {
   let rest = posix.normalize(target.slice(VIRTUAL_ROOT.length)).replace(/^\/+/, '').replace(/\/$/, '');
-  let up = parts.length + 1;
-  if (rest === fqrn || rest.startsWith(fqrn + '/')) {
-    // Same repository: climb to its top only.
-    rest = rest.slice(fqrn.length + 1);
-    up--;
+  // From a directory of a revision (base/rev/<fqrn>@<hash>/<parts>): to its top, or to base/root/<other>.
+  let up = parts.length;
+  if (rest === fqrn || rest.startsWith(fqrn + '/')) rest = rest.slice(fqrn.length + 1);
+  else {
+    up += 2;
+    rest = `root/${rest}`;
   }
   const rel = '../'.repeat(up) + rest || '.';
-  const pad = target.length - REWRITTEN_LINK_MARK.length - rel.length;
+  const pad = length - REWRITTEN_LINK_MARK.length - rel.length;
   if (pad < 0) return null;
   return REWRITTEN_LINK_MARK + './'.repeat(Math.floor(pad / 2)) + (pad % 2 ? '/' : '') + rel;
 }
@@ -80,23 +121,37 @@ export function sameLengthTarget(fqrn: string, parts: readonly string[], target:
 /** Materializes repositories below one real directory, on demand. */
 export class ShadowTree {
   private readonly mounts = new Map<string, Promise<Repository | null>>();
+  private readonly revs = new Map<string, string>();
   private readonly listed = new Map<string, Promise<void>>();
   private readonly filled = new Map<string, Promise<void>>();
   /** Counters for the connector's report. */
   readonly counters = { requests: 0, directories: 0, files: 0, bytes: 0 };
 
   /**
-   * @param root the real directory standing for `/cvmfs` (must exist and be empty).
+   * @param base the shared shadow area (in the cache): `rev/<fqrn>@<root hash>/` holds one revision's tree,
+   *   filled on demand by any process and kept for the next; `rev/<fqrn>@<root hash>.state/` its markers;
+   *   `root/<fqrn>` links to the newest revision seen (the target of absolute links between repositories).
+   * @param session this session's stand-in for `/cvmfs` itself (a directory per repository opened).
    * @param setxattr sets an extended attribute on a path (the native module's; Node has none).
    */
-  constructor(readonly root: string, private readonly provider: RepositoryProvider, private readonly setxattr?: (path: string, name: string, value: Buffer) => number) {}
+  constructor(readonly base: string, readonly session: string, private readonly provider: RepositoryProvider, private readonly setxattr?: (path: string, name: string, value: Buffer) => number) {}
 
-  /** Real path of a `/cvmfs/...` path. */
+  /** Real path of `/cvmfs/<fqrn>/<parts>` (the repository must be mounted). */
   real(fqrn: string, parts: readonly string[]): string {
-    return posix.join(this.root, fqrn, ...parts);
+    return posix.join(this.revs.get(fqrn)!, ...parts);
   }
 
-  /** Opens `/cvmfs/<fqrn>` (once) and creates its top directory. */
+  /** The revision directory of a mounted repository. */
+  revisionDir(fqrn: string): string | undefined {
+    return this.revs.get(fqrn);
+  }
+
+  /** A marker file recording that something in a revision directory is complete (directory listed, content written). */
+  private marker(fqrn: string, kind: 'l' | 'f', key: string): string {
+    return `${this.revs.get(fqrn)!}.state/${kind}-${createHash('md5').update(key).digest('hex')}`;
+  }
+
+  /** Opens `/cvmfs/<fqrn>` (once): its revision directory, the `root/` link, the session's directory. */
   mount(fqrn: string): Promise<Repository | null> {
     let m = this.mounts.get(fqrn);
     if (!m) {
@@ -104,11 +159,22 @@ export class ShadowTree {
         if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(fqrn)) return null;
         const repo = await this.provider(fqrn).catch(() => null);
         if (!repo) return null;
-        const top = await repo.fs.lstat('/');
-        const dir = this.real(fqrn, []);
-        await mkdir(dir, { recursive: true });
-        await chmod(dir, (top.mode & 0o7777) | 0o700);
-        await utimes(dir, seconds(top.mtimeNs), seconds(top.mtimeNs));
+        const rev = posix.join(this.base, 'rev', `${fqrn}@${hashToString(repo.rootHash)}`);
+        this.revs.set(fqrn, rev);
+        mkdirSync(`${rev}.state`, { recursive: true });
+        if (!existsSync(rev)) {
+          mkdirSync(rev, { recursive: true });
+          const top = await repo.fs.lstat('/');
+          utimesSync(rev, seconds(top.mtimeNs), seconds(top.mtimeNs));
+        }
+        // Newest revision for links between repositories; replaced atomically.
+        mkdirSync(posix.join(this.base, 'root'), { recursive: true });
+        const link = posix.join(this.base, 'root', fqrn);
+        const tmp = `${link}.${process.pid}.tmp`;
+        rmSync(tmp, { force: true });
+        symlinkSync(rev, tmp);
+        renameSync(tmp, link);
+        mkdirSync(posix.join(this.session, fqrn), { recursive: true });
         return repo;
       })();
       this.mounts.set(fqrn, m);
@@ -123,6 +189,7 @@ export class ShadowTree {
   async prepare(op: string, path: string): Promise<Array<string | Buffer>> {
     this.counters.requests++;
     if (op === 'g') return this.magic(path);
+    if (op === 'm') return (await this.mount(path)) ? [this.revs.get(path)!] : [];
     const place = await this.walk(path, true);
     if (!place || !place.repo || !place.entry) return [];
     const { repo, fqrn, parts, entry } = place;
@@ -181,6 +248,8 @@ export class ShadowTree {
         place = { repo, fqrn: c, parts: [], entry: await repo.fs.entry('/', false) };
         continue;
       }
+      // Below a file: the kernel answers ENOTDIR by itself.
+      if (place.entry && place.entry.type !== 'dir') return null;
       await this.list(place.repo, place.fqrn, place.parts);
       let e: Entry;
       try {
@@ -219,21 +288,25 @@ export class ShadowTree {
     return place;
   }
 
-  /** Creates the children of a directory in the shadow tree (once). */
+  /** Creates the children of a directory in the shadow tree (once per revision, whichever process does it). */
   private list(repo: Repository, fqrn: string, parts: readonly string[]): Promise<void> {
     const dir = this.real(fqrn, parts);
     let p = this.listed.get(dir);
     if (!p) {
       p = this.doList(repo, fqrn, parts, dir);
       this.listed.set(dir, p);
+      p.catch(() => this.listed.delete(dir));
     }
     return p;
   }
 
   private async doList(repo: Repository, fqrn: string, parts: readonly string[], dir: string): Promise<void> {
+    const done = this.marker(fqrn, 'l', '/' + parts.join('/'));
+    if (existsSync(done)) return;
     const rpath = '/' + parts.join('/');
     const self = await repo.fs.entry(rpath, false);
     const children = await repo.fs.entries(rpath);
+    chmodSync(dir, (self.mode & 0o7777) | 0o700);
     const firstOfInode = new Map<number, string>();
     // Synchronous calls on purpose: the traced program waits for this answer anyway, and a directory of
     // thousands of entries costs milliseconds this way instead of a thread-pool round trip per call.
@@ -244,6 +317,7 @@ export class ShadowTree {
     // The exact mode only now: until the directory is filled, this process must be able to write it.
     chmodSync(dir, self.mode & 0o7777);
     utimesSync(dir, seconds(self.mtimeNs), seconds(self.mtimeNs));
+    writeFileSync(done, '');
     this.counters.directories++;
   }
 
@@ -256,43 +330,53 @@ export class ShadowTree {
     }
   }
 
+  /**
+   * Makes one entry, or repairs what a process that died half-way left (a listing without its marker is
+   * redone; what exists is checked and fixed, not trusted).
+   */
   private makeEntry(p: string, e: Entry, fqrn: string, parts: readonly string[], firstOfInode: Map<number, string>): void {
     const t = seconds(e.mtimeNs);
+    const old = lstatOrNull(p);
     switch (e.type) {
       case 'dir':
-        mkdirSync(p);
+        if (old && !old.isDirectory()) rmSync(p, { force: true });
+        if (!old || !old.isDirectory()) racing(() => mkdirSync(p));
         chmodSync(p, (e.mode & 0o7777) | 0o700);
         utimesSync(p, t, t);
         break;
-      case 'symlink':
-        symlinkSync(this.linkTarget(fqrn, parts, e.target ?? ''), p);
+      case 'symlink': {
+        const target = this.linkTarget(fqrn, parts, e.target ?? '');
+        if (old && !(old.isSymbolicLink() && readlinkSync(p) === target)) rmSync(p, { force: true, recursive: true });
+        if (!old || !old.isSymbolicLink() || readlinkSync(p) !== target) racing(() => symlinkSync(target, p));
         lutimesSync(p, t, t);
         break;
+      }
       case 'file': {
         const first = e.nlink > 1 ? firstOfInode.get(e.ino) : undefined;
         if (first) {
-          linkSync(first, p);
+          if (old && old.ino === lstatSync(first).ino) break;
+          if (old) rmSync(p, { force: true, recursive: true });
+          racing(() => linkSync(first, p));
           break;
         }
-        const fd = openSync(p, 'wx', 0o600);
-        try {
-          if (e.size > 0) ftruncateSync(fd, e.size);
-          fchmodSync(fd, e.mode & 0o7777);
-          futimesSync(fd, t, t);
-        } finally {
-          closeSync(fd);
-        }
+        if (old && !old.isFile()) rmSync(p, { force: true, recursive: true });
+        if (!old || !old.isFile()) racing(() => closeSync(openSync(p, 'wx', 0o600)));
+        // Never shorter: another process may have written the content already (same size, so a no-op then).
+        if (!old || old.size !== e.size) truncateSync(p, e.size);
+        chmodSync(p, e.mode & 0o7777);
+        utimesSync(p, t, t);
         if (e.nlink > 1) firstOfInode.set(e.ino, p);
         break;
       }
       case 'fifo':
+        if (old && !old.isFIFO()) rmSync(p, { force: true, recursive: true });
         // Node has no mkfifo; FIFOs are rare enough for a child process.
-        spawnSync('mkfifo', ['-m', (e.mode & 0o777).toString(8), p]);
+        if (!old || !old.isFIFO()) spawnSync('mkfifo', ['-m', (e.mode & 0o777).toString(8), p]);
         utimesSync(p, t, t);
         break;
       default:
         // Devices and sockets cannot be made without privileges: an empty file keeps the name visible.
-        closeSync(openSync(p, 'wx', e.mode & 0o777));
+        if (!old) racing(() => closeSync(openSync(p, 'wx', e.mode & 0o777)));
         utimesSync(p, t, t);
     }
   }
@@ -302,18 +386,22 @@ export class ShadowTree {
    * relative ones that would climb above /cvmfs become absolute, since the shadow root has other parents.
    */
   private linkTarget(fqrn: string, parts: readonly string[], target: string): string {
+    let abs: string;
     if (target.startsWith('/')) {
-      if (target === VIRTUAL_ROOT || target.startsWith(VIRTUAL_ROOT + '/')) return sameLengthTarget(fqrn, parts, target) ?? this.root + target.slice(VIRTUAL_ROOT.length);
-      return target;
+      if (!(target === VIRTUAL_ROOT || target.startsWith(VIRTUAL_ROOT + '/'))) return target;
+      abs = target;
+    } else {
+      abs = posix.resolve(posix.join(VIRTUAL_ROOT, fqrn, ...parts), target);
+      // Within the repository a relative target works as it is.
+      if (abs === posix.join(VIRTUAL_ROOT, fqrn) || abs.startsWith(posix.join(VIRTUAL_ROOT, fqrn) + '/')) return target;
+      if (!(abs === VIRTUAL_ROOT || abs.startsWith(VIRTUAL_ROOT + '/'))) return abs;
     }
-    const depth = parts.length + 2; // below /cvmfs/<fqrn>
-    let up = 0;
-    for (const c of target.split('/')) {
-      if (c === '..') up++;
-      else if (c !== '' && c !== '.') break;
-    }
-    if (up < depth) return target;
-    return posix.resolve(posix.join(VIRTUAL_ROOT, fqrn, ...parts), target);
+    const same = sameLengthTarget(fqrn, parts, abs, target.length);
+    if (same) return same;
+    const rest = abs.slice(VIRTUAL_ROOT.length + 1);
+    const other = rest.split('/')[0]!;
+    if (other === fqrn) return posix.join(this.revs.get(fqrn)!, rest.slice(fqrn.length));
+    return posix.join(this.base, 'root', rest);
   }
 
   /** Writes a file's verified content over its placeholder (in place, so hardlinks stay linked). */
@@ -322,28 +410,32 @@ export class ShadowTree {
     const key = `${fqrn}:${entry.ino}`;
     let p = this.filled.get(key);
     if (!p) {
-      p = this.doFill(repo, parts, entry, file);
+      p = this.doFill(repo, fqrn, parts, entry, file);
       this.filled.set(key, p);
       p.catch(() => this.filled.delete(key));
     }
     return p;
   }
 
-  private async doFill(repo: Repository, parts: readonly string[], entry: Entry, file: string): Promise<void> {
+  private async doFill(repo: Repository, fqrn: string, parts: readonly string[], entry: Entry, file: string): Promise<void> {
     if (entry.size === 0) return;
+    // Content is written in place (hardlinks stay linked). Two processes may write the same bytes at once;
+    // each opens the file only after its own write, so neither reads a half-written file.
+    const done = this.marker(fqrn, 'f', '/' + parts.join('/'));
+    if (existsSync(done)) return;
     const mode = (await stat(file)).mode & 0o7777;
     if (!(mode & 0o200)) await chmod(file, mode | 0o200);
     if (entry.hash && !entry.chunked) {
       // One verified object in the cache holds the whole content: let the kernel copy it.
-      const src = await repo.objects.get(entry.hash, '', entry.compression);
-      if (statSync(src).size !== entry.size) throw new CvmfsError('EIO', `${fqrnOf(file, this.root)}: cached object of ${entry.path} has the wrong size`);
-      copyFileSync(src, file);
+      const src = await repo.objects.get(entry.hash, '', entry.compression, undefined, entry.size);
+      if (statSync(src).size !== entry.size) throw new CvmfsError('EIO', `/cvmfs/${fqrn}${entry.path}: its cached object has the wrong size`);
+      copyInPlace(src, file, entry.size);
     } else {
       await pipeline(repo.fs.createReadStream('/' + parts.join('/')), createWriteStream(file, { flags: 'r+' }));
     }
-    // Also undoes copyFile, which gives the target the cache object's mode.
     await chmod(file, mode);
     await utimes(file, seconds(entry.mtimeNs), seconds(entry.mtimeNs));
+    writeFileSync(done, '');
     this.counters.files++;
     this.counters.bytes += entry.size;
   }

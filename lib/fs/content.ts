@@ -58,7 +58,7 @@ export class ContentReader {
     let p = this.fetched.get(i);
     if (!p) {
       const piece = this.pieces![i]!;
-      p = this.store.get(piece.hash, piece.suffix, this.entry.compression, this.signal);
+      p = this.store.get(piece.hash, piece.suffix, this.entry.compression, this.signal, piece.size);
       p.catch(() => this.fetched.delete(i));
       this.fetched.set(i, p);
     }
