@@ -1,6 +1,7 @@
 /**
  * `npm start`: publishes examples/demo-tree as demo.example.org (once, into the temp directory), serves it on
- * 127.0.0.1 with our small HTTP server, and shows it through the CLI and the library API. No network needed.
+ * 127.0.0.1 with our small HTTP server, and shows it through the CLI, the connector (`ucvmfs exec`) and the library
+ * API. No network needed.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,7 +34,7 @@ const env = { ...process.env, CVMFS_SERVER_URL: url.replace(FQRN, '@fqrn@'), CVM
 console.log(`serving at ${url}\n`);
 
 function run(...args: string[]): void {
-  console.log(`$ ucvmfs ${args.join(' ')}`);
+  console.log(`$ ucvmfs ${args.map((a) => (/[\s;$'"]/.test(a) ? `'${a.replaceAll("'", `'\\''`)}'` : a)).join(' ')}`);
   const r = spawnSync(process.execPath, [cli, ...args], { env, encoding: 'utf8' });
   process.stdout.write(r.stdout + r.stderr + '\n');
   if (r.status !== 0) process.exitCode = 1;
@@ -46,6 +47,14 @@ try {
   run('cat', `${FQRN}:/share/data/table.csv`);
   run('stat', `${FQRN}:/bin/greet`);
   run('tags', FQRN);
+  console.log('and unmodified programs that see /cvmfs (the connector: ptrace + seccomp, no FUSE, no root):');
+  run('exec', '--', `/cvmfs/${FQRN}/bin/greet`, 'world');
+  run('exec', '--', 'bash', '-c', [
+    `source /cvmfs/${FQRN}/setup.sh`,
+    'cd $DEMO_ROOT/share/data && pwd && wc -l table.csv',
+    `python3 -c 'import greet; print(greet.greet("HPC user"))'`,
+    `touch /cvmfs/${FQRN}/x || echo "(writes are refused: read-only, as on a real mount)"`,
+  ].join('; '));
   console.log('and from a Node program, with the library:');
   const repo = await openRepository(FQRN, { serverUrls: [url], publicKeys: [join(keysDir, `${FQRN}.pub`)], cacheDir: join(work, 'cache') });
   const text = await repo.fs.readFile('/lib/python/greet/__init__.py', 'utf8');
