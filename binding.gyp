@@ -7,6 +7,14 @@
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-Wno-unused-parameter"],
       "conditions": [["OS!='linux'", {"type": "none"}]]
+    },
+    {
+      "target_name": "ucvmfs_preload",
+      "type": "shared_library",
+      "sources": ["addon/preload.c"],
+      "cflags": ["-O2", "-fPIC", "-Wall", "-Wextra", "-fvisibility=default"],
+      "ldflags": ["-Wl,-z,now"],
+      "conditions": [["OS!='linux'", {"type": "none"}]]
     }
   ]
 }

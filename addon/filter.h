@@ -8,6 +8,7 @@
 #include <linux/seccomp.h>
 #include <vector>
 
+#include "gate.h"
 #include "syscalls.h"
 
 namespace ucvmfs {
@@ -20,6 +21,16 @@ inline std::vector<sock_filter> BuildFilter() {
   const uint32_t kArgs = offsetof(seccomp_data, args);
   p.push_back({BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch), 0, 0, 0});
   p.push_back({BPF_JMP | BPF_JEQ | BPF_K, kAuditArch, 0, kAllow, 0});
+#if defined(__x86_64__)
+  // Calls from the preload library's gate page run without a stop (it only skips the stop: the same calls
+  // made elsewhere would be allowed by the kernel just the same).
+  const uint32_t ip = offsetof(seccomp_data, instruction_pointer);
+  p.push_back({BPF_LD | BPF_W | BPF_ABS, ip + 4, 0, 0, 0});
+  p.push_back({BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(UCVMFS_GATE_ADDR >> 32), 0, kNext, 3});
+  p.push_back({BPF_LD | BPF_W | BPF_ABS, ip, 0, 0, 0});
+  p.push_back({BPF_JMP | BPF_JGE | BPF_K, (uint32_t)UCVMFS_GATE_ADDR, 0, kNext, 1});
+  p.push_back({BPF_JMP | BPF_JGE | BPF_K, (uint32_t)(UCVMFS_GATE_ADDR + UCVMFS_GATE_SIZE), kNext, kAllow, 0});
+#endif
   p.push_back({BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr), 0, 0, 0});
 #if defined(__x86_64__)
   // x32 calls carry bit 30; we do not translate them.

@@ -152,6 +152,8 @@ class Tracer {
   std::unordered_set<std::string> listed_;  // /cvmfs paths of directories JavaScript has listed
   std::unordered_map<std::string, std::string> mounts_;  // repository → revision directory
   uint64_t asks_ = 0, askNs_ = 0, stops_ = 0;
+  bool debug_ = getenv("UCVMFS_TRACER_DEBUG") != nullptr;
+  std::unordered_map<long, uint64_t> byNr_;  // seccomp stops per system call (debug)
 
   std::vector<std::string> Ask(char op, const std::string& path) {
     std::string key = std::string(1, op) + path;
@@ -235,7 +237,12 @@ class Tracer {
     std::string name = RepoOf(virt);
     if (!name.empty() && name != "." && name != "..") {
       const std::string& rev = Mount(name);
-      if (!rev.empty()) return rev + virt.substr(kVirtual.size() + 1 + name.size());
+      if (!rev.empty()) {
+        std::string rest = virt.substr(kVirtual.size() + 1 + name.size());
+        // The hidden /.cvmfs lives beside the tree (see ShadowTree.real), so that root listings never show it.
+        if (rest == "/.cvmfs" || rest.compare(0, 8, "/.cvmfs/") == 0) return rev + ".hidden" + rest;
+        return rev + rest;
+      }
     }
     return o_.shadow + virt.substr(kVirtual.size());
   }
@@ -333,6 +340,7 @@ class Tracer {
     Regs r;
     if (!r.Load(pid)) return false;
     long nr = r.Nr();
+    if (debug_) byNr_[nr]++;
     const CallInfo* c = nullptr;
     for (const CallInfo& x : kCalls)
       if (x.nr == nr) c = &x;
@@ -638,6 +646,7 @@ class Tracer {
       double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       fprintf(stderr, "[tracer] %.3f s, %llu stops, %llu questions to JavaScript taking %.3f s\n", total,
               (unsigned long long)stops_, (unsigned long long)asks_, askNs_ / 1e9);
+      for (auto& [nr, n] : byNr_) fprintf(stderr, "[tracer]   syscall %ld: %llu stops\n", nr, (unsigned long long)n);
     }
     int e[2] = {0, 0};
     if (read(errpipe[0], e, sizeof e) == (ssize_t)sizeof e) {

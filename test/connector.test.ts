@@ -49,8 +49,28 @@ before(async () => {
 });
 after(() => server.close());
 
+/** Environment of the layer under test (see {@link layered}). */
+let layerEnv: Record<string, string> = {};
+
 function exec(argv: string[], extra: Record<string, string> = {}): Promise<CliResult> {
-  return ucvmfs(['exec', '--', ...argv], { ...env, ...extra });
+  return ucvmfs(['exec', '--', ...argv], { ...env, ...layerEnv, ...extra });
+}
+
+/**
+ * Registers a test twice: with the preload library (the default: dynamically linked programs answered in
+ * process), and with ptrace alone (what static programs and raw system calls get).
+ */
+function layered(name: string, fn: () => Promise<void>): void {
+  for (const [layer, e] of [['preload + ptrace', {}], ['ptrace only', { UCVMFS_NO_PRELOAD: '1' }]] as const) {
+    test(`${name} [${layer}]`, async () => {
+      layerEnv = e;
+      try {
+        await fn();
+      } finally {
+        layerEnv = {};
+      }
+    });
+  }
 }
 
 function sh(script: string): Promise<CliResult> {
@@ -71,7 +91,7 @@ for (const cache of ['cold', 'warm']) test(`the programs the genuine client ran 
   }
 });
 
-for (const fqrn of fixtureNames()) test(`python walks all of ${fqrn}: every entry, attribute, target and content as truth.json`, async () => {
+for (const fqrn of fixtureNames()) layered(`python walks all of ${fqrn}: every entry, attribute, target and content as truth.json`, async () => {
   const script = `
 import os, sys, json, hashlib, stat
 root = sys.argv[1]
@@ -139,7 +159,7 @@ json.dump(out, sys.stdout)
   }
 });
 
-test('GNU coreutils (statx) and find see the tree; symlinks into /cvmfs read back as /cvmfs paths', async () => {
+layered('GNU coreutils (statx) and find see the tree; symlinks into /cvmfs read back as /cvmfs paths', async () => {
   const truth = readTruth(FQRN);
   const r = await sh(`stat -c '%s %a %Y' ${M}/sw/bin/hello && find ${M} | wc -l && ls -l ${M}/sw/bin | wc -l && readlink ${M}/links/abs_dir && ls ${M}/links/abs_dir/ && cat ${M}/links/rel_file | sha1sum && realpath ${M}/links/chain_to_rel_file`);
   assert.equal(r.code, 0, r.stderr);
@@ -154,7 +174,7 @@ test('GNU coreutils (statx) and find see the tree; symlinks into /cvmfs read bac
   assert.equal(lines[8], `${M}/small/hello.txt`);
 });
 
-test('writes under /cvmfs fail with EROFS; mkdir -p of an existing directory succeeds', async () => {
+layered('writes under /cvmfs fail with EROFS; mkdir -p of an existing directory succeeds', async () => {
   const r = await sh([
     `touch ${M}/new 2>&1`, `mkdir ${M}/newdir 2>&1`, `rm -f ${M}/README.txt 2>&1`, `mv ${M}/README.txt ${M}/x 2>&1`,
     `chmod 600 ${M}/README.txt 2>&1`, `ln -s a ${M}/l 2>&1`, `echo x >> ${M}/README.txt`, `truncate -s0 ${M}/README.txt 2>&1`,
@@ -167,7 +187,7 @@ test('writes under /cvmfs fail with EROFS; mkdir -p of an existing directory suc
   assert.match(r.stdout.toString(), /^10$/m);
 });
 
-test('cwd inside /cvmfs: pwd, getcwd, /proc/self/cwd, /proc/self/exe and relative paths name /cvmfs', async () => {
+layered('cwd inside /cvmfs: pwd, getcwd, /proc/self/cwd, /proc/self/exe and relative paths name /cvmfs', async () => {
   const r = await sh(`cd ${M}/sw/bin && pwd && /bin/pwd && readlink /proc/self/cwd && ${PY} -c 'import os; print(os.getcwd()); print(os.path.realpath("../lib/libgreet.so"))' && ./busybox readlink /proc/self/exe && cat ../../small/hello.txt | wc -c && ls ../lib | head -1`);
   assert.equal(r.code, 0, r.stderr);
   const truth = readTruth(FQRN);
@@ -226,7 +246,7 @@ print('traceme', libc.ptrace(0, 0, 0, 0), ctypes.get_errno())
   assert.match(nested.stderr, /ptrace is not allowed here/);
 });
 
-test('newer system calls: statx and newfstatat with AT_EMPTY_PATH, openat2, faccessat2, clone3, close_range, execveat from a thread', async () => {
+layered('newer system calls: statx and newfstatat with AT_EMPTY_PATH, openat2, faccessat2, clone3, close_range, execveat from a thread', async () => {
   const bin = join(tempDir('ucvmfs-cc-'), 'newcalls');
   execFileSync('gcc', ['-O1', '-pthread', '-o', bin, join(ROOT, 'test/native/newcalls.c')]);
   const r = await exec([bin, `${M}/sw/bin/hello`]);
@@ -280,7 +300,7 @@ test('software from a repository of ours: python imports a package, gcc includes
   assert.equal(cat.stdout.toString(), 'x from stdin\n');
 });
 
-test('errors where a real mount gives them: ENOENT, ENOTDIR, ELOOP-free dangling links, EACCES-free reads', async () => {
+layered('errors where a real mount gives them: ENOENT, ENOTDIR, ELOOP-free dangling links, EACCES-free reads', async () => {
   const r = await sh([
     `stat ${M}/no/such 2>&1`, `stat ${M}/README.txt/x 2>&1`, `cat ${M}/links/dangling 2>&1`, `ls ${M}/README.txt/ 2>&1`,
     `cd ${M}/README.txt 2>&1`, `${M}/small/hello.txt 2>&1`,

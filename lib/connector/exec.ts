@@ -4,6 +4,7 @@
  * @module
  */
 import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +38,13 @@ export function loadTracer(): NativeTracer {
   throw new CvmfsError('ENOENT', 'the connector is not built: run `npm run build:addon` (needs g++, make and python3)');
 }
 
+/** The preload library built beside the tracer (x86_64 only), or undefined. */
+function preloadLibrary(): string | undefined {
+  if (process.arch !== 'x64' || process.env.UCVMFS_NO_PRELOAD) return undefined;
+  const p = resolve(dirname(fileURLToPath(import.meta.url)), '../../..', 'build/Release/ucvmfs_preload.so');
+  return existsSync(p) ? p : undefined;
+}
+
 /** Options of {@link execCommand}. */
 export interface ExecOptions {
   /** How repositories are opened on first access (server URLs with `@fqrn@`, keys, cache ...). */
@@ -49,6 +57,8 @@ export interface ExecOptions {
   env?: NodeJS.ProcessEnv;
   /** Called with the command's process id once it runs (to pass signals on). */
   onStart?: (pid: number) => void;
+  /** Use the in-process fast path for dynamically linked programs (default true; env UCVMFS_NO_PRELOAD=1 turns it off). */
+  preload?: boolean;
   /** Called with a line of diagnostics on problems opening repositories. */
   warn?: (line: string) => void;
 }
@@ -123,7 +133,15 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
     const rev = fqrn ? shadow.revisionDir(fqrn) : undefined;
     cwd = rev ? rev + cwd.slice(`/cvmfs/${fqrn}`.length) : root + cwd.slice('/cvmfs'.length);
   }
-  const env = options.env ?? process.env;
+  const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env) };
+  const preload = options.preload === false ? undefined : preloadLibrary();
+  if (preload) {
+    // The in-process fast path for dynamically linked programs; static ones and anything it leaves out stop
+    // in the tracer as before.
+    env.LD_PRELOAD = env.LD_PRELOAD ? `${preload} ${env.LD_PRELOAD}` : preload;
+    env.UCVMFS_SESSION = root;
+    env.UCVMFS_SHADOW = base;
+  }
   const envp = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
   try {
     const res = await tracer.run({ file: argv[0]!, argv, envp, cwd, shadow: root, base }, (op, path, reply) => {

@@ -25,6 +25,8 @@ import { hashToString } from '../format/hash.js';
 
 /** The prefix programs see. */
 export const VIRTUAL_ROOT = '/cvmfs';
+/** The hidden top-level directory of a repository (snapshots); see {@link ShadowTree.real}. */
+const HIDDEN_TOP = '.cvmfs';
 const MAX_SYMLINKS = 40;
 /** The kernel reads at most this much of a `#!` line (BINPRM_BUF_SIZE). */
 const SHEBANG_MAX = 256;
@@ -138,6 +140,8 @@ export class ShadowTree {
 
   /** Real path of `/cvmfs/<fqrn>/<parts>` (the repository must be mounted). */
   real(fqrn: string, parts: readonly string[]): string {
+    // The hidden top-level /.cvmfs lives beside the tree, so that no listing of the root ever shows it.
+    if (parts[0] === HIDDEN_TOP) return posix.join(`${this.revs.get(fqrn)!}.hidden`, ...parts);
     return posix.join(this.revs.get(fqrn)!, ...parts);
   }
 
@@ -174,7 +178,8 @@ export class ShadowTree {
         rmSync(tmp, { force: true });
         symlinkSync(rev, tmp);
         renameSync(tmp, link);
-        mkdirSync(posix.join(this.session, fqrn), { recursive: true });
+        // The session's /cvmfs/<fqrn>: a link to the revision (the preload library finds the revision there).
+        racing(() => symlinkSync(rev, posix.join(this.session, fqrn)));
         return repo;
       })();
       this.mounts.set(fqrn, m);
@@ -261,12 +266,16 @@ export class ShadowTree {
         // Kept out of listings, as the genuine client does, but reachable by path: made on first access.
         const p = this.real(place.fqrn, [...place.parts, c]);
         if (!existsSync(p)) {
+          const top = place.parts.length === 0 && c === HIDDEN_TOP;
           const parent = await place.repo.fs.entry('/' + place.parts.join('/'), false);
           const pdir = posix.dirname(p);
-          chmodSync(pdir, (parent.mode & 0o7777) | 0o700);
+          if (top) mkdirSync(pdir, { recursive: true });
+          else chmodSync(pdir, (parent.mode & 0o7777) | 0o700);
           this.create(p, e, place.fqrn, place.parts, new Map());
-          chmodSync(pdir, parent.mode & 0o7777);
-          utimesSync(pdir, seconds(parent.mtimeNs), seconds(parent.mtimeNs));
+          if (!top) {
+            chmodSync(pdir, parent.mode & 0o7777);
+            utimesSync(pdir, seconds(parent.mtimeNs), seconds(parent.mtimeNs));
+          }
         }
       }
       if (e.type === 'symlink' && (todo.length > 0 || followLast)) {

@@ -1,0 +1,457 @@
+/*
+ * The connector's in-process fast path, preloaded into dynamically linked programs (LD_PRELOAD).
+ *
+ * Every path system call costs a ptrace stop (~60 µs here) when it goes through the kernel's seccomp filter.
+ * This library answers the common libc entry points (open, stat, statx, access, readlink, getcwd, chdir,
+ * opendir, fopen) in-process instead: paths outside /cvmfs, and /cvmfs paths whose shadow-tree entries are
+ * already complete (marker files written by the library), go to the kernel through a syscall gate at a fixed
+ * address that the seccomp filter lets through without a stop. Anything else (a first access, a symlink to
+ * follow, `..`, a repository not yet opened) is made through libc's ordinary syscall(), so the tracer sees it
+ * and does exactly what it does for programs without this library (static ones, raw system calls, the dynamic
+ * loader). The gate grants nothing a program could not do itself: it only skips the stop.
+ */
+#define _GNU_SOURCE
+/* Both the plain and the 64 names are defined here, so no header may redirect one to the other. */
+#undef _FILE_OFFSET_BITS
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "gate.h"
+
+#if defined(__x86_64__)
+
+typedef long (*gate_fn)(long nr, long a, long b, long c, long d, long e);
+
+static gate_fn gate;
+static char session[PATH_MAX], base[PATH_MAX];
+static size_t session_len, base_len;
+
+/* The gate: moves the C arguments into the syscall registers, then `syscall; ret`. */
+static const unsigned char gate_code[] = {
+    0x48, 0x89, 0xf8, /* mov rax, rdi */
+    0x48, 0x89, 0xf7, /* mov rdi, rsi */
+    0x48, 0x89, 0xd6, /* mov rsi, rdx */
+    0x48, 0x89, 0xca, /* mov rdx, rcx */
+    0x4d, 0x89, 0xc2, /* mov r10, r8 */
+    0x4d, 0x89, 0xc8, /* mov r8, r9 */
+    0x0f, 0x05,       /* syscall */
+    0xc3,             /* ret */
+};
+
+__attribute__((constructor)) static void ucvmfs_preload_init(void) {
+  const char *s = getenv("UCVMFS_SESSION"), *b = getenv("UCVMFS_SHADOW");
+  if (!s || !b || strlen(s) >= sizeof session || strlen(b) >= sizeof base) return;
+  /* A child process inherits the mapping (fork) or maps it again (exec): reuse it when it is already ours. */
+  void *p = mmap((void *)UCVMFS_GATE_ADDR, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (p == MAP_FAILED) {
+    if (errno == EEXIST && memcmp((void *)UCVMFS_GATE_ADDR, gate_code, sizeof gate_code) == 0) p = (void *)UCVMFS_GATE_ADDR;
+    else return;
+  } else {
+    if (p != (void *)UCVMFS_GATE_ADDR) return;
+    memcpy(p, gate_code, sizeof gate_code);
+    if (mprotect(p, 4096, PROT_READ | PROT_EXEC) != 0) return;
+  }
+  strcpy(session, s);
+  strcpy(base, b);
+  session_len = strlen(s);
+  base_len = strlen(b);
+  gate = (gate_fn)p;
+}
+
+static long ret(long r) {
+  if (r < 0 && r > -4096) {
+    errno = (int)-r;
+    return -1;
+  }
+  return r;
+}
+
+/* ---- MD5 (RFC 1321), for the names of the marker files ---- */
+static void md5(const unsigned char *msg, size_t len, unsigned char out[16]) {
+  static const uint32_t K[64] = {
+      0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
+      0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
+      0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+      0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
+      0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
+      0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+      0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+      0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391};
+  static const uint8_t R[64] = {7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9,
+                                14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
+                                4, 11, 16, 23, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21};
+  uint32_t h[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
+  size_t total = ((len + 8) / 64 + 1) * 64;
+  unsigned char block[64];
+  for (size_t off = 0; off < total; off += 64) {
+    for (size_t i = 0; i < 64; i++) {
+      size_t at = off + i;
+      if (at < len) block[i] = msg[at];
+      else if (at == len) block[i] = 0x80;
+      else if (at >= total - 8) block[i] = (unsigned char)((uint64_t)len * 8 >> (8 * (at - (total - 8))));
+      else block[i] = 0;
+    }
+    uint32_t w[16];
+    for (int i = 0; i < 16; i++) w[i] = (uint32_t)block[i * 4] | (uint32_t)block[i * 4 + 1] << 8 | (uint32_t)block[i * 4 + 2] << 16 | (uint32_t)block[i * 4 + 3] << 24;
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3];
+    for (int i = 0; i < 64; i++) {
+      uint32_t f;
+      int g;
+      if (i < 16) f = (b & c) | (~b & d), g = i;
+      else if (i < 32) f = (d & b) | (~d & c), g = (5 * i + 1) % 16;
+      else if (i < 48) f = b ^ c ^ d, g = (3 * i + 5) % 16;
+      else f = c ^ (b | ~d), g = (7 * i) % 16;
+      uint32_t t = d;
+      d = c;
+      c = b;
+      uint32_t x = a + f + K[i] + w[g];
+      b = b + (x << R[i] | x >> (32 - R[i]));
+      a = t;
+    }
+    h[0] += a, h[1] += b, h[2] += c, h[3] += d;
+  }
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 4; j++) out[i * 4 + j] = (unsigned char)(h[i] >> (8 * j));
+}
+
+/* ---- The shadow area ---- */
+
+/* The revision directory of a mounted repository (the session's link to it), or 0. */
+static int revision_dir(const char *fqrn, size_t n, char *out, size_t size) {
+  char link[PATH_MAX];
+  if (session_len + 1 + n + 1 > sizeof link) return 0;
+  memcpy(link, session, session_len);
+  link[session_len] = '/';
+  memcpy(link + session_len + 1, fqrn, n);
+  link[session_len + 1 + n] = 0;
+  long r = gate(SYS_readlinkat, AT_FDCWD, (long)link, (long)out, (long)size - 1, 0);
+  if (r <= 0) return 0;
+  out[r] = 0;
+  return 1;
+}
+
+static int exists(const char *p) {
+  struct stat st;
+  return gate(SYS_newfstatat, AT_FDCWD, (long)p, (long)&st, AT_SYMLINK_NOFOLLOW, 0) == 0;
+}
+
+/* Whether the marker `kind` (l: listed, f: content written) exists for a repository path. */
+static int marked(const char *rev, char kind, const char *rpath, size_t rlen) {
+  unsigned char d[16];
+  md5((const unsigned char *)rpath, rlen, d);
+  char m[PATH_MAX];
+  int n = snprintf(m, sizeof m, "%s.state/%c-", rev, kind);
+  if (n < 0 || (size_t)n + 33 > sizeof m) return 0;
+  for (int i = 0; i < 16; i++) sprintf(m + n + 2 * i, "%02x", d[i]);
+  return exists(m);
+}
+
+enum need { NEED_STAT, NEED_LSTAT, NEED_OPEN, NEED_LIST };
+enum route { NATIVE, REWRITTEN, TRACER };
+
+/*
+ * Decides where a call goes. NATIVE: as given, through the gate. REWRITTEN: through the gate with `out`.
+ * TRACER: through libc's syscall(), which stops in the tracer (first accesses and everything unusual).
+ */
+static enum route route(int dirfd, const char *p, enum need need, char *out, size_t outsz) {
+  if (!gate) return TRACER;
+  if (!*p) return NATIVE;
+  if (p[0] != '/') {
+    /* Relative: fine unless the base directory is in the shadow area (or the path may climb into /cvmfs). */
+    char b[PATH_MAX];
+    long r;
+    if (dirfd == AT_FDCWD) {
+      r = gate(SYS_getcwd, (long)b, sizeof b, 0, 0, 0);
+    } else {
+      char fdp[64];
+      snprintf(fdp, sizeof fdp, "/proc/self/fd/%d", dirfd);
+      r = gate(SYS_readlinkat, AT_FDCWD, (long)fdp, (long)b, sizeof b - 1, 0);
+      if (r > 0) b[r] = 0;
+    }
+    if (r <= 0) return TRACER;
+    if (strncmp(b, base, base_len) == 0 || strncmp(b, session, session_len) == 0) return TRACER;
+    if (strncmp(p, "cvmfs", 5) == 0 || strstr(p, "..")) return TRACER;
+    return NATIVE;
+  }
+  if (strncmp(p, "/cvmfs", 6) != 0 || (p[6] != '/' && p[6] != 0)) return strstr(p, "/cvmfs") ? TRACER : NATIVE;
+  /* A /cvmfs path: plain form only (no `.`/`..` components, no doubled or trailing slash). */
+  if (strstr(p, "/.") || strstr(p, "//") || p[strlen(p) - 1] == '/' || p[6] == 0) return TRACER;
+  const char *fqrn = p + 7, *slash = strchr(fqrn, '/');
+  size_t flen = slash ? (size_t)(slash - fqrn) : strlen(fqrn);
+  char rev[PATH_MAX];
+  if (!revision_dir(fqrn, flen, rev, sizeof rev)) return TRACER;
+  const char *rpath = slash ? slash : "/";
+  size_t rlen = strlen(rpath);
+  int n = snprintf(out, outsz, "%s%s", rev, slash ? slash : "");
+  if (n < 0 || (size_t)n >= outsz) return TRACER;
+  /* The parent directory must be listed. */
+  const char *last = strrchr(rpath, '/');
+  size_t plen = last == rpath ? 1 : (size_t)(last - rpath);
+  if (slash && !marked(rev, 'l', rpath, plen)) return TRACER;
+  struct stat st;
+  long r = gate(SYS_newfstatat, AT_FDCWD, (long)out, (long)&st, AT_SYMLINK_NOFOLLOW, 0);
+  if (r == -ENOENT) return REWRITTEN; /* the kernel answers ENOENT */
+  if (r != 0) return TRACER;
+  if (S_ISLNK(st.st_mode)) return need == NEED_LSTAT ? REWRITTEN : TRACER;
+  if (S_ISDIR(st.st_mode)) return marked(rev, 'l', rpath, rlen) ? REWRITTEN : TRACER;
+  if (S_ISREG(st.st_mode) && need == NEED_OPEN) return st.st_size == 0 || marked(rev, 'f', rpath, rlen) ? REWRITTEN : TRACER;
+  return REWRITTEN;
+}
+
+/* The /cvmfs form of a real path in the shadow area, written over `p` (size `size`); 0 if not there. */
+static int virtualize(char *p, size_t size) {
+  char tmp[PATH_MAX];
+  if (strncmp(p, session, session_len) == 0 && (p[session_len] == '/' || p[session_len] == 0)) {
+    snprintf(tmp, sizeof tmp, "/cvmfs%s", p + session_len);
+  } else if (strncmp(p, base, base_len) == 0 && strncmp(p + base_len, "/rev/", 5) == 0) {
+    const char *dir = p + base_len + 5, *at = strchr(dir, '@');
+    if (!at) return 0;
+    const char *rest = strchr(at, '/');
+    snprintf(tmp, sizeof tmp, "/cvmfs/%.*s%s", (int)(at - dir), dir, rest ? rest : "");
+  } else if (strncmp(p, base, base_len) == 0 && strncmp(p + base_len, "/root/", 6) == 0) {
+    snprintf(tmp, sizeof tmp, "/cvmfs%s", p + base_len + 5);
+  } else {
+    return 0;
+  }
+  if (strlen(tmp) + 1 > size) return 0;
+  strcpy(p, tmp);
+  return 1;
+}
+
+/* Lexical normalization in place (for symlink targets stored relative by the shadow tree). */
+static void normalize(char *p) {
+  char out[2 * PATH_MAX + 2];
+  size_t o = 0;
+  const char *s = p;
+  while (*s) {
+    while (*s == '/') s++;
+    const char *e = strchr(s, '/');
+    size_t n = e ? (size_t)(e - s) : strlen(s);
+    if (n == 0) break;
+    if (n == 1 && s[0] == '.') {
+    } else if (n == 2 && s[0] == '.' && s[1] == '.') {
+      while (o > 0 && out[o - 1] != '/') o--;
+      if (o > 0) o--;
+    } else if (o + 1 + n < sizeof out) {
+      out[o++] = '/';
+      memcpy(out + o, s, n);
+      o += n;
+    }
+    s += n;
+  }
+  if (o == 0) out[o++] = '/';
+  out[o] = 0;
+  strcpy(p, out);
+}
+
+/* ---- The entry points ---- */
+
+static int open_common(int dirfd, const char *p, int flags, mode_t mode) {
+  char out[PATH_MAX];
+  int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC));
+  enum route r = route(dirfd, p, NEED_OPEN, out, sizeof out);
+  if (r == REWRITTEN && writes) {
+    errno = EROFS;
+    return -1;
+  }
+  if (r == TRACER) return (int)syscall(SYS_openat, dirfd, p, flags, mode);
+  return (int)ret(gate(SYS_openat, dirfd, (long)(r == REWRITTEN ? out : p), flags, mode, 0));
+}
+
+#define MODE_ARG(flags)                              \
+  mode_t mode = 0;                                  \
+  if ((flags) & (O_CREAT | __O_TMPFILE)) {           \
+    va_list ap;                                     \
+    va_start(ap, flags);                            \
+    mode = va_arg(ap, mode_t);                      \
+    va_end(ap);                                     \
+  }
+
+int open(const char *p, int flags, ...) { MODE_ARG(flags) return open_common(AT_FDCWD, p, flags, mode); }
+int open64(const char *p, int flags, ...) { MODE_ARG(flags) return open_common(AT_FDCWD, p, flags, mode); }
+int openat(int d, const char *p, int flags, ...) { MODE_ARG(flags) return open_common(d, p, flags, mode); }
+int openat64(int d, const char *p, int flags, ...) { MODE_ARG(flags) return open_common(d, p, flags, mode); }
+int __open_2(const char *p, int flags) { return open_common(AT_FDCWD, p, flags, 0); }
+int __open64_2(const char *p, int flags) { return open_common(AT_FDCWD, p, flags, 0); }
+int __openat_2(int d, const char *p, int flags) { return open_common(d, p, flags, 0); }
+int __openat64_2(int d, const char *p, int flags) { return open_common(d, p, flags, 0); }
+
+static int stat_common(int dirfd, const char *p, struct stat *st, int flags) {
+  char out[PATH_MAX];
+  enum route r = route(dirfd, p, (flags & AT_SYMLINK_NOFOLLOW) ? NEED_LSTAT : NEED_STAT, out, sizeof out);
+  if (!*p && (flags & AT_EMPTY_PATH)) r = NATIVE;
+  if (r == TRACER) return (int)syscall(SYS_newfstatat, dirfd, p, st, flags);
+  return (int)ret(gate(SYS_newfstatat, dirfd, (long)(r == REWRITTEN ? out : p), (long)st, flags, 0));
+}
+
+int stat(const char *p, struct stat *st) { return stat_common(AT_FDCWD, p, st, 0); }
+int stat64(const char *p, struct stat64 *st) { return stat_common(AT_FDCWD, p, (struct stat *)st, 0); }
+int lstat(const char *p, struct stat *st) { return stat_common(AT_FDCWD, p, st, AT_SYMLINK_NOFOLLOW); }
+int lstat64(const char *p, struct stat64 *st) { return stat_common(AT_FDCWD, p, (struct stat *)st, AT_SYMLINK_NOFOLLOW); }
+int fstatat(int d, const char *p, struct stat *st, int f) { return stat_common(d, p, st, f); }
+int fstatat64(int d, const char *p, struct stat64 *st, int f) { return stat_common(d, p, (struct stat *)st, f); }
+int __xstat(int v, const char *p, struct stat *st) { (void)v; return stat_common(AT_FDCWD, p, st, 0); }
+int __xstat64(int v, const char *p, struct stat64 *st) { (void)v; return stat_common(AT_FDCWD, p, (struct stat *)st, 0); }
+int __lxstat(int v, const char *p, struct stat *st) { (void)v; return stat_common(AT_FDCWD, p, st, AT_SYMLINK_NOFOLLOW); }
+int __lxstat64(int v, const char *p, struct stat64 *st) { (void)v; return stat_common(AT_FDCWD, p, (struct stat *)st, AT_SYMLINK_NOFOLLOW); }
+int __fxstatat(int v, int d, const char *p, struct stat *st, int f) { (void)v; return stat_common(d, p, st, f); }
+int __fxstatat64(int v, int d, const char *p, struct stat64 *st, int f) { (void)v; return stat_common(d, p, (struct stat *)st, f); }
+
+int statx(int dirfd, const char *p, int flags, unsigned int mask, struct statx *stx) {
+  char out[PATH_MAX];
+  enum route r = route(dirfd, p, (flags & AT_SYMLINK_NOFOLLOW) ? NEED_LSTAT : NEED_STAT, out, sizeof out);
+  if (!*p && (flags & AT_EMPTY_PATH)) r = NATIVE;
+  if (r == TRACER) return (int)syscall(SYS_statx, dirfd, p, flags, mask, stx);
+  return (int)ret(gate(SYS_statx, dirfd, (long)(r == REWRITTEN ? out : p), flags, mask, (long)stx));
+}
+
+static int access_common(int dirfd, const char *p, int mode) {
+  char out[PATH_MAX];
+  enum route r = route(dirfd, p, NEED_STAT, out, sizeof out);
+  if (r == TRACER || (r == REWRITTEN && (mode & W_OK))) return (int)syscall(SYS_faccessat, dirfd, p, mode);
+  return (int)ret(gate(SYS_faccessat, dirfd, (long)(r == REWRITTEN ? out : p), mode, 0, 0));
+}
+
+int access(const char *p, int mode) { return access_common(AT_FDCWD, p, mode); }
+int faccessat(int d, const char *p, int mode, int flags) {
+  if (flags) return (int)syscall(__NR_faccessat2, d, p, mode, flags);
+  return access_common(d, p, mode);
+}
+
+static ssize_t readlink_common(int dirfd, const char *p, char *buf, size_t size) {
+  char out[PATH_MAX];
+  if (p && strncmp(p, "/proc/", 6) == 0) {
+    /* /proc links reveal shadow paths: read the whole target, then translate. */
+    char t[PATH_MAX];
+    long n = gate ? gate(SYS_readlinkat, dirfd, (long)p, (long)t, sizeof t - 1, 0) : -ENOSYS;
+    if (n == -ENOSYS) return syscall(SYS_readlinkat, dirfd, p, buf, size);
+    if (n < 0) return ret(n);
+    t[n] = 0;
+    virtualize(t, sizeof t);
+    size_t m = strlen(t) < size ? strlen(t) : size;
+    memcpy(buf, t, m);
+    return (ssize_t)m;
+  }
+  enum route r = route(dirfd, p, NEED_LSTAT, out, sizeof out);
+  if (r == TRACER) return syscall(SYS_readlinkat, dirfd, p, buf, size);
+  if (r == NATIVE) return ret(gate(SYS_readlinkat, dirfd, (long)p, (long)buf, (long)size, 0));
+  char t[PATH_MAX];
+  long n = gate(SYS_readlinkat, AT_FDCWD, (long)out, (long)t, sizeof t - 1, 0);
+  if (n < 0) return ret(n);
+  t[n] = 0;
+  if (strncmp(t, ".//", 3) == 0) {
+    /* A target into /cvmfs stored relative at its original length: resolve it next to the link. */
+    char full[2 * PATH_MAX + 2];
+    char *slash = strrchr(out, '/');
+    if (slash) *slash = 0;
+    snprintf(full, sizeof full, "%s/%s", out, t);
+    normalize(full);
+    if (virtualize(full, sizeof full) && strlen(full) < sizeof t) strcpy(t, full);
+  } else {
+    virtualize(t, sizeof t);
+  }
+  size_t m = strlen(t) < size ? strlen(t) : size;
+  memcpy(buf, t, m);
+  return (ssize_t)m;
+}
+
+ssize_t readlink(const char *p, char *buf, size_t size) { return readlink_common(AT_FDCWD, p, buf, size); }
+ssize_t readlinkat(int d, const char *p, char *buf, size_t size) { return readlink_common(d, p, buf, size); }
+
+char *getcwd(char *buf, size_t size) {
+  char t[PATH_MAX];
+  long n = gate ? gate(SYS_getcwd, (long)t, sizeof t, 0, 0, 0) : (long)syscall(SYS_getcwd, t, sizeof t);
+  if (n < 0) {
+    if (gate) errno = (int)-n;
+    return NULL;
+  }
+  virtualize(t, sizeof t);
+  size_t len = strlen(t) + 1;
+  if (!buf) {
+    buf = malloc(size > len ? size : len);
+    if (!buf) return NULL;
+  } else if (size < len) {
+    errno = size == 0 ? EINVAL : ERANGE;
+    return NULL;
+  }
+  memcpy(buf, t, len);
+  return buf;
+}
+
+int chdir(const char *p) {
+  char out[PATH_MAX];
+  enum route r = route(AT_FDCWD, p, NEED_LIST, out, sizeof out);
+  if (r == TRACER) return (int)syscall(SYS_chdir, p);
+  return (int)ret(gate(SYS_chdir, (long)(r == REWRITTEN ? out : p), 0, 0, 0, 0));
+}
+
+DIR *opendir(const char *p) {
+  char out[PATH_MAX];
+  int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+  enum route r = route(AT_FDCWD, p, NEED_LIST, out, sizeof out);
+  int fd = r == TRACER ? (int)syscall(SYS_openat, AT_FDCWD, p, flags, 0)
+                       : (int)ret(gate(SYS_openat, AT_FDCWD, (long)(r == REWRITTEN ? out : p), flags, 0, 0));
+  if (fd < 0) return NULL;
+  DIR *d = fdopendir(fd);
+  if (!d) close(fd);
+  return d;
+}
+
+/* Stored attributes are real ones on the shadow files; user.* names may be magic ones only the tracer knows. */
+static ssize_t getxattr_common(const char *p, const char *name, void *v, size_t size, int follow) {
+  char out[PATH_MAX];
+  enum route r = route(AT_FDCWD, p, follow ? NEED_STAT : NEED_LSTAT, out, sizeof out);
+  long nr = follow ? SYS_getxattr : SYS_lgetxattr;
+  if (r == TRACER || (r == REWRITTEN && strncmp(name, "user.", 5) == 0)) return syscall(nr, p, name, v, size);
+  return ret(gate(nr, (long)(r == REWRITTEN ? out : p), (long)name, (long)v, (long)size, 0));
+}
+
+ssize_t getxattr(const char *p, const char *n, void *v, size_t s) { return getxattr_common(p, n, v, s, 1); }
+ssize_t lgetxattr(const char *p, const char *n, void *v, size_t s) { return getxattr_common(p, n, v, s, 0); }
+
+static ssize_t listxattr_common(const char *p, char *list, size_t size, int follow) {
+  char out[PATH_MAX];
+  enum route r = route(AT_FDCWD, p, follow ? NEED_STAT : NEED_LSTAT, out, sizeof out);
+  long nr = follow ? SYS_listxattr : SYS_llistxattr;
+  if (r == TRACER) return syscall(nr, p, list, size);
+  return ret(gate(nr, (long)(r == REWRITTEN ? out : p), (long)list, (long)size, 0, 0));
+}
+
+ssize_t listxattr(const char *p, char *l, size_t s) { return listxattr_common(p, l, s, 1); }
+ssize_t llistxattr(const char *p, char *l, size_t s) { return listxattr_common(p, l, s, 0); }
+
+static FILE *fopen_common(const char *p, const char *m) {
+  int flags = 0;
+  switch (m[0]) {
+    case 'r': flags = O_RDONLY; break;
+    case 'w': flags = O_WRONLY | O_CREAT | O_TRUNC; break;
+    case 'a': flags = O_WRONLY | O_CREAT | O_APPEND; break;
+    default: errno = EINVAL; return NULL;
+  }
+  for (const char *c = m + 1; *c && *c != ','; c++) {
+    if (*c == '+') flags = (flags & ~O_ACCMODE) | O_RDWR;
+    else if (*c == 'e') flags |= O_CLOEXEC;
+    else if (*c == 'x') flags |= O_EXCL;
+  }
+  int fd = open_common(AT_FDCWD, p, flags, 0666);
+  if (fd < 0) return NULL;
+  FILE *f = fdopen(fd, m);
+  if (!f) close(fd);
+  return f;
+}
+
+FILE *fopen(const char *p, const char *m) { return fopen_common(p, m); }
+FILE *fopen64(const char *p, const char *m) { return fopen_common(p, m); }
+
+#endif /* __x86_64__ */
