@@ -197,7 +197,7 @@ layered('cwd inside /cvmfs: pwd, getcwd, /proc/self/cwd, /proc/self/exe and rela
   ]);
 });
 
-test('exit status, death by a signal, a missing command and a second repository opened on first access', async () => {
+test('exit status, death by a signal, a missing command, repositories opened on first access, configured ones listed, LD_LIBRARY_PATH into /cvmfs', async () => {
   assert.equal((await sh('exit 7')).code, 7);
   const killed = await sh('kill -TERM $$');
   assert.equal(killed.signal, 'SIGTERM');
@@ -210,6 +210,11 @@ test('exit status, death by a signal, a missing command and a second repository 
   assert.equal(lines[0], truthF.entries['/']!.entries!.filter((n) => n !== '.cvmfs')[0]);
   assert.match(lines[2]!, /No such file or directory/);
   assert.deepEqual(lines.slice(3).sort(), ['features.test.example.org', FQRN]);
+  const configured = await ucvmfs(['exec', '--repo', `${FQRN},${SW}`, '--', 'ls', '/cvmfs'], { ...env, CVMFS_REPOSITORIES: 'rmd160.test.example.org' });
+  assert.deepEqual(configured.stdout.toString().trim().split('\n').sort(), [FQRN, 'rmd160.test.example.org', SW].sort(), 'configured repositories are listed before any access');
+  const lib = await exec(['/bin/sh', '-c', `LD_LIBRARY_PATH=${M}/sw/lib ${M}/sw/bin/hello-norpath`]);
+  assert.equal(lib.code, 0, lib.stderr);
+  assert.match(lib.stdout.toString(), /^Hello, .*\(from libgreet 1\.0\)\n$/);
 });
 
 test('many processes and threads at once: make -j8, background jobs, python threads; ptrace inside fails cleanly', async () => {

@@ -49,7 +49,7 @@ function preloadLibrary(): string | undefined {
 export interface ExecOptions {
   /** How repositories are opened on first access (server URLs with `@fqrn@`, keys, cache ...). */
   open?: OpenOptions;
-  /** Repositories to open at once instead of on first access. */
+  /** Repositories listed in `/cvmfs` from the start (opened on first access); CVMFS_REPOSITORIES adds more. */
   repositories?: string[];
   /** Working directory of the command (may be under /cvmfs). */
   cwd?: string;
@@ -123,9 +123,9 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
       return null;
     }
   }, tracer.setxattr);
-  for (const fqrn of options.repositories ?? []) {
-    if (!(await shadow.mount(fqrn))) throw new CvmfsError('EIO', `cannot open repository ${fqrn}`);
-  }
+  // Configured repositories show in `ls /cvmfs` at once and open on first access, like autofs.
+  const configured = [...(options.repositories ?? []), ...(process.env.CVMFS_REPOSITORIES ?? '').split(',')];
+  for (const fqrn of new Set(configured.map((r) => r.trim()).filter(Boolean))) shadow.announce(fqrn);
   let cwd = options.cwd ?? process.cwd();
   if (cwd === '/cvmfs' || cwd.startsWith('/cvmfs/')) {
     await shadow.prepare('d', cwd);

@@ -155,6 +155,11 @@ export class ShadowTree {
     return `${this.revs.get(fqrn)!}.state/${kind}-${createHash('md5').update(key).digest('hex')}`;
   }
 
+  /** Shows a repository in the session's `/cvmfs` before it is opened (an empty directory until then). */
+  announce(fqrn: string): void {
+    if (/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(fqrn)) racing(() => mkdirSync(posix.join(this.session, fqrn)));
+  }
+
   /** Opens `/cvmfs/<fqrn>` (once): its revision directory, the `root/` link, the session's directory. */
   mount(fqrn: string): Promise<Repository | null> {
     let m = this.mounts.get(fqrn);
@@ -179,7 +184,9 @@ export class ShadowTree {
         symlinkSync(rev, tmp);
         renameSync(tmp, link);
         // The session's /cvmfs/<fqrn>: a link to the revision (the preload library finds the revision there).
-        racing(() => symlinkSync(rev, posix.join(this.session, fqrn)));
+        const entry = posix.join(this.session, fqrn);
+        if (lstatOrNull(entry)?.isDirectory()) rmSync(entry, { recursive: true });
+        racing(() => symlinkSync(rev, entry));
         return repo;
       })();
       this.mounts.set(fqrn, m);
