@@ -30,6 +30,12 @@ export interface OpenOptions {
   publicKeys?: readonly string[];
   /** Cache base directory (default: `CVMFS_CACHE_BASE`, else `$XDG_CACHE_HOME/ucvmfs` or `~/.cache/ucvmfs`). */
   cacheDir?: string;
+  /**
+   * Like CVMFS_SHARED_CACHE (default `yes`): objects of all repositories in `<cacheDir>/shared/`; with false,
+   * in `<cacheDir>/<fqrn>/`, which is also how the genuine client lays out a cache it does not share, so such a
+   * cache can be read as it is.
+   */
+  sharedCache?: boolean;
   /** Variables for variant symlinks `$(VAR)` (default: process.env). */
   variables?: Readonly<Record<string, string | undefined>>;
   /** Open catalogs kept in memory at most (default 64). */
@@ -202,7 +208,8 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
   const timeoutMs = options.timeoutMs ?? (process.env.CVMFS_TIMEOUT ? Number(process.env.CVMFS_TIMEOUT) * 1000 : 10_000);
   const maxRetries = options.maxRetries ?? (process.env.CVMFS_MAX_RETRIES ? Number(process.env.CVMFS_MAX_RETRIES) : 1);
   const fetcher = new Fetcher(servers, { timeoutMs, maxRetries });
-  const cache = new DiskCache(join(options.cacheDir ?? defaultCacheBase(), 'shared'));
+  const shared = options.sharedCache ?? !/^(no|false|0|off)$/i.test(process.env.CVMFS_SHARED_CACHE ?? 'yes');
+  const cache = new DiskCache(join(options.cacheDir ?? defaultCacheBase(), shared ? 'shared' : fqrn));
   await cache.init();
   const store = new ObjectStore(fetcher, cache);
   const now = options.now ?? (() => new Date());

@@ -6,9 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { keyOf, openFixture, readTruth, ROOT } from './helpers.js';
+import { keyOf, openFixture, readTruth, tempDir, FIXTURES, ROOT } from './helpers.js';
 
 const FQRN = 'features.test.example.org';
 
@@ -63,6 +64,31 @@ test('memory stays bounded: with at most one open catalog every entry still reso
     for (const [p, t] of Object.entries(truth.entries)) assert.equal((await repo.fs.lstat(p)).size, t.size, p);
     assert.equal(repo.stats().catalogsOpen, 1);
     assert.ok(repo.stats().catalogsLoaded > 4, 'catalogs were evicted and reloaded');
+  } finally {
+    repo.close();
+    await server.close();
+  }
+});
+
+test('a cache the genuine client left (CVMFS_SHARED_CACHE=no layout) is read as it is: every file, no object downloaded', async () => {
+  const fqrn = 'features.test.example.org';
+  const base = tempDir('ucvmfs-genuine-');
+  cpSync(join(FIXTURES, 'genuine-cache', fqrn), join(base, fqrn), { recursive: true });
+  execFileSync('chmod', ['-R', 'u+w', join(base, fqrn)]); // the fixture is read-only
+  const truth = readTruth(fqrn);
+  const { repo, server } = await openFixture(fqrn, { cacheDir: base, sharedCache: false });
+  try {
+    let files = 0;
+    // The genuine client read every listed file (not the hidden snapshots under /.cvmfs).
+    for (const [p, t] of Object.entries(truth.entries)) {
+      if (t.type !== 'file' || p.startsWith('/.cvmfs/')) continue;
+      const data = (await repo.fs.readFile(p)) as Buffer;
+      assert.equal(createHash('sha1').update(data).digest('hex'), t.sha1, p);
+      files++;
+    }
+    assert.ok(files > 10);
+    assert.equal(repo.stats().objectsDownloaded, 0, 'every object came from the genuine cache');
+    assert.ok(repo.stats().cacheHits >= files);
   } finally {
     repo.close();
     await server.close();
