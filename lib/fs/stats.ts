@@ -8,8 +8,20 @@ import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK 
 /** The `st_dev` reported for every entry (there is no device; this is a stable made-up number). */
 export const CVMFS_DEV = 0xc7f5;
 
+/** The type tests `fs.Stats` and `fs.Dirent` share, from a mode. */
+abstract class TypedByMode {
+  protected abstract readonly typeMode: number;
+  isFile(): boolean { return (this.typeMode & S_IFMT) === S_IFREG; }
+  isDirectory(): boolean { return (this.typeMode & S_IFMT) === S_IFDIR; }
+  isSymbolicLink(): boolean { return (this.typeMode & S_IFMT) === S_IFLNK; }
+  isFIFO(): boolean { return (this.typeMode & S_IFMT) === S_IFIFO; }
+  isSocket(): boolean { return (this.typeMode & S_IFMT) === S_IFSOCK; }
+  isCharacterDevice(): boolean { return (this.typeMode & S_IFMT) === S_IFCHR; }
+  isBlockDevice(): boolean { return (this.typeMode & S_IFMT) === S_IFBLK; }
+}
+
 /** Mirrors `fs.Stats` for one entry. */
-export class CvmfsStats {
+export class CvmfsStats extends TypedByMode {
   readonly dev = CVMFS_DEV;
   readonly ino: number;
   readonly mode: number;
@@ -27,7 +39,10 @@ export class CvmfsStats {
   /** Modification time in nanoseconds, like `fs.BigIntStats.mtimeNs`. */
   readonly mtimeNs: bigint;
 
+  protected get typeMode(): number { return this.mode; }
+
   constructor(e: Entry) {
+    super();
     this.ino = e.ino;
     this.mode = e.mode;
     this.nlink = e.nlink;
@@ -46,25 +61,14 @@ export class CvmfsStats {
   get ctime(): Date { return new Date(this.ctimeMs); }
   get birthtime(): Date { return new Date(this.birthtimeMs); }
 
-  isFile(): boolean { return (this.mode & S_IFMT) === S_IFREG; }
-  isDirectory(): boolean { return (this.mode & S_IFMT) === S_IFDIR; }
-  isSymbolicLink(): boolean { return (this.mode & S_IFMT) === S_IFLNK; }
-  isFIFO(): boolean { return (this.mode & S_IFMT) === S_IFIFO; }
-  isSocket(): boolean { return (this.mode & S_IFMT) === S_IFSOCK; }
-  isCharacterDevice(): boolean { return (this.mode & S_IFMT) === S_IFCHR; }
-  isBlockDevice(): boolean { return (this.mode & S_IFMT) === S_IFBLK; }
 }
 
 /** Mirrors `fs.Dirent`. */
-export class CvmfsDirent {
-  constructor(readonly name: string, readonly parentPath: string, private readonly mode: number) {}
+export class CvmfsDirent extends TypedByMode {
+  constructor(readonly name: string, readonly parentPath: string, private readonly mode: number) {
+    super();
+  }
+  protected get typeMode(): number { return this.mode; }
   /** Same as parentPath (Node 20 name). */
   get path(): string { return this.parentPath; }
-  isFile(): boolean { return (this.mode & S_IFMT) === S_IFREG; }
-  isDirectory(): boolean { return (this.mode & S_IFMT) === S_IFDIR; }
-  isSymbolicLink(): boolean { return (this.mode & S_IFMT) === S_IFLNK; }
-  isFIFO(): boolean { return (this.mode & S_IFMT) === S_IFIFO; }
-  isSocket(): boolean { return (this.mode & S_IFMT) === S_IFSOCK; }
-  isCharacterDevice(): boolean { return (this.mode & S_IFMT) === S_IFCHR; }
-  isBlockDevice(): boolean { return (this.mode & S_IFMT) === S_IFBLK; }
 }
