@@ -421,7 +421,7 @@ export class ShadowTree {
   }
 
   /** Writes a file's verified content over its placeholder (in place, so hardlinks stay linked). */
-  private fill(repo: Repository, fqrn: string, parts: readonly string[], entry: Entry): Promise<void> {
+  private async fill(repo: Repository, fqrn: string, parts: readonly string[], entry: Entry): Promise<void> {
     const file = this.real(fqrn, parts);
     const key = `${fqrn}:${entry.ino}`;
     let p = this.filled.get(key);
@@ -430,7 +430,10 @@ export class ShadowTree {
       this.filled.set(key, p);
       p.catch(() => this.filled.delete(key));
     }
-    return p;
+    await p;
+    // Each name of a hardlink group gets its own marker (the preload library checks names, not inodes).
+    const done = this.marker(fqrn, 'f', '/' + parts.join('/'));
+    if (entry.size > 0 && !existsSync(done)) writeFileSync(done, '');
   }
 
   private async doFill(repo: Repository, fqrn: string, parts: readonly string[], entry: Entry, file: string): Promise<void> {
