@@ -54,6 +54,11 @@ export interface OpenOptions {
   tag?: string;
   /** Reuse a cached, re-verified manifest younger than its TTL without asking the network (default true). */
   reuseCachedManifest?: boolean;
+  /**
+   * Called with a warning, e.g. when no server answers and the repository opens offline from its cached (and
+   * re-verified) manifest. Default: `process.emitWarning`.
+   */
+  onWarning?: (message: string) => void;
   /** Clock, for tests of expiry. */
   now?: () => Date;
 }
@@ -225,13 +230,27 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
   if (options.reuseCachedManifest !== false) verified = await cachedChain(cache, fqrn, now(), chain);
   let fresh = false;
   if (!verified) {
-    const wlRaw = await fetcher.fetch('.cvmfswhitelist', bodyToBuffer);
-    const mRaw = await fetcher.fetch('.cvmfspublished', bodyToBuffer);
-    verified = await chain(wlRaw, mRaw);
-    fresh = true;
-    await cache.writeAtomic(`whitelist.${fqrn}`, wlRaw);
-    await cache.writeAtomic(`manifest.${fqrn}`, mRaw);
+    let raw: [Buffer, Buffer] | undefined;
+    try {
+      raw = [await fetcher.fetch('.cvmfswhitelist', bodyToBuffer), await fetcher.fetch('.cvmfspublished', bodyToBuffer)];
+    } catch (e) {
+      // Offline: no server answered. A manifest verified before (and verified again now, past its TTL) still
+      // shows that revision; what is cached reads normally, the rest fails with EIO naming the cause.
+      const reason = (e as CvmfsError).reason;
+      if (reason !== 'download') throw e;
+      verified = await cachedChain(cache, fqrn, now(), chain, true);
+      if (!verified) throw e;
+      (options.onWarning ?? ((m: string) => process.emitWarning(m)))(
+        `${fqrn}: no server reachable (${(e as Error).message}); offline with cached revision ${verified.manifest.revision}`);
+    }
+    if (raw) {
+      verified = await chain(raw[0], raw[1]);
+      fresh = true;
+      await cache.writeAtomic(`whitelist.${fqrn}`, raw[0]);
+      await cache.writeAtomic(`manifest.${fqrn}`, raw[1]);
+    }
   }
+  if (!verified) throw new CvmfsError('EIO', `${fqrn}: no verified manifest`);
   const { whitelist, manifest } = verified;
 
   const state = await cache.readState(fqrn);
@@ -271,6 +290,7 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
 async function cachedChain(
   cache: DiskCache, fqrn: string, now: Date,
   chain: (wl: Buffer, m: Buffer) => Promise<{ whitelist: Whitelist; manifest: Manifest }>,
+  ignoreTtl = false,
 ): Promise<{ whitelist: Whitelist; manifest: Manifest } | undefined> {
   const mPath = join(cache.dir, `manifest.${fqrn}`);
   try {
@@ -279,7 +299,7 @@ async function cachedChain(
     const m = await cache.readSmall(`manifest.${fqrn}`);
     if (!wl || !m || age < 0) return undefined;
     const v = await chain(wl, m);
-    return age <= v.manifest.ttl ? v : undefined;
+    return ignoreTtl || age <= v.manifest.ttl ? v : undefined;
   } catch {
     return undefined;
   }

@@ -10,6 +10,7 @@ import { cpSync, readdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { keyOf, openFixture, readTruth, tempDir, FIXTURES, ROOT } from './helpers.js';
+import { openRepository } from '../lib/index.js';
 
 const FQRN = 'features.test.example.org';
 
@@ -93,4 +94,29 @@ test('a cache the genuine client left (CVMFS_SHARED_CACHE=no layout) is read as 
     repo.close();
     await server.close();
   }
+});
+
+test('offline: with every server gone, a cached repository opens with a warning, cached files read, others fail fast with EIO', async () => {
+  const fqrn = 'fixture.test.example.org';
+  const truth = readTruth(fqrn);
+  const { repo, server, cacheDir } = await openFixture(fqrn);
+  const url = server.url;
+  assert.equal(createHash('sha1').update((await repo.fs.readFile('/small/hello.txt')) as Buffer).digest('hex'), truth.entries['/small/hello.txt']!.sha1);
+  repo.close();
+  await server.close();
+  const warnings: string[] = [];
+  const offline = await openRepository(fqrn, { serverUrls: [`${url}/@fqrn@`], publicKeys: [keyOf(fqrn)], cacheDir, reuseCachedManifest: false, onWarning: (m) => warnings.push(m) });
+  try {
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /no server reachable.*offline with cached revision 4/);
+    assert.equal(offline.revision, 4);
+    assert.equal(createHash('sha1').update((await offline.fs.readFile('/small/hello.txt')) as Buffer).digest('hex'), truth.entries['/small/hello.txt']!.sha1);
+    const t0 = Date.now();
+    await assert.rejects(offline.fs.readFile('/small/random_64k.bin'), (e: { code?: string; reason?: string; message: string }) => e.code === 'EIO' && e.reason === 'download' && /ECONNREFUSED|connect/i.test(e.message + String((e as { cause?: unknown }).cause)));
+    assert.ok(Date.now() - t0 < 3000, 'fails fast');
+  } finally {
+    offline.close();
+  }
+  // Without anything cached there is nothing to fall back on: the open fails, naming the cause.
+  await assert.rejects(openRepository(fqrn, { serverUrls: [`${url}/@fqrn@`], publicKeys: [keyOf(fqrn)], cacheDir: tempDir(), onWarning: () => undefined }), (e: { code?: string; reason?: string }) => e.code === 'EIO' && e.reason === 'download');
 });
