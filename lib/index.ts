@@ -23,3 +23,6 @@ export { VERSION } from './version.js';
 export { publish, type PublishOptions, type PublishResult } from './publish/index.js';
 export { describeTree, treeToJson, type Tree, type TreeEntry } from './tree.js';
 export { serveRepositories, type RepositoryServer } from './serve.js';
+export { parseSpec, selectEntries, type Spec } from './select.js';
+export { preload, exportTree, type OfflineProgress, type OfflineOptions } from './offline.js';
+export { execCommand, type ExecOptions, type ExecResult } from './connector/exec.js';

@@ -130,6 +130,13 @@ export class ContentReader {
     return done;
   }
 
+  /** Downloads (or finds cached) every piece without reading it: for preloading a cache. */
+  async fetchAll(): Promise<number> {
+    const ps = await this.layout();
+    for (let i = 0; i < ps.length; i++) await this.fetch(i);
+    return ps.length;
+  }
+
   /** Closes the chunk files this reader holds open. */
   async close(): Promise<void> {
     const all = [...this.fds.values()];
