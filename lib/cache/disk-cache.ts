@@ -5,7 +5,7 @@
  * state (last trusted revision, the verified signed files) sits beside the objects.
  * @module
  */
-import { mkdir, rename, rm, readFile, writeFile, stat, open } from 'node:fs/promises';
+import { appendFile, mkdir, rename, rm, readFile, writeFile, stat, open } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { hashToString, type ContentHash } from '../format/hash.js';
@@ -21,6 +21,9 @@ export interface RepositoryState {
 }
 
 /** A content-addressed directory of verified, decompressed objects. */
+/** Where the digests of kept objects are logged (see {@link DiskCache.commit}). */
+export const DIGEST_LOG = 'digests.log';
+
 export class DiskCache {
   /** Directory that holds the objects. */
   readonly dir: string;
@@ -62,9 +65,14 @@ export class DiskCache {
     return join(this.txn, `${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   }
 
-  /** Publishes a verified temporary file under the object's name (atomic). */
-  async commit(tmp: string, h: ContentHash): Promise<string> {
+  /**
+   * Publishes a verified temporary file under the object's name (atomic). `keptDigest`, the SHA-1 of the bytes
+   * kept, goes to `digests.log` first (one small O_APPEND write, safe with several processes), so that every
+   * object this cache holds can be checked by fsck.
+   */
+  async commit(tmp: string, h: ContentHash, keptDigest?: string): Promise<string> {
     const dest = this.pathOf(h);
+    if (keptDigest) await appendFile(join(this.dir, DIGEST_LOG), `${hashToString(h)} ${keptDigest}\n`);
     try {
       await rename(tmp, dest);
     } catch (e) {

@@ -7,7 +7,8 @@ import { resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs, splitTarget, type Args } from './args.js';
 import { bytes, longLine, Progress } from './format.js';
-import { openRepository, type Repository, type OpenOptions } from '../repository.js';
+import { defaultCacheBase, openRepository, type Repository, type OpenOptions } from '../repository.js';
+import { fsckCache } from '../cache/fsck.js';
 import { describeTree, treeToJson } from '../tree.js';
 import { serveRepositories } from '../serve.js';
 import { hashToString } from '../format/hash.js';
@@ -45,6 +46,8 @@ commands:
                                    [--compression zlib|none] [--keys DIR] [--ttl SECONDS]
                                    write a signed repository from a local directory
   serve [--port N] REPODIR...      serve repository directories on 127.0.0.1 at /cvmfs/<fqrn>/
+  fsck [--repair] [<fqrn>]         check every cached object against its digest (exit 1 on a bad one);
+                                   --repair quarantines bad ones and removes dead temporary files
   preload [--spec FILE] <fqrn>      download and verify into the cache what the spec selects (default: all)
   export --to DIR [--spec FILE] <fqrn>
                                    write what the spec selects as a plain directory tree
@@ -260,6 +263,17 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
       ...(ttl ? { ttl: Number(ttl) } : {}),
     });
     await out(`published ${res.fqrn} revision ${res.revision}: root catalog ${res.rootHash}, ${res.entries} entries in ${res.catalogs} catalog(s)\npublic key: ${res.publicKeyPath}\n`);
+  },
+
+  async fsck(a) {
+    const fqrn = a.positional[0];
+    const shared = !/^(no|false|0|off)$/i.test(process.env.CVMFS_SHARED_CACHE ?? 'yes');
+    const dir = join(opt(a, 'cache') ?? defaultCacheBase(), shared || !fqrn ? 'shared' : fqrn);
+    const progress = new Progress('fsck', a.options.has('quiet'));
+    const r = await fsckCache(dir, { repair: a.options.has('repair'), onProgress: (n) => progress.update(`${n} objects checked`) });
+    progress.done(`${dir}: ${r.good} good, ${r.bad.length} bad${a.options.has('repair') && r.bad.length ? ' (quarantined)' : ''}, ${r.unverified} without a digest, ${r.staleTemps} stale temporary files${a.options.has('repair') && r.staleTemps ? ' (removed)' : ''}`);
+    for (const b of r.bad) process.stderr.write(`bad object: ${b}\n`);
+    return r.bad.length > 0 ? 1 : 0;
   },
 
   async preload(a) {

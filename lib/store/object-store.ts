@@ -5,6 +5,7 @@
  * one download.
  * @module
  */
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
@@ -76,11 +77,19 @@ export class ObjectStore {
         cb(null, chunk);
       },
     });
+    // A digest of what is kept (the decompressed bytes), so that fsck can check the object later.
+    const kept = createHash('sha1');
+    const keeping = new Transform({
+      transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+        kept.update(chunk);
+        cb(null, chunk);
+      },
+    });
     try {
       try {
         const out = createWriteStream(tmp, { highWaterMark: chunkSize });
-        if (compression === 'zlib') await pipeline(body, hashing, createInflate({ chunkSize }), out);
-        else await pipeline(body, hashing, out);
+        if (compression === 'zlib') await pipeline(body, hashing, createInflate({ chunkSize }), keeping, out);
+        else await pipeline(body, hashing, keeping, out);
       } catch (e) {
         if (e instanceof CvmfsError) throw e;
         const isZlib = typeof (e as { code?: unknown }).code === 'string' && String((e as { code: string }).code).startsWith('Z_');
@@ -91,7 +100,7 @@ export class ObjectStore {
         this.stats.hashMismatches++;
         throw ioError('hash-mismatch', `hash mismatch for ${url}: expected ${hashToString(h)}, got ${hashToString(got)}`);
       }
-      const path = await this.cache.commit(tmp, h);
+      const path = await this.cache.commit(tmp, h, kept.digest('hex'));
       committed = true;
       return path;
     } finally {
