@@ -6,10 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, readdirSync, readFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { keyOf, openFixture, readTruth, tempDir, FIXTURES, ROOT } from './helpers.js';
+import { keyOf, openFixture, readTruth, serve, tempDir, FIXTURES, ROOT } from './helpers.js';
 import { openRepository } from '../lib/index.js';
 
 const FQRN = 'features.test.example.org';
@@ -119,4 +119,45 @@ test('offline: with every server gone, a cached repository opens with a warning,
   }
   // Without anything cached there is nothing to fall back on: the open fails, naming the cause.
   await assert.rejects(openRepository(fqrn, { serverUrls: [`${url}/@fqrn@`], publicKeys: [keyOf(fqrn)], cacheDir: tempDir(), onWarning: () => undefined }), (e: { code?: string; reason?: string }) => e.code === 'EIO' && e.reason === 'download');
+});
+
+test('16 processes on one cache at once: every byte right, catalogs and big objects downloaded once', async () => {
+  const fqrn = 'fixture.test.example.org';
+  const truth = readTruth(fqrn);
+  const server = await serve({ [fqrn]: join(FIXTURES, fqrn, 'srv') });
+  const cacheDir = tempDir('ucvmfs-16-');
+  // Every file but most of the 3000-file directory (the test is about sharing, not volume).
+  const files = Object.entries(truth.entries).filter(([p, t]) => t.type === 'file' && !/^\/many\/f_(?!00)/.test(p)).map(([p]) => p);
+  const script = join(tempDir('ucvmfs-reader-'), 'reader.mjs');
+  writeFileSync(script, `
+    import { openRepository } from ${JSON.stringify(join(ROOT, 'dist/lib/index.js'))};
+    import { createHash } from 'node:crypto';
+    const files = ${JSON.stringify(files)};
+    const repo = await openRepository(${JSON.stringify(fqrn)}, { serverUrls: [${JSON.stringify(`${server.url}/@fqrn@`)}], publicKeys: [${JSON.stringify(keyOf(fqrn))}], cacheDir: ${JSON.stringify(cacheDir)} });
+    const out = {};
+    let next = 0;
+    await Promise.all([0, 1, 2, 3].map(async () => { while (next < files.length) { const p = files[next++]; out[p] = createHash('sha1').update(await repo.fs.readFile(p)).digest('hex'); } }));
+    process.stdout.write(JSON.stringify(out));
+  `);
+  try {
+    const runs = await Promise.all(Array.from({ length: 16 }, () => new Promise<string>((resolve, reject) => {
+      const p = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      p.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+      p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`reader exited with ${code}`))));
+    })));
+    for (const r of runs) {
+      const got = JSON.parse(r) as Record<string, string>;
+      for (const p of files) assert.equal(got[p], truth.entries[p]!.sha1, p);
+    }
+    const counts = new Map<string, number>();
+    for (const r of server.requests) if (r.includes('/data/')) counts.set(r, (counts.get(r) ?? 0) + 1);
+    const coordinated = [...counts].filter(([r]) => /C$|P$/.test(r));
+    assert.ok(coordinated.length >= 8, 'catalogs and chunks were requested');
+    for (const [r, n] of coordinated) assert.equal(n, 1, `${r} downloaded ${n} times`);
+    const total = [...counts.values()].reduce((a, b) => a + b, 0);
+    assert.ok(total < counts.size * 16, `small objects are not all fetched by every process (${total} requests for ${counts.size} objects)`);
+  } finally {
+    await server.close();
+  }
 });

@@ -7,6 +7,7 @@
  */
 import { appendFile, mkdir, rename, rm, readFile, writeFile, stat, open } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { hashToString, type ContentHash } from '../format/hash.js';
 
@@ -21,6 +22,19 @@ export interface RepositoryState {
 }
 
 /** A content-addressed directory of verified, decompressed objects. */
+/** A download lock untouched this long is taken over (its holder may be on another host). */
+const STALE_LOCK_MS = 60_000;
+
+/** Whether a process of this host is alive (EPERM: alive, another user's). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Where the digests of kept objects are logged (see {@link DiskCache.commit}). */
 export const DIGEST_LOG = 'digests.log';
 
@@ -57,6 +71,39 @@ export class DiskCache {
       return true;
     } catch {
       return false;
+    }
+  }
+
+  /**
+   * Claims the download of an object for this process, without fcntl/flock (which GPFS, Lustre and NFS break):
+   * a lock file made with O_EXCL holding host and pid. Resolves to a handle to release when done, or to `'done'`
+   * when another process finished the object meanwhile. A lock whose process is gone (same host) or that has
+   * not changed for {@link STALE_LOCK_MS} (another host) is taken over.
+   */
+  async lockDownload(h: ContentHash, signal?: AbortSignal): Promise<{ release(): Promise<void> } | 'done'> {
+    const name = hashToString(h);
+    const lock = join(this.txn, `${name}.lock`);
+    const me = `${hostname()} ${process.pid}`;
+    for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+      signal?.throwIfAborted();
+      if (await this.has(h)) return 'done';
+      try {
+        const fh = await open(lock, 'wx');
+        await fh.writeFile(me);
+        await fh.close();
+        return { release: () => rm(lock, { force: true }) };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return { release: async () => undefined };
+      }
+      const holder = await readFile(lock, 'latin1').catch(() => '');
+      const [host, pid] = holder.split(' ');
+      const st = await stat(lock).catch(() => undefined);
+      const dead = host === hostname() && pid !== undefined && !pidAlive(Number(pid));
+      if (dead || (st && Date.now() - st.mtimeMs > STALE_LOCK_MS)) {
+        await rm(lock, { force: true });
+        continue;
+      }
+      await new Promise((r) => setTimeout(r, wait));
     }
   }
 

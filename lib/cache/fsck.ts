@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { DIGEST_LOG } from './disk-cache.js';
+import { DIGEST_LOG, pidAlive } from './disk-cache.js';
 
 /** What fsck found. */
 export interface FsckReport {
@@ -23,14 +23,6 @@ export interface FsckReport {
   staleTemps: number;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 async function sha1Of(path: string): Promise<string> {
   const h = createHash('sha1');
@@ -73,7 +65,7 @@ export async function fsckCache(dir: string, options: { repair?: boolean; onProg
   }
   for (const t of await readdir(join(dir, 'txn')).catch(() => [] as string[])) {
     const pid = Number(t.split('.')[0]);
-    if (Number.isInteger(pid) && pid > 0 && !alive(pid)) {
+    if (Number.isInteger(pid) && pid > 0 && !pidAlive(pid)) {
       report.staleTemps++;
       if (options.repair) await rm(join(dir, 'txn', t), { force: true });
     }

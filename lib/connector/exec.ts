@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { CvmfsError } from '../errors.js';
 import { defaultCacheBase, openRepository, type OpenOptions, type Repository } from '../repository.js';
 import { ShadowTree } from './shadow.js';
+import { pidAlive } from '../cache/disk-cache.js';
 
 /** What the native module offers. */
 interface NativeTracer {
@@ -73,14 +74,6 @@ export interface ExecResult {
   counters: ShadowTree['counters'];
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Removes a directory tree whose modes may forbid writing. */
 async function removeTree(dir: string): Promise<void> {
@@ -96,7 +89,7 @@ async function removeTree(dir: string): Promise<void> {
 async function removeStale(sessions: string): Promise<void> {
   for (const name of await readdir(sessions).catch(() => [] as string[])) {
     const pid = Number(name.split('-')[0]);
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid)) await removeTree(join(sessions, name)).catch(() => undefined);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !pidAlive(pid)) await removeTree(join(sessions, name)).catch(() => undefined);
   }
 }
 

@@ -28,6 +28,9 @@ export interface ObjectStoreStats {
 }
 
 /** Fetches, verifies, decompresses and caches content-addressed objects. */
+/** Objects at least this big (or of unknown size: catalogs) are downloaded by one process at a time. */
+const COORDINATE_MIN = 64 * 1024;
+
 export class ObjectStore {
   private readonly inflight = new Map<string, Promise<string>>();
   readonly stats: ObjectStoreStats = { hits: 0, misses: 0, hashMismatches: 0 };
@@ -59,9 +62,21 @@ export class ObjectStore {
       return this.cache.pathOf(h);
     }
     const rel = objectPath(h, suffix);
-    const path = await this.fetcher.fetch(rel, (body, url) => this.verifyInto(body, url, h, compression, sizeHint), signal);
-    this.stats.misses++;
-    return path;
+    // Several processes on one cache: big objects and catalogs are downloaded by one of them while the others
+    // wait for the file to appear (small ones are cheaper to fetch twice than to coordinate).
+    const coordinate = sizeHint === undefined || sizeHint >= COORDINATE_MIN;
+    const lock = coordinate ? await this.cache.lockDownload(h, signal) : undefined;
+    try {
+      if (lock === 'done') {
+        this.stats.hits++;
+        return this.cache.pathOf(h);
+      }
+      const path = await this.fetcher.fetch(rel, (body, url) => this.verifyInto(body, url, h, compression, sizeHint), signal);
+      this.stats.misses++;
+      return path;
+    } finally {
+      if (lock && lock !== 'done') await lock.release();
+    }
   }
 
   private async verifyInto(body: Readable, url: string, h: ContentHash, compression: Compression, sizeHint?: number): Promise<string> {
