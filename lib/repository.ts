@@ -36,6 +36,12 @@ export interface OpenOptions {
    * cache can be read as it is.
    */
   sharedCache?: boolean;
+  /**
+   * Like CVMFS_ALIEN_CACHE: a directory (typically on a shared file system) that holds the objects directly
+   * (`xx/…`, `txn/`), read and filled by every node, with no quota or bookkeeping. Overrides the layout above;
+   * `cacheDir` then only holds per-node state (the last trusted revision, the connector's shadow tree).
+   */
+  alienCache?: string;
   /** Variables for variant symlinks `$(VAR)` (default: process.env). */
   variables?: Readonly<Record<string, string | undefined>>;
   /** Open catalogs kept in memory at most (default 64). */
@@ -214,7 +220,8 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
   const maxRetries = options.maxRetries ?? (process.env.CVMFS_MAX_RETRIES ? Number(process.env.CVMFS_MAX_RETRIES) : 1);
   const fetcher = new Fetcher(servers, { timeoutMs, maxRetries });
   const shared = options.sharedCache ?? !/^(no|false|0|off)$/i.test(process.env.CVMFS_SHARED_CACHE ?? 'yes');
-  const cache = new DiskCache(join(options.cacheDir ?? defaultCacheBase(), shared ? 'shared' : fqrn));
+  const alien = options.alienCache ?? process.env.CVMFS_ALIEN_CACHE;
+  const cache = new DiskCache(alien || join(options.cacheDir ?? defaultCacheBase(), shared ? 'shared' : fqrn));
   await cache.init();
   const store = new ObjectStore(fetcher, cache);
   const now = options.now ?? (() => new Date());

@@ -161,3 +161,27 @@ test('16 processes on one cache at once: every byte right, catalogs and big obje
     await server.close();
   }
 });
+
+test('alien cache: two nodes with their own cache directories share one object directory; the second downloads nothing', async () => {
+  const fqrn = 'features.test.example.org';
+  const truth = readTruth(fqrn);
+  const alienCache = tempDir('ucvmfs-alien-');
+  const files = Object.entries(truth.entries).filter(([p, t]) => t.type === 'file' && !p.startsWith('/.cvmfs/')).map(([p]) => p);
+  const a = await openFixture(fqrn, { alienCache });
+  try {
+    for (const p of files) await a.repo.fs.readFile(p);
+    assert.ok(a.repo.stats().objectsDownloaded > 5);
+  } finally {
+    a.repo.close();
+    await a.server.close();
+  }
+  const b = await openFixture(fqrn, { alienCache });
+  try {
+    for (const p of files) assert.equal(createHash('sha1').update((await b.repo.fs.readFile(p)) as Buffer).digest('hex'), truth.entries[p]!.sha1, p);
+    assert.equal(b.repo.stats().objectsDownloaded, 0);
+    assert.ok(readdirSync(alienCache).some((d) => /^[0-9a-f]{2}$/.test(d)), 'objects live directly in the alien directory');
+  } finally {
+    b.repo.close();
+    await b.server.close();
+  }
+});
