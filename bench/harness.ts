@@ -17,7 +17,10 @@ export function median(xs: readonly number[]): number {
 }
 
 /** How a figure is shown. */
-export type Unit = 'ops/s' | 'walks/s' | 'MB/s' | 'ms' | 'objects/s';
+export type Unit = 'ops/s' | 'walks/s' | 'MB/s' | 'ms' | 's' | 'objects/s';
+
+/** Whether a unit is a time (smaller is better) rather than a rate. */
+const isTime = (u: Unit): boolean => u === 'ms' || u === 's';
 
 /** One line of the result table. */
 export interface Row {
@@ -37,6 +40,12 @@ export interface Row {
   baselineSamples: number[];
   /** A claimed minimum for the ucvmfs median, in the row's unit. */
   target?: number;
+  /** A claimed maximum for the ucvmfs median, in the row's unit (time rows). */
+  targetMax?: number;
+  /** A claimed maximum for ucvmfs time / baseline time (time rows): 1.15 means at most 15 % slower. */
+  maxSlowdown?: number;
+  /** Shown instead of the ucvmfs median (a contender that is missing or failed). */
+  ucvmfsText?: string;
   /** Anything a reader needs to interpret the row. */
   note?: string;
 }
@@ -45,7 +54,7 @@ export interface Row {
 export function makeRow(r: Omit<Row, 'ucvmfs' | 'baseline' | 'ratio'>): Row {
   const u = median(r.ucvmfsSamples);
   const b = median(r.baselineSamples);
-  const ratio = r.unit === 'ms' ? b / u : u / b;
+  const ratio = isTime(r.unit) ? b / u : u / b;
   return { ...r, ucvmfs: u, baseline: b, ratio };
 }
 
@@ -107,6 +116,7 @@ export function fmt(v: number, unit: Unit): string {
   if (!Number.isFinite(v)) return String(v);
   let s: string;
   if (unit === 'ms') s = v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0);
+  else if (unit === 's') s = v < 0.01 ? v.toFixed(4) : v < 10 ? v.toFixed(3) : v.toFixed(1);
   else if (v >= 1e6) s = `${(v / 1e6).toFixed(2)}M`;
   else if (v >= 1e4) s = `${(v / 1e3).toFixed(1)}k`;
   else if (v >= 100) s = v.toFixed(0);
@@ -117,7 +127,7 @@ export function fmt(v: number, unit: Unit): string {
 /** The plain-text table. */
 export function table(rows: readonly Row[]): string {
   const head = ['benchmark', 'ucvmfs median', 'baseline median', 'ratio', 'baseline'];
-  const body = rows.map((r) => [`${r.id}. ${r.name}`, fmt(r.ucvmfs, r.unit), fmt(r.baseline, r.unit), `${r.ratio.toFixed(2)}x`, r.baselineName]);
+  const body = rows.map((r) => [`${r.id}. ${r.name}`, r.ucvmfsText ?? fmt(r.ucvmfs, r.unit), fmt(r.baseline, r.unit), Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}x` : '-', r.baselineName]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((l) => l[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 1 || i === 2 || i === 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ').trimEnd();
   return [line(head), widths.map((w) => '-'.repeat(w)).join('-|-'), ...body.map(line)].join('\n');
@@ -125,10 +135,26 @@ export function table(rows: readonly Row[]): string {
 
 /** Lines that say whether each claimed target was met, and by how much it was missed. */
 export function targets(rows: readonly Row[]): string[] {
-  return rows.filter((r) => r.target !== undefined).map((r) => {
-    const t = r.target!;
-    const ok = r.ucvmfs >= t;
-    const pct = ((r.ucvmfs / t - 1) * 100).toFixed(0);
-    return `${ok ? 'MET   ' : 'MISSED'} ${r.id}. ${r.name}: ${fmt(r.ucvmfs, r.unit)} vs target >= ${fmt(t, r.unit)} (${ok ? '+' : ''}${pct}%)`;
-  });
+  const out: string[] = [];
+  for (const r of rows) {
+    const label = `${r.id}. ${r.name}`;
+    if (r.target !== undefined) {
+      const t = r.target;
+      const ok = r.ucvmfs >= t;
+      const pct = ((r.ucvmfs / t - 1) * 100).toFixed(0);
+      out.push(`${ok ? 'MET   ' : 'MISSED'} ${label}: ${fmt(r.ucvmfs, r.unit)} vs target >= ${fmt(t, r.unit)} (${ok ? '+' : ''}${pct}%)`);
+    }
+    if (r.targetMax !== undefined) {
+      const t = r.targetMax;
+      const ok = r.ucvmfs <= t;
+      out.push(`${ok ? 'MET   ' : 'MISSED'} ${label}: ${fmt(r.ucvmfs, r.unit)} vs target <= ${fmt(t, r.unit)} (${(r.ucvmfs / t).toFixed(2)}x the target)`);
+    }
+    if (r.maxSlowdown !== undefined) {
+      // A time ratio here (ucvmfs time / baseline time), the inverse of the table's ratio column.
+      const s = r.ucvmfs / r.baseline;
+      const ok = s <= r.maxSlowdown;
+      out.push(`${ok ? 'MET   ' : 'MISSED'} ${label}: ${Number.isFinite(s) ? s.toFixed(2) : '?'}x the baseline's time (${fmt(r.ucvmfs, r.unit)} vs ${fmt(r.baseline, r.unit)}) vs target <= ${r.maxSlowdown}x`);
+    }
+  }
+  return out;
 }

@@ -5,9 +5,12 @@
  *   node dist/bench/run.js [--json] [--only=1,2,5] [--runs=N] [--inproc-server] [--keep]
  *
  * --json           print JSON (rows with every sample, environment, targets) instead of the table
- * --only=LIST      run only these row groups (1…6; 5 = cold, 6 = dependency choices)
+ * --only=LIST      run only these row groups (1…7; 5 = cold, 6 = dependency choices, 7 = connector)
  * --runs=N         samples per contender for the warm and dependency rows (default 7; the median is reported)
  * --cold-runs=N    fresh-cache runs for the cold rows (default 5)
+ * --exec-runs=N    timed runs per contender and workload for the connector rows (default 5)
+ * --proot=PATH     the proot binary for the connector rows (default: proot on PATH; a missing path such as
+ *                  `none` leaves proot out)
  * --inproc-server  serve the fixture from this process instead of a child process
  * --keep           keep the temporary directory (extracted tree, caches) and print its path
  * --cache-base=DIR where the temporary directory goes (default: os.tmpdir()); e.g. /dev/shm to take the disk's
@@ -15,7 +18,7 @@
  */
 import { chmod, copyFile, lstat, mkdir, mkdtemp, open, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { constants as cryptoConstants, createHash, createPublicKey, publicDecrypt, randomBytes, verify as nodeVerify, X509Certificate } from 'node:crypto';
 import * as http from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -28,14 +31,14 @@ import { Agent, request } from 'undici';
 import { ripemd160 as nobleRipemd160, sha1 as nobleSha1 } from '@noble/hashes/legacy.js';
 import { shake128 as nobleShake128 } from '@noble/hashes/sha3.js';
 import { Unzlib, unzlibSync } from 'fflate';
-import { openRepository, type OpenOptions, type Repository } from '../lib/index.js';
+import { openRepository, publish, type OpenOptions, type Repository } from '../lib/index.js';
 import type { Entry } from '../lib/fs/entry.js';
 import { Flag } from '../lib/format/flags.js';
 import { objectPath } from '../lib/format/hash.js';
 import { parseManifest } from '../lib/format/manifest.js';
 import { parseWhitelist } from '../lib/format/whitelist.js';
 import { parseCertificate, rsaKeysFromPem, verifyRaw, verifySha1 } from '../lib/crypto/rsa.js';
-import { compareRates, makeRow, nowMs, pool, table, targets, type Row } from './harness.js';
+import { compareRates, fmt, makeRow, median, nowMs, pool, table, targets, type Row } from './harness.js';
 import { startServer, type BenchServer } from './server.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -48,6 +51,10 @@ const SRV = join(FIXTURES, FQRN, 'srv');
 const KEY = join(FIXTURES, FQRN, `${FQRN}.pub`);
 const MiB = 1 << 20;
 const MB = 1e6;
+/** Group 7: the second repository, published by the bench (python modules and C headers). */
+const SW_FQRN = 'pysw.bench.example.org';
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'lib', 'cli', 'main.js');
+const PYTHON = '/usr/bin/python3';
 
 const args = process.argv.slice(2);
 const argValue = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -56,6 +63,8 @@ const KEEP = args.includes('--keep');
 const IN_PROCESS = args.includes('--inproc-server');
 const RUNS = Math.max(1, Number(argValue('runs') ?? 7));
 const COLD_RUNS = Math.max(1, Number(argValue('cold-runs') ?? 5));
+const EXEC_RUNS = Math.max(1, Number(argValue('exec-runs') ?? 5));
+const PROOT = argValue('proot');
 const ONLY = argValue('only')?.split(',').map((s) => s.trim()).filter(Boolean);
 const CACHE_BASE = argValue('cache-base') ?? tmpdir();
 const want = (group: string): boolean => !ONLY || ONLY.includes(group);
@@ -70,10 +79,12 @@ if (!existsSync(join(SRV, '.cvmfspublished'))) {
 }
 
 const rows: Row[] = [];
+/** Group 7: the tracer's figures per workload, for the first (cold) and a warm run. */
+const connector: { id: string; cold?: TracerStats; warm?: TracerStats }[] = [];
 const add = (r: Parameters<typeof makeRow>[0]): void => {
   const row = makeRow(r);
   rows.push(row);
-  log(`${row.id}. ${row.name}: ${row.ucvmfs.toFixed(1)} vs ${row.baseline.toFixed(1)} ${row.unit} (${row.ratio.toFixed(2)}x)`);
+  log(`${row.id}. ${row.name}: ${fmt(row.ucvmfs, row.unit)} vs ${fmt(row.baseline, row.unit)} (${row.ratio.toFixed(2)}x)`);
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -186,13 +197,144 @@ async function replay(urls: readonly string[], concurrency: number, get: (u: str
   return bytes;
 }
 
+/** Python modules of group 7's software repository: 24 top-level ones and a package of 6 (30 in all). */
+const PY_TOP = Array.from({ length: 24 }, (_, i) => `m${i}`);
+const PY_STDLIB = ['json', 're', 'collections', 'functools', 'itertools', 'dataclasses', 'enum', 'textwrap', 'string', 'struct', 'heapq', 'bisect'];
+
+function pyModule(name: string, i: number, imports: string[]): string {
+  const lines = [`"""Benchmark module ${name}: a few constants, a class and functions, as a small library has."""`];
+  lines.push(`import ${PY_STDLIB[i % PY_STDLIB.length]}`, ...imports.map((m) => `import ${m}`), '');
+  lines.push(`TABLE_${i} = {${Array.from({ length: 40 }, (_, k) => `'k${k}': ${k * (i + 1)}`).join(', ')}}`, '');
+  lines.push(`class Thing${i}:`, `    """A class with some methods."""`, '', '    def __init__(self, x):', '        self.x = x', '');
+  for (let k = 0; k < 12; k++) lines.push(`    def method${k}(self, y):`, `        return self.x * ${k} + y - ${i}`, '');
+  for (let k = 0; k < 20; k++) {
+    lines.push(`def f${k}(x, y=${k}):`, `    """Function ${k} of ${name}."""`, `    if x > ${k}:`, `        return [v + y for v in range(x)]`, `    return {'x': x, 'y': y, 'n': ${i}}`, '');
+  }
+  return lines.join('\n') + '\n';
+}
+
+function cHeader(k: number): string {
+  const lines = [`#ifndef BENCHSW_PART${k}_H`, `#define BENCHSW_PART${k}_H`, '#include <stddef.h>', '#include <stdint.h>', ''];
+  lines.push(`enum benchsw_kind${k} { ${Array.from({ length: 16 }, (_, j) => `BENCHSW_K${k}_${j} = ${j}`).join(', ')} };`, '');
+  lines.push(`struct benchsw_rec${k} {`, ...Array.from({ length: 12 }, (_, j) => `  uint${[8, 16, 32, 64][j % 4]}_t field${j};`), '};', '');
+  for (let j = 0; j < 16; j++) {
+    lines.push(`#define BENCHSW_P${k}_M${j}(x) ((x) * ${j + 1} + ${k})`);
+    lines.push(`static inline uint64_t benchsw_p${k}_f${j}(const struct benchsw_rec${k} *r, size_t n) {`,
+      `  uint64_t s = ${j};`, `  for (size_t i = 0; i < n; i++) s += r[i].field${j % 12} * BENCHSW_P${k}_M${j}(i);`, '  return s;', '}');
+  }
+  lines.push('#endif', '');
+  return lines.join('\n');
+}
+
+/** The C file of row 7e: the repository's header, and the usual system headers (searched after -I). */
+const C_SOURCE = [
+  '#include <stdio.h>', '#include <stdlib.h>', '#include <string.h>', '#include <math.h>', '#include <benchsw.h>', '',
+  'int main(int argc, char **argv) {',
+  '  struct benchsw_rec3 r[4];',
+  '  memset(r, 0, sizeof r);',
+  '  r[1].field5 = (uint32_t)argc;',
+  '  uint64_t s = benchsw_p3_f5(r, 4) + benchsw_p9_f15((const struct benchsw_rec9 *)0, 0);',
+  '  printf("%s %llu %f\\n", argv[0], (unsigned long long)s, sqrt((double)s));',
+  '  return s > 1000 ? EXIT_FAILURE : EXIT_SUCCESS;',
+  '}', '',
+].join('\n');
+
+/**
+ * Writes group 7's software tree into `dir`: the python modules with their byte code (compiled here, as a software
+ * repository ships it; every contender runs with PYTHONDONTWRITEBYTECODE=1, so none writes byte code) and C headers.
+ * Returns the module names to import.
+ */
+async function makeSoftwareTree(dir: string): Promise<string[]> {
+  await mkdir(join(dir, 'py', 'benchpkg'), { recursive: true });
+  await mkdir(join(dir, 'include', 'benchsw'), { recursive: true });
+  for (const [i, m] of PY_TOP.entries()) await writeFile(join(dir, 'py', `${m}.py`), pyModule(m, i, i % 4 ? [`m${i - 1}`] : []));
+  const subs = Array.from({ length: 5 }, (_, k) => `s${k}`);
+  for (const [k, m] of subs.entries()) await writeFile(join(dir, 'py', 'benchpkg', `${m}.py`), pyModule(`benchpkg.${m}`, 24 + k, k ? [`benchpkg.s${k - 1}`] : ['m0']));
+  await writeFile(join(dir, 'py', 'benchpkg', '__init__.py'), `"""Benchmark package."""\nfrom . import ${subs.join(', ')}\n`);
+  execFileSync(PYTHON, ['-m', 'compileall', '-q', join(dir, 'py')]);
+  const parts = Array.from({ length: 10 }, (_, k) => k);
+  for (const k of parts) await writeFile(join(dir, 'include', 'benchsw', `part${k}.h`), cHeader(k));
+  await writeFile(join(dir, 'include', 'benchsw.h'), ['#ifndef BENCHSW_H', '#define BENCHSW_H', ...parts.map((k) => `#include "benchsw/part${k}.h"`), '#endif', ''].join('\n'));
+  return [...PY_TOP, 'benchpkg'];
+}
+
+/** How a whole command ended, and its wall time. */
+interface CommandResult {
+  ms: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to its end; wall time from spawn to the close of its output. */
+function runCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<CommandResult> {
+  return new Promise((resolvePromise, reject) => {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let errBytes = 0;
+    const s = nowMs();
+    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => {
+      if (errBytes < MiB) err.push(c);
+      errBytes += c.length;
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolvePromise({
+      ms: nowMs() - s, code, signal,
+      stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(),
+    }));
+  });
+}
+
+/** The tracer's own account (UCVMFS_TRACER_DEBUG=1) and `exec --stats`, from a command's stderr. */
+interface TracerStats {
+  tracedS: number;
+  stops: number;
+  questions: number;
+  questionsS: number;
+  requests: number;
+  dirsListed: number;
+  filesMaterialized: number;
+  bytesMaterialized: string;
+}
+
+function parseTracerStats(stderr: string): TracerStats | undefined {
+  const t = /\[tracer\] ([\d.]+) s, (\d+) stops, (\d+) questions to JavaScript taking ([\d.]+) s/.exec(stderr);
+  const c = /ucvmfs: (\d+) tracer requests, (\d+) directories listed, (\d+) files \(([^)]*)\) materialized/.exec(stderr);
+  if (!t || !c) return undefined;
+  return {
+    tracedS: Number(t[1]), stops: Number(t[2]), questions: Number(t[3]), questionsS: Number(t[4]),
+    requests: Number(c[1]), dirsListed: Number(c[2]), filesMaterialized: Number(c[3]), bytesMaterialized: c[4]!,
+  };
+}
+
+const describeStats = (t: TracerStats | undefined): string => (t
+  ? `${t.stops} stops, ${t.questions} questions to JavaScript (${t.questionsS.toFixed(3)} s of ${t.tracedS.toFixed(3)} s traced); ` +
+    `${t.dirsListed} directories listed, ${t.filesMaterialized} files (${t.bytesMaterialized}) materialized`
+  : 'no tracer figures (the UCVMFS_TRACER_DEBUG or --stats line is missing)');
+
 // ---------------------------------------------------------------------------------------------------------------
 // Setup
 
 const t0 = nowMs();
 const loadBefore = loadavg();
 const work = await mkdtemp(join(CACHE_BASE, 'ucvmfs-bench-'));
-const server: BenchServer = await startServer({ [FQRN]: SRV }, IN_PROCESS);
+// Group 7's second repository, published before the server starts (the server serves a fixed set of repositories).
+let sw: { src: string; repo: string; key: string; modules: string[] } | undefined;
+if (want('7')) {
+  try {
+    const src = join(work, 'sw-src');
+    const modules = await makeSoftwareTree(src);
+    const res = await publish(src, { fqrn: SW_FQRN, out: join(work, 'sw-repo') });
+    sw = { src, repo: join(work, 'sw-repo'), key: res.publicKeyPath, modules };
+  } catch (e) {
+    await rm(work, { recursive: true, force: true });
+    throw e;
+  }
+}
+const server: BenchServer = await startServer({ [FQRN]: SRV, ...(sw ? { [SW_FQRN]: sw.repo } : {}) }, IN_PROCESS);
 const openOpts = (cacheDir: string): OpenOptions => ({
   serverUrls: [`${server.url}/@fqrn@`],
   publicKeys: [KEY],
@@ -477,6 +619,128 @@ try {
   }
 
   // -------------------------------------------------------------------------------------------------------------
+  // 7. connector: whole commands under `ucvmfs exec`, against the same commands natively on local copies, and
+  // under proot with the local copies bound at /cvmfs/<fqrn>
+  if (want('7') && sw) {
+    const g0 = nowMs();
+    const fixRoot = `/cvmfs/${FQRN}`;
+    const swRoot = `/cvmfs/${SW_FQRN}`;
+    const cSrc = join(work, 'x.c');
+    const cObj = join(work, 'x.o');
+    await writeFile(cSrc, C_SOURCE);
+    const prootBin = (PROOT ? [PROOT] : (process.env.PATH ?? '/usr/bin:/bin').split(':').filter(Boolean).map((d) => join(d, 'proot'))).find((p) => existsSync(p));
+    const baseEnv: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C', PYTHONDONTWRITEBYTECODE: '1' };
+    for (const k of ['UCVMFS_TRACER_DEBUG', 'PYTHONPATH', 'PYTHONHOME', 'PYTHONSTARTUP']) delete baseEnv[k];
+    const execEnv: NodeJS.ProcessEnv = {
+      ...baseEnv,
+      CVMFS_SERVER_URL: `${server.url}/@fqrn@`,
+      CVMFS_PUBLIC_KEY: `${KEY}:${sw.key}`,
+      // The cache the bench filled while extracting: objects are there, the shadow tree is made by the warm-up.
+      CVMFS_CACHE_BASE: join(work, 'warm-cache'),
+    };
+    const q = (x: string): string => `'${x.replace(/'/g, `'\\''`)}'`;
+    const sh = (script: string): string[] => ['bash', '-c', script];
+    type Roots = { fix: string; sw: string };
+    interface Workload {
+      id: string;
+      name: string;
+      cmd: (r: Roots) => string[];
+      check?: (c: CommandResult) => string | undefined;
+      maxSlowdown?: number;
+      targetMax?: number;
+    }
+    const pyProgram = (r: Roots) => `import sys; sys.path.insert(0, ${JSON.stringify(`${r.sw}/py`)}); import ${sw!.modules.join(', ')}`;
+    const workloads: Workload[] = [
+      {
+        id: '7a', name: `find ROOT | wc -l (${entries.length} entries)`, cmd: (r) => sh(`find ${q(r.fix)} | wc -l`),
+        check: (c) => (c.stdout.trim() === String(entries.length) ? undefined : `counted ${c.stdout.trim()} entries, not ${entries.length}`),
+      },
+      { id: '7b', name: 'ls -lR ROOT > /dev/null', cmd: (r) => sh(`ls -lR ${q(r.fix)} > /dev/null`), maxSlowdown: 3 },
+      {
+        id: '7c', name: `cat of the ${small.length} files < 64 KiB (find -size -65536c | xargs cat)`,
+        cmd: (r) => sh(`find ${q(r.fix)} -type f -size -65536c -print0 | xargs -0 cat > /dev/null`), maxSlowdown: 1.5,
+      },
+      {
+        id: '7d', name: `python3 importing ${sw.modules.length - 1} modules + a package of 6, 10 times`,
+        cmd: (r) => sh(`for i in $(seq 10); do ${PYTHON} -c ${q(pyProgram(r))} || exit 1; done`), maxSlowdown: 1.15,
+      },
+      { id: '7e', name: 'gcc -I ROOT/include -c x.c (11 headers under ROOT), once', cmd: (r) => ['gcc', `-I${r.sw}/include`, '-c', cSrc, '-o', cObj], maxSlowdown: 1.15 },
+      {
+        id: '7e10', name: 'the same gcc, 10 times in a bash loop',
+        cmd: (r) => sh(`for i in $(seq 10); do gcc -I${q(r.sw)}/include -c ${q(cSrc)} -o ${q(cObj)} || exit 1; done`), maxSlowdown: 1.15,
+      },
+      { id: '7f', name: '500 starts of ROOT/sw/bin/busybox true in a bash loop', cmd: (r) => sh(`for i in $(seq 500); do ${q(r.fix)}/sw/bin/busybox true; done`) },
+      { id: '7g', name: 'exec -- /bin/true (no /cvmfs access)', cmd: () => ['/bin/true'], targetMax: 0.3 },
+      { id: '7h', name: 'exec -- cat ROOT/README.txt (opens one repository)', cmd: (r) => ['cat', `${r.fix}/README.txt`] },
+    ];
+    interface Contender { name: 'native' | 'ucvmfs' | 'proot'; argv: (w: Workload) => string[]; env: NodeJS.ProcessEnv }
+    const cvmfsRoots: Roots = { fix: fixRoot, sw: swRoot };
+    const native: Contender = { name: 'native', argv: (w) => w.cmd({ fix: tree, sw: sw!.src }), env: baseEnv };
+    const ucvmfs: Contender = { name: 'ucvmfs', argv: (w) => [process.execPath, CLI, 'exec', '--', ...w.cmd(cvmfsRoots)], env: execEnv };
+    const proot: Contender | undefined = prootBin
+      ? { name: 'proot', argv: (w) => [prootBin, '-b', `${tree}:${fixRoot}`, '-b', `${sw!.src}:${swRoot}`, ...w.cmd(cvmfsRoots)], env: baseEnv }
+      : undefined;
+    const contenders = [native, ucvmfs, ...(proot ? [proot] : [])];
+    /** Why a run does not count (exit status, wrong output), or undefined. */
+    const problem = (w: Workload, c: CommandResult): string | undefined => {
+      if (c.code !== 0) {
+        const line = c.stderr.split('\n').find((l) => l && !l.startsWith('[tracer]') && !/^ucvmfs: \d+ tracer requests/.test(l));
+        return `exit ${c.code ?? c.signal}${line ? `: ${line.slice(0, 160)}` : ''}`;
+      }
+      return w.check?.(c);
+    };
+    const debugRun = async (w: Workload): Promise<[CommandResult, TracerStats | undefined]> => {
+      const c = await runCommand([process.execPath, CLI, 'exec', '--stats', '--', ...w.cmd(cvmfsRoots)], { ...execEnv, UCVMFS_TRACER_DEBUG: '1' });
+      return [c, parseTracerStats(c.stderr)];
+    };
+    for (const w of workloads) {
+      const samples = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
+      const failed = new Map<string, string>();
+      // Warm-up: ucvmfs first (its run fills the shadow tree and opens the repositories' catalogs), with the
+      // tracer's figures; then one run of each other contender (page cache).
+      const [cold, coldStats] = await debugRun(w);
+      const coldProblem = problem(w, cold);
+      if (coldProblem) failed.set('ucvmfs', coldProblem);
+      for (const c of contenders) {
+        if (c === ucvmfs) continue;
+        const p = problem(w, await runCommand(c.argv(w), c.env));
+        if (p) failed.set(c.name, p);
+      }
+      if (failed.has('native')) throw new Error(`${w.id}: the native command failed: ${failed.get('native')}`);
+      // The tracer's figures on a warm shadow tree (not timed).
+      const [, warmStats] = failed.has('ucvmfs') ? [undefined, undefined] : await debugRun(w);
+      for (let i = 0; i < EXEC_RUNS; i++) {
+        for (const c of i % 2 === 0 ? contenders : [...contenders].reverse()) {
+          if (failed.has(c.name)) continue;
+          const r = await runCommand(c.argv(w), c.env);
+          const p = problem(w, r);
+          if (p) failed.set(c.name, p);
+          else samples.get(c.name)!.push(r.ms / 1000);
+        }
+      }
+      if (failed.has('native')) throw new Error(`${w.id}: the native command failed: ${failed.get('native')}`);
+      const u = samples.get('ucvmfs')!;
+      const n = samples.get('native')!;
+      const p = samples.get('proot') ?? [];
+      const slow = (xs: number[]) => (xs.length ? `${(median(xs) / median(n)).toFixed(2)}x native time` : '');
+      connector.push({ id: w.id, cold: coldStats, warm: warmStats });
+      add({
+        id: w.id, name: `${w.name}: ucvmfs exec`, unit: 's', ucvmfsSamples: u, baselineSamples: n,
+        baselineName: 'native: same command, local copy', maxSlowdown: w.maxSlowdown, targetMax: w.targetMax,
+        ...(failed.has('ucvmfs') ? { ucvmfsText: 'failed (see note)' } : {}),
+        note: failed.has('ucvmfs') ? `ucvmfs failed: ${failed.get('ucvmfs')}` : `ucvmfs ${slow(u)}; warm run: ${describeStats(warmStats)}`,
+      });
+      add({
+        id: `${w.id}-proot`, name: `${w.name}: proot -b`, unit: 's', ucvmfsSamples: p, baselineSamples: n,
+        baselineName: 'native: same command, local copy',
+        ...(!proot ? { ucvmfsText: 'n/a (proot not installed)' } : failed.has('proot') ? { ucvmfsText: 'failed (see note)' } : {}),
+        ...(proot ? { note: failed.has('proot') ? `proot failed: ${failed.get('proot')}` : `proot ${slow(p)}` } : {}),
+      });
+    }
+    log(`group 7 took ${((nowMs() - g0) / 1000).toFixed(1)} s`);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
   // Output
   const env = {
     node: process.version,
@@ -485,25 +749,29 @@ try {
     cpu: `${cpus().length} x ${cpus()[0]?.model ?? '?'}`,
     loadavgBefore: loadBefore.map((x) => Number(x.toFixed(2))),
     loadavgAfter: loadavg().map((x) => Number(x.toFixed(2))),
-    server: IN_PROCESS ? 'in-process' : 'child process',
+    server: IN_PROCESS ? 'this process' : 'a child process',
     runs: RUNS,
     coldRuns: COLD_RUNS,
+    execRuns: EXEC_RUNS,
     cacheBase: CACHE_BASE,
     seconds: Number(((nowMs() - t0) / 1000).toFixed(1)),
     fixture: SRV,
   };
   if (JSON_OUT) {
-    process.stdout.write(JSON.stringify({ env, rows, targets: targets(rows) }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ env, rows, targets: targets(rows), ...(connector.length ? { connector } : {}) }, null, 2) + '\n');
   } else {
     const lines = [
-      `ucvmfs bench: ${FQRN}, node ${env.node}, ${env.cpu}, server in ${env.server}, medians of ${RUNS} samples (cold: ${COLD_RUNS} runs), ` +
+      `ucvmfs bench: ${FQRN}, node ${env.node}, ${env.cpu}, server in ${env.server}, medians of ${RUNS} samples (cold: ${COLD_RUNS} runs; connector: ${EXEC_RUNS} runs), ` +
         `load avg ${env.loadavgBefore[0]} -> ${env.loadavgAfter[0]}, ${env.seconds} s`,
       'ratio = speed of the ucvmfs column / speed of the baseline (> 1: ucvmfs column faster); MB = 10^6 bytes',
+      ...(connector.length ? ['group 7: times of whole commands in seconds; its targets are slowdowns (ucvmfs time / native time), the inverse of the ratio column; the -proot rows hold proot in the ucvmfs column'] : []),
       '',
       table(rows),
       '',
       ...rows.filter((r) => r.note).map((r) => `note ${r.id}: ${r.note}`),
       '',
+      ...connector.map((c) => `tracer ${c.id}, first run (cold shadow tree): ${describeStats(c.cold)}`),
+      ...(connector.length ? [''] : []),
       ...targets(rows),
     ];
     process.stdout.write(lines.join('\n') + '\n');
