@@ -87,11 +87,8 @@ function envList(name: string, sep: string): string[] | undefined {
   return v ? v.split(sep).map((s) => s.trim()).filter(Boolean) : undefined;
 }
 
-/** Default cache base: per user, so a second user on a node is never locked out by the first one's directory. */
-export function defaultCacheBase(): string {
-  if (process.env.CVMFS_CACHE_BASE) return process.env.CVMFS_CACHE_BASE;
-  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'ucvmfs');
-}
+export { defaultCacheBase } from './cache/location.js';
+import { defaultCacheBase } from './cache/location.js';
 
 async function loadKeys(specs: readonly string[]): Promise<RsaPublicKey[]> {
   const keys: RsaPublicKey[] = [];

@@ -3,23 +3,30 @@
  * `ucvmfs`: command-line access to CernVM-FS repositories.
  * @module
  */
-import { resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
 import { parseArgs, splitTarget, type Args } from './args.js';
 import { bytes, longLine, Progress } from './format.js';
-import { defaultCacheBase, openRepository, type Repository, type OpenOptions } from '../repository.js';
-import { fsckCache } from '../cache/fsck.js';
-import { describeTree, treeToJson } from '../tree.js';
-import { serveRepositories } from '../serve.js';
-import { hashToString } from '../format/hash.js';
-import { parseManifest } from '../format/manifest.js';
 import { VERSION } from '../version.js';
-import { execCommand } from '../connector/exec.js';
-import { exportTree, preload, type OfflineProgress } from '../offline.js';
-import { parseSpec, type Spec } from '../select.js';
-import { constants as osConstants } from 'node:os';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { defaultCacheBase } from '../cache/location.js';
+import type { Repository, OpenOptions } from '../repository.js';
+import type { OfflineProgress } from '../offline.js';
+import type { Spec } from '../select.js';
+
+// Commands load what they need when they run: `ucvmfs exec -- true` should not pay for the HTTP client.
+const load = {
+  repository: () => import('../repository.js'),
+  tree: () => import('../tree.js'),
+  serve: () => import('../serve.js'),
+  hash: () => import('../format/hash.js'),
+  manifest: () => import('../format/manifest.js'),
+  exec: () => import('../connector/exec.js'),
+  offline: () => import('../offline.js'),
+  select: () => import('../select.js'),
+  fsck: () => import('../cache/fsck.js'),
+  publish: () => import('../publish/index.js'),
+};
 
 const USAGE = `ucvmfs ${VERSION}: read CernVM-FS repositories without FUSE or root
 
@@ -91,7 +98,7 @@ function openOptions(a: Args): OpenOptions {
 
 async function specOf(a: Args): Promise<Spec> {
   const f = opt(a, 'spec');
-  return parseSpec(f ? await readFile(f, 'utf8') : '');
+  return (await load.select()).parseSpec(f ? await readFile(f, 'utf8') : '');
 }
 
 /** `12/300 files, 3.4/10 MiB, 20 objects downloaded, 2.1 s, ETA 4 s` */
@@ -102,7 +109,7 @@ function offlineLine(p: OfflineProgress): string {
 }
 
 async function withRepo<T>(a: Args, fqrn: string, fn: (r: Repository) => Promise<T>): Promise<T> {
-  const repo = await openRepository(fqrn, openOptions(a));
+  const repo = await (await load.repository()).openRepository(fqrn, openOptions(a));
   try {
     return await fn(repo);
   } finally {
@@ -122,6 +129,7 @@ function target(a: Args, i = 0): { fqrn: string; path: string } {
 
 const commands: Record<string, (a: Args) => Promise<number | void>> = {
   async info(a) {
+    const { hashToString } = await load.hash();
     const { fqrn } = target(a);
     await withRepo(a, fqrn, async (r) => {
       const m = r.manifest;
@@ -169,6 +177,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
   },
 
   async stat(a) {
+    const { hashToString } = await load.hash();
     const { fqrn, path } = target(a);
     await withRepo(a, fqrn, async (r) => {
       const e = await r.fs.entry(path, false, 'lstat');
@@ -186,6 +195,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
   },
 
   async cat(a) {
+    const { pipeline } = await import('node:stream/promises');
     if (a.positional.length === 0) target(a);
     for (const t of a.positional) {
       const { fqrn, path } = splitTarget(t);
@@ -214,6 +224,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
   },
 
   async tree(a) {
+    const { describeTree, treeToJson } = await load.tree();
     const { fqrn, path } = target(a);
     await withRepo(a, fqrn, async (r) => {
       const progress = new Progress('tree', a.options.has('quiet'));
@@ -228,6 +239,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
   },
 
   async tags(a) {
+    const { hashToString } = await load.hash();
     const { fqrn } = target(a);
     await withRepo(a, fqrn, async (r) => {
       const tags = await r.tags();
@@ -246,7 +258,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
     const fqrn = opt(a, 'fqrn');
     const outDir = opt(a, 'out');
     if (!src || !fqrn || !outDir) fail(`publish needs DIR --fqrn NAME --out DIR\n\n${USAGE}`, 2);
-    const { publish } = await import('../publish/index.js');
+    const { publish } = await load.publish();
     const tag = opt(a, 'tag');
     const description = opt(a, 'description');
     const hash = opt(a, 'hash');
@@ -266,6 +278,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
   },
 
   async fsck(a) {
+    const { fsckCache } = await load.fsck();
     const fqrn = a.positional[0];
     const shared = !/^(no|false|0|off)$/i.test(process.env.CVMFS_SHARED_CACHE ?? 'yes');
     const dir = join(opt(a, 'cache') ?? defaultCacheBase(), shared || !fqrn ? 'shared' : fqrn);
@@ -277,6 +290,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
   },
 
   async preload(a) {
+    const { preload } = await load.offline();
     const { fqrn } = target(a);
     const spec = await specOf(a);
     await withRepo(a, fqrn, async (r) => {
@@ -287,6 +301,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
   },
 
   async export(a) {
+    const { exportTree } = await load.offline();
     const { fqrn } = target(a);
     const to = opt(a, 'to');
     if (!to) fail(`export needs --to DIR\n\n${USAGE}`, 2);
@@ -299,6 +314,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
   },
 
   async exec(a) {
+    const { execCommand } = await load.exec();
     if (a.positional.length === 0) fail(`exec needs a command\n\n${USAGE}`, 2);
     const repos = (a.options.get('repo') ?? []).flatMap((r) => r.split(',')).filter(Boolean);
     // The command owns the terminal's signals: Ctrl-C and friends reach it (same process group) and it decides;
@@ -320,17 +336,20 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
       process.stderr.write(`ucvmfs: ${c.requests} tracer requests, ${c.directories} directories listed, ${c.files} files (${bytes(c.bytes)}) materialized\n`);
     }
     for (const s of swallow) process.off(s, noop);
+    // Nothing of ours needs to run on: leave now rather than wait for idle HTTP connections and timers.
+    const leave = (code: number): never => process.exit(code);
     if (res.signal) {
       const name = Object.entries(osConstants.signals).find(([, n]) => n === res.signal)?.[0];
       process.removeAllListeners(name as NodeJS.Signals);
       // Die the same way, so that a shell sees the signal; if it is one we cannot die of, say so by the code.
       if (name && name !== 'SIGSTOP') process.kill(process.pid, name as NodeJS.Signals);
-      return 128 + res.signal;
+      leave(128 + res.signal);
     }
-    return res.code ?? 1;
+    leave(res.code ?? 1);
   },
 
   async serve(a) {
+    const [{ parseManifest }, { serveRepositories }] = await Promise.all([load.manifest(), load.serve()]);
     if (a.positional.length === 0) fail(`serve needs at least one repository directory\n\n${USAGE}`, 2);
     const repos: Record<string, string> = {};
     for (const d of a.positional) {

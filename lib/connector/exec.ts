@@ -9,7 +9,8 @@ import { chmod, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CvmfsError } from '../errors.js';
-import { defaultCacheBase, openRepository, type OpenOptions, type Repository } from '../repository.js';
+import type { OpenOptions, Repository } from '../repository.js';
+import { defaultCacheBase } from '../cache/location.js';
 import { ShadowTree } from './shadow.js';
 import { pidAlive } from '../cache/disk-cache.js';
 
@@ -108,6 +109,8 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
   const base = join(options.open?.cacheDir ?? defaultCacheBase(), 'shadow');
   const shadow = new ShadowTree(base, root, async (fqrn) => {
     try {
+      // Loaded on first access: a job that never touches /cvmfs does not pay for the client.
+      const { openRepository } = await import('../repository.js');
       const r = await openRepository(fqrn, options.open ?? {});
       opened.push(r);
       return r;

@@ -4,7 +4,7 @@
  * caller rejects (hash mismatch, truncation). Uses undici's pooled, keep-alive dispatcher.
  * @module
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import { ioError, CvmfsError } from '../errors.js';
 
@@ -30,10 +30,16 @@ export function splitServerList(value: string): string[] {
   return value.split(';').map((s) => s.trim()).filter(Boolean);
 }
 
+/**
+ * undici, loaded on the first request: a process working from a warm cache (a job under `ucvmfs exec`) never
+ * needs it, and loading it costs ~50 ms here.
+ */
+let undici: Promise<typeof import('undici')> | undefined;
 let sharedAgent: Agent | undefined;
-function defaultAgent(): Agent {
-  sharedAgent ??= new Agent({ keepAliveTimeout: 30_000, connections: 32 });
-  return sharedAgent;
+async function client(): Promise<{ request: (typeof import('undici'))['request']; agent: Agent }> {
+  const u = await (undici ??= import('undici'));
+  sharedAgent ??= new u.Agent({ keepAliveTimeout: 30_000, connections: 32 });
+  return { request: u.request, agent: sharedAgent };
 }
 
 /** Statistics of one fetcher. */
@@ -52,7 +58,7 @@ export class Fetcher {
   private current = 0;
   private readonly timeoutMs: number;
   private readonly maxRetries: number;
-  private readonly dispatcher: Dispatcher;
+  private readonly dispatcher: Dispatcher | undefined;
   private readonly onFailover: ((from: string, error: unknown) => void) | undefined;
   readonly stats: FetcherStats = { requests: 0, bytes: 0, failovers: 0 };
 
@@ -61,7 +67,7 @@ export class Fetcher {
     this.servers = servers;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.maxRetries = opts.maxRetries ?? 1;
-    this.dispatcher = opts.dispatcher ?? defaultAgent();
+    this.dispatcher = opts.dispatcher;
     this.onFailover = opts.onFailover;
   }
 
@@ -103,8 +109,9 @@ export class Fetcher {
 
   private async once<T>(url: string, consume: BodyConsumer<T>, signal?: AbortSignal): Promise<T> {
     this.stats.requests++;
+    const { request, agent } = await client();
     const res = await request(url, {
-      dispatcher: this.dispatcher,
+      dispatcher: this.dispatcher ?? agent,
       method: 'GET',
       headersTimeout: this.timeoutMs,
       bodyTimeout: this.timeoutMs,
