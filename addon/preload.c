@@ -14,6 +14,7 @@
 /* Both the plain and the 64 names are defined here, so no header may redirect one to the other. */
 #undef _FILE_OFFSET_BITS
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -127,8 +128,60 @@ static void md5(const unsigned char *msg, size_t len, unsigned char out[16]) {
 
 /* ---- The shadow area ---- */
 
+/* Answers that never change within a session are remembered: repository → revision directory, and markers
+ * found (markers are only ever added). Lock-free: slots are written once, whole, with atomic stores. */
+static int revision_dir_uncached(const char *fqrn, size_t n, char *out, size_t size);
+#define REVS 16
+static struct { char fqrn[256]; char rev[PATH_MAX]; } revs[REVS];
+static int nrevs;
+
+#define MARKS 16384
+static uint64_t marks[MARKS];
+
+static uint64_t fnv(const char *a, size_t n, uint64_t h) {
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)a[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+static int mark_known(uint64_t h) {
+  for (size_t i = 0; i < 8; i++) {
+    uint64_t v = __atomic_load_n(&marks[(h + i) % MARKS], __ATOMIC_RELAXED);
+    if (v == h) return 1;
+    if (v == 0) return 0;
+  }
+  return 0;
+}
+
+static void mark_remember(uint64_t h) {
+  for (size_t i = 0; i < 8; i++) {
+    uint64_t expected = 0;
+    if (__atomic_compare_exchange_n(&marks[(h + i) % MARKS], &expected, h, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED) || expected == h) return;
+  }
+}
+
 /* The revision directory of a mounted repository (the session's link to it), or 0. */
 static int revision_dir(const char *fqrn, size_t n, char *out, size_t size) {
+  int have = __atomic_load_n(&nrevs, __ATOMIC_ACQUIRE);
+  for (int i = 0; i < have; i++) {
+    if (strlen(revs[i].fqrn) == n && memcmp(revs[i].fqrn, fqrn, n) == 0) {
+      if (strlen(revs[i].rev) >= size) return 0;
+      strcpy(out, revs[i].rev);
+      return 1;
+    }
+  }
+  int found = revision_dir_uncached(fqrn, n, out, size);
+  if (found && n < sizeof revs[0].fqrn && strlen(out) < sizeof revs[0].rev) {
+    int slot = __atomic_fetch_add(&nrevs, 0, __ATOMIC_RELAXED);
+    if (slot < REVS && __atomic_compare_exchange_n(&nrevs, &slot, slot + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+      memcpy(revs[slot].fqrn, fqrn, n);
+      revs[slot].fqrn[n] = 0;
+      strcpy(revs[slot].rev, out);
+    }
+  }
+  return found;
+}
+
+static int revision_dir_uncached(const char *fqrn, size_t n, char *out, size_t size) {
   char link[PATH_MAX];
   if (session_len + 1 + n + 1 > sizeof link) return 0;
   memcpy(link, session, session_len);
@@ -146,8 +199,19 @@ static int exists(const char *p) {
   return gate(SYS_newfstatat, AT_FDCWD, (long)p, (long)&st, AT_SYMLINK_NOFOLLOW, 0) == 0;
 }
 
+static int marked_on_disk(const char *rev, char kind, const char *rpath, size_t rlen);
+
 /* Whether the marker `kind` (l: listed, f: content written) exists for a repository path. */
 static int marked(const char *rev, char kind, const char *rpath, size_t rlen) {
+  uint64_t h = fnv(rpath, rlen, fnv(&kind, 1, fnv(rev, strlen(rev), 0xcbf29ce484222325ULL)));
+  if (h == 0) h = 1;
+  if (mark_known(h)) return 1;
+  if (!marked_on_disk(rev, kind, rpath, rlen)) return 0;
+  mark_remember(h);
+  return 1;
+}
+
+static int marked_on_disk(const char *rev, char kind, const char *rpath, size_t rlen) {
   unsigned char d[16];
   md5((const unsigned char *)rpath, rlen, d);
   char m[PATH_MAX];
@@ -164,11 +228,41 @@ enum route { NATIVE, REWRITTEN, TRACER };
  * Decides where a call goes. NATIVE: as given, through the gate. REWRITTEN: through the gate with `out`.
  * TRACER: through libc's syscall(), which stops in the tracer (first accesses and everything unusual).
  */
+/* Whether a path (or a relative name) is plain: no `.`/`..` components, no doubled or trailing slash. */
+static int plain(const char *p) {
+  size_t n = strlen(p);
+  return n > 0 && p[0] != '.' && !strstr(p, "/.") && !strstr(p, "//") && p[n - 1] != '/';
+}
+
+/* The shadow tree's answer for `rpath` (a plain repository path, "/" for the top) in revision directory `rev`,
+ * whose real path is `out`. */
+static enum route decide(const char *rev, const char *rpath, enum need need, const char *out) {
+  size_t rlen = strlen(rpath);
+  /* The parent directory must be listed. */
+  if (rlen > 1) {
+    const char *last = strrchr(rpath, '/');
+    size_t plen = last == rpath ? 1 : (size_t)(last - rpath);
+    if (!marked(rev, 'l', rpath, plen)) return TRACER;
+  }
+  struct stat st;
+  long r = gate(SYS_newfstatat, AT_FDCWD, (long)out, (long)&st, AT_SYMLINK_NOFOLLOW, 0);
+  if (r == -ENOENT) return REWRITTEN; /* the kernel answers ENOENT */
+  if (r != 0) return TRACER;
+  if (S_ISLNK(st.st_mode)) return need == NEED_LSTAT ? REWRITTEN : TRACER;
+  if (S_ISDIR(st.st_mode)) return marked(rev, 'l', rpath, rlen) ? REWRITTEN : TRACER;
+  if (S_ISREG(st.st_mode) && need == NEED_OPEN) return st.st_size == 0 || marked(rev, 'f', rpath, rlen) ? REWRITTEN : TRACER;
+  return REWRITTEN;
+}
+
+/*
+ * Decides where a call goes. NATIVE: as given, through the gate. REWRITTEN: through the gate with `out`.
+ * TRACER: through libc's syscall(), which stops in the tracer (first accesses and everything unusual).
+ */
 static enum route route(int dirfd, const char *p, enum need need, char *out, size_t outsz) {
   if (!gate) return TRACER;
   if (!*p) return NATIVE;
   if (p[0] != '/') {
-    /* Relative: fine unless the base directory is in the shadow area (or the path may climb into /cvmfs). */
+    /* Relative: as given unless the base directory is in the shadow area (or the name may climb into /cvmfs). */
     char b[PATH_MAX];
     long r;
     if (dirfd == AT_FDCWD) {
@@ -180,33 +274,34 @@ static enum route route(int dirfd, const char *p, enum need need, char *out, siz
       if (r > 0) b[r] = 0;
     }
     if (r <= 0) return TRACER;
-    if (strncmp(b, base, base_len) == 0 || strncmp(b, session, session_len) == 0) return TRACER;
+    if (strncmp(b, session, session_len) == 0) return TRACER;
+    if (strncmp(b, base, base_len) == 0) {
+      /* Inside a revision directory (find, fts, openat on a directory handle): decide as for its /cvmfs path. */
+      if (strncmp(b + base_len, "/rev/", 5) != 0 || !plain(p)) return TRACER;
+      const char *dir = b + base_len + 5, *end = strchr(dir, '/');
+      size_t revlen = end ? (size_t)(end - b) : strlen(b);
+      if (!memchr(dir, '@', revlen - (size_t)(dir - b)) || (revlen >= 7 && memcmp(b + revlen - 7, ".hidden", 7) == 0)) return TRACER;
+      char rev[PATH_MAX], rpath[PATH_MAX];
+      if (revlen >= sizeof rev) return TRACER;
+      memcpy(rev, b, revlen);
+      rev[revlen] = 0;
+      int n = snprintf(rpath, sizeof rpath, "%s/%s", b + revlen, p);
+      int m = snprintf(out, outsz, "%s/%s", b, p);
+      if (n < 0 || (size_t)n >= sizeof rpath || m < 0 || (size_t)m >= outsz) return TRACER;
+      return decide(rev, rpath, need, out);
+    }
     if (strncmp(p, "cvmfs", 5) == 0 || strstr(p, "..")) return TRACER;
     return NATIVE;
   }
   if (strncmp(p, "/cvmfs", 6) != 0 || (p[6] != '/' && p[6] != 0)) return strstr(p, "/cvmfs") ? TRACER : NATIVE;
-  /* A /cvmfs path: plain form only (no `.`/`..` components, no doubled or trailing slash). */
-  if (strstr(p, "/.") || strstr(p, "//") || p[strlen(p) - 1] == '/' || p[6] == 0) return TRACER;
+  if (p[6] == 0 || !plain(p + 1)) return TRACER;
   const char *fqrn = p + 7, *slash = strchr(fqrn, '/');
   size_t flen = slash ? (size_t)(slash - fqrn) : strlen(fqrn);
   char rev[PATH_MAX];
   if (!revision_dir(fqrn, flen, rev, sizeof rev)) return TRACER;
-  const char *rpath = slash ? slash : "/";
-  size_t rlen = strlen(rpath);
   int n = snprintf(out, outsz, "%s%s", rev, slash ? slash : "");
   if (n < 0 || (size_t)n >= outsz) return TRACER;
-  /* The parent directory must be listed. */
-  const char *last = strrchr(rpath, '/');
-  size_t plen = last == rpath ? 1 : (size_t)(last - rpath);
-  if (slash && !marked(rev, 'l', rpath, plen)) return TRACER;
-  struct stat st;
-  long r = gate(SYS_newfstatat, AT_FDCWD, (long)out, (long)&st, AT_SYMLINK_NOFOLLOW, 0);
-  if (r == -ENOENT) return REWRITTEN; /* the kernel answers ENOENT */
-  if (r != 0) return TRACER;
-  if (S_ISLNK(st.st_mode)) return need == NEED_LSTAT ? REWRITTEN : TRACER;
-  if (S_ISDIR(st.st_mode)) return marked(rev, 'l', rpath, rlen) ? REWRITTEN : TRACER;
-  if (S_ISREG(st.st_mode) && need == NEED_OPEN) return st.st_size == 0 || marked(rev, 'f', rpath, rlen) ? REWRITTEN : TRACER;
-  return REWRITTEN;
+  return decide(rev, slash ? slash : "/", need, out);
 }
 
 /* The /cvmfs form of a real path in the shadow area, written over `p` (size `size`); 0 if not there. */
@@ -449,6 +544,113 @@ static FILE *fopen_common(const char *p, const char *m) {
   FILE *f = fdopen(fd, m);
   if (!f) close(fd);
   return f;
+}
+
+/*
+ * realpath: glibc's makes one internal readlink per component, which the preload cannot see and which would
+ * each stop in the tracer (gcc's cc1 makes ~1,200 of them per compile, mostly under /usr). Paths that stay out
+ * of /cvmfs and the shadow area are resolved here through the gate; the others by glibc, whose calls the tracer
+ * translates.
+ */
+static char *(*next_realpath)(const char *, char *);
+
+static char *libc_realpath(const char *p, char *resolved) {
+  if (!next_realpath) next_realpath = (char *(*)(const char *, char *))dlsym(RTLD_NEXT, "realpath");
+  return next_realpath ? next_realpath(p, resolved) : NULL;
+}
+
+static int outside(const char *p) {
+  return strncmp(p, "/cvmfs", 6) != 0 && strncmp(p, base, base_len) != 0 && strncmp(p, session, session_len) != 0;
+}
+
+char *realpath(const char *p, char *resolved) {
+  if (!p) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (!gate || !*p) return libc_realpath(p, resolved);
+  char rest[2 * PATH_MAX + 2], done[PATH_MAX];
+  size_t dlen = 0;
+  if (p[0] == '/') {
+    if (strlen(p) >= sizeof rest) return libc_realpath(p, resolved);
+    strcpy(rest, p);
+  } else {
+    char cwd[PATH_MAX];
+    if (gate(SYS_getcwd, (long)cwd, sizeof cwd, 0, 0, 0) <= 0) return libc_realpath(p, resolved);
+    if ((size_t)snprintf(rest, sizeof rest, "%s/%s", cwd, p) >= sizeof rest) return libc_realpath(p, resolved);
+  }
+  if (!outside(rest)) return libc_realpath(p, resolved);
+  int links = 0;
+  char *cur = rest;
+  done[0] = 0;
+  while (*cur) {
+    while (*cur == '/') cur++;
+    if (!*cur) break;
+    char *end = strchr(cur, '/');
+    size_t n = end ? (size_t)(end - cur) : strlen(cur);
+    if (n == 1 && cur[0] == '.') {
+      cur += n;
+      continue;
+    }
+    if (n == 2 && cur[0] == '.' && cur[1] == '.') {
+      while (dlen > 0 && done[dlen - 1] != '/') dlen--;
+      if (dlen > 0) dlen--;
+      done[dlen] = 0;
+      cur += n;
+      continue;
+    }
+    if (dlen + 1 + n >= sizeof done) {
+      errno = ENAMETOOLONG;
+      return NULL;
+    }
+    done[dlen] = '/';
+    memcpy(done + dlen + 1, cur, n);
+    dlen += 1 + n;
+    done[dlen] = 0;
+    cur += n;
+    if (!outside(done)) return libc_realpath(p, resolved);
+    struct stat st;
+    long r = gate(SYS_newfstatat, AT_FDCWD, (long)done, (long)&st, AT_SYMLINK_NOFOLLOW, 0);
+    if (r < 0) return (char *)(intptr_t)(ret(r), 0);
+    if (S_ISLNK(st.st_mode)) {
+      if (++links > 40) {
+        errno = ELOOP;
+        return NULL;
+      }
+      char target[PATH_MAX];
+      long t = gate(SYS_readlinkat, AT_FDCWD, (long)done, (long)target, sizeof target - 1, 0);
+      if (t < 0) return (char *)(intptr_t)(ret(t), 0);
+      target[t] = 0;
+      char next[2 * PATH_MAX + 2];
+      if ((size_t)snprintf(next, sizeof next, "%s%s", target, cur) >= sizeof next) {
+        errno = ENAMETOOLONG;
+        return NULL;
+      }
+      if (target[0] == '/') {
+        if (!outside(target)) return libc_realpath(p, resolved);
+        dlen = 0;
+      } else {
+        while (dlen > 0 && done[dlen - 1] != '/') dlen--;
+        if (dlen > 0) dlen--;
+      }
+      done[dlen] = 0;
+      strcpy(rest, next);
+      cur = rest;
+    } else if (!S_ISDIR(st.st_mode) && strchr(cur, '/') && cur[strspn(cur, "/")]) {
+      errno = ENOTDIR;
+      return NULL;
+    }
+  }
+  if (dlen == 0) strcpy(done, "/");
+  if (!resolved) return strdup(done);
+  strcpy(resolved, done);
+  return resolved;
+}
+
+char *canonicalize_file_name(const char *p) { return realpath(p, NULL); }
+char *__realpath_chk(const char *p, char *resolved, size_t len) {
+  (void)len;
+  return realpath(p, resolved);
 }
 
 FILE *fopen(const char *p, const char *m) { return fopen_common(p, m); }

@@ -254,11 +254,15 @@ print('traceme', libc.ptrace(0, 0, 0, 0), ctypes.get_errno())
 layered('newer system calls: statx and newfstatat with AT_EMPTY_PATH, openat2, faccessat2, clone3, close_range, execveat from a thread', async () => {
   const bin = join(tempDir('ucvmfs-cc-'), 'newcalls');
   execFileSync('gcc', ['-O1', '-pthread', '-o', bin, join(ROOT, 'test/native/newcalls.c')]);
-  const r = await exec([bin, `${M}/sw/bin/hello`]);
+  const local = ['/usr/bin/../lib/../bin', '/proc/self/../self/cwd/', '/no/such/file', '/etc/../etc/hostname/x'];
+  const r = await exec([bin, `${M}/sw/bin/hello`, `${M}/links/abs_dir/bin/../lib/libgreet.so`, `${M}/links/chain_to_rel_file`, ...local]);
   const size = readTruth(FQRN).entries['/sw/bin/hello']!.size;
-  assert.deepEqual(r.stdout.toString().trim().split('\n'), [
+  const native = execFileSync(bin, ['/bin/true', ...local]).toString().split('\n').filter((l) => l.startsWith('realpath ')).map((l) => l.replace(/^realpath \/proc\/\d+/, 'realpath /proc/PID'));
+  assert.equal(native.length, local.length);
+  assert.deepEqual(r.stdout.toString().trim().split('\n').map((l) => l.replace(/^realpath \/proc\/\d+/, 'realpath /proc/PID').replace(/^realpath \/tmp\/.*/, 'realpath CWD')), [
     `statx 0 ${size}`, `statx_empty_path 0 ${size}`, `fstatat_empty_path 0 ${size}`, 'openat2 ELF',
     'openat2_create Read-only file system', 'faccessat2_x 0', 'faccessat2_w -1 Read-only file system',
+    `realpath ${M}/sw/lib/libgreet.so.1.0`, `realpath ${M}/small/hello.txt`, ...native.map((l) => l.replace(/^realpath \/tmp\/.*/, 'realpath CWD')),
     'thread_read 4 ELF', 'close_range 0', 'Hello, from-a-thread! (from libgreet 1.0)',
   ], r.stderr);
   assert.equal(r.code, 0);

@@ -58,6 +58,11 @@ int main(int argc, char **argv, char **envp) {
   printf("faccessat2_x %ld\n", syscall(SYS_faccessat2, AT_FDCWD, file, X_OK, AT_EACCESS));
   long w = syscall(SYS_faccessat2, AT_FDCWD, file, W_OK, 0);
   printf("faccessat2_w %ld %s\n", w, w ? strerror(errno) : "");
+  for (int i = 2; i < argc; i++) {
+    char *r = realpath(argv[i], NULL);
+    printf("realpath %s\n", r ? r : strerror(errno));
+    free(r);
+  }
   pthread_t t;
   pthread_create(&t, NULL, reader, NULL); /* glibc >= 2.34 creates threads with clone3 */
   pthread_join(t, NULL);
