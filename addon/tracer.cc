@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "filter.h"
+#include "md5.h"
 #include "syscalls.h"
 #include "tracee.h"
 
@@ -150,6 +151,7 @@ class Tracer {
   std::unordered_map<pid_t, Pending> pending_;
   std::unordered_set<pid_t> known_;
   std::unordered_set<std::string> listed_;  // /cvmfs paths of directories JavaScript has listed
+  bool nofollow_ = false;                   // the call being handled does not follow a final symlink
   std::unordered_map<std::string, std::string> mounts_;  // repository → revision directory
   uint64_t asks_ = 0, askNs_ = 0, stops_ = 0;
   bool debug_ = getenv("UCVMFS_TRACER_DEBUG") != nullptr;
@@ -185,6 +187,7 @@ class Tracer {
   std::vector<std::string> AskJs(char op, const std::string& path) {
     auto t0 = std::chrono::steady_clock::now();
     asks_++;
+    if (debug_ && getenv("UCVMFS_TRACER_DEBUG")[0] == '2') fprintf(stderr, "[tracer] question %c %s\n", op, path.c_str());
     auto* r = new Request{op, path, {}};
     auto fut = r->answer.get_future();
     auto* m = new Message{std::unique_ptr<Request>(r), {}};
@@ -199,7 +202,13 @@ class Tracer {
 
   // A path without `.`/`..` components or doubled slashes: its lexical parent is where the kernel looks.
   static bool Clean(const std::string& p) {
-    return p.find("/.") == std::string::npos && p.find("//") == std::string::npos && p.back() != '/';
+    if (p.empty() || p.back() == '/' || p.find("//") != std::string::npos) return false;
+    // No `.` or `..` component (names that merely start with a dot are fine).
+    for (size_t i = p.find("/."); i != std::string::npos; i = p.find("/.", i + 1)) {
+      size_t e = i + 2;
+      if (e == p.size() || p[e] == '/' || (p[e] == '.' && (e + 1 == p.size() || p[e + 1] == '/'))) return false;
+    }
+    return true;
   }
 
   // Whether the shadow tree already holds what `op` needs, so that JavaScript need not be asked: the parent
@@ -207,13 +216,43 @@ class Tracer {
   // file. Symlinks always go to JavaScript, which resolves them and lists what they lead to.
   bool Known(char op, const std::string& path) {
     if (!Clean(path)) return false;
+    // The hidden /.cvmfs is made on first access by the library (and is never in a listing).
+    std::string name = RepoOf(path);
+    size_t top = kVirtual.size() + 1 + name.size();
+    if (path.size() >= top + 7 && path.compare(top, 7, "/.cvmfs") == 0 && (path.size() == top + 7 || path[top + 7] == '/')) return false;
     std::string parent = path.substr(0, path.rfind('/'));
-    if (!listed_.count(parent)) return false;
+    if (parent == kVirtual) return Listed(path);  // a repository's top: mounted and listed
+    if (!Listed(parent)) return false;
     struct stat st;
     if (lstat(ToShadow(path).c_str(), &st) != 0) return errno == ENOENT;
-    if (S_ISDIR(st.st_mode)) return listed_.count(path) > 0;
-    if (S_ISREG(st.st_mode)) return op == 'l';
-    return !S_ISLNK(st.st_mode);
+    if (S_ISDIR(st.st_mode)) return Listed(path);
+    if (S_ISREG(st.st_mode)) return op == 'l' || (op == 'o' && (st.st_size == 0 || Marked('f', path)));
+    // A symlink is known to a call that does not follow it (lstat, readlink); following it is the library's job.
+    return !S_ISLNK(st.st_mode) || (op == 'l' && nofollow_);
+  }
+
+  // A directory listed in this session, or by any process before (its marker file, see shadow.ts).
+  bool Listed(const std::string& virt) {
+    if (listed_.count(virt)) return true;
+    if (!Marked('l', virt)) return false;
+    listed_.insert(virt);
+    return true;
+  }
+
+  // Whether the library left the marker `kind` for a /cvmfs path of a mounted repository.
+  bool Marked(char kind, const std::string& virt) {
+    std::string name = RepoOf(virt);
+    auto it = mounts_.find(name);
+    if (name.empty() || it == mounts_.end() || it->second.empty()) return false;
+    std::string rpath = virt.substr(kVirtual.size() + 1 + name.size());
+    if (rpath.empty()) rpath = "/";
+    if (rpath.compare(0, 7, "/.cvmfs") == 0) return false;
+    unsigned char d[16];
+    ucvmfs_md5((const unsigned char*)rpath.data(), rpath.size(), d);
+    char hex[33];
+    for (int i = 0; i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    std::string marker = it->second + ".state/" + kind + "-" + hex;
+    return access(marker.c_str(), F_OK) == 0;
   }
 
   // The repository name in a /cvmfs path ("" for /cvmfs itself).
@@ -277,6 +316,14 @@ class Tracer {
       std::string v = Virtualize(base);
       if (!v.empty()) {
         abs = v + "/" + s;
+        // The base is a physical directory, so leading `..` components (fts climbing back up) are exact
+        // lexically; a `..` after a name could follow a symlink and stays for the library to resolve.
+        size_t lead = 0;
+        while (s.compare(lead, 2, "..") == 0 && (lead + 2 == s.size() || s[lead + 2] == '/')) lead += lead + 2 == s.size() ? 2 : 3;
+        if (lead > 0 && s.find("/..", lead) == std::string::npos && !(s.size() >= lead + 2 && s.compare(lead, 2, "..") == 0)) {
+          std::string n = Normalize(abs);
+          if (Under(n, kVirtual)) abs = n;
+        }
         // The session directory only stands for /cvmfs itself: below it, the kernel must go to the revisions.
         if (Under(base, o_.shadow)) relative = false;
       } else {
@@ -368,6 +415,11 @@ class Tracer {
     }
     if (c->path < 0 || !ReadString(pid, r.Arg(c->path), &s)) return false;
     std::string virt = Classify(pid, r, c->dirfd, s, &rw);
+    nofollow_ = c->kind == Kind::Readlink || nr == __NR_lgetxattr || nr == __NR_llistxattr ||
+                (nr == __NR_newfstatat && (r.Arg(3) & AT_SYMLINK_NOFOLLOW)) || (nr == __NR_statx && (r.Arg(2) & AT_SYMLINK_NOFOLLOW));
+#ifdef __NR_lstat
+    nofollow_ = nofollow_ || nr == __NR_lstat;
+#endif
     if (virt.empty() && c->kind == Kind::Readlink && s.compare(0, 6, "/proc/") == 0) {
       // /proc/<pid>/cwd, exe, fd/N, ... reveal shadow paths: translate the answer.
       pending_[pid] = Pending{Pending::TranslateBuf, 0, r.Arg(c->path + 1), r.Arg(c->path + 2), false, LinkName(pid, r, c, s)};
@@ -657,6 +709,15 @@ class Tracer {
     return d;
   }
 
+  template <typename F>
+  void Guarded(F f) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      fprintf(stderr, "ucvmfs: tracer error (call passed through): %s\n", e.what());
+    }
+  }
+
   void Loop(pid_t root, Done* d) {
     for (;;) {
       int status = 0;
@@ -685,9 +746,10 @@ class Tracer {
         __ptrace_syscall_info info{};
         long n = ptrace(PTRACE_GET_SYSCALL_INFO, pid, sizeof info, &info);
         if (n > 0 && info.op == PTRACE_SYSCALL_INFO_ENTRY) req = PTRACE_SYSCALL;
-        else OnExit(pid);
+        else Guarded([&] { OnExit(pid); });
       } else if (event == PTRACE_EVENT_SECCOMP) {
-        if (OnEntry(pid)) req = PTRACE_SYSCALL;
+        // A bug here must not take the job down: the call then runs as the program made it.
+        Guarded([&] { if (OnEntry(pid)) req = PTRACE_SYSCALL; });
       } else if (event == PTRACE_EVENT_EXEC) {
         unsigned long former = 0;
         ptrace(PTRACE_GETEVENTMSG, pid, 0, &former);

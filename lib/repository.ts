@@ -65,6 +65,11 @@ export interface OpenOptions {
    * re-verified) manifest. Default: `process.emitWarning`.
    */
   onWarning?: (message: string) => void;
+  /**
+   * Do not load the root catalog at open (the connector: a job whose shadow tree is complete never needs a
+   * catalog). A repository whose catalogs are broken then fails on first use instead.
+   */
+  lazyRoot?: boolean;
   /** Clock, for tests of expiry. */
   now?: () => Date;
 }
@@ -286,7 +291,7 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
     timeoutMs,
   });
   // Load the root catalog now, as a mount would: a repository that cannot show its root fails at open.
-  await repo.fs.stat('/');
+  if (!options.lazyRoot) await repo.fs.stat('/');
   return repo;
 }
 

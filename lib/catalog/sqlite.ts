@@ -2,12 +2,12 @@
  * Loads the WASM SQLite engine (sql.js) once per process.
  * @module
  */
-import initSqlJs, { type SqlJsStatic } from 'sql.js';
+import type { SqlJsStatic } from 'sql.js';
 
 let engine: Promise<SqlJsStatic> | undefined;
 
-/** The shared sql.js engine. */
+/** The shared sql.js engine, loaded on first use (a warm `ucvmfs exec` job may never open a catalog). */
 export function sqlite(): Promise<SqlJsStatic> {
-  engine ??= initSqlJs();
+  engine ??= import('sql.js').then((m) => m.default());
   return engine;
 }
