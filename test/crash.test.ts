@@ -27,6 +27,7 @@ test('200 processes killed with SIGKILL mid-download leave a cache whose every o
     const order = files.map((f, i) => [f, (i * 7919 + seed * 104729) % 10007]).sort((a, b) => a[1] - b[1]).map((x) => x[0]);
     order.unshift('/big/random_32M.bin', '/big/text_20M.txt');
     const repo = await openRepository(${JSON.stringify(FQRN)}, { serverUrls: [${JSON.stringify(`${server.url}/@fqrn@`)}], publicKeys: [${JSON.stringify(keyOf(FQRN))}], cacheDir: ${JSON.stringify(cacheDir)} });
+    process.stdout.write('opened\\n');
     let next = 0;
     await Promise.all([0, 1, 2, 3].map(async () => { while (next < order.length) await repo.fs.readFile(order[next++]); }));
   `;
@@ -34,10 +35,13 @@ test('200 processes killed with SIGKILL mid-download leave a cache whose every o
   writeFileSync(scriptFile, script);
   try {
     for (let i = 0; i < 200; i++) {
-      const child = spawn(process.execPath, [scriptFile, String(i)], { stdio: 'ignore' });
-      await new Promise((r) => setTimeout(r, 40 + ((i * 37) % 260)));
+      // Killed at a point spread over its work: mostly mid-download, some while it starts or opens.
+      const child = spawn(process.execPath, [scriptFile, String(i)], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const closed = new Promise((r) => child.once('close', r));
+      if (i % 10 !== 0) await Promise.race([new Promise((r) => child.stdout!.once('data', r)), closed]);
+      await new Promise((r) => setTimeout(r, (i * 37) % 200));
       child.kill('SIGKILL');
-      await new Promise((r) => child.on('close', r));
+      await closed;
     }
     const shared = join(cacheDir, 'shared');
     const report = await fsckCache(shared);

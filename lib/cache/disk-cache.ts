@@ -7,6 +7,7 @@
  */
 import { appendFile, mkdir, rename, rm, readFile, writeFile, stat, open } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { hashToString, type ContentHash } from '../format/hash.js';
@@ -24,6 +25,26 @@ export interface RepositoryState {
 /** A content-addressed directory of verified, decompressed objects. */
 /** A download lock untouched this long is taken over (its holder may be on another host). */
 const STALE_LOCK_MS = 60_000;
+
+/** When a process started (clock ticks since boot, from /proc), to tell a reused pid from its first owner. */
+function startTime(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Whether the holder written in a download lock (`host pid starttime`) is known to be gone: on this host, its
+ * process has exited or its pid now belongs to another process (pids are reused).
+ */
+export function holderGone(holder: string): boolean {
+  const [host, pid, started] = holder.split(' ');
+  if (host !== hostname() || !pid) return false;
+  return !pidAlive(Number(pid)) || startTime(Number(pid)) !== started;
+}
 
 /** Whether a process of this host is alive (EPERM: alive, another user's). */
 export function pidAlive(pid: number): boolean {
@@ -83,7 +104,7 @@ export class DiskCache {
   async lockDownload(h: ContentHash, signal?: AbortSignal): Promise<{ release(): Promise<void> } | 'done'> {
     const name = hashToString(h);
     const lock = join(this.txn, `${name}.lock`);
-    const me = `${hostname()} ${process.pid}`;
+    const me = `${hostname()} ${process.pid} ${startTime(process.pid)}`;
     for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
       signal?.throwIfAborted();
       if (await this.has(h)) return 'done';
@@ -91,15 +112,18 @@ export class DiskCache {
         const fh = await open(lock, 'wx');
         await fh.writeFile(me);
         await fh.close();
+        // The previous holder may have finished between our look and our lock.
+        if (await this.has(h)) {
+          await rm(lock, { force: true });
+          return 'done';
+        }
         return { release: () => rm(lock, { force: true }) };
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return { release: async () => undefined };
       }
       const holder = await readFile(lock, 'latin1').catch(() => '');
-      const [host, pid] = holder.split(' ');
       const st = await stat(lock).catch(() => undefined);
-      const dead = host === hostname() && pid !== undefined && !pidAlive(Number(pid));
-      if (dead || (st && Date.now() - st.mtimeMs > STALE_LOCK_MS)) {
+      if (holderGone(holder) || (st && Date.now() - st.mtimeMs > STALE_LOCK_MS)) {
         await rm(lock, { force: true });
         continue;
       }

@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { DIGEST_LOG, pidAlive } from './disk-cache.js';
+import { DIGEST_LOG, holderGone, pidAlive } from './disk-cache.js';
 
 /** What fsck found. */
 export interface FsckReport {
@@ -19,7 +19,7 @@ export interface FsckReport {
   bad: string[];
   /** Objects with no logged digest (e.g. written by the genuine client): present, not checkable here. */
   unverified: number;
-  /** Temporary files of dead processes (removed with `repair`). */
+  /** Temporary files and download locks of dead processes (removed with `repair`). */
   staleTemps: number;
 }
 
@@ -65,7 +65,8 @@ export async function fsckCache(dir: string, options: { repair?: boolean; onProg
   }
   for (const t of await readdir(join(dir, 'txn')).catch(() => [] as string[])) {
     const pid = Number(t.split('.')[0]);
-    if (Number.isInteger(pid) && pid > 0 && !pidAlive(pid)) {
+    const deadLock = t.endsWith('.lock') && holderGone(await readFile(join(dir, 'txn', t), 'latin1').catch(() => ''));
+    if (deadLock || (Number.isInteger(pid) && pid > 0 && !pidAlive(pid))) {
       report.staleTemps++;
       if (options.repair) await rm(join(dir, 'txn', t), { force: true });
     }
