@@ -25,6 +25,8 @@ export interface RepositoryState {
 /** A content-addressed directory of verified, decompressed objects. */
 /** A download lock untouched this long is taken over (its holder may be on another host). */
 const STALE_LOCK_MS = 60_000;
+/** An empty download lock this old was left by a process that died right after making it. */
+const EMPTY_LOCK_MS = 2_000;
 
 /** When a process started (clock ticks since boot, from /proc), to tell a reused pid from its first owner. */
 function startTime(pid: number): string {
@@ -44,6 +46,14 @@ export function holderGone(holder: string): boolean {
   const [host, pid, started] = holder.split(' ');
   if (host !== hostname() || !pid) return false;
   return !pidAlive(Number(pid)) || startTime(Number(pid)) !== started;
+}
+
+/**
+ * Whether a download lock may be taken over: its holder is gone, or it was left empty (the holder died between
+ * creating and writing it, which takes microseconds), or it has not changed for {@link STALE_LOCK_MS}.
+ */
+export function lockStale(holder: string, ageMs: number): boolean {
+  return holderGone(holder) || (holder === '' && ageMs > EMPTY_LOCK_MS) || ageMs > STALE_LOCK_MS;
 }
 
 /** Whether a process of this host is alive (EPERM: alive, another user's). */
@@ -123,7 +133,7 @@ export class DiskCache {
       }
       const holder = await readFile(lock, 'latin1').catch(() => '');
       const st = await stat(lock).catch(() => undefined);
-      if (holderGone(holder) || (st && Date.now() - st.mtimeMs > STALE_LOCK_MS)) {
+      if (st && lockStale(holder, Date.now() - st.mtimeMs)) {
         await rm(lock, { force: true });
         continue;
       }

@@ -6,10 +6,10 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { DIGEST_LOG, holderGone, pidAlive } from './disk-cache.js';
+import { DIGEST_LOG, lockStale, pidAlive } from './disk-cache.js';
 
 /** What fsck found. */
 export interface FsckReport {
@@ -65,7 +65,8 @@ export async function fsckCache(dir: string, options: { repair?: boolean; onProg
   }
   for (const t of await readdir(join(dir, 'txn')).catch(() => [] as string[])) {
     const pid = Number(t.split('.')[0]);
-    const deadLock = t.endsWith('.lock') && holderGone(await readFile(join(dir, 'txn', t), 'latin1').catch(() => ''));
+    const lockAge = t.endsWith('.lock') ? await stat(join(dir, 'txn', t)).then((x) => Date.now() - x.mtimeMs, () => 0) : 0;
+    const deadLock = t.endsWith('.lock') && lockStale(await readFile(join(dir, 'txn', t), 'latin1').catch(() => ''), lockAge);
     if (deadLock || (Number.isInteger(pid) && pid > 0 && !pidAlive(pid))) {
       report.staleTemps++;
       if (options.repair) await rm(join(dir, 'txn', t), { force: true });
