@@ -495,7 +495,7 @@ try {
       log(`cold run ${i + 1}/${runs}: open ${c1.openMs.toFixed(1)} ms, big ${bigMs.toFixed(0)} ms (${bigUrls.length} objects), tree ${treeMs.toFixed(0)} ms (${treeUrls.length} objects); baselines: big ${bigBaseMs.toFixed(0)} ms, tree GET ${treeBaseMs.toFixed(0)} ms, tree copy ${copyMs.toFixed(0)} ms`);
     }
     if (want('5')) {
-      add({ id: '5a', name: 'cold openRepository, fresh cache, loopback HTTP', unit: 'ms', ucvmfsSamples: openLib, baselineSamples: openBase, baselineName: 'undici GET of the same objects, 1 at a time', note: 'includes cache skeleton (257 mkdir), RSA checks, catalog open' });
+      add({ id: '5a', name: 'cold openRepository, fresh cache, loopback HTTP', unit: 'ms', ucvmfsSamples: openLib, baselineSamples: openBase, baselineName: 'undici GET of the same objects, 1 at a time', note: 'includes txn/ creation (prefix directories are made on first use), RSA checks, catalog open' });
       add({ id: '5b', name: `cold read of the ${big.length} chunked files (${(bigBytes / MB).toFixed(1)} MB)`, unit: 'MB/s', ucvmfsSamples: bigLib, baselineSamples: bigBase, baselineName: `undici GET of the same ${bigUrls.length} raw objects, 3 in flight`, target: 270, note: `MB = file bytes / elapsed; the baseline moves ${(wireBig / MB).toFixed(1)} MB of compressed objects and does no hashing, inflating or writing` });
       add({ id: '5c', name: `cold read of every file, 8 at a time (${(allBytes / MB).toFixed(1)} MB)`, unit: 'MB/s', ucvmfsSamples: treeLib, baselineSamples: treeBase, baselineName: `undici GET of the same ${treeUrls.length} raw objects, 8 in flight`, note: `baseline moves ${(wireTree / MB).toFixed(1)} MB` });
       add({ id: '5d', name: `cold read of every file, objects (${treeUrls.length} objects)`, unit: 'objects/s', ucvmfsSamples: treeObjLib, baselineSamples: treeObjBase, baselineName: `undici GET of the same ${treeUrls.length} raw objects, 8 in flight` });
@@ -570,14 +570,14 @@ try {
         if (n !== out) throw new Error('zlib stream: wrong length');
       };
       const [c, d] = await compareRates(ffStream, nodeStream, { runs: RUNS, minMs: 150, units: out, scale: MB });
-      add({ id: `6${String.fromCharCode(letter++)}`, name: `inflate ${desc}, streamed: fflate Unzlib`, unit: 'MB/s', ucvmfsSamples: c, baselineSamples: d, baselineName: 'node:zlib createInflate() (lib/ path)' });
+      add({ id: `6${String.fromCharCode(letter++)}`, name: `inflate ${desc}, streamed: fflate Unzlib`, unit: 'MB/s', ucvmfsSamples: c, baselineSamples: d, baselineName: 'node:zlib createInflate(), default 16 KiB buffers' });
       const nodeStreamBig = async () => {
         let n = 0;
         await pipeline(Readable.from(pieces), createInflate({ chunkSize: 256 * 1024 }), new Writable({ write(ch: Buffer, _e, cb) { n += ch.length; cb(); } }));
         if (n !== out) throw new Error('zlib stream: wrong length');
       };
       const [e2, f2] = await compareRates(nodeStreamBig, nodeStream, { runs: RUNS, minMs: 150, units: out, scale: MB });
-      add({ id: `6${String.fromCharCode(letter++)}`, name: `inflate ${desc}, streamed: createInflate chunkSize 256K`, unit: 'MB/s', ucvmfsSamples: e2, baselineSamples: f2, baselineName: 'node:zlib createInflate() (lib/ path)' });
+      add({ id: `6${String.fromCharCode(letter++)}`, name: `inflate ${desc}, streamed: createInflate chunkSize 256K`, unit: 'MB/s', ucvmfsSamples: e2, baselineSamples: f2, baselineName: 'node:zlib createInflate(), default 16 KiB buffers' });
     }
 
     // RSA: lib/crypto/rsa.ts (BigInt, used by lib/) vs node:crypto, on the fixture's whitelist and manifest.
