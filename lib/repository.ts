@@ -42,6 +42,12 @@ export interface OpenOptions {
    * `cacheDir` then only holds per-node state (the last trusted revision, the connector's shadow tree).
    */
   alienCache?: string;
+  /**
+   * Like CVMFS_QUOTA_LIMIT: the most the cache's objects may take, in MB (default 4000, as the genuine
+   * client; -1 or 0 for no limit; never for an alien cache). Least recently used objects are removed down to
+   * three quarters of it.
+   */
+  quotaLimitMb?: number;
   /** Variables for variant symlinks `$(VAR)` (default: process.env). */
   variables?: Readonly<Record<string, string | undefined>>;
   /** Open catalogs kept in memory at most (default 64). */
@@ -225,6 +231,8 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
   const alien = options.alienCache ?? process.env.CVMFS_ALIEN_CACHE;
   const cache = new DiskCache(alien || join(options.cacheDir ?? defaultCacheBase(), shared ? 'shared' : fqrn));
   await cache.init();
+  const quotaMb = options.quotaLimitMb ?? Number(process.env.CVMFS_QUOTA_LIMIT ?? 4000);
+  if (!alien && Number.isFinite(quotaMb) && quotaMb > 0) cache.setQuota(quotaMb * 1024 * 1024);
   const store = new ObjectStore(fetcher, cache);
   const now = options.now ?? (() => new Date());
 

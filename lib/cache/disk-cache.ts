@@ -5,7 +5,7 @@
  * state (last trusted revision, the verified signed files) sits beside the objects.
  * @module
  */
-import { appendFile, mkdir, rename, rm, readFile, writeFile, stat, open } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, rename, rm, readFile, writeFile, stat, open, utimes } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -75,9 +75,84 @@ export class DiskCache {
   private readonly txn: string;
   private ready: Promise<void> | undefined;
 
+  private quota: { limit: number; low: number } | undefined;
+  private writtenSinceCheck = 0;
+  private enforcing: Promise<void> | undefined;
+  private readonly pinned = new Set<string>();
+  private readonly touched = new Map<string, number>();
+
   constructor(dir: string) {
     this.dir = dir;
     this.txn = join(dir, 'txn');
+  }
+
+  /**
+   * Bounds the objects' total size (CVMFS_QUOTA_LIMIT, in bytes here): when it is exceeded, the least recently
+   * used objects go until `low` (default 3/4 of the limit) is reached. Pinned objects (this process's catalogs)
+   * stay. Processes sharing the cache each enforce it; files already open stay readable (unlink), and an
+   * object evicted before it is opened is fetched again.
+   */
+  setQuota(limit: number, low = Math.floor(limit * 0.75)): void {
+    this.quota = limit > 0 ? { limit, low: Math.min(low, limit) } : undefined;
+  }
+
+  /** Keeps an object out of eviction while this process runs. */
+  pin(h: ContentHash): void {
+    this.pinned.add(hashToString(h));
+  }
+
+  /** Marks an object as used now (its mtime is the LRU clock), at most once a minute per object. */
+  touch(h: ContentHash): void {
+    if (!this.quota) return;
+    const name = hashToString(h);
+    const now = Date.now();
+    if ((this.touched.get(name) ?? 0) > now - 60_000) return;
+    if (this.touched.size > 100_000) this.touched.clear();
+    this.touched.set(name, now);
+    const t = now / 1000;
+    void utimes(this.pathOf(h), t, t).catch(() => undefined);
+  }
+
+  /** Counts bytes written; past an eighth of the quota's slack since the last look, the quota is enforced. */
+  private async noteWritten(bytes: number): Promise<void> {
+    if (!this.quota) return;
+    this.writtenSinceCheck += bytes;
+    if (this.writtenSinceCheck < Math.max(1, (this.quota.limit - this.quota.low) / 8)) return;
+    this.writtenSinceCheck = 0;
+    // Downloads wait for it: the cache then exceeds the limit by what is in flight at most.
+    this.enforcing ??= this.enforceQuota().then(() => undefined, () => undefined).finally(() => (this.enforcing = undefined));
+    await this.enforcing;
+  }
+
+  /**
+   * Sums the objects and, over the limit, removes the least recently used ones (oldest mtime first) down to the
+   * low mark. Memory: one record per object while it runs.
+   */
+  async enforceQuota(): Promise<{ total: number; removed: number }> {
+    if (!this.quota) return { total: 0, removed: 0 };
+    const objects: { path: string; name: string; size: number; mtime: number }[] = [];
+    let total = 0;
+    for (const sub of await readdir(this.dir).catch(() => [] as string[])) {
+      if (!/^[0-9a-f]{2}$/.test(sub)) continue;
+      for (const name of await readdir(join(this.dir, sub)).catch(() => [] as string[])) {
+        const path = join(this.dir, sub, name);
+        const st = await stat(path).catch(() => undefined);
+        if (!st) continue;
+        total += st.size;
+        objects.push({ path, name: sub + name, size: st.size, mtime: st.mtimeMs });
+      }
+    }
+    let removed = 0;
+    if (total <= this.quota.limit) return { total, removed };
+    objects.sort((a, b) => a.mtime - b.mtime);
+    for (const o of objects) {
+      if (total <= this.quota.low) break;
+      if (this.pinned.has(o.name)) continue;
+      await rm(o.path, { force: true });
+      total -= o.size;
+      removed++;
+    }
+    return { total, removed };
   }
 
   /**
@@ -154,6 +229,7 @@ export class DiskCache {
   async commit(tmp: string, h: ContentHash, keptDigest?: string): Promise<string> {
     const dest = this.pathOf(h);
     if (keptDigest) await appendFile(join(this.dir, DIGEST_LOG), `${hashToString(h)} ${keptDigest}\n`);
+    if (this.quota) await this.noteWritten((await stat(tmp)).size);
     try {
       await rename(tmp, dest);
     } catch (e) {

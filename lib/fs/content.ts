@@ -73,8 +73,17 @@ export class ContentReader {
       return p;
     }
     p = (async () => {
-      const path = await this.fetch(i);
-      const fh = await open(path, 'r');
+      let path = await this.fetch(i);
+      let fh: FileHandle;
+      try {
+        fh = await open(path, 'r');
+      } catch (e) {
+        // Evicted (quota) between the lookup and the open, by this process or another: fetch it again.
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        this.fetched.delete(i);
+        path = await this.fetch(i);
+        fh = await open(path, 'r');
+      }
       const st = await fh.stat();
       if (st.size !== this.pieces![i]!.size) {
         await fh.close();

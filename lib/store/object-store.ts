@@ -52,13 +52,21 @@ export class ObjectStore {
 
   /** The verified, decompressed object in memory (for catalogs, certificates, history databases). */
   async getBytes(h: ContentHash, suffix: ObjectSuffix, compression: Compression = 'zlib'): Promise<Buffer> {
-    return readFile(await this.get(h, suffix, compression));
+    // Catalogs, certificates and histories stay while this process runs (see {@link DiskCache.enforceQuota}).
+    this.cache.pin(h);
+    try {
+      return await readFile(await this.get(h, suffix, compression));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      return readFile(await this.get(h, suffix, compression)); // evicted by another process meanwhile
+    }
   }
 
   private async load(h: ContentHash, suffix: ObjectSuffix, compression: Compression, signal?: AbortSignal, sizeHint?: number): Promise<string> {
     await this.cache.init();
     if (await this.cache.has(h)) {
       this.stats.hits++;
+      this.cache.touch(h);
       return this.cache.pathOf(h);
     }
     const rel = objectPath(h, suffix);
