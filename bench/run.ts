@@ -5,7 +5,7 @@
  *   node dist/bench/run.js [--json] [--only=1,2,5] [--runs=N] [--inproc-server] [--keep]
  *
  * --json           print JSON (rows with every sample, environment, targets) instead of the table
- * --only=LIST      run only these row groups (1…7; 5 = cold, 6 = dependency choices, 7 = connector)
+ * --only=LIST      run only these row groups (1…8; 5 = cold, 6 = dependency choices, 7 = connector, 8 = shared cache)
  * --runs=N         samples per contender for the warm and dependency rows (default 7; the median is reported)
  * --cold-runs=N    fresh-cache runs for the cold rows (default 5)
  * --exec-runs=N    timed runs per contender and workload for the connector rows (default 5)
@@ -738,6 +738,65 @@ try {
       });
     }
     log(`group 7 took ${((nowMs() - g0) / 1000).toFixed(1)} s`);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // 8. one cache shared by processes: preload, then warm reads and lstats from 1, 4 and 16 processes at once
+  if (want('8')) {
+    const g0 = nowMs();
+    const shared = await mkdtemp(join(work, 'shared-cache-'));
+    // Preload: download and verify every object, 8 files at a time; baseline: GET the same raw objects.
+    await server.take();
+    const { preload, parseSpec } = await import('../lib/index.js');
+    const pr = await openRepository(FQRN, openOpts(shared));
+    let s = nowMs();
+    await preload(pr, parseSpec(''));
+    const preMs = nowMs() - s;
+    pr.close();
+    const preUrls = (await server.take()).map(toUrl);
+    await replay(preUrls, 8, getU);
+    s = nowMs();
+    await replay(preUrls, 8, getU);
+    const preBase = nowMs() - s;
+    add({ id: '8a', name: `preload of the whole repository (${(allBytes / MB).toFixed(1)} MB, ${preUrls.length} objects)`, unit: 'MB/s', ucvmfsSamples: [allBytes / MB / (preMs / 1000)], baselineSamples: [allBytes / MB / (preBase / 1000)], baselineName: 'undici GET of the same raw objects, 8 in flight (no hashing, inflating, writing)' });
+    // N processes: each opens the repository on the shared cache and reads every file (or lstats every path).
+    const script = join(work, 'reader.mjs');
+    await writeFile(script, `
+      import { openRepository } from ${JSON.stringify(join(ROOT, 'dist/lib/index.js'))};
+      import { readFile, lstat } from 'node:fs/promises';
+      const [mode, what] = process.argv.slice(2);
+      const paths = JSON.parse(await readFile(${JSON.stringify(join(work, 'paths.json'))}, 'utf8'))[what];
+      if (mode === 'lib') {
+        const repo = await openRepository(${JSON.stringify(FQRN)}, ${JSON.stringify(openOpts(shared))});
+        if (what === 'files') for (const p of paths) await repo.fs.readFile(p); else for (let i = 0; i < 20; i++) for (const p of paths) await repo.fs.lstat(p);
+        repo.close();
+      } else {
+        const root = ${JSON.stringify(tree)};
+        if (what === 'files') for (const p of paths) await readFile(root + p); else for (let i = 0; i < 20; i++) for (const p of paths) await lstat(root + (p === '/' ? '' : p));
+      }
+    `);
+    await writeFile(join(work, 'paths.json'), JSON.stringify({ files: files.map((e) => e.path), all: entries.map((e) => e.path) }));
+    const runAll = (n: number, mode: string, what: string) => new Promise<number>((resolve, reject) => {
+      const t = nowMs();
+      let left = n;
+      for (let i = 0; i < n; i++) {
+        const c = spawn(process.execPath, [script, mode, what], { stdio: ['ignore', 'ignore', 'inherit'] });
+        c.on('close', (code) => (code === 0 ? --left === 0 && resolve(nowMs() - t) : reject(new Error(`reader exited with ${code}`))));
+      }
+    });
+    for (const n of [1, 4, 16]) {
+      const lib: number[] = [], nat: number[] = [];
+      const libM: number[] = [], natM: number[] = [];
+      for (let r = 0; r < 3; r++) {
+        lib.push((n * allBytes) / MB / ((await runAll(n, 'lib', 'files')) / 1000));
+        nat.push((n * allBytes) / MB / ((await runAll(n, 'node', 'files')) / 1000));
+        libM.push((n * 20 * entries.length) / ((await runAll(n, 'lib', 'all')) / 1000));
+        natM.push((n * 20 * entries.length) / ((await runAll(n, 'node', 'all')) / 1000));
+      }
+      add({ id: `8${n === 1 ? 'b' : n === 4 ? 'c' : 'd'}`, name: `warm readFile of every file, ${n} process${n > 1 ? 'es' : ''} on one cache (start included)`, unit: 'MB/s', ucvmfsSamples: lib, baselineSamples: nat, baselineName: `node:fs readFile, ${n} process${n > 1 ? 'es' : ''}, extracted tree` });
+      add({ id: `8${n === 1 ? 'e' : n === 4 ? 'f' : 'g'}`, name: `warm lstat of every path x20, ${n} process${n > 1 ? 'es' : ''} on one cache (start included)`, unit: 'ops/s', ucvmfsSamples: libM, baselineSamples: natM, baselineName: `node:fs lstat, ${n} process${n > 1 ? 'es' : ''}, extracted tree` });
+    }
+    log(`group 8 took ${((nowMs() - g0) / 1000).toFixed(1)} s`);
   }
 
   // -------------------------------------------------------------------------------------------------------------
