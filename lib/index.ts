@@ -27,3 +27,4 @@ export { parseSpec, selectEntries, type Spec } from './select.js';
 export { preload, exportTree, type OfflineProgress, type OfflineOptions } from './offline.js';
 export { execCommand, type ExecOptions, type ExecResult } from './connector/exec.js';
 export { fsckCache, type FsckReport } from './cache/fsck.js';
+export { loadConfig, type Config } from './config/load.js';

@@ -76,6 +76,8 @@ export interface OpenOptions {
    * catalog). A repository whose catalogs are broken then fails on first use instead.
    */
   lazyRoot?: boolean;
+  /** Where the genuine client's configuration files are (default `UCVMFS_CONFIG_DIR`, else `/etc/cvmfs`). */
+  configRoot?: string;
   /** Clock, for tests of expiry. */
   now?: () => Date;
 }
@@ -93,13 +95,29 @@ export interface RepositoryStats {
   catalogsOpen: number;
 }
 
-function envList(name: string, sep: string): string[] | undefined {
-  const v = process.env[name];
-  return v ? v.split(sep).map((s) => s.trim()).filter(Boolean) : undefined;
+/** The `*.pub` files of a keys directory (CVMFS_KEYS_DIR). */
+function keysIn(dir: string | undefined): string[] {
+  if (!dir) return [];
+  try {
+    return readdirSync(dir).filter((f) => f.endsWith('.pub')).sort().map((f) => join(dir, f));
+  } catch {
+    return [];
+  }
+}
+
+function writable(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export { defaultCacheBase } from './cache/location.js';
 import { defaultCacheBase } from './cache/location.js';
+import { loadConfig } from './config/load.js';
+import { accessSync, constants, readdirSync } from 'node:fs';
 
 async function loadKeys(specs: readonly string[]): Promise<RsaPublicKey[]> {
   const keys: RsaPublicKey[] = [];
@@ -220,18 +238,25 @@ export class Repository {
  */
 export async function openRepository(fqrn: string, options: OpenOptions = {}): Promise<Repository> {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(fqrn)) throw new CvmfsError('EINVAL', `not a repository name: '${fqrn}'`);
-  const servers = (options.serverUrls ?? envList('CVMFS_SERVER_URL', ';') ?? []).flatMap((u) => splitServerList(u)).map((u) => expandServerUrl(u, fqrn));
-  const keySpecs = options.publicKeys ?? envList('CVMFS_PUBLIC_KEY', ':') ?? [];
-  if (keySpecs.length === 0) throw new CvmfsError('EINVAL', `no public key for ${fqrn} (publicKeys or CVMFS_PUBLIC_KEY)`);
+  // Parameters: options first, then the environment, then the genuine client's configuration files.
+  const cfg = loadConfig(fqrn, { root: options.configRoot });
+  const param = (name: string): string | undefined => cfg.get(name) || undefined;
+  const list = (name: string, sep: string) => param(name)?.split(sep).map((x) => x.trim()).filter(Boolean);
+  const servers = (options.serverUrls ?? list('CVMFS_SERVER_URL', ';') ?? []).flatMap((u) => splitServerList(u)).map((u) => expandServerUrl(u, fqrn));
+  const keySpecs = options.publicKeys ?? list('CVMFS_PUBLIC_KEY', ':') ?? keysIn(param('CVMFS_KEYS_DIR'));
+  if (keySpecs.length === 0) throw new CvmfsError('EINVAL', `no public key for ${fqrn} (publicKeys, CVMFS_PUBLIC_KEY or CVMFS_KEYS_DIR)`);
   const keys = await loadKeys(keySpecs);
-  const timeoutMs = options.timeoutMs ?? (process.env.CVMFS_TIMEOUT ? Number(process.env.CVMFS_TIMEOUT) * 1000 : 10_000);
-  const maxRetries = options.maxRetries ?? (process.env.CVMFS_MAX_RETRIES ? Number(process.env.CVMFS_MAX_RETRIES) : 1);
+  const timeoutMs = options.timeoutMs ?? (param('CVMFS_TIMEOUT') ? Number(param('CVMFS_TIMEOUT')) * 1000 : 10_000);
+  const maxRetries = options.maxRetries ?? (param('CVMFS_MAX_RETRIES') ? Number(param('CVMFS_MAX_RETRIES')) : 1);
+  // A cache base from the files (the genuine default is /var/lib/cvmfs) is used only where this user can write.
+  const fileCacheBase = cfg.params.get('CVMFS_CACHE_BASE');
+  const cacheBase = options.cacheDir ?? (fileCacheBase && (fileCacheBase.source === 'environment' || writable(fileCacheBase.value)) ? fileCacheBase.value : defaultCacheBase());
   const fetcher = new Fetcher(servers, { timeoutMs, maxRetries });
-  const shared = options.sharedCache ?? !/^(no|false|0|off)$/i.test(process.env.CVMFS_SHARED_CACHE ?? 'yes');
-  const alien = options.alienCache ?? process.env.CVMFS_ALIEN_CACHE;
-  const cache = new DiskCache(alien || join(options.cacheDir ?? defaultCacheBase(), shared ? 'shared' : fqrn));
+  const shared = options.sharedCache ?? !/^(no|false|0|off)$/i.test(param('CVMFS_SHARED_CACHE') ?? 'yes');
+  const alien = options.alienCache ?? param('CVMFS_ALIEN_CACHE');
+  const cache = new DiskCache(alien || join(cacheBase, shared ? 'shared' : fqrn));
   await cache.init();
-  const quotaMb = options.quotaLimitMb ?? Number(process.env.CVMFS_QUOTA_LIMIT ?? 4000);
+  const quotaMb = options.quotaLimitMb ?? Number(param('CVMFS_QUOTA_LIMIT') ?? 4000);
   if (!alien && Number.isFinite(quotaMb) && quotaMb > 0) cache.setQuota(quotaMb * 1024 * 1024);
   const store = new ObjectStore(fetcher, cache);
   const now = options.now ?? (() => new Date());
@@ -280,7 +305,7 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
 
   let root = manifest.rootCatalog;
   let revision = manifest.revision;
-  const tagName = options.tag ?? process.env.CVMFS_REPOSITORY_TAG ?? '';
+  const tagName = options.tag ?? param('CVMFS_REPOSITORY_TAG') ?? '';
   if (tagName) {
     if (!manifest.history) throw new CvmfsError('ENOENT', `${fqrn} has no history database, so no tag '${tagName}'`);
     const t = (await readTags(await store.getBytes(manifest.history, 'H'))).find((x) => x.name === tagName);
@@ -289,7 +314,7 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
     revision = t.revision;
   }
   const vars = options.variables ?? process.env;
-  const vis = options.magicXattrs ?? (process.env.CVMFS_MAGIC_XATTRS_VISIBILITY?.toLowerCase() as MagicVisibility | undefined) ?? 'rootonly';
+  const vis = options.magicXattrs ?? (param('CVMFS_MAGIC_XATTRS_VISIBILITY')?.toLowerCase() as MagicVisibility | undefined) ?? 'rootonly';
   const repo = new Repository(fqrn, manifest, whitelist, root, revision, tagName, fetcher, store, keys, {
     maxOpenCatalogs: options.maxOpenCatalogs ?? 64,
     entryCacheSize: options.entryCacheSize ?? 200_000,

@@ -53,6 +53,8 @@ commands:
                                    [--compression zlib|none] [--keys DIR] [--ttl SECONDS]
                                    write a signed repository from a local directory
   serve [--port N] REPODIR...      serve repository directories on 127.0.0.1 at /cvmfs/<fqrn>/
+  config <fqrn>                     effective parameters and where each comes from (environment, files under
+                                   UCVMFS_CONFIG_DIR or /etc/cvmfs, in the genuine client's order)
   fsck [--repair] [<fqrn>]         check every cached object against its digest (exit 1 on a bad one);
                                    --repair quarantines bad ones and removes dead temporary files
   preload [--spec FILE] <fqrn>      download and verify into the cache what the spec selects (default: all)
@@ -275,6 +277,14 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
       ...(ttl ? { ttl: Number(ttl) } : {}),
     });
     await out(`published ${res.fqrn} revision ${res.revision}: root catalog ${res.rootHash}, ${res.entries} entries in ${res.catalogs} catalog(s)\npublic key: ${res.publicKeyPath}\n`);
+  },
+
+  async config(a) {
+    const { fqrn } = target(a);
+    const { loadConfig } = await import('../config/load.js');
+    const cfg = loadConfig(fqrn);
+    const rows = [...cfg.params].sort(([x], [y]) => x.localeCompare(y)).map(([k, v]) => `${k}=${v.value}    # from ${v.source}`);
+    await out((cfg.files.length ? `# files read: ${cfg.files.join(', ')}\n` : '# no configuration files found\n') + rows.join('\n') + (rows.length ? '\n' : ''));
   },
 
   async fsck(a) {
