@@ -78,6 +78,8 @@ export interface OpenOptions {
   lazyRoot?: boolean;
   /** Where the genuine client's configuration files are (default `UCVMFS_CONFIG_DIR`, else `/etc/cvmfs`). */
   configRoot?: string;
+  /** Proxy chain as CVMFS_HTTP_PROXY writes it (default: that parameter; CVMFS_FALLBACK_PROXY is appended). */
+  proxies?: string;
   /** Clock, for tests of expiry. */
   now?: () => Date;
 }
@@ -182,6 +184,7 @@ export class Repository {
       revision: () => this.revision,
       rootHash: () => hashToString(this.rootHash),
       host: () => fetcher.host,
+      proxy: () => fetcher.proxy,
       hostList: () => [...fetcher.servers],
       pubkeys: () => keys.map((k) => k.pem).join(''),
       tag: () => this.tag,
@@ -251,7 +254,8 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
   // A cache base from the files (the genuine default is /var/lib/cvmfs) is used only where this user can write.
   const fileCacheBase = cfg.params.get('CVMFS_CACHE_BASE');
   const cacheBase = options.cacheDir ?? (fileCacheBase && (fileCacheBase.source === 'environment' || writable(fileCacheBase.value)) ? fileCacheBase.value : defaultCacheBase());
-  const fetcher = new Fetcher(servers, { timeoutMs, maxRetries });
+  const proxySpec = [options.proxies ?? param('CVMFS_HTTP_PROXY'), param('CVMFS_FALLBACK_PROXY')].filter(Boolean).join(';');
+  const fetcher = new Fetcher(servers, { timeoutMs, maxRetries, proxies: proxySpec });
   const shared = options.sharedCache ?? !/^(no|false|0|off)$/i.test(param('CVMFS_SHARED_CACHE') ?? 'yes');
   const alien = options.alienCache ?? param('CVMFS_ALIEN_CACHE');
   const cache = new DiskCache(alien || join(cacheBase, shared ? 'shared' : fqrn));

@@ -15,6 +15,8 @@ export interface MagicContext {
   revision(): number;
   rootHash(): string;
   host(): string;
+  /** The proxy in use, `DIRECT` for none. */
+  proxy(): string;
   hostList(): string[];
   pubkeys(): string;
   tag(): string;
@@ -67,7 +69,7 @@ export async function magicValue(name: string, e: Entry, ns: Namespace, ctx: Mag
     case 'user.nclg': return String(ctx.openCatalogs());
     case 'user.ndownload': return String(ctx.downloads());
     case 'user.timeout': return String(ctx.timeoutSeconds());
-    case 'user.proxy': return 'DIRECT';
+    case 'user.proxy': return ctx.proxy();
     case 'user.version': return ctx.version;
     case 'user.repo_counters': return counters(ns, e, false);
     case 'user.catalog_counters': return counters(ns, e, true);

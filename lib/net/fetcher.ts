@@ -18,6 +18,22 @@ export interface FetcherOptions {
   dispatcher?: Dispatcher;
   /** Called when a server fails and the next is tried. */
   onFailover?: (from: string, error: unknown) => void;
+  /**
+   * Proxies as CVMFS_HTTP_PROXY writes them: `;` separates groups tried in order, `|` separates members of one
+   * group (load-balanced: each process starts at a random member), `DIRECT` means no proxy. Default DIRECT.
+   */
+  proxies?: string;
+}
+
+/** The proxy chain of a CVMFS_HTTP_PROXY value (plus CVMFS_FALLBACK_PROXY groups appended by the caller). */
+export function parseProxies(value: string | undefined): string[] {
+  const out: string[] = [];
+  for (const group of (value ?? '').split(';').map((g) => g.trim()).filter(Boolean)) {
+    const members = group.split('|').map((m) => m.trim()).filter(Boolean);
+    const start = Math.floor(Math.random() * members.length);
+    for (let i = 0; i < members.length; i++) out.push(members[(start + i) % members.length]!);
+  }
+  return out.length > 0 ? out.map((p) => (p.toUpperCase() === 'DIRECT' ? 'DIRECT' : p)) : ['DIRECT'];
 }
 
 /** Substitutes `@fqrn@` and `@org@` (first label of the fqrn) in a server URL and strips trailing slashes. */
@@ -36,8 +52,18 @@ export function splitServerList(value: string): string[] {
  */
 let undici: Promise<typeof import('undici')> | undefined;
 let sharedAgent: Agent | undefined;
-async function client(): Promise<{ request: (typeof import('undici'))['request']; agent: Agent }> {
+const proxyAgents = new Map<string, Dispatcher>();
+async function client(proxy = 'DIRECT'): Promise<{ request: (typeof import('undici'))['request']; agent: Dispatcher }> {
   const u = await (undici ??= import('undici'));
+  if (proxy !== 'DIRECT') {
+    let a = proxyAgents.get(proxy);
+    if (!a) {
+      // Plain HTTP through the proxy (no CONNECT tunnel): that is what lets a site squid cache the objects.
+      a = new u.ProxyAgent({ uri: proxy, proxyTunnel: false, keepAliveTimeout: 30_000, connections: 32 });
+      proxyAgents.set(proxy, a);
+    }
+    return { request: u.request, agent: a };
+  }
   sharedAgent ??= new u.Agent({ keepAliveTimeout: 30_000, connections: 32 });
   return { request: u.request, agent: sharedAgent };
 }
@@ -61,6 +87,8 @@ export class Fetcher {
   private readonly dispatcher: Dispatcher | undefined;
   private readonly onFailover: ((from: string, error: unknown) => void) | undefined;
   readonly stats: FetcherStats = { requests: 0, bytes: 0, failovers: 0 };
+  private readonly proxies: readonly string[];
+  private currentProxy = 0;
 
   constructor(servers: readonly string[], opts: FetcherOptions = {}) {
     if (servers.length === 0) throw new CvmfsError('EINVAL', 'no server URL configured (CVMFS_SERVER_URL or serverUrls)');
@@ -68,7 +96,13 @@ export class Fetcher {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.maxRetries = opts.maxRetries ?? 1;
     this.dispatcher = opts.dispatcher;
+    this.proxies = parseProxies(opts.proxies);
     this.onFailover = opts.onFailover;
+  }
+
+  /** The proxy currently in use (`DIRECT` for none). */
+  get proxy(): string {
+    return this.proxies[this.currentProxy]!;
   }
 
   /** The server currently in use. */
@@ -88,17 +122,28 @@ export class Fetcher {
       signal?.throwIfAborted();
       const idx = (this.current + i) % this.servers.length;
       const url = `${this.servers[idx]}/${relPath}`;
-      try {
-        const result = await this.once(url, consume, signal);
-        if (idx !== this.current) this.current = idx;
-        return result;
-      } catch (e) {
-        if (signal?.aborted) throw e;
-        lastError = e;
-        if (e instanceof HttpStatusError && e.status === 404) notFound++;
-        this.stats.failovers++;
-        this.onFailover?.(url, e);
+      // For each server, the proxy chain in order from the one that last worked; a 404 is the server's
+      // answer (any proxy would pass it on), anything else may be the proxy's fault, so the next one is tried.
+      let status404 = false;
+      for (let k = 0; k < this.proxies.length; k++) {
+        const p = (this.currentProxy + k) % this.proxies.length;
+        try {
+          const result = await this.once(url, consume, signal, this.proxies[p]!);
+          if (idx !== this.current) this.current = idx;
+          this.currentProxy = p;
+          return result;
+        } catch (e) {
+          if (signal?.aborted) throw e;
+          lastError = e;
+          this.stats.failovers++;
+          this.onFailover?.(this.proxies[p] === 'DIRECT' ? url : `${url} via ${this.proxies[p]}`, e);
+          if (e instanceof HttpStatusError && e.status === 404) {
+            status404 = true;
+            break;
+          }
+        }
       }
+      if (status404) notFound++;
     }
     if (notFound === attempts) {
       throw ioError('not-found', `object ${relPath} not found on any server (${this.servers.join(', ')})`, lastError);
@@ -107,11 +152,11 @@ export class Fetcher {
     throw ioError('download', `cannot download ${relPath} from ${this.servers.join(', ')}: ${errText(lastError)}`, lastError);
   }
 
-  private async once<T>(url: string, consume: BodyConsumer<T>, signal?: AbortSignal): Promise<T> {
+  private async once<T>(url: string, consume: BodyConsumer<T>, signal?: AbortSignal, proxy = 'DIRECT'): Promise<T> {
     this.stats.requests++;
-    const { request, agent } = await client();
+    const { request, agent } = await client(proxy);
     const res = await request(url, {
-      dispatcher: this.dispatcher ?? agent,
+      dispatcher: proxy === 'DIRECT' ? this.dispatcher ?? agent : agent,
       method: 'GET',
       headersTimeout: this.timeoutMs,
       bodyTimeout: this.timeoutMs,

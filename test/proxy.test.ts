@@ -1,0 +1,88 @@
+/**
+ * Proxies as sites run them: a real squid (Debian's) started here on 127.0.0.1, reached through a proxy chain
+ * whose first group is dead; the second read of an object is a squid hit, read from squid's own access log.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { openRepository } from '../lib/index.js';
+import { FIXTURES, keyOf, readTruth, serve, tempDir } from './helpers.js';
+import type { RepositoryServer } from '../lib/serve.js';
+
+const FQRN = 'fixture.test.example.org';
+const SQUID = ['/usr/sbin/squid', '/usr/bin/squid'].find((p) => existsSync(p));
+let squid: ChildProcess | undefined;
+let squidUrl = '';
+let squidDir = '';
+let server: RepositoryServer;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+before(async () => {
+  server = await serve({ [FQRN]: join(FIXTURES, FQRN, 'srv') });
+  if (!SQUID) return;
+  squidDir = tempDir('ucvmfs-squid-');
+  chmodSync(squidDir, 0o777); // squid drops to its own user
+  const port = await freePort();
+  writeFileSync(join(squidDir, 'squid.conf'), [
+    `http_port 127.0.0.1:${port}`, `pid_filename ${squidDir}/squid.pid`, `cache_log ${squidDir}/cache.log`,
+    `access_log stdio:${squidDir}/access.log`, 'cache_mem 128 MB', 'maximum_object_size_in_memory 64 MB',
+    'maximum_object_size 64 MB', 'acl localhost src 127.0.0.1/32', 'http_access allow localhost', 'http_access deny all',
+    `coredump_dir ${squidDir}`, 'shutdown_lifetime 1 seconds', 'pinger_enable off',
+  ].join('\n') + '\n');
+  squid = spawn(SQUID, ['-N', '-f', join(squidDir, 'squid.conf')], { stdio: 'ignore' });
+  squidUrl = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      execFileSync('bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`], { stdio: 'ignore' });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`squid did not start: ${readFileSync(join(squidDir, 'cache.log'), 'utf8').slice(-2000)}`);
+});
+
+after(async () => {
+  squid?.kill('SIGTERM');
+  await server.close();
+});
+
+test('through a proxy chain with a dead first group to a real squid; the second read is a squid hit; user.proxy says which', { skip: SQUID ? false : 'squid not installed (.ci/run installs it)' }, async () => {
+  const truth = readTruth(FQRN);
+  const dead = `http://127.0.0.1:${await freePort()}`;
+  const proxies = `${dead}|${dead};${squidUrl};DIRECT`;
+  const open = (cacheDir: string) => openRepository(FQRN, { serverUrls: [`${server.url}/@fqrn@`], publicKeys: [keyOf(FQRN)], cacheDir, proxies });
+  const a = await open(tempDir());
+  const p = '/small/random_64k.bin';
+  try {
+    assert.equal(createHash('sha1').update((await a.fs.readFile(p)) as Buffer).digest('hex'), truth.entries[p]!.sha1);
+    assert.equal((await a.fs.getxattr('/', 'user.proxy')).toString(), squidUrl);
+    assert.ok(a.stats().failovers >= 1, 'the dead proxies were tried first');
+  } finally {
+    a.close();
+  }
+  const b = await open(tempDir());
+  try {
+    assert.equal(createHash('sha1').update((await b.fs.readFile(p)) as Buffer).digest('hex'), truth.entries[p]!.sha1);
+  } finally {
+    b.close();
+  }
+  const hash = truth.entries[p]!.magic!['user.hash']!;
+  await new Promise((r) => setTimeout(r, 300)); // squid writes its log line after the reply
+  const lines = readFileSync(join(squidDir, 'access.log'), 'utf8').split('\n').filter((l) => l.includes(`${hash.slice(0, 2)}/${hash.slice(2)}`));
+  assert.equal(lines.length, 2, lines.join('\n'));
+  assert.match(lines[0]!, /TCP_MISS\/200/);
+  assert.match(lines[1]!, /TCP_(MEM_)?HIT\/200/);
+});
