@@ -76,6 +76,11 @@ export interface OpenOptions {
    * catalog). A repository whose catalogs are broken then fails on first use instead.
    */
   lazyRoot?: boolean;
+  /**
+   * Look for a newer revision by itself once the manifest's TTL has run out (default true). The connector turns
+   * it off: a job sees one revision from start to end.
+   */
+  autoReload?: boolean;
   /** Where the genuine client's configuration files are (default `UCVMFS_CONFIG_DIR`, else `/etc/cvmfs`). */
   configRoot?: string;
   /** Proxy chain as CVMFS_HTTP_PROXY writes it (default: that parameter; CVMFS_FALLBACK_PROXY is appended). */
@@ -151,33 +156,38 @@ async function bodyToBuffer(body: Readable, url: string): Promise<Buffer> {
 export class Repository {
   /** The read-only file system view. */
   readonly fs: CvmfsFs;
-  private readonly ns: Namespace;
+  private ns: Namespace;
   private readonly catalogs: CatalogCache;
+  private checked = Date.now();
+  private reloading: Promise<boolean> | undefined;
 
   /** @internal use {@link openRepository} */
   constructor(
     readonly fqrn: string,
-    /** The verified HEAD manifest. */
-    readonly manifest: Manifest,
+    /** The verified HEAD manifest (replaced when a newer revision is picked up). */
+    public manifest: Manifest,
     /** The verified whitelist. */
-    readonly whitelist: Whitelist,
+    public whitelist: Whitelist,
     /** Root catalog being shown (HEAD's, or a tag's). */
-    readonly rootHash: ContentHash,
+    public rootHash: ContentHash,
     /** Revision being shown. */
-    readonly revision: number,
+    public revision: number,
     /** Tag being shown, or '' for HEAD. */
     readonly tag: string,
     private readonly fetcher: Fetcher,
     private readonly store: ObjectStore,
     private readonly keys: readonly RsaPublicKey[],
-    opts: Required<Pick<OpenOptions, 'maxOpenCatalogs' | 'entryCacheSize' | 'listingCacheSize' | 'magicXattrs'>> & { variables: (n: string) => string | undefined; timeoutMs: number },
+    private readonly opts: Required<Pick<OpenOptions, 'maxOpenCatalogs' | 'entryCacheSize' | 'listingCacheSize' | 'magicXattrs'>> & {
+      variables: (n: string) => string | undefined;
+      timeoutMs: number;
+      /** Fetches and verifies the newest manifest (the whole trust chain) and records it as trusted. */
+      latest?: () => Promise<{ manifest: Manifest; whitelist: Whitelist }>;
+      /** Seconds between looks for a new revision (the manifest's TTL, capped by CVMFS_MAX_TTL); 0: never by itself. */
+      ttl: number;
+    },
   ) {
     this.catalogs = new CatalogCache(store, opts.maxOpenCatalogs);
-    this.ns = new Namespace(this.catalogs, rootHash, {
-      variables: opts.variables,
-      entryCacheSize: opts.entryCacheSize,
-      listingCacheSize: opts.listingCacheSize,
-    });
+    this.ns = this.namespaceFor(rootHash);
     const magic: MagicContext = {
       fqrn,
       version: VERSION,
@@ -188,18 +198,60 @@ export class Repository {
       hostList: () => [...fetcher.servers],
       pubkeys: () => keys.map((k) => k.pem).join(''),
       tag: () => this.tag,
-      whitelistExpiry: () => whitelist.expires,
+      whitelistExpiry: () => this.whitelist.expires,
       openCatalogs: () => this.catalogs.size,
       downloads: () => store.stats.misses,
       timeoutSeconds: () => Math.round(opts.timeoutMs / 1000),
     };
     this.fs = new CvmfsFs({
       fqrn,
-      namespace: () => this.ns,
+      namespace: () => {
+        // A call that starts after the TTL ran out sees the new revision once it is verified; this one goes on
+        // with the revision it started with (as do open file handles, which hold their entries).
+        if (this.opts.latest && this.opts.ttl > 0 && !this.tag && Date.now() - this.checked > this.opts.ttl * 1000) void this.reload().catch(() => undefined);
+        return this.ns;
+      },
       store: () => this.store,
       magic,
       magicVisibility: opts.magicXattrs,
     });
+  }
+
+  private namespaceFor(root: ContentHash): Namespace {
+    return new Namespace(this.catalogs, root, {
+      variables: this.opts.variables,
+      entryCacheSize: this.opts.entryCacheSize,
+      listingCacheSize: this.opts.listingCacheSize,
+    });
+  }
+
+  /**
+   * Looks for a newer revision now (it is also done by itself when the manifest's TTL has run out): verifies
+   * the whole trust chain again and, if the revision is newer, shows it to calls that start from now on. A
+   * lower revision is refused (EIO, reason `manifest-rollback`). Resolves to whether the revision changed. A
+   * repository opened at a tag stays at it.
+   */
+  reload(): Promise<boolean> {
+    this.reloading ??= (async () => {
+      try {
+        if (!this.opts.latest || this.tag) return false;
+        const { manifest, whitelist } = await this.opts.latest();
+        this.checked = Date.now();
+        if (manifest.revision < this.manifest.revision) {
+          throw ioError('manifest-rollback', `manifest of ${this.fqrn} has revision ${manifest.revision}, older than revision ${this.manifest.revision} already shown`);
+        }
+        if (manifest.revision === this.manifest.revision) return false;
+        this.manifest = manifest;
+        this.whitelist = whitelist;
+        this.rootHash = manifest.rootCatalog;
+        this.revision = manifest.revision;
+        this.ns = this.namespaceFor(manifest.rootCatalog);
+        return true;
+      } finally {
+        this.reloading = undefined;
+      }
+    })();
+    return this.reloading;
   }
 
   /** The history database's tags, newest first (empty if the repository has no history). */
@@ -319,6 +371,23 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
   }
   const vars = options.variables ?? process.env;
   const vis = options.magicXattrs ?? (param('CVMFS_MAGIC_XATTRS_VISIBILITY')?.toLowerCase() as MagicVisibility | undefined) ?? 'rootonly';
+  // The next look for a new revision, after the manifest's TTL (capped by CVMFS_MAX_TTL, in minutes).
+  const maxTtl = Number(param('CVMFS_MAX_TTL') ?? 0) * 60;
+  const latest = async () => {
+    const wl = await fetcher.fetch('.cvmfswhitelist', bodyToBuffer);
+    const m = await fetcher.fetch('.cvmfspublished', bodyToBuffer);
+    const v = await chain(wl, m);
+    const st = await cache.readState(fqrn);
+    if (st && v.manifest.revision < st.revision) {
+      throw ioError('manifest-rollback', `manifest of ${fqrn} has revision ${v.manifest.revision}, older than revision ${st.revision} already trusted in ${cache.dir}`);
+    }
+    await cache.writeAtomic(`whitelist.${fqrn}`, wl);
+    await cache.writeAtomic(`manifest.${fqrn}`, m);
+    if (!st || v.manifest.revision > st.revision) {
+      await cache.writeState(fqrn, { revision: v.manifest.revision, rootHash: hashToString(v.manifest.rootCatalog), timestamp: v.manifest.timestamp });
+    }
+    return v;
+  };
   const repo = new Repository(fqrn, manifest, whitelist, root, revision, tagName, fetcher, store, keys, {
     maxOpenCatalogs: options.maxOpenCatalogs ?? 64,
     entryCacheSize: options.entryCacheSize ?? 200_000,
@@ -326,6 +395,8 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
     magicXattrs: ['never', 'rootonly', 'always'].includes(vis) ? vis : 'rootonly',
     variables: (n) => vars[n],
     timeoutMs,
+    latest,
+    ttl: options.autoReload === false ? 0 : maxTtl > 0 ? Math.min(manifest.ttl, maxTtl) : manifest.ttl,
   });
   // Load the root catalog now, as a mount would: a repository that cannot show its root fails at open.
   if (!options.lazyRoot) await repo.fs.stat('/');

@@ -133,3 +133,43 @@ test('the newest revision is served; an older one served afterwards is refused a
     await s1.close();
   }
 });
+
+test('reload: a new revision is picked up between calls (by hand and after the TTL), open file handles keep reading the old one', async () => {
+  const src = tempDir('ucvmfs-src-');
+  writeFileSync(join(src, 'v.txt'), 'first revision\n');
+  writeFileSync(join(src, 'keep.txt'), 'x'.repeat(100_000));
+  const out = join(tempDir('ucvmfs-repo-'), 'repo');
+  const fqrn = 'reload.example.org';
+  const r1 = await publish(src, { fqrn, out, ttl: 1 });
+  const server = await serve({ [fqrn]: out });
+  try {
+    const repo = await openRepository(fqrn, { serverUrls: [`${server.url}/@fqrn@`], publicKeys: [r1.publicKeyPath], cacheDir: tempDir() });
+    try {
+      const held = await repo.fs.open('/v.txt');
+      assert.equal(await repo.fs.readFile('/v.txt', 'utf8'), 'first revision\n');
+      assert.equal(await repo.reload(), false, 'nothing new yet');
+      writeFileSync(join(src, 'v.txt'), 'second revision, longer\n');
+      const r2 = await publish(src, { fqrn, out, ttl: 1 });
+      assert.equal(await repo.reload(), true);
+      assert.equal(repo.revision, r2.revision);
+      assert.equal(await repo.fs.readFile('/v.txt', 'utf8'), 'second revision, longer\n');
+      assert.equal((await repo.fs.getxattr('/', 'user.revision')).toString(), String(r2.revision));
+      const buf = Buffer.alloc(100);
+      const { bytesRead } = await held.read(buf, 0, 100, 0);
+      assert.equal(buf.subarray(0, bytesRead).toString(), 'first revision\n', 'an open handle keeps its revision');
+      await held.close();
+      // By itself: after the TTL (1 s), a call starts the look and a later call sees the result.
+      writeFileSync(join(src, 'v.txt'), 'third\n');
+      const r3 = await publish(src, { fqrn, out, ttl: 1 });
+      await new Promise((r) => setTimeout(r, 1100));
+      await repo.fs.stat('/v.txt');
+      for (let i = 0; i < 50 && repo.revision !== r3.revision; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(repo.revision, r3.revision);
+      assert.equal(await repo.fs.readFile('/v.txt', 'utf8'), 'third\n');
+    } finally {
+      repo.close();
+    }
+  } finally {
+    await server.close();
+  }
+});

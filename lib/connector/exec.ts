@@ -111,7 +111,7 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
     try {
       // Loaded on first access: a job that never touches /cvmfs does not pay for the client.
       const { openRepository } = await import('../repository.js');
-      const r = await openRepository(fqrn, { lazyRoot: true, ...options.open });
+      const r = await openRepository(fqrn, { lazyRoot: true, autoReload: false, ...options.open });
       opened.push(r);
       return r;
     } catch (e) {
