@@ -124,6 +124,7 @@ function writable(dir: string): boolean {
 export { defaultCacheBase } from './cache/location.js';
 import { defaultCacheBase } from './cache/location.js';
 import { loadConfig } from './config/load.js';
+import { debug } from './debug.js';
 import { accessSync, constants, readdirSync } from 'node:fs';
 
 async function loadKeys(specs: readonly string[]): Promise<RsaPublicKey[]> {
@@ -246,6 +247,7 @@ export class Repository {
         this.rootHash = manifest.rootCatalog;
         this.revision = manifest.revision;
         this.ns = this.namespaceFor(manifest.rootCatalog);
+        debug(`${this.fqrn}: now showing revision ${manifest.revision}`);
         return true;
       } finally {
         this.reloading = undefined;
@@ -398,6 +400,7 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
     latest,
     ttl: options.autoReload === false ? 0 : maxTtl > 0 ? Math.min(manifest.ttl, maxTtl) : manifest.ttl,
   });
+  debug(`${fqrn}: opened revision ${revision}${tagName ? ` (tag ${tagName})` : ''}, root catalog ${hashToString(root)}, cache ${cache.dir}${fresh ? '' : ' (cached manifest)'}`);
   // Load the root catalog now, as a mount would: a repository that cannot show its root fails at open.
   if (!options.lazyRoot) await repo.fs.stat('/');
   return repo;

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixtureNames, keyOf, readTruth, serve, tempDir, ucvmfs, FIXTURES } from './helpers.js';
 
@@ -65,6 +66,25 @@ test('cat writes raw bytes; ls -l, stat --json, readlink, tags, info; options fr
 
     const usage = await ucvmfs(['frobnicate'], env);
     assert.equal(usage.code, 2);
+  } finally {
+    await server.close();
+  }
+});
+
+test('the debug log: silent by default; NODE_DEBUG=ucvmfs shows requests and failovers; CVMFS_DEBUGLOG writes a file', async () => {
+  const fqrn = 'fixture.test.example.org';
+  const server = await serve({ [fqrn]: join(FIXTURES, fqrn, 'srv') });
+  const env = { CVMFS_SERVER_URL: `http://127.0.0.1:1/cvmfs/@fqrn@;${server.url}/@fqrn@`, CVMFS_PUBLIC_KEY: keyOf(fqrn) };
+  try {
+    const quiet = await ucvmfs(['cat', `${fqrn}:/README.txt`], { ...env, CVMFS_CACHE_BASE: tempDir() });
+    assert.equal(quiet.code, 0);
+    assert.equal(quiet.stderr, '');
+    const loud = await ucvmfs(['cat', `${fqrn}:/README.txt`], { ...env, CVMFS_CACHE_BASE: tempDir(), NODE_DEBUG: 'ucvmfs' });
+    assert.match(loud.stderr, /UCVMFS \d+: failover: http:\/\/127\.0\.0\.1:1\/cvmfs\/fixture\.test\.example\.org\/\.cvmfswhitelist: .*ECONNREFUSED/);
+    assert.match(loud.stderr, /opened revision 4, root catalog dcf82c4913053b4922ded6de23f20dd6d48e7de4/);
+    const log = join(tempDir('ucvmfs-log-'), 'debug.log');
+    await ucvmfs(['cat', `${fqrn}:/README.txt`], { ...env, CVMFS_CACHE_BASE: tempDir(), CVMFS_DEBUGLOG: log });
+    assert.match(readFileSync(log, 'utf8'), /GET http:\/\/127\.0\.0\.1:\d+\/cvmfs\/fixture\.test\.example\.org\/\.cvmfspublished/);
   } finally {
     await server.close();
   }

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Agent, Dispatcher } from 'undici';
+import { debug, debugEnabled } from '../debug.js';
 import type { Readable } from 'node:stream';
 import { ioError, CvmfsError } from '../errors.js';
 
@@ -137,6 +138,7 @@ export class Fetcher {
           lastError = e;
           this.stats.failovers++;
           this.onFailover?.(this.proxies[p] === 'DIRECT' ? url : `${url} via ${this.proxies[p]}`, e);
+          if (debugEnabled) debug(`failover: ${url}${this.proxies[p] === 'DIRECT' ? '' : ` via ${this.proxies[p]}`}: ${errText(e)}`);
           if (e instanceof HttpStatusError && e.status === 404) {
             status404 = true;
             break;
@@ -154,6 +156,7 @@ export class Fetcher {
 
   private async once<T>(url: string, consume: BodyConsumer<T>, signal?: AbortSignal, proxy = 'DIRECT'): Promise<T> {
     this.stats.requests++;
+    if (debugEnabled) debug(`GET ${url}${proxy === 'DIRECT' ? '' : ` via ${proxy}`}`);
     const { request, agent } = await client(proxy);
     const res = await request(url, {
       dispatcher: proxy === 'DIRECT' ? this.dispatcher ?? agent : agent,

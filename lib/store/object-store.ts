@@ -16,6 +16,7 @@ import { createHasher, hashToString, objectPath, type ContentHash, type ObjectSu
 import type { Compression } from '../format/flags.js';
 import type { Fetcher } from '../net/fetcher.js';
 import type { DiskCache } from '../cache/disk-cache.js';
+import { debug } from '../debug.js';
 
 /** Counters of an object store. */
 export interface ObjectStoreStats {
@@ -81,6 +82,7 @@ export class ObjectStore {
       }
       const path = await this.fetcher.fetch(rel, (body, url) => this.verifyInto(body, url, h, compression, sizeHint), signal);
       this.stats.misses++;
+      debug(`cached ${rel}`);
       return path;
     } finally {
       if (lock && lock !== 'done') await lock.release();
@@ -121,6 +123,7 @@ export class ObjectStore {
       const got = hasher.digest();
       if (got.hex !== h.hex) {
         this.stats.hashMismatches++;
+        debug(`hash mismatch: ${url}`);
         throw ioError('hash-mismatch', `hash mismatch for ${url}: expected ${hashToString(h)}, got ${hashToString(got)}`);
       }
       const path = await this.cache.commit(tmp, h, kept.digest('hex'));
