@@ -64,6 +64,11 @@ export interface OpenOptions {
   magicXattrs?: MagicVisibility;
   /** Mount a named tag from the history database instead of HEAD (default: `CVMFS_REPOSITORY_TAG`). */
   tag?: string;
+  /**
+   * Mount the revision current at this date: the newest tag published at or before it (default:
+   * `CVMFS_REPOSITORY_DATE`, e.g. `2026-11-24T23:22:30Z`). A tag, if also given, wins.
+   */
+  date?: string | Date;
   /** Reuse a cached, re-verified manifest younger than its TTL without asking the network (default true). */
   reuseCachedManifest?: boolean;
   /**
@@ -363,11 +368,23 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
 
   let root = manifest.rootCatalog;
   let revision = manifest.revision;
-  const tagName = options.tag ?? param('CVMFS_REPOSITORY_TAG') ?? '';
-  if (tagName) {
-    if (!manifest.history) throw new CvmfsError('ENOENT', `${fqrn} has no history database, so no tag '${tagName}'`);
-    const t = (await readTags(await store.getBytes(manifest.history, 'H'))).find((x) => x.name === tagName);
-    if (!t) throw new CvmfsError('ENOENT', `${fqrn} has no tag '${tagName}'`);
+  let tagName = options.tag ?? param('CVMFS_REPOSITORY_TAG') ?? '';
+  const dateSpec = options.date ?? param('CVMFS_REPOSITORY_DATE');
+  if (tagName || dateSpec) {
+    if (!manifest.history) throw new CvmfsError('ENOENT', `${fqrn} has no history database, so no tag '${tagName || dateSpec}'`);
+    const tags = await readTags(await store.getBytes(manifest.history, 'H'));
+    let t: Tag | undefined;
+    if (tagName) {
+      t = tags.find((x) => x.name === tagName);
+      if (!t) throw new CvmfsError('ENOENT', `${fqrn} has no tag '${tagName}'`);
+    } else {
+      // The revision current at that date: the newest tag published at or before it.
+      const when = dateSpec instanceof Date ? dateSpec : new Date(String(dateSpec));
+      if (Number.isNaN(when.getTime())) throw new CvmfsError('EINVAL', `CVMFS_REPOSITORY_DATE: not a date: '${String(dateSpec)}'`);
+      t = tags.filter((x) => x.timestamp * 1000 <= when.getTime()).sort((x, y) => y.timestamp - x.timestamp || y.revision - x.revision)[0];
+      if (!t) throw new CvmfsError('ENOENT', `${fqrn} has no revision published at or before ${when.toISOString()}`);
+      tagName = t.name;
+    }
     root = t.hash;
     revision = t.revision;
   }

@@ -154,3 +154,24 @@ test('features: /.cvmfs is reachable by path but not listed; snapshots show tagg
     await server.close();
   }
 });
+
+test('CVMFS_REPOSITORY_DATE: the revision current at a date (the newest tag at or before it), compared with truth-revN.json', async () => {
+  const fqrn = 'fixture.test.example.org';
+  const truth = readTruth(fqrn) as unknown as { tags: { name: string; revision: number; timestamp: number; truth_file: string }[] };
+  // Between each pair of consecutive tag times, and exactly at one.
+  const times = [...new Set(truth.tags.map((t) => t.timestamp))].sort((a, b) => a - b);
+  const cases = [...times.slice(0, -1).map((t, i) => (t + times[i + 1]!) / 2), times[1]!];
+  for (const at of cases) {
+    const want = truth.tags.filter((t) => t.timestamp <= at).sort((x, y) => y.timestamp - x.timestamp || y.revision - x.revision)[0]!;
+    const { repo, server } = await openFixture(fqrn, { date: new Date(at * 1000).toISOString() });
+    try {
+      assert.equal(repo.revision, want.revision, `at ${at}`);
+      const revTruth = readTruth(fqrn, want.truth_file);
+      assert.deepEqual([...(await repo.fs.readdir('/'))].sort(), revTruth.entries['/']!.entries);
+    } finally {
+      repo.close();
+      await server.close();
+    }
+  }
+  await assert.rejects(openFixture(fqrn, { date: new Date((times[0]! - 10) * 1000) }), (e: { code?: string }) => e.code === 'ENOENT');
+});
