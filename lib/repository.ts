@@ -314,7 +314,8 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
   const fileCacheBase = cfg.params.get('CVMFS_CACHE_BASE');
   const cacheBase = options.cacheDir ?? (fileCacheBase && (fileCacheBase.source === 'environment' || writable(fileCacheBase.value)) ? fileCacheBase.value : defaultCacheBase());
   const proxySpec = [options.proxies ?? param('CVMFS_HTTP_PROXY'), param('CVMFS_FALLBACK_PROXY')].filter(Boolean).join(';');
-  const fetcher = new Fetcher(servers, { timeoutMs, maxRetries, proxies: proxySpec });
+  const seconds = (name: string) => (param(name) !== undefined && Number.isFinite(Number(param(name))) ? Number(param(name)) : undefined);
+  const fetcher = new Fetcher(servers, { timeoutMs, maxRetries, proxies: proxySpec, hostResetAfter: seconds('CVMFS_HOST_RESET_AFTER'), proxyResetAfter: seconds('CVMFS_PROXY_RESET_AFTER') });
   const shared = options.sharedCache ?? !/^(no|false|0|off)$/i.test(param('CVMFS_SHARED_CACHE') ?? 'yes');
   const alien = options.alienCache ?? param('CVMFS_ALIEN_CACHE');
   const cache = new DiskCache(alien || join(cacheBase, shared ? 'shared' : fqrn));

@@ -79,3 +79,43 @@ for (const fault of ['reset', 'stall', 'flip', '502'] as const) {
     }
   });
 }
+
+test('CVMFS_HOST_RESET_AFTER: after a failover, the first server is tried again once the reset time has passed', async () => {
+  const good = await serve({ [FQRN]: join(FIXTURES, FQRN, 'srv') });
+  const other = await serve({ [FQRN]: join(FIXTURES, FQRN, 'srv') });
+  let down = true;
+  const sockets = new Set<Socket>();
+  const gate: Server = createServer((client) => {
+    if (down) return void client.destroy();
+    const up = connect(Number(new URL(good.url).port), '127.0.0.1');
+    sockets.add(client).add(up);
+    client.pipe(up).pipe(client);
+    client.on('error', () => up.destroy());
+    up.on('error', () => client.destroy());
+  });
+  await new Promise<void>((r) => gate.listen(0, '127.0.0.1', () => r()));
+  const first = `http://127.0.0.1:${(gate.address() as { port: number }).port}/cvmfs/@fqrn@`;
+  const saved = process.env.CVMFS_HOST_RESET_AFTER;
+  process.env.CVMFS_HOST_RESET_AFTER = '1';
+  try {
+    const repo = await openRepository(FQRN, { serverUrls: [first, `${other.url}/@fqrn@`], publicKeys: [keyOf(FQRN)], cacheDir: tempDir(), timeoutMs: 1000, maxRetries: 0 });
+    try {
+      assert.equal((await repo.fs.getxattr('/', 'user.host')).toString(), `${other.url}/${FQRN}`, 'the first server is down: the second serves');
+      down = false;
+      await repo.fs.readFile('/small/hello.txt');
+      assert.equal((await repo.fs.getxattr('/', 'user.host')).toString(), `${other.url}/${FQRN}`, 'before the reset time, it stays on the second');
+      await new Promise((r) => setTimeout(r, 1100));
+      await repo.fs.readFile('/small/random_64k.bin');
+      assert.equal((await repo.fs.getxattr('/', 'user.host')).toString(), first.replace('@fqrn@', FQRN), 'after it, back to the first');
+    } finally {
+      repo.close();
+    }
+  } finally {
+    if (saved === undefined) delete process.env.CVMFS_HOST_RESET_AFTER;
+    else process.env.CVMFS_HOST_RESET_AFTER = saved;
+    for (const s of sockets) s.destroy();
+    gate.close();
+    await good.close();
+    await other.close();
+  }
+});

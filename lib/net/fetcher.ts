@@ -19,6 +19,10 @@ export interface FetcherOptions {
   dispatcher?: Dispatcher;
   /** Called when a server fails and the next is tried. */
   onFailover?: (from: string, error: unknown) => void;
+  /** Seconds after a failover to another server before the first is tried again (CVMFS_HOST_RESET_AFTER, default 1800). */
+  hostResetAfter?: number;
+  /** The same for proxies (CVMFS_PROXY_RESET_AFTER, default 1800). */
+  proxyResetAfter?: number;
   /**
    * Proxies as CVMFS_HTTP_PROXY writes them: `;` separates groups tried in order, `|` separates members of one
    * group (load-balanced: each process starts at a random member), `DIRECT` means no proxy. Default DIRECT.
@@ -90,6 +94,10 @@ export class Fetcher {
   readonly stats: FetcherStats = { requests: 0, bytes: 0, failovers: 0 };
   private readonly proxies: readonly string[];
   private currentProxy = 0;
+  private readonly hostResetMs: number;
+  private readonly proxyResetMs: number;
+  private hostMovedAt = 0;
+  private proxyMovedAt = 0;
 
   constructor(servers: readonly string[], opts: FetcherOptions = {}) {
     if (servers.length === 0) throw new CvmfsError('EINVAL', 'no server URL configured (CVMFS_SERVER_URL or serverUrls)');
@@ -98,6 +106,8 @@ export class Fetcher {
     this.maxRetries = opts.maxRetries ?? 1;
     this.dispatcher = opts.dispatcher;
     this.proxies = parseProxies(opts.proxies);
+    this.hostResetMs = (opts.hostResetAfter ?? 1800) * 1000;
+    this.proxyResetMs = (opts.proxyResetAfter ?? 1800) * 1000;
     this.onFailover = opts.onFailover;
   }
 
@@ -116,6 +126,10 @@ export class Fetcher {
    * `not-found`; anything else that fails on every server is `download` (with the last cause).
    */
   async fetch<T>(relPath: string, consume: BodyConsumer<T>, signal?: AbortSignal): Promise<T> {
+    // After a while on a fallback, the preferred server (and proxy) get another chance, as with the genuine client.
+    const now = Date.now();
+    if (this.current !== 0 && now - this.hostMovedAt > this.hostResetMs) this.current = 0;
+    if (this.currentProxy !== 0 && now - this.proxyMovedAt > this.proxyResetMs) this.currentProxy = 0;
     let lastError: unknown;
     let notFound = 0;
     const attempts = this.servers.length * (this.maxRetries + 1);
@@ -130,8 +144,14 @@ export class Fetcher {
         const p = (this.currentProxy + k) % this.proxies.length;
         try {
           const result = await this.once(url, consume, signal, this.proxies[p]!);
-          if (idx !== this.current) this.current = idx;
-          this.currentProxy = p;
+          if (idx !== this.current) {
+            this.current = idx;
+            this.hostMovedAt = Date.now();
+          }
+          if (p !== this.currentProxy) {
+            this.currentProxy = p;
+            this.proxyMovedAt = Date.now();
+          }
           return result;
         } catch (e) {
           if (signal?.aborted) throw e;
