@@ -16,6 +16,7 @@
  * --cache-base=DIR where the temporary directory goes (default: os.tmpdir()); e.g. /dev/shm to take the disk's
  *                  file-creation cost out of the cold rows
  */
+import { fixturesDir } from '../test/fixtures-location.js';
 import { chmod, copyFile, lstat, mkdir, mkdtemp, open, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
@@ -45,7 +46,7 @@ import { startServer, type BenchServer } from './server.js';
 // Configuration
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const FIXTURES = process.env.UCVMFS_FIXTURES ?? resolve(ROOT, '..', 'shared', 'fixtures');
+const FIXTURES = fixturesDir();
 const FQRN = 'fixture.test.example.org';
 const SRV = join(FIXTURES, FQRN, 'srv');
 const KEY = join(FIXTURES, FQRN, `${FQRN}.pub`);

@@ -1,6 +1,7 @@
 /**
  * Test helpers: the shared fixtures, served over loopback, and truth.json read with exact nanosecond times.
  */
+import { fixturesDir } from './fixtures-location.js';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, mkdtempSync, cpSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,7 @@ import { serveRepositories, type RepositoryServer } from '../lib/serve.js';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Where the shared fixtures live: beside the checkout, or named by UCVMFS_FIXTURES. */
-export const FIXTURES = process.env.UCVMFS_FIXTURES ?? resolve(ROOT, '..', 'shared', 'fixtures');
+export const FIXTURES = fixturesDir();
 
 /** The fixture repositories present (folders with srv/ and truth.json). */
 export function fixtureNames(): string[] {
