@@ -4,6 +4,7 @@
  * tree (modes, symlinks, hardlinks, mtimes kept).
  * @module
  */
+import { nsToSeconds as seconds } from './format/names.js';
 import { createWriteStream, mkdirSync, rmSync, linkSync, symlinkSync, chmodSync, utimesSync, lutimesSync, renameSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { posix } from 'node:path';
@@ -75,10 +76,6 @@ export async function preload(repo: Repository, spec: Spec, options: OfflineOpti
     options.onProgress?.(p);
   });
   return p;
-}
-
-function seconds(ns: bigint): number {
-  return Number(ns / 1000n) / 1e6;
 }
 
 /**

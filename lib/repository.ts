@@ -2,6 +2,7 @@
  * Opening a repository: configuration, the trust chain, the revision to show, and the objects that serve it.
  * @module
  */
+import { isRepositoryName } from './format/names.js';
 import { readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -299,7 +300,7 @@ export class Repository {
  * view of HEAD or of the requested tag.
  */
 export async function openRepository(fqrn: string, options: OpenOptions = {}): Promise<Repository> {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(fqrn)) throw new CvmfsError('EINVAL', `not a repository name: '${fqrn}'`);
+  if (!isRepositoryName(fqrn)) throw new CvmfsError('EINVAL', `not a repository name: '${fqrn}'`);
   // Parameters: options first, then the environment, then the genuine client's configuration files.
   const cfg = loadConfig(fqrn, { root: options.configRoot });
   const param = (name: string): string | undefined => cfg.get(name) || undefined;
@@ -332,39 +333,45 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
     return { whitelist, manifest: verifyManifest(mRaw, fqrn, cert) };
   };
 
+  // The newest manifest, the whole trust chain verified, a lower revision than this cache trusted refused; it
+  // is then kept as the cache's last trusted state. Used at open and for every later look (reload).
+  const latest = async () => {
+    const wl = await fetcher.fetch('.cvmfswhitelist', bodyToBuffer);
+    const m = await fetcher.fetch('.cvmfspublished', bodyToBuffer);
+    const v = await chain(wl, m);
+    const st = await cache.readState(fqrn);
+    if (st && v.manifest.revision < st.revision) {
+      throw ioError('manifest-rollback', `manifest of ${fqrn} has revision ${v.manifest.revision}, older than revision ${st.revision} already trusted in ${cache.dir}`);
+    }
+    await cache.writeAtomic(`whitelist.${fqrn}`, wl);
+    await cache.writeAtomic(`manifest.${fqrn}`, m);
+    if (!st || v.manifest.revision > st.revision) {
+      await cache.writeState(fqrn, { revision: v.manifest.revision, rootHash: hashToString(v.manifest.rootCatalog), timestamp: v.manifest.timestamp });
+    }
+    return v;
+  };
+
   let verified: { whitelist: Whitelist; manifest: Manifest } | undefined;
   if (options.reuseCachedManifest !== false) verified = await cachedChain(cache, fqrn, now(), chain);
   let fresh = false;
   if (!verified) {
-    let raw: [Buffer, Buffer] | undefined;
     try {
-      raw = [await fetcher.fetch('.cvmfswhitelist', bodyToBuffer), await fetcher.fetch('.cvmfspublished', bodyToBuffer)];
+      verified = await latest();
+      fresh = true;
     } catch (e) {
       // Offline: no server answered. A manifest verified before (and verified again now, past its TTL) still
       // shows that revision; what is cached reads normally, the rest fails with EIO naming the cause.
-      const reason = (e as CvmfsError).reason;
-      if (reason !== 'download') throw e;
+      if ((e as CvmfsError).reason !== 'download') throw e;
       verified = await cachedChain(cache, fqrn, now(), chain, true);
       if (!verified) throw e;
       (options.onWarning ?? ((m: string) => process.emitWarning(m)))(
         `${fqrn}: no server reachable (${(e as Error).message}); offline with cached revision ${verified.manifest.revision}`);
     }
-    if (raw) {
-      verified = await chain(raw[0], raw[1]);
-      fresh = true;
-      await cache.writeAtomic(`whitelist.${fqrn}`, raw[0]);
-      await cache.writeAtomic(`manifest.${fqrn}`, raw[1]);
-    }
   }
-  if (!verified) throw new CvmfsError('EIO', `${fqrn}: no verified manifest`);
   const { whitelist, manifest } = verified;
-
   const state = await cache.readState(fqrn);
   if (state && manifest.revision < state.revision) {
     throw ioError('manifest-rollback', `manifest of ${fqrn} has revision ${manifest.revision}, older than revision ${state.revision} already trusted in ${cache.dir}`);
-  }
-  if (fresh && (!state || manifest.revision > state.revision)) {
-    await cache.writeState(fqrn, { revision: manifest.revision, rootHash: hashToString(manifest.rootCatalog), timestamp: manifest.timestamp });
   }
 
   let root = manifest.rootCatalog;
@@ -393,21 +400,6 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
   const vis = options.magicXattrs ?? (param('CVMFS_MAGIC_XATTRS_VISIBILITY')?.toLowerCase() as MagicVisibility | undefined) ?? 'rootonly';
   // The next look for a new revision, after the manifest's TTL (capped by CVMFS_MAX_TTL, in minutes).
   const maxTtl = Number(param('CVMFS_MAX_TTL') ?? 0) * 60;
-  const latest = async () => {
-    const wl = await fetcher.fetch('.cvmfswhitelist', bodyToBuffer);
-    const m = await fetcher.fetch('.cvmfspublished', bodyToBuffer);
-    const v = await chain(wl, m);
-    const st = await cache.readState(fqrn);
-    if (st && v.manifest.revision < st.revision) {
-      throw ioError('manifest-rollback', `manifest of ${fqrn} has revision ${v.manifest.revision}, older than revision ${st.revision} already trusted in ${cache.dir}`);
-    }
-    await cache.writeAtomic(`whitelist.${fqrn}`, wl);
-    await cache.writeAtomic(`manifest.${fqrn}`, m);
-    if (!st || v.manifest.revision > st.revision) {
-      await cache.writeState(fqrn, { revision: v.manifest.revision, rootHash: hashToString(v.manifest.rootCatalog), timestamp: v.manifest.timestamp });
-    }
-    return v;
-  };
   const repo = new Repository(fqrn, manifest, whitelist, root, revision, tagName, fetcher, store, keys, {
     maxOpenCatalogs: options.maxOpenCatalogs ?? 64,
     entryCacheSize: options.entryCacheSize ?? 200_000,

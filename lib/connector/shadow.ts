@@ -6,6 +6,7 @@
  * Everything else (open, read, mmap, getdents, fstat) is then done by the kernel at native speed.
  * @module
  */
+import { isRepositoryName, nsToSeconds as seconds } from '../format/names.js';
 import { spawnSync } from 'node:child_process';
 import { chmod, stat, utimes } from 'node:fs/promises';
 import { posix } from 'node:path';
@@ -40,10 +41,6 @@ interface Place {
   fqrn: string;
   parts: string[];
   entry: Entry | null;
-}
-
-function seconds(ns: bigint): number {
-  return Number(ns / 1000n) / 1e6;
 }
 
 /** Splits the first line of a script into interpreter and optional argument, as Linux does. */
@@ -157,7 +154,7 @@ export class ShadowTree {
 
   /** Shows a repository in the session's `/cvmfs` before it is opened (an empty directory until then). */
   announce(fqrn: string): void {
-    if (/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(fqrn)) racing(() => mkdirSync(posix.join(this.session, fqrn)));
+    if (isRepositoryName(fqrn)) racing(() => mkdirSync(posix.join(this.session, fqrn)));
   }
 
   /** Opens `/cvmfs/<fqrn>` (once): its revision directory, the `root/` link, the session's directory. */
@@ -165,7 +162,7 @@ export class ShadowTree {
     let m = this.mounts.get(fqrn);
     if (!m) {
       m = (async () => {
-        if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(fqrn)) return null;
+        if (!isRepositoryName(fqrn)) return null;
         const repo = await this.provider(fqrn).catch(() => null);
         if (!repo) return null;
         const rev = posix.join(this.base, 'rev', `${fqrn}@${hashToString(repo.rootHash)}`);

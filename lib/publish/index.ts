@@ -10,6 +10,7 @@
  * ```
  * @module
  */
+import { isRepositoryName } from '../format/names.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
@@ -82,10 +83,9 @@ export interface PublishResult {
 }
 
 const MASTER_REPLICA_TEXT = 'This file marks the repository as replicatable to stratum 1 servers\n';
-const FQRN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 function checkOptions(o: PublishOptions): void {
-  if (!FQRN.test(o.fqrn)) throw new TypeError(`publish: invalid repository name '${o.fqrn}'`);
+  if (!isRepositoryName(o.fqrn)) throw new TypeError(`publish: invalid repository name '${o.fqrn}'`);
   if (o.hashAlgorithm !== undefined && !HASH_ALGORITHMS.includes(o.hashAlgorithm)) throw new TypeError(`publish: unknown hash algorithm '${o.hashAlgorithm}'`);
   if (o.compression !== undefined && o.compression !== 'zlib' && o.compression !== 'none') throw new TypeError(`publish: unknown compression '${o.compression as string}'`);
   if (o.ttl !== undefined && !(Number.isSafeInteger(o.ttl) && o.ttl > 0)) throw new RangeError('publish: ttl must be a positive integer');
