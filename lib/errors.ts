@@ -33,7 +33,7 @@ export type FailureReason =
   | 'whitelist-signature' | 'whitelist-expired' | 'whitelist-name' | 'whitelist-format'
   | 'certificate-not-whitelisted' | 'certificate-format'
   | 'manifest-signature' | 'manifest-name' | 'manifest-format' | 'manifest-rollback'
-  | 'hash-mismatch' | 'decompression' | 'download' | 'not-found' | 'catalog-format';
+  | 'hash-mismatch' | 'decompression' | 'download' | 'not-found' | 'catalog-format' | 'config-repository';
 
 /** An error with Node's shape: `code`, `errno`, `syscall`, `path`, and for EIO a `cause` and a `reason`. */
 export class CvmfsError extends Error {

@@ -8,7 +8,8 @@
  * ```
  * @module
  */
-export { openRepository, Repository, defaultCacheBase, type OpenOptions, type RepositoryStats } from './repository.js';
+export { openRepository, resolveRepositoryConfig, Repository, defaultCacheBase, type OpenOptions, type RepositoryStats } from './repository.js';
+export type { ResolvedConfig } from './config/config-repository.js';
 export { CvmfsFs, type PathLike } from './fs/fs.js';
 export { CvmfsFileHandle, type ReadStreamOptions, type ReadResult } from './fs/file-handle.js';
 export { CvmfsStats, CvmfsDirent } from './fs/stats.js';

@@ -3,8 +3,7 @@
  * @module
  */
 import { isRepositoryName } from './format/names.js';
-import { readFile, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CvmfsError, ioError } from './errors.js';
@@ -91,6 +90,12 @@ export interface OpenOptions {
   configRoot?: string;
   /** Proxy chain as CVMFS_HTTP_PROXY writes it (default: that parameter; CVMFS_FALLBACK_PROXY is appended). */
   proxies?: string;
+  /**
+   * Read CVMFS_CONFIG_REPOSITORY when the configuration names one (default true). The configuration repository
+   * is opened with its own configuration; when it fails, that is an error if CVMFS_CONFIG_REPO_REQUIRED is on,
+   * else a warning.
+   */
+  configRepository?: boolean;
   /** Clock, for tests of expiry. */
   now?: () => Date;
 }
@@ -108,16 +113,6 @@ export interface RepositoryStats {
   catalogsOpen: number;
 }
 
-/** The `*.pub` files of a keys directory (CVMFS_KEYS_DIR). */
-function keysIn(dir: string | undefined): string[] {
-  if (!dir) return [];
-  try {
-    return readdirSync(dir).filter((f) => f.endsWith('.pub')).sort().map((f) => join(dir, f));
-  } catch {
-    return [];
-  }
-}
-
 function writable(dir: string): boolean {
   try {
     accessSync(dir, constants.W_OK);
@@ -129,21 +124,16 @@ function writable(dir: string): boolean {
 
 export { defaultCacheBase } from './cache/location.js';
 import { defaultCacheBase } from './cache/location.js';
-import { loadConfig } from './config/load.js';
+import { resolveConfig, type ResolvedConfig } from './config/config-repository.js';
 import { debug } from './debug.js';
-import { accessSync, constants, readdirSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 
-async function loadKeys(specs: readonly string[]): Promise<RsaPublicKey[]> {
-  const keys: RsaPublicKey[] = [];
-  for (const s of specs) {
-    const pem = s.includes('-----BEGIN') ? s : await readFile(s, 'utf8').catch((e) => {
-      throw new CvmfsError('ENOENT', `cannot read public key file ${s}: ${(e as Error).message}`, { path: s, cause: e });
-    });
+function parseKeys(texts: readonly { source: string; pem: string }[]): RsaPublicKey[] {
+  return texts.flatMap(({ source, pem }) => {
     const found = rsaKeysFromPem(pem);
-    if (found.length === 0) throw new CvmfsError('EINVAL', `no RSA public key in ${s.includes('-----BEGIN') ? 'the given PEM text' : s}`);
-    keys.push(...found);
-  }
-  return keys;
+    if (found.length === 0) throw new CvmfsError('EINVAL', `no RSA public key in ${source}`);
+    return found;
+  });
 }
 
 const MAX_SIGNED_FILE = 1 << 20;
@@ -295,20 +285,49 @@ export class Repository {
 }
 
 /**
+ * The configuration `openRepository` would use for `fqrn`: files, environment, built-in defaults, and the
+ * configuration repository's files when CVMFS_CONFIG_REPOSITORY names one (opened with its own configuration,
+ * never with this one's servers or keys, and never looking for a configuration repository itself). Close it.
+ */
+export function resolveRepositoryConfig(fqrn: string, options: OpenOptions = {}): Promise<ResolvedConfig> {
+  return resolveConfig(fqrn, {
+    root: options.configRoot,
+    onWarning: options.onWarning,
+    ...(options.configRepository === false ? {} : {
+      open: async (name: string) => {
+        const r = await openRepository(name, { configRoot: options.configRoot, cacheDir: options.cacheDir, configRepository: false, onWarning: options.onWarning, now: options.now });
+        return { readFile: async (p: string) => Buffer.from(await r.fs.readFile(p)), readdir: (p: string) => r.fs.readdir(p), close: () => r.close() };
+      },
+    }),
+  });
+}
+
+/**
  * Opens a repository: fetches and verifies whitelist, certificate and manifest (or re-verifies a cached manifest
  * younger than its TTL), refuses a revision older than one this cache has trusted, and returns the file system
  * view of HEAD or of the requested tag.
  */
 export async function openRepository(fqrn: string, options: OpenOptions = {}): Promise<Repository> {
   if (!isRepositoryName(fqrn)) throw new CvmfsError('EINVAL', `not a repository name: '${fqrn}'`);
-  // Parameters: options first, then the environment, then the genuine client's configuration files.
-  const cfg = loadConfig(fqrn, { root: options.configRoot });
+  // Parameters: options first, then the environment, then the genuine client's configuration files (with the
+  // configuration repository's, when there is one), then built-in defaults.
+  const resolved = await resolveRepositoryConfig(fqrn, options);
+  const cfg = resolved.config;
   const param = (name: string): string | undefined => cfg.get(name) || undefined;
   const list = (name: string, sep: string) => param(name)?.split(sep).map((x) => x.trim()).filter(Boolean);
   const servers = (options.serverUrls ?? list('CVMFS_SERVER_URL', ';') ?? []).flatMap((u) => splitServerList(u)).map((u) => expandServerUrl(u, fqrn));
-  const keySpecs = options.publicKeys ?? list('CVMFS_PUBLIC_KEY', ':') ?? keysIn(param('CVMFS_KEYS_DIR'));
-  if (keySpecs.length === 0) throw new CvmfsError('EINVAL', `no public key for ${fqrn} (publicKeys, CVMFS_PUBLIC_KEY or CVMFS_KEYS_DIR)`);
-  const keys = await loadKeys(keySpecs);
+  let keys: RsaPublicKey[];
+  try {
+    const keyTexts = options.publicKeys
+      ? await Promise.all(options.publicKeys.map(async (s) => ({ source: s.includes('-----BEGIN') ? 'the given PEM text' : s, pem: s.includes('-----BEGIN') ? s : await resolved.readFile(s) })))
+      : list('CVMFS_PUBLIC_KEY', ':')
+        ? await Promise.all(list('CVMFS_PUBLIC_KEY', ':')!.map(async (s) => ({ source: s, pem: await resolved.readFile(s) })))
+        : await resolved.keysIn(param('CVMFS_KEYS_DIR') ?? '');
+    if (keyTexts.length === 0) throw new CvmfsError('EINVAL', `no public key for ${fqrn} (publicKeys, CVMFS_PUBLIC_KEY or CVMFS_KEYS_DIR)`);
+    keys = parseKeys(keyTexts);
+  } finally {
+    resolved.close();
+  }
   const timeoutMs = options.timeoutMs ?? (param('CVMFS_TIMEOUT') ? Number(param('CVMFS_TIMEOUT')) * 1000 : 10_000);
   const maxRetries = options.maxRetries ?? (param('CVMFS_MAX_RETRIES') ? Number(param('CVMFS_MAX_RETRIES')) : 1);
   // A cache base from the files (the genuine default is /var/lib/cvmfs) is used only where this user can write.

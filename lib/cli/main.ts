@@ -281,8 +281,9 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
 
   async config(a) {
     const { fqrn } = target(a);
-    const { loadConfig } = await import('../config/load.js');
-    const cfg = loadConfig(fqrn);
+    const resolved = await (await load.repository()).resolveRepositoryConfig(fqrn, openOptions(a));
+    resolved.close();
+    const cfg = resolved.config;
     const rows = [...cfg.params].sort(([x], [y]) => x.localeCompare(y)).map(([k, v]) => `${k}=${v.value}    # from ${v.source}`);
     await out((cfg.files.length ? `# files read: ${cfg.files.join(', ')}\n` : '# no configuration files found\n') + rows.join('\n') + (rows.length ? '\n' : ''));
   },

@@ -2,7 +2,7 @@
  * The subset of shell the CernVM-FS configuration files are written in: `NAME=value` assignments, optionally
  * after `export`, values unquoted, 'single-quoted' or "double-quoted", `$VAR`, `${VAR}`, `${VAR:-default}` and
  * `${VAR:=default}` expansion (not inside single quotes), `#` comments. Anything else is an error naming the file
- * and line: the genuine client would run it as shell code, which we do not.
+ * and line. A file with more than this (control flow, commands) is run by a shell instead (sh-eval.ts).
  * @module
  */
 import { CvmfsError } from '../errors.js';

@@ -1,0 +1,76 @@
+/**
+ * Configuration files that are more than assignments (`if [ ... ]; then ... fi`, `&&`, `$(...)`, `readonly`), as
+ * the public cvmfs-config packages write them, are run by `/bin/sh` exactly as the genuine client does: the
+ * file is fed to a shell whose environment holds what was set before, then the value of every parameter the
+ * file assigns on some line is read back. The shell runs with the file's directory as working directory and
+ * nothing else: the file is trusted configuration, as it is for the genuine client.
+ * @module
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { CvmfsError } from '../errors.js';
+import { debug } from '../debug.js';
+import type { Assignment } from './shell.js';
+
+/** Words and operators that only a shell can evaluate; a file using none of them is read without one. */
+const SHELL_ONLY = /^\s*(if|then|elif|else|fi|case|esac|for|while|until|do|done|readonly|unset|test|\[|:|\.|source|set)(\s|;|$)|&&|\|\||\$\(|`/m;
+
+/** Whether `text` needs a shell (it has control flow or commands, not only assignments). */
+export function needsShell(text: string): boolean {
+  return SHELL_ONLY.test(text.split('\n').filter((l) => !l.trim().startsWith('#')).join('\n'));
+}
+
+/**
+ * The parameters a file assigns somewhere, in the genuine client's sense: on a line (comment cut off) of the
+ * form `[export|readonly] NAME=...`, even inside a branch, with the line where it is first assigned.
+ */
+function assignedNames(text: string): Map<string, number> {
+  const names = new Map<string, number>();
+  text.split('\n').forEach((raw, i) => {
+    const s = raw.replace(/#.*/, '').trim().replace(/^(then|else|do)\s+/, '');
+    const m = /^(?:(?:export|readonly)\s+)?([A-Za-z_][A-Za-z0-9_]*)=/.exec(s);
+    if (m && !names.has(m[1]!)) names.set(m[1]!, i + 1);
+  });
+  return names;
+}
+
+/**
+ * Runs `text` (the content of `file`) in `/bin/sh` with `vars` as its environment and returns the parameters
+ * whose value it set or changed. A syntax error or a command that is not found (`NAME = value`) is an error
+ * naming the file and line; other messages of the shell go to the debug log. A parameter that an earlier file
+ * (in `setByFiles`) set to the same value is not claimed by this one: the line may sit in a branch not taken.
+ */
+export function evalWithShell(text: string, file: string, vars: Map<string, string>, setByFiles: ReadonlySet<string> = new Set()): Assignment[] {
+  const names = assignedNames(text);
+  const lines = text.split('\n').length;
+  // Each value is read back NUL-terminated, prefixed with 1 when set and 0 when not (unset is not empty).
+  const readBack = [...names.keys()].map((n) => `if [ "\${${n}+x}" = x ]; then printf '1%s\\0' "$${n}"; else printf '0\\0'; fi`).join('\n');
+  const dir = dirname(file);
+  const r = spawnSync('/bin/sh', ['-s'], {
+    input: `${text}\n${readBack}\n`,
+    env: Object.fromEntries(vars),
+    cwd: existsSync(dir) ? dir : '/',
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+  if (r.error) throw new CvmfsError('EINVAL', `${file}: cannot run /bin/sh to read it: ${r.error.message}`, { cause: r.error });
+  for (const msg of r.stderr.split('\n').filter(Boolean)) {
+    const m = /(?:line )?(\d+): (.*)$/.exec(msg);
+    const at = m && Number(m[1]) <= lines ? `${file}:${m[1]}` : file;
+    if (/syntax error|not found|unexpected/i.test(msg)) throw new CvmfsError('EINVAL', `${at}: ${m ? m[2] : msg}`);
+    debug(`${at}: ${m ? m[2] : msg}`);
+  }
+  const values = r.stdout.split('\0');
+  if (values.length < names.size + 1) throw new CvmfsError('EINVAL', `${file}: the shell stopped before the end of the file (exit or error, status ${r.status})`);
+  const out: Assignment[] = [];
+  [...names].forEach(([name, line], i) => {
+    const v = values[i]!;
+    if (!v.startsWith('1')) return;
+    const value = v.slice(1);
+    if (vars.get(name) === value && setByFiles.has(name)) return;
+    vars.set(name, value);
+    out.push({ name, value, line });
+  });
+  return out;
+}
