@@ -3,7 +3,8 @@
  * @module
  */
 import { isRepositoryName } from './format/names.js';
-import { stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CvmfsError, ioError } from './errors.js';
@@ -56,9 +57,19 @@ export interface OpenOptions {
   entryCacheSize?: number;
   /** Directory listings kept in memory at most (default 20 000). */
   listingCacheSize?: number;
-  /** Per-request timeout, ms (default: `CVMFS_TIMEOUT` seconds, else 10 s). */
+  /**
+   * Timeout through a proxy, ms: to connect, for the headers, and the time a transfer may stay under
+   * CVMFS_LOW_SPEED_LIMIT bytes/s (default: `CVMFS_TIMEOUT` seconds, else 5 s). Also the direct timeout unless
+   * that is given.
+   */
   timeoutMs?: number;
-  /** Extra rounds over the server list (default: `CVMFS_MAX_RETRIES`, else 1). */
+  /** The same without a proxy (default: `timeoutMs`, else `CVMFS_TIMEOUT_DIRECT` seconds, else 10 s). */
+  timeoutDirectMs?: number;
+  /** First backoff before a same-URL retry, ms (default: `CVMFS_BACKOFF_INIT` seconds, else 2 s). */
+  backoffInitMs?: number;
+  /** Order the servers through the Stratum-1s' geo API (default: `CVMFS_USE_GEOAPI`). */
+  useGeoApi?: boolean;
+  /** Same-URL retries after transfer errors, per request (default: `CVMFS_MAX_RETRIES`, else 1). */
   maxRetries?: number;
   /** Magic xattr visibility in listxattr (default: `CVMFS_MAGIC_XATTRS_VISIBILITY`, else rootonly). */
   magicXattrs?: MagicVisibility;
@@ -107,10 +118,41 @@ export interface RepositoryStats {
   cacheHits: number;
   cacheMisses: number;
   hashMismatches: number;
+  /** Moves to another server or proxy after a failure. */
   failovers: number;
+  /** Of which to another server. */
+  hostFailovers: number;
+  /** Of which to another proxy. */
+  proxyFailovers: number;
+  /** Same-URL retries (after a backoff, or with no-cache headers after bad data). */
+  retries: number;
   httpRequests: number;
   catalogsLoaded: number;
   catalogsOpen: number;
+}
+
+/**
+ * This client's id for the geo API when it has no proxy, kept in the cache base (as the genuine client keeps
+ * its uuid in the cache) so that one node asks as one client; a fresh one when the file cannot be written.
+ */
+async function clientUuid(base: string): Promise<string> {
+  const file = join(base, 'uuid');
+  try {
+    const s = (await readFile(file, 'utf8')).trim();
+    if (/^[0-9a-f-]{36}$/.test(s)) return s;
+  } catch {
+    // not there yet
+  }
+  const id = randomUUID();
+  try {
+    await mkdir(base, { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, `${id}\n`);
+    await rename(tmp, file);
+  } catch {
+    // a read-only base: this process's id only
+  }
+  return id;
 }
 
 function writable(dir: string): boolean {
@@ -176,7 +218,6 @@ export class Repository {
     private readonly keys: readonly RsaPublicKey[],
     private readonly opts: Required<Pick<OpenOptions, 'maxOpenCatalogs' | 'entryCacheSize' | 'listingCacheSize' | 'magicXattrs'>> & {
       variables: (n: string) => string | undefined;
-      timeoutMs: number;
       /** Fetches and verifies the newest manifest (the whole trust chain) and records it as trusted. */
       latest?: () => Promise<{ manifest: Manifest; whitelist: Whitelist }>;
       /** Seconds between looks for a new revision (the manifest's TTL, capped by CVMFS_MAX_TTL); 0: never by itself. */
@@ -198,7 +239,8 @@ export class Repository {
       whitelistExpiry: () => this.whitelist.expires,
       openCatalogs: () => this.catalogs.size,
       downloads: () => store.stats.misses,
-      timeoutSeconds: () => Math.round(opts.timeoutMs / 1000),
+      timeoutSeconds: () => Math.round(fetcher.timeoutFor('via proxy') / 1000),
+      timeoutDirectSeconds: () => Math.round(fetcher.timeoutFor('DIRECT') / 1000),
     };
     this.fs = new CvmfsFs({
       fqrn,
@@ -267,6 +309,9 @@ export class Repository {
       cacheMisses: this.store.stats.misses,
       hashMismatches: this.store.stats.hashMismatches,
       failovers: this.fetcher.stats.failovers,
+      hostFailovers: this.fetcher.stats.hostFailovers,
+      proxyFailovers: this.fetcher.stats.proxyFailovers,
+      retries: this.fetcher.stats.retries,
       httpRequests: this.fetcher.stats.requests,
       catalogsLoaded: this.catalogs.loads,
       catalogsOpen: this.catalogs.size,
@@ -328,14 +373,29 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
   } finally {
     resolved.close();
   }
-  const timeoutMs = options.timeoutMs ?? (param('CVMFS_TIMEOUT') ? Number(param('CVMFS_TIMEOUT')) * 1000 : 10_000);
-  const maxRetries = options.maxRetries ?? (param('CVMFS_MAX_RETRIES') ? Number(param('CVMFS_MAX_RETRIES')) : 1);
+  const seconds = (name: string) => (param(name) !== undefined && Number.isFinite(Number(param(name))) ? Number(param(name)) : undefined);
+  const timeoutMs = options.timeoutMs ?? (seconds('CVMFS_TIMEOUT') ?? 5) * 1000;
+  const timeoutDirectMs = options.timeoutDirectMs ?? options.timeoutMs ?? (seconds('CVMFS_TIMEOUT_DIRECT') ?? 10) * 1000;
+  const maxRetries = options.maxRetries ?? seconds('CVMFS_MAX_RETRIES') ?? 1;
   // A cache base from the files (the genuine default is /var/lib/cvmfs) is used only where this user can write.
   const fileCacheBase = cfg.params.get('CVMFS_CACHE_BASE');
   const cacheBase = options.cacheDir ?? (fileCacheBase && (fileCacheBase.source === 'environment' || writable(fileCacheBase.value)) ? fileCacheBase.value : defaultCacheBase());
-  const proxySpec = [options.proxies ?? param('CVMFS_HTTP_PROXY'), param('CVMFS_FALLBACK_PROXY')].filter(Boolean).join(';');
-  const seconds = (name: string) => (param(name) !== undefined && Number.isFinite(Number(param(name))) ? Number(param(name)) : undefined);
-  const fetcher = new Fetcher(servers, { timeoutMs, maxRetries, proxies: proxySpec, hostResetAfter: seconds('CVMFS_HOST_RESET_AFTER'), proxyResetAfter: seconds('CVMFS_PROXY_RESET_AFTER') });
+  const onOff = (name: string) => /^(yes|on|1|true)$/i.test(param(name) ?? '');
+  const fetcher = new Fetcher(servers, {
+    timeoutMs,
+    timeoutDirectMs,
+    maxRetries,
+    lowSpeedLimit: seconds('CVMFS_LOW_SPEED_LIMIT'),
+    backoffInitMs: options.backoffInitMs ?? (seconds('CVMFS_BACKOFF_INIT') !== undefined ? seconds('CVMFS_BACKOFF_INIT')! * 1000 : undefined),
+    backoffMaxMs: seconds('CVMFS_BACKOFF_MAX') !== undefined ? seconds('CVMFS_BACKOFF_MAX')! * 1000 : undefined,
+    proxies: options.proxies ?? param('CVMFS_HTTP_PROXY'),
+    fallbackProxies: param('CVMFS_FALLBACK_PROXY'),
+    hostResetAfter: seconds('CVMFS_HOST_RESET_AFTER'),
+    proxyResetAfter: seconds('CVMFS_PROXY_RESET_AFTER'),
+    useGeoApi: options.useGeoApi ?? onOff('CVMFS_USE_GEOAPI'),
+    proxyTemplate: param('CVMFS_PROXY_TEMPLATE'),
+    clientId: await clientUuid(cacheBase),
+  });
   const shared = options.sharedCache ?? !/^(no|false|0|off)$/i.test(param('CVMFS_SHARED_CACHE') ?? 'yes');
   const alien = options.alienCache ?? param('CVMFS_ALIEN_CACHE');
   const cache = new DiskCache(alien || join(cacheBase, shared ? 'shared' : fqrn));
@@ -425,7 +485,6 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
     listingCacheSize: options.listingCacheSize ?? 20_000,
     magicXattrs: ['never', 'rootonly', 'always'].includes(vis) ? vis : 'rootonly',
     variables: (n) => vars[n],
-    timeoutMs,
     latest,
     ttl: options.autoReload === false ? 0 : maxTtl > 0 ? Math.min(manifest.ttl, maxTtl) : manifest.ttl,
   });

@@ -80,7 +80,7 @@ test('the debug log: silent by default; NODE_DEBUG=ucvmfs shows requests and fai
     assert.equal(quiet.code, 0);
     assert.equal(quiet.stderr, '');
     const loud = await ucvmfs(['cat', `${fqrn}:/README.txt`], { ...env, CVMFS_CACHE_BASE: tempDir(), NODE_DEBUG: 'ucvmfs' });
-    assert.match(loud.stderr, /UCVMFS \d+: failover: http:\/\/127\.0\.0\.1:1\/cvmfs\/fixture\.test\.example\.org\/\.cvmfswhitelist: .*ECONNREFUSED/);
+    assert.match(loud.stderr, /UCVMFS \d+: failed \(host-transfer\): http:\/\/127\.0\.0\.1:1\/cvmfs\/fixture\.test\.example\.org\/\.cvmfswhitelist: .*ECONNREFUSED/);
     assert.match(loud.stderr, /opened revision 4, root catalog dcf82c4913053b4922ded6de23f20dd6d48e7de4/);
     const log = join(tempDir('ucvmfs-log-'), 'debug.log');
     await ucvmfs(['cat', `${fqrn}:/README.txt`], { ...env, CVMFS_CACHE_BASE: tempDir(), CVMFS_DEBUGLOG: log });

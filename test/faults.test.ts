@@ -66,7 +66,10 @@ for (const fault of ['reset', 'stall', 'flip', '502'] as const) {
         for (const p of ['/small/random_64k.bin', '/big/text_20M.txt']) {
           assert.equal(createHash('sha1').update((await repo.fs.readFile(p)) as Buffer).digest('hex'), truth.entries[p]!.sha1, p);
         }
-        assert.ok(repo.stats().failovers >= 1, 'the first server failed');
+        // A flipped byte is first fetched again from the same server with no-cache headers (as the genuine client
+        // does, in case a proxy holds a bad copy); this fault proxy spoils only the first response of a connection.
+        if (fault === 'flip') assert.ok(repo.stats().retries >= 1, 'the spoiled object was fetched again');
+        else assert.ok(repo.stats().failovers >= 1, 'the first server failed');
         assert.ok(Date.now() - t0 < 8000, `took ${Date.now() - t0} ms`);
         // A flipped byte is caught by the inflater (a zlib error) or by the hash, whichever sees it first; either
         // way the object is fetched again from the next server and what is kept is right (checked above).

@@ -1,44 +1,72 @@
 /**
- * HTTP transport: GETs objects from an ordered list of servers (CVMFS_SERVER_URL semantics, `@fqrn@` and
- * `@org@` substituted), failing over to the next server on connection errors, timeouts, 5xx and on a body the
- * caller rejects (hash mismatch, truncation). Uses undici's pooled, keep-alive dispatcher.
+ * HTTP transport with the genuine client's failover: GETs objects from an ordered list of Stratum-1 servers
+ * (CVMFS_SERVER_URL, `@fqrn@` and `@org@` substituted) through a proxy chain (proxy-chain.ts). What happens
+ * after a failure depends on its class (failure.ts): transfer errors are retried on the same URL after a
+ * randomised, doubling backoff (CVMFS_MAX_RETRIES times per request in all, CVMFS_BACKOFF_INIT/MAX), bad data
+ * once more with no-cache headers, proxy errors move to the next proxy and, when all proxies failed, to the
+ * next server; host errors move to the next server. The timeout is CVMFS_TIMEOUT through a proxy and
+ * CVMFS_TIMEOUT_DIRECT without one, for connecting, for the headers, and as the time a transfer may stay under
+ * CVMFS_LOW_SPEED_LIMIT bytes/s. With CVMFS_USE_GEOAPI the servers are ordered by the geo API of the
+ * Stratum-1s before the first request. Uses undici's pooled, keep-alive dispatchers.
  * @module
  */
 import type { Agent, Dispatcher } from 'undici';
-import { debug, debugEnabled } from '../debug.js';
 import type { Readable } from 'node:stream';
+import { debug, debugEnabled } from '../debug.js';
 import { ioError, CvmfsError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { classify, HttpStatusError, isTransfer, TooSlowError, type FailureKind } from './failure.js';
+import { ProxyChain, proxyGroups } from './proxy-chain.js';
+import { geoPath, geoQuery, parseGeoReply } from './geo.js';
+
+export { HttpStatusError } from './failure.js';
 
 /** Options of a {@link Fetcher}. */
 export interface FetcherOptions {
-  /** Per-request timeout for connect, headers and each body read, milliseconds. Default 10 000. */
+  /** Timeout through a proxy (CVMFS_TIMEOUT), milliseconds: connect, headers, and time under the low-speed limit. Default 5 000. */
   timeoutMs?: number;
-  /** How many extra rounds over the whole server list before giving up. Default 1. */
+  /** The same without a proxy (CVMFS_TIMEOUT_DIRECT). Default 10 000. */
+  timeoutDirectMs?: number;
+  /** Bytes per second under which a transfer counts as stalled (CVMFS_LOW_SPEED_LIMIT). Default 1024. */
+  lowSpeedLimit?: number;
+  /** Same-URL retries after transfer errors, per request in all (CVMFS_MAX_RETRIES). Default 1. */
   maxRetries?: number;
-  /** Dispatcher to use; default a shared keep-alive Agent. */
+  /** First backoff before a retry is random in [0, this] ms, then doubles (CVMFS_BACKOFF_INIT × 1000). Default 2 000. */
+  backoffInitMs?: number;
+  /** Cap of the backoff (CVMFS_BACKOFF_MAX × 1000). Default 10 000. */
+  backoffMaxMs?: number;
+  /** Dispatcher to use for direct requests; default a shared keep-alive Agent. */
   dispatcher?: Dispatcher;
-  /** Called when a server fails and the next is tried. */
+  /** Called when a server or proxy fails and another is tried. */
   onFailover?: (from: string, error: unknown) => void;
-  /** Seconds after a failover to another server before the first is tried again (CVMFS_HOST_RESET_AFTER, default 1800). */
+  /** Seconds after a failover to another server before the first is tried again (CVMFS_HOST_RESET_AFTER, default 1800; 0 never). */
   hostResetAfter?: number;
-  /** The same for proxies (CVMFS_PROXY_RESET_AFTER, default 1800). */
+  /** The same for proxy groups (CVMFS_PROXY_RESET_AFTER, default 300). */
   proxyResetAfter?: number;
-  /**
-   * Proxies as CVMFS_HTTP_PROXY writes them: `;` separates groups tried in order, `|` separates members of one
-   * group (load-balanced: each process starts at a random member), `DIRECT` means no proxy. Default DIRECT.
-   */
+  /** Proxies as CVMFS_HTTP_PROXY writes them (`;` groups in order, `|` load-balanced members, `DIRECT`). Default DIRECT. */
   proxies?: string;
+  /** CVMFS_FALLBACK_PROXY: groups tried after the regular ones (DIRECT not allowed there). */
+  fallbackProxies?: string;
+  /** Order the servers by the Stratum-1s' geo API before the first request (CVMFS_USE_GEOAPI). */
+  useGeoApi?: boolean;
+  /** The requester name sent to the geo API: CVMFS_PROXY_TEMPLATE, else the proxy's host, else this id. */
+  clientId?: string;
+  /** CVMFS_PROXY_TEMPLATE. */
+  proxyTemplate?: string;
+  /** Random source (tests). */
+  random?: () => number;
 }
 
-/** The proxy chain of a CVMFS_HTTP_PROXY value (plus CVMFS_FALLBACK_PROXY groups appended by the caller). */
+/**
+ * The proxy chain of a CVMFS_HTTP_PROXY value, flattened in the order one process tries it (each group's
+ * members from a random one).
+ */
 export function parseProxies(value: string | undefined): string[] {
-  const out: string[] = [];
-  for (const group of (value ?? '').split(';').map((g) => g.trim()).filter(Boolean)) {
-    const members = group.split('|').map((m) => m.trim()).filter(Boolean);
+  const out = proxyGroups(value).flatMap((members) => {
     const start = Math.floor(Math.random() * members.length);
-    for (let i = 0; i < members.length; i++) out.push(members[(start + i) % members.length]!);
-  }
-  return out.length > 0 ? out.map((p) => (p.toUpperCase() === 'DIRECT' ? 'DIRECT' : p)) : ['DIRECT'];
+    return members.map((_, i) => members[(start + i) % members.length]!);
+  });
+  return out.length > 0 ? out : ['DIRECT'];
 }
 
 /** Substitutes `@fqrn@` and `@org@` (first label of the fqrn) in a server URL and strips trailing slashes. */
@@ -56,64 +84,67 @@ export function splitServerList(value: string): string[] {
  * needs it, and loading it costs ~50 ms here.
  */
 let undici: Promise<typeof import('undici')> | undefined;
-let sharedAgent: Agent | undefined;
-const proxyAgents = new Map<string, Dispatcher>();
-async function client(proxy = 'DIRECT'): Promise<{ request: (typeof import('undici'))['request']; agent: Dispatcher }> {
+const agents = new Map<string, Dispatcher>();
+async function client(proxy: string, connectTimeout: number): Promise<{ request: (typeof import('undici'))['request']; agent: Dispatcher }> {
   const u = await (undici ??= import('undici'));
-  if (proxy !== 'DIRECT') {
-    let a = proxyAgents.get(proxy);
-    if (!a) {
-      // Plain HTTP through the proxy (no CONNECT tunnel): that is what lets a site squid cache the objects.
-      a = new u.ProxyAgent({ uri: proxy, proxyTunnel: false, keepAliveTimeout: 30_000, connections: 32 });
-      proxyAgents.set(proxy, a);
-    }
-    return { request: u.request, agent: a };
+  const key = `${proxy} ${connectTimeout}`;
+  let a = agents.get(key);
+  if (!a) {
+    // Through a proxy: plain HTTP (no CONNECT tunnel), which is what lets a site squid cache the objects.
+    a = proxy === 'DIRECT'
+      ? new u.Agent({ keepAliveTimeout: 30_000, connections: 32, connect: { timeout: connectTimeout } }) as Agent
+      : new u.ProxyAgent({ uri: proxy, proxyTunnel: false, keepAliveTimeout: 30_000, connections: 32, connect: { timeout: connectTimeout } });
+    agents.set(key, a);
   }
-  sharedAgent ??= new u.Agent({ keepAliveTimeout: 30_000, connections: 32 });
-  return { request: u.request, agent: sharedAgent };
+  return { request: u.request, agent: a };
 }
 
-/** Statistics of one fetcher. */
+/** Counters of one fetcher. */
 export interface FetcherStats {
+  /** HTTP requests sent. */
   requests: number;
+  /** Body bytes received from successful requests. */
   bytes: number;
+  /** Moves to another server or proxy. */
   failovers: number;
+  /** Moves to another server. */
+  hostFailovers: number;
+  /** Moves to another proxy. */
+  proxyFailovers: number;
+  /** Same-URL retries (after a backoff, or with no-cache headers after bad data). */
+  retries: number;
+  /** Milliseconds slept in backoffs. */
+  backoffMs: number;
 }
 
-/** A body consumer: returns the result, or throws to make the fetcher try the next server. */
+/** A body consumer: returns the result, or throws to make the fetcher try again (hash mismatch, zlib error). */
 export type BodyConsumer<T> = (body: Readable, url: string) => Promise<T>;
 
-/** Downloads from a list of servers with failover. */
+/** Downloads from a list of servers through a proxy chain, with the genuine client's failover. */
 export class Fetcher {
-  readonly servers: readonly string[];
+  /** The servers, in the order used (geo-sorted once that is done). */
+  servers: readonly string[];
   private current = 0;
-  private readonly timeoutMs: number;
-  private readonly maxRetries: number;
-  private readonly dispatcher: Dispatcher | undefined;
-  private readonly onFailover: ((from: string, error: unknown) => void) | undefined;
-  readonly stats: FetcherStats = { requests: 0, bytes: 0, failovers: 0 };
-  private readonly proxies: readonly string[];
-  private currentProxy = 0;
-  private readonly hostResetMs: number;
-  private readonly proxyResetMs: number;
   private hostMovedAt = 0;
-  private proxyMovedAt = 0;
+  private readonly o: Required<Omit<FetcherOptions, 'dispatcher' | 'onFailover' | 'proxies' | 'fallbackProxies' | 'proxyTemplate'>> & FetcherOptions;
+  readonly stats: FetcherStats = { requests: 0, bytes: 0, failovers: 0, hostFailovers: 0, proxyFailovers: 0, retries: 0, backoffMs: 0 };
+  readonly proxyChain: ProxyChain;
+  private geo: Promise<void> | undefined;
 
   constructor(servers: readonly string[], opts: FetcherOptions = {}) {
     if (servers.length === 0) throw new CvmfsError('EINVAL', 'no server URL configured (CVMFS_SERVER_URL or serverUrls)');
     this.servers = servers;
-    this.timeoutMs = opts.timeoutMs ?? 10_000;
-    this.maxRetries = opts.maxRetries ?? 1;
-    this.dispatcher = opts.dispatcher;
-    this.proxies = parseProxies(opts.proxies);
-    this.hostResetMs = (opts.hostResetAfter ?? 1800) * 1000;
-    this.proxyResetMs = (opts.proxyResetAfter ?? 1800) * 1000;
-    this.onFailover = opts.onFailover;
+    this.o = {
+      timeoutMs: 5_000, timeoutDirectMs: 10_000, lowSpeedLimit: 1024, maxRetries: 1, backoffInitMs: 2_000, backoffMaxMs: 10_000,
+      hostResetAfter: 1800, proxyResetAfter: 300, useGeoApi: false, clientId: 'ucvmfs', random: Math.random,
+      ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
+    } as Fetcher['o'];
+    this.proxyChain = new ProxyChain(opts.proxies, opts.fallbackProxies, this.o.proxyResetAfter * 1000, this.o.random);
   }
 
   /** The proxy currently in use (`DIRECT` for none). */
   get proxy(): string {
-    return this.proxies[this.currentProxy]!;
+    return this.proxyChain.current;
   }
 
   /** The server currently in use. */
@@ -121,77 +152,131 @@ export class Fetcher {
     return this.servers[this.current]!;
   }
 
+  /** The timeout that applies through `proxy`, ms. */
+  timeoutFor(proxy: string): number {
+    return proxy === 'DIRECT' ? this.o.timeoutDirectMs : this.o.timeoutMs;
+  }
+
+  private switchHost(from: number): void {
+    if (this.servers.length < 2 || this.current !== from) return; // another request moved on already
+    this.current = (from + 1) % this.servers.length;
+    this.hostMovedAt = Date.now();
+  }
+
   /**
-   * GETs `relPath` below the server root and hands the body to `consume`. A 404 from every server is
-   * `not-found`; anything else that fails on every server is `download` (with the last cause).
+   * GETs `relPath` below the server root and hands the body to `consume`. When every server tried answered 404
+   * the error is EIO with reason `not-found`; anything else that fails in the end is `download` (with the last
+   * cause), or the consumer's own `hash-mismatch`/`decompression`.
    */
   async fetch<T>(relPath: string, consume: BodyConsumer<T>, signal?: AbortSignal): Promise<T> {
-    // After a while on a fallback, the preferred server (and proxy) get another chance, as with the genuine client.
     const now = Date.now();
-    if (this.current !== 0 && now - this.hostMovedAt > this.hostResetMs) this.current = 0;
-    if (this.currentProxy !== 0 && now - this.proxyMovedAt > this.proxyResetMs) this.currentProxy = 0;
+    // After a while on a fallback the preferred server (and proxy group) get another chance.
+    if (this.current !== 0 && this.o.hostResetAfter > 0 && now - this.hostMovedAt > this.o.hostResetAfter * 1000) this.current = 0;
+    this.proxyChain.maybeReset(now);
+    if (this.o.useGeoApi) await (this.geo ??= this.geoSort());
+    let retries = 0;
+    let backoff = 0;
+    let nocache = false;
+    let usedHosts = 1;
+    let usedProxies = 1;
+    const hostsTried = new Set<number>();
+    const hosts404 = new Set<number>();
     let lastError: unknown;
-    let notFound = 0;
-    const attempts = this.servers.length * (this.maxRetries + 1);
-    for (let i = 0; i < attempts; i++) {
+    for (;;) {
       signal?.throwIfAborted();
-      const idx = (this.current + i) % this.servers.length;
+      const idx = this.current;
+      const proxy = this.proxyChain.current;
       const url = `${this.servers[idx]}/${relPath}`;
-      // For each server, the proxy chain in order from the one that last worked; a 404 is the server's
-      // answer (any proxy would pass it on), anything else may be the proxy's fault, so the next one is tried.
-      let status404 = false;
-      for (let k = 0; k < this.proxies.length; k++) {
-        const p = (this.currentProxy + k) % this.proxies.length;
-        try {
-          const result = await this.once(url, consume, signal, this.proxies[p]!);
-          if (idx !== this.current) {
-            this.current = idx;
-            this.hostMovedAt = Date.now();
-          }
-          if (p !== this.currentProxy) {
-            this.currentProxy = p;
-            this.proxyMovedAt = Date.now();
-          }
-          return result;
-        } catch (e) {
-          if (signal?.aborted) throw e;
-          lastError = e;
-          this.stats.failovers++;
-          this.onFailover?.(this.proxies[p] === 'DIRECT' ? url : `${url} via ${this.proxies[p]}`, e);
-          if (debugEnabled) debug(`failover: ${url}${this.proxies[p] === 'DIRECT' ? '' : ` via ${this.proxies[p]}`}: ${errText(e)}`);
-          if (e instanceof HttpStatusError && e.status === 404) {
-            status404 = true;
-            break;
-          }
-        }
+      hostsTried.add(idx);
+      let kind: FailureKind;
+      try {
+        return await this.once(url, consume, signal, proxy, nocache);
+      } catch (e) {
+        if (signal?.aborted) throw e;
+        lastError = e;
+        kind = classify(e, proxy);
+        if (e instanceof HttpStatusError && e.status === 404) hosts404.add(idx);
+        const where = proxy === 'DIRECT' ? url : `${url} via ${proxy}`;
+        if (debugEnabled) debug(`failed (${kind}): ${where}: ${errText(e)}`);
+        this.o.onFailover?.(where, e);
       }
-      if (status404) notFound++;
+      if (kind === 'bad-data' && !nocache) {
+        // Perhaps a proxy holds a bad copy: once more, asking every cache on the way to fetch it afresh.
+        nocache = true;
+        this.stats.retries++;
+        continue;
+      }
+      if (kind === 'bad-data') kind = 'host-http';
+      nocache = false;
+      if (kind === 'other') break;
+      if (isTransfer(kind) && retries < this.o.maxRetries) {
+        retries++;
+        backoff = backoff === 0 ? Math.floor(this.o.random() * (this.o.backoffInitMs + 1)) : Math.min(backoff * 2, this.o.backoffMaxMs);
+        this.stats.retries++;
+        this.stats.backoffMs += backoff;
+        if (backoff > 0) await sleep(backoff, signal);
+        continue;
+      }
+      if (kind.startsWith('proxy')) {
+        if (usedProxies < this.proxyChain.size) {
+          this.proxyChain.switchFrom(proxy);
+          usedProxies++;
+          this.stats.failovers++;
+          this.stats.proxyFailovers++;
+          continue;
+        }
+        // Every proxy failed on this server: the next server, from the first proxy group again.
+        if (usedHosts >= this.servers.length) break;
+        this.proxyChain.resetToFirstGroup();
+        usedProxies = 1;
+      } else if (usedHosts >= this.servers.length) {
+        break;
+      }
+      this.switchHost(idx);
+      usedHosts++;
+      this.stats.failovers++;
+      this.stats.hostFailovers++;
     }
-    if (notFound === attempts) {
+    if (hosts404.size > 0 && hosts404.size === hostsTried.size) {
       throw ioError('not-found', `object ${relPath} not found on any server (${this.servers.join(', ')})`, lastError);
     }
     if (lastError instanceof CvmfsError && (lastError.reason === 'hash-mismatch' || lastError.reason === 'decompression')) throw lastError;
     throw ioError('download', `cannot download ${relPath} from ${this.servers.join(', ')}: ${errText(lastError)}`, lastError);
   }
 
-  private async once<T>(url: string, consume: BodyConsumer<T>, signal?: AbortSignal, proxy = 'DIRECT'): Promise<T> {
+  private async once<T>(url: string, consume: BodyConsumer<T>, signal: AbortSignal | undefined, proxy: string, nocache = false): Promise<T> {
     this.stats.requests++;
-    if (debugEnabled) debug(`GET ${url}${proxy === 'DIRECT' ? '' : ` via ${proxy}`}`);
-    const { request, agent } = await client(proxy);
+    if (debugEnabled) debug(`GET ${url}${proxy === 'DIRECT' ? '' : ` via ${proxy}`}${nocache ? ' (no-cache)' : ''}`);
+    const timeout = this.timeoutFor(proxy);
+    const { request, agent } = await client(proxy, timeout);
     const res = await request(url, {
-      dispatcher: proxy === 'DIRECT' ? this.dispatcher ?? agent : agent,
+      dispatcher: proxy === 'DIRECT' ? this.o.dispatcher ?? agent : agent,
       method: 'GET',
-      headersTimeout: this.timeoutMs,
-      bodyTimeout: this.timeoutMs,
+      headers: { 'user-agent': `ucvmfs ${VERSION}`, ...(nocache ? { pragma: 'no-cache', 'cache-control': 'no-cache' } : {}) },
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
       ...(signal ? { signal } : {}),
     });
-    if (res.statusCode !== 200) {
+    if (res.statusCode < 200 || res.statusCode > 299) {
       res.body.resume();
-      throw new HttpStatusError(res.statusCode, url);
+      throw new HttpStatusError(res.statusCode, url, res.headers);
     }
     const expected = Number(res.headers['content-length'] ?? NaN);
     let got = 0;
     res.body.on('data', (c: Buffer) => { got += c.length; });
+    // curl's LOW_SPEED_LIMIT/TIME: under the limit for the whole timeout is a stall, even if bytes still drip in.
+    const limit = this.o.lowSpeedLimit;
+    let lastGot = 0;
+    let slowSince = 0;
+    const tick = Math.min(1000, timeout);
+    const monitor = limit > 0 ? setInterval(() => {
+      const now = Date.now();
+      if ((got - lastGot) * 1000 / tick < limit) slowSince ||= now - tick;
+      else slowSince = 0;
+      lastGot = got;
+      if (slowSince && now - slowSince >= timeout) res.body.destroy(new TooSlowError(url, limit, timeout / 1000));
+    }, tick) : undefined;
+    monitor?.unref();
     try {
       const out = await consume(res.body, url);
       if (Number.isFinite(expected) && got !== expected) {
@@ -200,17 +285,62 @@ export class Fetcher {
       this.stats.bytes += got;
       return out;
     } finally {
+      if (monitor) clearInterval(monitor);
       if (!res.body.destroyed) res.body.destroy();
     }
   }
+
+  /**
+   * Asks up to three Stratum-1s, in random order, for the servers nearest to this client (or to its proxy) and
+   * uses that order from then on. Any failure or an answer that is not a permutation keeps the configured order.
+   */
+  private async geoSort(): Promise<void> {
+    if (this.servers.length < 2) return;
+    const { names, serverOf } = geoQuery(this.servers);
+    const proxy = this.proxyChain.current;
+    // A fallback proxy is not asked for the geo API (the request goes direct, with this client's id).
+    const direct = proxy === 'DIRECT' || this.proxyChain.onFallback;
+    const requester = this.o.proxyTemplate || (direct ? this.o.clientId : new URL(proxy.includes('://') ? proxy : `http://${proxy}`).hostname) || this.o.clientId;
+    const order = [...this.servers.keys()];
+    for (let k = order.length - 1; k > 0; k--) {
+      const j = Math.floor(this.o.random() * (k + 1));
+      [order[k], order[j]] = [order[j]!, order[k]!];
+    }
+    for (const i of order.slice(0, 3)) {
+      const asked = this.servers[i]!;
+      const url = `${asked}/${geoPath(requester, names)}`;
+      try {
+        const text = await this.once(url, async (body) => {
+          let s = '';
+          for await (const c of body) {
+            s += (c as Buffer).toString('latin1');
+            if (s.length > 64 * 1024) throw new Error('geo API reply too long');
+          }
+          return s;
+        }, undefined, direct ? 'DIRECT' : proxy);
+        const idx = parseGeoReply(text, names.length);
+        if (!idx) {
+          debug(`geo API of ${asked}: invalid reply ${JSON.stringify(text.slice(0, 100))}`);
+          continue;
+        }
+        this.servers = idx.map((k) => this.servers[serverOf[k]!]!);
+        this.current = 0;
+        debug(`geo API of ${asked}: servers now ${this.servers.join(';')}`);
+        return;
+      } catch (e) {
+        debug(`geo API: ${url}: ${errText(e)}`);
+      }
+    }
+    debug('geo API: no Stratum-1 gave an order; keeping the configured one');
+  }
 }
 
-/** A non-200 HTTP answer. */
-export class HttpStatusError extends Error {
-  constructor(readonly status: number, readonly url: string) {
-    super(`HTTP ${status} from ${url}`);
-    this.name = 'HttpStatusError';
-  }
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    const onAbort = () => { clearTimeout(t); reject(signal!.reason); };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 function errText(e: unknown): string {
