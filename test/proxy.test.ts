@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { openRepository } from '../lib/index.js';
 import { FIXTURES, keyOf, readTruth, serve, tempDir } from './helpers.js';
 import type { RepositoryServer } from '../lib/serve.js';
+import { faultProxy } from './fault-proxy.js';
 
 const FQRN = 'fixture.test.example.org';
 const SQUID = ['/usr/sbin/squid', '/usr/bin/squid'].find((p) => existsSync(p));
@@ -85,4 +86,43 @@ test('through a proxy chain with a dead first group to a real squid; the second 
   assert.equal(lines.length, 2, lines.join('\n'));
   assert.match(lines[0]!, /TCP_MISS\/200/);
   assert.match(lines[1]!, /TCP_(MEM_)?HIT\/200/);
+});
+
+test('faults between client and squid: a connection reset mid-body moves to the next proxy; data right', { skip: SQUID ? false : 'squid not installed (.ci/run installs it)' }, async () => {
+  const truth = readTruth(FQRN);
+  const squidPort = Number(new URL(squidUrl).port);
+  const bad = await faultProxy(squidPort, 'reset');
+  const badProxy = new URL(bad.url).origin;
+  try {
+    const repo = await openRepository(FQRN, { serverUrls: [`${server.url}/@fqrn@`], publicKeys: [keyOf(FQRN)], cacheDir: tempDir(), proxies: `${badProxy};${squidUrl}`, timeoutMs: 2000, maxRetries: 0 });
+    try {
+      for (const p of ['/small/random_64k.bin', '/big/text_20M.txt']) {
+        assert.equal(createHash('sha1').update((await repo.fs.readFile(p)) as Buffer).digest('hex'), truth.entries[p]!.sha1, p);
+      }
+      assert.ok(repo.stats().proxyFailovers >= 1, 'the spoiling proxy was left');
+      assert.equal(repo.stats().hostFailovers, 0, 'a proxy fault does not blame the server');
+      assert.equal((await repo.fs.getxattr('/', 'user.proxy')).toString(), squidUrl);
+    } finally {
+      repo.close();
+    }
+  } finally {
+    bad.close();
+  }
+});
+
+test('a server squid cannot reach: squid\'s own error page moves to the next server, through squid again', { skip: SQUID ? false : 'squid not installed (.ci/run installs it)' }, async () => {
+  const truth = readTruth(FQRN);
+  const dead = `http://127.0.0.1:${await freePort()}/cvmfs/@fqrn@`;
+  const repo = await openRepository(FQRN, { serverUrls: [dead, `${server.url}/@fqrn@`], publicKeys: [keyOf(FQRN)], cacheDir: tempDir(), proxies: squidUrl, timeoutMs: 3000, maxRetries: 0 });
+  try {
+    const p = '/small/hello.txt';
+    assert.equal(createHash('sha1').update((await repo.fs.readFile(p)) as Buffer).digest('hex'), truth.entries[p]!.sha1);
+    assert.ok(repo.stats().hostFailovers >= 1, 'moved to the next server');
+    assert.equal((await repo.fs.getxattr('/', 'user.proxy')).toString(), squidUrl, 'still through squid');
+    await new Promise((r) => setTimeout(r, 300));
+    const port = new URL(dead).port;
+    assert.match(readFileSync(join(squidDir, 'access.log'), 'utf8'), new RegExp(`TCP_MISS/503 .*127\\.0\\.0\\.1:${port}/`), 'squid answered for the dead server');
+  } finally {
+    repo.close();
+  }
 });
