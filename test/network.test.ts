@@ -211,3 +211,39 @@ test('CVMFS_USE_GEOAPI: the servers are ordered by a Stratum-1\'s geo API before
     await origin.close();
   }
 });
+
+test('AbortSignal: a stalled metadata call or read stops at once; a download another caller still wants goes on', async () => {
+  const truth = readTruth(FQRN);
+  const good = await serve({ [FQRN]: join(FIXTURES, FQRN, 'srv') });
+  let stall = false;
+  const held: (() => void)[] = [];
+  const gate = await httpServer((req, _res, forward) => {
+    req.headers['x-target'] = new URL(good.url).origin;
+    if (stall && req.url!.includes('/data/')) held.push(forward); // answered only when released
+    else forward();
+  });
+  const repo = await openRepository(FQRN, { serverUrls: [`${gate.url}/cvmfs/@fqrn@`], publicKeys: [keyOf(FQRN)], cacheDir: tempDir(), timeoutMs: 30_000 });
+  try {
+    stall = true;
+    // stat into a nested catalog that is not loaded yet: its download stalls; the caller stops waiting.
+    const t0 = Date.now();
+    await assert.rejects(repo.fs.stat('/nested/n1.txt', { signal: AbortSignal.timeout(200) }), (e: Error) => e.name === 'TimeoutError' || e.name === 'AbortError');
+    assert.ok(Date.now() - t0 < 1500, `stat stopped waiting (${Date.now() - t0} ms)`);
+    // Two readers of one file, one aborted: the other still gets every byte once the server answers.
+    const a = new AbortController();
+    const first = repo.fs.readFile(P, { signal: a.signal });
+    const second = repo.fs.readFile(P, { signal: new AbortController().signal });
+    const firstDone = assert.rejects(first, (e: Error) => e.name === 'AbortError');
+    await new Promise((r) => setTimeout(r, 200));
+    a.abort();
+    await firstDone;
+    stall = false;
+    for (const f of held.splice(0)) f();
+    assert.equal(sha1((await second) as Buffer), truth.entries[P]!.sha1);
+    assert.equal((await repo.fs.readFile('/nested/n1.txt', 'utf8')).length, truth.entries['/nested/n1.txt']!.size, 'the abandoned catalog download landed');
+  } finally {
+    repo.close();
+    gate.close();
+    await good.close();
+  }
+});

@@ -19,9 +19,24 @@ import { Flag } from '../format/flags.js';
 /** A path as the API takes it: `/a/b`, `a/b`, or `/cvmfs/<fqrn>/a/b`. */
 export type PathLike = string;
 
-/** Options shared by calls that can be aborted. */
+/**
+ * Options shared by calls that can be aborted. Content reads pass the signal down to their downloads; a
+ * metadata call stops waiting at once, while a catalog download it started goes on for whoever else needs it
+ * (catalogs are shared between concurrent calls) and lands in the cache.
+ */
 export interface AbortOptions {
   signal?: AbortSignal;
+}
+
+/** `p`, or an AbortError as soon as `signal` fires. */
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e as Error); });
+  });
 }
 
 /** Where the fs view gets its data. */
@@ -49,27 +64,28 @@ export class CvmfsFs {
   }
 
   /** Resolves a path to its entry (following a final symlink when `follow`). */
-  async entry(path: PathLike, follow = true, syscall = follow ? 'stat' : 'lstat'): Promise<Entry> {
-    return this.walker().resolve(path, follow, syscall);
+  async entry(path: PathLike, follow = true, syscall = follow ? 'stat' : 'lstat', signal?: AbortSignal): Promise<Entry> {
+    return abortable(this.walker().resolve(path, follow, syscall), signal);
   }
 
   /** Like fs.promises.stat. */
-  async stat(path: PathLike): Promise<CvmfsStats> {
-    return new CvmfsStats(await this.entry(path, true, 'stat'));
+  async stat(path: PathLike, options: AbortOptions = {}): Promise<CvmfsStats> {
+    return new CvmfsStats(await this.entry(path, true, 'stat', options.signal));
   }
 
   /** Like fs.promises.lstat. */
-  async lstat(path: PathLike): Promise<CvmfsStats> {
-    return new CvmfsStats(await this.entry(path, false, 'lstat'));
+  async lstat(path: PathLike, options: AbortOptions = {}): Promise<CvmfsStats> {
+    return new CvmfsStats(await this.entry(path, false, 'lstat', options.signal));
   }
 
   /** Like fs.promises.readdir: names, or Dirents with `withFileTypes`. Hidden entries are not listed. */
-  async readdir(path: PathLike, options: { withFileTypes: true }): Promise<CvmfsDirent[]>;
-  async readdir(path: PathLike, options?: { withFileTypes?: false } | BufferEncoding): Promise<string[]>;
-  async readdir(path: PathLike, options?: { withFileTypes?: boolean } | BufferEncoding): Promise<string[] | CvmfsDirent[]> {
-    const dir = await this.entry(path, true, 'scandir');
+  async readdir(path: PathLike, options: { withFileTypes: true } & AbortOptions): Promise<CvmfsDirent[]>;
+  async readdir(path: PathLike, options?: ({ withFileTypes?: false } & AbortOptions) | BufferEncoding): Promise<string[]>;
+  async readdir(path: PathLike, options?: ({ withFileTypes?: boolean } & AbortOptions) | BufferEncoding): Promise<string[] | CvmfsDirent[]> {
+    const signal = typeof options === 'object' ? options.signal : undefined;
+    const dir = await this.entry(path, true, 'scandir', signal);
     if (dir.type !== 'dir') throw fsError('ENOTDIR', 'scandir', path);
-    const list = (await this.b.namespace().list(dir)).filter((e) => !(e.flags & Flag.Hidden));
+    const list = (await abortable(this.b.namespace().list(dir), signal)).filter((e) => !(e.flags & Flag.Hidden));
     if (typeof options === 'object' && options.withFileTypes) return list.map((e) => new CvmfsDirent(e.name, path, e.mode));
     return list.map((e) => e.name);
   }
@@ -87,23 +103,23 @@ export class CvmfsFs {
   }
 
   /** Like fs.promises.readlink; the target is shown after variant-symlink expansion. */
-  async readlink(path: PathLike): Promise<string> {
-    const e = await this.entry(path, false, 'readlink');
+  async readlink(path: PathLike, options: AbortOptions = {}): Promise<string> {
+    const e = await this.entry(path, false, 'readlink', options.signal);
     if (e.type !== 'symlink') throw fsError('EINVAL', 'readlink', path, 'not a symbolic link');
     return e.target!;
   }
 
   /** Like fs.promises.realpath: the canonical path, in the style it was asked (`/a` or `/cvmfs/<fqrn>/a`). */
-  async realpath(path: PathLike): Promise<string> {
-    const e = await this.entry(path, true, 'realpath');
+  async realpath(path: PathLike, options: AbortOptions = {}): Promise<string> {
+    const e = await this.entry(path, true, 'realpath', options.signal);
     const mount = `/cvmfs/${this.b.fqrn}`;
     if (path === mount || path.startsWith(mount + '/')) return e.path === '/' ? mount : mount + e.path;
     return e.path;
   }
 
   /** Like fs.promises.access: W_OK fails with EROFS; R_OK/X_OK check the permission bits. */
-  async access(path: PathLike, mode: number = constants.F_OK): Promise<void> {
-    const e = await this.entry(path, true, 'access');
+  async access(path: PathLike, mode: number = constants.F_OK, options: AbortOptions = {}): Promise<void> {
+    const e = await this.entry(path, true, 'access', options.signal);
     if (mode & constants.W_OK) throw fsError('EROFS', 'access', path);
     if (mode & constants.R_OK && (e.mode & 0o444) === 0) throw fsError('EACCES', 'access', path);
     if (mode & constants.X_OK && (e.mode & 0o111) === 0) throw fsError('EACCES', 'access', path);
@@ -123,11 +139,11 @@ export class CvmfsFs {
   /** Like fs.promises.open, read-only. */
   async open(path: PathLike, flags: string | number = 'r', options: AbortOptions = {}): Promise<CvmfsFileHandle> {
     if (flagsWrite(flags)) throw fsError('EROFS', 'open', path);
-    const e = await this.entry(path, true, 'open');
+    const e = await this.entry(path, true, 'open', options.signal);
     if (e.type === 'dir') throw fsError('EISDIR', 'open', path);
     if (e.type !== 'file') throw fsError('EINVAL', 'open', path, `cannot read a ${e.type}`);
     const reader = new ContentReader(e, this.b.store(), this.b.namespace(), options.signal);
-    await reader.layout();
+    await abortable(reader.layout(), options.signal);
     return new CvmfsFileHandle(reader, path);
   }
 
@@ -146,13 +162,13 @@ export class CvmfsFs {
   }
 
   /** The value of an extended attribute (stored or magic). ENODATA if there is none. */
-  async getxattr(path: PathLike, name: string, options: { noFollow?: boolean } = {}): Promise<Buffer> {
-    const e = await this.entry(path, !options.noFollow, 'getxattr');
+  async getxattr(path: PathLike, name: string, options: { noFollow?: boolean } & AbortOptions = {}): Promise<Buffer> {
+    const e = await this.entry(path, !options.noFollow, 'getxattr', options.signal);
     if (e.xattrBlob) {
       const v = parseXattrs(e.xattrBlob).get(name);
       if (v) return v;
     }
-    const m = await magicValue(name, e, this.b.namespace(), this.b.magic);
+    const m = await abortable(magicValue(name, e, this.b.namespace(), this.b.magic), options.signal);
     if (m !== undefined) return Buffer.from(m, 'utf8');
     throw fsError('ENODATA', 'getxattr', path, `no attribute ${name}`);
   }
@@ -161,8 +177,8 @@ export class CvmfsFs {
    * Names of the extended attributes: the stored ones, plus the magic ones as the visibility setting says
    * (`never`, `rootonly` (default), `always`), or as `options.magic` overrides.
    */
-  async listxattr(path: PathLike, options: { noFollow?: boolean; magic?: boolean } = {}): Promise<string[]> {
-    const e = await this.entry(path, !options.noFollow, 'listxattr');
+  async listxattr(path: PathLike, options: { noFollow?: boolean; magic?: boolean } & AbortOptions = {}): Promise<string[]> {
+    const e = await this.entry(path, !options.noFollow, 'listxattr', options.signal);
     const names = e.xattrBlob ? [...parseXattrs(e.xattrBlob).keys()] : [];
     const vis = this.b.magicVisibility;
     const showMagic = options.magic ?? (vis === 'always' || (vis === 'rootonly' && e.path === '/'));
@@ -175,7 +191,7 @@ export class CvmfsFs {
    * objects it has. For preloading.
    */
   async prefetch(path: PathLike, options: AbortOptions = {}): Promise<number> {
-    const e = await this.entry(path, false, 'open');
+    const e = await this.entry(path, false, 'open', options.signal);
     if (e.type !== 'file') return 0;
     const reader = new ContentReader(e, this.b.store(), this.b.namespace(), options.signal);
     try {

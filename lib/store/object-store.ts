@@ -33,7 +33,7 @@ export interface ObjectStoreStats {
 const COORDINATE_MIN = 64 * 1024;
 
 export class ObjectStore {
-  private readonly inflight = new Map<string, Promise<string>>();
+  private readonly inflight = new Map<string, { promise: Promise<string>; controller: AbortController; waiting: number }>();
   readonly stats: ObjectStoreStats = { hits: 0, misses: 0, hashMismatches: 0 };
 
   constructor(readonly fetcher: Fetcher, readonly cache: DiskCache) {}
@@ -43,12 +43,32 @@ export class ObjectStore {
    * @param suffix object-name suffix (C catalog, P chunk, X certificate, H history, '' file)
    */
   async get(h: ContentHash, suffix: ObjectSuffix, compression: Compression, signal?: AbortSignal, sizeHint?: number): Promise<string> {
+    signal?.throwIfAborted();
     const key = hashToString(h);
-    const pending = this.inflight.get(key);
-    if (pending) return pending;
-    const p = this.load(h, suffix, compression, signal, sizeHint).finally(() => this.inflight.delete(key));
-    this.inflight.set(key, p);
-    return p;
+    // One download per object however many callers want it; it is aborted only when every caller that wanted
+    // it has aborted (a caller without a signal never does), so one caller's abort never fails another's read.
+    let d = this.inflight.get(key);
+    if (!d) {
+      const controller = new AbortController();
+      const entry = { controller, waiting: 0, promise: undefined as unknown as Promise<string> };
+      entry.promise = this.load(h, suffix, compression, controller.signal, sizeHint).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, entry);
+      d = entry;
+    }
+    const download = d;
+    download.waiting++;
+    if (!signal) return download.promise;
+    return new Promise<string>((resolve, reject) => {
+      const onAbort = () => {
+        reject(signal.reason as Error);
+        if (--download.waiting === 0) download.controller.abort(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      download.promise.then(
+        (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
+        (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e as Error); },
+      );
+    });
   }
 
   /** The verified, decompressed object in memory (for catalogs, certificates, history databases). */
