@@ -166,6 +166,7 @@ function writable(dir: string): boolean {
 
 export { defaultCacheBase } from './cache/location.js';
 import { defaultCacheBase } from './cache/location.js';
+import { appendStats, statsLogPath } from './cache/stats-log.js';
 import { resolveConfig, type ResolvedConfig } from './config/config-repository.js';
 import { debug } from './debug.js';
 import { accessSync, constants } from 'node:fs';
@@ -199,6 +200,7 @@ export class Repository {
   private readonly catalogs: CatalogCache;
   private checked = Date.now();
   private reloading: Promise<boolean> | undefined;
+  private closed = false;
 
   /** @internal use {@link openRepository} */
   constructor(
@@ -222,6 +224,8 @@ export class Repository {
       latest?: () => Promise<{ manifest: Manifest; whitelist: Whitelist }>;
       /** Seconds between looks for a new revision (the manifest's TTL, capped by CVMFS_MAX_TTL); 0: never by itself. */
       ttl: number;
+      /** Where {@link Repository.close} appends this process's counters. */
+      statsLog?: string;
     },
   ) {
     this.catalogs = new CatalogCache(store, opts.maxOpenCatalogs);
@@ -325,6 +329,14 @@ export class Repository {
 
   /** Frees the open catalogs. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const s = this.stats();
+    // Counters for `ucvmfs stats`; catalogsOpen is a level, not a count, so it is left out.
+    if (this.opts.statsLog && (s.httpRequests > 0 || s.cacheHits > 0)) {
+      const { catalogsOpen: _open, ...counters } = s;
+      appendStats(this.opts.statsLog, counters);
+    }
     this.catalogs.closeAll();
   }
 }
@@ -486,6 +498,7 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
     magicXattrs: ['never', 'rootonly', 'always'].includes(vis) ? vis : 'rootonly',
     variables: (n) => vars[n],
     latest,
+    statsLog: statsLogPath(cache.dir, fqrn),
     ttl: options.autoReload === false ? 0 : maxTtl > 0 ? Math.min(manifest.ttl, maxTtl) : manifest.ttl,
   });
   debug(`${fqrn}: opened revision ${revision}${tagName ? ` (tag ${tagName})` : ''}, root catalog ${hashToString(root)}, cache ${cache.dir}${fresh ? '' : ' (cached manifest)'}`);

@@ -89,3 +89,33 @@ test('the debug log: silent by default; NODE_DEBUG=ucvmfs shows requests and fai
     await server.close();
   }
 });
+
+test('ucvmfs stats: counters summed over the processes that used a cache, with its objects and last trusted revision', async () => {
+  const fqrn = 'fixture.test.example.org';
+  const truth = readTruth(fqrn);
+  const server = await serve({ [fqrn]: join(FIXTURES, fqrn, 'srv') });
+  const cache = tempDir();
+  try {
+    const args = ['--server', `${server.url}/@fqrn@`, '--key', keyOf(fqrn), '--cache', cache];
+    for (let i = 0; i < 2; i++) {
+      const r = await ucvmfs(['cat', ...args, `${fqrn}:/small/random_64k.bin`]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const shown = await ucvmfs(['stats', '--json', '--cache', cache, fqrn]);
+    assert.equal(shown.code, 0, shown.stderr);
+    const s = JSON.parse(shown.stdout.toString()) as Record<string, number | string | null>;
+    assert.equal(s.processes, 2);
+    assert.equal(s.revision, Number(truth.manifest_fields.S));
+    // The first run downloaded the certificate, the root catalog and the file; the second found them all cached.
+    assert.equal(s.objectsDownloaded, 3);
+    assert.equal(s.cacheMisses, 3);
+    assert.ok((s.cacheHits as number) >= 1, 'the second run read from the cache');
+    assert.equal(s.cachedObjects, 3);
+    assert.equal(s.failovers, 0);
+    const text = (await ucvmfs(['stats', '--cache', cache, fqrn])).stdout.toString();
+    assert.match(text, /^recorded by 2 process\(es\) from /m);
+    assert.match(text, /^ {2}objects downloaded {2}3 \(/m);
+  } finally {
+    await server.close();
+  }
+});

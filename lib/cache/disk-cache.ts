@@ -124,24 +124,28 @@ export class DiskCache {
     await this.enforcing;
   }
 
+  /** Every object in the cache: path, name (hash and suffix), size, mtime (last use, see {@link touch}). */
+  async scan(): Promise<{ path: string; name: string; size: number; mtime: number }[]> {
+    const objects: { path: string; name: string; size: number; mtime: number }[] = [];
+    for (const sub of await readdir(this.dir).catch(() => [] as string[])) {
+      if (!/^[0-9a-f]{2}$/.test(sub)) continue;
+      for (const name of await readdir(join(this.dir, sub)).catch(() => [] as string[])) {
+        const path = join(this.dir, sub, name);
+        const st = await stat(path).catch(() => undefined);
+        if (st) objects.push({ path, name: sub + name, size: st.size, mtime: st.mtimeMs });
+      }
+    }
+    return objects;
+  }
+
   /**
    * Sums the objects and, over the limit, removes the least recently used ones (oldest mtime first) down to the
    * low mark. Memory: one record per object while it runs.
    */
   async enforceQuota(): Promise<{ total: number; removed: number }> {
     if (!this.quota) return { total: 0, removed: 0 };
-    const objects: { path: string; name: string; size: number; mtime: number }[] = [];
-    let total = 0;
-    for (const sub of await readdir(this.dir).catch(() => [] as string[])) {
-      if (!/^[0-9a-f]{2}$/.test(sub)) continue;
-      for (const name of await readdir(join(this.dir, sub)).catch(() => [] as string[])) {
-        const path = join(this.dir, sub, name);
-        const st = await stat(path).catch(() => undefined);
-        if (!st) continue;
-        total += st.size;
-        objects.push({ path, name: sub + name, size: st.size, mtime: st.mtimeMs });
-      }
-    }
+    const objects = await this.scan();
+    let total = objects.reduce((n, o) => n + o.size, 0);
     let removed = 0;
     if (total <= this.quota.limit) return { total, removed };
     objects.sort((a, b) => a.mtime - b.mtime);

@@ -55,6 +55,8 @@ commands:
   serve [--port N] REPODIR...      serve repository directories on 127.0.0.1 at /cvmfs/<fqrn>/
   config <fqrn>                     effective parameters and where each comes from (environment, files under
                                    UCVMFS_CONFIG_DIR or /etc/cvmfs, in the genuine client's order)
+  stats [--json] <fqrn>            counters summed over every process that used the cache (downloads, hits,
+                                   failovers, retries), the cache's objects and the last trusted revision
   fsck [--repair] [<fqrn>]         check every cached object against its digest (exit 1 on a bad one);
                                    --repair quarantines bad ones and removes dead temporary files
   preload [--spec FILE] <fqrn>      download and verify into the cache what the spec selects (default: all)
@@ -286,6 +288,44 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
     const cfg = resolved.config;
     const rows = [...cfg.params].sort(([x], [y]) => x.localeCompare(y)).map(([k, v]) => `${k}=${v.value}    # from ${v.source}`);
     await out((cfg.files.length ? `# files read: ${cfg.files.join(', ')}\n` : '# no configuration files found\n') + rows.join('\n') + (rows.length ? '\n' : ''));
+  },
+
+  async stats(a) {
+    const { fqrn } = target(a);
+    const { readStats, statsLogPath } = await import('../cache/stats-log.js');
+    const { DiskCache } = await import('../cache/disk-cache.js');
+    const o = openOptions(a);
+    const shared = !/^(no|false|0|off)$/i.test(process.env.CVMFS_SHARED_CACHE ?? 'yes');
+    const dir = process.env.CVMFS_ALIEN_CACHE || join(o.cacheDir ?? defaultCacheBase(), shared ? 'shared' : fqrn);
+    const cache = new DiskCache(dir);
+    const log = readStats(statsLogPath(dir, fqrn));
+    const objects = await cache.scan();
+    const state = await cache.readState(fqrn);
+    const report = {
+      fqrn, cache: dir,
+      revision: state?.revision ?? null, rootHash: state?.rootHash ?? null,
+      cachedObjects: objects.length, cachedBytes: objects.reduce((n, x) => n + x.size, 0),
+      processes: log.sessions,
+      first: log.first ? new Date(log.first * 1000).toISOString() : null,
+      last: log.last ? new Date(log.last * 1000).toISOString() : null,
+      ...log.counters,
+    };
+    if (a.options.has('json')) return void (await out(`${JSON.stringify(report, null, 2)}\n`));
+    const c = log.counters;
+    const lookups = (c.cacheHits ?? 0) + (c.cacheMisses ?? 0);
+    await out([
+      `${fqrn}: cache ${dir}`,
+      `last trusted revision: ${state ? `${state.revision} (root catalog ${state.rootHash})` : 'none'}`,
+      `cache holds: ${objects.length} objects, ${(report.cachedBytes / 1048576).toFixed(1)} MiB (all repositories sharing it)`,
+      `recorded by ${log.sessions} process(es)${log.first ? ` from ${report.first} to ${report.last}` : ''}:`,
+      `  objects downloaded  ${c.objectsDownloaded ?? 0} (${((c.bytesDownloaded ?? 0) / 1048576).toFixed(1)} MiB in ${c.httpRequests ?? 0} requests)`,
+      `  cache hits          ${c.cacheHits ?? 0} of ${lookups}${lookups ? ` (${((100 * (c.cacheHits ?? 0)) / lookups).toFixed(1)}%)` : ''}`,
+      `  failovers           ${c.failovers ?? 0} (to another server ${c.hostFailovers ?? 0}, to another proxy ${c.proxyFailovers ?? 0})`,
+      `  retries             ${c.retries ?? 0}`,
+      `  hash mismatches     ${c.hashMismatches ?? 0}`,
+      `  catalogs loaded     ${c.catalogsLoaded ?? 0}`,
+      '',
+    ].join('\n'));
   },
 
   async fsck(a) {
