@@ -5,7 +5,8 @@
  *   node dist/bench/run.js [--json] [--only=1,2,5] [--runs=N] [--inproc-server] [--keep]
  *
  * --json           print JSON (rows with every sample, environment, targets) instead of the table
- * --only=LIST      run only these row groups (1…8; 5 = cold, 6 = dependency choices, 7 = connector, 8 = shared cache)
+ * --only=LIST      run only these row groups (1…9; 5 = cold, 6 = dependency choices, 7 = connector, 8 = shared cache,
+ *                  9 = network: squid, first byte, read-ahead)
  * --runs=N         samples per contender for the warm and dependency rows (default 7; the median is reported)
  * --cold-runs=N    fresh-cache runs for the cold rows (default 5)
  * --exec-runs=N    timed runs per contender and workload for the connector rows (default 5)
@@ -41,6 +42,7 @@ import { parseWhitelist } from '../lib/format/whitelist.js';
 import { parseCertificate, rsaKeysFromPem, verifyRaw, verifySha1 } from '../lib/crypto/rsa.js';
 import { compareRates, fmt, makeRow, median, nowMs, pool, table, targets, type Row } from './harness.js';
 import { startServer, type BenchServer } from './server.js';
+import { SQUID, startSquid } from '../test/squid.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Configuration
@@ -798,6 +800,79 @@ try {
       add({ id: `8${n === 1 ? 'e' : n === 4 ? 'f' : 'g'}`, name: `warm lstat of every path x20, ${n} process${n > 1 ? 'es' : ''} on one cache (start included)`, unit: 'ops/s', ucvmfsSamples: libM, baselineSamples: natM, baselineName: `node:fs lstat, ${n} process${n > 1 ? 'es' : ''}, extracted tree` });
     }
     log(`group 8 took ${((nowMs() - g0) / 1000).toFixed(1)} s`);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // 9. network: a cold full read through a site squid (Debian's, on loopback) vs straight from the Stratum-1;
+  // time to first byte of a cold chunked file; the effect of reading chunks ahead.
+  if (want('9')) {
+    const g0 = nowMs();
+    if (!SQUID) {
+      log('group 9 skipped: squid is not installed');
+    } else {
+      // Not under the work directory: squid runs as its own user, which cannot enter a mode-700 mkdtemp directory.
+      const squidDir = await mkdtemp(join(tmpdir(), 'ucvmfs-bench-squid-'));
+      const squid = await startSquid(squidDir);
+      try {
+        const coldRead = async (extra: Partial<OpenOptions>, which: readonly Entry[], concurrency: number): Promise<{ ms: number; objects: number }> => {
+          const dir = await mkdtemp(join(work, 'net-'));
+          const r = await openRepository(FQRN, { ...openOpts(dir), ...extra });
+          const buf = Buffer.allocUnsafe(MiB);
+          const s = nowMs();
+          if (concurrency === 1) for (const e of which) await readSeq(() => r.fs.open(e.path), buf);
+          else await pool(which, concurrency, (e) => r.fs.readFile(e.path));
+          const ms = nowMs() - s;
+          const objects = r.stats().objectsDownloaded;
+          r.close();
+          await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }); // aborted read-ahead may still be tidying up
+          return { ms, objects };
+        };
+        const miss = await coldRead({ proxies: squid.url }, files, 8); // fills squid
+        const hitMBs: number[] = [], directMBs: number[] = [], hitObj: number[] = [], directObj: number[] = [];
+        for (let i = 0; i < COLD_RUNS; i++) {
+          const a = await coldRead({ proxies: squid.url }, files, 8);
+          const b = await coldRead({}, files, 8);
+          hitMBs.push(allBytes / MB / (a.ms / 1000));
+          directMBs.push(allBytes / MB / (b.ms / 1000));
+          hitObj.push(a.objects / (a.ms / 1000));
+          directObj.push(b.objects / (b.ms / 1000));
+        }
+        const hits = (squid.accessLog().match(/TCP_(MEM_)?HIT\/200/g) ?? []).length;
+        add({ id: '9a', name: `cold read of every file, 8 at a time, through squid (objects in squid) (${(allBytes / MB).toFixed(1)} MB)`, unit: 'MB/s', ucvmfsSamples: hitMBs, baselineSamples: directMBs, baselineName: 'ucvmfs straight from the Stratum-1 (DIRECT)', note: `${hits} squid hits in its access log; squid's first (miss) pass: ${(allBytes / MB / (miss.ms / 1000)).toFixed(0)} MB/s` });
+        add({ id: '9b', name: 'the same, objects', unit: 'objects/s', ucvmfsSamples: hitObj, baselineSamples: directObj, baselineName: 'ucvmfs straight from the Stratum-1 (DIRECT)' });
+        // Time to the first 64 KiB of a cold chunked file: the first chunk must arrive whole and be verified.
+        const first = big[0]!;
+        const ttfb: number[] = [], rawGet: number[] = [];
+        for (let i = 0; i < COLD_RUNS; i++) {
+          const dir = await mkdtemp(join(work, 'ttfb-'));
+          const r = await openRepository(FQRN, openOpts(dir));
+          await server.take();
+          const s = nowMs();
+          const fh = await r.fs.open(first.path);
+          await fh.read(Buffer.allocUnsafe(65536), 0, 65536, 0);
+          ttfb.push(nowMs() - s);
+          await fh.close();
+          const chunkUrl = (await server.take()).map(toUrl).find((u) => u.endsWith('P'))!;
+          r.close();
+          await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }); // aborted read-ahead may still be tidying up
+          const t = nowMs();
+          await getU(chunkUrl);
+          rawGet.push(nowMs() - t);
+        }
+        add({ id: '9c', name: `time to the first 64 KiB of cold ${first.path}`, unit: 'ms', ucvmfsSamples: ttfb, baselineSamples: rawGet, baselineName: 'undici GET of its first chunk object (raw)' });
+        const withRA: number[] = [], withoutRA: number[] = [];
+        for (let i = 0; i < COLD_RUNS; i++) {
+          withRA.push(bigBytes / MB / ((await coldRead({}, big, 1)).ms / 1000));
+          withoutRA.push(bigBytes / MB / ((await coldRead({ readAhead: 0 }, big, 1)).ms / 1000));
+        }
+        add({ id: '9d', name: `cold sequential read of the ${big.length} chunked files, 2 chunks read ahead`, unit: 'MB/s', ucvmfsSamples: withRA, baselineSamples: withoutRA, baselineName: 'ucvmfs without read-ahead (readAhead: 0)' });
+      } finally {
+        squid.stop();
+        await new Promise((r) => setTimeout(r, 1500)); // shutdown_lifetime
+        await rm(squidDir, { recursive: true, force: true });
+      }
+    }
+    log(`group 9 took ${((nowMs() - g0) / 1000).toFixed(1)} s`);
   }
 
   // -------------------------------------------------------------------------------------------------------------

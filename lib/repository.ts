@@ -107,6 +107,11 @@ export interface OpenOptions {
    * else a warning.
    */
   configRepository?: boolean;
+  /**
+   * Chunks of a chunked file fetched ahead of a sequential read, with bounded parallelism (default 2; 0 turns
+   * it off).
+   */
+  readAhead?: number;
   /** Clock, for tests of expiry. */
   now?: () => Date;
 }
@@ -226,6 +231,7 @@ export class Repository {
       ttl: number;
       /** Where {@link Repository.close} appends this process's counters. */
       statsLog?: string;
+      readAhead?: number;
     },
   ) {
     this.catalogs = new CatalogCache(store, opts.maxOpenCatalogs);
@@ -257,6 +263,7 @@ export class Repository {
       store: () => this.store,
       magic,
       magicVisibility: opts.magicXattrs,
+      ...(opts.readAhead !== undefined ? { readAhead: opts.readAhead } : {}),
     });
   }
 
@@ -499,6 +506,7 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
     variables: (n) => vars[n],
     latest,
     statsLog: statsLogPath(cache.dir, fqrn),
+    ...(options.readAhead !== undefined ? { readAhead: Math.max(0, Math.floor(options.readAhead)) } : {}),
     ttl: options.autoReload === false ? 0 : maxTtl > 0 ? Math.min(manifest.ttl, maxTtl) : manifest.ttl,
   });
   debug(`${fqrn}: opened revision ${revision}${tagName ? ` (tag ${tagName})` : ''}, root catalog ${hashToString(root)}, cache ${cache.dir}${fresh ? '' : ' (cached manifest)'}`);

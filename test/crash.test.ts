@@ -29,7 +29,7 @@ test('200 processes killed with SIGKILL mid-download leave a cache whose every o
     const repo = await openRepository(${JSON.stringify(FQRN)}, { serverUrls: [${JSON.stringify(`${server.url}/@fqrn@`)}], publicKeys: [${JSON.stringify(keyOf(FQRN))}], cacheDir: ${JSON.stringify(cacheDir)} });
     process.stdout.write('opened\\n');
     let next = 0;
-    await Promise.all([0, 1, 2, 3].map(async () => { while (next < order.length) await repo.fs.readFile(order[next++]); }));
+    await Promise.all([0, 1, 2, 3].map(async () => { while (next < order.length) { await repo.fs.readFile(order[next++]); process.stdout.write('.'); } }));
   `;
   const scriptFile = join(tempDir('ucvmfs-victim-'), 'victim.mjs');
   writeFileSync(scriptFile, script);
@@ -38,8 +38,20 @@ test('200 processes killed with SIGKILL mid-download leave a cache whose every o
       // Killed at a point spread over its work: mostly mid-download, some while it starts or opens.
       const child = spawn(process.execPath, [scriptFile, String(i)], { stdio: ['ignore', 'pipe', 'ignore'] });
       const closed = new Promise((r) => child.once('close', r));
-      if (i % 10 !== 0) await Promise.race([new Promise((r) => child.stdout!.once('data', r)), closed]);
-      await new Promise((r) => setTimeout(r, (i * 37) % 400));
+      // Killed at a point tied to its progress, not to the clock (a loaded machine is slow): some before they
+      // open, the big-first ones a while into their chunks, the others after 0 to 6 whole files and a bit more.
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+      const reached = (want: (s: string) => boolean) => new Promise<void>((resolve) => {
+        const check = () => { if (want(out)) { child.stdout!.off('data', check); resolve(); } };
+        child.stdout!.on('data', check);
+        check();
+      });
+      if (i % 10 !== 0) {
+        const files = i % 2 === 0 ? 0 : i % 7;
+        await Promise.race([reached((o) => o.startsWith('opened') && o.length - 'opened\n'.length >= files), closed]);
+      }
+      await new Promise((r) => setTimeout(r, i % 2 === 0 ? (i * 37) % 400 : (i * 37) % 50));
       child.kill('SIGKILL');
       await closed;
     }

@@ -4,59 +4,31 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openRepository } from '../lib/index.js';
 import { FIXTURES, keyOf, readTruth, serve, tempDir } from './helpers.js';
 import type { RepositoryServer } from '../lib/serve.js';
 import { faultProxy } from './fault-proxy.js';
+import { freePort, SQUID, startSquid, type Squid } from './squid.js';
 
 const FQRN = 'fixture.test.example.org';
-const SQUID = ['/usr/sbin/squid', '/usr/bin/squid'].find((p) => existsSync(p));
-let squid: ChildProcess | undefined;
 let squidUrl = '';
 let squidDir = '';
 let server: RepositoryServer;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+let squid: Squid | undefined;
 
 before(async () => {
   server = await serve({ [FQRN]: join(FIXTURES, FQRN, 'srv') });
   if (!SQUID) return;
-  squidDir = tempDir('ucvmfs-squid-');
-  chmodSync(squidDir, 0o777); // squid drops to its own user
-  const port = await freePort();
-  writeFileSync(join(squidDir, 'squid.conf'), [
-    `http_port 127.0.0.1:${port}`, `pid_filename ${squidDir}/squid.pid`, `cache_log ${squidDir}/cache.log`,
-    `access_log stdio:${squidDir}/access.log`, 'cache_mem 128 MB', 'maximum_object_size_in_memory 64 MB',
-    'maximum_object_size 64 MB', 'acl localhost src 127.0.0.1/32', 'http_access allow localhost', 'http_access deny all',
-    `coredump_dir ${squidDir}`, 'shutdown_lifetime 1 seconds', 'pinger_enable off',
-  ].join('\n') + '\n');
-  squid = spawn(SQUID, ['-N', '-f', join(squidDir, 'squid.conf')], { stdio: 'ignore' });
-  squidUrl = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    try {
-      execFileSync('bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`], { stdio: 'ignore' });
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`squid did not start: ${readFileSync(join(squidDir, 'cache.log'), 'utf8').slice(-2000)}`);
+  squid = await startSquid(tempDir('ucvmfs-squid-'));
+  squidUrl = squid.url;
+  squidDir = squid.dir;
 });
 
 after(async () => {
-  squid?.kill('SIGTERM');
+  squid?.stop();
   await server.close();
 });
 

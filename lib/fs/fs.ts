@@ -46,6 +46,8 @@ export interface FsBackend {
   store(): ObjectStore;
   magic: MagicContext;
   magicVisibility: MagicVisibility;
+  /** Chunks a sequential read fetches ahead (default 2). */
+  readAhead?: number;
 }
 
 const WRITE_FLAGS = constants.O_WRONLY | constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_APPEND;
@@ -142,7 +144,7 @@ export class CvmfsFs {
     const e = await this.entry(path, true, 'open', options.signal);
     if (e.type === 'dir') throw fsError('EISDIR', 'open', path);
     if (e.type !== 'file') throw fsError('EINVAL', 'open', path, `cannot read a ${e.type}`);
-    const reader = new ContentReader(e, this.b.store(), this.b.namespace(), options.signal);
+    const reader = new ContentReader(e, this.b.store(), this.b.namespace(), options.signal, this.b.readAhead);
     await abortable(reader.layout(), options.signal);
     return new CvmfsFileHandle(reader, path);
   }
@@ -193,7 +195,7 @@ export class CvmfsFs {
   async prefetch(path: PathLike, options: AbortOptions = {}): Promise<number> {
     const e = await this.entry(path, false, 'open', options.signal);
     if (e.type !== 'file') return 0;
-    const reader = new ContentReader(e, this.b.store(), this.b.namespace(), options.signal);
+    const reader = new ContentReader(e, this.b.store(), this.b.namespace(), options.signal, this.b.readAhead);
     try {
       return await reader.fetchAll();
     } finally {
