@@ -251,6 +251,7 @@ export class Repository {
       downloads: () => store.stats.misses,
       timeoutSeconds: () => Math.round(fetcher.timeoutFor('via proxy') / 1000),
       timeoutDirectSeconds: () => Math.round(fetcher.timeoutFor('DIRECT') / 1000),
+      opens: () => this.fs.opens,
     };
     this.fs = new CvmfsFs({
       fqrn,
@@ -434,6 +435,17 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
   // The newest manifest, the whole trust chain verified, a lower revision than this cache trusted refused; it
   // is then kept as the cache's last trusted state. Used at open and for every later look (reload).
   const latest = async () => {
+    try {
+      return await latestFromCurrentServer();
+    } catch (e) {
+      // A manifest that downloads but fails its checks: once more from the next server, as the genuine client.
+      const reason = (e as CvmfsError).reason;
+      if (reason === undefined || reason === 'download' || reason === 'not-found' || !fetcher.failoverHost()) throw e;
+      debug(`${fqrn}: ${(e as Error).message}; trying the next server`);
+      return latestFromCurrentServer();
+    }
+  };
+  const latestFromCurrentServer = async () => {
     const wl = await fetcher.fetch('.cvmfswhitelist', bodyToBuffer);
     const m = await fetcher.fetch('.cvmfspublished', bodyToBuffer);
     const v = await chain(wl, m);

@@ -119,6 +119,7 @@ test('CVMFS_TIMEOUT_DIRECT applies without a proxy, CVMFS_TIMEOUT through one; a
       assert.ok(repo.stats().hostFailovers >= 1);
       assert.equal((await repo.fs.getxattr('/', 'user.timeout_direct')).toString(), '1');
       assert.equal((await repo.fs.getxattr('/', 'user.timeout')).toString(), '20');
+      assert.equal((await repo.fs.getxattr('/', 'user.nopen')).toString(), '1', 'one file opened');
     } finally {
       repo.close();
     }
@@ -128,40 +129,48 @@ test('CVMFS_TIMEOUT_DIRECT applies without a proxy, CVMFS_TIMEOUT through one; a
   }
 });
 
-test('proxy errors move to the next proxy, host errors (404, 5xx) to the next server through the same proxy', async () => {
-  const truth = readTruth(FQRN);
-  const good = await serve({ [FQRN]: join(FIXTURES, FQRN, 'srv') });
-  const other = await serve({ [FQRN]: join(FIXTURES, FQRN, 'srv') });
-  // A proxy that refuses (403, its own policy), a proxy that forwards, and a first server that answers 503.
-  const refusing = await httpServer((_req, res) => res.writeHead(403).end());
-  const forwarding = await httpServer((_req, _res, forward) => forward());
-  const failing = await httpServer((req, res, forward) => {
-    req.headers['x-target'] = new URL(good.url).origin;
-    if (req.url!.includes('/data/')) res.writeHead(503).end();
-    else forward();
-  });
-  try {
-    const repo = await openRepository(FQRN, {
-      serverUrls: [`${failing.url}/cvmfs/@fqrn@`, `${other.url}/@fqrn@`], publicKeys: [keyOf(FQRN)], cacheDir: tempDir(),
-      proxies: `${refusing.url};${forwarding.url}`, timeoutMs: 2000, maxRetries: 0,
+for (const [what, status, from] of [['a 503 from the server', 503, 'server'], ['a 404 from the server', 404, 'server'], ['a 502 from the proxy', 502, 'proxy']] as const) {
+  test(`a proxy refusing (403) moves to the next proxy; ${what} moves to the next server through the same proxy`, async () => {
+    const truth = readTruth(FQRN);
+    const good = await serve({ [FQRN]: join(FIXTURES, FQRN, 'srv') });
+    const other = await serve({ [FQRN]: join(FIXTURES, FQRN, 'srv') });
+    // A proxy that refuses (its own policy), a proxy that forwards (or answers 502 for the first server's
+    // objects, as a proxy does when it cannot get them), and a first server that may fail its objects.
+    const firstPort = { value: 0 };
+    const refusing = await httpServer((_req, res) => res.writeHead(403).end());
+    const forwarding = await httpServer((req, res, forward) => {
+      if (from === 'proxy' && req.url!.includes(`:${firstPort.value}/`) && req.url!.includes('/data/')) res.writeHead(502).end();
+      else forward();
     });
+    const first = await httpServer((req, res, forward) => {
+      req.headers['x-target'] = new URL(good.url).origin;
+      if (from === 'server' && req.url!.includes('/data/')) res.writeHead(status).end();
+      else forward();
+    });
+    firstPort.value = Number(new URL(first.url).port);
     try {
-      assert.equal(sha1((await repo.fs.readFile(P)) as Buffer), truth.entries[P]!.sha1);
-      const s = repo.stats();
-      assert.ok(s.proxyFailovers >= 1, 'the refusing proxy was left for the next one');
-      assert.ok(s.hostFailovers >= 1, 'the 503 moved to the next server');
-      assert.equal((await repo.fs.getxattr('/', 'user.proxy')).toString(), forwarding.url, 'the 503 did not blame the proxy');
-      assert.equal((await repo.fs.getxattr('/', 'user.host')).toString(), `${other.url}/${FQRN}`);
-      assert.equal(refusing.seen.length, 1, 'a proxy error is not retried on the same proxy');
+      const repo = await openRepository(FQRN, {
+        serverUrls: [`${first.url}/cvmfs/@fqrn@`, `${other.url}/@fqrn@`], publicKeys: [keyOf(FQRN)], cacheDir: tempDir(),
+        proxies: `${refusing.url};${forwarding.url}`, timeoutMs: 2000, maxRetries: 0,
+      });
+      try {
+        assert.equal(sha1((await repo.fs.readFile(P)) as Buffer), truth.entries[P]!.sha1);
+        const st = repo.stats();
+        assert.equal(st.proxyFailovers, 1, 'the refusing proxy was left for the next one, once');
+        assert.ok(st.hostFailovers >= 1, `the ${status} moved to the next server`);
+        assert.equal((await repo.fs.getxattr('/', 'user.proxy')).toString(), forwarding.url, `the ${status} did not blame the proxy`);
+        assert.equal((await repo.fs.getxattr('/', 'user.host')).toString(), `${other.url}/${FQRN}`);
+        assert.equal(refusing.seen.length, 1, 'a proxy error is not retried on the same proxy');
+      } finally {
+        repo.close();
+      }
     } finally {
-      repo.close();
+      for (const s of [refusing, forwarding, first]) s.close();
+      await good.close();
+      await other.close();
     }
-  } finally {
-    for (const s of [refusing, forwarding, failing]) s.close();
-    await good.close();
-    await other.close();
-  }
-});
+  });
+}
 
 test('CVMFS_USE_GEOAPI: the servers are ordered by a Stratum-1\'s geo API before the first request', async () => {
   const truth = readTruth(FQRN);
@@ -245,5 +254,23 @@ test('AbortSignal: a stalled metadata call or read stops at once; a download ano
     repo.close();
     gate.close();
     await good.close();
+  }
+});
+
+test('every server failing: a clear EIO within timeout × attempts plus the backoff, never a hang', async () => {
+  const stalling = await httpServer(() => { /* never answers */ });
+  const refused = `http://127.0.0.1:1/cvmfs/@fqrn@`;
+  try {
+    const t0 = Date.now();
+    await assert.rejects(
+      openRepository(FQRN, { serverUrls: [`${stalling.url}/cvmfs/@fqrn@`, refused], publicKeys: [keyOf(FQRN)], cacheDir: tempDir(), timeoutMs: 400, maxRetries: 1, backoffInitMs: 200 }),
+      (e: Error & { code?: string; reason?: string; cause?: unknown }) => e.code === 'EIO' && e.reason === 'download' && /\.cvmfswhitelist/.test(e.message) && e.cause !== undefined,
+    );
+    const took = Date.now() - t0;
+    // One retry (after at most 200 ms) on the stalling server, then the refusing one: about 2 × 400 + 200 ms.
+    assert.ok(took >= 800 && took < 3000, `took ${took} ms`);
+    assert.equal(stalling.seen.length, 2, 'the stalling server: the first try and the one retry');
+  } finally {
+    stalling.close();
   }
 });

@@ -182,3 +182,26 @@ test('failover past a server with a corrupt object serves the right bytes', asyn
     await good.close();
   }
 });
+
+test('a manifest that fails its checks on one Stratum-1 is fetched once more from the next, as the genuine client does', async () => {
+  const truth = readTruth(FQRN);
+  const bad = copyFixture(FQRN);
+  flip(join(bad, '.cvmfspublished'), -5);
+  const badServer = await serve({ [FQRN]: bad });
+  const goodServer = await serve({ [FQRN]: join(FIXTURES, FQRN, 'srv') });
+  try {
+    const repo = await openRepository(FQRN, { serverUrls: [`${badServer.url}/@fqrn@`, `${goodServer.url}/@fqrn@`], publicKeys: [keyOf(FQRN)], cacheDir: tempDir() });
+    try {
+      assert.equal(repo.revision, Number(truth.manifest_fields.S));
+      assert.equal(repo.stats().hostFailovers, 1);
+      assert.equal((await repo.fs.getxattr('/', 'user.host')).toString(), `${goodServer.url}/${FQRN}`);
+    } finally {
+      repo.close();
+    }
+    // Both bad: the error is the manifest's, not a download error.
+    await rejectsWith(openRepository(FQRN, { serverUrls: [`${badServer.url}/@fqrn@`, `${badServer.url}/@fqrn@`], publicKeys: [keyOf(FQRN)], cacheDir: tempDir() }), 'EIO', 'manifest-signature');
+  } finally {
+    await badServer.close();
+    await goodServer.close();
+  }
+});

@@ -59,6 +59,9 @@ function flagsWrite(flags: string | number): boolean {
 
 /** Read-only file system calls over a repository; every write rejects with EROFS. */
 export class CvmfsFs {
+  /** Files opened so far (`user.nopen`). */
+  opens = 0;
+
   constructor(private readonly b: FsBackend) {}
 
   private walker(): Walker {
@@ -145,6 +148,7 @@ export class CvmfsFs {
     if (e.type === 'dir') throw fsError('EISDIR', 'open', path);
     if (e.type !== 'file') throw fsError('EINVAL', 'open', path, `cannot read a ${e.type}`);
     const reader = new ContentReader(e, this.b.store(), this.b.namespace(), options.signal, this.b.readAhead);
+    this.opens++;
     await abortable(reader.layout(), options.signal);
     return new CvmfsFileHandle(reader, path);
   }

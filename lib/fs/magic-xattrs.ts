@@ -24,6 +24,8 @@ export interface MagicContext {
   openCatalogs(): number;
   downloads(): number;
   timeoutSeconds(): number;
+  /** File opens since the repository was opened. */
+  opens(): number;
   timeoutDirectSeconds(): number;
   version: string;
 }
@@ -32,7 +34,7 @@ export interface MagicContext {
 export type MagicVisibility = 'never' | 'rootonly' | 'always';
 
 const GLOBAL = ['user.fqrn', 'user.revision', 'user.root_hash', 'user.host', 'user.host_list', 'user.pubkeys', 'user.tag',
-  'user.expires', 'user.nclg', 'user.ndownload', 'user.timeout', 'user.timeout_direct', 'user.proxy', 'user.version', 'user.repo_counters'] as const;
+  'user.expires', 'user.nclg', 'user.ndownload', 'user.nopen', 'user.timeout', 'user.timeout_direct', 'user.proxy', 'user.version', 'user.repo_counters'] as const;
 const FILE = ['user.hash', 'user.chunks', 'user.chunk_list', 'user.compression', 'user.direct_io', 'user.external_file'] as const;
 
 /** Names of the magic attributes an entry has. */
@@ -69,6 +71,7 @@ export async function magicValue(name: string, e: Entry, ns: Namespace, ctx: Mag
     case 'user.expires': return String(Math.floor((ctx.whitelistExpiry().getTime() - Date.now()) / 60000));
     case 'user.nclg': return String(ctx.openCatalogs());
     case 'user.ndownload': return String(ctx.downloads());
+    case 'user.nopen': return String(ctx.opens());
     case 'user.timeout': return String(ctx.timeoutSeconds());
     case 'user.timeout_direct': return String(ctx.timeoutDirectSeconds());
     case 'user.proxy': return ctx.proxy();

@@ -157,6 +157,19 @@ export class Fetcher {
     return proxy === 'DIRECT' ? this.o.timeoutDirectMs : this.o.timeoutMs;
   }
 
+  /**
+   * Moves to the next server after something it served failed a check above this layer (the manifest's
+   * signature, or a revision older than one already trusted: a Stratum-1 lagging behind), as the genuine client
+   * does once for the manifest. False with a single server.
+   */
+  failoverHost(): boolean {
+    if (this.servers.length < 2) return false;
+    this.switchHost(this.current);
+    this.stats.failovers++;
+    this.stats.hostFailovers++;
+    return true;
+  }
+
   private switchHost(from: number): void {
     if (this.servers.length < 2 || this.current !== from) return; // another request moved on already
     this.current = (from + 1) % this.servers.length;
