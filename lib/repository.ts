@@ -44,6 +44,14 @@ export interface OpenOptions {
    */
   alienCache?: string;
   /**
+   * Treat the cache directory (or the alien cache) as writable by other users: keep in it only the objects as the
+   * server serves them, verify each by its content hash whenever it is read, and keep the verified, decompressed
+   * copies and all state in this user's own cache (see {@link privateCacheBase}). Default: whether users other
+   * than this one (and root) can write the directory (world-writable, another owner, or group-writable by a group
+   * that is not this user's private group).
+   */
+  verifySharedCache?: boolean;
+  /**
    * Like CVMFS_QUOTA_LIMIT: the most the cache's objects may take, in MB (default 4000, as the genuine
    * client; -1 or 0 for no limit; never for an alien cache). Least recently used objects are removed down to
    * three quarters of it.
@@ -123,6 +131,10 @@ export interface RepositoryStats {
   cacheHits: number;
   cacheMisses: number;
   hashMismatches: number;
+  /** Objects taken, verified, from a cache directory other users can write. */
+  sharedHits: number;
+  /** Objects of such a directory that failed verification and were quarantined. */
+  quarantined: number;
   /** Moves to another server or proxy after a failure. */
   failovers: number;
   /** Of which to another server. */
@@ -170,7 +182,8 @@ function writable(dir: string): boolean {
 }
 
 export { defaultCacheBase } from './cache/location.js';
-import { defaultCacheBase } from './cache/location.js';
+import { cacheDirs, defaultCacheBase } from './cache/location.js';
+import { SharedMirror } from './cache/shared-mirror.js';
 import { appendStats, statsLogPath } from './cache/stats-log.js';
 import { resolveConfig, type ResolvedConfig } from './config/config-repository.js';
 import { debug } from './debug.js';
@@ -320,6 +333,8 @@ export class Repository {
       cacheHits: this.store.stats.hits,
       cacheMisses: this.store.stats.misses,
       hashMismatches: this.store.stats.hashMismatches,
+      sharedHits: this.store.stats.sharedHits,
+      quarantined: this.store.stats.quarantined,
       failovers: this.fetcher.stats.failovers,
       hostFailovers: this.fetcher.stats.hostFailovers,
       proxyFailovers: this.fetcher.stats.proxyFailovers,
@@ -346,6 +361,7 @@ export class Repository {
       appendStats(this.opts.statsLog, counters);
     }
     this.catalogs.closeAll();
+    void this.store.cache.releasePins().catch(() => undefined);
   }
 }
 
@@ -418,11 +434,15 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
   });
   const shared = options.sharedCache ?? !/^(no|false|0|off)$/i.test(param('CVMFS_SHARED_CACHE') ?? 'yes');
   const alien = options.alienCache ?? param('CVMFS_ALIEN_CACHE');
-  const cache = new DiskCache(alien || join(cacheBase, shared ? 'shared' : fqrn));
+  // A cache directory others can write is used as a verified mirror in front of this user's own cache.
+  const dirs = cacheDirs(cacheBase, fqrn, { shared, alien, verify: options.verifySharedCache });
+  const mirror = dirs.mirror ? new SharedMirror(dirs.mirror) : undefined;
+  const cache = new DiskCache(dirs.cache);
+  if (mirror) debug(`${fqrn}: ${mirror.dir} is writable by others: verified on every read, into ${cache.dir}`);
   await cache.init();
   const quotaMb = options.quotaLimitMb ?? Number(param('CVMFS_QUOTA_LIMIT') ?? 4000);
-  if (!alien && Number.isFinite(quotaMb) && quotaMb > 0) cache.setQuota(quotaMb * 1024 * 1024);
-  const store = new ObjectStore(fetcher, cache);
+  if ((!alien || mirror) && Number.isFinite(quotaMb) && quotaMb > 0) cache.setQuota(quotaMb * 1024 * 1024);
+  const store = new ObjectStore(fetcher, cache, mirror);
   const now = options.now ?? (() => new Date());
 
   const chain = async (wlRaw: Buffer, mRaw: Buffer) => {

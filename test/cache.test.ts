@@ -225,3 +225,67 @@ test('quota: reading 57 MB through a 12 MB cache keeps it near the limit, every 
     await server.close();
   }
 });
+
+test('quota pins are shared: what another live process on this host has pinned is not evicted; once it is gone, it may be', async () => {
+  const fqrn = 'fixture.test.example.org';
+  const truth = readTruth(fqrn);
+  const server = await serve({ [fqrn]: join(FIXTURES, fqrn, 'srv') });
+  const cacheDir = tempDir('ucvmfs-pins-');
+  const opts = { serverUrls: [`${server.url}/@fqrn@`], publicKeys: [keyOf(fqrn)], cacheDir, quotaLimitMb: 12 };
+  // A holds the nested catalogs (it listed /nested/level2) and stays alive until told to go.
+  const holder = spawn(process.execPath, ['--input-type=module', '-e', `
+    import { openRepository } from ${JSON.stringify(join(ROOT, 'dist/lib/index.js'))};
+    const repo = await openRepository(${JSON.stringify(fqrn)}, ${JSON.stringify(opts)});
+    await repo.fs.readdir('/nested/level2');
+    process.stdout.write(JSON.stringify([...repo.objects.cache.pinned]) + '\\n');
+    process.stdin.on('data', () => { repo.close(); process.exit(0); });
+  `], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const pinnedByA = await new Promise<string[]>((resolve) => holder.stdout!.once('data', (d: Buffer) => resolve(JSON.parse(d.toString()) as string[])));
+  const root = truth.manifest_fields.C;
+  const nested = pinnedByA.filter((h) => h !== root && existsInCache(cacheDir, h) && h !== root);
+  assert.ok(nested.length >= 2, `A pinned the nested catalogs too (${pinnedByA.length} pins)`);
+  const repo = await openRepository(fqrn, opts);
+  try {
+    // B reads 57 MB through the 12 MB cache without ever touching /nested.
+    for (const [p, t] of Object.entries(truth.entries)) if (t.type === 'file' && !p.startsWith('/nested')) await repo.fs.readFile(p);
+    await repo.objects.cache.enforceQuota();
+    for (const h of pinnedByA) assert.ok(existsInCache(cacheDir, h), `${h}, pinned by the live process A, is still cached`);
+    holder.stdin!.write('go\n');
+    await new Promise((r) => holder.once('close', r));
+    // A is gone (its pin file with it): more reading evicts, and its catalogs are the least recently used.
+    for (const p of ['/big/random_32M.bin', '/big/text_20M.txt']) await repo.fs.readFile(p);
+    await repo.objects.cache.enforceQuota();
+    assert.ok(nested.some((h) => !existsInCache(cacheDir, h)), 'unpinned, the nested catalogs may go');
+    assert.deepEqual(readdirSync(join(cacheDir, 'shared', 'pins')).length, 1, 'only B\'s pin file is left');
+  } finally {
+    repo.close();
+    holder.kill();
+    await server.close();
+  }
+});
+
+function existsInCache(cacheDir: string, h: string): boolean {
+  try {
+    return statSync(join(cacheDir, 'shared', h.slice(0, 2), h.slice(2))).isFile();
+  } catch {
+    return false;
+  }
+}
+
+test('eviction works in rounds of bounded size: a 57 MB cache brought under 12 MB considering 3 objects at a time', async () => {
+  const fqrn = 'fixture.test.example.org';
+  const truth = readTruth(fqrn);
+  const { repo, server, cacheDir } = await openFixture(fqrn, { quotaLimitMb: -1 });
+  try {
+    for (const [p, t] of Object.entries(truth.entries)) if (t.type === 'file') await repo.fs.readFile(p);
+    const cache = repo.objects.cache;
+    cache.setQuota(12 * 1024 * 1024);
+    const r = await cache.enforceQuota({ batch: 3 });
+    assert.ok(r.total <= 9 * 1024 * 1024, `down to the low mark: ${r.total}`);
+    assert.ok(r.removed > 3, `several rounds (${r.removed} objects removed)`);
+    assert.ok(existsInCache(cacheDir, truth.manifest_fields.C), 'the pinned root catalog stayed');
+  } finally {
+    repo.close();
+    await server.close();
+  }
+});

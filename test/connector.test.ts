@@ -347,3 +347,31 @@ test('four ucvmfs exec jobs at once share one cache and shadow tree; a job kille
   assert.equal(again.code, 0);
   assert.match(again.stderr, / 0 directories listed, 0 files \(0 B\) materialized/, again.stderr);
 });
+
+test('old shadow-tree revisions are pruned: not the newest, not linked from a live session, idle for the grace time', async () => {
+  const { pruneShadowRevisions } = await import('../lib/connector/exec.js');
+  const { mkdirSync, symlinkSync, utimesSync, existsSync: exists, writeFileSync: write } = await import('node:fs');
+  const base = tempDir('ucvmfs-prune-');
+  const sessions = join(base, 'sessions');
+  const rev = (name: string, idleSeconds: number) => {
+    const d = join(base, 'shadow', 'rev', name);
+    mkdirSync(join(d, 'sub'), { recursive: true });
+    write(join(d, 'sub', 'file'), 'x');
+    mkdirSync(`${d}.state`, { recursive: true });
+    const t = Date.now() / 1000 - idleSeconds;
+    utimesSync(`${d}.state`, t, t);
+    return d;
+  };
+  const old = rev('sw.example.org@aaaa', 7200);
+  const newest = rev('sw.example.org@bbbb', 7200);
+  const inSession = rev('sw.example.org@cccc', 7200);
+  const recent = rev('sw.example.org@dddd', 60);
+  mkdirSync(join(base, 'shadow', 'root'), { recursive: true });
+  symlinkSync(newest, join(base, 'shadow', 'root', 'sw.example.org'));
+  mkdirSync(join(sessions, `${process.pid}-x`), { recursive: true });
+  symlinkSync(inSession, join(sessions, `${process.pid}-x`, 'sw.example.org'));
+  const removed = await pruneShadowRevisions(join(base, 'shadow'), sessions);
+  assert.deepEqual(removed, ['sw.example.org@aaaa']);
+  assert.equal(exists(old) || exists(`${old}.state`), false);
+  for (const d of [newest, inSession, recent]) assert.ok(exists(join(d, 'sub', 'file')), d);
+});

@@ -92,7 +92,7 @@ test('ucvmfs fsck: a corrupted object is found (status 1), quarantined with --re
     writeFileSync(obj, data);
     const found = await ucvmfs(['fsck'], env);
     assert.equal(found.code, 1);
-    assert.match(found.stderr, new RegExp(`bad object: ${hash.slice(0, 2)}/${hash.slice(2)}`));
+    assert.match(found.stderr, new RegExp(`bad object: ${join(cacheDir, 'shared')}/${hash.slice(0, 2)}/${hash.slice(2)}`));
     const fixed = await ucvmfs(['fsck', '--repair'], env);
     assert.equal(fixed.code, 1, 'it did find a bad object');
     assert.match(fixed.stderr, /1 bad \(quarantined\)/);

@@ -12,6 +12,63 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { hashToString, type ContentHash } from '../format/hash.js';
 
+/** One object file of a cache. */
+export interface CachedObject {
+  path: string;
+  /** Hash (and algorithm suffix) as in the file name, without the `/`. */
+  name: string;
+  size: number;
+  /** Last use (see {@link DiskCache.touch}), ms. */
+  mtime: number;
+}
+
+/** Objects one eviction round considers at most (its memory bound). */
+const EVICT_BATCH = 20_000;
+
+/** A binary heap whose top is the greatest element by `cmp`. */
+class MaxHeap<T> {
+  private readonly a: T[] = [];
+  constructor(private readonly cmp: (x: T, y: T) => number) {}
+  get size(): number {
+    return this.a.length;
+  }
+  push(v: T): void {
+    const a = this.a;
+    a.push(v);
+    for (let i = a.length - 1; i > 0;) {
+      const p = (i - 1) >> 1;
+      if (this.cmp(a[i]!, a[p]!) <= 0) break;
+      [a[i], a[p]] = [a[p]!, a[i]!];
+      i = p;
+    }
+  }
+  pop(): T | undefined {
+    const a = this.a;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last !== undefined) {
+      a[0] = last;
+      for (let i = 0; ;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && this.cmp(a[l]!, a[m]!) > 0) m = l;
+        if (r < a.length && this.cmp(a[r]!, a[m]!) > 0) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m]!, a[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+  /** Every element, greatest first (empties the heap). */
+  drain(): T[] {
+    const out: T[] = [];
+    for (let v = this.pop(); v !== undefined; v = this.pop()) out.push(v);
+    return out;
+  }
+}
+
 /** What the cache remembers of one repository between processes. */
 export interface RepositoryState {
   /** Highest revision ever trusted in this cache (rollback protection). */
@@ -80,6 +137,8 @@ export class DiskCache {
   private enforcing: Promise<void> | undefined;
   private readonly pinned = new Set<string>();
   private readonly touched = new Map<string, number>();
+  private pinFile: string | undefined;
+  private pinWrites: Promise<unknown> = Promise.resolve();
 
   constructor(dir: string) {
     this.dir = dir;
@@ -96,9 +155,47 @@ export class DiskCache {
     this.quota = limit > 0 ? { limit, low: Math.min(low, limit) } : undefined;
   }
 
-  /** Keeps an object out of eviction while this process runs. */
+  /**
+   * Keeps an object out of eviction while this process runs, by this process and, through a pin file in
+   * `pins/` (`<host>.<pid>.<start time>.<random>`, one object per line), by every other process on this host
+   * that enforces the quota. A pin file whose process is gone is removed by the next eviction.
+   */
   pin(h: ContentHash): void {
-    this.pinned.add(hashToString(h));
+    const name = hashToString(h);
+    if (this.pinned.has(name)) return;
+    this.pinned.add(name);
+    if (!this.quota) return; // no quota, no eviction: an alien cache
+    this.pinFile ??= join(this.dir, 'pins', `${hostname()}.${process.pid}.${startTime(process.pid)}.${randomBytes(3).toString('hex')}`);
+    const file = this.pinFile;
+    this.pinWrites = this.pinWrites.then(() => mkdir(dirname(file), { recursive: true })).then(() => appendFile(file, `${name}\n`)).catch(() => undefined);
+  }
+
+  /** Removes this process's pin file (the repository is closed). */
+  async releasePins(): Promise<void> {
+    await this.pinWrites;
+    if (this.pinFile) await rm(this.pinFile, { force: true });
+    this.pinFile = undefined;
+    this.pinned.clear();
+  }
+
+  /** Objects pinned by other live processes on this host; pin files of dead ones are removed. */
+  private async othersPins(): Promise<Set<string>> {
+    const out = new Set<string>();
+    const dir = join(this.dir, 'pins');
+    const me = hostname();
+    for (const f of await readdir(dir).catch(() => [] as string[])) {
+      const path = join(dir, f);
+      if (path === this.pinFile) continue;
+      const m = /^(.*)\.(\d+)\.(\d*)\.[0-9a-f]+$/.exec(f);
+      if (!m) continue;
+      if (m[1] === me && !(pidAlive(Number(m[2])) && startTime(Number(m[2])) === m[3])) {
+        await rm(path, { force: true });
+        continue;
+      }
+      if (m[1] !== me) continue; // another host's processes are not this one's to judge; its quota is its own
+      for (const line of (await readFile(path, 'latin1').catch(() => '')).split('\n')) if (line) out.add(line);
+    }
+    return out;
   }
 
   /** Marks an object as used now (its mtime is the LRU clock), at most once a minute per object. */
@@ -125,39 +222,62 @@ export class DiskCache {
   }
 
   /** Every object in the cache: path, name (hash and suffix), size, mtime (last use, see {@link touch}). */
-  async scan(): Promise<{ path: string; name: string; size: number; mtime: number }[]> {
-    const objects: { path: string; name: string; size: number; mtime: number }[] = [];
+  async scan(): Promise<CachedObject[]> {
+    const objects: CachedObject[] = [];
+    await this.eachObject((o) => void objects.push(o));
+    return objects;
+  }
+
+  private async eachObject(fn: (o: CachedObject) => void): Promise<void> {
     for (const sub of await readdir(this.dir).catch(() => [] as string[])) {
       if (!/^[0-9a-f]{2}$/.test(sub)) continue;
       for (const name of await readdir(join(this.dir, sub)).catch(() => [] as string[])) {
         const path = join(this.dir, sub, name);
         const st = await stat(path).catch(() => undefined);
-        if (st) objects.push({ path, name: sub + name, size: st.size, mtime: st.mtimeMs });
+        if (st) fn({ path, name: sub + name, size: st.size, mtime: st.mtimeMs });
       }
     }
-    return objects;
   }
 
   /**
-   * Sums the objects and, over the limit, removes the least recently used ones (oldest mtime first) down to the
-   * low mark. Memory: one record per object while it runs.
+   * Sums the objects and, over the limit, removes the least recently used ones (oldest mtime first, pinned ones
+   * skipped) down to the low mark. Memory is bounded however big the cache: each round keeps only the
+   * {@link EVICT_BATCH} oldest unpinned objects it saw (a max-heap by mtime), removes them oldest first, and
+   * another round follows if that was not enough.
    */
-  async enforceQuota(): Promise<{ total: number; removed: number }> {
+  async enforceQuota(options: { batch?: number } = {}): Promise<{ total: number; removed: number }> {
+    const batch = options.batch ?? EVICT_BATCH;
     if (!this.quota) return { total: 0, removed: 0 };
-    const objects = await this.scan();
-    let total = objects.reduce((n, o) => n + o.size, 0);
     let removed = 0;
-    if (total <= this.quota.limit) return { total, removed };
-    objects.sort((a, b) => a.mtime - b.mtime);
-    for (const o of objects) {
-      if (total <= this.quota.low) break;
-      if (this.pinned.has(o.name)) continue;
-      await rm(o.path, { force: true });
-      total -= o.size;
-      removed++;
+    let others: Set<string> | undefined;
+    for (;;) {
+      let total = 0;
+      const oldest = new MaxHeap<CachedObject>((x, y) => x.mtime - y.mtime);
+      const skip = others;
+      await this.eachObject((o) => {
+        total += o.size;
+        if (!skip || this.pinned.has(o.name) || skip.has(o.name)) return;
+        oldest.push(o);
+        if (oldest.size > batch) oldest.pop();
+      });
+      if (total <= this.quota.limit && removed === 0) return { total, removed };
+      if (total <= this.quota.low) return { total, removed };
+      if (!skip) {
+        // Over the limit: learn what other processes pinned, then the round that picks the victims.
+        others = await this.othersPins();
+        continue;
+      }
+      const victims = oldest.drain().reverse();
+      if (victims.length === 0) return { total, removed };
+      for (const o of victims) {
+        if (total <= this.quota.low) return { total, removed };
+        await rm(o.path, { force: true });
+        total -= o.size;
+        removed++;
+      }
     }
-    return { total, removed };
   }
+
 
   /**
    * Creates txn/ once. The 256 prefix directories are made when first needed (see {@link commit}): making

@@ -1,7 +1,8 @@
 /**
  * Checks a cache directory: every object against the digest logged when it was verified and kept, leftover
  * temporary files of processes that are gone. With `repair`, bad objects move to `quarantaine/` (the genuine
- * client's name for it) and dead temporaries are removed, so the next read fetches the object again.
+ * client's name for it) and dead temporaries are removed, so the next read fetches the object again. The raw
+ * objects of a cache shared with other users (`data/`) are checked by their names.
  * @module
  */
 import { createHash } from 'node:crypto';
@@ -10,6 +11,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DIGEST_LOG, lockStale, pidAlive } from './disk-cache.js';
+import { createHasher, parseHash } from '../format/hash.js';
 
 /** What fsck found. */
 export interface FsckReport {
@@ -24,6 +26,35 @@ export interface FsckReport {
 }
 
 
+/**
+ * A shared mirror's raw objects (`data/xx/…`, see shared-mirror.ts) are checked by their names alone: the name
+ * is the hash of the bytes as stored.
+ */
+async function checkMirror(dir: string, report: FsckReport, options: { repair?: boolean; onProgress?: (checked: number) => void }): Promise<void> {
+  const data = join(dir, 'data');
+  for (const sub of (await readdir(data).catch(() => [] as string[])).filter((d) => /^[0-9a-f]{2}$/.test(d)).sort()) {
+    for (const name of await readdir(join(data, sub))) {
+      const m = /^([0-9a-f]{38})(?:-(rmd160|shake128))?[A-Z]?$/.exec(name);
+      if (!m) continue;
+      const want = parseHash(`${sub}${m[1]}${m[2] ? `-${m[2]}` : ''}`);
+      const hasher = createHasher(want.algorithm);
+      await pipeline(createReadStream(join(data, sub, name)), async function* (src: AsyncIterable<Buffer>) {
+        for await (const c of src) hasher.update(c);
+      });
+      if (hasher.digest().hex === want.hex) {
+        report.good++;
+      } else {
+        report.bad.push(`data/${sub}/${name}`);
+        if (options.repair) {
+          await mkdir(join(dir, 'quarantaine'), { recursive: true });
+          await rename(join(data, sub, name), join(dir, 'quarantaine', `data_${sub}${name}`));
+        }
+      }
+      options.onProgress?.(report.good + report.bad.length);
+    }
+  }
+}
+
 async function sha1Of(path: string): Promise<string> {
   const h = createHash('sha1');
   await pipeline(createReadStream(path), async function* (src: AsyncIterable<Buffer>) {
@@ -34,13 +65,14 @@ async function sha1Of(path: string): Promise<string> {
 
 /** Checks (and with `repair` fixes) the cache directory `dir` (the one holding `xx/` object directories). */
 export async function fsckCache(dir: string, options: { repair?: boolean; onProgress?: (checked: number) => void } = {}): Promise<FsckReport> {
+  const report: FsckReport = { good: 0, bad: [], unverified: 0, staleTemps: 0 };
+  if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) return report; // nothing cached there yet
   const digests = new Map<string, string>();
   const log = await readFile(join(dir, DIGEST_LOG), 'latin1').catch(() => '');
   for (const line of log.split('\n')) {
     const m = /^(\S+) ([0-9a-f]{40})$/.exec(line);
     if (m) digests.set(m[1]!, m[2]!);
   }
-  const report: FsckReport = { good: 0, bad: [], unverified: 0, staleTemps: 0 };
   const kept: string[] = [];
   for (const sub of (await readdir(dir)).filter((d) => /^[0-9a-f]{2}$/.test(d)).sort()) {
     for (const name of await readdir(join(dir, sub))) {
@@ -63,8 +95,10 @@ export async function fsckCache(dir: string, options: { repair?: boolean; onProg
       options.onProgress?.(report.good + report.bad.length);
     }
   }
+  await checkMirror(dir, report, options);
   for (const t of await readdir(join(dir, 'txn')).catch(() => [] as string[])) {
-    const pid = Number(t.split('.')[0]);
+    // `<pid>.<random>` here, `<object>.<pid>.<random>` in a shared mirror's txn/.
+    const pid = Number(t.split('.').find((x) => /^\d+$/.test(x)));
     const lockAge = t.endsWith('.lock') ? await stat(join(dir, 'txn', t)).then((x) => Date.now() - x.mtimeMs, () => 0) : 0;
     const deadLock = t.endsWith('.lock') && lockStale(await readFile(join(dir, 'txn', t), 'latin1').catch(() => ''), lockAge);
     if (deadLock || (Number.isInteger(pid) && pid > 0 && !pidAlive(pid))) {

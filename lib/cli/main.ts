@@ -296,7 +296,8 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
     const { DiskCache } = await import('../cache/disk-cache.js');
     const o = openOptions(a);
     const shared = !/^(no|false|0|off)$/i.test(process.env.CVMFS_SHARED_CACHE ?? 'yes');
-    const dir = process.env.CVMFS_ALIEN_CACHE || join(o.cacheDir ?? defaultCacheBase(), shared ? 'shared' : fqrn);
+    const { cacheDirs } = await import('../cache/location.js');
+    const dir = cacheDirs(o.cacheDir ?? defaultCacheBase(), fqrn, { shared, alien: process.env.CVMFS_ALIEN_CACHE }).cache;
     const cache = new DiskCache(dir);
     const log = readStats(statsLogPath(dir, fqrn));
     const objects = await cache.scan();
@@ -330,14 +331,20 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
 
   async fsck(a) {
     const { fsckCache } = await load.fsck();
+    const { cacheDirs } = await import('../cache/location.js');
     const fqrn = a.positional[0];
     const shared = !/^(no|false|0|off)$/i.test(process.env.CVMFS_SHARED_CACHE ?? 'yes');
-    const dir = join(opt(a, 'cache') ?? defaultCacheBase(), shared || !fqrn ? 'shared' : fqrn);
-    const progress = new Progress('fsck', a.options.has('quiet'));
-    const r = await fsckCache(dir, { repair: a.options.has('repair'), onProgress: (n) => progress.update(`${n} objects checked`) });
-    progress.done(`${dir}: ${r.good} good, ${r.bad.length} bad${a.options.has('repair') && r.bad.length ? ' (quarantined)' : ''}, ${r.unverified} without a digest, ${r.staleTemps} stale temporary files${a.options.has('repair') && r.staleTemps ? ' (removed)' : ''}`);
-    for (const b of r.bad) process.stderr.write(`bad object: ${b}\n`);
-    return r.bad.length > 0 ? 1 : 0;
+    const dirs = cacheDirs(opt(a, 'cache') ?? defaultCacheBase(), fqrn ?? '', { shared: shared || !fqrn, alien: process.env.CVMFS_ALIEN_CACHE });
+    let bad = 0;
+    // This user's cache, and a cache shared with others (its raw objects, checked by name) when there is one.
+    for (const dir of [dirs.cache, ...(dirs.mirror ? [dirs.mirror] : [])]) {
+      const progress = new Progress('fsck', a.options.has('quiet'));
+      const r = await fsckCache(dir, { repair: a.options.has('repair'), onProgress: (n) => progress.update(`${n} objects checked`) });
+      progress.done(`${dir}: ${r.good} good, ${r.bad.length} bad${a.options.has('repair') && r.bad.length ? ' (quarantined)' : ''}, ${r.unverified} without a digest, ${r.staleTemps} stale temporary files${a.options.has('repair') && r.staleTemps ? ' (removed)' : ''}`);
+      for (const b of r.bad) process.stderr.write(`bad object: ${join(dir, b)}\n`);
+      bad += r.bad.length;
+    }
+    return bad > 0 ? 1 : 0;
   },
 
   async preload(a) {

@@ -5,12 +5,12 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readlink, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CvmfsError } from '../errors.js';
 import type { OpenOptions, Repository } from '../repository.js';
-import { defaultCacheBase } from '../cache/location.js';
+import { defaultCacheBase, privateCacheBase } from '../cache/location.js';
 import { ShadowTree } from './shadow.js';
 import { pidAlive } from '../cache/disk-cache.js';
 
@@ -86,6 +86,37 @@ async function removeTree(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
+/**
+ * Old revisions of the shadow tree: a revision directory (`rev/<fqrn>@<root hash>`) that is neither a
+ * repository's newest (`root/<fqrn>`) nor linked from a live session, and whose `.state` saw no activity for
+ * `graceMs` (a session that just made it has not linked it yet), is removed with its markers. Bounds the shadow
+ * tree to the revisions in use instead of every revision ever run.
+ */
+export async function pruneShadowRevisions(base: string, sessions: string, graceMs = 3_600_000): Promise<string[]> {
+  const inUse = new Set<string>();
+  const linkTargets = async (dir: string) => {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const t = await readlink(join(dir, name)).catch(() => undefined);
+      if (t) inUse.add(resolve(dir, t));
+    }
+  };
+  await linkTargets(join(base, 'root'));
+  for (const s of await readdir(sessions).catch(() => [] as string[])) await linkTargets(join(sessions, s));
+  const removed: string[] = [];
+  const revs = join(base, 'rev');
+  for (const name of await readdir(revs).catch(() => [] as string[])) {
+    if (!name.includes('@') || name.endsWith('.state')) continue;
+    const dir = join(revs, name);
+    if (inUse.has(dir)) continue;
+    const active = await stat(`${dir}.state`).then((st) => st.mtimeMs, () => 0);
+    if (Date.now() - active < graceMs) continue;
+    await removeTree(dir).catch(() => undefined);
+    await removeTree(`${dir}.state`).catch(() => undefined);
+    removed.push(name);
+  }
+  return removed;
+}
+
 /** Session directories of processes that died without cleaning up. */
 async function removeStale(sessions: string): Promise<void> {
   for (const name of await readdir(sessions).catch(() => [] as string[])) {
@@ -101,12 +132,15 @@ async function removeStale(sessions: string): Promise<void> {
 export async function execCommand(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
   if (argv.length === 0) throw new CvmfsError('EINVAL', 'exec needs a command');
   const tracer = loadTracer();
-  const sessions = join(options.open?.cacheDir ?? defaultCacheBase(), 'sessions');
+  // Private even when the cache base is shared with others: the shadow tree is served to programs unchecked.
+  const own = privateCacheBase(options.open?.cacheDir ?? defaultCacheBase());
+  const sessions = join(own, 'sessions');
   await mkdir(sessions, { recursive: true, mode: 0o700 });
   await removeStale(sessions);
+  await pruneShadowRevisions(join(own, 'shadow'), sessions);
   const root = await mkdtemp(join(sessions, `${process.pid}-`));
   const opened: Repository[] = [];
-  const base = join(options.open?.cacheDir ?? defaultCacheBase(), 'shadow');
+  const base = join(own, 'shadow');
   const shadow = new ShadowTree(base, root, async (fqrn) => {
     try {
       // Loaded on first access: a job that never touches /cvmfs does not pay for the client.

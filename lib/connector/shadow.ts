@@ -168,6 +168,9 @@ export class ShadowTree {
         const rev = posix.join(this.base, 'rev', `${fqrn}@${hashToString(repo.rootHash)}`);
         this.revs.set(fqrn, rev);
         mkdirSync(`${rev}.state`, { recursive: true });
+        // In use from now: old revisions are pruned only after an hour without a mount or a new marker.
+        const now = Date.now() / 1000;
+        utimesSync(`${rev}.state`, now, now);
         if (!existsSync(rev)) {
           mkdirSync(rev, { recursive: true });
           const top = await repo.fs.lstat('/');

@@ -11,7 +11,7 @@
  * @module
  */
 import type { Agent, Dispatcher } from 'undici';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { debug, debugEnabled } from '../debug.js';
 import { ioError, CvmfsError } from '../errors.js';
 import { VERSION } from '../version.js';
@@ -276,7 +276,16 @@ export class Fetcher {
     }
     const expected = Number(res.headers['content-length'] ?? NaN);
     let got = 0;
-    res.body.on('data', (c: Buffer) => { got += c.length; });
+    // Counted on the way through (not with a 'data' listener, which would set the body flowing before a consumer
+    // that awaits something first is attached, and lose what flowed meanwhile).
+    const counted = new Transform({
+      transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+        got += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    res.body.on('error', (e) => counted.destroy(e));
+    res.body.pipe(counted);
     // curl's LOW_SPEED_LIMIT/TIME: under the limit for the whole timeout is a stall, even if bytes still drip in.
     const limit = this.o.lowSpeedLimit;
     let lastGot = 0;
@@ -291,7 +300,7 @@ export class Fetcher {
     }, tick) : undefined;
     monitor?.unref();
     try {
-      const out = await consume(res.body, url);
+      const out = await consume(counted, url);
       if (Number.isFinite(expected) && got !== expected) {
         throw ioError('download', `truncated transfer from ${url}: ${got} of ${expected} bytes`);
       }
@@ -300,6 +309,7 @@ export class Fetcher {
     } finally {
       if (monitor) clearInterval(monitor);
       if (!res.body.destroyed) res.body.destroy();
+      if (!counted.destroyed) counted.destroy();
     }
   }
 

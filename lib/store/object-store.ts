@@ -17,6 +17,7 @@ import type { Compression } from '../format/flags.js';
 import type { Fetcher } from '../net/fetcher.js';
 import type { DiskCache } from '../cache/disk-cache.js';
 import { debug } from '../debug.js';
+import type { SharedMirror } from '../cache/shared-mirror.js';
 
 /** Counters of an object store. */
 export interface ObjectStoreStats {
@@ -24,8 +25,12 @@ export interface ObjectStoreStats {
   hits: number;
   /** Objects downloaded and verified. */
   misses: number;
-  /** Downloads rejected because the digest did not match. */
+  /** Downloads rejected because the digest did not match (objects of a shared cache included). */
   hashMismatches: number;
+  /** Objects taken, verified, from a cache shared with other users. */
+  sharedHits: number;
+  /** Objects of a shared cache that failed verification and were quarantined. */
+  quarantined: number;
 }
 
 /** Fetches, verifies, decompresses and caches content-addressed objects. */
@@ -34,9 +39,13 @@ const COORDINATE_MIN = 64 * 1024;
 
 export class ObjectStore {
   private readonly inflight = new Map<string, { promise: Promise<string>; controller: AbortController; waiting: number }>();
-  readonly stats: ObjectStoreStats = { hits: 0, misses: 0, hashMismatches: 0 };
+  readonly stats: ObjectStoreStats = { hits: 0, misses: 0, hashMismatches: 0, sharedHits: 0, quarantined: 0 };
 
-  constructor(readonly fetcher: Fetcher, readonly cache: DiskCache) {}
+  /**
+   * @param mirror a cache directory other users can write, used as a verified source between this user's cache
+   *   and the network (see shared-mirror.ts)
+   */
+  constructor(readonly fetcher: Fetcher, readonly cache: DiskCache, readonly mirror?: SharedMirror) {}
 
   /**
    * Local path of the verified, decompressed object, downloading it first if needed.
@@ -100,13 +109,65 @@ export class ObjectStore {
         this.stats.hits++;
         return this.cache.pathOf(h);
       }
-      const path = await this.fetcher.fetch(rel, (body, url) => this.verifyInto(body, url, h, compression, sizeHint), signal);
+      if (this.mirror) {
+        const found = await this.fromMirror(this.mirror, rel, h, compression, sizeHint);
+        if (found) return found;
+      }
+      const mirror = this.mirror;
+      const path = await this.fetcher.fetch(rel, mirror
+        ? (body, url) => this.verifyAndShare(mirror, rel, body, url, h, compression, sizeHint)
+        : (body, url) => this.verifyInto(body, url, h, compression, sizeHint), signal);
       this.stats.misses++;
       debug(`cached ${rel}`);
       return path;
     } finally {
       if (lock && lock !== 'done') await lock.release();
     }
+  }
+
+  /**
+   * The object from the shared cache, verified exactly as a download is; a bad one is quarantined (and the
+   * caller goes to the network).
+   */
+  private async fromMirror(mirror: SharedMirror, rel: string, h: ContentHash, compression: Compression, sizeHint?: number): Promise<string | undefined> {
+    const body = await mirror.open(rel);
+    if (!body) return undefined;
+    try {
+      const path = await this.verifyInto(body, `${mirror.dir}/${rel}`, h, compression, sizeHint);
+      this.stats.sharedHits++;
+      debug(`verified from the shared cache: ${rel}`);
+      return path;
+    } catch (e) {
+      if (!(e instanceof CvmfsError)) throw e;
+      this.stats.quarantined++;
+      debug(`shared cache: ${rel} failed verification (${e.message}); quarantined, fetching it again`);
+      await mirror.quarantine(rel);
+      return undefined;
+    } finally {
+      body.destroy();
+    }
+  }
+
+  /** A download that also leaves its raw bytes in the shared cache, once they are verified. */
+  private async verifyAndShare(mirror: SharedMirror, rel: string, body: Readable, url: string, h: ContentHash, compression: Compression, sizeHint?: number): Promise<string> {
+    const w = await mirror.writer(rel).catch(() => undefined); // a shared cache we cannot write still serves
+    if (!w) return this.verifyInto(body, url, h, compression, sizeHint);
+    const tee = new Transform({
+      transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+        w.write(chunk);
+        cb(null, chunk);
+      },
+    });
+    let path: string;
+    try {
+      body.on('error', (e) => tee.destroy(e)); // pipe() does not pass errors on
+      path = await this.verifyInto(body.pipe(tee), url, h, compression, sizeHint);
+    } catch (e) {
+      await w.discard();
+      throw e;
+    }
+    await w.commit().catch((e: unknown) => debug(`shared cache: cannot add ${rel}: ${(e as Error).message}`));
+    return path;
   }
 
   private async verifyInto(body: Readable, url: string, h: ContentHash, compression: Compression, sizeHint?: number): Promise<string> {

@@ -1,0 +1,141 @@
+/**
+ * A cache directory that other users can write (a cache shared by a UNIX group, or an alien cache on a shared
+ * file system) cannot be trusted: anyone with write access could replace an object. Such a directory is used as
+ * a mirror of the Stratum-1 instead of as a cache: it holds the objects exactly as the server serves them
+ * (compressed, `data/xx/<rest><suffix>`), so every byte read from it is checked against the content hash the
+ * signed catalog gives, with the same pipeline as a download, before it reaches this user's own cache. An
+ * object that fails is moved to `quarantaine/` and fetched again from the network; what is downloaded is
+ * written back for the others, group-writable (files 0664, directories 2775).
+ *
+ * Memory: nothing per object. Disk: each user keeps verified, decompressed copies of what they read in their
+ * own cache (bounded by its quota); the mirror has no quota.
+ * @module
+ */
+import { createReadStream, readFileSync, statSync, type Stats } from 'node:fs';
+import { chmod, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { userInfo } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { debug } from '../debug.js';
+
+const FILE_MODE = 0o664;
+const DIR_MODE = 0o2775;
+
+/** The name of group `gid` from /etc/group, if listed there. */
+function groupEntry(gid: number): { name: string; members: string[] } | undefined {
+  try {
+    for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
+      const [name, , id, members] = line.split(':');
+      if (Number(id) === gid && name) return { name, members: (members ?? '').split(',').filter(Boolean) };
+    }
+  } catch {
+    // no /etc/group
+  }
+  return undefined;
+}
+
+/**
+ * Whether users other than this one (and root) can change what is in `dir`: it is world-writable, owned by
+ * another user, or group-writable by a group that is not this user's private group (a group named after the
+ * user, with no other listed members, as `useradd` makes with USERGROUPS_ENAB).
+ */
+export function othersCanWrite(dir: string, st?: Stats): boolean {
+  let s: Stats;
+  try {
+    s = st ?? statSync(dir);
+  } catch {
+    return false; // not there yet: this user will create it, private
+  }
+  const uid = process.getuid?.() ?? 0;
+  if (s.mode & 0o002) return true;
+  if (s.uid !== uid && s.uid !== 0) return true;
+  if (s.mode & 0o020) {
+    let me: string | undefined;
+    try {
+      me = userInfo().username;
+    } catch {
+      // a uid with no passwd entry (containers, batch systems): no private group to recognise by name
+    }
+    const g = groupEntry(s.gid);
+    const privateGroup = g && me ? g.name === me && g.members.every((m) => m === me) : s.gid === uid;
+    return !privateGroup;
+  }
+  return false;
+}
+
+/** A directory of raw objects shared with other users, read as a source that must be verified. */
+export class SharedMirror {
+  constructor(readonly dir: string) {}
+
+  private path(rel: string): string {
+    return join(this.dir, rel);
+  }
+
+  /** The raw object at `rel` (`data/xx/…`) as a stream, or undefined when the mirror does not have it. */
+  async open(rel: string): Promise<Readable | undefined> {
+    // Opened first, so that what is streamed is the file that was found even if it is replaced meanwhile.
+    const fh = await open(this.path(rel), 'r').catch(() => undefined);
+    if (!fh) return undefined;
+    return createReadStream('', { fd: fh.fd, autoClose: true, highWaterMark: 256 * 1024 }).on('close', () => void fh.close().catch(() => undefined));
+  }
+
+  /** Moves a bad object out of the way (or removes it when that is not allowed); never fails. */
+  async quarantine(rel: string): Promise<void> {
+    const q = join(this.dir, 'quarantaine');
+    try {
+      await this.mkdirShared(q);
+      await rename(this.path(rel), join(q, `${rel.replace(/\//g, '_')}.${process.pid}.${Date.now()}`));
+      debug(`shared cache: quarantined ${rel}`);
+    } catch {
+      await rm(this.path(rel), { force: true }).catch(() => undefined);
+    }
+  }
+
+  /** Makes `d` and any missing parent below the mirror, each group-writable (mkdir's mode goes through the umask). */
+  private async mkdirShared(d: string): Promise<void> {
+    const missing: string[] = [];
+    for (let p = d; p.length >= this.dir.length; p = dirname(p)) {
+      if (await stat(p).then((s) => s.isDirectory(), () => false)) break;
+      missing.unshift(p);
+      if (p === this.dir) break;
+    }
+    for (const p of missing) {
+      await mkdir(p).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e; });
+      await chmod(p, DIR_MODE).catch(() => undefined);
+    }
+  }
+
+  /**
+   * A writer for the raw bytes of `rel`: write them as they are downloaded, then `commit` once they are verified
+   * (renamed into place, group-writable) or `discard`.
+   */
+  async writer(rel: string): Promise<{ write(b: Buffer): void; commit(): Promise<void>; discard(): Promise<void> }> {
+    const txn = join(this.dir, 'txn');
+    await this.mkdirShared(txn);
+    const tmp = join(txn, `${rel.replace(/\//g, '_')}.${process.pid}.${randomBytes(4).toString('hex')}`);
+    const fh = await open(tmp, 'wx', FILE_MODE);
+    let pending: Promise<unknown> = Promise.resolve();
+    let failed = false;
+    return {
+      write: (b) => {
+        pending = pending.then(() => fh.write(b)).catch(() => { failed = true; });
+      },
+      commit: async () => {
+        await pending;
+        await fh.chmod(FILE_MODE).catch(() => undefined);
+        await fh.close();
+        if (failed) return void (await rm(tmp, { force: true }));
+        const dest = this.path(rel);
+        await this.mkdirShared(dirname(dirname(dest)));
+        await this.mkdirShared(dirname(dest));
+        await rename(tmp, dest);
+      },
+      discard: async () => {
+        await pending;
+        await fh.close().catch(() => undefined);
+        await rm(tmp, { force: true });
+      },
+    };
+  }
+}
