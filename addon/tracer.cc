@@ -465,7 +465,7 @@ class Tracer {
       case Kind::Exec: {
         std::vector<std::string> in = Ask('x', virt);
         if (Failed(in)) return FailNow(pid, r, EIO);
-        if (!in.empty()) return RewriteScript(pid, r, c, s, in);
+        if (!in.empty()) return RewriteExec(pid, r, c, s, in);
         break;
       }
       case Kind::Chdir:
@@ -524,27 +524,32 @@ class Tracer {
     return needExit;
   }
 
-  // A `#!` script under /cvmfs: run its interpreter with the script's /cvmfs path as argument, as the kernel
-  // would, so that $0 and the interpreter's own opens name /cvmfs, not the shadow tree.
-  bool RewriteScript(pid_t pid, Regs& r, const CallInfo* c, const std::string& script, const std::vector<std::string>& in) {
-    const std::string& interp = in[0];
-    std::string file = Under(interp, kVirtual) ? ToShadow(interp) : interp;
+  // An exec plan from JavaScript (ShadowTree.execPlan): execute in[0] (a /cvmfs path goes to the shadow tree)
+  // with argv = in[1..] followed by the original argv[1..]; "\x01" stands for the original argv[0]. A `#!`
+  // script gets its interpreter with the script's /cvmfs path, as the kernel would do it; an ELF whose loader
+  // is under /cvmfs gets that loader with the program as argument.
+  bool RewriteExec(pid_t pid, Regs& r, const CallInfo* c, const std::string& program, const std::vector<std::string>& in) {
+    const std::string& target = in[0];
+    std::string file = Under(target, kVirtual) ? ToShadow(target) : target;
     int argvIdx = c->path + 1;
+    uint64_t argv0 = 0;
     std::vector<uint64_t> rest;
     for (uint64_t p = r.Arg(argvIdx), i = 0; p && i < 100000; i++) {
       uint64_t v = 0;
       if (!ReadMem(pid, p + i * 8, &v, 8)) return false;
       if (!v) break;
-      if (i > 0) rest.push_back(v);
+      if (i == 0) argv0 = v;
+      else rest.push_back(v);
     }
-    std::vector<std::string> front{interp};
-    if (in.size() > 1 && !in[1].empty()) front.push_back(in[1]);
-    front.push_back(script);
     std::string blob;
-    std::vector<size_t> offs;
-    for (auto& f : front) {
-      offs.push_back(blob.size());
-      blob += f;
+    std::vector<int64_t> offs;  // -1: the original argv[0] pointer
+    for (size_t k = 1; k < in.size(); k++) {
+      if (in[k] == "\x01" && argv0) {
+        offs.push_back(-1);
+        continue;
+      }
+      offs.push_back((int64_t)blob.size());
+      blob += in[k] == "\x01" ? program : in[k];
       blob += '\0';
     }
     size_t fileOff = blob.size();
@@ -553,7 +558,7 @@ class Tracer {
     uint64_t strs = Scratch(pid, r, blob);
     if (!strs) return false;
     std::vector<uint64_t> ptrs;
-    for (size_t o : offs) ptrs.push_back(strs + o);
+    for (int64_t o : offs) ptrs.push_back(o < 0 ? argv0 : strs + (uint64_t)o);
     ptrs.insert(ptrs.end(), rest.begin(), rest.end());
     ptrs.push_back(0);
     std::string arr((const char*)ptrs.data(), ptrs.size() * 8);

@@ -6,7 +6,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { elfInterpreter } from '../lib/connector/elf.js';
 import { dirname, join } from 'node:path';
 import { publish } from '../lib/index.js';
 import { fixtureNames, keyOf, readTruth, serve, tempDir, ucvmfs, FIXTURES, ROOT, type CliResult } from './helpers.js';
@@ -32,6 +33,16 @@ async function publishSoftware(): Promise<{ dir: string; key: string }> {
   for (let i = 0; i < 8; i++) w(`project/src/part${i}.txt`, `part ${i}\n`.repeat(100 * (i + 1)));
   w('project/Makefile', 'OUT ?= /tmp\nall: $(patsubst src/%.txt,$(OUT)/%.cnt,$(wildcard src/*.txt))\n$(OUT)/%.cnt: src/%.txt\n\twc -l < $< > $@\n');
   w('setup.sh', 'export SW_READY=yes\n');
+  // A program whose loader (PT_INTERP) is under /cvmfs, as EESSI's are: this host's loader, copied in.
+  const hostLoader = await elfInterpreter(async (o, n) => readFileSync('/bin/sh').subarray(o, o + n));
+  mkdirSync(join(src, 'lib'), { recursive: true });
+  copyFileSync(realpathSync(hostLoader!), join(src, 'lib/ld.so'));
+  chmodSync(join(src, 'lib/ld.so'), 0o755);
+  w('c/args.c', '#include <stdio.h>\nint main(int c, char **v) { printf("argv0=%s", v[0]); for (int i = 1; i < c; i++) printf(" %s", v[i]); printf("\\n"); return 7; }\n');
+  mkdirSync(join(src, 'bin'), { recursive: true });
+  execFileSync('gcc', ['-o', join(src, 'bin/own-loader'), join(src, 'c/args.c'), `-Wl,--dynamic-linker=/cvmfs/${SW}/lib/ld.so`]);
+  w('bin/own-script', `#!/cvmfs/${SW}/bin/own-loader -x\necho not run by a shell\n`);
+  chmodSync(join(src, 'bin/own-script'), 0o755);
   const out = join(tempDir('ucvmfs-sw-'), 'repo');
   const r = await publish(src, { fqrn: SW, out });
   return { dir: out, key: r.publicKeyPath };
@@ -356,6 +367,7 @@ test('old shadow-tree revisions are pruned: not the newest, not linked from a li
   const rev = (name: string, idleSeconds: number) => {
     const d = join(base, 'shadow', 'rev', name);
     mkdirSync(join(d, 'sub'), { recursive: true });
+    mkdirSync(`${d}.hidden/.cvmfs`, { recursive: true });
     write(join(d, 'sub', 'file'), 'x');
     mkdirSync(`${d}.state`, { recursive: true });
     const t = Date.now() / 1000 - idleSeconds;
@@ -372,6 +384,18 @@ test('old shadow-tree revisions are pruned: not the newest, not linked from a li
   symlinkSync(inSession, join(sessions, `${process.pid}-x`, 'sw.example.org'));
   const removed = await pruneShadowRevisions(join(base, 'shadow'), sessions);
   assert.deepEqual(removed, ['sw.example.org@aaaa']);
-  assert.equal(exists(old) || exists(`${old}.state`), false);
-  for (const d of [newest, inSession, recent]) assert.ok(exists(join(d, 'sub', 'file')), d);
+  assert.equal(exists(old) || exists(`${old}.state`) || exists(`${old}.hidden`), false);
+  for (const d of [newest, inSession, recent]) assert.ok(exists(join(d, 'sub', 'file')) && exists(`${d}.hidden/.cvmfs`), d);
+});
+
+layered('a program whose loader (PT_INTERP) is under /cvmfs runs, argv[0] kept; a script whose interpreter is one too', async () => {
+  const S = `/cvmfs/${SW}`;
+  const direct = await exec([`${S}/bin/own-loader`, 'a', 'b c']);
+  assert.equal(direct.stdout.toString(), `argv0=${S}/bin/own-loader a b c\n`, direct.stderr);
+  assert.equal(direct.code, 7);
+  const renamed = await sh(`exec -a my-name ${S}/bin/own-loader x`);
+  assert.equal(renamed.stdout.toString(), 'argv0=my-name x\n', renamed.stderr);
+  const script = await exec([`${S}/bin/own-script`, 'arg']);
+  assert.equal(script.stdout.toString(), `argv0=${S}/bin/own-loader -x ${S}/bin/own-script arg\n`, script.stderr);
+  assert.equal(script.code, 7);
 });

@@ -87,7 +87,8 @@ async function removeTree(dir: string): Promise<void> {
 }
 
 /**
- * Old revisions of the shadow tree: a revision directory (`rev/<fqrn>@<root hash>`) that is neither a
+ * Old revisions of the shadow tree: a revision directory (`rev/<fqrn>@<root hash>`, with `.hidden` and `.state`
+ * beside it) that is neither a
  * repository's newest (`root/<fqrn>`) nor linked from a live session, and whose `.state` saw no activity for
  * `graceMs` (a session that just made it has not linked it yet), is removed with its markers. Bounds the shadow
  * tree to the revisions in use instead of every revision ever run.
@@ -105,13 +106,13 @@ export async function pruneShadowRevisions(base: string, sessions: string, grace
   const removed: string[] = [];
   const revs = join(base, 'rev');
   for (const name of await readdir(revs).catch(() => [] as string[])) {
-    if (!name.includes('@') || name.endsWith('.state')) continue;
+    // A revision is `<fqrn>@<hash>` with `.state` (markers) and `.hidden` (its /.cvmfs) beside it.
+    if (!name.includes('@') || name.endsWith('.state') || name.endsWith('.hidden')) continue;
     const dir = join(revs, name);
     if (inUse.has(dir)) continue;
     const active = await stat(`${dir}.state`).then((st) => st.mtimeMs, () => 0);
     if (Date.now() - active < graceMs) continue;
-    await removeTree(dir).catch(() => undefined);
-    await removeTree(`${dir}.state`).catch(() => undefined);
+    for (const d of [dir, `${dir}.hidden`, `${dir}.state`]) await removeTree(d).catch(() => undefined);
     removed.push(name);
   }
   return removed;

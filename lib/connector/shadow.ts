@@ -23,6 +23,7 @@ import type { Repository } from '../repository.js';
 import { CvmfsError } from '../errors.js';
 import { createHash } from 'node:crypto';
 import { hashToString } from '../format/hash.js';
+import { elfInterpreter } from './elf.js';
 
 /** The prefix programs see. */
 export const VIRTUAL_ROOT = '/cvmfs';
@@ -31,6 +32,13 @@ const HIDDEN_TOP = '.cvmfs';
 const MAX_SYMLINKS = 40;
 /** The kernel reads at most this much of a `#!` line (BINPRM_BUF_SIZE). */
 const SHEBANG_MAX = 256;
+
+/** In an exec plan (see ShadowTree.execPlan), the original argv[0] of the execve. */
+export const ARGV0 = '\x01';
+
+function underVirtualRoot(p: string): boolean {
+  return p === VIRTUAL_ROOT || p.startsWith(VIRTUAL_ROOT + '/');
+}
 
 /** Opens a repository on first access of `/cvmfs/<fqrn>`; resolves to null when it cannot be opened. */
 export type RepositoryProvider = (fqrn: string) => Promise<Repository | null>;
@@ -123,6 +131,7 @@ export class ShadowTree {
   private readonly revs = new Map<string, string>();
   private readonly listed = new Map<string, Promise<void>>();
   private readonly filled = new Map<string, Promise<void>>();
+  private readonly argv0Support = new Map<string, boolean>();
   /** Counters for the connector's report. */
   readonly counters = { requests: 0, directories: 0, files: 0, bytes: 0 };
 
@@ -195,8 +204,8 @@ export class ShadowTree {
   }
 
   /**
-   * Answers the tracer: `l` look up, `o` open, `d` list, `x` execute. For `x` on a `#!` script, returns the
-   * interpreter and its optional argument; otherwise an empty list.
+   * Answers the tracer: `l` look up, `o` open, `d` list, `x` execute. For `x`, the exec plan of
+   * {@link execPlan} (empty when the kernel can run the file from the shadow tree by itself).
    */
   async prepare(op: string, path: string): Promise<Array<string | Buffer>> {
     this.counters.requests++;
@@ -210,17 +219,81 @@ export class ShadowTree {
     if (entry.type === 'dir') await this.list(repo, fqrn, parts);
     if (entry.type === 'file' && (op === 'o' || op === 'x')) await this.fill(repo, fqrn, parts, entry);
     if (entry.type !== 'file' || op !== 'x') return [];
-    const fh = await repo.fs.open('/' + parts.join('/'));
+    return this.execPlan(repo, path, '/' + parts.join('/'));
+  }
+
+  /**
+   * How to run a program under /cvmfs that the kernel cannot run from the shadow tree by itself: a `#!` script
+   * (the interpreter gets the script's /cvmfs path, as the kernel would give it), or an ELF whose loader
+   * (PT_INTERP) is under /cvmfs (the loader is run with the program as argument, `--argv0` keeping argv[0] when
+   * the loader knows it, as glibc's does since 2.33). The answer is `[file to execute, argv before the
+   * original argv[1...]]`, `ARGV0` standing for the original argv[0]; empty when the kernel can do it alone.
+   */
+  private async execPlan(repo: Repository, path: string, inRepo: string): Promise<string[]> {
+    const fh = await repo.fs.open(inRepo);
+    let head: Buffer;
+    let interp: string | undefined;
     try {
-      const head = Buffer.alloc(SHEBANG_MAX);
-      const { bytesRead } = await fh.read(head, 0, SHEBANG_MAX, 0);
-      const sb = parseShebang(head.subarray(0, bytesRead));
-      if (!sb) return [];
-      if (sb[0] === VIRTUAL_ROOT || sb[0].startsWith(VIRTUAL_ROOT + '/')) await this.prepare('x', sb[0]);
-      return sb;
+      head = Buffer.alloc(SHEBANG_MAX);
+      head = head.subarray(0, (await fh.read(head, 0, SHEBANG_MAX, 0)).bytesRead);
+      if (head.readUInt32BE(0) === 0x7f454c46) {
+        interp = await elfInterpreter(async (offset, length) => {
+          const b = Buffer.alloc(length);
+          return b.subarray(0, (await fh.read(b, 0, length, offset)).bytesRead);
+        });
+      }
     } finally {
       await fh.close();
     }
+    if (interp !== undefined) {
+      const loader = await this.loaderPlan(interp, ARGV0);
+      return loader ? [...loader, path] : [];
+    }
+    const sb = parseShebang(head);
+    if (!sb) return [];
+    const [interpreter, arg] = sb;
+    const tail = [interpreter, ...(arg ? [arg] : []), path];
+    // The interpreter may itself need a loader under /cvmfs (a python of EESSI's): then that runs first.
+    const loader = await this.loaderPlan(interpreter, interpreter, true);
+    return loader ? [...loader, ...tail] : [interpreter, ...tail];
+  }
+
+  /**
+   * `[loader, loader, --argv0, argv0]` for a program whose loader is under /cvmfs (made ready in the shadow
+   * tree), else undefined. With `isProgram`, `program` is a program path whose own loader is looked up first.
+   */
+  private async loaderPlan(interpOrProgram: string, argv0: string, isProgram = false): Promise<string[] | undefined> {
+    let interp: string | undefined = interpOrProgram;
+    if (isProgram) {
+      if (!underVirtualRoot(interpOrProgram)) return undefined;
+      await this.prepare('o', interpOrProgram);
+      const place = await this.walk(interpOrProgram, true);
+      if (!place?.repo || place.entry?.type !== 'file') return undefined;
+      const fh = await place.repo.fs.open('/' + place.parts.join('/'));
+      try {
+        interp = await elfInterpreter(async (offset, length) => {
+          const b = Buffer.alloc(length);
+          return b.subarray(0, (await fh.read(b, 0, length, offset)).bytesRead);
+        });
+      } finally {
+        await fh.close();
+      }
+    }
+    if (!interp || !underVirtualRoot(interp)) return undefined;
+    await this.prepare('o', interp);
+    return [interp, interp, ...((await this.knowsArgv0(interp)) ? ['--argv0', argv0] : [])];
+  }
+
+  /** Whether a loader under /cvmfs takes `--argv0` (its usage text names the option). */
+  private async knowsArgv0(loader: string): Promise<boolean> {
+    let known = this.argv0Support.get(loader);
+    if (known === undefined) {
+      const place = await this.walk(loader, true);
+      const bytes = place?.repo && place.entry?.type === 'file' && place.entry.size < 16 << 20 ? await place.repo.fs.readFile('/' + place.parts.join('/')) as Buffer : undefined;
+      known = bytes ? bytes.includes('--argv0') : false;
+      this.argv0Support.set(loader, known);
+    }
+    return known;
   }
 
   /** A magic attribute (`path\0` + `l`|`f` + name): its value, or nothing when the name is not magic here. */
