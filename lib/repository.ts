@@ -46,9 +46,9 @@ export interface OpenOptions {
   /**
    * Treat the cache directory (or the alien cache) as writable by other users: keep in it only the objects as the
    * server serves them, verify each by its content hash whenever it is read, and keep the verified, decompressed
-   * copies and all state in this user's own cache (see {@link privateCacheBase}). Default: whether users other
-   * than this one (and root) can write the directory (world-writable, another owner, or group-writable by a group
-   * that is not this user's private group).
+   * copies and all state in this user's own cache (`~/.cache/ucvmfs`, else `<tmp>/ucvmfs-<uid>`). Default:
+   * whether users other than this one (and root) can write the directory (world-writable, another owner, or
+   * group-writable by a group that is not this user's private group).
    */
   verifySharedCache?: boolean;
   /**
