@@ -133,7 +133,7 @@ export interface RepositoryStats {
   hashMismatches: number;
   /** Objects taken, verified, from a cache directory other users can write. */
   sharedHits: number;
-  /** Objects of such a directory that failed verification and were quarantined. */
+  /** Objects of such a directory that failed verification (removed, then fetched again). */
   quarantined: number;
   /** Moves to another server or proxy after a failure. */
   failovers: number;

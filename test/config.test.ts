@@ -98,6 +98,9 @@ test('files with shell logic, as the public config packages write them, are eval
       '  fi',
       'fi',
       'export GLITE_VERSION=${GLITE_VERSION:=default}',
+      // What a file prints, or reads from stdin, does not disturb the values read back.
+      'if command -v sh; then echo "1printed"; fi',
+      'read -r nothing || true',
     ].join('\n'),
   });
   const c = loadConfig(FQRN, { root, env: { PATH: process.env.PATH } });

@@ -139,6 +139,7 @@ export class DiskCache {
   private readonly touched = new Map<string, number>();
   private pinFile: string | undefined;
   private pinWrites: Promise<unknown> = Promise.resolve();
+  private pinsReleased = false;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -164,7 +165,7 @@ export class DiskCache {
     const name = hashToString(h);
     if (this.pinned.has(name)) return;
     this.pinned.add(name);
-    if (!this.quota) return; // no quota, no eviction: an alien cache
+    if (!this.quota || this.pinsReleased) return; // no quota, no eviction (an alien cache); or closed
     this.pinFile ??= join(this.dir, 'pins', `${hostname()}.${process.pid}.${startTime(process.pid)}.${randomBytes(3).toString('hex')}`);
     const file = this.pinFile;
     this.pinWrites = this.pinWrites.then(() => mkdir(dirname(file), { recursive: true })).then(() => appendFile(file, `${name}\n`)).catch(() => undefined);
@@ -172,10 +173,9 @@ export class DiskCache {
 
   /** Removes this process's pin file (the repository is closed). */
   async releasePins(): Promise<void> {
+    this.pinsReleased = true;
     await this.pinWrites;
     if (this.pinFile) await rm(this.pinFile, { force: true });
-    this.pinFile = undefined;
-    this.pinned.clear();
   }
 
   /** Objects pinned by other live processes on this host; pin files of dead ones are removed. */

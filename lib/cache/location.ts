@@ -45,6 +45,7 @@ export function privateCacheBase(base: string): string {
  */
 export function cacheDirs(base: string, fqrn: string, o: { shared: boolean; alien?: string | undefined; verify?: boolean | undefined }): { cache: string; mirror?: string } {
   const objects = o.alien || join(base, o.shared ? 'shared' : fqrn);
-  const verify = o.verify ?? othersCanWrite(o.alien || base);
+  // The objects' own directory counts too: a private base may hold a group-writable `shared/`.
+  const verify = o.verify ?? (othersCanWrite(o.alien || base) || othersCanWrite(objects));
   return verify ? { cache: join(privateCacheBase(base), o.shared ? 'shared' : fqrn), mirror: objects } : { cache: objects };
 }

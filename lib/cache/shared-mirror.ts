@@ -4,15 +4,17 @@
  * a mirror of the Stratum-1 instead of as a cache: it holds the objects exactly as the server serves them
  * (compressed, `data/xx/<rest><suffix>`), so every byte read from it is checked against the content hash the
  * signed catalog gives, with the same pipeline as a download, before it reaches this user's own cache. An
- * object that fails is moved to `quarantaine/` and fetched again from the network; what is downloaded is
- * written back for the others, group-writable (files 0664, directories 2775).
+ * object that fails is removed and fetched again from the network; what is downloaded is written back for the
+ * others, group-writable (files 0664, directories 2775). Paths other users control are never followed through a
+ * symlink when writing (lstat and O_NOFOLLOW; a user swapping a directory between the check and the write can
+ * still win a race, and lands only a hash-named verified object or a dot-named temporary file).
  *
  * Memory: nothing per object. Disk: each user keeps verified, decompressed copies of what they read in their
  * own cache (bounded by its quota); the mirror has no quota.
  * @module
  */
-import { createReadStream, readFileSync, statSync, type Stats } from 'node:fs';
-import { chmod, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { constants, createReadStream, readFileSync, statSync, type Stats } from 'node:fs';
+import { chmod, lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -72,36 +74,49 @@ export class SharedMirror {
     return join(this.dir, rel);
   }
 
-  /** The raw object at `rel` (`data/xx/…`) as a stream, or undefined when the mirror does not have it. */
+  /**
+   * The raw object at `rel` (`data/xx/…`) as a stream, or undefined when the mirror does not have it (or holds
+   * something that is not a regular file: a FIFO would block a thread forever, a device never end).
+   */
   async open(rel: string): Promise<Readable | undefined> {
     // Opened first, so that what is streamed is the file that was found even if it is replaced meanwhile.
-    const fh = await open(this.path(rel), 'r').catch(() => undefined);
+    const fh = await open(this.path(rel), constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch(() => undefined);
     if (!fh) return undefined;
+    const st = await fh.stat().catch(() => undefined);
+    if (!st?.isFile()) {
+      await fh.close().catch(() => undefined);
+      return undefined;
+    }
     return createReadStream('', { fd: fh.fd, autoClose: true, highWaterMark: 256 * 1024 }).on('close', () => void fh.close().catch(() => undefined));
   }
 
-  /** Moves a bad object out of the way (or removes it when that is not allowed); never fails. */
+  /**
+   * Removes a bad object; never fails. (Not moved aside into `quarantaine/`: other users control that path, and a
+   * rename through a directory they replaced with a symlink would put the file wherever they chose.)
+   */
   async quarantine(rel: string): Promise<void> {
-    const q = join(this.dir, 'quarantaine');
-    try {
-      await this.mkdirShared(q);
-      await rename(this.path(rel), join(q, `${rel.replace(/\//g, '_')}.${process.pid}.${Date.now()}`));
-      debug(`shared cache: quarantined ${rel}`);
-    } catch {
-      await rm(this.path(rel), { force: true }).catch(() => undefined);
-    }
+    await rm(this.path(rel), { force: true }).catch(() => undefined);
+    debug(`shared cache: removed ${rel}, which failed verification`);
   }
 
-  /** Makes `d` and any missing parent below the mirror, each group-writable (mkdir's mode goes through the umask). */
+  /**
+   * Makes `d` and any missing parent below the mirror, each group-writable (mkdir's mode goes through the umask).
+   * Refuses a symlink anywhere on the way: other users could point it at this user's own directories.
+   */
   private async mkdirShared(d: string): Promise<void> {
-    const missing: string[] = [];
-    for (let p = d; p.length >= this.dir.length; p = dirname(p)) {
-      if (await stat(p).then((s) => s.isDirectory(), () => false)) break;
-      missing.unshift(p);
-      if (p === this.dir) break;
-    }
-    for (const p of missing) {
-      await mkdir(p).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e; });
+    const levels: string[] = [];
+    for (let p = d; p.length > this.dir.length; p = dirname(p)) levels.unshift(p);
+    for (const p of [this.dir, ...levels]) {
+      const st = await lstat(p).catch(() => undefined);
+      if (st?.isSymbolicLink()) throw new Error(`${p} is a symbolic link`);
+      if (st) continue;
+      try {
+        await mkdir(p);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        if (!(await lstat(p)).isDirectory()) throw new Error(`${p} is not a directory`);
+        continue; // made by someone else meanwhile: not ours to chmod
+      }
       await chmod(p, DIR_MODE).catch(() => undefined);
     }
   }
@@ -113,8 +128,9 @@ export class SharedMirror {
   async writer(rel: string): Promise<{ write(b: Buffer): void; commit(): Promise<void>; discard(): Promise<void> }> {
     const txn = join(this.dir, 'txn');
     await this.mkdirShared(txn);
-    const tmp = join(txn, `${rel.replace(/\//g, '_')}.${process.pid}.${randomBytes(4).toString('hex')}`);
-    const fh = await open(tmp, 'wx', FILE_MODE);
+    // A dot name: not matched by a `*` glob if the directory was swapped for one that is sourced (.bashrc.d).
+    const tmp = join(txn, `.${rel.replace(/\//g, '_')}.${process.pid}.${randomBytes(4).toString('hex')}`);
+    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, FILE_MODE);
     let pending: Promise<unknown> = Promise.resolve();
     let failed = false;
     return {

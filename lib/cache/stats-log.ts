@@ -24,7 +24,8 @@ export function appendStats(path: string, counters: Readonly<Record<string, numb
     if (statSync(path).size > 1 << 20) {
       const total = readStats(path);
       const tmp = `${path}.${process.pid}.tmp`;
-      writeFileSync(tmp, `${JSON.stringify({ t: total.last, pid: 0, sessions: total.sessions, ...total.counters })}\n`);
+      // Two lines, so that the first and last times survive the compaction.
+      writeFileSync(tmp, `${JSON.stringify({ t: total.first, pid: 0, sessions: total.sessions, ...total.counters })}\n${JSON.stringify({ t: total.last, pid: 0, sessions: 0 })}\n`);
       renameSync(tmp, path);
     }
   } catch {

@@ -6,9 +6,10 @@
  * nothing else: the file is trusted configuration, as it is for the genuine client.
  * @module
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { CvmfsError } from '../errors.js';
 import { debug } from '../debug.js';
 import type { Assignment } from './shell.js';
@@ -44,22 +45,34 @@ function assignedNames(text: string): Map<string, number> {
 export function evalWithShell(text: string, file: string, vars: Map<string, string>, setByFiles: ReadonlySet<string> = new Set()): Assignment[] {
   const names = assignedNames(text);
   const lines = text.split('\n').length;
-  // Each value is read back NUL-terminated, prefixed with 1 when set and 0 when not (unset is not empty).
-  const readBack = [...names.keys()].map((n) => `if [ "\${${n}+x}" = x ]; then printf '1%s\\0' "$${n}"; else printf '0\\0'; fi`).join('\n');
+  // Each value is read back NUL-terminated, prefixed with 1 when set and 0 when not (unset is not empty), on fd 3:
+  // what the file's own commands print goes to stderr, and they read nothing (stdin is /dev/null).
+  const readBack = [...names.keys()].map((n) => `if [ "\${${n}+x}" = x ]; then printf '1%s\\0' "$${n}" >&3; else printf '0\\0' >&3; fi`).join('; ');
   const dir = dirname(file);
-  const r = spawnSync('/bin/sh', ['-s'], {
-    input: `${text}\n${readBack}\n`,
-    env: Object.fromEntries(vars),
-    cwd: existsSync(dir) ? dir : '/',
-    encoding: 'utf8',
-    timeout: 10_000,
-  });
+  const tmpDir = mkdtempSync(join(tmpdir(), 'ucvmfs-sh-'));
+  const copy = join(tmpDir, 'conf');
+  writeFileSync(copy, text);
+  let r: SpawnSyncReturns<string>;
+  try {
+    r = spawnSync('/bin/sh', ['-c', `exec 3>&1 1>&2 </dev/null; . "$1"; ${readBack}`, 'sh', copy], {
+      env: Object.fromEntries(vars),
+      cwd: existsSync(dir) ? dir : '/',
+      encoding: 'utf8',
+      timeout: 10_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } finally {
+    rmSync(tmpDir, { recursive: true, force: true });
+  }
   if (r.error) throw new CvmfsError('EINVAL', `${file}: cannot run /bin/sh to read it: ${r.error.message}`, { cause: r.error });
   for (const msg of r.stderr.split('\n').filter(Boolean)) {
-    const m = /(?:line )?(\d+): (.*)$/.exec(msg);
-    const at = m && Number(m[1]) <= lines ? `${file}:${m[1]}` : file;
-    if (/syntax error|not found|unexpected/i.test(msg)) throw new CvmfsError('EINVAL', `${at}: ${m ? m[2] : msg}`);
-    debug(`${at}: ${m ? m[2] : msg}`);
+    // dash says `sh: <line>: <file>: <what>`, bash `<file>: line <line>: <what>`.
+    const m = /^(?:[^:]*: (\d+): [^:]*\/conf: |[^:]*\/conf: line (\d+): )(.*)$/.exec(msg);
+    const lineNo = m ? Number(m[1] ?? m[2]) : 0;
+    const at = lineNo > 0 && lineNo <= lines ? `${file}:${lineNo}` : file;
+    const what = m ? m[3]! : msg;
+    if (/syntax error|not found|unexpected/i.test(msg)) throw new CvmfsError('EINVAL', `${at}: ${what}`);
+    debug(`${at}: ${what}`);
   }
   const values = r.stdout.split('\0');
   if (values.length < names.size + 1) throw new CvmfsError('EINVAL', `${file}: the shell stopped before the end of the file (exit or error, status ${r.status})`);

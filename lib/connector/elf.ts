@@ -24,7 +24,7 @@ export async function elfInterpreter(read: ReadAt): Promise<string | undefined> 
   const phoff = is64 ? u64(h, 32) : u32(h, 28);
   const phentsize = u16(h, is64 ? 54 : 42);
   const phnum = u16(h, is64 ? 56 : 44);
-  if (phnum === 0 || phentsize < (is64 ? 56 : 32) || phnum > 4096) return undefined;
+  if (phnum === 0 || phentsize < (is64 ? 56 : 32) || phentsize > 256 || phnum > 4096) return undefined;
   const ph = await read(phoff, phnum * phentsize);
   for (let i = 0; i < phnum && (i + 1) * phentsize <= ph.length; i++) {
     const o = i * phentsize;

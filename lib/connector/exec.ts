@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readlink, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { CvmfsError } from '../errors.js';
 import type { OpenOptions, Repository } from '../repository.js';
@@ -120,9 +121,12 @@ export async function pruneShadowRevisions(base: string, sessions: string, grace
 
 /** Session directories of processes that died without cleaning up. */
 async function removeStale(sessions: string): Promise<void> {
+  const me = hostname();
   for (const name of await readdir(sessions).catch(() => [] as string[])) {
-    const pid = Number(name.split('-')[0]);
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !pidAlive(pid)) await removeTree(join(sessions, name)).catch(() => undefined);
+    const m = /^(?:(.*)\.)?(\d+)-[^-]*$/.exec(name);
+    if (!m || (m[1] !== undefined && m[1] !== me)) continue; // another node's session is that node's to judge
+    const pid = Number(m[2]);
+    if (pid > 0 && pid !== process.pid && !pidAlive(pid)) await removeTree(join(sessions, name)).catch(() => undefined);
   }
 }
 
@@ -139,7 +143,8 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
   await mkdir(sessions, { recursive: true, mode: 0o700 });
   await removeStale(sessions);
   await pruneShadowRevisions(join(own, 'shadow'), sessions);
-  const root = await mkdtemp(join(sessions, `${process.pid}-`));
+  // Named by host too: a home directory (and so this cache) is often shared by the nodes of a cluster.
+  const root = await mkdtemp(join(sessions, `${hostname()}.${process.pid}-`));
   const opened: Repository[] = [];
   const base = join(own, 'shadow');
   const shadow = new ShadowTree(base, root, async (fqrn) => {

@@ -236,7 +236,7 @@ export class ShadowTree {
     try {
       head = Buffer.alloc(SHEBANG_MAX);
       head = head.subarray(0, (await fh.read(head, 0, SHEBANG_MAX, 0)).bytesRead);
-      if (head.readUInt32BE(0) === 0x7f454c46) {
+      if (head.length >= 4 && head.readUInt32BE(0) === 0x7f454c46) {
         interp = await elfInterpreter(async (offset, length) => {
           const b = Buffer.alloc(length);
           return b.subarray(0, (await fh.read(b, 0, length, offset)).bytesRead);

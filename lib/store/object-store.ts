@@ -29,7 +29,7 @@ export interface ObjectStoreStats {
   hashMismatches: number;
   /** Objects taken, verified, from a cache shared with other users. */
   sharedHits: number;
-  /** Objects of a shared cache that failed verification and were quarantined. */
+  /** Objects of a shared cache that failed verification (removed, then fetched again). */
   quarantined: number;
 }
 
@@ -57,10 +57,13 @@ export class ObjectStore {
     // One download per object however many callers want it; it is aborted only when every caller that wanted
     // it has aborted (a caller without a signal never does), so one caller's abort never fails another's read.
     let d = this.inflight.get(key);
-    if (!d) {
+    // A download every caller abandoned is not joined: it is being cancelled.
+    if (!d || d.controller.signal.aborted) {
       const controller = new AbortController();
       const entry = { controller, waiting: 0, promise: undefined as unknown as Promise<string> };
-      entry.promise = this.load(h, suffix, compression, controller.signal, sizeHint).finally(() => this.inflight.delete(key));
+      entry.promise = this.load(h, suffix, compression, controller.signal, sizeHint).finally(() => {
+        if (this.inflight.get(key) === entry) this.inflight.delete(key);
+      });
       this.inflight.set(key, entry);
       d = entry;
     }
@@ -126,8 +129,8 @@ export class ObjectStore {
   }
 
   /**
-   * The object from the shared cache, verified exactly as a download is; a bad one is quarantined (and the
-   * caller goes to the network).
+   * The object from the shared cache, verified exactly as a download is; a bad one is removed (and the caller
+   * goes to the network).
    */
   private async fromMirror(mirror: SharedMirror, rel: string, h: ContentHash, compression: Compression, sizeHint?: number): Promise<string | undefined> {
     const body = await mirror.open(rel);
@@ -140,7 +143,7 @@ export class ObjectStore {
     } catch (e) {
       if (!(e instanceof CvmfsError)) throw e;
       this.stats.quarantined++;
-      debug(`shared cache: ${rel} failed verification (${e.message}); quarantined, fetching it again`);
+      debug(`shared cache: ${rel} failed verification (${e.message}); fetching it again`);
       await mirror.quarantine(rel);
       return undefined;
     } finally {
@@ -185,8 +188,15 @@ export class ObjectStore {
     });
     // A digest of what is kept (the decompressed bytes), so that fsck can check the object later.
     const kept = createHash('sha1');
+    let keptBytes = 0;
     const keeping = new Transform({
       transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+        // The catalog gives the size: a body that inflates past it (a zlib bomb) stops here, not on a full disk.
+        keptBytes += chunk.length;
+        if (sizeHint !== undefined && keptBytes > sizeHint) {
+          cb(ioError('decompression', `${url} decompresses to more than the ${sizeHint} bytes the catalog gives`));
+          return;
+        }
         kept.update(chunk);
         cb(null, chunk);
       },
