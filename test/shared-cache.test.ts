@@ -96,7 +96,7 @@ test('a cache shared by a group: taken from by the others, verified on every rea
     const found = await ucvmfs(['fsck', '--cache', group, '--repair']);
     assert.equal(found.code, 1, found.stderr);
     assert.match(found.stderr, new RegExp(`bad object: ${group}/shared/data/${other.slice(0, 2)}/${other.slice(2)}`));
-    assert.equal((await fsckCache(join(group, 'shared'))).bad.length, 0, 'quarantined by --repair');
+    assert.equal((await fsckCache(join(group, 'shared'))).bad.length, 0, 'removed by --repair');
   } finally {
     await server.close();
   }

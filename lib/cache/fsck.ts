@@ -2,7 +2,7 @@
  * Checks a cache directory: every object against the digest logged when it was verified and kept, leftover
  * temporary files of processes that are gone. With `repair`, bad objects move to `quarantaine/` (the genuine
  * client's name for it) and dead temporaries are removed, so the next read fetches the object again. The raw
- * objects of a cache shared with other users (`data/`) are checked by their names.
+ * objects of a cache shared with other users (`data/`) are checked by their names, and bad ones removed.
  * @module
  */
 import { createHash } from 'node:crypto';
@@ -45,10 +45,8 @@ async function checkMirror(dir: string, report: FsckReport, options: { repair?: 
         report.good++;
       } else {
         report.bad.push(`data/${sub}/${name}`);
-        if (options.repair) {
-          await mkdir(join(dir, 'quarantaine'), { recursive: true });
-          await rename(join(data, sub, name), join(dir, 'quarantaine', `data_${sub}${name}`));
-        }
+        // Removed, not moved: other users control the paths of a shared mirror (see shared-mirror.ts).
+        if (options.repair) await rm(join(data, sub, name), { force: true });
       }
       options.onProgress?.(report.good + report.bad.length);
     }
