@@ -182,7 +182,7 @@ function writable(dir: string): boolean {
 }
 
 export { defaultCacheBase } from './cache/location.js';
-import { cacheDirs, defaultCacheBase } from './cache/location.js';
+import { cacheDirs, defaultCacheBase, isOn } from './cache/location.js';
 import { SharedMirror } from './cache/shared-mirror.js';
 import { appendStats, statsLogPath } from './cache/stats-log.js';
 import { resolveConfig, type ResolvedConfig } from './config/config-repository.js';
@@ -262,8 +262,8 @@ export class Repository {
       whitelistExpiry: () => this.whitelist.expires,
       openCatalogs: () => this.catalogs.size,
       downloads: () => store.stats.misses,
-      timeoutSeconds: () => Math.round(fetcher.timeoutFor('via proxy') / 1000),
-      timeoutDirectSeconds: () => Math.round(fetcher.timeoutFor('DIRECT') / 1000),
+      timeoutSeconds: () => Math.round(fetcher.proxyTimeoutMs / 1000),
+      timeoutDirectSeconds: () => Math.round(fetcher.directTimeoutMs / 1000),
       opens: () => this.fs.opens,
     };
     this.fs = new CvmfsFs({
@@ -410,6 +410,7 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
     resolved.close();
   }
   const seconds = (name: string) => (param(name) !== undefined && Number.isFinite(Number(param(name))) ? Number(param(name)) : undefined);
+  const millis = (name: string) => (seconds(name) === undefined ? undefined : seconds(name)! * 1000);
   const timeoutMs = options.timeoutMs ?? (seconds('CVMFS_TIMEOUT') ?? 5) * 1000;
   const timeoutDirectMs = options.timeoutDirectMs ?? options.timeoutMs ?? (seconds('CVMFS_TIMEOUT_DIRECT') ?? 10) * 1000;
   const maxRetries = options.maxRetries ?? seconds('CVMFS_MAX_RETRIES') ?? 1;
@@ -422,8 +423,8 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
     timeoutDirectMs,
     maxRetries,
     lowSpeedLimit: seconds('CVMFS_LOW_SPEED_LIMIT'),
-    backoffInitMs: options.backoffInitMs ?? (seconds('CVMFS_BACKOFF_INIT') !== undefined ? seconds('CVMFS_BACKOFF_INIT')! * 1000 : undefined),
-    backoffMaxMs: seconds('CVMFS_BACKOFF_MAX') !== undefined ? seconds('CVMFS_BACKOFF_MAX')! * 1000 : undefined,
+    backoffInitMs: options.backoffInitMs ?? millis('CVMFS_BACKOFF_INIT'),
+    backoffMaxMs: millis('CVMFS_BACKOFF_MAX'),
     proxies: options.proxies ?? param('CVMFS_HTTP_PROXY'),
     fallbackProxies: param('CVMFS_FALLBACK_PROXY'),
     hostResetAfter: seconds('CVMFS_HOST_RESET_AFTER'),
@@ -432,7 +433,7 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
     proxyTemplate: param('CVMFS_PROXY_TEMPLATE'),
     clientId: await clientUuid(cacheBase),
   });
-  const shared = options.sharedCache ?? !/^(no|false|0|off)$/i.test(param('CVMFS_SHARED_CACHE') ?? 'yes');
+  const shared = options.sharedCache ?? isOn(param('CVMFS_SHARED_CACHE') ?? 'yes');
   const alien = options.alienCache ?? param('CVMFS_ALIEN_CACHE');
   // A cache directory others can write is used as a verified mirror in front of this user's own cache.
   const dirs = cacheDirs(cacheBase, fqrn, { shared, alien, verify: options.verifySharedCache });

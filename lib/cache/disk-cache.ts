@@ -246,27 +246,21 @@ export class DiskCache {
    * another round follows if that was not enough.
    */
   async enforceQuota(options: { batch?: number } = {}): Promise<{ total: number; removed: number }> {
-    const batch = options.batch ?? EVICT_BATCH;
     if (!this.quota) return { total: 0, removed: 0 };
+    const batch = options.batch ?? EVICT_BATCH;
+    // What other processes pinned: a directory read, cheap next to the walk over the objects.
+    const others = await this.othersPins();
     let removed = 0;
-    let others: Set<string> | undefined;
     for (;;) {
       let total = 0;
       const oldest = new MaxHeap<CachedObject>((x, y) => x.mtime - y.mtime);
-      const skip = others;
       await this.eachObject((o) => {
         total += o.size;
-        if (!skip || this.pinned.has(o.name) || skip.has(o.name)) return;
+        if (this.pinned.has(o.name) || others.has(o.name)) return;
         oldest.push(o);
         if (oldest.size > batch) oldest.pop();
       });
-      if (total <= this.quota.limit && removed === 0) return { total, removed };
-      if (total <= this.quota.low) return { total, removed };
-      if (!skip) {
-        // Over the limit: learn what other processes pinned, then the round that picks the victims.
-        others = await this.othersPins();
-        continue;
-      }
+      if ((removed === 0 && total <= this.quota.limit) || total <= this.quota.low) return { total, removed };
       const victims = oldest.drain().reverse();
       if (victims.length === 0) return { total, removed };
       for (const o of victims) {
@@ -277,6 +271,7 @@ export class DiskCache {
       }
     }
   }
+
 
 
   /**

@@ -8,6 +8,16 @@ import { join, resolve } from 'node:path';
 import { CvmfsError } from '../errors.js';
 import { othersCanWrite } from './shared-mirror.js';
 
+/** A yes/no parameter as the genuine client reads it: anything but no/false/0/off is on. */
+export function isOn(value: string): boolean {
+  return !/^(no|false|0|off)$/i.test(value.trim());
+}
+
+/** CVMFS_SHARED_CACHE from the environment (default yes), for tools that do not open a repository. */
+export function sharedCacheFromEnv(): boolean {
+  return isOn(process.env.CVMFS_SHARED_CACHE ?? 'yes');
+}
+
 /** `CVMFS_CACHE_BASE`, else `$XDG_CACHE_HOME/ucvmfs` or `~/.cache/ucvmfs`: per user, so no user locks out another. */
 export function defaultCacheBase(): string {
   if (process.env.CVMFS_CACHE_BASE) return process.env.CVMFS_CACHE_BASE;

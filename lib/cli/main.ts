@@ -295,9 +295,8 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
     const { readStats, statsLogPath } = await import('../cache/stats-log.js');
     const { DiskCache } = await import('../cache/disk-cache.js');
     const o = openOptions(a);
-    const shared = !/^(no|false|0|off)$/i.test(process.env.CVMFS_SHARED_CACHE ?? 'yes');
-    const { cacheDirs } = await import('../cache/location.js');
-    const dir = cacheDirs(o.cacheDir ?? defaultCacheBase(), fqrn, { shared, alien: process.env.CVMFS_ALIEN_CACHE }).cache;
+    const { cacheDirs, sharedCacheFromEnv } = await import('../cache/location.js');
+    const dir = cacheDirs(o.cacheDir ?? defaultCacheBase(), fqrn, { shared: sharedCacheFromEnv(), alien: process.env.CVMFS_ALIEN_CACHE }).cache;
     const cache = new DiskCache(dir);
     const log = readStats(statsLogPath(dir, fqrn));
     const objects = await cache.scan();
@@ -331,10 +330,9 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
 
   async fsck(a) {
     const { fsckCache } = await load.fsck();
-    const { cacheDirs } = await import('../cache/location.js');
+    const { cacheDirs, sharedCacheFromEnv } = await import('../cache/location.js');
     const fqrn = a.positional[0];
-    const shared = !/^(no|false|0|off)$/i.test(process.env.CVMFS_SHARED_CACHE ?? 'yes');
-    const dirs = cacheDirs(opt(a, 'cache') ?? defaultCacheBase(), fqrn ?? '', { shared: shared || !fqrn, alien: process.env.CVMFS_ALIEN_CACHE });
+    const dirs = cacheDirs(opt(a, 'cache') ?? defaultCacheBase(), fqrn ?? '', { shared: sharedCacheFromEnv() || !fqrn, alien: process.env.CVMFS_ALIEN_CACHE });
     let bad = 0;
     // This user's cache, and a cache shared with others (its raw objects, checked by name) when there is one.
     for (const dir of [dirs.cache, ...(dirs.mirror ? [dirs.mirror] : [])]) {

@@ -40,6 +40,14 @@ function underVirtualRoot(p: string): boolean {
   return p === VIRTUAL_ROOT || p.startsWith(VIRTUAL_ROOT + '/');
 }
 
+/** The PT_INTERP of an open repository file, if it is an ELF with one. */
+function interpreterOf(fh: { read(b: Buffer, o: number, l: number, p: number): Promise<{ bytesRead: number }> }): Promise<string | undefined> {
+  return elfInterpreter(async (offset, length) => {
+    const b = Buffer.alloc(length);
+    return b.subarray(0, (await fh.read(b, 0, length, offset)).bytesRead);
+  });
+}
+
 /** Opens a repository on first access of `/cvmfs/<fqrn>`; resolves to null when it cannot be opened. */
 export type RepositoryProvider = (fqrn: string) => Promise<Repository | null>;
 
@@ -236,12 +244,7 @@ export class ShadowTree {
     try {
       head = Buffer.alloc(SHEBANG_MAX);
       head = head.subarray(0, (await fh.read(head, 0, SHEBANG_MAX, 0)).bytesRead);
-      if (head.length >= 4 && head.readUInt32BE(0) === 0x7f454c46) {
-        interp = await elfInterpreter(async (offset, length) => {
-          const b = Buffer.alloc(length);
-          return b.subarray(0, (await fh.read(b, 0, length, offset)).bytesRead);
-        });
-      }
+      if (head.length >= 4 && head.readUInt32BE(0) === 0x7f454c46) interp = await interpreterOf(fh);
     } finally {
       await fh.close();
     }
@@ -254,31 +257,26 @@ export class ShadowTree {
     const [interpreter, arg] = sb;
     const tail = [interpreter, ...(arg ? [arg] : []), path];
     // The interpreter may itself need a loader under /cvmfs (a python of EESSI's): then that runs first.
-    const loader = await this.loaderPlan(interpreter, interpreter, true);
+    const loader = await this.loaderPlan(await this.interpreterUnderRoot(interpreter), interpreter);
     return loader ? [...loader, ...tail] : [interpreter, ...tail];
   }
 
-  /**
-   * `[loader, loader, --argv0, argv0]` for a program whose loader is under /cvmfs (made ready in the shadow
-   * tree), else undefined. With `isProgram`, `program` is a program path whose own loader is looked up first.
-   */
-  private async loaderPlan(interpOrProgram: string, argv0: string, isProgram = false): Promise<string[] | undefined> {
-    let interp: string | undefined = interpOrProgram;
-    if (isProgram) {
-      if (!underVirtualRoot(interpOrProgram)) return undefined;
-      await this.prepare('o', interpOrProgram);
-      const place = await this.walk(interpOrProgram, true);
-      if (!place?.repo || place.entry?.type !== 'file') return undefined;
-      const fh = await place.repo.fs.open('/' + place.parts.join('/'));
-      try {
-        interp = await elfInterpreter(async (offset, length) => {
-          const b = Buffer.alloc(length);
-          return b.subarray(0, (await fh.read(b, 0, length, offset)).bytesRead);
-        });
-      } finally {
-        await fh.close();
-      }
+  /** The loader (PT_INTERP) of a program under /cvmfs, made ready in the shadow tree with the program. */
+  private async interpreterUnderRoot(program: string): Promise<string | undefined> {
+    if (!underVirtualRoot(program)) return undefined;
+    await this.prepare('o', program);
+    const place = await this.walk(program, true);
+    if (!place?.repo || place.entry?.type !== 'file') return undefined;
+    const fh = await place.repo.fs.open('/' + place.parts.join('/'));
+    try {
+      return await interpreterOf(fh);
+    } finally {
+      await fh.close();
     }
+  }
+
+  /** `[loader, loader, --argv0, argv0]` when `interp` is under /cvmfs (made ready in the shadow tree), else undefined. */
+  private async loaderPlan(interp: string | undefined, argv0: string): Promise<string[] | undefined> {
     if (!interp || !underVirtualRoot(interp)) return undefined;
     await this.prepare('o', interp);
     return [interp, interp, ...((await this.knowsArgv0(interp)) ? ['--argv0', argv0] : [])];
@@ -363,7 +361,7 @@ export class ShadowTree {
         const t = e.target ?? '';
         const comps = t.split('/').reverse();
         if (t.startsWith('/')) {
-          if (!(t === VIRTUAL_ROOT || t.startsWith(VIRTUAL_ROOT + '/'))) return null;
+          if (!underVirtualRoot(t)) return null;
           comps.pop();
           comps.pop();
           place = { repo: null, fqrn: '', parts: [], entry: null };
@@ -477,13 +475,13 @@ export class ShadowTree {
   private linkTarget(fqrn: string, parts: readonly string[], target: string): string {
     let abs: string;
     if (target.startsWith('/')) {
-      if (!(target === VIRTUAL_ROOT || target.startsWith(VIRTUAL_ROOT + '/'))) return target;
+      if (!underVirtualRoot(target)) return target;
       abs = target;
     } else {
       abs = posix.resolve(posix.join(VIRTUAL_ROOT, fqrn, ...parts), target);
       // Within the repository a relative target works as it is.
       if (abs === posix.join(VIRTUAL_ROOT, fqrn) || abs.startsWith(posix.join(VIRTUAL_ROOT, fqrn) + '/')) return target;
-      if (!(abs === VIRTUAL_ROOT || abs.startsWith(VIRTUAL_ROOT + '/'))) return abs;
+      if (!underVirtualRoot(abs)) return abs;
     }
     const same = sameLengthTarget(fqrn, parts, abs, target.length);
     if (same) return same;

@@ -16,7 +16,7 @@ import { debug, debugEnabled } from '../debug.js';
 import { ioError, CvmfsError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { classify, HttpStatusError, isTransfer, TooSlowError, type FailureKind } from './failure.js';
-import { ProxyChain, proxyGroups } from './proxy-chain.js';
+import { ProxyChain } from './proxy-chain.js';
 import { geoPath, geoQuery, parseGeoReply } from './geo.js';
 
 export { HttpStatusError } from './failure.js';
@@ -55,18 +55,6 @@ export interface FetcherOptions {
   proxyTemplate?: string;
   /** Random source (tests). */
   random?: () => number;
-}
-
-/**
- * The proxy chain of a CVMFS_HTTP_PROXY value, flattened in the order one process tries it (each group's
- * members from a random one).
- */
-export function parseProxies(value: string | undefined): string[] {
-  const out = proxyGroups(value).flatMap((members) => {
-    const start = Math.floor(Math.random() * members.length);
-    return members.map((_, i) => members[(start + i) % members.length]!);
-  });
-  return out.length > 0 ? out : ['DIRECT'];
 }
 
 /** Substitutes `@fqrn@` and `@org@` (first label of the fqrn) in a server URL and strips trailing slashes. */
@@ -152,9 +140,14 @@ export class Fetcher {
     return this.servers[this.current]!;
   }
 
-  /** The timeout that applies through `proxy`, ms. */
-  timeoutFor(proxy: string): number {
-    return proxy === 'DIRECT' ? this.o.timeoutDirectMs : this.o.timeoutMs;
+  /** The timeout through a proxy (CVMFS_TIMEOUT), ms. */
+  get proxyTimeoutMs(): number {
+    return this.o.timeoutMs;
+  }
+
+  /** The timeout without one (CVMFS_TIMEOUT_DIRECT), ms. */
+  get directTimeoutMs(): number {
+    return this.o.timeoutDirectMs;
   }
 
   /**
@@ -260,7 +253,7 @@ export class Fetcher {
   private async once<T>(url: string, consume: BodyConsumer<T>, signal: AbortSignal | undefined, proxy: string, nocache = false): Promise<T> {
     this.stats.requests++;
     if (debugEnabled) debug(`GET ${url}${proxy === 'DIRECT' ? '' : ` via ${proxy}`}${nocache ? ' (no-cache)' : ''}`);
-    const timeout = this.timeoutFor(proxy);
+    const timeout = proxy === 'DIRECT' ? this.o.timeoutDirectMs : this.o.timeoutMs;
     const { request, agent } = await client(proxy, timeout);
     const res = await request(url, {
       dispatcher: proxy === 'DIRECT' ? this.o.dispatcher ?? agent : agent,
