@@ -30,6 +30,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { createInflate, inflateSync } from 'node:zlib';
 import { Agent, request } from 'undici';
+import { httpGet } from '../lib/net/http.js';
 import { ripemd160 as nobleRipemd160, sha1 as nobleSha1 } from '@noble/hashes/legacy.js';
 import { shake128 as nobleShake128 } from '@noble/hashes/sha3.js';
 import { Unzlib, unzlibSync } from 'fflate';
@@ -172,6 +173,15 @@ async function drain(stream: Readable): Promise<number> {
 async function getUndici(url: string, dispatcher: Agent): Promise<number> {
   const res = await request(url, { dispatcher });
   if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode} for ${url}`);
+  let n = 0;
+  for await (const c of res.body) n += (c as Buffer).length;
+  return n;
+}
+
+/** GETs a URL with lib/net/http.ts (what the fetcher uses) and discards the body; returns the body size. */
+async function getLib(url: string): Promise<number> {
+  const res = await httpGet({ url, proxy: 'DIRECT', timeoutMs: 10_000 });
+  if (res.status !== 200) throw new Error(`HTTP ${res.status} for ${url}`);
   let n = 0;
   for await (const c of res.body) n += (c as Buffer).length;
   return n;
@@ -611,13 +621,16 @@ try {
       add({ id: `6${String.fromCharCode(letter++)}`, name: `RSA-${master.size * 8} whitelist+manifest signatures: lib/crypto/rsa.ts`, unit: 'ops/s', ucvmfsSamples: a, baselineSamples: b, baselineName: nativeOk ? 'node:crypto publicDecrypt + verify(sha1)' : `node:crypto unavailable: ${why}`, note: '@noble/curves has no RSA, so it is no candidate here' });
     }
 
-    // HTTP client: undici (used by lib/net/fetcher.ts) vs node:http, replaying the objects of the cold runs.
+    // HTTP client: lib/net/http.ts (node:http underneath, used by lib/net/fetcher.ts) vs undici, replaying the
+    // objects of the cold runs. undici was the transport until it crashed the process on close-delimited bodies.
     {
-      const [a, b] = await compareRates(() => replay(treeUrls, 8, getU), () => replay(treeUrls, 8, getH), { runs: RUNS, minMs: 0, units: treeUrls.length });
-      add({ id: `6${String.fromCharCode(letter++)}`, name: `GET ${treeUrls.length} tree objects, 8 in flight: undici.request`, unit: 'objects/s', ucvmfsSamples: a, baselineSamples: b, baselineName: 'node:http keep-alive Agent' });
-      const wire = await replay(bigUrls, 3, getU);
-      const [c, d] = await compareRates(() => replay(bigUrls, 3, getU), () => replay(bigUrls, 3, getH), { runs: RUNS, minMs: 200, units: wire, scale: MB });
-      add({ id: `6${String.fromCharCode(letter++)}`, name: `GET ${bigUrls.length} chunk objects (${(wire / MB).toFixed(1)} MB), 3 in flight: undici.request`, unit: 'MB/s', ucvmfsSamples: c, baselineSamples: d, baselineName: 'node:http keep-alive Agent' });
+      const [a, b] = await compareRates(() => replay(treeUrls, 8, getLib), () => replay(treeUrls, 8, getU), { runs: RUNS, minMs: 0, units: treeUrls.length });
+      add({ id: `6${String.fromCharCode(letter++)}`, name: `GET ${treeUrls.length} tree objects, 8 in flight: lib/net/http.ts`, unit: 'objects/s', ucvmfsSamples: a, baselineSamples: b, baselineName: 'undici.request, keep-alive Agent' });
+      const wire = await replay(bigUrls, 3, getLib);
+      const [c, d] = await compareRates(() => replay(bigUrls, 3, getLib), () => replay(bigUrls, 3, getU), { runs: RUNS, minMs: 200, units: wire, scale: MB });
+      add({ id: `6${String.fromCharCode(letter++)}`, name: `GET ${bigUrls.length} chunk objects (${(wire / MB).toFixed(1)} MB), 3 in flight: lib/net/http.ts`, unit: 'MB/s', ucvmfsSamples: c, baselineSamples: d, baselineName: 'undici.request, keep-alive Agent' });
+      const [e, f] = await compareRates(() => replay(treeUrls, 8, getH), () => replay(treeUrls, 8, getU), { runs: RUNS, minMs: 0, units: treeUrls.length });
+      add({ id: `6${String.fromCharCode(letter++)}`, name: `GET ${treeUrls.length} tree objects, 8 in flight: plain node:http`, unit: 'objects/s', ucvmfsSamples: e, baselineSamples: f, baselineName: 'undici.request, keep-alive Agent' });
     }
   }
 

@@ -13,6 +13,7 @@ import { parseManifest, type Manifest } from './format/manifest.js';
 import type { Whitelist } from './format/whitelist.js';
 import { rsaKeysFromPem, type RsaPublicKey } from './crypto/rsa.js';
 import { Fetcher, expandServerUrl, splitServerList } from './net/fetcher.js';
+import { trustedCas } from './net/tls-trust.js';
 import { DiskCache } from './cache/disk-cache.js';
 import { ObjectStore } from './store/object-store.js';
 import { CatalogCache } from './catalog/catalog-cache.js';
@@ -432,6 +433,10 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
     useGeoApi: options.useGeoApi ?? onOff('CVMFS_USE_GEOAPI'),
     proxyTemplate: param('CVMFS_PROXY_TEMPLATE'),
     clientId: await clientUuid(cacheBase),
+    followRedirects: onOff('CVMFS_FOLLOW_REDIRECTS'),
+    // X509_* are the grid's environment variables; the genuine client exports its parameters, so a configuration
+    // file may set them too.
+    ca: () => trustedCas({ certDir: process.env.X509_CERT_DIR || param('X509_CERT_DIR'), bundle: process.env.X509_CERT_BUNDLE || param('X509_CERT_BUNDLE'), useSystemCa: onOff('CVMFS_USE_SSL_SYSTEM_CA') }),
   });
   const shared = options.sharedCache ?? isOn(param('CVMFS_SHARED_CACHE') ?? 'yes');
   const alien = options.alienCache ?? param('CVMFS_ALIEN_CACHE');

@@ -7,10 +7,9 @@
  * next server; host errors move to the next server. The timeout is CVMFS_TIMEOUT through a proxy and
  * CVMFS_TIMEOUT_DIRECT without one, for connecting, for the headers, and as the time a transfer may stay under
  * CVMFS_LOW_SPEED_LIMIT bytes/s. With CVMFS_USE_GEOAPI the servers are ordered by the geo API of the
- * Stratum-1s before the first request. Uses undici's pooled, keep-alive dispatchers.
+ * Stratum-1s before the first request. Requests go through http.ts (node:http, pooled keep-alive connections).
  * @module
  */
-import type { Agent, Dispatcher } from 'undici';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { debug, debugEnabled } from '../debug.js';
 import { ioError, CvmfsError } from '../errors.js';
@@ -18,6 +17,7 @@ import { VERSION } from '../version.js';
 import { classify, HttpStatusError, isTransfer, TooSlowError, type FailureKind } from './failure.js';
 import { ProxyChain } from './proxy-chain.js';
 import { geoPath, geoQuery, parseGeoReply } from './geo.js';
+import { httpGet } from './http.js';
 
 export { HttpStatusError } from './failure.js';
 
@@ -35,8 +35,13 @@ export interface FetcherOptions {
   backoffInitMs?: number;
   /** Cap of the backoff (CVMFS_BACKOFF_MAX × 1000). Default 10 000. */
   backoffMaxMs?: number;
-  /** Dispatcher to use for direct requests; default a shared keep-alive Agent. */
-  dispatcher?: Dispatcher;
+  /** Follow HTTP redirects, at most 4 (CVMFS_FOLLOW_REDIRECTS); without it a redirect is a host error. */
+  followRedirects?: boolean;
+  /**
+   * Certificate authorities (PEM texts) for https servers, asked for on the first https request (tls-trust.ts
+   * reads X509_CERT_DIR, X509_CERT_BUNDLE and CVMFS_USE_SSL_SYSTEM_CA). Default: Node's bundled roots.
+   */
+  ca?: () => Promise<readonly string[] | undefined>;
   /** Called when a server or proxy fails and another is tried. */
   onFailover?: (from: string, error: unknown) => void;
   /** Seconds after a failover to another server before the first is tried again (CVMFS_HOST_RESET_AFTER, default 1800; 0 never). */
@@ -67,26 +72,6 @@ export function splitServerList(value: string): string[] {
   return value.split(';').map((s) => s.trim()).filter(Boolean);
 }
 
-/**
- * undici, loaded on the first request: a process working from a warm cache (a job under `ucvmfs exec`) never
- * needs it, and loading it costs ~50 ms here.
- */
-let undici: Promise<typeof import('undici')> | undefined;
-const agents = new Map<string, Dispatcher>();
-async function client(proxy: string, connectTimeout: number): Promise<{ request: (typeof import('undici'))['request']; agent: Dispatcher }> {
-  const u = await (undici ??= import('undici'));
-  const key = `${proxy} ${connectTimeout}`;
-  let a = agents.get(key);
-  if (!a) {
-    // Through a proxy: plain HTTP (no CONNECT tunnel), which is what lets a site squid cache the objects.
-    a = proxy === 'DIRECT'
-      ? new u.Agent({ keepAliveTimeout: 30_000, connections: 32, connect: { timeout: connectTimeout } }) as Agent
-      : new u.ProxyAgent({ uri: proxy, proxyTunnel: false, keepAliveTimeout: 30_000, connections: 32, connect: { timeout: connectTimeout } });
-    agents.set(key, a);
-  }
-  return { request: u.request, agent: a };
-}
-
 /** Counters of one fetcher. */
 export interface FetcherStats {
   /** HTTP requests sent. */
@@ -114,17 +99,18 @@ export class Fetcher {
   servers: readonly string[];
   private current = 0;
   private hostMovedAt = 0;
-  private readonly o: Required<Omit<FetcherOptions, 'dispatcher' | 'onFailover' | 'proxies' | 'fallbackProxies' | 'proxyTemplate'>> & FetcherOptions;
+  private readonly o: Required<Omit<FetcherOptions, 'ca' | 'onFailover' | 'proxies' | 'fallbackProxies' | 'proxyTemplate'>> & FetcherOptions;
   readonly stats: FetcherStats = { requests: 0, bytes: 0, failovers: 0, hostFailovers: 0, proxyFailovers: 0, retries: 0, backoffMs: 0 };
   readonly proxyChain: ProxyChain;
   private geo: Promise<void> | undefined;
+  private caList: Promise<readonly string[] | undefined> | undefined;
 
   constructor(servers: readonly string[], opts: FetcherOptions = {}) {
     if (servers.length === 0) throw new CvmfsError('EINVAL', 'no server URL configured (CVMFS_SERVER_URL or serverUrls)');
     this.servers = servers;
     this.o = {
       timeoutMs: 5_000, timeoutDirectMs: 10_000, lowSpeedLimit: 1024, maxRetries: 1, backoffInitMs: 2_000, backoffMaxMs: 10_000,
-      hostResetAfter: 1800, proxyResetAfter: 300, useGeoApi: false, clientId: 'ucvmfs', random: Math.random,
+      hostResetAfter: 1800, proxyResetAfter: 300, useGeoApi: false, followRedirects: false, clientId: 'ucvmfs', random: Math.random,
       ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
     } as Fetcher['o'];
     this.proxyChain = new ProxyChain(opts.proxies, opts.fallbackProxies, this.o.proxyResetAfter * 1000, this.o.random);
@@ -254,20 +240,22 @@ export class Fetcher {
     this.stats.requests++;
     if (debugEnabled) debug(`GET ${url}${proxy === 'DIRECT' ? '' : ` via ${proxy}`}${nocache ? ' (no-cache)' : ''}`);
     const timeout = proxy === 'DIRECT' ? this.o.timeoutDirectMs : this.o.timeoutMs;
-    const { request, agent } = await client(proxy, timeout);
-    const res = await request(url, {
-      dispatcher: proxy === 'DIRECT' ? this.o.dispatcher ?? agent : agent,
-      method: 'GET',
+    const ca = url.startsWith('https:') && this.o.ca ? await (this.caList ??= this.o.ca()) : undefined;
+    const res = await httpGet({
+      url,
+      proxy,
+      timeoutMs: timeout,
       headers: { 'user-agent': `ucvmfs ${VERSION}`, ...(nocache ? { pragma: 'no-cache', 'cache-control': 'no-cache' } : {}) },
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
+      followRedirects: this.o.followRedirects,
+      ...(ca ? { ca } : {}),
       ...(signal ? { signal } : {}),
     });
-    if (res.statusCode < 200 || res.statusCode > 299) {
-      res.body.resume();
-      throw new HttpStatusError(res.statusCode, url, res.headers);
+    if (res.status < 200 || res.status > 299) {
+      res.body.destroy();
+      throw new HttpStatusError(res.status, url, res.headers);
     }
-    const expected = Number(res.headers['content-length'] ?? NaN);
+    // The length on the wire; a body a proxy encoded is checked by its hash alone.
+    const expected = res.headers['content-encoding'] ? NaN : Number(res.headers['content-length'] ?? NaN);
     let got = 0;
     // Counted on the way through (not with a 'data' listener, which would set the body flowing before a consumer
     // that awaits something first is attached, and lose what flowed meanwhile).
@@ -279,19 +267,20 @@ export class Fetcher {
     });
     res.body.on('error', (e) => counted.destroy(e));
     res.body.pipe(counted);
-    // curl's LOW_SPEED_LIMIT/TIME: under the limit for the whole timeout is a stall, even if bytes still drip in.
+    // curl's LOW_SPEED_LIMIT/TIME: under the limit for the whole timeout is a stall, even if bytes still drip in;
+    // with no limit, a body that stops for the whole timeout still is.
     const limit = this.o.lowSpeedLimit;
     let lastGot = 0;
     let slowSince = 0;
     const tick = Math.min(1000, timeout);
-    const monitor = limit > 0 ? setInterval(() => {
+    const monitor = setInterval(() => {
       const now = Date.now();
-      if ((got - lastGot) * 1000 / tick < limit) slowSince ||= now - tick;
+      if (limit > 0 ? (got - lastGot) * 1000 / tick < limit : got === lastGot) slowSince ||= now - tick;
       else slowSince = 0;
       lastGot = got;
       if (slowSince && now - slowSince >= timeout) res.body.destroy(new TooSlowError(url, limit, timeout / 1000));
-    }, tick) : undefined;
-    monitor?.unref();
+    }, tick);
+    monitor.unref();
     try {
       const out = await consume(counted, url);
       if (Number.isFinite(expected) && got !== expected) {
@@ -300,7 +289,7 @@ export class Fetcher {
       this.stats.bytes += got;
       return out;
     } finally {
-      if (monitor) clearInterval(monitor);
+      clearInterval(monitor);
       if (!res.body.destroyed) res.body.destroy();
       if (!counted.destroyed) counted.destroy();
     }

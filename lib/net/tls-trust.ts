@@ -1,0 +1,76 @@
+/**
+ * Which certificate authorities an https Stratum-1 may be signed by, with the genuine client's conventions: the
+ * directory `X509_CERT_DIR` (default `/etc/grid-security/certificates`, where grid sites keep the IGTF CAs), the
+ * file `X509_CERT_BUNDLE`, and with `CVMFS_USE_SSL_SYSTEM_CA=yes` the system's CA directory instead of the grid
+ * one (the first of the usual places that holds `.pem` or `.crt` files, with its `ca-bundle.crt`). Like curl,
+ * which adds its built-in bundle to these, Node's bundled roots (and `NODE_EXTRA_CA_CERTS`) stay trusted.
+ * @module
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { existsSync, readdirSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import { join } from 'node:path';
+
+/** Where to look, as the genuine client's parameters name it. */
+export interface TlsTrustConfig {
+  /** X509_CERT_DIR. */
+  certDir?: string;
+  /** X509_CERT_BUNDLE. */
+  bundle?: string;
+  /** CVMFS_USE_SSL_SYSTEM_CA. */
+  useSystemCa?: boolean;
+}
+
+const SYSTEM_DIRS = ['/etc/ssl/certs', '/etc/pki/tls/certs', '/etc/ssl', '/etc/pki/tls', '/etc/pki/ca-trust/extracted/pem'];
+const PEM = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/**
+ * The trusted CAs as PEM texts, or undefined when nothing beyond Node's defaults is configured or present (Node
+ * then uses its own store, `NODE_EXTRA_CA_CERTS` included).
+ */
+export async function trustedCas(cfg: TlsTrustConfig): Promise<readonly string[] | undefined> {
+  let dir = cfg.certDir || '/etc/grid-security/certificates';
+  let bundle = cfg.bundle || undefined;
+  if (cfg.useSystemCa) {
+    const sys = SYSTEM_DIRS.find(hasCertificates);
+    if (sys) {
+      dir = sys;
+      if (!bundle && existsSync(join(sys, 'ca-bundle.crt'))) bundle = join(sys, 'ca-bundle.crt');
+    }
+  }
+  const found = new Set<string>();
+  for (const text of [...await filesIn(dir), ...(bundle ? [await readText(bundle)] : [])]) {
+    for (const m of text.matchAll(PEM)) found.add(m[0]);
+  }
+  if (found.size === 0) return undefined;
+  const extra = process.env.NODE_EXTRA_CA_CERTS ? (await readText(process.env.NODE_EXTRA_CA_CERTS)).match(PEM) ?? [] : [];
+  return [...new Set([...rootCertificates, ...extra, ...found])];
+}
+
+function hasCertificates(dir: string): boolean {
+  try {
+    return readdirSync(dir).some((n) => n.endsWith('.pem') || n.endsWith('.crt'));
+  } catch {
+    return false;
+  }
+}
+
+// A CA directory holds certificates (`*.pem`, `*.0` hash links, `*.crt`) among policies, CRLs and notes; every
+// file is read and only certificates are taken, so that a name scheme of one site or another does not matter.
+async function filesIn(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  return Promise.all(names.filter((n) => !/\.(r\d+|crl_url|signing_policy|namespaces|info)$/.test(n)).map((n) => readText(join(dir, n))));
+}
+
+async function readText(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'latin1');
+  } catch {
+    return '';
+  }
+}
