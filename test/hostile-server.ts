@@ -97,7 +97,7 @@ export async function hostileServer(srvDir: string, behaviour: Behaviour, opts: 
     if (!data) return void sock.write('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
     switch (behaviour) {
       case 'http10':
-        return void sock.end(Buffer.concat([Buffer.from('HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n'), data]));
+        return void sock.end(Buffer.concat([Buffer.from(`HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\nCache-Control: max-age=61\r\nDate: ${new Date().toUTCString()}\r\nLast-Modified: Mon, 30 Nov 2026 12:00:00 GMT\r\n\r\n`), data]));
       case 'http10-length':
         return void sock.end(Buffer.concat([Buffer.from(`HTTP/1.0 200 OK\r\nContent-Length: ${data.length}\r\n\r\n`), data]));
       case 'close':

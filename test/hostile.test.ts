@@ -18,6 +18,7 @@ import { openRepository, type Repository } from '../lib/index.js';
 import { closeConnections } from '../lib/net/http.js';
 import { CLI, copyFixture, FIXTURES, keyOf, readTruth, serve, tempDir, type Truth } from './helpers.js';
 import { hostileServer, type Behaviour } from './hostile-server.js';
+import { SQUID, startSquid } from './squid.js';
 
 const FQRN = 'fixture.test.example.org';
 const SRV = join(FIXTURES, FQRN, 'srv');
@@ -400,5 +401,26 @@ test('containment: one object no server serves right fails its own call only, wh
     noEscapes();
   } finally {
     await s.close();
+  }
+});
+
+test('Debian squid in front of a server that closes after every answer: every file right, and squid serves the second reader', { skip: SQUID ? false : 'squid not installed (.ci/run installs it)' }, async () => {
+  const origin = await hostileServer(SRV, 'http10');
+  const squid = await startSquid(tempDir('ucvmfs-squid-'));
+  try {
+    for (const pass of [1, 2]) {
+      const repo = await open([origin.url], { proxies: squid.url, timeoutMs: 3000 });
+      try {
+        await readAndCheck(repo, [...files.filter((_, i) => i % 7 === 0), ...bigFiles]);
+        assert.equal(repo.stats().failovers, 0, `pass ${pass}`);
+      } finally {
+        repo.close();
+      }
+    }
+    assert.match(squid.accessLog(), /TCP_(MEM_)?HIT/, 'the second pass was served from squid');
+    noEscapes();
+  } finally {
+    squid.stop();
+    await origin.close();
   }
 });

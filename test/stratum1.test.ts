@@ -25,7 +25,7 @@ function freePort(): Promise<number> {
   });
 }
 
-async function startNginx(): Promise<{ url: string; proc: ChildProcess }> {
+async function startNginx(extra = ''): Promise<{ url: string; proc: ChildProcess }> {
   const dir = tempDir('ucvmfs-nginx-');
   const port = await freePort();
   writeFileSync(join(dir, 'nginx.conf'), `
@@ -40,6 +40,7 @@ http {
   client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
   uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
   default_type application/octet-stream;
+  ${extra}
   server {
     listen 127.0.0.1:${port};
     location /cvmfs/${FQRN}/ { alias ${join(FIXTURES, FQRN, 'srv')}/; }
@@ -116,5 +117,29 @@ test('a server that accepts and never answers costs one timeout, then the next s
     for (const s of sockets) s.destroy();
     stall.close();
     await good.close();
+  }
+});
+
+test('nginx closing after every answer (keepalive_timeout 0): every file reads right, 16 at a time, with read-ahead', { skip: NGINX ? false : 'nginx not installed (.ci/run installs it)' }, async () => {
+  const c = await startNginx('keepalive_timeout 0;');
+  try {
+    const truth = readTruth(FQRN);
+    const files = Object.entries(truth.entries).filter(([, e]) => e.type === 'file');
+    const repo = await openRepository(FQRN, { serverUrls: [c.url], publicKeys: [keyOf(FQRN)], cacheDir: tempDir(), timeoutMs: 2000, maxRetries: 0 });
+    try {
+      let next = 0;
+      await Promise.all(Array.from({ length: 16 }, async () => {
+        while (next < files.length) {
+          const [p, e] = files[next++]!;
+          assert.equal(createHash('sha1').update((await repo.fs.readFile(p)) as Buffer).digest('hex'), e.sha1, p);
+        }
+      }));
+      assert.equal(repo.stats().failovers, 0);
+      assert.equal(repo.stats().retries, 0);
+    } finally {
+      repo.close();
+    }
+  } finally {
+    c.proc.kill('SIGKILL');
   }
 });
