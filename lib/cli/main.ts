@@ -51,6 +51,7 @@ commands:
   tags <fqrn>                      the history database's tags
   publish DIR --fqrn NAME --out DIR [--tag NAME] [--description TEXT] [--hash sha1|rmd160|shake128]
                                    [--compression zlib|none] [--keys DIR] [--ttl SECONDS]
+                                   [--chunk-sizes MIN,AVG,MAX | --no-chunking] (bytes; default 4,8,16 MiB)
                                    write a signed repository from a local directory
   serve [--port N] REPODIR...      serve repository directories on 127.0.0.1 at /cvmfs/<fqrn>/
   config <fqrn>                     effective parameters and where each comes from (environment, files under
@@ -269,6 +270,9 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
     const compression = opt(a, 'compression');
     const keys = opt(a, 'keys');
     const ttl = opt(a, 'ttl');
+    const sizes = opt(a, 'chunk-sizes')?.split(',').map(Number);
+    if (sizes && (sizes.length !== 3 || !sizes.every(Number.isSafeInteger))) fail('--chunk-sizes takes MIN,AVG,MAX in bytes', 2);
+    const chunking = a.options.has('no-chunking') ? false : sizes ? { min: sizes[0]!, avg: sizes[1]!, max: sizes[2]! } : undefined;
     const res = await publish(resolve(src), {
       fqrn,
       out: resolve(outDir),
@@ -277,6 +281,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
       ...(compression ? { compression: compression as 'zlib' | 'none' } : {}),
       ...(keys ? { keysDir: resolve(keys) } : {}),
       ...(ttl ? { ttl: Number(ttl) } : {}),
+      ...(chunking !== undefined ? { chunking } : {}),
     });
     await out(`published ${res.fqrn} revision ${res.revision}: root catalog ${res.rootHash}, ${res.entries} entries in ${res.catalogs} catalog(s)\npublic key: ${res.publicKeyPath}\n`);
   },
