@@ -5,6 +5,8 @@
  */
 import { join, resolve } from 'node:path';
 import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { decodeName, encodeName } from '../format/byte-names.js';
 import { constants as osConstants } from 'node:os';
 import { parseArgs, splitTarget, type Args } from './args.js';
 import { bytes, longLine, Progress } from './format.js';
@@ -122,8 +124,27 @@ async function withRepo<T>(a: Args, fqrn: string, fn: (r: Repository) => Promise
   }
 }
 
+/** Writes text; names that are not UTF-8 (escaped bytes, see format/byte-names.ts) go out as their bytes. */
 function out(s: string): Promise<void> {
-  return new Promise((res, rej) => process.stdout.write(s, (e) => (e ? rej(e) : res())));
+  return new Promise((res, rej) => process.stdout.write(encodeName(s), (e) => (e ? rej(e) : res())));
+}
+
+/**
+ * The arguments as bytes in the library's string form. Node decodes argv as UTF-8 and turns bytes that are not
+ * into U+FFFD, which would name no entry; Linux keeps the raw arguments in /proc/self/cmdline, whose last ones
+ * are ours.
+ */
+function rawArguments(): string[] {
+  const given = process.argv.slice(2);
+  if (!given.some((a) => a.includes('\uFFFD'))) return given;
+  try {
+    const raw = readFileSync('/proc/self/cmdline');
+    const all = raw.subarray(0, raw.length - 1).toString('latin1').split('\0').map((a) => decodeName(Buffer.from(a, 'latin1')));
+    const mine = all.slice(all.length - given.length);
+    return mine.length === given.length ? mine : given;
+  } catch {
+    return given;
+  }
 }
 
 function target(a: Args, i = 0): { fqrn: string; path: string } {
@@ -431,7 +452,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
 async function main(): Promise<void> {
   let a: Args;
   try {
-    a = parseArgs(process.argv.slice(2));
+    a = parseArgs(rawArguments());
   } catch (e) {
     fail(`${(e as Error).message}\n\n${USAGE}`, 2);
   }
