@@ -5,8 +5,8 @@
  *   node dist/bench/run.js [--json] [--only=1,2,5] [--runs=N] [--inproc-server] [--keep]
  *
  * --json           print JSON (rows with every sample, environment, targets) instead of the table
- * --only=LIST      run only these row groups (1…9; 5 = cold, 6 = dependency choices, 7 = connector, 8 = shared cache,
- *                  9 = network: squid, first byte, read-ahead)
+ * --only=LIST      run only these row groups (1…10; 5 = cold, 6 = dependency choices, 7 = connector, 8 = shared cache,
+ *                  9 = network: squid, first byte, read-ahead, 10 = publisher deflate)
  * --runs=N         samples per contender for the warm and dependency rows (default 7; the median is reported)
  * --cold-runs=N    fresh-cache runs for the cold rows (default 5)
  * --exec-runs=N    timed runs per contender and workload for the connector rows (default 5)
@@ -28,7 +28,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { createInflate, inflateSync } from 'node:zlib';
+import { createInflate, deflateSync, inflateSync } from 'node:zlib';
 import { Agent, request } from 'undici';
 import { httpGet } from '../lib/net/http.js';
 import { ripemd160 as nobleRipemd160, sha1 as nobleSha1 } from '@noble/hashes/legacy.js';
@@ -38,6 +38,7 @@ import { openRepository, publish, type OpenOptions, type Repository } from '../l
 import type { Entry } from '../lib/fs/entry.js';
 import { Flag } from '../lib/format/flags.js';
 import { objectPath } from '../lib/format/hash.js';
+import { deflateStandard } from '../lib/publish/deflate.js';
 import { parseManifest } from '../lib/format/manifest.js';
 import { parseWhitelist } from '../lib/format/whitelist.js';
 import { parseCertificate, rsaKeysFromPem, verifyRaw, verifySha1 } from '../lib/crypto/rsa.js';
@@ -886,6 +887,45 @@ try {
       }
     }
     log(`group 9 took ${((nowMs() - g0) / 1000).toFixed(1)} s`);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // 10. publisher: deflate with pako in standard zlib's mode (lib/publish/deflate.ts) against node:zlib, which the
+  // publisher used before and which writes other bytes (other object names) for the same content
+  if (want('10')) {
+    const g0 = nowMs();
+    const small: Buffer[] = [];
+    const chunks: Buffer[] = [];
+    let identical = 0;
+    let total = 0;
+    for (const d of readdirSync(join(SRV, 'data'))) {
+      if (!/^[0-9a-f]{2}$/.test(d)) continue;
+      for (const f of readdirSync(join(SRV, 'data', d))) {
+        const stored = readFileSync(join(SRV, 'data', d, f));
+        const plain = inflateSync(stored);
+        (f.endsWith('P') ? chunks : small).push(plain);
+        total++;
+        if (deflateStandard(plain).equals(stored)) identical++;
+        else throw new Error(`data/${d}/${f}: pako does not reproduce the genuine object`);
+      }
+    }
+    const nodeSame = [...small, ...chunks].filter((p) => deflateSync(p).equals(deflateStandard(p))).length;
+    log(`group 10: pako reproduces ${identical}/${total} genuine objects byte for byte; node:zlib ${nodeSame}/${total}`);
+    const smallBytes = small.reduce((n, b) => n + b.length, 0);
+    const [a, b] = await compareRates(
+      () => { for (const p of small) deflateStandard(p); },
+      () => { for (const p of small) deflateSync(p); },
+      { runs: RUNS, minMs: 200, units: smallBytes, scale: MB },
+    );
+    add({ id: '10a', name: `publisher deflate of the fixture's ${small.length} whole-file, catalog and other objects (${(smallBytes / MB).toFixed(1)} MB), one call each: pako (standard zlib bytes)`, unit: 'MB/s', ucvmfsSamples: a, baselineSamples: b, baselineName: 'node:zlib deflateSync (Chromium zlib, other bytes)', note: `pako reproduces ${identical}/${total} objects of the genuine fixture, node:zlib ${nodeSame}/${total}` });
+    const text = [...chunks].sort((x, y) => deflateSync(x).length / x.length - deflateSync(y).length / y.length)[0];
+    const random = [...chunks].sort((x, y) => deflateSync(y).length / y.length - deflateSync(x).length / x.length)[0];
+    for (const [id, label, plain] of [['10b', 'text', text], ['10c', 'random', random]] as const) {
+      if (!plain) continue;
+      const [c, e] = await compareRates(() => deflateStandard(plain), () => deflateSync(plain), { runs: RUNS, minMs: 200, units: plain.length, scale: MB });
+      add({ id, name: `publisher deflate of a ${(plain.length / MB).toFixed(1)} MB ${label} chunk: pako (standard zlib bytes)`, unit: 'MB/s', ucvmfsSamples: c, baselineSamples: e, baselineName: 'node:zlib deflateSync' });
+    }
+    log(`group 10 took ${((nowMs() - g0) / 1000).toFixed(1)} s`);
   }
 
   // -------------------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
  * @module
  */
 import { nsToSeconds as seconds } from './format/names.js';
+import { nativePath as at } from './format/byte-names.js';
 import { createWriteStream, mkdirSync, rmSync, linkSync, symlinkSync, chmodSync, utimesSync, lutimesSync, renameSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { posix } from 'node:path';
@@ -89,14 +90,16 @@ export async function exportTree(repo: Repository, spec: Spec, to: string, optio
   const entries = await collect(repo, spec);
   const files = entries.filter((e) => e.type === 'file');
   const p = progressOf(repo, files, start, base);
-  const out = (e: Entry) => posix.join(to, e.path);
+  // Paths in the library's string form; `at` gives node:fs the same bytes (a name need not be UTF-8).
+  const outS = (e: Entry) => posix.join(to, e.path);
+  const out = (e: Entry) => at(outS(e));
   mkdirSync(to, { recursive: true });
   // Directories first (writable until their content is in), with parents of selected paths made as needed.
   for (const e of entries) {
     if (e.type === 'dir') mkdirSync(out(e), { recursive: true, mode: 0o700 });
-    else mkdirSync(posix.dirname(out(e)), { recursive: true, mode: 0o700 });
+    else mkdirSync(at(posix.dirname(outS(e))), { recursive: true, mode: 0o700 });
   }
-  const firstOfInode = new Map<number, string>();
+  const firstOfInode = new Map<number, string | Buffer>();
   const linked = new Set<Entry>();
   for (const e of files) {
     if (e.nlink > 1 && firstOfInode.has(e.ino)) linked.add(e);
@@ -105,7 +108,7 @@ export async function exportTree(repo: Repository, spec: Spec, to: string, optio
   const primaries = files.filter((e) => !linked.has(e));
   await pool(primaries, options.concurrency ?? 8, async (e) => {
     const dest = out(e);
-    const tmp = `${dest}.ucvmfs-${process.pid}.tmp`;
+    const tmp = at(`${outS(e)}.ucvmfs-${process.pid}.tmp`);
     await pipeline(repo.fs.createReadStream(e.path, { signal: options.signal }), createWriteStream(tmp, { mode: 0o600 }));
     chmodSync(tmp, e.mode & 0o7777);
     utimesSync(tmp, seconds(e.mtimeNs), seconds(e.mtimeNs));
@@ -127,10 +130,10 @@ export async function exportTree(repo: Repository, spec: Spec, to: string, optio
     const t = seconds(e.mtimeNs);
     if (e.type === 'symlink') {
       rmSync(dest, { force: true });
-      symlinkSync(e.target ?? '', dest);
+      symlinkSync(at(e.target ?? ''), dest);
       lutimesSync(dest, t, t);
     } else if (e.type === 'fifo') {
-      if (!existsSync(dest)) spawnSync('mkfifo', ['-m', (e.mode & 0o777).toString(8), dest]);
+      if (!existsSync(dest)) spawnSync('mkfifo', ['-m', (e.mode & 0o777).toString(8), outS(e)]);
       utimesSync(dest, t, t);
     }
   }

@@ -7,6 +7,7 @@ import type { Database, Statement, SqlValue } from 'sql.js';
 import { ioError } from '../errors.js';
 import { parseHash, type ContentHash } from '../format/hash.js';
 import { pathKey } from '../format/pathhash.js';
+import { decodeName } from '../format/byte-names.js';
 import { sqlite } from './sqlite.js';
 
 /** A catalog row, as stored. */
@@ -68,6 +69,8 @@ export class Catalog {
     if (!have.has('name') || !have.has('md5path_1')) throw ioError('catalog-format', `catalog ${hash.hex} has no usable catalog table`);
     const cols = COLUMNS.map((c) => {
       if (c === 'hardlinks') return have.has(c) ? '(hardlinks >> 32) & 4294967295, hardlinks & 4294967295' : '0, 1';
+      // Names and targets are bytes (TEXT that need not be UTF-8): read them as such, never through a lossy decode.
+      if (c === 'name' || c === 'symlink') return have.has(c) ? `CAST(${c} AS BLOB)` : 'NULL';
       return have.has(c) ? c : 'NULL';
     }).join(', ');
     const select = `SELECT rowid, ${cols} FROM catalog`;
@@ -107,8 +110,8 @@ export class Catalog {
 
   private refs(table: string): Map<string, CatalogRef> {
     const m = new Map<string, CatalogRef>();
-    for (const r of this.all(`SELECT path, sha1, size FROM ${table}`, true)) {
-      const path = String(r[0]);
+    for (const r of this.all(`SELECT CAST(path AS BLOB), sha1, size FROM ${table}`, true)) {
+      const path = textOf(r[0]);
       m.set(path, { path, hash: parseHash(String(r[1])), size: Number(r[2] ?? 0) });
     }
     return m;
@@ -176,6 +179,12 @@ export class Catalog {
   }
 }
 
+/** A TEXT column read as bytes, in the library's string form (see format/byte-names.ts). */
+function textOf(v: SqlValue | undefined): string {
+  if (v instanceof Uint8Array) return decodeName(v);
+  return v === null || v === undefined ? '' : String(v);
+}
+
 function toRow(r: SqlValue[]): CatalogRow {
   const blob = (v: SqlValue) => (v instanceof Uint8Array && v.length > 0 ? v : null);
   return {
@@ -188,8 +197,8 @@ function toRow(r: SqlValue[]): CatalogRow {
     mtime: Number(r[6] ?? 0),
     mtimens: r[7] === null || r[7] === undefined ? null : Number(r[7]),
     flags: Number(r[8] ?? 0),
-    name: String(r[9] ?? ''),
-    symlink: r[10] === null || r[10] === undefined ? '' : String(r[10]),
+    name: textOf(r[9]),
+    symlink: textOf(r[10]),
     uid: Number(r[11] ?? 0),
     gid: Number(r[12] ?? 0),
     xattr: blob(r[13]!),

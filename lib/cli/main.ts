@@ -5,6 +5,8 @@
  */
 import { join, resolve } from 'node:path';
 import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { decodeName, encodeName } from '../format/byte-names.js';
 import { constants as osConstants } from 'node:os';
 import { parseArgs, splitTarget, type Args } from './args.js';
 import { bytes, longLine, Progress } from './format.js';
@@ -51,6 +53,7 @@ commands:
   tags <fqrn>                      the history database's tags
   publish DIR --fqrn NAME --out DIR [--tag NAME] [--description TEXT] [--hash sha1|rmd160|shake128]
                                    [--compression zlib|none] [--keys DIR] [--ttl SECONDS]
+                                   [--chunk-sizes MIN,AVG,MAX | --no-chunking] (bytes; default 4,8,16 MiB)
                                    write a signed repository from a local directory
   serve [--port N] REPODIR...      serve repository directories on 127.0.0.1 at /cvmfs/<fqrn>/
   config <fqrn>                     effective parameters and where each comes from (environment, files under
@@ -121,8 +124,27 @@ async function withRepo<T>(a: Args, fqrn: string, fn: (r: Repository) => Promise
   }
 }
 
+/** Writes text; names that are not UTF-8 (escaped bytes, see format/byte-names.ts) go out as their bytes. */
 function out(s: string): Promise<void> {
-  return new Promise((res, rej) => process.stdout.write(s, (e) => (e ? rej(e) : res())));
+  return new Promise((res, rej) => process.stdout.write(encodeName(s), (e) => (e ? rej(e) : res())));
+}
+
+/**
+ * The arguments as bytes in the library's string form. Node decodes argv as UTF-8 and turns bytes that are not
+ * into U+FFFD, which would name no entry; Linux keeps the raw arguments in /proc/self/cmdline, whose last ones
+ * are ours.
+ */
+function rawArguments(): string[] {
+  const given = process.argv.slice(2);
+  if (!given.some((a) => a.includes('\uFFFD'))) return given;
+  try {
+    const raw = readFileSync('/proc/self/cmdline');
+    const all = raw.subarray(0, raw.length - 1).toString('latin1').split('\0').map((a) => decodeName(Buffer.from(a, 'latin1')));
+    const mine = all.slice(all.length - given.length);
+    return mine.length === given.length ? mine : given;
+  } catch {
+    return given;
+  }
 }
 
 function target(a: Args, i = 0): { fqrn: string; path: string } {
@@ -269,6 +291,9 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
     const compression = opt(a, 'compression');
     const keys = opt(a, 'keys');
     const ttl = opt(a, 'ttl');
+    const sizes = opt(a, 'chunk-sizes')?.split(',').map(Number);
+    if (sizes && (sizes.length !== 3 || !sizes.every(Number.isSafeInteger))) fail('--chunk-sizes takes MIN,AVG,MAX in bytes', 2);
+    const chunking = a.options.has('no-chunking') ? false : sizes ? { min: sizes[0]!, avg: sizes[1]!, max: sizes[2]! } : undefined;
     const res = await publish(resolve(src), {
       fqrn,
       out: resolve(outDir),
@@ -277,6 +302,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
       ...(compression ? { compression: compression as 'zlib' | 'none' } : {}),
       ...(keys ? { keysDir: resolve(keys) } : {}),
       ...(ttl ? { ttl: Number(ttl) } : {}),
+      ...(chunking !== undefined ? { chunking } : {}),
     });
     await out(`published ${res.fqrn} revision ${res.revision}: root catalog ${res.rootHash}, ${res.entries} entries in ${res.catalogs} catalog(s)\npublic key: ${res.publicKeyPath}\n`);
   },
@@ -426,7 +452,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
 async function main(): Promise<void> {
   let a: Args;
   try {
-    a = parseArgs(process.argv.slice(2));
+    a = parseArgs(rawArguments());
   } catch (e) {
     fail(`${(e as Error).message}\n\n${USAGE}`, 2);
   }

@@ -15,9 +15,22 @@ import { CvmfsDirent, CvmfsStats } from './stats.js';
 import { Walker } from './walker.js';
 import { parseXattrs } from '../format/xattr.js';
 import { Flag } from '../format/flags.js';
+import { encodeName, pathFromArg } from '../format/byte-names.js';
 
-/** A path as the API takes it: `/a/b`, `a/b`, or `/cvmfs/<fqrn>/a/b`. */
-export type PathLike = string;
+/**
+ * A path as the API takes it: `/a/b`, `a/b`, or `/cvmfs/<fqrn>/a/b`; a string, or a Buffer holding the path's
+ * bytes (as node:fs takes them, for names that are not UTF-8). Names that are not valid UTF-8 come back, in
+ * string form, with each byte that is not part of a valid sequence as the lone surrogate U+DC80 + byte (Python's
+ * surrogateescape); such a string, passed back, names the same entry. Ask for Buffers with `encoding: 'buffer'`.
+ */
+export type PathLike = string | Buffer;
+
+/** Options of {@link CvmfsFs.readdir}. */
+export interface ReaddirOptions extends AbortOptions {
+  withFileTypes?: boolean;
+  /** `'buffer'`: names as their bytes. */
+  encoding?: BufferEncoding | 'buffer' | null;
+}
 
 /**
  * Options shared by calls that can be aborted. Content reads pass the signal down to their downloads; a
@@ -70,7 +83,7 @@ export class CvmfsFs {
 
   /** Resolves a path to its entry (following a final symlink when `follow`). */
   async entry(path: PathLike, follow = true, syscall = follow ? 'stat' : 'lstat', signal?: AbortSignal): Promise<Entry> {
-    return abortable(this.walker().resolve(path, follow, syscall), signal);
+    return abortable(this.walker().resolve(pathFromArg(path), follow, syscall), signal);
   }
 
   /** Like fs.promises.stat. */
@@ -84,15 +97,17 @@ export class CvmfsFs {
   }
 
   /** Like fs.promises.readdir: names, or Dirents with `withFileTypes`. Hidden entries are not listed. */
-  async readdir(path: PathLike, options: { withFileTypes: true } & AbortOptions): Promise<CvmfsDirent[]>;
-  async readdir(path: PathLike, options?: ({ withFileTypes?: false } & AbortOptions) | BufferEncoding): Promise<string[]>;
-  async readdir(path: PathLike, options?: ({ withFileTypes?: boolean } & AbortOptions) | BufferEncoding): Promise<string[] | CvmfsDirent[]> {
+  async readdir(path: PathLike, options: { withFileTypes: true } & ReaddirOptions): Promise<CvmfsDirent[]>;
+  async readdir(path: PathLike, options: ({ withFileTypes?: false; encoding: 'buffer' } & ReaddirOptions) | 'buffer'): Promise<Buffer[]>;
+  async readdir(path: PathLike, options?: ({ withFileTypes?: false } & ReaddirOptions) | BufferEncoding): Promise<string[]>;
+  async readdir(path: PathLike, options?: ReaddirOptions | BufferEncoding | 'buffer'): Promise<string[] | Buffer[] | CvmfsDirent[]> {
     const signal = typeof options === 'object' ? options.signal : undefined;
+    const asBuffers = options === 'buffer' || (typeof options === 'object' && options.encoding === 'buffer');
     const dir = await this.entry(path, true, 'scandir', signal);
-    if (dir.type !== 'dir') throw fsError('ENOTDIR', 'scandir', path);
+    if (dir.type !== 'dir') throw fsError('ENOTDIR', 'scandir', pathFromArg(path));
     const list = (await abortable(this.b.namespace().list(dir), signal)).filter((e) => !(e.flags & Flag.Hidden));
-    if (typeof options === 'object' && options.withFileTypes) return list.map((e) => new CvmfsDirent(e.name, path, e.mode));
-    return list.map((e) => e.name);
+    if (typeof options === 'object' && options.withFileTypes) return list.map((e) => new CvmfsDirent(e.name, pathFromArg(path), e.mode));
+    return asBuffers ? list.map((e) => encodeName(e.name)) : list.map((e) => e.name);
   }
 
   /** Like fs.promises.readFile. */
@@ -108,15 +123,18 @@ export class CvmfsFs {
   }
 
   /** Like fs.promises.readlink; the target is shown after variant-symlink expansion. */
-  async readlink(path: PathLike, options: AbortOptions = {}): Promise<string> {
+  async readlink(path: PathLike, options?: AbortOptions & { encoding?: BufferEncoding | null }): Promise<string>;
+  async readlink(path: PathLike, options: AbortOptions & { encoding: 'buffer' }): Promise<Buffer>;
+  async readlink(path: PathLike, options: AbortOptions & { encoding?: BufferEncoding | 'buffer' | null } = {}): Promise<string | Buffer> {
     const e = await this.entry(path, false, 'readlink', options.signal);
-    if (e.type !== 'symlink') throw fsError('EINVAL', 'readlink', path, 'not a symbolic link');
-    return e.target!;
+    if (e.type !== 'symlink') throw fsError('EINVAL', 'readlink', pathFromArg(path), 'not a symbolic link');
+    return options.encoding === 'buffer' ? encodeName(e.target!) : e.target!;
   }
 
   /** Like fs.promises.realpath: the canonical path, in the style it was asked (`/a` or `/cvmfs/<fqrn>/a`). */
   async realpath(path: PathLike, options: AbortOptions = {}): Promise<string> {
     const e = await this.entry(path, true, 'realpath', options.signal);
+    path = pathFromArg(path);
     const mount = `/cvmfs/${this.b.fqrn}`;
     if (path === mount || path.startsWith(mount + '/')) return e.path === '/' ? mount : mount + e.path;
     return e.path;
@@ -125,9 +143,9 @@ export class CvmfsFs {
   /** Like fs.promises.access: W_OK fails with EROFS; R_OK/X_OK check the permission bits. */
   async access(path: PathLike, mode: number = constants.F_OK, options: AbortOptions = {}): Promise<void> {
     const e = await this.entry(path, true, 'access', options.signal);
-    if (mode & constants.W_OK) throw fsError('EROFS', 'access', path);
-    if (mode & constants.R_OK && (e.mode & 0o444) === 0) throw fsError('EACCES', 'access', path);
-    if (mode & constants.X_OK && (e.mode & 0o111) === 0) throw fsError('EACCES', 'access', path);
+    if (mode & constants.W_OK) throw fsError('EROFS', 'access', pathFromArg(path));
+    if (mode & constants.R_OK && (e.mode & 0o444) === 0) throw fsError('EACCES', 'access', pathFromArg(path));
+    if (mode & constants.X_OK && (e.mode & 0o111) === 0) throw fsError('EACCES', 'access', pathFromArg(path));
   }
 
   /** True if the path resolves (following symlinks). */
@@ -143,14 +161,14 @@ export class CvmfsFs {
 
   /** Like fs.promises.open, read-only. */
   async open(path: PathLike, flags: string | number = 'r', options: AbortOptions = {}): Promise<CvmfsFileHandle> {
-    if (flagsWrite(flags)) throw fsError('EROFS', 'open', path);
+    if (flagsWrite(flags)) throw fsError('EROFS', 'open', pathFromArg(path));
     const e = await this.entry(path, true, 'open', options.signal);
-    if (e.type === 'dir') throw fsError('EISDIR', 'open', path);
-    if (e.type !== 'file') throw fsError('EINVAL', 'open', path, `cannot read a ${e.type}`);
+    if (e.type === 'dir') throw fsError('EISDIR', 'open', pathFromArg(path));
+    if (e.type !== 'file') throw fsError('EINVAL', 'open', pathFromArg(path), `cannot read a ${e.type}`);
     const reader = new ContentReader(e, this.b.store(), this.b.namespace(), options.signal, this.b.readAhead);
     this.opens++;
     await abortable(reader.layout(), options.signal);
-    return new CvmfsFileHandle(reader, path);
+    return new CvmfsFileHandle(reader, pathFromArg(path));
   }
 
   /** Like fs.createReadStream, with inclusive `start`/`end`. */
@@ -176,7 +194,7 @@ export class CvmfsFs {
     }
     const m = await abortable(magicValue(name, e, this.b.namespace(), this.b.magic), options.signal);
     if (m !== undefined) return Buffer.from(m, 'utf8');
-    throw fsError('ENODATA', 'getxattr', path, `no attribute ${name}`);
+    throw fsError('ENODATA', 'getxattr', pathFromArg(path), `no attribute ${name}`);
   }
 
   /**
@@ -210,7 +228,7 @@ export class CvmfsFs {
   /** All entries of a directory, hidden ones included, as resolved entries (for tools that walk a tree). */
   async entries(path: PathLike): Promise<readonly Entry[]> {
     const dir = await this.entry(path, true, 'scandir');
-    if (dir.type !== 'dir') throw fsError('ENOTDIR', 'scandir', path);
+    if (dir.type !== 'dir') throw fsError('ENOTDIR', 'scandir', pathFromArg(path));
     return this.b.namespace().list(dir);
   }
 
@@ -221,7 +239,7 @@ export class CvmfsFs {
   }
 
   private rofs(syscall: string, path: PathLike): Promise<never> {
-    return Promise.reject(fsError('EROFS', syscall, path));
+    return Promise.reject(fsError('EROFS', syscall, pathFromArg(path)));
   }
 
   /** Always EROFS. */ writeFile(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('open', path); }

@@ -10,6 +10,7 @@ import { encodeContentFlags, Flag, type Compression } from '../format/flags.js';
 import { hashToBytes, hashToString, type ContentHash, type HashAlgorithm } from '../format/hash.js';
 import { pathKey } from '../format/pathhash.js';
 import { serializeXattrs } from '../format/xattr.js';
+import { encodeName } from '../format/byte-names.js';
 import type { ObjectWriter } from './object-writer.js';
 import type { SourceEntry } from './source.js';
 
@@ -127,7 +128,9 @@ class CatalogBuilder {
   private readonly insertChunk: Statement;
 
   constructor(private readonly db: Database, private readonly ctx: CatalogContext) {
-    this.insertEntry = db.prepare('INSERT INTO catalog (md5path_1, md5path_2, parent_1, parent_2, hardlinks, hash, size, mode, mtime, mtimens, flags, name, symlink, uid, gid, xattr) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)');
+    // Names and symlink targets go in as bytes cast to TEXT: the genuine catalogs hold the bytes the publisher
+    // read, UTF-8 or not (sql.js would store a JS string as UTF-8, a Buffer as a BLOB).
+    this.insertEntry = db.prepare('INSERT INTO catalog (md5path_1, md5path_2, parent_1, parent_2, hardlinks, hash, size, mode, mtime, mtimens, flags, name, symlink, uid, gid, xattr) VALUES (?,?,?,?,?,?,?,?,?,?,?,CAST(? AS TEXT),CAST(? AS TEXT),?,?,?)');
     this.insertChunk = db.prepare('INSERT INTO chunks (md5path_1, md5path_2, offset, size, hash) VALUES (?,?,?,?,?)');
   }
 
@@ -183,7 +186,7 @@ class CatalogBuilder {
         break;
       case 'symlink':
         flags |= Flag.File | Flag.Link;
-        size = Buffer.byteLength(e.target ?? '', 'utf8');
+        size = encodeName(e.target ?? '').length;
         this.self.symlink++;
         break;
       case 'special':
@@ -212,7 +215,7 @@ class CatalogBuilder {
     const parentKey = parent === null ? [0, 0] : pathKey(parent);
     this.insertEntry.run([
       key[0], key[1], parentKey[0]!, parentKey[1]!, hardlinks, hash, size, e.mode, e.mtime,
-      this.ctx.mtimeNs ? e.mtimeNs : null, flags, e.name, e.kind === 'symlink' ? e.target! : '', e.uid, e.gid, xattr,
+      this.ctx.mtimeNs ? e.mtimeNs : null, flags, encodeName(e.name), encodeName(e.kind === 'symlink' ? e.target! : ''), e.uid, e.gid, xattr,
     ] as unknown as SqlValue[]);
     if (e.kind === 'file' && content) {
       for (const c of content.chunks) {
@@ -236,7 +239,8 @@ function contentDump(db: Database): string {
     ['bind_mountpoints', 'path'], ['statistics', 'counter'],
   ];
   for (const [table, order] of tables) {
-    const cols = (db.exec(`PRAGMA table_info(${table})`)[0]?.values ?? []).map((r) => `quote("${String(r[1])}")`);
+    // typeof and hex, not quote: quote hands TEXT back through a lossy UTF-8 decode, and names are bytes.
+    const cols = (db.exec(`PRAGMA table_info(${table})`)[0]?.values ?? []).map((r) => `typeof("${String(r[1])}") || ':' || hex("${String(r[1])}")`);
     const res = db.exec(`SELECT ${cols.join(` || '|' || `)} FROM ${table} ORDER BY ${order}`);
     parts.push(`[${table}]`, ...(res[0]?.values ?? []).map((v) => String(v[0])));
   }
@@ -263,7 +267,7 @@ export async function writeCatalogTree(plan: CatalogPlan, ctx: CatalogContext): 
     const self = builder.self;
     self.nested = nested.length;
     for (const n of nested) {
-      db.run('INSERT INTO nested_catalogs (path, sha1, size) VALUES (?,?,?)', [n.path, hashToString(n.hash), n.size]);
+      db.run('INSERT INTO nested_catalogs (path, sha1, size) VALUES (CAST(? AS TEXT),?,?)', [encodeName(n.path), hashToString(n.hash), n.size]);
       addCounters(subtree, n.self);
       addCounters(subtree, n.subtree);
     }
@@ -292,7 +296,7 @@ export async function writeCatalogTree(plan: CatalogPlan, ctx: CatalogContext): 
     if (isRoot) {
       if (ctx.previousRoot) props.push(['previous_revision', hashToString(ctx.previousRoot)]);
     } else props.push(['previous_revision', prev ? hashToString(prev.hash) : NULL_HASH]);
-    for (const [k, v] of props) db.run('INSERT INTO properties (key, value) VALUES (?,?)', [k, v]);
+    for (const [k, v] of props) db.run('INSERT INTO properties (key, value) VALUES (?,CAST(? AS TEXT))', [k, encodeName(v)]);
 
     const bytes = db.export();
     const stored = await ctx.writer.put(bytes, 'C', 'zlib');

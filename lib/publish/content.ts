@@ -33,7 +33,7 @@ const IN_MEMORY_LIMIT = 16 * 1024 * 1024;
 const READ_BLOCK = 1024 * 1024;
 
 /** Stores the content of the regular file at `path` (`statSize` is its size from lstat). */
-export async function storeFileContent(path: string, statSize: number, writer: ObjectWriter, compression: Compression, chunking: ChunkSizes | false): Promise<FileContent> {
+export async function storeFileContent(path: string | Buffer, statSize: number, writer: ObjectWriter, compression: Compression, chunking: ChunkSizes | false): Promise<FileContent> {
   if (chunking && mightBeChunked(statSize, chunking)) return storeChunked(path, writer, compression, chunking);
   if (statSize <= IN_MEMORY_LIMIT) {
     const bytes = await readFile(path);
@@ -45,7 +45,7 @@ export async function storeFileContent(path: string, statSize: number, writer: O
   return { size: o.plainSize, hash: o.hash, chunks: [] };
 }
 
-async function storeChunked(path: string, writer: ObjectWriter, compression: Compression, sizes: ChunkSizes): Promise<FileContent> {
+async function storeChunked(path: string | Buffer, writer: ObjectWriter, compression: Compression, sizes: ChunkSizes): Promise<FileContent> {
   const chunker = new Xor32Chunker(sizes);
   const chunks: ChunkRef[] = [];
   // A finished piece is held back until the next cut shows it is not the file's only piece: a sole piece is

@@ -165,8 +165,7 @@ export async function publish(sourceDir: string, opts: PublishOptions): Promise<
   for (const f of files) {
     let content = f.nlink > 1 ? stored.get(f.inode) : undefined;
     if (!content) {
-      const abs = join(source, ...f.path.split('/').filter(Boolean));
-      content = await storeFileContent(abs, f.size, writer, compression, chunking);
+      content = await storeFileContent(f.abs, f.size, writer, compression, chunking);
       if (f.nlink > 1) stored.set(f.inode, content);
     }
     f.content = content;

@@ -1,7 +1,8 @@
 /**
  * Writes content-addressed objects into a repository's `data/` directory. An object is named by the hash of its
- * bytes as stored (zlib stream unless compression is off), is first written to `data/txn/` and then renamed into
- * place, so a reader never sees half an object; an object already present is left alone.
+ * bytes as stored (a standard zlib stream, see ./deflate.ts, unless compression is off), is first written to
+ * `data/txn/` and then renamed into place, so a reader never sees half an object; an object already present is
+ * left alone.
  * @module
  */
 import { randomBytes } from 'node:crypto';
@@ -9,9 +10,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createDeflate, deflateSync } from 'node:zlib';
 import { createHasher, hashBytes, objectPath, type ContentHash, type HashAlgorithm, type ObjectSuffix } from '../format/hash.js';
 import type { Compression } from '../format/flags.js';
+import { deflateStandard, deflateStandardStream } from './deflate.js';
 
 /** Counts of what a publish wrote. */
 export interface WriteStats {
@@ -74,7 +75,7 @@ export class ObjectWriter {
 
   /** Stores a buffer, zlib-compressed unless `compression` is `'none'`. */
   async put(plain: Uint8Array, suffix: ObjectSuffix, compression: Compression = 'zlib'): Promise<StoredObject> {
-    return this.putStored(compression === 'zlib' ? deflateSync(plain) : plain, suffix, plain.length);
+    return this.putStored(compression === 'zlib' ? deflateStandard(plain) : plain, suffix, plain.length);
   }
 
   /** Stores a stream without holding it in memory. */
@@ -98,7 +99,7 @@ export class ObjectWriter {
       }
     }
     try {
-      if (compression === 'zlib') await pipeline(counted(), createDeflate(), sink);
+      if (compression === 'zlib') await pipeline(counted(), deflateStandardStream, sink);
       else await sink(counted());
     } catch (e) {
       await fh.close().catch(() => undefined);

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { sqlite } from '../catalog/sqlite.js';
+import { decodeName } from '../format/byte-names.js';
 import { hashBytes, objectPath, parseHash, type ContentHash, type ObjectSuffix } from '../format/hash.js';
 import { parseManifest, type Manifest } from '../format/manifest.js';
 import type { PreviousCatalog } from './catalog-writer.js';
@@ -47,8 +48,8 @@ export async function readPreviousRevision(repoDir: string, fqrn: string): Promi
         const revision = Number(db.exec("SELECT value FROM properties WHERE key = 'revision'")[0]?.values[0]?.[0] ?? 0);
         catalogs.set(path, { hash, size, revision, load: () => readObject(repoDir, hash, 'C') });
       }
-      for (const row of db.exec('SELECT path, sha1, size FROM nested_catalogs')[0]?.values ?? []) {
-        queue.push({ path: String(row[0]), hash: parseHash(String(row[1])), size: Number(row[2]) });
+      for (const row of db.exec('SELECT CAST(path AS BLOB), sha1, size FROM nested_catalogs')[0]?.values ?? []) {
+        queue.push({ path: decodeName(row[0] as Uint8Array), hash: parseHash(String(row[1])), size: Number(row[2]) });
       }
     } finally {
       db.close();

@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { sep } from 'node:path';
+import { decodeName } from '../format/byte-names.js';
 
 /** Extended attributes by path relative to the source root (`''` for the root, else `a/b`). */
 export type XattrsByPath = Map<string, Map<string, Buffer>>;
@@ -30,7 +31,7 @@ export function parseGetfattrOutput(output: Buffer, root: string): XattrsByPath 
   let current: Map<string, Buffer> | undefined;
   for (const line of output.toString('latin1').split('\n')) {
     if (line.startsWith('# file: ')) {
-      const abs = unescapeOctal(line.slice(8)).toString('utf8');
+      const abs = decodeName(unescapeOctal(line.slice(8)));
       const rel = abs === root ? '' : abs.startsWith(prefix) ? abs.slice(prefix.length) : undefined;
       if (rel === undefined) current = undefined;
       else {

@@ -4,7 +4,8 @@
  * @module
  */
 import { lstat, readdir, readlink } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { decodeName } from '../format/byte-names.js';
 import type { FileContent } from './content.js';
 
 /** Kinds of entries a catalog distinguishes. */
@@ -12,10 +13,12 @@ export type SourceKind = 'dir' | 'file' | 'symlink' | 'special';
 
 /** One entry of the source tree. */
 export interface SourceEntry {
-  /** Last path component; `''` for the root. */
+  /** Last path component; `''` for the root. Names are bytes, held in the form of format/byte-names.ts. */
   readonly name: string;
   /** Repository path: `''` for the root, else `/a/b`. */
   readonly path: string;
+  /** Where it is on disk, as bytes (a name need not be UTF-8). */
+  readonly abs: Buffer;
   readonly kind: SourceKind;
   readonly mode: number;
   readonly uid: number;
@@ -51,12 +54,13 @@ function kindOf(st: { isDirectory(): boolean; isFile(): boolean; isSymbolicLink(
   return 'special';
 }
 
-async function entryAt(abs: string, name: string, path: string): Promise<SourceEntry> {
+async function entryAt(abs: Buffer, name: string, path: string): Promise<SourceEntry> {
   const st = await lstat(abs, { bigint: true });
   const kind = kindOf(st);
   return {
     name,
     path,
+    abs,
     kind,
     mode: Number(st.mode),
     uid: Number(st.uid),
@@ -67,7 +71,7 @@ async function entryAt(abs: string, name: string, path: string): Promise<SourceE
     mtimeNs: Number(st.mtimeNs % 1_000_000_000n),
     nlink: Number(st.nlink),
     inode: `${st.dev}:${st.ino}`,
-    ...(kind === 'symlink' ? { target: await readlink(abs, 'utf8') } : {}),
+    ...(kind === 'symlink' ? { target: decodeName(await readlink(abs, { encoding: 'buffer' })) } : {}),
     children: [],
     xattrs: null,
     nestedCatalog: false,
@@ -79,15 +83,18 @@ async function entryAt(abs: string, name: string, path: string): Promise<SourceE
  * the source) are left out.
  */
 export async function scanSource(root: string, exclude: ReadonlySet<string> = new Set()): Promise<{ root: SourceEntry; count: number }> {
-  const absRoot = resolve(root);
+  const absRoot = Buffer.from(resolve(root));
+  const excluded = new Set([...exclude].map((p) => Buffer.from(p).toString('latin1')));
   const top = await entryAt(absRoot, '', '');
   if (top.kind !== 'dir') throw new Error(`publish: source ${root} is not a directory`);
   let count = 1;
-  const walk = async (dir: SourceEntry, abs: string): Promise<void> => {
-    const names = (await readdir(abs)).sort();
-    for (const name of names) {
-      const childAbs = join(abs, name);
-      if (exclude.has(childAbs)) continue;
+  const walk = async (dir: SourceEntry, abs: Buffer): Promise<void> => {
+    // Names as bytes: a string readdir would turn a name that is not UTF-8 into one that does not exist.
+    const raw = (await readdir(abs, { encoding: 'buffer' })).sort(Buffer.compare);
+    for (const bytes of raw) {
+      const childAbs = Buffer.concat([abs, Buffer.from('/'), bytes]);
+      if (excluded.has(childAbs.toString('latin1'))) continue;
+      const name = decodeName(bytes);
       const child = await entryAt(childAbs, name, `${dir.path}/${name}`);
       dir.children.push(child);
       count++;

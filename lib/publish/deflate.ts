@@ -1,0 +1,54 @@
+/**
+ * Deflate that writes the bytes standard zlib writes at the genuine publisher's settings.
+ *
+ * An object's name is the hash of its compressed bytes, so two publishers agree on names only if they agree on
+ * every deflate byte. The genuine publisher calls standard zlib with `deflateInit(Z_DEFAULT_COMPRESSION)`
+ * (level 6, 32 KiB window, memLevel 8, default strategy) and Z_NO_FLUSH until Z_FINISH. node:zlib is
+ * Chromium's fork of zlib, whose match finder picks other matches: same content, other bytes, other names (and
+ * the genuine `cvmfs_fsck`, which recompresses cached objects, calls such objects corrupt). pako with
+ * `legacyHash` is a port of standard zlib's deflate and gives its bytes exactly; the fixtures prove it (every
+ * zlib object the genuine publisher wrote is reproduced, test/zlib-identity.test.ts). Reading stays on
+ * node:zlib, which is faster and whose inflate is as exact as any.
+ * @module
+ */
+import { Deflate, deflate } from 'pako';
+
+/** Standard zlib's settings as the genuine publisher uses them; `legacyHash` selects standard zlib's hash chain. */
+const SETTINGS = { level: 6, windowBits: 15, memLevel: 8, strategy: 0, legacyHash: true } as const;
+
+/** Output piece size when streaming. */
+const STREAM_CHUNK = 256 * 1024;
+
+/** Compresses `plain` into one zlib stream, byte-identical to standard zlib's `compress2(level 6)`. */
+export function deflateStandard(plain: Uint8Array): Buffer {
+  const out = deflate(plain, SETTINGS);
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/**
+ * Compresses a stream of buffers into one zlib stream with the same bytes as {@link deflateStandard} of their
+ * concatenation (standard zlib's output does not depend on how the input is split when nothing is flushed).
+ * Usable as a `stream.pipeline` stage.
+ */
+export async function* deflateStandardStream(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  const d = new Deflate({ ...SETTINGS, chunkSize: STREAM_CHUNK });
+  let ready: Buffer[] = [];
+  d.onData = (chunk: Uint8Array) => {
+    ready.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+  };
+  const check = (): void => {
+    if (d.err) throw new Error(`deflate failed: ${d.msg || d.err}`);
+  };
+  for await (const piece of source) {
+    d.push(piece, false);
+    check();
+    if (ready.length > 0) {
+      const out = ready;
+      ready = [];
+      yield* out;
+    }
+  }
+  d.push(new Uint8Array(0), true);
+  check();
+  yield* ready;
+}
