@@ -437,7 +437,7 @@ export class ShadowTree {
     // Read-only only now: until the directory is filled, this process must be able to write it.
     chmodSync(dir, shadowMode(self.mode));
     utimesSync(dir, seconds(self.mtimeNs), seconds(self.mtimeNs));
-    writeFileSync(done, '');
+    writeFileSync(done, '', { mode: 0o600 });
     this.counters.directories++;
   }
 
@@ -539,7 +539,7 @@ export class ShadowTree {
     await p;
     // Each name of a hardlink group gets its own marker (the preload library checks names, not inodes).
     const done = this.marker(fqrn, 'f', '/' + parts.join('/'));
-    if (entry.size > 0 && !existsSync(done)) writeFileSync(done, '');
+    if (entry.size > 0 && !existsSync(done)) writeFileSync(done, '', { mode: 0o600 });
   }
 
   private async doFill(repo: Repository, fqrn: string, parts: readonly string[], entry: Entry, file: string): Promise<void> {
@@ -576,7 +576,7 @@ export class ShadowTree {
       closeSync(fd);
     }
     await utimes(file, seconds(entry.mtimeNs), seconds(entry.mtimeNs));
-    writeFileSync(done, '');
+    writeFileSync(done, '', { mode: 0o600 });
     this.counters.files++;
     this.counters.bytes += entry.size;
   }
