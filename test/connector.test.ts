@@ -18,8 +18,8 @@ const FQRN = 'fixture.test.example.org';
 const M = `/cvmfs/${FQRN}`;
 const PY = '/usr/bin/python3';
 const SW = 'sw.test.example.org';
-/** What stat shows for a repository mode: no write bits, no setuid/setgid/sticky (see the README). */
-const shown = (mode: number) => (mode & ~0o7777) | (mode & 0o555);
+/** What stat shows for a file or directory's mode: no write bits, no setuid/setgid/sticky (see the README). */
+const shown = (mode: number) => ((mode & 0o170000) === 0o100000 || (mode & 0o170000) === 0o040000 ? (mode & ~0o7777) | (mode & 0o555) : mode);
 let server: RepositoryServer;
 let env: Record<string, string>;
 
