@@ -2,6 +2,7 @@
 // everything else, and fd-based calls such as fstat via newfstatat(fd, "", AT_EMPTY_PATH), runs natively.
 #pragma once
 
+#include <cerrno>
 #include <cstddef>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -15,12 +16,15 @@ namespace ucvmfs {
 
 inline std::vector<sock_filter> BuildFilter() {
   // Instructions with symbolic jump targets, resolved once the layout is known.
-  enum Target : int { kNext = -1, kAllow = -2, kTrace = -3 };
+  enum Target : int { kNext = -1, kAllow = -2, kTrace = -3, kNosys = -4 };
   struct Insn { uint16_t code; uint32_t k; int jt; int jf; int skip; };
   std::vector<Insn> p;
   const uint32_t kArgs = offsetof(seccomp_data, args);
   p.push_back({BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch), 0, 0, 0});
   p.push_back({BPF_JMP | BPF_JEQ | BPF_K, kAuditArch, 0, kAllow, 0});
+  // Before the gate test: the gate must not grant these either.
+  p.push_back({BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr), 0, 0, 0});
+  for (long nr : kRefused) p.push_back({BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, kNosys, 0, 0});
 #if defined(__x86_64__)
   // Calls from the preload library's gate page run without a stop (it only skips the stop: the same calls
   // made elsewhere would be allowed by the kernel just the same).
@@ -51,10 +55,12 @@ inline std::vector<sock_filter> BuildFilter() {
   p.push_back({BPF_RET | BPF_K, SECCOMP_RET_ALLOW, 0, 0, 0});
   const int trace = (int)p.size();
   p.push_back({BPF_RET | BPF_K, SECCOMP_RET_TRACE, 0, 0, 0});
+  const int nosys = (int)p.size();
+  p.push_back({BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS, 0, 0, 0});
   std::vector<sock_filter> out;
   for (int i = 0; i < (int)p.size(); i++) {
     auto resolve = [&](int t, int skip) -> uint8_t {
-      int to = t == kAllow ? allow : t == kTrace ? trace : t == kNext ? i + 1 + skip : i + 1 + t;
+      int to = t == kAllow ? allow : t == kTrace ? trace : t == kNosys ? nosys : t == kNext ? i + 1 + skip : i + 1 + t;
       return (uint8_t)(to - i - 1);
     };
     const Insn& x = p[i];

@@ -250,6 +250,11 @@ static enum route route(int dirfd, const char *p, enum need need, char *out, siz
   if (p[6] == 0 || !plain(p + 1)) return TRACER;
   const char *fqrn = p + 7, *slash = strchr(fqrn, '/');
   size_t flen = slash ? (size_t)(slash - fqrn) : strlen(fqrn);
+  if (!memchr(fqrn, '.', flen)) {
+    /* No repository (`/cvmfs/lib`, which Python probes): the session's /cvmfs has no such name, ENOENT at once. */
+    int n = snprintf(out, outsz, "%s%s", session, p + 6);
+    return n < 0 || (size_t)n >= outsz ? TRACER : REWRITTEN;
+  }
   char rev[PATH_MAX];
   if (!revision_dir(fqrn, flen, rev, sizeof rev)) return TRACER;
   int n = snprintf(out, outsz, "%s%s", rev, slash ? slash : "");
@@ -303,13 +308,55 @@ static void normalize(char *p) {
   strcpy(p, out);
 }
 
+/* Whether a real path is in the shadow area (the revision trees and their markers, the session's /cvmfs). */
+static int in_shadow_area(const char *real) {
+  return (strncmp(real, base, base_len) == 0 && (real[base_len] == '/' || real[base_len] == 0)) ||
+         (strncmp(real, session, session_len) == 0 && (real[session_len] == '/' || real[session_len] == 0));
+}
+
+static int fd_in_shadow_area(long fd) {
+  char link[64], real[PATH_MAX];
+  snprintf(link, sizeof link, "/proc/self/fd/%ld", fd);
+  long n = gate(SYS_readlinkat, AT_FDCWD, (long)link, (long)real, sizeof real - 1, 0);
+  if (n <= 0) return 0;
+  real[n] = 0;
+  return in_shadow_area(real);
+}
+
+/*
+ * Whether opening (dirfd, p) to write would reach the shadow tree by a path outside /cvmfs (a /proc/self/fd
+ * link, a shadow path read from /proc/self/maps, a symlink to one), as the kernel resolves it. A name that does
+ * not exist yet is judged by its directory.
+ */
+static int targets_shadow(int dirfd, const char *p, int follow) {
+  long fd = gate(SYS_openat, dirfd, (long)p, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW), 0, 0);
+  if (fd == -ENOENT) {
+    char dir[PATH_MAX];
+    const char *slash = strrchr(p, '/');
+    if (!slash) {
+      strcpy(dir, ".");
+    } else {
+      size_t n = slash == p ? 1 : (size_t)(slash - p);
+      if (n >= sizeof dir) return 0;
+      memcpy(dir, p, n);
+      dir[n] = 0;
+    }
+    fd = gate(SYS_openat, dirfd, (long)dir, O_PATH | O_CLOEXEC | O_DIRECTORY, 0, 0);
+  }
+  if (fd < 0) return 0;
+  int in = fd_in_shadow_area(fd);
+  gate(SYS_close, fd, 0, 0, 0, 0);
+  return in;
+}
+
 /* ---- The entry points ---- */
 
 static int open_common(int dirfd, const char *p, int flags, mode_t mode) {
   char out[PATH_MAX];
   int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC));
   enum route r = route(dirfd, p, NEED_OPEN, out, sizeof out);
-  if (r == REWRITTEN && writes) {
+  int follow = !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
+  if (writes && (r == REWRITTEN || (r == NATIVE && targets_shadow(dirfd, p, follow)))) {
     errno = EROFS;
     return -1;
   }

@@ -105,7 +105,18 @@ static const CallInfo kCalls[] = {
     {__NR_fchown, Kind::FdWrite, 0, -1, -1, -1, -1, -1},
     {__NR_fsetxattr, Kind::FdWrite, 0, -1, -1, -1, -1, -1},
     {__NR_fremovexattr, Kind::FdWrite, 0, -1, -1, -1, -1, -1},
+    {__NR_ftruncate, Kind::FdWrite, 0, -1, -1, -1, -1, -1},
+    {__NR_fallocate, Kind::FdWrite, 0, -1, -1, -1, -1, -1},
 };
+
+#ifndef __NR_io_uring_setup
+#define __NR_io_uring_setup 425
+#define __NR_io_uring_enter 426
+#define __NR_io_uring_register 427
+#endif
+// Refused with ENOSYS by the filter: io_uring's path operations (openat, statx, unlinkat ...) run in the kernel
+// without any system call the tracer could see. Programs fall back to plain calls, as on kernels without it.
+static const long kRefused[] = {__NR_io_uring_setup, __NR_io_uring_enter, __NR_io_uring_register};
 
 #if defined(__x86_64__)
 static const uint32_t kAuditArch = AUDIT_ARCH_X86_64;

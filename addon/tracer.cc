@@ -17,6 +17,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -38,7 +39,17 @@ struct Request {
   char op;
   std::string path;
   std::promise<std::vector<std::string>> answer;
+  bool answered = false;  // set once, on the main thread: a second reply (a bug in JavaScript) is ignored
+
+  void Answer(std::vector<std::string> a) {
+    if (answered) return;
+    answered = true;
+    answer.set_value(std::move(a));
+  }
 };
+
+// The answer that makes a call fail with EIO (JavaScript sends the same when it cannot prepare a path).
+const std::vector<std::string> kEio = {std::string("\0EIO", 4)};
 
 struct Done {
   int code = -1;
@@ -97,7 +108,8 @@ std::string Normalize(const std::string& p) {
 void CallJs(Napi::Env env, Napi::Function onRequest, Napi::Promise::Deferred* deferred, Message* m) {
   std::unique_ptr<Message> own(m);
   if (env == nullptr) {
-    if (m->request) m->request->answer.set_value({});
+    // JavaScript is gone (the environment is shutting down): nothing was prepared, so the call fails.
+    if (m->request) m->request->Answer(kEio);
     return;
   }
   if (!m->request) {
@@ -109,10 +121,15 @@ void CallJs(Napi::Env env, Napi::Function onRequest, Napi::Promise::Deferred* de
     delete deferred;
     return;
   }
-  Request* r = m->request.release();
+  std::shared_ptr<Request> r(m->request.release());
   auto reply = Napi::Function::New(env, [r](const Napi::CallbackInfo& info) {
     std::vector<std::string> out;
-    if (info.Length() > 0 && info[0].IsArray()) {
+    if (info.Length() == 0 || !info[0].IsArray()) {
+      // Not an answer: nothing is known to be prepared.
+      r->Answer(kEio);
+      return;
+    }
+    {
       Napi::Array a = info[0].As<Napi::Array>();
       for (uint32_t i = 0; i < a.Length(); i++) {
         Napi::Value v = a.Get(i);
@@ -124,10 +141,15 @@ void CallJs(Napi::Env env, Napi::Function onRequest, Napi::Promise::Deferred* de
         }
       }
     }
-    r->answer.set_value(out);
-    delete r;
+    r->Answer(std::move(out));
   });
   onRequest.Call({Napi::String::New(env, std::string(1, r->op)), Napi::String::New(env, r->path), reply});
+  if (env.IsExceptionPending()) {
+    // The handler threw before answering: the call fails (EIO) and the job goes on.
+    Napi::Error e = env.GetAndClearPendingException();
+    fprintf(stderr, "ucvmfs: %s: %s\n", r->path.c_str(), e.Message().c_str());
+    r->Answer(kEio);
+  }
 }
 
 using Tsfn = Napi::TypedThreadSafeFunction<Napi::Promise::Deferred, Message, CallJs>;
@@ -155,11 +177,17 @@ class Tracer {
   std::unordered_map<std::string, std::string> mounts_;  // repository → revision directory
   uint64_t asks_ = 0, askNs_ = 0, stops_ = 0;
   bool debug_ = getenv("UCVMFS_TRACER_DEBUG") != nullptr;
+  // Test hook (documented in the README): the tracer throws while handling a /cvmfs path, to show that such an
+  // error fails the call instead of letting it through.
+  bool faultTracer_ = getenv("UCVMFS_TEST_FAULT") != nullptr && std::string(getenv("UCVMFS_TEST_FAULT")) == "tracer";
   std::unordered_map<long, uint64_t> byNr_;  // seccomp stops per system call (debug)
 
   std::vector<std::string> Ask(char op, const std::string& path) {
     std::string key = std::string(1, op) + path;
     if (op == 'g') return AskJs(op, path);
+    // Under a name that is no repository (no dot): nothing to prepare, the kernel answers ENOENT.
+    std::string top = RepoOf(path);
+    if (!top.empty() && top != "." && top != ".." && top.find('.') == std::string::npos) return {};
     if (op != 'x' && ready_.count(key)) return {};
     if (op == 'x') {
       auto it = interp_.find(path);
@@ -193,7 +221,7 @@ class Tracer {
     auto* m = new Message{std::unique_ptr<Request>(r), {}};
     if (tsfn_.BlockingCall(m) != napi_ok) {
       delete m;
-      return {};
+      return kEio;
     }
     std::vector<std::string> a = fut.get();
     askNs_ += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
@@ -266,8 +294,10 @@ class Tracer {
   const std::string& Mount(const std::string& name) {
     auto it = mounts_.find(name);
     if (it != mounts_.end()) return it->second;
+    // A repository has a fully qualified name: `/cvmfs/lib` (which Python probes) is no repository, at once.
+    if (name.find('.') == std::string::npos) return mounts_[name] = std::string();
     std::vector<std::string> a = AskJs('m', name);
-    return mounts_[name] = a.empty() ? std::string() : a[0];
+    return mounts_[name] = a.empty() || Failed(a) ? std::string() : a[0];
   }
 
   // Where the kernel finds a /cvmfs path: in the repository's revision directory, or in the session's
@@ -354,6 +384,59 @@ class Tracer {
     return abs;
   }
 
+  // Whether a real path is in the shadow area (revision trees, their markers, the sessions' /cvmfs).
+  bool InShadowArea(const std::string& real) const { return Under(real, o_.base) || Under(real, o_.shadow); }
+
+  // A path the tracer can open for the tracee's (dirfd, s): its /proc/self, cwd and dirfd are not the tracer's.
+  static std::string TraceePath(pid_t pid, int dirfd, const std::string& s) {
+    std::string p = "/proc/" + std::to_string(pid);
+    if (s.empty()) return p + (dirfd == AT_FDCWD ? "/cwd" : "/fd/" + std::to_string(dirfd));
+    if (s[0] == '/') {
+      if (s == "/proc/self" || s.compare(0, 11, "/proc/self/") == 0) return p + s.substr(10);
+      if (s == "/proc/thread-self" || s.compare(0, 18, "/proc/thread-self/") == 0) return p + "/task/" + std::to_string(pid) + s.substr(17);
+      return s;
+    }
+    return p + (dirfd == AT_FDCWD ? "/cwd/" : "/fd/" + std::to_string(dirfd) + "/") + s;
+  }
+
+  // Whether a change the tracee asks for through a path outside /cvmfs would land in the shadow area (a
+  // /proc/self/fd/N link, a shadow path read from /proc/self/maps, a symlink to one): resolved by the kernel
+  // for the tracer as it will be for the tracee. A name that does not exist yet is judged by its directory.
+  bool TargetsShadow(pid_t pid, int dirfd, const std::string& s, bool follow) {
+    std::string p = TraceePath(pid, dirfd, s);
+    int fd = open(p.c_str(), O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+    if (fd < 0) {
+      if (errno != ENOENT || s.empty()) return false;
+      size_t slash = p.find_last_of('/');
+      std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : p.substr(0, slash);
+      fd = open(dir.c_str(), O_PATH | O_CLOEXEC | O_DIRECTORY);
+      if (fd < 0) return false;
+    }
+    bool in = InShadowArea(ProcLink(getpid(), "fd/" + std::to_string(fd)));
+    close(fd);
+    return in;
+  }
+
+  // Whether a modifying call acts on the target of a final symlink (else on the link or the name itself).
+  static bool FollowsLast(long nr, const Regs& r) {
+    switch (nr) {
+#ifdef __NR_open
+      case __NR_chmod: case __NR_chown: case __NR_utime: case __NR_utimes: case __NR_futimesat: case __NR_creat:
+#endif
+      // A mode cannot be set on a symlink, so the chmod family always acts on the target (fchmodat takes no flags).
+      case __NR_truncate: case __NR_setxattr: case __NR_removexattr: case __NR_fchmodat: case __NR_fchmodat2:
+        return true;
+      case __NR_utimensat:
+        return !(r.Arg(3) & AT_SYMLINK_NOFOLLOW);
+      case __NR_fchownat:
+        return !(r.Arg(4) & AT_SYMLINK_NOFOLLOW);
+      case __NR_linkat:
+        return r.Arg(4) & AT_SYMLINK_FOLLOW;
+      default:
+        return false;
+    }
+  }
+
   // Writes `data` below the tracee's stack pointer (past the x86-64 red zone) and returns its address.
   uint64_t Scratch(pid_t pid, const Regs& r, const std::string& data, uint64_t below = 0) {
     uint64_t top = below ? below : r.Sp() - 256;
@@ -369,6 +452,12 @@ class Tracer {
     if (s[0] == '/') return Under(s, kVirtual) ? ToShadow(s) : s;
     int dirfd = c->dirfd < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd);
     return "/proc/" + p + (dirfd == AT_FDCWD ? "/cwd/" : "/fd/" + std::to_string(dirfd) + "/") + s;
+  }
+
+  // The error the kernel gives for a path argument the tracer could not read: unmapped, or longer than PATH_MAX.
+  static long UnreadableError(pid_t pid, uint64_t addr) {
+    char c;
+    return addr != 0 && ReadMem(pid, addr, &c, 1) ? ENAMETOOLONG : EFAULT;
   }
 
   bool FailNow(pid_t pid, Regs& r, long err) {
@@ -399,22 +488,44 @@ class Tracer {
     }
     if (c->kind == Kind::FdWrite) {
       std::string target = ProcLink(pid, "fd/" + std::to_string((int)(int32_t)r.Arg(0)));
-      if (Virtualize(target).empty()) return false;
+      if (!InShadowArea(target)) return false;
       Fail(pid, r, EROFS);
       r.Store();
       return true;
     }
     // Calls with two paths (rename, link, symlink): the second one decides EROFS as well.
     std::string s, rw;
-    if (c->path2 >= 0 && ReadString(pid, r.Arg(c->path2), &s)) {
-      if (!Classify(pid, r, c->dirfd2, s, &rw).empty()) {
-        Fail(pid, r, EROFS);
-        r.Store();
-        return true;
-      }
+    if (c->path2 >= 0) {
+      if (!ReadString(pid, r.Arg(c->path2), &s)) return FailNow(pid, r, UnreadableError(pid, r.Arg(c->path2)));
+      int dirfd2 = c->dirfd2 < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd2);
+      if (!Classify(pid, r, c->dirfd2, s, &rw).empty() || TargetsShadow(pid, dirfd2, s, false)) return FailNow(pid, r, EROFS);
     }
-    if (c->path < 0 || !ReadString(pid, r.Arg(c->path), &s)) return false;
+    if (c->path < 0) return false;
+    if (!ReadString(pid, r.Arg(c->path), &s)) {
+      // utimensat(fd, NULL, ...) is futimens: the fd decides.
+      if (nr == __NR_utimensat && r.Arg(c->path) == 0) {
+        if (!InShadowArea(ProcLink(pid, "fd/" + std::to_string((int)(int32_t)r.Arg(0))))) return false;
+        return FailNow(pid, r, EROFS);
+      }
+      // What the kernel would answer, without letting it read a string the tracer could not.
+      return FailNow(pid, r, UnreadableError(pid, r.Arg(c->path)));
+    }
+    if (faultTracer_ && Under(s, kVirtual)) throw std::runtime_error("injected fault (UCVMFS_TEST_FAULT=tracer)");
     std::string virt = Classify(pid, r, c->dirfd, s, &rw);
+    if (virt.empty() && (c->kind == Kind::Write || c->kind == Kind::Open)) {
+      // A change through a path outside /cvmfs that leads into the shadow tree: as read-only as /cvmfs itself.
+      bool writes = c->kind == Kind::Write;
+      bool follow = FollowsLast(nr, r);
+      if (c->kind == Kind::Open) {
+        uint64_t flags = 0;
+        if (c->flags >= 0) flags = r.Arg(c->flags);
+        else ReadMem(pid, r.Arg(2), &flags, sizeof flags);
+        writes = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC));
+        follow = !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
+      }
+      int dirfd = c->dirfd < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd);
+      if (writes && TargetsShadow(pid, dirfd, s, follow)) return FailNow(pid, r, EROFS);
+    }
     nofollow_ = c->kind == Kind::Readlink || nr == __NR_lgetxattr || nr == __NR_llistxattr ||
                 (nr == __NR_newfstatat && (r.Arg(3) & AT_SYMLINK_NOFOLLOW)) || (nr == __NR_statx && (r.Arg(2) & AT_SYMLINK_NOFOLLOW));
 #ifdef __NR_lstat
@@ -428,7 +539,8 @@ class Tracer {
     if (virt.empty()) {
       if (rw.empty()) return false;
       uint64_t a = Scratch(pid, r, rw + '\0');
-      if (a) r.SetArg(c->path, a);
+      if (!a) return FailNow(pid, r, EIO);
+      r.SetArg(c->path, a);
       r.Store();
       return false;
     }
@@ -484,7 +596,7 @@ class Tracer {
 #endif
         int modeIdx = access ? 1 : (nr == __NR_faccessat || nr == __NR_faccessat2) ? 2 : -1;
         if (modeIdx >= 0 && (r.Arg(modeIdx) & W_OK)) {
-          Ask('l', virt);
+          if (Failed(Ask('l', virt))) return FailNow(pid, r, EIO);
           struct stat st;
           Fail(pid, r, lstat(ToShadow(Normalize(virt)).c_str(), &st) == 0 ? EROFS : ENOENT);
           r.Store();
@@ -507,7 +619,8 @@ class Tracer {
               p.size = r.Arg(3);
               if (!rw.empty()) {
                 uint64_t a = Scratch(pid, r, rw + '\0');
-                if (a) r.SetArg(c->path, a);
+                if (!a) return FailNow(pid, r, EIO);
+                r.SetArg(c->path, a);
               }
               r.Store();
               return true;
@@ -518,7 +631,12 @@ class Tracer {
     }
     if (!rw.empty()) {
       uint64_t a = Scratch(pid, r, rw + '\0');
-      if (a) r.SetArg(c->path, a);
+      if (!a) {
+        // The kernel would otherwise look the /cvmfs path up as it is.
+        pending_.erase(pid);
+        return FailNow(pid, r, EIO);
+      }
+      r.SetArg(c->path, a);
     }
     r.Store();
     return needExit;
@@ -536,7 +654,7 @@ class Tracer {
     std::vector<uint64_t> rest;
     for (uint64_t p = r.Arg(argvIdx), i = 0; p && i < 100000; i++) {
       uint64_t v = 0;
-      if (!ReadMem(pid, p + i * 8, &v, 8)) return false;
+      if (!ReadMem(pid, p + i * 8, &v, 8)) return FailNow(pid, r, EFAULT);
       if (!v) break;
       if (i == 0) argv0 = v;
       else rest.push_back(v);
@@ -555,15 +673,16 @@ class Tracer {
     size_t fileOff = blob.size();
     blob += file;
     blob += '\0';
+    // Failing to write the new arguments fails the call (the kernel would run the /cvmfs path as it is).
     uint64_t strs = Scratch(pid, r, blob);
-    if (!strs) return false;
+    if (!strs) return FailNow(pid, r, EIO);
     std::vector<uint64_t> ptrs;
     for (int64_t o : offs) ptrs.push_back(o < 0 ? argv0 : strs + (uint64_t)o);
     ptrs.insert(ptrs.end(), rest.begin(), rest.end());
     ptrs.push_back(0);
     std::string arr((const char*)ptrs.data(), ptrs.size() * 8);
     uint64_t a = Scratch(pid, r, arr, strs - 64);
-    if (!a) return false;
+    if (!a) return FailNow(pid, r, EIO);
     r.SetArg(c->path, strs + fileOff);
     r.SetArg(argvIdx, a);
     if (c->dirfd >= 0) r.SetArg(c->dirfd, (uint64_t)(int64_t)AT_FDCWD);
@@ -714,13 +833,13 @@ class Tracer {
     return d;
   }
 
-  template <typename F>
-  void Guarded(F f) {
-    try {
-      f();
-    } catch (const std::exception& e) {
-      fprintf(stderr, "ucvmfs: tracer error (call passed through): %s\n", e.what());
-    }
+  // A bug or a failure in the tracer fails the call it was handling (EIO): it never runs as the program made it.
+  bool FailClosed(pid_t pid, const char* what) {
+    fprintf(stderr, "ucvmfs: tracer error (the call fails with EIO): %s\n", what);
+    pending_.erase(pid);
+    Regs r;
+    if (!r.Load(pid)) return false;  // the tracee is gone
+    return FailNow(pid, r, EIO);
   }
 
   void Loop(pid_t root, Done* d) {
@@ -751,10 +870,27 @@ class Tracer {
         __ptrace_syscall_info info{};
         long n = ptrace(PTRACE_GET_SYSCALL_INFO, pid, sizeof info, &info);
         if (n > 0 && info.op == PTRACE_SYSCALL_INFO_ENTRY) req = PTRACE_SYSCALL;
-        else Guarded([&] { OnExit(pid); });
+        else {
+          try {
+            OnExit(pid);
+          } catch (const std::exception& e) {
+            Regs r;
+            fprintf(stderr, "ucvmfs: tracer error (the call fails with EIO): %s\n", e.what());
+            if (r.Load(pid)) {
+              r.SetRet(-EIO);
+              r.Store();
+            }
+          }
+        }
       } else if (event == PTRACE_EVENT_SECCOMP) {
-        // A bug here must not take the job down: the call then runs as the program made it.
-        Guarded([&] { if (OnEntry(pid)) req = PTRACE_SYSCALL; });
+        // A bug here must not take the job down, nor let the call run as the program made it: it fails.
+        bool exitStop;
+        try {
+          exitStop = OnEntry(pid);
+        } catch (const std::exception& e) {
+          exitStop = FailClosed(pid, e.what());
+        }
+        if (exitStop) req = PTRACE_SYSCALL;
       } else if (event == PTRACE_EVENT_EXEC) {
         unsigned long former = 0;
         ptrace(PTRACE_GETEVENTMSG, pid, 0, &former);

@@ -5,8 +5,9 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { elfInterpreter } from '../lib/connector/elf.js';
 import { dirname, join } from 'node:path';
 import { publish } from '../lib/index.js';
@@ -17,6 +18,8 @@ const FQRN = 'fixture.test.example.org';
 const M = `/cvmfs/${FQRN}`;
 const PY = '/usr/bin/python3';
 const SW = 'sw.test.example.org';
+/** What stat shows for a file or directory's mode: no write bits, no setuid/setgid/sticky (see the README). */
+const shown = (mode: number) => ((mode & 0o170000) === 0o100000 || (mode & 0o170000) === 0o040000 ? (mode & ~0o7777) | (mode & 0o555) : mode);
 let server: RepositoryServer;
 let env: Record<string, string>;
 
@@ -33,6 +36,12 @@ async function publishSoftware(): Promise<{ dir: string; key: string }> {
   for (let i = 0; i < 8; i++) w(`project/src/part${i}.txt`, `part ${i}\n`.repeat(100 * (i + 1)));
   w('project/Makefile', 'OUT ?= /tmp\nall: $(patsubst src/%.txt,$(OUT)/%.cnt,$(wildcard src/*.txt))\n$(OUT)/%.cnt: src/%.txt\n\twc -l < $< > $@\n');
   w('setup.sh', 'export SW_READY=yes\n');
+  // Mode bits a genuine mount shows but ignores (nosuid): setuid and setgid on a program, sticky on a directory.
+  w('bin/suid-tool', '#!/bin/sh\necho suid\n');
+  chmodSync(join(src, 'bin/suid-tool'), 0o6755);
+  mkdirSync(join(src, 'scratch'));
+  w('scratch/keep', 'x\n');
+  chmodSync(join(src, 'scratch'), 0o1777);
   // A program whose loader (PT_INTERP) is under /cvmfs, as EESSI's are: this host's loader, copied in.
   const hostLoader = await elfInterpreter(async (o, n) => readFileSync('/bin/sh').subarray(o, o + n));
   mkdirSync(join(src, 'lib'), { recursive: true });
@@ -144,7 +153,7 @@ json.dump(out, sys.stdout)
   assert.deepEqual(Object.keys(got).sort(), Object.keys(truth.entries).sort());
   for (const [p, t] of Object.entries(truth.entries)) {
     const g = got[p]!;
-    assert.equal(g.mode, t.mode, `${p} mode`);
+    assert.equal(g.mode, shown(t.mode), `${p} mode`);
     assert.equal(g.mtime, t.mtime, `${p} mtime`);
     if (t.type !== 'dir') assert.equal(g.size, t.size, `${p} size`);
     // The shadow tree's directories are real, so the kernel counts their link as 2 + listed subdirectories.
@@ -159,7 +168,7 @@ json.dump(out, sys.stdout)
       assert.equal(v, t.magic![n], `${p} magic ${n}`);
       magicCompared++;
     }
-    if (t.type === 'file') assert.equal(g.mode_after_read, t.mode, `${p} mode once the content is there`);
+    if (t.type === 'file') assert.equal(g.mode_after_read, shown(t.mode), `${p} mode once the content is there`);
     if (t.type === 'dir') assert.deepEqual(g.entries, t.entries, `${p} listing`);
   }
   assert.ok(magicCompared > Object.keys(truth.entries).length / 2, `magic attributes compared: ${magicCompared}`);
@@ -176,7 +185,7 @@ layered('GNU coreutils (statx) and find see the tree; symlinks into /cvmfs read 
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.toString().split('\n');
   const hello = truth.entries['/sw/bin/hello']!;
-  assert.equal(lines[0], `${hello.size} ${Number.parseInt(hello.perm!, 8).toString(8)} ${hello.mtime}`);
+  assert.equal(lines[0], `${hello.size} ${(Number.parseInt(hello.perm!, 8) & 0o555).toString(8)} ${hello.mtime}`);
   assert.equal(Number(lines[1]), Object.keys(truth.entries).length);
   assert.equal(Number(lines[2]), truth.entries['/sw/bin']!.entries!.length + 1);
   assert.equal(lines[3], '/cvmfs/fixture.test.example.org/sw');
@@ -398,4 +407,138 @@ layered('a program whose loader (PT_INTERP) is under /cvmfs runs, argv[0] kept; 
   const script = await exec([`${S}/bin/own-script`, 'arg']);
   assert.equal(script.stdout.toString(), `argv0=${S}/bin/own-loader -x ${S}/bin/own-script arg\n`, script.stderr);
   assert.equal(script.code, 7);
+});
+
+/** A TCP port that counts connections and answers none: a job that asks no server leaves it at 0. */
+async function countingServer(): Promise<{ url: string; count: () => number; close: () => Promise<void> }> {
+  let n = 0;
+  const srv = createServer((sock) => {
+    n++;
+    sock.destroy();
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as AddressInfo).port;
+  return { url: `http://127.0.0.1:${port}/@fqrn@`, count: () => n, close: () => new Promise((r) => srv.close(() => r())) };
+}
+
+layered('a name under /cvmfs that cannot be a repository is ENOENT at once, no server asked, no message; a repository that fails to open is reported once', async () => {
+  const probe = await countingServer();
+  try {
+    const e = { CVMFS_SERVER_URL: probe.url, CVMFS_CACHE_BASE: tempDir('ucvmfs-names-') };
+    const r = await exec(['/bin/bash', '-c', `ls /cvmfs/lib 2>&1; stat /cvmfs/lib/python3.11/os.py 2>&1; ${PY} -c 'import os; print(os.path.exists("/cvmfs/lib"))'; cat /cvmfs/local/x 2>&1; echo end`], e);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.toString().trim().split('\n');
+    assert.match(lines[0]!, /cannot access '\/cvmfs\/lib': No such file or directory/);
+    assert.match(lines[1]!, /No such file or directory/);
+    assert.equal(lines[2], 'False');
+    assert.match(lines[3]!, /No such file or directory/);
+    assert.equal(lines[4], 'end');
+    assert.equal(r.stderr, '', 'no message from ucvmfs');
+    assert.equal(probe.count(), 0, 'no request to any server');
+    const bad = await exec(['/bin/bash', '-c', 'ls /cvmfs/no-such.example.org; stat /cvmfs/no-such.example.org/a; cat /cvmfs/no-such.example.org/b; true'], e);
+    assert.equal((bad.stderr.match(/ucvmfs: cannot open \/cvmfs\/no-such\.example\.org/g) ?? []).length, 1, bad.stderr);
+    assert.equal((bad.stderr.match(/No such file or directory/g) ?? []).length, 3, bad.stderr);
+  } finally {
+    await probe.close();
+  }
+});
+
+/** Runs `ucvmfs exec` under a given umask (through sh, so that the umask is the process's from the start). */
+function execUmask(umask: string, argv: string[], extra: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn('/bin/sh', ['-c', `umask ${umask} && exec "$0" "$@"`, process.execPath, join(ROOT, 'dist/lib/cli/main.js'), 'exec', '--', ...argv], { env: { ...process.env, ...env, ...layerEnv, ...extra }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    p.on('close', (code) => resolve({ code, stderr: err }));
+  });
+}
+
+function walkTree(dir: string, visit: (p: string, mode: number, isDir: boolean) => void): void {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    const st = lstatSync(p);
+    if (st.isSymbolicLink()) continue;
+    visit(p, st.mode, st.isDirectory());
+    if (st.isDirectory()) walkTree(p, visit);
+  }
+}
+
+layered('private and nosuid: the shadow tree and the cache are made 0700 whatever the umask, refused when another user owns them or others may write them; no setuid, setgid or sticky bit reaches a shadow file', async () => {
+  const cache = tempDir('ucvmfs-private-');
+  const S = `/cvmfs/${SW}`;
+  const r = await execUmask('000', ['/bin/sh', '-c', `cat ${M}/small/hello.txt ${S}/scratch/keep >/dev/null && ls -R ${S} >/dev/null && stat -c '%a %n' ${S}/bin/suid-tool ${S}/scratch ${M}/small/hello.txt >&2`], { CVMFS_CACHE_BASE: cache });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stderr.trim().split('\n'), [`555 ${S}/bin/suid-tool`, `555 ${S}/scratch`, `444 ${M}/small/hello.txt`]);
+  for (const d of ['shadow', 'shadow/rev', 'shadow/root', 'sessions']) assert.equal(lstatSync(join(cache, d)).mode & 0o777, 0o700, d);
+  let shadowFiles = 0;
+  walkTree(cache, (p, mode, isDir) => {
+    if (isDir || p.includes('/shadow/rev/')) assert.equal(mode & 0o022, 0, `${p} (${(mode & 0o7777).toString(8)}) is not writable by group or others`);
+    if (p.includes('/shadow/rev/') && !p.includes('.state')) {
+      assert.equal(mode & 0o7222, 0, `${p} (${(mode & 0o7777).toString(8)}): no write, setuid, setgid or sticky bit`);
+      if (!isDir) shadowFiles++;
+    } else if (isDir) {
+      assert.equal(mode & 0o077, 0, `${p} (${(mode & 0o7777).toString(8)}) is 0700`);
+    }
+  });
+  assert.ok(shadowFiles > 10, `shadow files checked: ${shadowFiles}`);
+  // Writable by its group, then owned by another user: refused, saying which directory and why.
+  const rev = join(cache, 'shadow', 'rev');
+  chmodSync(rev, 0o770);
+  const open = await execUmask('022', ['cat', `${M}/small/hello.txt`], { CVMFS_CACHE_BASE: cache });
+  assert.notEqual(open.code, 0);
+  assert.match(open.stderr, new RegExp(`${rev}.*writable by its group`));
+  chmodSync(rev, 0o700);
+  chownSync(join(cache, 'shadow'), 4242, 4242);
+  const other = await execUmask('022', ['cat', `${M}/small/hello.txt`], { CVMFS_CACHE_BASE: cache });
+  assert.notEqual(other.code, 0);
+  assert.match(other.stderr, /shadow is owned by uid 4242, not by this user/);
+});
+
+layered('writes by any route never change the shadow tree: /proc/self/fd and /proc/<pid>/fd, truncate, ftruncate, chmod, fchmod, chown, utimes, setxattr, unlink and rename by a shadow path', async () => {
+  const cache = tempDir('ucvmfs-tamper-');
+  const F = `${M}/small/hello.txt`;
+  const py = (code: string) => `${PY} -c '${code}' 2>&1 | tail -1`;
+  const steps = [
+    'echo TAMPERED >/proc/self/fd/3', 'echo TAMPERED >>/proc/$$/fd/3', 'truncate -s0 /proc/self/fd/3', 'chmod 777 /proc/self/fd/3',
+    'chown 1:1 /proc/self/fd/3', 'touch -d 2001-01-01 /proc/self/fd/3', 'setfattr -n user.x -v 1 /proc/self/fd/3',
+    py('import os; os.open("/proc/%d/fd/3" % os.getpid(), os.O_WRONLY)'), py('import os; os.truncate(3, 0)'),
+    py('import os; os.chmod(3, 0o777)'), py('import os; os.utime(3, (1, 1))'), py('import os; os.setxattr(3, "user.x", b"1")'),
+    // The real path, as /proc/self/maps reveals it, and the directory through its fd.
+    `p=$(${PY} -c 'import mmap, re; f = open("${F}", "rb"); m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ); print(re.search(r"/\\S*/shadow/rev/\\S*hello.txt", open("/proc/self/maps").read()).group(0))'); echo "$p" | grep -q /shadow/rev/ && echo x > "$p"`,
+    'rm -f /proc/self/fd/4/hello.txt', 'mv /proc/self/fd/4/one_byte /proc/self/fd/4/two', 'ln -s x /proc/self/fd/4/new',
+  ];
+  const script = `exec 3<${F} 4<${M}/small; ${steps.map((c) => `(${c}) 2>&1 | grep -c 'Read-only file system\\|Errno 30'`).join('; ')}; cat ${F}; stat -c %a ${F}`;
+  const r = await exec(['/bin/bash', '-c', script], { CVMFS_CACHE_BASE: cache });
+  const lines = r.stdout.toString().trim().split('\n');
+  const truth = readTruth(FQRN);
+  steps.forEach((c, i) => assert.equal(lines[i], '1', `${c}: EROFS\n${r.stdout.toString()}${r.stderr}`));
+  const next = await exec(['/bin/bash', '-c', `sha1sum < ${F}; stat -c %a ${F}; ls ${M}/small | wc -l`], { CVMFS_CACHE_BASE: cache });
+  assert.deepEqual(next.stdout.toString().trim().split('\n'), [`${truth.entries['/small/hello.txt']!.sha1}  -`, '444', String(truth.entries['/small']!.entries!.length)], 'the next job reads what the repository holds');
+});
+
+layered('io_uring_setup is refused with ENOSYS (programs fall back to plain calls)', async () => {
+  const r = await exec([PY, '-c', 'import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); p = ctypes.create_string_buffer(120); print(libc.syscall(425, 4, p), os.strerror(ctypes.get_errno()))']);
+  assert.equal(r.stdout.toString(), '-1 Function not implemented\n', r.stderr);
+});
+
+layered('fail closed: a directory behind a nested catalog that cannot be fetched is EIO, not an empty directory', async () => {
+  const own = await serve({ [FQRN]: join(FIXTURES, FQRN, 'srv') });
+  const e = { CVMFS_SERVER_URL: `${own.url}/@fqrn@`, CVMFS_CACHE_BASE: tempDir('ucvmfs-offline-') };
+  const first = await exec(['ls', `${M}/nested`], e);
+  assert.equal(first.code, 0, first.stderr);
+  await own.close();
+  const r = await exec(['/bin/bash', '-c', `ls ${M}/nested/level2; echo rc=$?; cat ${M}/nested/level2/n2.txt; echo rc=$?`], e);
+  assert.match(r.stderr, /ls: cannot (access|open directory) '.*nested\/level2'.*: Input\/output error/);
+  assert.match(r.stderr, /cat: .*n2\.txt: Input\/output error/);
+  assert.deepEqual(r.stdout.toString().trim().split('\n'), ['rc=2', 'rc=1']);
+});
+
+layered('fail closed: an error inside the tracer, or in the JavaScript that answers it, fails the call with EIO (test hook UCVMFS_TEST_FAULT)', async () => {
+  for (const fault of ['tracer', 'js']) {
+    const r = await exec(['/bin/bash', '-c', `cat ${M}/small/hello.txt; echo rc=$?; echo still running`], { UCVMFS_TEST_FAULT: fault, CVMFS_CACHE_BASE: tempDir('ucvmfs-fault-') });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.toString(), 'rc=1\nstill running\n', `${fault}: ${r.stderr}`);
+    assert.match(r.stderr, /hello\.txt: Input\/output error/, fault);
+    assert.match(r.stderr, /injected fault/, fault);
+  }
 });

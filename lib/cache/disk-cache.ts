@@ -168,7 +168,7 @@ export class DiskCache {
     if (!this.quota || this.pinsReleased) return; // no quota, no eviction (an alien cache); or closed
     this.pinFile ??= join(this.dir, 'pins', `${hostname()}.${process.pid}.${startTime(process.pid)}.${randomBytes(3).toString('hex')}`);
     const file = this.pinFile;
-    this.pinWrites = this.pinWrites.then(() => mkdir(dirname(file), { recursive: true })).then(() => appendFile(file, `${name}\n`)).catch(() => undefined);
+    this.pinWrites = this.pinWrites.then(() => mkdir(dirname(file), { recursive: true, mode: 0o700 })).then(() => appendFile(file, `${name}\n`)).catch(() => undefined);
   }
 
   /** Removes this process's pin file (the repository is closed). */
@@ -279,7 +279,7 @@ export class DiskCache {
    * them all up front cost 50 to 300 ms on the first open of a repository here.
    */
   init(): Promise<void> {
-    this.ready ??= mkdir(this.txn, { recursive: true }).then(() => undefined);
+    this.ready ??= mkdir(this.txn, { recursive: true, mode: 0o700 }).then(() => undefined);
     return this.ready;
   }
 
@@ -353,7 +353,7 @@ export class DiskCache {
       await rename(tmp, dest);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      await mkdir(dirname(dest), { recursive: true });
+      await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
       await rename(tmp, dest);
     }
     return dest;

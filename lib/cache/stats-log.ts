@@ -19,7 +19,7 @@ export function statsLogPath(cacheDir: string, fqrn: string): string {
 /** Appends one process's counters (numbers only). Errors are ignored: counters are never worth a failure. */
 export function appendStats(path: string, counters: Readonly<Record<string, number>>): void {
   try {
-    mkdirSync(join(path, '..'), { recursive: true });
+    mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
     appendFileSync(path, `${JSON.stringify({ t: Math.floor(Date.now() / 1000), pid: process.pid, ...counters })}\n`);
     if (statSync(path).size > 1 << 20) {
       const total = readStats(path);

@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readlink, rm, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readlink, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -119,6 +119,19 @@ export async function pruneShadowRevisions(base: string, sessions: string, grace
   return removed;
 }
 
+/**
+ * Makes a directory of the connector's own (mode 0700 whatever the umask) or checks the one there: programs are
+ * served the shadow tree without further verification, so a directory another user owns or may write (and so
+ * could swap a file in) is refused.
+ */
+export async function privateDir(dir: string, follow = false): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const st = await (follow ? stat(dir) : lstat(dir));
+  const uid = process.getuid?.() ?? 0;
+  const why = !st.isDirectory() ? 'is not a directory' : st.uid !== uid ? `is owned by uid ${st.uid}, not by this user (${uid})` : st.mode & 0o022 ? `is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o7777).toString(8)})` : '';
+  if (why) throw new CvmfsError('EACCES', `the connector's directory ${dir} ${why}: remove it or make it this user's alone (chmod go-w)`, { path: dir });
+}
+
 /** Session directories of processes that died without cleaning up. */
 async function removeStale(sessions: string): Promise<void> {
   const me = hostname();
@@ -140,13 +153,17 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
   // Private even when the cache base is shared with others: the shadow tree is served to programs unchecked.
   const own = privateCacheBase(options.open?.cacheDir ?? defaultCacheBase());
   const sessions = join(own, 'sessions');
-  await mkdir(sessions, { recursive: true, mode: 0o700 });
+  const base = join(own, 'shadow');
+  // The cache base may be a symlink of the user's; below it, every directory must be a real one.
+  await mkdir(own, { recursive: true, mode: 0o700 });
+  const ownStat = await stat(own);
+  if (ownStat.uid !== (process.getuid?.() ?? 0)) await privateDir(own, true);
+  for (const d of [sessions, base, join(base, 'rev'), join(base, 'root')]) await privateDir(d);
   await removeStale(sessions);
   await pruneShadowRevisions(join(own, 'shadow'), sessions);
   // Named by host too: a home directory (and so this cache) is often shared by the nodes of a cluster.
   const root = await mkdtemp(join(sessions, `${hostname()}.${process.pid}-`));
   const opened: Repository[] = [];
-  const base = join(own, 'shadow');
   const shadow = new ShadowTree(base, root, async (fqrn) => {
     try {
       // Loaded on first access: a job that never touches /cvmfs does not pay for the client.
@@ -155,6 +172,7 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
       opened.push(r);
       return r;
     } catch (e) {
+      // Once per job and repository (the shadow tree asks once per name).
       options.warn?.(`cannot open /cvmfs/${fqrn}: ${(e as Error).message}`);
       return null;
     }
@@ -186,6 +204,7 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
         reply(null);
         return;
       }
+      if (process.env.UCVMFS_TEST_FAULT === 'js') throw new Error('injected fault (UCVMFS_TEST_FAULT=js)');
       shadow.prepare(op, path).then(reply, (e: Error) => {
         // The call fails with EIO: never let the kernel read a placeholder whose content could not be written.
         options.warn?.(`${path.split('\0')[0]}: ${e.message}`);

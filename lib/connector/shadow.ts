@@ -75,9 +75,8 @@ export function parseShebang(head: Buffer): [string, string] | null {
  * Copies a file over another without truncating it first (copyFile would): another process may be reading the
  * same shadow file, and the bytes written are the ones already there or about to be.
  */
-function copyInPlace(src: string, dest: string, size: number): void {
+function copyInPlace(src: string, to: number, size: number): void {
   const from = openSync(src, 'r');
-  const to = openSync(dest, 'r+');
   try {
     const buf = Buffer.allocUnsafe(Math.min(size, 1 << 20));
     for (let pos = 0; pos < size;) {
@@ -88,7 +87,6 @@ function copyInPlace(src: string, dest: string, size: number): void {
     }
   } finally {
     closeSync(from);
-    closeSync(to);
   }
 }
 
@@ -100,6 +98,40 @@ function racing(create: () => void): void {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
   }
 }
+
+/**
+ * Runs a change inside a shadow directory, making the directory writable again first when another process
+ * filling it at the same time has just made it read-only (shadow directories are read-only once filled).
+ */
+function inWritable(dir: string, change: () => void): void {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      change();
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EACCES' || attempt >= 8) throw e;
+      chmodSync(dir, (lstatSync(dir).mode & 0o777) | 0o700);
+    }
+  }
+}
+
+/**
+ * The mode of a shadow file or directory: the repository's permission bits without any write bit, so that the
+ * kernel itself refuses to change content or names by any route (a /proc/self/fd link, a path found in
+ * /proc/self/maps), and without setuid, setgid and sticky bits (a genuine mount is nosuid; the shadow files
+ * belong to the user).
+ */
+export function shadowMode(mode: number): number {
+  return mode & 0o555;
+}
+
+/** A name directly under /cvmfs that may be a repository: a fully qualified name, so with a dot (not `lib`). */
+export function mayBeRepository(name: string): boolean {
+  return isRepositoryName(name) && name.includes('.');
+}
+
+/** Codes by which the library says a name is not there (anything else is a failure to read the repository). */
+const NOT_THERE = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG']);
 
 function lstatOrNull(p: string): Stats | null {
   try {
@@ -171,7 +203,7 @@ export class ShadowTree {
 
   /** Shows a repository in the session's `/cvmfs` before it is opened (an empty directory until then). */
   announce(fqrn: string): void {
-    if (isRepositoryName(fqrn)) racing(() => mkdirSync(posix.join(this.session, fqrn)));
+    if (mayBeRepository(fqrn)) racing(() => mkdirSync(posix.join(this.session, fqrn)));
   }
 
   /** Opens `/cvmfs/<fqrn>` (once): its revision directory, the `root/` link, the session's directory. */
@@ -179,22 +211,22 @@ export class ShadowTree {
     let m = this.mounts.get(fqrn);
     if (!m) {
       m = (async () => {
-        if (!isRepositoryName(fqrn)) return null;
+        if (!mayBeRepository(fqrn)) return null;
         const repo = await this.provider(fqrn).catch(() => null);
         if (!repo) return null;
         const rev = posix.join(this.base, 'rev', `${fqrn}@${hashToString(repo.rootHash)}`);
         this.revs.set(fqrn, rev);
-        mkdirSync(`${rev}.state`, { recursive: true });
+        mkdirSync(`${rev}.state`, { recursive: true, mode: 0o700 });
         // In use from now: old revisions are pruned only after an hour without a mount or a new marker.
         const now = Date.now() / 1000;
         utimesSync(`${rev}.state`, now, now);
         if (!existsSync(rev)) {
-          mkdirSync(rev, { recursive: true });
+          mkdirSync(rev, { recursive: true, mode: 0o700 });
           const top = await repo.fs.lstat('/');
           utimesSync(rev, seconds(top.mtimeNs), seconds(top.mtimeNs));
         }
         // Newest revision for links between repositories; replaced atomically.
-        mkdirSync(posix.join(this.base, 'root'), { recursive: true });
+        mkdirSync(posix.join(this.base, 'root'), { recursive: true, mode: 0o700 });
         const link = posix.join(this.base, 'root', fqrn);
         const tmp = `${link}.${process.pid}.tmp`;
         rmSync(tmp, { force: true });
@@ -337,8 +369,11 @@ export class ShadowTree {
       let e: Entry;
       try {
         e = await place.repo.fs.entry('/' + [...place.parts, c].join('/'), false);
-      } catch {
-        return null;
+      } catch (err) {
+        // Only an answer about the name means "no such entry"; a catalog that could not be fetched or verified
+        // fails the call (EIO), never shows an empty directory or a missing file.
+        if (NOT_THERE.has((err as NodeJS.ErrnoException).code ?? '')) return null;
+        throw err;
       }
       if (e.flags & Flag.Hidden) {
         // Kept out of listings, as the genuine client does, but reachable by path: made on first access.
@@ -347,13 +382,11 @@ export class ShadowTree {
           const top = place.parts.length === 0 && c === HIDDEN_TOP;
           const parent = await place.repo.fs.entry('/' + place.parts.join('/'), false);
           const pdir = posix.dirname(p);
-          if (top) mkdirSync(pdir, { recursive: true });
-          else chmodSync(pdir, (parent.mode & 0o7777) | 0o700);
-          this.create(p, e, place.fqrn, place.parts, new Map());
-          if (!top) {
-            chmodSync(pdir, parent.mode & 0o7777);
-            utimesSync(pdir, seconds(parent.mtimeNs), seconds(parent.mtimeNs));
-          }
+          if (top) mkdirSync(pdir, { recursive: true, mode: 0o700 });
+          inWritable(pdir, () => this.create(p, e, place.fqrn, place.parts, new Map()));
+          // Read-only again: the `.hidden` directory beside the tree has no mode of its own to show.
+          chmodSync(pdir, top ? 0o555 : shadowMode(parent.mode));
+          if (!top) utimesSync(pdir, seconds(parent.mtimeNs), seconds(parent.mtimeNs));
         }
       }
       if (e.type === 'symlink' && (todo.length > 0 || followLast)) {
@@ -393,18 +426,18 @@ export class ShadowTree {
     const rpath = '/' + parts.join('/');
     const self = await repo.fs.entry(rpath, false);
     const children = await repo.fs.entries(rpath);
-    chmodSync(dir, (self.mode & 0o7777) | 0o700);
+    chmodSync(dir, shadowMode(self.mode) | 0o700);
     const firstOfInode = new Map<number, string>();
     // Synchronous calls on purpose: the traced program waits for this answer anyway, and a directory of
     // thousands of entries costs milliseconds this way instead of a thread-pool round trip per call.
     for (const e of children) {
       if (e.flags & Flag.Hidden) continue;
-      this.create(posix.join(dir, e.name), e, fqrn, parts, firstOfInode);
+      inWritable(dir, () => this.create(posix.join(dir, e.name), e, fqrn, parts, firstOfInode));
     }
-    // The exact mode only now: until the directory is filled, this process must be able to write it.
-    chmodSync(dir, self.mode & 0o7777);
+    // Read-only only now: until the directory is filled, this process must be able to write it.
+    chmodSync(dir, shadowMode(self.mode));
     utimesSync(dir, seconds(self.mtimeNs), seconds(self.mtimeNs));
-    writeFileSync(done, '');
+    writeFileSync(done, '', { mode: 0o600 });
     this.counters.directories++;
   }
 
@@ -427,8 +460,9 @@ export class ShadowTree {
     switch (e.type) {
       case 'dir':
         if (old && !old.isDirectory()) rmSync(p, { force: true });
-        if (!old || !old.isDirectory()) racing(() => mkdirSync(p));
-        chmodSync(p, (e.mode & 0o7777) | 0o700);
+        if (!old || !old.isDirectory()) racing(() => mkdirSync(p, 0o700));
+        // Made writable again by whoever lists it (doList).
+        chmodSync(p, shadowMode(e.mode));
         utimesSync(p, t, t);
         break;
       case 'symlink': {
@@ -450,7 +484,7 @@ export class ShadowTree {
         if (!old || !old.isFile()) racing(() => closeSync(openSync(p, 'wx', 0o600)));
         // Never shorter: another process may have written the content already (same size, so a no-op then).
         if (!old || old.size !== e.size) truncateSync(p, e.size);
-        chmodSync(p, e.mode & 0o7777);
+        chmodSync(p, shadowMode(e.mode));
         utimesSync(p, t, t);
         if (e.nlink > 1) firstOfInode.set(e.ino, p);
         break;
@@ -463,7 +497,8 @@ export class ShadowTree {
         break;
       default:
         // Devices and sockets cannot be made without privileges: an empty file keeps the name visible.
-        if (!old) racing(() => closeSync(openSync(p, 'wx', e.mode & 0o777)));
+        if (!old) racing(() => closeSync(openSync(p, 'wx', 0o400)));
+        chmodSync(p, shadowMode(e.mode));
         utimesSync(p, t, t);
     }
   }
@@ -504,7 +539,7 @@ export class ShadowTree {
     await p;
     // Each name of a hardlink group gets its own marker (the preload library checks names, not inodes).
     const done = this.marker(fqrn, 'f', '/' + parts.join('/'));
-    if (entry.size > 0 && !existsSync(done)) writeFileSync(done, '');
+    if (entry.size > 0 && !existsSync(done)) writeFileSync(done, '', { mode: 0o600 });
   }
 
   private async doFill(repo: Repository, fqrn: string, parts: readonly string[], entry: Entry, file: string): Promise<void> {
@@ -513,19 +548,35 @@ export class ShadowTree {
     // each opens the file only after its own write, so neither reads a half-written file.
     const done = this.marker(fqrn, 'f', '/' + parts.join('/'));
     if (existsSync(done)) return;
-    const mode = (await stat(file)).mode & 0o7777;
-    if (!(mode & 0o200)) await chmod(file, mode | 0o200);
+    // From the entry, not from the file: another process filling it may have made it writable for a moment.
+    const mode = shadowMode(entry.mode);
+    let src: string | undefined;
     if (entry.hash && !entry.chunked) {
       // One verified object in the cache holds the whole content: let the kernel copy it.
-      const src = await repo.objects.get(entry.hash, '', entry.compression, undefined, entry.size);
+      src = await repo.objects.get(entry.hash, '', entry.compression, undefined, entry.size);
       if (statSync(src).size !== entry.size) throw new CvmfsError('EIO', `/cvmfs/${fqrn}${entry.path}: its cached object has the wrong size`);
-      copyInPlace(src, file, entry.size);
-    } else {
-      await pipeline(repo.fs.createReadStream('/' + parts.join('/')), createWriteStream(file, { flags: 'r+' }));
     }
-    await chmod(file, mode);
+    // Writable only for the moment of opening it: the descriptor keeps the right to write, the file does not.
+    let fd = -1;
+    for (let attempt = 0; fd < 0; attempt++) {
+      try {
+        chmodSync(file, mode | 0o200);
+        fd = openSync(file, 'r+');
+      } catch (e) {
+        // Another process filling the same file made it read-only again in between.
+        if ((e as NodeJS.ErrnoException).code !== 'EACCES' || attempt >= 8) throw e;
+      } finally {
+        chmodSync(file, mode);
+      }
+    }
+    try {
+      if (src) copyInPlace(src, fd, entry.size);
+      else await pipeline(repo.fs.createReadStream('/' + parts.join('/')), createWriteStream(file, { fd, autoClose: false }));
+    } finally {
+      closeSync(fd);
+    }
     await utimes(file, seconds(entry.mtimeNs), seconds(entry.mtimeNs));
-    writeFileSync(done, '');
+    writeFileSync(done, '', { mode: 0o600 });
     this.counters.files++;
     this.counters.bytes += entry.size;
   }
