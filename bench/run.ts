@@ -5,8 +5,9 @@
  *   node dist/bench/run.js [--json] [--only=1,2,5] [--runs=N] [--inproc-server] [--keep]
  *
  * --json           print JSON (rows with every sample, environment, targets) instead of the table
- * --only=LIST      run only these row groups (1…10; 5 = cold, 6 = dependency choices, 7 = connector, 8 = shared cache,
- *                  9 = network: squid, first byte, read-ahead, 10 = publisher deflate)
+ * --only=LIST      run only these row groups (1…11; 5 = cold, 6 = dependency choices, 7 = connector, 8 = shared cache,
+ *                  9 = network: squid, first byte, read-ahead, 10 = publisher deflate, 11 = cold starts of whole
+ *                  commands, with a delaying relay and the genuine client)
  * --runs=N         samples per contender for the warm and dependency rows (default 7; the median is reported)
  * --cold-runs=N    fresh-cache runs for the cold rows (default 5)
  * --exec-runs=N    timed runs per contender and workload for the connector rows (default 5)
@@ -14,6 +15,9 @@
  *                  `none` leaves proot out)
  * --inproc-server  serve the fixture from this process instead of a child process
  * --keep           keep the temporary directory (extracted tree, caches) and print its path
+ * --genuine-mount=CMD, --genuine-umount=CMD
+ *                  group 11 compares with the genuine client: `CMD FQRN SERVER_URL PUBKEY MOUNTPOINT CACHEDIR` mounts
+ *                  it with that (empty) cache, `CMD MOUNTPOINT` unmounts (build and mount scripts are yours)
  * --cache-base=DIR where the temporary directory goes (default: os.tmpdir()); e.g. /dev/shm to take the disk's
  *                  file-creation cost out of the cold rows
  */
@@ -45,6 +49,7 @@ import { parseCertificate, rsaKeysFromPem, verifyRaw, verifySha1 } from '../lib/
 import { compareRates, fmt, makeRow, median, nowMs, pool, table, targets, type Row } from './harness.js';
 import { startServer, type BenchServer } from './server.js';
 import { SQUID, startSquid } from '../test/squid.js';
+import { coldStartGroup } from './cold-start.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Configuration
@@ -73,6 +78,8 @@ const PROOT = argValue('proot');
 const ONLY = argValue('only')?.split(',').map((s) => s.trim()).filter(Boolean);
 const CACHE_BASE = argValue('cache-base') ?? tmpdir();
 const want = (group: string): boolean => !ONLY || ONLY.includes(group);
+const GENUINE_MOUNT = argValue('genuine-mount');
+const GENUINE_UMOUNT = argValue('genuine-umount');
 
 const log = (msg: string): void => {
   process.stderr.write(`[bench] ${msg}\n`);
@@ -926,6 +933,18 @@ try {
       add({ id, name: `publisher deflate of a ${(plain.length / MB).toFixed(1)} MB ${label} chunk: pako (standard zlib bytes)`, unit: 'MB/s', ucvmfsSamples: c, baselineSamples: e, baselineName: 'node:zlib deflateSync' });
     }
     log(`group 10 took ${((nowMs() - g0) / 1000).toFixed(1)} s`);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // 11. cold starts of whole commands (bench/cold-start.ts)
+  if (want('11')) {
+    const g0 = nowMs();
+    await coldStartGroup({
+      work, cli: CLI, runs: COLD_RUNS, add, log, runCommand,
+      fixture: { fqrn: FQRN, srv: SRV, key: KEY, bigPaths: big.map((e) => e.path), bigBytes, smallPath: small[0]!.path },
+      ...(GENUINE_MOUNT && GENUINE_UMOUNT ? { genuine: { mount: GENUINE_MOUNT, umount: GENUINE_UMOUNT } } : {}),
+    });
+    log(`group 11 took ${((nowMs() - g0) / 1000).toFixed(1)} s`);
   }
 
   // -------------------------------------------------------------------------------------------------------------

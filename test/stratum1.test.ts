@@ -5,67 +5,21 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, Socket, type Server } from 'node:net';
 import { join } from 'node:path';
 import { openRepository } from '../lib/index.js';
 import { FIXTURES, keyOf, readTruth, tempDir } from './helpers.js';
+import { NGINX, startNginx, type Nginx } from './nginx.js';
 
 const FQRN = 'fixture.test.example.org';
-const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startNginx(extra = ''): Promise<{ url: string; proc: ChildProcess }> {
-  const dir = tempDir('ucvmfs-nginx-');
-  const port = await freePort();
-  writeFileSync(join(dir, 'nginx.conf'), `
-daemon off;
-master_process off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log;
-events { worker_connections 256; }
-http {
-  access_log ${dir}/access.log;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
-  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  default_type application/octet-stream;
-  ${extra}
-  server {
-    listen 127.0.0.1:${port};
-    location /cvmfs/${FQRN}/ { alias ${join(FIXTURES, FQRN, 'srv')}/; }
-  }
-}
-`);
-  const proc = spawn(NGINX!, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise<boolean>((r) => {
-      const s: Socket = new Socket();
-      s.once('error', () => r(false)).connect(port, '127.0.0.1', () => { s.destroy(); r(true); });
-    }).catch(() => false);
-    if (up) return { url: `http://127.0.0.1:${port}/cvmfs/@fqrn@`, proc };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nginx did not start: ${readFileSync(join(dir, 'error.log'), 'utf8')}`);
-}
-
-let a: { url: string; proc: ChildProcess } | undefined;
-let b: { url: string; proc: ChildProcess } | undefined;
+let a: Nginx | undefined;
+let b: Nginx | undefined;
 
 before(async () => {
   if (!NGINX) return;
-  a = await startNginx();
-  b = await startNginx();
+  a = await startNginx({ [FQRN]: join(FIXTURES, FQRN, 'srv') });
+  b = await startNginx({ [FQRN]: join(FIXTURES, FQRN, 'srv') });
 });
 after(() => {
   a?.proc.kill('SIGKILL');
@@ -121,7 +75,7 @@ test('a server that accepts and never answers costs one timeout, then the next s
 });
 
 test('nginx closing after every answer (keepalive_timeout 0): every file reads right, 16 at a time, with read-ahead', { skip: NGINX ? false : 'nginx not installed (.ci/run installs it)' }, async () => {
-  const c = await startNginx('keepalive_timeout 0;');
+  const c = await startNginx({ [FQRN]: join(FIXTURES, FQRN, 'srv') }, 'keepalive_timeout 0;');
   try {
     const truth = readTruth(FQRN);
     const files = Object.entries(truth.entries).filter(([, e]) => e.type === 'file');
