@@ -132,3 +132,16 @@ export function ucvmfs(args: string[], env: Record<string, string> = {}, input?:
     p.on('close', (code, signal) => resolve({ code: code ?? -1, signal, stdout: Buffer.concat(out), stderr: err }));
   });
 }
+
+/** Deterministic pseudo-random bytes (xorshift32), incompressible enough to be cut into many chunks. */
+export function noise(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    b[i] = x & 0xff;
+  }
+  return b;
+}

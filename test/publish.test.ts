@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, linkSync
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import type { Database } from 'sql.js';
-import { FIXTURES, tempDir } from './helpers.js';
+import { FIXTURES, noise, tempDir } from './helpers.js';
 import { sqlite } from '../lib/catalog/sqlite.js';
 import { hashBytes, hashToString, objectPath, parseHash, type ContentHash, type HashAlgorithm, type ObjectSuffix } from '../lib/format/hash.js';
 import { parseManifest } from '../lib/format/manifest.js';
@@ -25,19 +25,6 @@ import { publish, Xor32Chunker, CATALOG_DDL, HISTORY_DDL, parseGetfattrOutput, t
 
 const SMALL_CHUNKS = { min: 64 * 1024, avg: 128 * 1024, max: 256 * 1024 };
 const T0 = 1_700_000_000;
-
-/** Deterministic pseudo-random bytes (xorshift32), incompressible enough to be cut into many chunks. */
-function noise(n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
 
 function write(root: string, rel: string, data: string | Buffer, mode = 0o644): void {
   const p = join(root, rel);

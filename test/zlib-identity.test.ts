@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
-import { FIXTURES, fixtureNames, keyOf, readTruth, serve, tempDir, ucvmfs } from './helpers.js';
+import { fixtureNames, FIXTURES, keyOf, noise, readTruth, serve, tempDir, ucvmfs } from './helpers.js';
 import { deflateStandard, deflateStandardStream } from '../lib/publish/deflate.js';
 import { publish } from '../lib/publish/index.js';
 import { openRepository } from '../lib/index.js';
@@ -64,19 +64,6 @@ for (const fqrn of fixtureNames()) {
     assert.ok(checked >= (dataCompressed ? 50 : 5), `${fqrn}: only ${checked} zlib objects found`);
     assert.ok(streamed > 0);
   });
-}
-
-/** Deterministic pseudo-random bytes (xorshift32). */
-function noise(n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    b[i] = x & 0xff;
-  }
-  return b;
 }
 
 test('zlib identity: every object of a repository we publish recompresses, with standard zlib, to itself', async () => {
