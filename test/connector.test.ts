@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { elfInterpreter } from '../lib/connector/elf.js';
@@ -541,4 +542,31 @@ layered('fail closed: an error inside the tracer, or in the JavaScript that answ
     assert.match(r.stderr, /hello\.txt: Input\/output error/, fault);
     assert.match(r.stderr, /injected fault/, fault);
   }
+});
+
+layered('sibling prefetch: the first file opened in a directory brings its small siblings, so the next job downloads nothing for them; UCVMFS_PREFETCH=off turns it off', async () => {
+  const truth = readTruth(FQRN);
+  const many = Object.keys(truth.entries).filter((p) => p.startsWith('/many/') && truth.entries[p]!.type === 'file').sort();
+  const [first, second] = [many[0]!, many[40]!];
+  const stats = (stderr: string) => {
+    const m = /(\d+) objects \([^)]*\) downloaded, prefetch made (\d+) files \([^)]*\) ready in (\d+) directories/.exec(stderr);
+    assert.ok(m, stderr);
+    return { downloaded: Number(m[1]), prefetched: Number(m[2]), dirs: Number(m[3]) };
+  };
+  const cache = tempDir('ucvmfs-prefetch-');
+  // The job reads one file and goes on working for a while: the prefetch runs meanwhile (it is cancelled when the job ends).
+  const a = await ucvmfs(['exec', '--stats', '--', 'sh', '-c', `cat ${M}${first}; sleep 2`], { ...env, ...layerEnv, CVMFS_CACHE_BASE: cache });
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(createHash('sha1').update(a.stdout).digest('hex'), truth.entries[first]!.sha1);
+  const sa = stats(a.stderr);
+  assert.equal(sa.dirs, 1);
+  assert.equal(sa.prefetched, 64, 'at most 64 files per directory');
+  // Another job, same cache: its file was among the siblings, so nothing is downloaded (the catalogs are cached too).
+  const b = await ucvmfs(['exec', '--stats', '--', 'cat', `${M}${second}`], { ...env, ...layerEnv, CVMFS_CACHE_BASE: cache });
+  assert.equal(b.code, 0, b.stderr);
+  assert.equal(createHash('sha1').update(b.stdout).digest('hex'), truth.entries[second]!.sha1);
+  assert.equal(stats(b.stderr).downloaded, 0, b.stderr);
+  const off = await ucvmfs(['exec', '--stats', '--', 'cat', `${M}${first}`], { ...env, ...layerEnv, CVMFS_CACHE_BASE: tempDir('ucvmfs-prefetch-'), UCVMFS_PREFETCH: 'off' });
+  assert.equal(off.code, 0, off.stderr);
+  assert.equal(stats(off.stderr).prefetched, 0);
 });

@@ -13,6 +13,7 @@ import { CvmfsError } from '../errors.js';
 import type { OpenOptions, Repository } from '../repository.js';
 import { defaultCacheBase, privateCacheBase } from '../cache/location.js';
 import { ShadowTree } from './shadow.js';
+import type { PrefetchOptions, PrefetchStats } from '../fs/prefetch.js';
 import { pidAlive } from '../cache/disk-cache.js';
 
 /** What the native module offers. */
@@ -64,6 +65,11 @@ export interface ExecOptions {
   preload?: boolean;
   /** Called with a line of diagnostics on problems opening repositories. */
   warn?: (line: string) => void;
+  /**
+   * Fetch the small siblings of the first file opened in a directory (lib/fs/prefetch.ts); false turns it off.
+   * Default on, unless the environment says `UCVMFS_PREFETCH=off`.
+   */
+  prefetch?: PrefetchOptions | false;
 }
 
 /** How the command ended. */
@@ -74,6 +80,10 @@ export interface ExecResult {
   signal: number;
   /** Shadow-tree counters: requests from the tracer, directories listed, files written and their bytes. */
   counters: ShadowTree['counters'];
+  /** What the sibling prefetch fetched. */
+  prefetched: PrefetchStats;
+  /** Objects downloaded and their bytes (on the wire), over the repositories the job opened. */
+  downloads: { objects: number; bytes: number };
 }
 
 
@@ -177,6 +187,7 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
       return null;
     }
   }, tracer.setxattr);
+  shadow.prefetch = options.prefetch ?? (/^(off|no|0|false)$/i.test(process.env.UCVMFS_PREFETCH ?? '') ? false : {});
   // Configured repositories show in `ls /cvmfs` at once and open on first access, like autofs.
   const configured = [...(options.repositories ?? []), ...(process.env.CVMFS_REPOSITORIES ?? '').split(',')];
   for (const fqrn of new Set(configured.map((r) => r.trim()).filter(Boolean))) shadow.announce(fqrn);
@@ -216,8 +227,14 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
       if (res.code < 0) throw new CvmfsError(res.error.startsWith('ptrace') ? 'EPERM' : 'EINVAL', res.error);
       options.warn?.(res.error);
     }
-    return { code: res.signal ? null : res.code, signal: res.signal, counters: shadow.counters };
+    const downloads = { objects: 0, bytes: 0 };
+    for (const r of opened) {
+      downloads.objects += r.stats().objectsDownloaded;
+      downloads.bytes += r.stats().bytesDownloaded;
+    }
+    return { code: res.signal ? null : res.code, signal: res.signal, counters: shadow.counters, prefetched: shadow.prefetched(), downloads };
   } finally {
+    shadow.close();
     for (const r of opened) r.close();
     await removeTree(root).catch(() => undefined);
   }

@@ -24,6 +24,7 @@ import { CvmfsError } from '../errors.js';
 import { createHash } from 'node:crypto';
 import { hashToString } from '../format/hash.js';
 import { elfInterpreter } from './elf.js';
+import { SiblingPrefetcher, type PrefetchOptions, type PrefetchStats } from '../fs/prefetch.js';
 
 /** The prefix programs see. */
 export const VIRTUAL_ROOT = '/cvmfs';
@@ -172,8 +173,11 @@ export class ShadowTree {
   private readonly listed = new Map<string, Promise<void>>();
   private readonly filled = new Map<string, Promise<void>>();
   private readonly argv0Support = new Map<string, boolean>();
-  /** Counters for the connector's report. */
-  readonly counters = { requests: 0, directories: 0, files: 0, bytes: 0 };
+  private readonly prefetchers = new Map<string, SiblingPrefetcher>();
+  /** Counters for the connector's report (times in ms). */
+  readonly counters = { requests: 0, directories: 0, files: 0, bytes: 0, listMs: 0, fillMs: 0, fetchMs: 0 };
+  /** Sibling prefetch (lib/fs/prefetch.ts) on the first file filled in each directory; false turns it off. */
+  prefetch: PrefetchOptions | false = {};
 
   /**
    * @param base the shared shadow area (in the cache): `rev/<fqrn>@<root hash>/` holds one revision's tree,
@@ -183,6 +187,18 @@ export class ShadowTree {
    * @param setxattr sets an extended attribute on a path (the native module's; Node has none).
    */
   constructor(readonly base: string, readonly session: string, private readonly provider: RepositoryProvider, private readonly setxattr?: (path: string, name: string, value: Buffer) => number) {}
+
+  /** What the sibling prefetchers did, over all repositories. */
+  prefetched(): PrefetchStats {
+    const t: PrefetchStats = { directories: 0, files: 0, bytes: 0, failed: 0 };
+    for (const p of this.prefetchers.values()) for (const k of Object.keys(t) as (keyof PrefetchStats)[]) t[k] += p.stats[k];
+    return t;
+  }
+
+  /** Stops every prefetch (the job ended). */
+  close(): void {
+    for (const p of this.prefetchers.values()) p.close();
+  }
 
   /** Real path of `/cvmfs/<fqrn>/<parts>` (the repository must be mounted). */
   real(fqrn: string, parts: readonly string[]): string {
@@ -423,6 +439,7 @@ export class ShadowTree {
   private async doList(repo: Repository, fqrn: string, parts: readonly string[], dir: string): Promise<void> {
     const done = this.marker(fqrn, 'l', '/' + parts.join('/'));
     if (existsSync(done)) return;
+    const t0 = performance.now();
     const rpath = '/' + parts.join('/');
     const self = await repo.fs.entry(rpath, false);
     const children = await repo.fs.entries(rpath);
@@ -439,6 +456,7 @@ export class ShadowTree {
     utimesSync(dir, seconds(self.mtimeNs), seconds(self.mtimeNs));
     writeFileSync(done, '', { mode: 0o600 });
     this.counters.directories++;
+    this.counters.listMs += performance.now() - t0;
   }
 
   /** Creates one entry of a directory in the shadow tree (synchronously, see {@link doList}). */
@@ -550,10 +568,18 @@ export class ShadowTree {
     if (existsSync(done)) return;
     // From the entry, not from the file: another process filling it may have made it writable for a moment.
     const mode = shadowMode(entry.mode);
+    const t0 = performance.now();
+    if (this.prefetch && parts.length > 0) {
+      let pf = this.prefetchers.get(fqrn);
+      if (!pf) this.prefetchers.set(fqrn, pf = new SiblingPrefetcher(repo, this.prefetch));
+      pf.opened('/' + parts.slice(0, -1).join('/'), parts[parts.length - 1]!);
+    }
     let src: string | undefined;
     if (entry.hash && !entry.chunked) {
       // One verified object in the cache holds the whole content: let the kernel copy it.
+      const tf = performance.now();
       src = await repo.objects.get(entry.hash, '', entry.compression, undefined, entry.size);
+      this.counters.fetchMs += performance.now() - tf;
       if (statSync(src).size !== entry.size) throw new CvmfsError('EIO', `/cvmfs/${fqrn}${entry.path}: its cached object has the wrong size`);
     }
     // Writable only for the moment of opening it: the descriptor keeps the right to write, the file does not.
@@ -579,5 +605,6 @@ export class ShadowTree {
     writeFileSync(done, '', { mode: 0o600 });
     this.counters.files++;
     this.counters.bytes += entry.size;
+    this.counters.fillMs += performance.now() - t0;
   }
 }
