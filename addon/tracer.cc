@@ -143,7 +143,8 @@ void CallJs(Napi::Env env, Napi::Function onRequest, Napi::Promise::Deferred* de
     }
     r->Answer(std::move(out));
   });
-  onRequest.Call({Napi::String::New(env, std::string(1, r->op)), Napi::String::New(env, r->path), reply});
+  // The path as bytes: names need not be UTF-8 (a string would turn stray bytes into U+FFFD).
+  onRequest.Call({Napi::String::New(env, std::string(1, r->op)), Napi::Buffer<char>::Copy(env, r->path.data(), r->path.size()), reply});
   if (env.IsExceptionPending()) {
     // The handler threw before answering: the call fails (EIO) and the job goes on.
     Napi::Error e = env.GetAndClearPendingException();
@@ -935,7 +936,10 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
 
 // lsetxattr(path, name, buffer): Node has no xattr API; the shadow tree stores the repository's attributes.
 static Napi::Value SetXattr(const Napi::CallbackInfo& info) {
-  std::string path = info[0].ToString().Utf8Value(), name = info[1].ToString().Utf8Value();
+  // The path as bytes (a Buffer) when it holds a name that is not UTF-8.
+  std::string path = info[0].IsBuffer() ? std::string(info[0].As<Napi::Buffer<char>>().Data(), info[0].As<Napi::Buffer<char>>().Length())
+                                        : info[0].ToString().Utf8Value();
+  std::string name = info[1].ToString().Utf8Value();
   auto b = info[2].As<Napi::Buffer<char>>();
   int rc = lsetxattr(path.c_str(), name.c_str(), b.Data(), b.Length(), 0);
   return Napi::Number::New(info.Env(), rc == 0 ? 0 : errno);

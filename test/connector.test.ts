@@ -6,7 +6,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { elfInterpreter } from '../lib/connector/elf.js';
 import { dirname, join } from 'node:path';
@@ -18,6 +19,13 @@ const FQRN = 'fixture.test.example.org';
 const M = `/cvmfs/${FQRN}`;
 const PY = '/usr/bin/python3';
 const SW = 'sw.test.example.org';
+/** A repository of ours whose names are not UTF-8 (Linux names are bytes). */
+const BY = 'bytes.test.example.org';
+/** `f\xffg`: 0xff never occurs in UTF-8. */
+const BAD = Buffer.from([0x66, 0xff, 0x67]);
+/** Latin-1 `été`, a directory name. */
+const LATIN1 = Buffer.from([0xe9, 0x74, 0xe9]);
+const bytes = (...parts: (string | Buffer)[]): Buffer => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
 /** What stat shows for a file or directory's mode: no write bits, no setuid/setgid/sticky (see the README). */
 const shown = (mode: number) => ((mode & 0o170000) === 0o100000 || (mode & 0o170000) === 0o040000 ? (mode & ~0o7777) | (mode & 0o555) : mode);
 let server: RepositoryServer;
@@ -57,12 +65,26 @@ async function publishSoftware(): Promise<{ dir: string; key: string }> {
   return { dir: out, key: r.publicKeyPath };
 }
 
+/** A repository with a file and a directory whose names are not UTF-8. */
+async function publishBytes(): Promise<{ dir: string; key: string }> {
+  const src = tempDir('ucvmfs-bytes-src-');
+  writeFileSync(bytes(src, '/', BAD), 'content of f\\xffg\n');
+  mkdirSync(bytes(src, '/', LATIN1));
+  writeFileSync(bytes(src, '/', LATIN1, '/inner'), 'inner of \\xe9t\\xe9\n');
+  writeFileSync(join(src, 'plain.txt'), 'plain\n');
+  symlinkSync(BAD, join(src, 'link'));
+  const out = join(tempDir('ucvmfs-bytes-'), 'repo');
+  const r = await publish(src, { fqrn: BY, out, readSourceXattrs: false });
+  return { dir: out, key: r.publicKeyPath };
+}
+
 before(async () => {
   const sw = await publishSoftware();
-  server = await serve({ ...Object.fromEntries(fixtureNames().map((f) => [f, join(FIXTURES, f, 'srv')])), [SW]: sw.dir });
+  const by = await publishBytes();
+  server = await serve({ ...Object.fromEntries(fixtureNames().map((f) => [f, join(FIXTURES, f, 'srv')])), [SW]: sw.dir, [BY]: by.dir });
   env = {
     CVMFS_SERVER_URL: `${server.url}/@fqrn@`,
-    CVMFS_PUBLIC_KEY: [...[FQRN, 'features.test.example.org'].map(keyOf), sw.key].join(':'),
+    CVMFS_PUBLIC_KEY: [...[FQRN, 'features.test.example.org'].map(keyOf), sw.key, by.key].join(':'),
     CVMFS_CACHE_BASE: tempDir('ucvmfs-exec-cache-'),
     SOME_VAR: 'alpha',
   };
@@ -541,4 +563,32 @@ layered('fail closed: an error inside the tracer, or in the JavaScript that answ
     assert.match(r.stderr, /hello\.txt: Input\/output error/, fault);
     assert.match(r.stderr, /injected fault/, fault);
   }
+});
+
+layered('file names as bytes: ls, cat, find and python see a name that is not UTF-8 byte for byte; the markers hash the same bytes as the native side', async () => {
+  const B = `/cvmfs/${BY}`;
+  const cache = tempDir('ucvmfs-bytes-cache-');
+  const script = [
+    `ls ${B}`, `cat "${B}/$(printf 'f\\377g')"`, `ls "${B}/$(printf '\\351t\\351')"`, `cat "${B}/$(printf '\\351t\\351')/inner"`,
+    `cat ${B}/link`, `find ${B} | sort`,
+    `${PY} -c "import os; d = b'${B}'; print(sorted(os.listdir(d))); print(open(d + b'/\\\\xe9t\\\\xe9/inner', 'rb').read()); print(os.readlink(d + b'/link')); print([n for n in os.listdir('${B}') if 'g' in n])"`,
+  ].join('; ');
+  const want = Buffer.concat([
+    bytes(BAD, '\nlink\nplain.txt\n', LATIN1, '\n'), Buffer.from('content of f\\xffg\n'), Buffer.from('inner\n'),
+    Buffer.from('inner of \\xe9t\\xe9\n'), Buffer.from('content of f\\xffg\n'),
+    bytes(B, '\n', B, '/', BAD, '\n', B, '/link\n', B, '/plain.txt\n', B, '/', LATIN1, '\n', B, '/', LATIN1, '/inner\n'),
+    Buffer.from("[b'f\\xffg', b'link', b'plain.txt', b'\\xe9t\\xe9']\nb'inner of \\\\xe9t\\\\xe9\\n'\nb'f\\xffg'\n['f\\udcffg']\n"),
+  ]);
+  // Twice: the first run fills the shadow tree, the second finds it complete through the markers.
+  for (const run of ['cold', 'warm']) {
+    const r = await exec(['/bin/bash', '-c', script], { CVMFS_CACHE_BASE: cache, LC_ALL: 'C' });
+    assert.equal(r.code, 0, `${run}: ${r.stderr}`);
+    assert.equal(r.stdout.toString('hex'), want.toString('hex'), `${run}: ${JSON.stringify(r.stdout.toString('latin1'))}`);
+  }
+  // The markers are named by the MD5 of the path's bytes, as the tracer and the preload library compute it.
+  const revs = join(cache, 'shadow', 'rev');
+  const state = readdirSync(revs).find((n) => n.startsWith(`${BY}@`) && n.endsWith('.state'))!;
+  const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+  assert.ok(existsSync(join(revs, state, `f-${md5(bytes('/', BAD))}`)), 'content marker of /f\\xffg');
+  assert.ok(existsSync(join(revs, state, `l-${md5(bytes('/', LATIN1))}`)), 'listing marker of /\\xe9t\\xe9');
 });
