@@ -26,6 +26,7 @@
 
 #include "filter.h"
 #include "md5.h"
+#include "paths.h"
 #include "syscalls.h"
 #include "tracee.h"
 
@@ -229,6 +230,13 @@ class Tracer {
     return a;
   }
 
+  // Whether a path has a `..` component.
+  static bool HasDotDot(const std::string& p) {
+    for (size_t i = p.find(".."); i != std::string::npos; i = p.find("..", i + 1))
+      if ((i == 0 || p[i - 1] == '/') && (i + 2 == p.size() || p[i + 2] == '/')) return true;
+    return false;
+  }
+
   // A path without `.`/`..` components or doubled slashes: its lexical parent is where the kernel looks.
   static bool Clean(const std::string& p) {
     if (p.empty() || p.back() == '/' || p.find("//") != std::string::npos) return false;
@@ -356,7 +364,9 @@ class Tracer {
           if (Under(n, kVirtual)) abs = n;
         }
         // The session directory only stands for /cvmfs itself: below it, the kernel must go to the revisions.
-        if (Under(base, o_.shadow)) relative = false;
+        // And a `..` must climb as in /cvmfs: from a repository's top the kernel would reach the shadow area's
+        // own directories (rev/, markers, unfilled placeholders), so such a path is given to it absolute.
+        if (Under(base, o_.shadow) || HasDotDot(s)) relative = false;
       } else {
         // Relative to a real directory, yet naming /cvmfs (`cd / && ls cvmfs/x`): give the kernel the shadow path.
         if (base.empty() || (s.compare(0, 5, "cvmfs") != 0 && s.find("..") == std::string::npos)) return "";
@@ -416,6 +426,31 @@ class Tracer {
     bool in = InShadowArea(ProcLink(getpid(), "fd/" + std::to_string(fd)));
     close(fd);
     return in;
+  }
+
+  static long LMode(const char* p) {
+    struct stat st;
+    return lstat(p, &st) == 0 ? (long)st.st_mode : -errno;
+  }
+  static long RdLink(const char* p, char* buf, size_t n) {
+    ssize_t m = readlink(p, buf, n);
+    return m < 0 ? -errno : (long)m;
+  }
+
+  // The /cvmfs path a path outside /cvmfs reaches through a symlink into /cvmfs, or "". Paid by calls the
+  // kernel could not answer (one access() by the tracer first; the walk only when that fails with ENOENT).
+  std::string ThroughLink(pid_t pid, int dirfd, const std::string& s, bool follow) {
+    if (s.empty() || s.compare(0, 6, "/proc/") == 0) return "";
+    std::string tp = TraceePath(pid, dirfd, s);
+    if (faccessat(AT_FDCWD, tp.c_str(), F_OK, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) return "";
+    std::string abs = s;
+    if (s[0] != '/') {
+      std::string base = ProcLink(pid, dirfd == AT_FDCWD ? "cwd" : "fd/" + std::to_string(dirfd));
+      if (base.empty() || base[0] != '/') return "";
+      abs = base + "/" + s;
+    }
+    char out[PATH_MAX + 1];
+    return ucvmfs_link_into_root(abs.c_str(), follow, out, sizeof out, LMode, RdLink) ? std::string(out) : "";
   }
 
   // Whether a modifying call acts on the target of a final symlink (else on the link or the name itself).
@@ -513,6 +548,27 @@ class Tracer {
     }
     if (faultTracer_ && Under(s, kVirtual)) throw std::runtime_error("injected fault (UCVMFS_TEST_FAULT=tracer)");
     std::string virt = Classify(pid, r, c->dirfd, s, &rw);
+    nofollow_ = c->kind == Kind::Readlink || nr == __NR_lgetxattr || nr == __NR_llistxattr ||
+                (nr == __NR_newfstatat && (r.Arg(3) & AT_SYMLINK_NOFOLLOW)) || (nr == __NR_statx && (r.Arg(2) & AT_SYMLINK_NOFOLLOW));
+#ifdef __NR_lstat
+    nofollow_ = nofollow_ || nr == __NR_lstat;
+#endif
+    if (virt.empty() && rw.empty() && c->kind != Kind::Getcwd) {
+      // Outside /cvmfs, yet perhaps through a symlink into it (~/sw -> /cvmfs/<fqrn>/sw): the kernel would say
+      // ENOENT. Then the call is made on the /cvmfs path instead.
+      bool follow = c->kind == Kind::Write ? FollowsLast(nr, r) : !nofollow_;
+      if (c->kind == Kind::Open) {
+        uint64_t flags = 0;
+        if (c->flags >= 0) flags = r.Arg(c->flags);
+        else ReadMem(pid, r.Arg(2), &flags, sizeof flags);
+        follow = !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
+      }
+      std::string v = ThroughLink(pid, c->dirfd < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd), s, follow);
+      if (!v.empty()) {
+        s = v;
+        virt = Classify(pid, r, -1, s, &rw);
+      }
+    }
     if (virt.empty() && (c->kind == Kind::Write || c->kind == Kind::Open)) {
       // A change through a path outside /cvmfs that leads into the shadow tree: as read-only as /cvmfs itself.
       bool writes = c->kind == Kind::Write;
@@ -527,11 +583,6 @@ class Tracer {
       int dirfd = c->dirfd < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd);
       if (writes && TargetsShadow(pid, dirfd, s, follow)) return FailNow(pid, r, EROFS);
     }
-    nofollow_ = c->kind == Kind::Readlink || nr == __NR_lgetxattr || nr == __NR_llistxattr ||
-                (nr == __NR_newfstatat && (r.Arg(3) & AT_SYMLINK_NOFOLLOW)) || (nr == __NR_statx && (r.Arg(2) & AT_SYMLINK_NOFOLLOW));
-#ifdef __NR_lstat
-    nofollow_ = nofollow_ || nr == __NR_lstat;
-#endif
     if (virt.empty() && c->kind == Kind::Readlink && s.compare(0, 6, "/proc/") == 0) {
       // /proc/<pid>/cwd, exe, fd/N, ... reveal shadow paths: translate the answer.
       pending_[pid] = Pending{Pending::TranslateBuf, 0, r.Arg(c->path + 1), r.Arg(c->path + 2), false, LinkName(pid, r, c, s)};
@@ -587,7 +638,7 @@ class Tracer {
       case Kind::Readlink:
         if (Failed(Ask('l', virt))) return FailNow(pid, r, EIO);
         needExit = true;
-        pending_[pid] = Pending{Pending::TranslateBuf, 0, r.Arg(c->path + 1), r.Arg(c->path + 2), false, LinkName(pid, r, c, s)};
+        pending_[pid] = Pending{Pending::TranslateBuf, 0, r.Arg(c->path + 1), r.Arg(c->path + 2), false, rw.empty() ? LinkName(pid, r, c, s) : rw};
         pending_[pid].linkDir = Normalize(virt + "/..");
         break;
       default: {

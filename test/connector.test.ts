@@ -592,3 +592,74 @@ layered('file names as bytes: ls, cat, find and python see a name that is not UT
   assert.ok(existsSync(join(revs, state, `f-${md5(bytes('/', BAD))}`)), 'content marker of /f\\xffg');
   assert.ok(existsSync(join(revs, state, `l-${md5(bytes('/', LATIN1))}`)), 'listing marker of /\\xe9t\\xe9');
 });
+
+layered('`..` and getcwd as on a mount: `..` of a repository is /cvmfs, of /cvmfs is /; getcwd after any cd shows /cvmfs paths; internal names never listed; nothing below the shadow tree reached by `..`', async () => {
+  const F2 = 'features.test.example.org';
+  const py = (code: string) => `${PY} -c ${JSON.stringify(code)}`;
+  const script = [
+    `cd ${M} && ls ..`, 'echo --', `cd ${M}/sw && ls ../../..`, 'echo --', 'cd /cvmfs && ls ..', 'echo --',
+    `cd ${M}/sw/bin && cd -P .. && pwd -P && /bin/pwd && ${py('import os; print(os.getcwd())')}`,
+    `cd -P ../.. && pwd -P && /bin/pwd && ${py('import os; print(os.getcwd())')}`,
+    `cd ${M} && cd -P ../${F2} && pwd -P && /bin/pwd && ls | head -1`,
+    `cd ${M} && ${py("import os; os.chdir('..'); print(os.getcwd()); print(sorted(os.listdir('.'))); os.chdir('../cvmfs/" + FQRN + "/small'); print(os.getcwd()); os.chdir('..'); print(os.getcwd())")}`,
+    `cd ${M}/small && cat ../../${FQRN}/small/hello.txt | sha1sum`,
+    `cd ${M}/small && (echo x > ../new; echo x > ../../new; touch ../../${F2}/new; mkdir ../../x) 2>&1 | grep -c 'Read-only file system'`,
+    `cd ${M} && ls -a .. ../.. | grep -c '[@]\\|[.]state\\|[.]hidden'`,
+    `cd /cvmfs/${F2}/.cvmfs/snapshots && ls ../.. | head -1 && cd .. && pwd -P`,
+  ].join('; ');
+  const r = await exec(['/bin/bash', '-c', script], { LC_ALL: 'C' });
+  const truth = readTruth(FQRN);
+  const root = readdirSync('/').filter((n) => !n.startsWith('.')).sort();
+  const out = r.stdout.toString().split('\n');
+  let i = 0;
+  const block = () => {
+    const b: string[] = [];
+    while (out[i] !== '--') b.push(out[i++]!);
+    i++;
+    return b;
+  };
+  assert.deepEqual(block(), [FQRN], '`ls ..` at a repository top lists /cvmfs');
+  assert.deepEqual(block().sort(), root, '`ls ../../..` from /cvmfs/<fqrn>/sw lists /');
+  assert.deepEqual(block().sort(), root, '`ls ..` in /cvmfs lists /');
+  assert.deepEqual(out.slice(i, i + 6), [`${M}/sw`, `${M}/sw`, `${M}/sw`, '/cvmfs', '/cvmfs', '/cvmfs'], 'getcwd after cd -P ..');
+  i += 6;
+  const first2 = readTruth(F2).entries['/']!.entries!.filter((n) => n !== '.cvmfs')[0]!;
+  assert.deepEqual(out.slice(i, i + 3), [`/cvmfs/${F2}`, `/cvmfs/${F2}`, first2], 'cd ../<other repository>');
+  i += 3;
+  assert.equal(out[i++], '/cvmfs', 'python chdir("..") then getcwd');
+  assert.deepEqual(JSON.parse(out[i++]!.replaceAll("'", '"')), [F2, FQRN], 'python lists /cvmfs through `.`');
+  assert.deepEqual(out.slice(i, i + 2), [`${M}/small`, M], 'python chdir through `..` and back');
+  i += 2;
+  assert.equal(out[i++], `${truth.entries['/small/hello.txt']!.sha1}  -`, 'a relative path through `..` and the repository name reads the file');
+  assert.equal(out[i++], '4', 'writes through `..` are EROFS');
+  assert.equal(out[i++], '0', 'no internal name in a listing');
+  assert.deepEqual(out.slice(i, i + 2), [first2, `/cvmfs/${F2}/.cvmfs`], '`..` below the hidden /.cvmfs (kept beside the tree) climbs as in the repository');
+});
+
+layered('symlinks from outside into /cvmfs: listing, reading, cd, find, python import and exec through a link in a real directory', async () => {
+  const t = tempDir('ucvmfs-links-');
+  symlinkSync(`${M}/sw`, join(t, 'sw'));
+  symlinkSync(`${M}/small/hello.txt`, join(t, 'hello'));
+  symlinkSync(`../../cvmfs/${FQRN}/small`, join(t, 'up'));
+  symlinkSync(`/cvmfs/${SW}/python`, join(t, 'py'));
+  symlinkSync(join(t, 'sw'), join(t, 'chain'));
+  const truth = readTruth(FQRN);
+  const under = Object.keys(truth.entries).filter((p) => p === '/sw' || p.startsWith('/sw/')).length;
+  const sha = `${truth.entries['/small/hello.txt']!.sha1}  -`;
+  const script = [
+    `ls ${t}/sw/bin`, 'echo --', `cat ${t}/hello | sha1sum`, `cat ${t}/up/hello.txt | sha1sum`, `cd ${t} && cat hello | sha1sum`,
+    `stat -L -c %s ${t}/hello`, `cd ${t}/sw && pwd -P`, `find ${t}/sw/ | wc -l`, `ls ${t}/chain/bin | wc -l`,
+    `${PY} -c "import sys; sys.path.insert(0, '${t}/py'); import mypkg; print(mypkg.answer(), mypkg.__file__)"`,
+    `${t}/sw/bin/busybox echo static through a link`, `${t}/sw/bin/hello`, `cd ${t}/sw/bin && ./hello world`,
+    `cat ${t}/sw/nope 2>&1 | grep -c 'No such file'`, `(echo x > ${t}/sw/new) 2>&1 | grep -c 'Read-only file system'`,
+  ].join('; ');
+  const r = await exec(['/bin/bash', '-c', script], { LC_ALL: 'C' });
+  assert.equal(r.code, 0, r.stderr);
+  const out = r.stdout.toString().split('\n');
+  const sep = out.indexOf('--');
+  assert.deepEqual(out.slice(0, sep), truth.entries['/sw/bin']!.entries, `ls through a link: ${r.stderr}`);
+  assert.deepEqual(out.slice(sep + 1, -1), [
+    sha, sha, sha, String(truth.entries['/small/hello.txt']!.size), `${M}/sw`, String(under), String(truth.entries['/sw/bin']!.entries!.length),
+    `42 ${t}/py/mypkg/__init__.py`, 'static through a link', 'Hello, cvmfs! (from libgreet 1.0)', 'Hello, world! (from libgreet 1.0)', '1', '1',
+  ], r.stderr);
+});
