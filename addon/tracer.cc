@@ -183,6 +183,39 @@ class Tracer {
   // error fails the call instead of letting it through.
   bool faultTracer_ = getenv("UCVMFS_TEST_FAULT") != nullptr && std::string(getenv("UCVMFS_TEST_FAULT")) == "tracer";
   std::unordered_map<long, uint64_t> byNr_;  // seccomp stops per system call (debug)
+  ino_t ownNs_ = NamespaceOf("self");          // the tracer's mount namespace
+  std::unordered_map<ino_t, bool> nsSees_;     // another mount namespace → whether it sees the shadow area
+
+  static ino_t NamespaceOf(const std::string& pid) {
+    struct stat st;
+    return stat(("/proc/" + pid + "/ns/mnt").c_str(), &st) == 0 ? st.st_ino : 0;
+  }
+
+  // A process in another mount namespace (a container started inside the job: bwrap, podman) reaches /cvmfs
+  // only when the shadow area is at the same path there, since the tracer hands the kernel shadow paths. When
+  // it is not, the job is told why, once per namespace.
+  bool SeesShadow(pid_t pid) {
+    ino_t ns = NamespaceOf(std::to_string(pid));
+    if (ns == 0 || ns == ownNs_) return true;
+    auto it = nsSees_.find(ns);
+    if (it != nsSees_.end()) return it->second;
+    auto same = [&](const std::string& dir) {
+      struct stat a, b;
+      return stat(dir.c_str(), &a) == 0 && stat(("/proc/" + std::to_string(pid) + "/root" + dir).c_str(), &b) == 0 &&
+             a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    };
+    bool sees = same(o_.base) && same(o_.shadow);
+    if (!sees) {
+      // The cache directory holds both the shadow trees (shadow/) and the session's /cvmfs (sessions/).
+      std::string cache = o_.base.substr(0, o_.base.rfind('/'));
+      fprintf(stderr,
+              "ucvmfs: /cvmfs is not available to process %d: it runs in another mount namespace (a container started "
+              "inside the job) that does not show the connector's cache directory %s at the same path; bind it "
+              "there (e.g. bwrap --bind %s %s)\n",
+              (int)pid, cache.c_str(), cache.c_str(), cache.c_str());
+    }
+    return nsSees_[ns] = sees;
+  }
 
   std::vector<std::string> Ask(char op, const std::string& path) {
     std::string key = std::string(1, op) + path;
@@ -569,6 +602,7 @@ class Tracer {
         virt = Classify(pid, r, -1, s, &rw);
       }
     }
+    if (!virt.empty() && !SeesShadow(pid)) return FailNow(pid, r, ENOENT);
     if (virt.empty() && (c->kind == Kind::Write || c->kind == Kind::Open)) {
       // A change through a path outside /cvmfs that leads into the shadow tree: as read-only as /cvmfs itself.
       bool writes = c->kind == Kind::Write;

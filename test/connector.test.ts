@@ -663,3 +663,36 @@ layered('symlinks from outside into /cvmfs: listing, reading, cd, find, python i
     `42 ${t}/py/mypkg/__init__.py`, 'static through a link', 'Hello, cvmfs! (from libgreet 1.0)', 'Hello, world! (from libgreet 1.0)', '1', '1',
   ], r.stderr);
 });
+
+/** Runs a command (not the CLI) with the test's environment; output collected as with {@link ucvmfs}. */
+function run(argv: string[], e: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const p = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, ...e }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => out.push(d));
+    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    p.on('close', (code, signal) => resolve({ code: code ?? -1, signal, stdout: Buffer.concat(out), stderr: err }));
+  });
+}
+
+layered('containers: ucvmfs exec inside bubblewrap; bubblewrap inside ucvmfs exec sees /cvmfs when the cache is bound into it, and is told why not when it is hidden', async () => {
+  const cache = tempDir('ucvmfs-bwrap-cache-');
+  const e = { ...env, ...layerEnv, CVMFS_CACHE_BASE: cache, CVMFS_PUBLIC_KEY: keyOf(FQRN) };
+  const truth = readTruth(FQRN);
+  const script = `ls ${M} | head -1; cat ${M}/small/hello.txt | sha1sum; cd ${M} && ls .. && pwd -P`;
+  const want = [truth.entries['/']!.entries![0], `${truth.entries['/small/hello.txt']!.sha1}  -`, FQRN, M].join('\n') + '\n';
+  const box = ['bwrap', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'];
+  // ucvmfs in an unprivileged container (its cache bound in, /tmp private).
+  const inside = await run([...box, '--bind', cache, cache, '--', process.execPath, join(ROOT, 'dist/lib/cli/main.js'), 'exec', '--', '/bin/bash', '-c', script], e);
+  assert.equal(inside.code, 0, inside.stderr);
+  assert.equal(inside.stdout.toString(), want, inside.stderr);
+  // A container started inside the job: the tracer follows it; the kernel there needs the shadow tree at its path.
+  const nested = await run([process.execPath, join(ROOT, 'dist/lib/cli/main.js'), 'exec', '--', ...box, '--bind', cache, cache, '--', '/bin/bash', '-c', script], e);
+  assert.equal(nested.code, 0, nested.stderr);
+  assert.equal(nested.stdout.toString(), want, nested.stderr);
+  const hidden = await run([process.execPath, join(ROOT, 'dist/lib/cli/main.js'), 'exec', '--', ...box, '--', '/bin/bash', '-c', `cat ${M}/small/hello.txt; echo rc=$?`], e);
+  assert.equal(hidden.stdout.toString(), 'rc=1\n', hidden.stderr);
+  assert.match(hidden.stderr, new RegExp(`/cvmfs is not available to process \\d+: it runs in another mount namespace .* cache directory ${cache}`));
+  assert.match(hidden.stderr, /hello\.txt: No such file or directory/);
+});
