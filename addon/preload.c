@@ -30,6 +30,7 @@
 
 #include "gate.h"
 #include "md5.h"
+#include "paths.h"
 
 #if defined(__x86_64__)
 
@@ -349,6 +350,44 @@ static int targets_shadow(int dirfd, const char *p, int follow) {
   return in;
 }
 
+/* ---- Symlinks from outside into /cvmfs ---- */
+
+static long lmode_gate(const char *p) {
+  struct stat st;
+  long r = gate(SYS_newfstatat, AT_FDCWD, (long)p, (long)&st, AT_SYMLINK_NOFOLLOW, 0);
+  return r < 0 ? r : (long)st.st_mode;
+}
+
+static long readlink_gate(const char *p, char *buf, size_t n) {
+  return gate(SYS_readlinkat, AT_FDCWD, (long)p, (long)buf, (long)n, 0);
+}
+
+/*
+ * After the kernel's ENOENT for a path outside /cvmfs (`res`): whether the path passes through a symlink into
+ * /cvmfs (~/sw -> /cvmfs/<fqrn>/sw), and then its /cvmfs form in `v`. Calls that succeed never get here.
+ */
+static int through_link(long res, int dirfd, const char *p, int follow, char *v, size_t vsz) {
+  if (res != -ENOENT || !*p || strncmp(p, "/proc/", 6) == 0) return 0;
+  char abs[2 * PATH_MAX + 2];
+  if (p[0] == '/') {
+    if (strlen(p) >= sizeof abs) return 0;
+    strcpy(abs, p);
+  } else {
+    char b[PATH_MAX];
+    long r;
+    if (dirfd == AT_FDCWD) {
+      r = gate(SYS_getcwd, (long)b, sizeof b, 0, 0, 0);
+    } else {
+      char fdp[64];
+      snprintf(fdp, sizeof fdp, "/proc/self/fd/%d", dirfd);
+      r = gate(SYS_readlinkat, AT_FDCWD, (long)fdp, (long)b, sizeof b - 1, 0);
+      if (r > 0) b[r] = 0;
+    }
+    if (r <= 0 || b[0] != '/' || (size_t)snprintf(abs, sizeof abs, "%s/%s", b, p) >= sizeof abs) return 0;
+  }
+  return ucvmfs_link_into_root(abs, follow, v, vsz, lmode_gate, readlink_gate);
+}
+
 /* ---- The entry points ---- */
 
 static int open_common(int dirfd, const char *p, int flags, mode_t mode) {
@@ -361,7 +400,10 @@ static int open_common(int dirfd, const char *p, int flags, mode_t mode) {
     return -1;
   }
   if (r == TRACER) return (int)syscall(SYS_openat, dirfd, p, flags, mode);
-  return (int)ret(gate(SYS_openat, dirfd, (long)(r == REWRITTEN ? out : p), flags, mode, 0));
+  long res = gate(SYS_openat, dirfd, (long)(r == REWRITTEN ? out : p), flags, mode, 0);
+  char v[PATH_MAX];
+  if (r == NATIVE && through_link(res, dirfd, p, follow, v, sizeof v)) return open_common(AT_FDCWD, v, flags, mode);
+  return (int)ret(res);
 }
 
 #define MODE_ARG(flags)                              \
@@ -387,7 +429,10 @@ static int stat_common(int dirfd, const char *p, struct stat *st, int flags) {
   enum route r = route(dirfd, p, (flags & AT_SYMLINK_NOFOLLOW) ? NEED_LSTAT : NEED_STAT, out, sizeof out);
   if (!*p && (flags & AT_EMPTY_PATH)) r = NATIVE;
   if (r == TRACER) return (int)syscall(SYS_newfstatat, dirfd, p, st, flags);
-  return (int)ret(gate(SYS_newfstatat, dirfd, (long)(r == REWRITTEN ? out : p), (long)st, flags, 0));
+  long res = gate(SYS_newfstatat, dirfd, (long)(r == REWRITTEN ? out : p), (long)st, flags, 0);
+  char v[PATH_MAX];
+  if (r == NATIVE && through_link(res, dirfd, p, !(flags & AT_SYMLINK_NOFOLLOW), v, sizeof v)) return stat_common(AT_FDCWD, v, st, flags);
+  return (int)ret(res);
 }
 
 int stat(const char *p, struct stat *st) { return stat_common(AT_FDCWD, p, st, 0); }
@@ -408,14 +453,20 @@ int statx(int dirfd, const char *p, int flags, unsigned int mask, struct statx *
   enum route r = route(dirfd, p, (flags & AT_SYMLINK_NOFOLLOW) ? NEED_LSTAT : NEED_STAT, out, sizeof out);
   if (!*p && (flags & AT_EMPTY_PATH)) r = NATIVE;
   if (r == TRACER) return (int)syscall(SYS_statx, dirfd, p, flags, mask, stx);
-  return (int)ret(gate(SYS_statx, dirfd, (long)(r == REWRITTEN ? out : p), flags, mask, (long)stx));
+  long res = gate(SYS_statx, dirfd, (long)(r == REWRITTEN ? out : p), flags, mask, (long)stx);
+  char v[PATH_MAX];
+  if (r == NATIVE && through_link(res, dirfd, p, !(flags & AT_SYMLINK_NOFOLLOW), v, sizeof v)) return statx(AT_FDCWD, v, flags, mask, stx);
+  return (int)ret(res);
 }
 
 static int access_common(int dirfd, const char *p, int mode) {
   char out[PATH_MAX];
   enum route r = route(dirfd, p, NEED_STAT, out, sizeof out);
   if (r == TRACER || (r == REWRITTEN && (mode & W_OK))) return (int)syscall(SYS_faccessat, dirfd, p, mode);
-  return (int)ret(gate(SYS_faccessat, dirfd, (long)(r == REWRITTEN ? out : p), mode, 0, 0));
+  long res = gate(SYS_faccessat, dirfd, (long)(r == REWRITTEN ? out : p), mode, 0, 0);
+  char v[PATH_MAX];
+  if (r == NATIVE && through_link(res, dirfd, p, 1, v, sizeof v)) return access_common(AT_FDCWD, v, mode);
+  return (int)ret(res);
 }
 
 int access(const char *p, int mode) { return access_common(AT_FDCWD, p, mode); }
@@ -440,7 +491,12 @@ static ssize_t readlink_common(int dirfd, const char *p, char *buf, size_t size)
   }
   enum route r = route(dirfd, p, NEED_LSTAT, out, sizeof out);
   if (r == TRACER) return syscall(SYS_readlinkat, dirfd, p, buf, size);
-  if (r == NATIVE) return ret(gate(SYS_readlinkat, dirfd, (long)p, (long)buf, (long)size, 0));
+  if (r == NATIVE) {
+    long res = gate(SYS_readlinkat, dirfd, (long)p, (long)buf, (long)size, 0);
+    char v[PATH_MAX];
+    if (through_link(res, dirfd, p, 0, v, sizeof v)) return readlink_common(AT_FDCWD, v, buf, size);
+    return ret(res);
+  }
   char t[PATH_MAX];
   long n = gate(SYS_readlinkat, AT_FDCWD, (long)out, (long)t, sizeof t - 1, 0);
   if (n < 0) return ret(n);
@@ -488,15 +544,20 @@ int chdir(const char *p) {
   char out[PATH_MAX];
   enum route r = route(AT_FDCWD, p, NEED_LIST, out, sizeof out);
   if (r == TRACER) return (int)syscall(SYS_chdir, p);
-  return (int)ret(gate(SYS_chdir, (long)(r == REWRITTEN ? out : p), 0, 0, 0, 0));
+  long res = gate(SYS_chdir, (long)(r == REWRITTEN ? out : p), 0, 0, 0, 0);
+  char v[PATH_MAX];
+  if (r == NATIVE && through_link(res, AT_FDCWD, p, 1, v, sizeof v)) return chdir(v);
+  return (int)ret(res);
 }
 
 DIR *opendir(const char *p) {
   char out[PATH_MAX];
   int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
   enum route r = route(AT_FDCWD, p, NEED_LIST, out, sizeof out);
-  int fd = r == TRACER ? (int)syscall(SYS_openat, AT_FDCWD, p, flags, 0)
-                       : (int)ret(gate(SYS_openat, AT_FDCWD, (long)(r == REWRITTEN ? out : p), flags, 0, 0));
+  long res = r == TRACER ? 0 : gate(SYS_openat, AT_FDCWD, (long)(r == REWRITTEN ? out : p), flags, 0, 0);
+  char v[PATH_MAX];
+  if (r == NATIVE && through_link(res, AT_FDCWD, p, 1, v, sizeof v)) return opendir(v);
+  int fd = r == TRACER ? (int)syscall(SYS_openat, AT_FDCWD, p, flags, 0) : (int)ret(res);
   if (fd < 0) return NULL;
   DIR *d = fdopendir(fd);
   if (!d) close(fd);
@@ -509,7 +570,10 @@ static ssize_t getxattr_common(const char *p, const char *name, void *v, size_t 
   enum route r = route(AT_FDCWD, p, follow ? NEED_STAT : NEED_LSTAT, out, sizeof out);
   long nr = follow ? SYS_getxattr : SYS_lgetxattr;
   if (r == TRACER || (r == REWRITTEN && strncmp(name, "user.", 5) == 0)) return syscall(nr, p, name, v, size);
-  return ret(gate(nr, (long)(r == REWRITTEN ? out : p), (long)name, (long)v, (long)size, 0));
+  long res = gate(nr, (long)(r == REWRITTEN ? out : p), (long)name, (long)v, (long)size, 0);
+  char vp[PATH_MAX];
+  if (r == NATIVE && through_link(res, AT_FDCWD, p, follow, vp, sizeof vp)) return getxattr_common(vp, name, v, size, follow);
+  return ret(res);
 }
 
 ssize_t getxattr(const char *p, const char *n, void *v, size_t s) { return getxattr_common(p, n, v, s, 1); }
@@ -520,7 +584,10 @@ static ssize_t listxattr_common(const char *p, char *list, size_t size, int foll
   enum route r = route(AT_FDCWD, p, follow ? NEED_STAT : NEED_LSTAT, out, sizeof out);
   long nr = follow ? SYS_listxattr : SYS_llistxattr;
   if (r == TRACER) return syscall(nr, p, list, size);
-  return ret(gate(nr, (long)(r == REWRITTEN ? out : p), (long)list, (long)size, 0, 0));
+  long res = gate(nr, (long)(r == REWRITTEN ? out : p), (long)list, (long)size, 0, 0);
+  char v[PATH_MAX];
+  if (r == NATIVE && through_link(res, AT_FDCWD, p, follow, v, sizeof v)) return listxattr_common(v, list, size, follow);
+  return ret(res);
 }
 
 ssize_t listxattr(const char *p, char *l, size_t s) { return listxattr_common(p, l, s, 1); }

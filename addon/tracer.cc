@@ -26,6 +26,7 @@
 
 #include "filter.h"
 #include "md5.h"
+#include "paths.h"
 #include "syscalls.h"
 #include "tracee.h"
 
@@ -143,7 +144,8 @@ void CallJs(Napi::Env env, Napi::Function onRequest, Napi::Promise::Deferred* de
     }
     r->Answer(std::move(out));
   });
-  onRequest.Call({Napi::String::New(env, std::string(1, r->op)), Napi::String::New(env, r->path), reply});
+  // The path as bytes: names need not be UTF-8 (a string would turn stray bytes into U+FFFD).
+  onRequest.Call({Napi::String::New(env, std::string(1, r->op)), Napi::Buffer<char>::Copy(env, r->path.data(), r->path.size()), reply});
   if (env.IsExceptionPending()) {
     // The handler threw before answering: the call fails (EIO) and the job goes on.
     Napi::Error e = env.GetAndClearPendingException();
@@ -181,6 +183,39 @@ class Tracer {
   // error fails the call instead of letting it through.
   bool faultTracer_ = getenv("UCVMFS_TEST_FAULT") != nullptr && std::string(getenv("UCVMFS_TEST_FAULT")) == "tracer";
   std::unordered_map<long, uint64_t> byNr_;  // seccomp stops per system call (debug)
+  ino_t ownNs_ = NamespaceOf("self");          // the tracer's mount namespace
+  std::unordered_map<ino_t, bool> nsSees_;     // another mount namespace → whether it sees the shadow area
+
+  static ino_t NamespaceOf(const std::string& pid) {
+    struct stat st;
+    return stat(("/proc/" + pid + "/ns/mnt").c_str(), &st) == 0 ? st.st_ino : 0;
+  }
+
+  // A process in another mount namespace (a container started inside the job: bwrap, podman) reaches /cvmfs
+  // only when the shadow area is at the same path there, since the tracer hands the kernel shadow paths. When
+  // it is not, the job is told why, once per namespace.
+  bool SeesShadow(pid_t pid) {
+    ino_t ns = NamespaceOf(std::to_string(pid));
+    if (ns == 0 || ns == ownNs_) return true;
+    auto it = nsSees_.find(ns);
+    if (it != nsSees_.end()) return it->second;
+    auto same = [&](const std::string& dir) {
+      struct stat a, b;
+      return stat(dir.c_str(), &a) == 0 && stat(("/proc/" + std::to_string(pid) + "/root" + dir).c_str(), &b) == 0 &&
+             a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    };
+    bool sees = same(o_.base) && same(o_.shadow);
+    if (!sees) {
+      // The cache directory holds both the shadow trees (shadow/) and the session's /cvmfs (sessions/).
+      std::string cache = o_.base.substr(0, o_.base.rfind('/'));
+      fprintf(stderr,
+              "ucvmfs: /cvmfs is not available to process %d: it runs in another mount namespace (a container started "
+              "inside the job) that does not show the connector's cache directory %s at the same path; bind it "
+              "there (e.g. bwrap --bind %s %s)\n",
+              (int)pid, cache.c_str(), cache.c_str(), cache.c_str());
+    }
+    return nsSees_[ns] = sees;
+  }
 
   std::vector<std::string> Ask(char op, const std::string& path) {
     std::string key = std::string(1, op) + path;
@@ -226,6 +261,13 @@ class Tracer {
     std::vector<std::string> a = fut.get();
     askNs_ += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
     return a;
+  }
+
+  // Whether a path has a `..` component.
+  static bool HasDotDot(const std::string& p) {
+    for (size_t i = p.find(".."); i != std::string::npos; i = p.find("..", i + 1))
+      if ((i == 0 || p[i - 1] == '/') && (i + 2 == p.size() || p[i + 2] == '/')) return true;
+    return false;
   }
 
   // A path without `.`/`..` components or doubled slashes: its lexical parent is where the kernel looks.
@@ -355,7 +397,9 @@ class Tracer {
           if (Under(n, kVirtual)) abs = n;
         }
         // The session directory only stands for /cvmfs itself: below it, the kernel must go to the revisions.
-        if (Under(base, o_.shadow)) relative = false;
+        // And a `..` must climb as in /cvmfs: from a repository's top the kernel would reach the shadow area's
+        // own directories (rev/, markers, unfilled placeholders), so such a path is given to it absolute.
+        if (Under(base, o_.shadow) || HasDotDot(s)) relative = false;
       } else {
         // Relative to a real directory, yet naming /cvmfs (`cd / && ls cvmfs/x`): give the kernel the shadow path.
         if (base.empty() || (s.compare(0, 5, "cvmfs") != 0 && s.find("..") == std::string::npos)) return "";
@@ -415,6 +459,31 @@ class Tracer {
     bool in = InShadowArea(ProcLink(getpid(), "fd/" + std::to_string(fd)));
     close(fd);
     return in;
+  }
+
+  static long LMode(const char* p) {
+    struct stat st;
+    return lstat(p, &st) == 0 ? (long)st.st_mode : -errno;
+  }
+  static long RdLink(const char* p, char* buf, size_t n) {
+    ssize_t m = readlink(p, buf, n);
+    return m < 0 ? -errno : (long)m;
+  }
+
+  // The /cvmfs path a path outside /cvmfs reaches through a symlink into /cvmfs, or "". Paid by calls the
+  // kernel could not answer (one access() by the tracer first; the walk only when that fails with ENOENT).
+  std::string ThroughLink(pid_t pid, int dirfd, const std::string& s, bool follow) {
+    if (s.empty() || s.compare(0, 6, "/proc/") == 0) return "";
+    std::string tp = TraceePath(pid, dirfd, s);
+    if (faccessat(AT_FDCWD, tp.c_str(), F_OK, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) return "";
+    std::string abs = s;
+    if (s[0] != '/') {
+      std::string base = ProcLink(pid, dirfd == AT_FDCWD ? "cwd" : "fd/" + std::to_string(dirfd));
+      if (base.empty() || base[0] != '/') return "";
+      abs = base + "/" + s;
+    }
+    char out[PATH_MAX + 1];
+    return ucvmfs_link_into_root(abs.c_str(), follow, out, sizeof out, LMode, RdLink) ? std::string(out) : "";
   }
 
   // Whether a modifying call acts on the target of a final symlink (else on the link or the name itself).
@@ -512,6 +581,28 @@ class Tracer {
     }
     if (faultTracer_ && Under(s, kVirtual)) throw std::runtime_error("injected fault (UCVMFS_TEST_FAULT=tracer)");
     std::string virt = Classify(pid, r, c->dirfd, s, &rw);
+    nofollow_ = c->kind == Kind::Readlink || nr == __NR_lgetxattr || nr == __NR_llistxattr ||
+                (nr == __NR_newfstatat && (r.Arg(3) & AT_SYMLINK_NOFOLLOW)) || (nr == __NR_statx && (r.Arg(2) & AT_SYMLINK_NOFOLLOW));
+#ifdef __NR_lstat
+    nofollow_ = nofollow_ || nr == __NR_lstat;
+#endif
+    if (virt.empty() && rw.empty() && c->kind != Kind::Getcwd) {
+      // Outside /cvmfs, yet perhaps through a symlink into it (~/sw -> /cvmfs/<fqrn>/sw): the kernel would say
+      // ENOENT. Then the call is made on the /cvmfs path instead.
+      bool follow = c->kind == Kind::Write ? FollowsLast(nr, r) : !nofollow_;
+      if (c->kind == Kind::Open) {
+        uint64_t flags = 0;
+        if (c->flags >= 0) flags = r.Arg(c->flags);
+        else ReadMem(pid, r.Arg(2), &flags, sizeof flags);
+        follow = !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
+      }
+      std::string v = ThroughLink(pid, c->dirfd < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd), s, follow);
+      if (!v.empty()) {
+        s = v;
+        virt = Classify(pid, r, -1, s, &rw);
+      }
+    }
+    if (!virt.empty() && !SeesShadow(pid)) return FailNow(pid, r, ENOENT);
     if (virt.empty() && (c->kind == Kind::Write || c->kind == Kind::Open)) {
       // A change through a path outside /cvmfs that leads into the shadow tree: as read-only as /cvmfs itself.
       bool writes = c->kind == Kind::Write;
@@ -526,11 +617,6 @@ class Tracer {
       int dirfd = c->dirfd < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd);
       if (writes && TargetsShadow(pid, dirfd, s, follow)) return FailNow(pid, r, EROFS);
     }
-    nofollow_ = c->kind == Kind::Readlink || nr == __NR_lgetxattr || nr == __NR_llistxattr ||
-                (nr == __NR_newfstatat && (r.Arg(3) & AT_SYMLINK_NOFOLLOW)) || (nr == __NR_statx && (r.Arg(2) & AT_SYMLINK_NOFOLLOW));
-#ifdef __NR_lstat
-    nofollow_ = nofollow_ || nr == __NR_lstat;
-#endif
     if (virt.empty() && c->kind == Kind::Readlink && s.compare(0, 6, "/proc/") == 0) {
       // /proc/<pid>/cwd, exe, fd/N, ... reveal shadow paths: translate the answer.
       pending_[pid] = Pending{Pending::TranslateBuf, 0, r.Arg(c->path + 1), r.Arg(c->path + 2), false, LinkName(pid, r, c, s)};
@@ -586,7 +672,7 @@ class Tracer {
       case Kind::Readlink:
         if (Failed(Ask('l', virt))) return FailNow(pid, r, EIO);
         needExit = true;
-        pending_[pid] = Pending{Pending::TranslateBuf, 0, r.Arg(c->path + 1), r.Arg(c->path + 2), false, LinkName(pid, r, c, s)};
+        pending_[pid] = Pending{Pending::TranslateBuf, 0, r.Arg(c->path + 1), r.Arg(c->path + 2), false, rw.empty() ? LinkName(pid, r, c, s) : rw};
         pending_[pid].linkDir = Normalize(virt + "/..");
         break;
       default: {
@@ -935,7 +1021,10 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
 
 // lsetxattr(path, name, buffer): Node has no xattr API; the shadow tree stores the repository's attributes.
 static Napi::Value SetXattr(const Napi::CallbackInfo& info) {
-  std::string path = info[0].ToString().Utf8Value(), name = info[1].ToString().Utf8Value();
+  // The path as bytes (a Buffer) when it holds a name that is not UTF-8.
+  std::string path = info[0].IsBuffer() ? std::string(info[0].As<Napi::Buffer<char>>().Data(), info[0].As<Napi::Buffer<char>>().Length())
+                                        : info[0].ToString().Utf8Value();
+  std::string name = info[1].ToString().Utf8Value();
   auto b = info[2].As<Napi::Buffer<char>>();
   int rc = lsetxattr(path.c_str(), name.c_str(), b.Data(), b.Length(), 0);
   return Napi::Number::New(info.Env(), rc == 0 ? 0 : errno);

@@ -6,8 +6,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { elfInterpreter } from '../lib/connector/elf.js';
 import { dirname, join } from 'node:path';
@@ -19,6 +19,13 @@ const FQRN = 'fixture.test.example.org';
 const M = `/cvmfs/${FQRN}`;
 const PY = '/usr/bin/python3';
 const SW = 'sw.test.example.org';
+/** A repository of ours whose names are not UTF-8 (Linux names are bytes). */
+const BY = 'bytes.test.example.org';
+/** `f\xffg`: 0xff never occurs in UTF-8. */
+const BAD = Buffer.from([0x66, 0xff, 0x67]);
+/** Latin-1 `été`, a directory name. */
+const LATIN1 = Buffer.from([0xe9, 0x74, 0xe9]);
+const bytes = (...parts: (string | Buffer)[]): Buffer => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
 /** What stat shows for a file or directory's mode: no write bits, no setuid/setgid/sticky (see the README). */
 const shown = (mode: number) => ((mode & 0o170000) === 0o100000 || (mode & 0o170000) === 0o040000 ? (mode & ~0o7777) | (mode & 0o555) : mode);
 let server: RepositoryServer;
@@ -58,12 +65,26 @@ async function publishSoftware(): Promise<{ dir: string; key: string }> {
   return { dir: out, key: r.publicKeyPath };
 }
 
+/** A repository with a file and a directory whose names are not UTF-8. */
+async function publishBytes(): Promise<{ dir: string; key: string }> {
+  const src = tempDir('ucvmfs-bytes-src-');
+  writeFileSync(bytes(src, '/', BAD), 'content of f\\xffg\n');
+  mkdirSync(bytes(src, '/', LATIN1));
+  writeFileSync(bytes(src, '/', LATIN1, '/inner'), 'inner of \\xe9t\\xe9\n');
+  writeFileSync(join(src, 'plain.txt'), 'plain\n');
+  symlinkSync(BAD, join(src, 'link'));
+  const out = join(tempDir('ucvmfs-bytes-'), 'repo');
+  const r = await publish(src, { fqrn: BY, out, readSourceXattrs: false });
+  return { dir: out, key: r.publicKeyPath };
+}
+
 before(async () => {
   const sw = await publishSoftware();
-  server = await serve({ ...Object.fromEntries(fixtureNames().map((f) => [f, join(FIXTURES, f, 'srv')])), [SW]: sw.dir });
+  const by = await publishBytes();
+  server = await serve({ ...Object.fromEntries(fixtureNames().map((f) => [f, join(FIXTURES, f, 'srv')])), [SW]: sw.dir, [BY]: by.dir });
   env = {
     CVMFS_SERVER_URL: `${server.url}/@fqrn@`,
-    CVMFS_PUBLIC_KEY: [...[FQRN, 'features.test.example.org'].map(keyOf), sw.key].join(':'),
+    CVMFS_PUBLIC_KEY: [...[FQRN, 'features.test.example.org'].map(keyOf), sw.key, by.key].join(':'),
     CVMFS_CACHE_BASE: tempDir('ucvmfs-exec-cache-'),
     SOME_VAR: 'alpha',
   };
@@ -569,4 +590,136 @@ layered('sibling prefetch: the first file opened in a directory brings its small
   const off = await ucvmfs(['exec', '--stats', '--', 'cat', `${M}${first}`], { ...env, ...layerEnv, CVMFS_CACHE_BASE: tempDir('ucvmfs-prefetch-'), UCVMFS_PREFETCH: 'off' });
   assert.equal(off.code, 0, off.stderr);
   assert.equal(stats(off.stderr).prefetched, 0);
+});
+
+layered('file names as bytes: ls, cat, find and python see a name that is not UTF-8 byte for byte; the markers hash the same bytes as the native side', async () => {
+  const B = `/cvmfs/${BY}`;
+  const cache = tempDir('ucvmfs-bytes-cache-');
+  const script = [
+    `ls ${B}`, `cat "${B}/$(printf 'f\\377g')"`, `ls "${B}/$(printf '\\351t\\351')"`, `cat "${B}/$(printf '\\351t\\351')/inner"`,
+    `cat ${B}/link`, `find ${B} | sort`,
+    `${PY} -c "import os; d = b'${B}'; print(sorted(os.listdir(d))); print(open(d + b'/\\\\xe9t\\\\xe9/inner', 'rb').read()); print(os.readlink(d + b'/link')); print([n for n in os.listdir('${B}') if 'g' in n])"`,
+  ].join('; ');
+  const want = Buffer.concat([
+    bytes(BAD, '\nlink\nplain.txt\n', LATIN1, '\n'), Buffer.from('content of f\\xffg\n'), Buffer.from('inner\n'),
+    Buffer.from('inner of \\xe9t\\xe9\n'), Buffer.from('content of f\\xffg\n'),
+    bytes(B, '\n', B, '/', BAD, '\n', B, '/link\n', B, '/plain.txt\n', B, '/', LATIN1, '\n', B, '/', LATIN1, '/inner\n'),
+    Buffer.from("[b'f\\xffg', b'link', b'plain.txt', b'\\xe9t\\xe9']\nb'inner of \\\\xe9t\\\\xe9\\n'\nb'f\\xffg'\n['f\\udcffg']\n"),
+  ]);
+  // Twice: the first run fills the shadow tree, the second finds it complete through the markers.
+  for (const run of ['cold', 'warm']) {
+    const r = await exec(['/bin/bash', '-c', script], { CVMFS_CACHE_BASE: cache, LC_ALL: 'C' });
+    assert.equal(r.code, 0, `${run}: ${r.stderr}`);
+    assert.equal(r.stdout.toString('hex'), want.toString('hex'), `${run}: ${JSON.stringify(r.stdout.toString('latin1'))}`);
+  }
+  // The markers are named by the MD5 of the path's bytes, as the tracer and the preload library compute it.
+  const revs = join(cache, 'shadow', 'rev');
+  const state = readdirSync(revs).find((n) => n.startsWith(`${BY}@`) && n.endsWith('.state'))!;
+  const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+  assert.ok(existsSync(join(revs, state, `f-${md5(bytes('/', BAD))}`)), 'content marker of /f\\xffg');
+  assert.ok(existsSync(join(revs, state, `l-${md5(bytes('/', LATIN1))}`)), 'listing marker of /\\xe9t\\xe9');
+});
+
+layered('`..` and getcwd as on a mount: `..` of a repository is /cvmfs, of /cvmfs is /; getcwd after any cd shows /cvmfs paths; internal names never listed; nothing below the shadow tree reached by `..`', async () => {
+  const F2 = 'features.test.example.org';
+  const py = (code: string) => `${PY} -c ${JSON.stringify(code)}`;
+  const script = [
+    `cd ${M} && ls ..`, 'echo --', `cd ${M}/sw && ls ../../..`, 'echo --', 'cd /cvmfs && ls ..', 'echo --',
+    `cd ${M}/sw/bin && cd -P .. && pwd -P && /bin/pwd && ${py('import os; print(os.getcwd())')}`,
+    `cd -P ../.. && pwd -P && /bin/pwd && ${py('import os; print(os.getcwd())')}`,
+    `cd ${M} && cd -P ../${F2} && pwd -P && /bin/pwd && ls | head -1`,
+    `cd ${M} && ${py("import os; os.chdir('..'); print(os.getcwd()); print(sorted(os.listdir('.'))); os.chdir('../cvmfs/" + FQRN + "/small'); print(os.getcwd()); os.chdir('..'); print(os.getcwd())")}`,
+    `cd ${M}/small && cat ../../${FQRN}/small/hello.txt | sha1sum`,
+    `cd ${M}/small && (echo x > ../new; echo x > ../../new; touch ../../${F2}/new; mkdir ../../x) 2>&1 | grep -c 'Read-only file system'`,
+    `cd ${M} && ls -a .. ../.. | grep -c '[@]\\|[.]state\\|[.]hidden'`,
+    `cd /cvmfs/${F2}/.cvmfs/snapshots && ls ../.. | head -1 && cd .. && pwd -P`,
+  ].join('; ');
+  const r = await exec(['/bin/bash', '-c', script], { LC_ALL: 'C' });
+  const truth = readTruth(FQRN);
+  const root = readdirSync('/').filter((n) => !n.startsWith('.')).sort();
+  const out = r.stdout.toString().split('\n');
+  let i = 0;
+  const block = () => {
+    const b: string[] = [];
+    while (out[i] !== '--') b.push(out[i++]!);
+    i++;
+    return b;
+  };
+  assert.deepEqual(block(), [FQRN], '`ls ..` at a repository top lists /cvmfs');
+  assert.deepEqual(block().sort(), root, '`ls ../../..` from /cvmfs/<fqrn>/sw lists /');
+  assert.deepEqual(block().sort(), root, '`ls ..` in /cvmfs lists /');
+  assert.deepEqual(out.slice(i, i + 6), [`${M}/sw`, `${M}/sw`, `${M}/sw`, '/cvmfs', '/cvmfs', '/cvmfs'], 'getcwd after cd -P ..');
+  i += 6;
+  const first2 = readTruth(F2).entries['/']!.entries!.filter((n) => n !== '.cvmfs')[0]!;
+  assert.deepEqual(out.slice(i, i + 3), [`/cvmfs/${F2}`, `/cvmfs/${F2}`, first2], 'cd ../<other repository>');
+  i += 3;
+  assert.equal(out[i++], '/cvmfs', 'python chdir("..") then getcwd');
+  assert.deepEqual(JSON.parse(out[i++]!.replaceAll("'", '"')), [F2, FQRN], 'python lists /cvmfs through `.`');
+  assert.deepEqual(out.slice(i, i + 2), [`${M}/small`, M], 'python chdir through `..` and back');
+  i += 2;
+  assert.equal(out[i++], `${truth.entries['/small/hello.txt']!.sha1}  -`, 'a relative path through `..` and the repository name reads the file');
+  assert.equal(out[i++], '4', 'writes through `..` are EROFS');
+  assert.equal(out[i++], '0', 'no internal name in a listing');
+  assert.deepEqual(out.slice(i, i + 2), [first2, `/cvmfs/${F2}/.cvmfs`], '`..` below the hidden /.cvmfs (kept beside the tree) climbs as in the repository');
+});
+
+layered('symlinks from outside into /cvmfs: listing, reading, cd, find, python import and exec through a link in a real directory', async () => {
+  const t = tempDir('ucvmfs-links-');
+  symlinkSync(`${M}/sw`, join(t, 'sw'));
+  symlinkSync(`${M}/small/hello.txt`, join(t, 'hello'));
+  symlinkSync(`../../cvmfs/${FQRN}/small`, join(t, 'up'));
+  symlinkSync(`/cvmfs/${SW}/python`, join(t, 'py'));
+  symlinkSync(join(t, 'sw'), join(t, 'chain'));
+  const truth = readTruth(FQRN);
+  const under = Object.keys(truth.entries).filter((p) => p === '/sw' || p.startsWith('/sw/')).length;
+  const sha = `${truth.entries['/small/hello.txt']!.sha1}  -`;
+  const script = [
+    `ls ${t}/sw/bin`, 'echo --', `cat ${t}/hello | sha1sum`, `cat ${t}/up/hello.txt | sha1sum`, `cd ${t} && cat hello | sha1sum`,
+    `stat -L -c %s ${t}/hello`, `cd ${t}/sw && pwd -P`, `find ${t}/sw/ | wc -l`, `ls ${t}/chain/bin | wc -l`,
+    `${PY} -c "import sys; sys.path.insert(0, '${t}/py'); import mypkg; print(mypkg.answer(), mypkg.__file__)"`,
+    `${t}/sw/bin/busybox echo static through a link`, `${t}/sw/bin/hello`, `cd ${t}/sw/bin && ./hello world`,
+    `cat ${t}/sw/nope 2>&1 | grep -c 'No such file'`, `(echo x > ${t}/sw/new) 2>&1 | grep -c 'Read-only file system'`,
+  ].join('; ');
+  const r = await exec(['/bin/bash', '-c', script], { LC_ALL: 'C' });
+  assert.equal(r.code, 0, r.stderr);
+  const out = r.stdout.toString().split('\n');
+  const sep = out.indexOf('--');
+  assert.deepEqual(out.slice(0, sep), truth.entries['/sw/bin']!.entries, `ls through a link: ${r.stderr}`);
+  assert.deepEqual(out.slice(sep + 1, -1), [
+    sha, sha, sha, String(truth.entries['/small/hello.txt']!.size), `${M}/sw`, String(under), String(truth.entries['/sw/bin']!.entries!.length),
+    `42 ${t}/py/mypkg/__init__.py`, 'static through a link', 'Hello, cvmfs! (from libgreet 1.0)', 'Hello, world! (from libgreet 1.0)', '1', '1',
+  ], r.stderr);
+});
+
+/** Runs a command (not the CLI) with the test's environment; output collected as with {@link ucvmfs}. */
+function run(argv: string[], e: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const p = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, ...e }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => out.push(d));
+    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    p.on('close', (code, signal) => resolve({ code: code ?? -1, signal, stdout: Buffer.concat(out), stderr: err }));
+  });
+}
+
+layered('containers: ucvmfs exec inside bubblewrap; bubblewrap inside ucvmfs exec sees /cvmfs when the cache is bound into it, and is told why not when it is hidden', async () => {
+  const cache = tempDir('ucvmfs-bwrap-cache-');
+  const e = { ...env, ...layerEnv, CVMFS_CACHE_BASE: cache, CVMFS_PUBLIC_KEY: keyOf(FQRN) };
+  const truth = readTruth(FQRN);
+  const script = `ls ${M} | head -1; cat ${M}/small/hello.txt | sha1sum; cd ${M} && ls .. && pwd -P`;
+  const want = [truth.entries['/']!.entries![0], `${truth.entries['/small/hello.txt']!.sha1}  -`, FQRN, M].join('\n') + '\n';
+  const box = ['bwrap', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'];
+  // ucvmfs in an unprivileged container (its cache bound in, /tmp private).
+  const inside = await run([...box, '--bind', cache, cache, '--', process.execPath, join(ROOT, 'dist/lib/cli/main.js'), 'exec', '--', '/bin/bash', '-c', script], e);
+  assert.equal(inside.code, 0, inside.stderr);
+  assert.equal(inside.stdout.toString(), want, inside.stderr);
+  // A container started inside the job: the tracer follows it; the kernel there needs the shadow tree at its path.
+  const nested = await run([process.execPath, join(ROOT, 'dist/lib/cli/main.js'), 'exec', '--', ...box, '--bind', cache, cache, '--', '/bin/bash', '-c', script], e);
+  assert.equal(nested.code, 0, nested.stderr);
+  assert.equal(nested.stdout.toString(), want, nested.stderr);
+  const hidden = await run([process.execPath, join(ROOT, 'dist/lib/cli/main.js'), 'exec', '--', ...box, '--', '/bin/bash', '-c', `cat ${M}/small/hello.txt; echo rc=$?`], e);
+  assert.equal(hidden.stdout.toString(), 'rc=1\n', hidden.stderr);
+  assert.match(hidden.stderr, new RegExp(`/cvmfs is not available to process \\d+: it runs in another mount namespace .* cache directory ${cache}`));
+  assert.match(hidden.stderr, /hello\.txt: No such file or directory/);
 });

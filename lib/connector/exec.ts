@@ -14,15 +14,16 @@ import type { OpenOptions, Repository } from '../repository.js';
 import { defaultCacheBase, privateCacheBase } from '../cache/location.js';
 import { ShadowTree } from './shadow.js';
 import type { PrefetchOptions, PrefetchStats } from '../fs/prefetch.js';
+import { decodeName, encodeName } from '../format/byte-names.js';
 import { pidAlive } from '../cache/disk-cache.js';
 
 /** What the native module offers. */
 interface NativeTracer {
   run(
     o: { file: string; argv: string[]; envp: string[]; cwd: string; shadow: string; base: string },
-    onRequest: (op: string, path: string, reply: (answer: Array<string | Buffer> | null) => void) => void,
+    onRequest: (op: string, path: Buffer, reply: (answer: Array<string | Buffer> | null) => void) => void,
   ): Promise<{ code: number; signal: number; error?: string }>;
-  setxattr(path: string, name: string, value: Buffer): number;
+  setxattr(path: string | Buffer, name: string, value: Buffer): number;
   arch: string;
 }
 
@@ -209,14 +210,16 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
   }
   const envp = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
   try {
-    const res = await tracer.run({ file: argv[0]!, argv, envp, cwd, shadow: root, base }, (op, path, reply) => {
+    const res = await tracer.run({ file: argv[0]!, argv, envp, cwd, shadow: root, base }, (op, raw, reply) => {
+      // Paths are bytes both ways: names that are not UTF-8 travel as their string form (U+DC80 + byte) here.
+      const path = decodeName(raw);
       if (op === 's') {
         options.onStart?.(Number(path));
         reply(null);
         return;
       }
       if (process.env.UCVMFS_TEST_FAULT === 'js') throw new Error('injected fault (UCVMFS_TEST_FAULT=js)');
-      shadow.prepare(op, path).then(reply, (e: Error) => {
+      shadow.prepare(op, path).then((a) => reply(a.map((x) => (typeof x === 'string' ? encodeName(x) : x))), (e: Error) => {
         // The call fails with EIO: never let the kernel read a placeholder whose content could not be written.
         options.warn?.(`${path.split('\0')[0]}: ${e.message}`);
         reply(['\0EIO']);

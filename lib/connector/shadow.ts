@@ -25,6 +25,7 @@ import { createHash } from 'node:crypto';
 import { hashToString } from '../format/hash.js';
 import { elfInterpreter } from './elf.js';
 import { SiblingPrefetcher, type PrefetchOptions, type PrefetchStats } from '../fs/prefetch.js';
+import { encodeName, nativePath } from '../format/byte-names.js';
 
 /** The prefix programs see. */
 export const VIRTUAL_ROOT = '/cvmfs';
@@ -111,7 +112,7 @@ function inWritable(dir: string, change: () => void): void {
       return;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EACCES' || attempt >= 8) throw e;
-      chmodSync(dir, (lstatSync(dir).mode & 0o777) | 0o700);
+      chmodSync(nativePath(dir), (lstatSync(nativePath(dir)).mode & 0o777) | 0o700);
     }
   }
 }
@@ -136,7 +137,7 @@ const NOT_THERE = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG']);
 
 function lstatOrNull(p: string): Stats | null {
   try {
-    return lstatSync(p);
+    return lstatSync(nativePath(p));
   } catch {
     return null;
   }
@@ -151,7 +152,7 @@ export const REWRITTEN_LINK_MARK = './/';
  * and `/`), so that lstat reports the size the genuine client reports and the kernel follows it inside the
  * shadow tree. Null when the relative form is longer than the original (very deep links).
  */
-export function sameLengthTarget(fqrn: string, parts: readonly string[], target: string, length = target.length): string | null {
+export function sameLengthTarget(fqrn: string, parts: readonly string[], target: string, length = encodeName(target).length): string | null {
   let rest = posix.normalize(target.slice(VIRTUAL_ROOT.length)).replace(/^\/+/, '').replace(/\/$/, '');
   // From a directory of a revision (base/rev/<fqrn>@<hash>/<parts>): to its top, or to base/root/<other>.
   let up = parts.length;
@@ -161,7 +162,8 @@ export function sameLengthTarget(fqrn: string, parts: readonly string[], target:
     rest = `root/${rest}`;
   }
   const rel = '../'.repeat(up) + rest || '.';
-  const pad = length - REWRITTEN_LINK_MARK.length - rel.length;
+  // Lengths in bytes: lstat shows the size of the target's bytes.
+  const pad = length - REWRITTEN_LINK_MARK.length - encodeName(rel).length;
   if (pad < 0) return null;
   return REWRITTEN_LINK_MARK + './'.repeat(Math.floor(pad / 2)) + (pad % 2 ? '/' : '') + rel;
 }
@@ -186,7 +188,7 @@ export class ShadowTree {
    * @param session this session's stand-in for `/cvmfs` itself (a directory per repository opened).
    * @param setxattr sets an extended attribute on a path (the native module's; Node has none).
    */
-  constructor(readonly base: string, readonly session: string, private readonly provider: RepositoryProvider, private readonly setxattr?: (path: string, name: string, value: Buffer) => number) {}
+  constructor(readonly base: string, readonly session: string, private readonly provider: RepositoryProvider, private readonly setxattr?: (path: string | Buffer, name: string, value: Buffer) => number) {}
 
   /** What the sibling prefetchers did, over all repositories. */
   prefetched(): PrefetchStats {
@@ -214,7 +216,8 @@ export class ShadowTree {
 
   /** A marker file recording that something in a revision directory is complete (directory listed, content written). */
   private marker(fqrn: string, kind: 'l' | 'f', key: string): string {
-    return `${this.revs.get(fqrn)!}.state/${kind}-${createHash('md5').update(key).digest('hex')}`;
+    // The MD5 of the path's bytes, as the tracer and the preload library compute it (names need not be UTF-8).
+    return `${this.revs.get(fqrn)!}.state/${kind}-${createHash('md5').update(encodeName(key)).digest('hex')}`;
   }
 
   /** Shows a repository in the session's `/cvmfs` before it is opened (an empty directory until then). */
@@ -394,15 +397,15 @@ export class ShadowTree {
       if (e.flags & Flag.Hidden) {
         // Kept out of listings, as the genuine client does, but reachable by path: made on first access.
         const p = this.real(place.fqrn, [...place.parts, c]);
-        if (!existsSync(p)) {
+        if (!existsSync(nativePath(p))) {
           const top = place.parts.length === 0 && c === HIDDEN_TOP;
           const parent = await place.repo.fs.entry('/' + place.parts.join('/'), false);
           const pdir = posix.dirname(p);
-          if (top) mkdirSync(pdir, { recursive: true, mode: 0o700 });
+          if (top) mkdirSync(nativePath(pdir), { recursive: true, mode: 0o700 });
           inWritable(pdir, () => this.create(p, e, place.fqrn, place.parts, new Map()));
           // Read-only again: the `.hidden` directory beside the tree has no mode of its own to show.
-          chmodSync(pdir, top ? 0o555 : shadowMode(parent.mode));
-          if (!top) utimesSync(pdir, seconds(parent.mtimeNs), seconds(parent.mtimeNs));
+          chmodSync(nativePath(pdir), top ? 0o555 : shadowMode(parent.mode));
+          if (!top) utimesSync(nativePath(pdir), seconds(parent.mtimeNs), seconds(parent.mtimeNs));
         }
       }
       if (e.type === 'symlink' && (todo.length > 0 || followLast)) {
@@ -443,7 +446,8 @@ export class ShadowTree {
     const rpath = '/' + parts.join('/');
     const self = await repo.fs.entry(rpath, false);
     const children = await repo.fs.entries(rpath);
-    chmodSync(dir, shadowMode(self.mode) | 0o700);
+    const ndir = nativePath(dir);
+    chmodSync(ndir, shadowMode(self.mode) | 0o700);
     const firstOfInode = new Map<number, string>();
     // Synchronous calls on purpose: the traced program waits for this answer anyway, and a directory of
     // thousands of entries costs milliseconds this way instead of a thread-pool round trip per call.
@@ -452,8 +456,8 @@ export class ShadowTree {
       inWritable(dir, () => this.create(posix.join(dir, e.name), e, fqrn, parts, firstOfInode));
     }
     // Read-only only now: until the directory is filled, this process must be able to write it.
-    chmodSync(dir, shadowMode(self.mode));
-    utimesSync(dir, seconds(self.mtimeNs), seconds(self.mtimeNs));
+    chmodSync(ndir, shadowMode(self.mode));
+    utimesSync(ndir, seconds(self.mtimeNs), seconds(self.mtimeNs));
     writeFileSync(done, '', { mode: 0o600 });
     this.counters.directories++;
     this.counters.listMs += performance.now() - t0;
@@ -464,7 +468,7 @@ export class ShadowTree {
     this.makeEntry(p, e, fqrn, parts, firstOfInode);
     // Stored attributes become real ones (Linux allows user.* on files and directories, not on symlinks).
     if (e.xattrBlob && this.setxattr && (e.type === 'file' || e.type === 'dir')) {
-      for (const [name, value] of parseXattrs(e.xattrBlob)) this.setxattr(p, name, value);
+      for (const [name, value] of parseXattrs(e.xattrBlob)) this.setxattr(nativePath(p), name, value);
     }
   }
 
@@ -472,9 +476,11 @@ export class ShadowTree {
    * Makes one entry, or repairs what a process that died half-way left (a listing without its marker is
    * redone; what exists is checked and fixed, not trusted).
    */
-  private makeEntry(p: string, e: Entry, fqrn: string, parts: readonly string[], firstOfInode: Map<number, string>): void {
+  private makeEntry(path: string, e: Entry, fqrn: string, parts: readonly string[], firstOfInode: Map<number, string>): void {
     const t = seconds(e.mtimeNs);
-    const old = lstatOrNull(p);
+    const old = lstatOrNull(path);
+    // What node:fs gets: the path's bytes when a name is not UTF-8.
+    const p = nativePath(path);
     switch (e.type) {
       case 'dir':
         if (old && !old.isDirectory()) rmSync(p, { force: true });
@@ -484,18 +490,19 @@ export class ShadowTree {
         utimesSync(p, t, t);
         break;
       case 'symlink': {
-        const target = this.linkTarget(fqrn, parts, e.target ?? '');
-        if (old && !(old.isSymbolicLink() && readlinkSync(p) === target)) rmSync(p, { force: true, recursive: true });
-        if (!old || !old.isSymbolicLink() || readlinkSync(p) !== target) racing(() => symlinkSync(target, p));
+        const target = encodeName(this.linkTarget(fqrn, parts, e.target ?? ''));
+        const same = () => readlinkSync(p, { encoding: 'buffer' }).equals(target);
+        if (old && !(old.isSymbolicLink() && same())) rmSync(p, { force: true, recursive: true });
+        if (!old || !old.isSymbolicLink() || !same()) racing(() => symlinkSync(target, p));
         lutimesSync(p, t, t);
         break;
       }
       case 'file': {
         const first = e.nlink > 1 ? firstOfInode.get(e.ino) : undefined;
         if (first) {
-          if (old && old.ino === lstatSync(first).ino) break;
+          if (old && old.ino === lstatSync(nativePath(first)).ino) break;
           if (old) rmSync(p, { force: true, recursive: true });
-          racing(() => linkSync(first, p));
+          racing(() => linkSync(nativePath(first), p));
           break;
         }
         if (old && !old.isFile()) rmSync(p, { force: true, recursive: true });
@@ -504,13 +511,19 @@ export class ShadowTree {
         if (!old || old.size !== e.size) truncateSync(p, e.size);
         chmodSync(p, shadowMode(e.mode));
         utimesSync(p, t, t);
-        if (e.nlink > 1) firstOfInode.set(e.ino, p);
+        if (e.nlink > 1) firstOfInode.set(e.ino, path);
         break;
       }
       case 'fifo':
         if (old && !old.isFIFO()) rmSync(p, { force: true, recursive: true });
         // Node has no mkfifo; FIFOs are rare enough for a child process.
-        if (!old || !old.isFIFO()) spawnSync('mkfifo', ['-m', (e.mode & 0o777).toString(8), p]);
+        if (!old || !old.isFIFO()) {
+          // Made under an ASCII name and renamed: a child's argv cannot carry a name that is not UTF-8.
+          const tmp = posix.join(this.base, `.fifo.${process.pid}.${this.counters.requests}`);
+          rmSync(tmp, { force: true });
+          spawnSync('mkfifo', ['-m', (e.mode & 0o777).toString(8), tmp]);
+          renameSync(tmp, p);
+        }
         utimesSync(p, t, t);
         break;
       default:
@@ -536,7 +549,7 @@ export class ShadowTree {
       if (abs === posix.join(VIRTUAL_ROOT, fqrn) || abs.startsWith(posix.join(VIRTUAL_ROOT, fqrn) + '/')) return target;
       if (!underVirtualRoot(abs)) return abs;
     }
-    const same = sameLengthTarget(fqrn, parts, abs, target.length);
+    const same = sameLengthTarget(fqrn, parts, abs, encodeName(target).length);
     if (same) return same;
     const rest = abs.slice(VIRTUAL_ROOT.length + 1);
     const other = rest.split('/')[0]!;
@@ -586,22 +599,22 @@ export class ShadowTree {
     let fd = -1;
     for (let attempt = 0; fd < 0; attempt++) {
       try {
-        chmodSync(file, mode | 0o200);
-        fd = openSync(file, 'r+');
+        chmodSync(nativePath(file), mode | 0o200);
+        fd = openSync(nativePath(file), 'r+');
       } catch (e) {
         // Another process filling the same file made it read-only again in between.
         if ((e as NodeJS.ErrnoException).code !== 'EACCES' || attempt >= 8) throw e;
       } finally {
-        chmodSync(file, mode);
+        chmodSync(nativePath(file), mode);
       }
     }
     try {
       if (src) copyInPlace(src, fd, entry.size);
-      else await pipeline(repo.fs.createReadStream('/' + parts.join('/')), createWriteStream(file, { fd, autoClose: false }));
+      else await pipeline(repo.fs.createReadStream('/' + parts.join('/')), createWriteStream(nativePath(file), { fd, autoClose: false }));
     } finally {
       closeSync(fd);
     }
-    await utimes(file, seconds(entry.mtimeNs), seconds(entry.mtimeNs));
+    await utimes(nativePath(file), seconds(entry.mtimeNs), seconds(entry.mtimeNs));
     writeFileSync(done, '', { mode: 0o600 });
     this.counters.files++;
     this.counters.bytes += entry.size;
