@@ -4,13 +4,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, rmSync, existsSync, readdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, rmSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { openRepository, CvmfsError } from '../lib/index.js';
 import { parseManifest } from '../lib/format/manifest.js';
-import { objectPath, hashToString } from '../lib/format/hash.js';
+import { hashBytes, objectPath, hashToString } from '../lib/format/hash.js';
 import { copyFixture, keyOf, openFixture, readTruth, serve, tempDir, FIXTURES } from './helpers.js';
 
 const FQRN = 'features.test.example.org';
@@ -205,3 +206,25 @@ test('a manifest that fails its checks on one Stratum-1 is fetched once more fro
     await goodServer.close();
   }
 });
+
+for (const [path, claimed, real] of [['in memory', 1000, 200_000], ['streamed', 300_000, 4_000_000]] as const) {
+  test(`a zlib bomb (an object that inflates past the size its catalog gives), ${path}: EIO decompression, nothing kept`, async () => {
+    const srv = copyFixture(FQRN);
+    // A real object on a real server, named by its own hash as any object is; the size is what a catalog claims.
+    const bomb = deflateSync(Buffer.alloc(real, 0x61));
+    const hash = hashBytes(bomb, 'sha1');
+    mkdirSync(join(srv, 'data', hash.hex.slice(0, 2)), { recursive: true });
+    writeFileSync(join(srv, objectPath(hash, '')), bomb);
+    const { repo, server, cacheDir } = await openFixture(FQRN, {}, srv);
+    try {
+      await rejectsWith(repo.objects.get(hash, '', 'zlib', undefined, claimed), 'EIO', 'decompression');
+      assert.ok(!existsSync(join(cacheDir, 'shared', objectPath(hash, '').slice('data/'.length))), 'bomb not kept');
+      assert.deepEqual(readdirSync(join(cacheDir, 'shared', 'txn')), [], 'no temporary file left');
+      // The same object with its true size is fine: the bound is the catalog's, not a guess.
+      assert.ok(existsSync(await repo.objects.get(hash, '', 'zlib', undefined, real)));
+    } finally {
+      repo.close();
+      await server.close();
+    }
+  });
+}

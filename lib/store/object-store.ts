@@ -7,12 +7,12 @@
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createInflate } from 'node:zlib';
+import { createInflate, inflateSync } from 'node:zlib';
 import { ioError, CvmfsError } from '../errors.js';
-import { createHasher, hashToString, objectPath, type ContentHash, type ObjectSuffix } from '../format/hash.js';
+import { createHasher, hashBytes, hashToString, objectPath, type ContentHash, type ObjectSuffix } from '../format/hash.js';
 import type { Compression } from '../format/flags.js';
 import type { Fetcher } from '../net/fetcher.js';
 import type { DiskCache } from '../cache/disk-cache.js';
@@ -36,6 +36,9 @@ export interface ObjectStoreStats {
 /** Fetches, verifies, decompresses and caches content-addressed objects. */
 /** Objects at least this big (or of unknown size: catalogs) are downloaded by one process at a time. */
 const COORDINATE_MIN = 64 * 1024;
+
+/** Objects up to this size (as the catalog gives it) are verified in memory in one go; larger ones stream. */
+const SMALL_OBJECT = 256 * 1024;
 
 export class ObjectStore {
   private readonly inflight = new Map<string, { promise: Promise<string>; controller: AbortController; waiting: number }>();
@@ -174,6 +177,7 @@ export class ObjectStore {
   }
 
   private async verifyInto(body: Readable, url: string, h: ContentHash, compression: Compression, sizeHint?: number): Promise<string> {
+    if (sizeHint !== undefined && sizeHint > 0 && sizeHint <= SMALL_OBJECT) return this.verifySmall(body, url, h, compression, sizeHint);
     const tmp = this.cache.tempPath();
     // zlib hands out one thread-pool round trip (and one write) per output buffer: big objects want big
     // buffers (measured: 16 KiB → 256 KiB took a 32 MB chunked read from ~250 to ~400 MB/s), small ones not.
@@ -218,6 +222,58 @@ export class ObjectStore {
         throw ioError('hash-mismatch', `hash mismatch for ${url}: expected ${hashToString(h)}, got ${hashToString(got)}`);
       }
       const path = await this.cache.commit(tmp, h, kept.digest('hex'));
+      committed = true;
+      return path;
+    } finally {
+      if (!committed) await this.cache.discard(tmp);
+    }
+  }
+
+  /**
+   * A small object (most files of a software tree) is taken whole into memory (bounded by what its size allows),
+   * hashed, inflated and written in one go: one write instead of a stream of stages, each a thread-pool round
+   * trip (bench 5d). Same checks as the streamed path: the hash of the stored bytes, and no more than the catalog's
+   * size once inflated.
+   */
+  private async verifySmall(body: Readable, url: string, h: ContentHash, compression: Compression, size: number): Promise<string> {
+    // zlib's worst case for incompressible data is a few bytes per 16 KiB block over the original.
+    const limit = size + 64 + (size >> 8);
+    const parts: Buffer[] = [];
+    let n = 0;
+    try {
+      for await (const c of body) {
+        n += (c as Buffer).length;
+        if (n > limit) throw ioError('hash-mismatch', `${url} is longer (over ${limit} bytes) than an object of ${size} bytes can be`);
+        parts.push(c as Buffer);
+      }
+    } catch (e) {
+      if (e instanceof CvmfsError) throw e;
+      throw ioError('download', `transfer failed for ${url}: ${(e as Error).message}`, e);
+    }
+    const raw = parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
+    const got = hashBytes(raw, h.algorithm);
+    if (got.hex !== h.hex) {
+      this.stats.hashMismatches++;
+      debug(`hash mismatch: ${url}`);
+      throw ioError('hash-mismatch', `hash mismatch for ${url}: expected ${hashToString(h)}, got ${hashToString(got)}`);
+    }
+    let data: Buffer;
+    if (compression === 'zlib') {
+      try {
+        data = inflateSync(raw, { maxOutputLength: size });
+      } catch (e) {
+        const tooBig = (e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE';
+        throw ioError('decompression', tooBig ? `${url} decompresses to more than the ${size} bytes the catalog gives` : `cannot decompress ${url}: ${(e as Error).message}`, e);
+      }
+    } else {
+      if (raw.length > size) throw ioError('decompression', `${url} holds more than the ${size} bytes the catalog gives`);
+      data = raw;
+    }
+    const tmp = this.cache.tempPath();
+    let committed = false;
+    try {
+      await writeFile(tmp, data, { flag: 'wx' });
+      const path = await this.cache.commit(tmp, h, createHash('sha1').update(data).digest('hex'));
       committed = true;
       return path;
     } finally {
