@@ -50,6 +50,15 @@ test('the small siblings of an opened file are fetched once, within the bounds, 
     q.opened('/sw/bin', 'x');
     await settle(q);
     assert.equal(q.stats.files, 0);
+    // Only siblings of the opened file's kind (compound extension), unless told otherwise.
+    const other = new SiblingPrefetcher(repo, { maxFiles: 3 });
+    other.opened('/many', 'x.other');
+    await settle(other);
+    assert.equal(other.stats.files, 0, 'no .other files there');
+    const any = new SiblingPrefetcher(repo, { maxFiles: 3, sameKind: false });
+    any.opened('/many', 'x.other');
+    await settle(any);
+    assert.equal(any.stats.files, 3);
     const total = new SiblingPrefetcher(repo, { maxTotalBytes: 0 });
     total.opened('/nested', 'x');
     await settle(total);
@@ -64,7 +73,7 @@ test('close() cancels what is queued: nothing more is fetched', async () => {
   const { repo, server } = await openFixture(FQRN);
   try {
     const p = new SiblingPrefetcher(repo, { concurrency: 1, maxFiles: 1000, maxBytes: 1 << 30 });
-    p.opened('/many', 'none');
+    p.opened('/many', 'f_none.txt');
     await new Promise((r) => setTimeout(r, 30));
     p.close();
     await settle(p);

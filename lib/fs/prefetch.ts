@@ -27,6 +27,13 @@ export interface PrefetchOptions {
   maxTotalBytes?: number;
   /** Downloads at a time. Default 8. */
   concurrency?: number;
+  /**
+   * Only siblings of the same kind as the opened file: the same compound extension (what follows the first dot
+   * of the name: `.cpython-311.pyc`, `.h`, `.so.1`), or no extension when it has none. Default true: a program
+   * that opens `json/__pycache__/decoder.cpython-311.pyc` wants the other compiled modules there, not the sources
+   * or the optimised variants beside them.
+   */
+  sameKind?: boolean;
 }
 
 /** What a prefetcher did. */
@@ -48,7 +55,7 @@ export class SiblingPrefetcher {
   private readonly stop = new AbortController();
 
   constructor(private readonly repo: Repository, opts: PrefetchOptions = {}) {
-    this.o = { maxFileBytes: 256 * 1024, maxFiles: 64, maxBytes: 4 << 20, maxTotalBytes: 64 << 20, concurrency: 8, ...opts };
+    this.o = { maxFileBytes: 256 * 1024, maxFiles: 64, maxBytes: 4 << 20, maxTotalBytes: 64 << 20, concurrency: 8, sameKind: true, ...opts };
     this.budget = this.o.maxTotalBytes;
   }
 
@@ -62,8 +69,10 @@ export class SiblingPrefetcher {
     this.repo.fs.entries(dir).then((children) => {
       let files = 0;
       let bytes = 0;
+      const kind = kindOf(name);
       for (const e of children) {
         if (e.name === name || e.type !== 'file' || e.chunked || !e.hash || e.size === 0 || e.size > this.o.maxFileBytes) continue;
+        if (this.o.sameKind && kindOf(e.name) !== kind) continue;
         if (files >= this.o.maxFiles || bytes + e.size > this.o.maxBytes || e.size > this.budget) break;
         files++;
         bytes += e.size;
@@ -94,4 +103,10 @@ export class SiblingPrefetcher {
       });
     }
   }
+}
+
+/** What follows the first dot of a name (not counting a leading one), or '' when nothing does. */
+function kindOf(name: string): string {
+  const i = name.indexOf('.', 1);
+  return i < 0 ? '' : name.slice(i);
 }
