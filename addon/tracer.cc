@@ -185,6 +185,9 @@ class Tracer {
   std::unordered_map<long, uint64_t> byNr_;  // seccomp stops per system call (debug)
   ino_t ownNs_ = NamespaceOf("self");          // the tracer's mount namespace
   std::unordered_map<ino_t, bool> nsSees_;     // another mount namespace → whether it sees the shadow area
+  // Whether a process sees the shadow area, known since its last exec: a process changes its mount namespace
+  // by unshare or setns and then, nearly always, execs (bwrap's and podman's do it in a new child).
+  std::unordered_map<pid_t, bool> pidSees_;
 
   static ino_t NamespaceOf(const std::string& pid) {
     struct stat st;
@@ -195,6 +198,12 @@ class Tracer {
   // only when the shadow area is at the same path there, since the tracer hands the kernel shadow paths. When
   // it is not, the job is told why, once per namespace.
   bool SeesShadow(pid_t pid) {
+    auto known = pidSees_.find(pid);
+    if (known != pidSees_.end()) return known->second;
+    return pidSees_[pid] = NamespaceSeesShadow(pid);
+  }
+
+  bool NamespaceSeesShadow(pid_t pid) {
     ino_t ns = NamespaceOf(std::to_string(pid));
     if (ns == 0 || ns == ownNs_) return true;
     auto it = nsSees_.find(ns);
@@ -939,6 +948,7 @@ class Tracer {
       if (WIFEXITED(status) || WIFSIGNALED(status)) {
         pending_.erase(pid);
         known_.erase(pid);
+        pidSees_.erase(pid);
         if (pid == root) {
           if (WIFEXITED(status)) d->code = WEXITSTATUS(status);
           else d->signal = WTERMSIG(status);
@@ -980,6 +990,8 @@ class Tracer {
       } else if (event == PTRACE_EVENT_EXEC) {
         unsigned long former = 0;
         ptrace(PTRACE_GETEVENTMSG, pid, 0, &former);
+        pidSees_.erase(pid);
+        pidSees_.erase((pid_t)former);
         if ((pid_t)former != pid) {
           known_.erase((pid_t)former);
           pending_.erase((pid_t)former);
