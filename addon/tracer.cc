@@ -25,7 +25,6 @@
 #include <vector>
 
 #include "filter.h"
-#include "md5.h"
 #include "paths.h"
 #include "syscalls.h"
 #include "tracee.h"
@@ -81,28 +80,15 @@ struct Pending {
   std::string value;    // getxattr of a magic attribute: the value to hand back
 };
 
-bool Under(const std::string& path, const std::string& prefix) {
-  return path.compare(0, prefix.size(), prefix) == 0 && (path.size() == prefix.size() || path[prefix.size()] == '/');
-}
+// std::string forms of addon/paths.h, which the preload library shares.
+bool Under(const std::string& path, const std::string& prefix) { return ucvmfs_under(path.c_str(), prefix.c_str(), prefix.size()); }
 
-// Lexical normalization, used only to see whether `..` climbs out of /cvmfs.
+// Lexical normalization (an absolute path, or a relative one taken from `/`).
 std::string Normalize(const std::string& p) {
-  std::vector<std::string> parts;
-  size_t i = 0;
-  while (i <= p.size()) {
-    size_t j = p.find('/', i);
-    if (j == std::string::npos) j = p.size();
-    std::string c = p.substr(i, j - i);
-    if (c == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else if (!c.empty() && c != ".") {
-      parts.push_back(c);
-    }
-    i = j + 1;
-  }
-  std::string out;
-  for (auto& c : parts) out += "/" + c;
-  return out.empty() ? "/" : out;
+  std::string out = p;
+  ucvmfs_normalize(&out[0]);
+  out.resize(strlen(out.c_str()));
+  return out;
 }
 
 // Runs on the main thread: either a question for JavaScript or the end of the run.
@@ -298,7 +284,7 @@ class Tracer {
     // The hidden /.cvmfs is made on first access by the library (and is never in a listing).
     std::string name = RepoOf(path);
     size_t top = kVirtual.size() + 1 + name.size();
-    if (path.size() >= top + 7 && path.compare(top, 7, "/.cvmfs") == 0 && (path.size() == top + 7 || path[top + 7] == '/')) return false;
+    if (path.size() >= top && ucvmfs_hidden(path.c_str() + top)) return false;
     std::string parent = path.substr(0, path.rfind('/'));
     if (parent == kVirtual) return Listed(path);  // a repository's top: mounted and listed
     if (!Listed(parent)) return false;
@@ -325,20 +311,16 @@ class Tracer {
     if (name.empty() || it == mounts_.end() || it->second.empty()) return false;
     std::string rpath = virt.substr(kVirtual.size() + 1 + name.size());
     if (rpath.empty()) rpath = "/";
-    if (rpath.compare(0, 7, "/.cvmfs") == 0) return false;
-    unsigned char d[16];
-    ucvmfs_md5((const unsigned char*)rpath.data(), rpath.size(), d);
-    char hex[33];
-    for (int i = 0; i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
-    std::string marker = it->second + ".state/" + kind + "-" + hex;
-    return access(marker.c_str(), F_OK) == 0;
+    if (ucvmfs_hidden(rpath.c_str())) return false;
+    char marker[PATH_MAX + 64];
+    return ucvmfs_marker(it->second.c_str(), kind, rpath.data(), rpath.size(), marker, sizeof marker) && access(marker, F_OK) == 0;
   }
 
   // The repository name in a /cvmfs path ("" for /cvmfs itself).
   static std::string RepoOf(const std::string& virt) {
-    if (virt.size() <= kVirtual.size() + 1) return "";
-    size_t end = virt.find('/', kVirtual.size() + 1);
-    return virt.substr(kVirtual.size() + 1, end == std::string::npos ? std::string::npos : end - kVirtual.size() - 1);
+    const char* name = nullptr;
+    size_t n = ucvmfs_repo_of(virt.c_str(), &name);
+    return n ? std::string(name, n) : "";
   }
 
   // The revision directory of a repository, opened on first use ("" when it cannot be opened).
@@ -359,9 +341,10 @@ class Tracer {
       const std::string& rev = Mount(name);
       if (!rev.empty()) {
         std::string rest = virt.substr(kVirtual.size() + 1 + name.size());
-        // The hidden /.cvmfs lives beside the tree (see ShadowTree.real), so that root listings never show it.
-        if (rest == "/.cvmfs" || rest.compare(0, 8, "/.cvmfs/") == 0) return rev + ".hidden" + rest;
-        return rev + rest;
+        std::string out(rev.size() + rest.size() + 8, '\0');
+        if (!ucvmfs_in_revision(rev.c_str(), rest.c_str(), &out[0], out.size())) throw std::runtime_error("shadow path too long");
+        out.resize(strlen(out.c_str()));
+        return out;
       }
     }
     return o_.shadow + virt.substr(kVirtual.size());
@@ -369,17 +352,10 @@ class Tracer {
 
   // The /cvmfs path of a real path the kernel revealed, or "" when it is not in the shadow area.
   std::string Virtualize(const std::string& real) const {
-    if (Under(real, o_.shadow)) return kVirtual + real.substr(o_.shadow.size());
-    const std::string rev = o_.base + "/rev/", root = o_.base + "/root";
-    if (real.compare(0, rev.size(), rev) == 0) {
-      size_t end = real.find('/', rev.size());
-      std::string dir = real.substr(rev.size(), end == std::string::npos ? std::string::npos : end - rev.size());
-      size_t at = dir.find('@');
-      if (at == std::string::npos) return "";
-      return kVirtual + "/" + dir.substr(0, at) + (end == std::string::npos ? "" : real.substr(end));
-    }
-    if (Under(real, root)) return kVirtual + real.substr(root.size());
-    return "";
+    std::string out(real.size() + kVirtual.size() + 1, '\0');
+    if (!ucvmfs_virtualize(real.c_str(), o_.shadow.c_str(), o_.shadow.size(), o_.base.c_str(), o_.base.size(), &out[0], out.size())) return "";
+    out.resize(strlen(out.c_str()));
+    return out;
   }
 
   // The /cvmfs path a call argument names, or "" when it names something else. `rewrite` receives the
