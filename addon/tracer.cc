@@ -170,10 +170,15 @@ class Tracer {
   bool faultTracer_ = getenv("UCVMFS_TEST_FAULT") != nullptr && std::string(getenv("UCVMFS_TEST_FAULT")) == "tracer";
   std::unordered_map<long, uint64_t> byNr_;  // seccomp stops per system call (debug)
   ino_t ownNs_ = NamespaceOf("self");          // the tracer's mount namespace
-  std::unordered_map<ino_t, bool> nsSees_;     // another mount namespace → whether it sees the shadow area
-  // Whether a process sees the shadow area, known since its last exec: a process changes its mount namespace
-  // by unshare or setns and then, nearly always, execs (bwrap's and podman's do it in a new child).
-  std::unordered_map<pid_t, bool> pidSees_;
+  std::unordered_set<ino_t> nsWarned_;         // mount namespaces the job was told do not see the shadow area
+  // A process's mount namespace and whether it sees the shadow area, known since its last exec: a process
+  // changes its mount namespace by unshare or setns and then, nearly always, execs (bwrap and podman do it in a
+  // new child).
+  struct NsView {
+    ino_t ns;
+    int sees;  // -1 until a /cvmfs path is asked for (a container being set up does not yet show its binds)
+  };
+  std::unordered_map<pid_t, NsView> pidNs_;
 
   static ino_t NamespaceOf(const std::string& pid) {
     struct stat st;
@@ -183,24 +188,33 @@ class Tracer {
   // A process in another mount namespace (a container started inside the job: bwrap, podman) reaches /cvmfs
   // only when the shadow area is at the same path there, since the tracer hands the kernel shadow paths. When
   // it is not, the job is told why, once per namespace.
-  bool SeesShadow(pid_t pid) {
-    auto known = pidSees_.find(pid);
-    if (known != pidSees_.end()) return known->second;
-    return pidSees_[pid] = NamespaceSeesShadow(pid);
+  NsView& ViewOf(pid_t pid) {
+    auto known = pidNs_.find(pid);
+    if (known != pidNs_.end()) return known->second;
+    return pidNs_[pid] = NsView{NamespaceOf(std::to_string(pid)), -1};
   }
 
-  bool NamespaceSeesShadow(pid_t pid) {
-    ino_t ns = NamespaceOf(std::to_string(pid));
+  bool SeesShadow(pid_t pid) {
+    NsView& v = ViewOf(pid);
+    if (v.sees < 0) v.sees = NamespaceSeesShadow(pid, v.ns);
+    return v.sees;
+  }
+
+  // Whether a process resolves absolute paths as the tracer does (same mount namespace).
+  bool SameNamespace(pid_t pid) {
+    ino_t ns = ViewOf(pid).ns;
+    return ns == 0 || ns == ownNs_;
+  }
+
+  bool NamespaceSeesShadow(pid_t pid, ino_t ns) {
     if (ns == 0 || ns == ownNs_) return true;
-    auto it = nsSees_.find(ns);
-    if (it != nsSees_.end()) return it->second;
     auto same = [&](const std::string& dir) {
       struct stat a, b;
       return stat(dir.c_str(), &a) == 0 && stat(("/proc/" + std::to_string(pid) + "/root" + dir).c_str(), &b) == 0 &&
              a.st_dev == b.st_dev && a.st_ino == b.st_ino;
     };
     bool sees = same(o_.base) && same(o_.shadow);
-    if (!sees) {
+    if (!sees && nsWarned_.insert(ns).second) {
       // The cache directory holds both the shadow trees (shadow/) and the session's /cvmfs (sessions/).
       std::string cache = o_.base.substr(0, o_.base.rfind('/'));
       fprintf(stderr,
@@ -209,7 +223,7 @@ class Tracer {
               "there (e.g. bwrap --bind %s %s)\n",
               (int)pid, cache.c_str(), cache.c_str(), cache.c_str());
     }
-    return nsSees_[ns] = sees;
+    return sees;
   }
 
   std::vector<std::string> Ask(char op, const std::string& path) {
@@ -458,7 +472,8 @@ class Tracer {
   // The /cvmfs path a path outside /cvmfs reaches through a symlink into /cvmfs, or "". Paid by calls the
   // kernel could not answer (one access() by the tracer first; the walk only when that fails with ENOENT).
   std::string ThroughLink(pid_t pid, int dirfd, const std::string& s, bool follow) {
-    if (s.empty() || s.compare(0, 6, "/proc/") == 0) return "";
+    // In a container's own mount namespace the tracer would resolve the path in the wrong tree: left alone.
+    if (s.empty() || s.compare(0, 6, "/proc/") == 0 || !SameNamespace(pid)) return "";
     std::string tp = TraceePath(pid, dirfd, s);
     if (faccessat(AT_FDCWD, tp.c_str(), F_OK, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) return "";
     std::string abs = s;
@@ -924,7 +939,7 @@ class Tracer {
       if (WIFEXITED(status) || WIFSIGNALED(status)) {
         pending_.erase(pid);
         known_.erase(pid);
-        pidSees_.erase(pid);
+        pidNs_.erase(pid);
         if (pid == root) {
           if (WIFEXITED(status)) d->code = WEXITSTATUS(status);
           else d->signal = WTERMSIG(status);
@@ -966,8 +981,8 @@ class Tracer {
       } else if (event == PTRACE_EVENT_EXEC) {
         unsigned long former = 0;
         ptrace(PTRACE_GETEVENTMSG, pid, 0, &former);
-        pidSees_.erase(pid);
-        pidSees_.erase((pid_t)former);
+        pidNs_.erase(pid);
+        pidNs_.erase((pid_t)former);
         if ((pid_t)former != pid) {
           known_.erase((pid_t)former);
           pending_.erase((pid_t)former);
