@@ -1,8 +1,13 @@
 /*
  * Paths on the native side, one implementation for the tracer (C++) and the preload library (C): lexical
- * normalisation, and the resolution of a path outside /cvmfs that passes through a symlink into /cvmfs (a home
- * directory link, a site's /opt link), which the kernel answers with ENOENT since /cvmfs does not exist for it.
- * File-system access goes through callbacks: the preload library must make its calls through its gate.
+ * normalisation; the mapping between /cvmfs paths and the shadow area (the repository a path names, where it
+ * lives in a revision directory, which /cvmfs path a real path stands for, the marker files that say a listing
+ * or a content is complete); and the resolution of a path outside /cvmfs that passes through a symlink into
+ * /cvmfs (a home directory link, a site's /opt link), which the kernel answers with ENOENT since /cvmfs does not
+ * exist for it. File-system access goes through callbacks: the preload library must make its calls through its
+ * gate. The shadow area's layout is lib/connector/shadow.ts's: <base>/rev/<fqrn>@<root hash>/ (a revision's
+ * tree), <...>.hidden/.cvmfs (its hidden /.cvmfs), <...>.state/<kind>-<md5> (markers), <base>/root/<fqrn> (link to
+ * the newest revision), and the session's directory standing for /cvmfs itself.
  */
 #pragma once
 
@@ -10,7 +15,10 @@
 #include <limits.h>
 #include <stddef.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/stat.h>
+
+#include "md5.h"
 
 #define UCVMFS_ROOT "/cvmfs"
 #define UCVMFS_ROOT_LEN 6
@@ -44,6 +52,56 @@ static inline void ucvmfs_normalize(char *p) {
   }
   if (o == 0) p[o++] = '/';
   p[o] = 0;
+}
+
+/* The repository a /cvmfs path names: its first byte (in `virt`) and length; 0 for /cvmfs itself or another path. */
+static inline size_t ucvmfs_repo_of(const char *virt, const char **name) {
+  if (!ucvmfs_under(virt, UCVMFS_ROOT, UCVMFS_ROOT_LEN) || virt[UCVMFS_ROOT_LEN] == 0) return 0;
+  const char *s = virt + UCVMFS_ROOT_LEN + 1, *e = strchr(s, '/');
+  *name = s;
+  return e ? (size_t)(e - s) : strlen(s);
+}
+
+/* Whether the repository path `rest` ("" or "/..." below a repository's top) is the hidden /.cvmfs or below it. */
+static inline int ucvmfs_hidden(const char *rest) {
+  return strncmp(rest, "/.cvmfs", 7) == 0 && (rest[7] == 0 || rest[7] == '/');
+}
+
+/* Where the kernel finds the repository path `rest` of the revision directory `rev`: in the tree, or, for the
+ * hidden /.cvmfs, beside it (so that no listing of the top shows it). 0 when it does not fit. */
+static inline int ucvmfs_in_revision(const char *rev, const char *rest, char *out, size_t outsz) {
+  int n = snprintf(out, outsz, "%s%s%s", rev, ucvmfs_hidden(rest) ? ".hidden" : "", rest);
+  return n >= 0 && (size_t)n < outsz;
+}
+
+/* The marker file of kind `kind` (l: directory listed, f: content written) for the repository path `rpath` ("/"
+ * for the top) of revision `rev`: `<rev>.state/<kind>-<md5 of the path's bytes>`. 0 when it does not fit. */
+static inline int ucvmfs_marker(const char *rev, char kind, const char *rpath, size_t rlen, char *out, size_t outsz) {
+  unsigned char d[16];
+  ucvmfs_md5((const unsigned char *)rpath, rlen, d);
+  int n = snprintf(out, outsz, "%s.state/%c-", rev, kind);
+  if (n < 0 || (size_t)n + 33 > outsz) return 0;
+  for (int i = 0; i < 16; i++) snprintf(out + n + 2 * i, 3, "%02x", d[i]);
+  return 1;
+}
+
+/* The /cvmfs path a real path of the shadow area stands for (the kernel reveals real paths: getcwd, /proc links),
+ * written to `out`; 0 when `real` is not in the shadow area (or `out` is too small). */
+static inline int ucvmfs_virtualize(const char *real, const char *session, size_t slen, const char *base, size_t blen,
+                                    char *out, size_t outsz) {
+  int n = -1;
+  if (slen > 0 && ucvmfs_under(real, session, slen)) {
+    n = snprintf(out, outsz, "%s%s", UCVMFS_ROOT, real + slen);
+  } else if (blen > 0 && strncmp(real, base, blen) == 0 && strncmp(real + blen, "/rev/", 5) == 0) {
+    const char *dir = real + blen + 5, *end = strchr(dir, '/');
+    size_t dlen = end ? (size_t)(end - dir) : strlen(dir);
+    const char *at = (const char *)memchr(dir, '@', dlen);
+    if (!at) return 0;
+    n = snprintf(out, outsz, "%s/%.*s%s", UCVMFS_ROOT, (int)(at - dir), dir, end ? end : "");
+  } else if (blen > 0 && strncmp(real, base, blen) == 0 && ucvmfs_under(real + blen, "/root", 5)) {
+    n = snprintf(out, outsz, "%s%s", UCVMFS_ROOT, real + blen + 5);
+  }
+  return n >= 0 && (size_t)n < outsz;
 }
 
 /* The type bits of a path's lstat, or -errno; a symlink's target (length, or -errno). */

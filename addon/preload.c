@@ -29,7 +29,6 @@
 #include <unistd.h>
 
 #include "gate.h"
-#include "md5.h"
 #include "paths.h"
 
 #if defined(__x86_64__)
@@ -166,13 +165,8 @@ static int marked(const char *rev, char kind, const char *rpath, size_t rlen) {
 }
 
 static int marked_on_disk(const char *rev, char kind, const char *rpath, size_t rlen) {
-  unsigned char d[16];
-  ucvmfs_md5((const unsigned char *)rpath, rlen, d);
   char m[PATH_MAX];
-  int n = snprintf(m, sizeof m, "%s.state/%c-", rev, kind);
-  if (n < 0 || (size_t)n + 33 > sizeof m) return 0;
-  for (int i = 0; i < 16; i++) sprintf(m + n + 2 * i, "%02x", d[i]);
-  return exists(m);
+  return ucvmfs_marker(rev, kind, rpath, rlen, m, sizeof m) && exists(m);
 }
 
 enum need { NEED_STAT, NEED_LSTAT, NEED_OPEN, NEED_LIST };
@@ -249,8 +243,9 @@ static enum route route(int dirfd, const char *p, enum need need, char *out, siz
   }
   if (strncmp(p, "/cvmfs", 6) != 0 || (p[6] != '/' && p[6] != 0)) return strstr(p, "/cvmfs") ? TRACER : NATIVE;
   if (p[6] == 0 || !plain(p + 1)) return TRACER;
-  const char *fqrn = p + 7, *slash = strchr(fqrn, '/');
-  size_t flen = slash ? (size_t)(slash - fqrn) : strlen(fqrn);
+  const char *fqrn = NULL;
+  size_t flen = ucvmfs_repo_of(p, &fqrn);
+  const char *slash = fqrn[flen] ? fqrn + flen : NULL;
   if (!memchr(fqrn, '.', flen)) {
     /* No repository (`/cvmfs/lib`, which Python probes): the session's /cvmfs has no such name, ENOENT at once. */
     int n = snprintf(out, outsz, "%s%s", session, p + 6);
@@ -258,55 +253,16 @@ static enum route route(int dirfd, const char *p, enum need need, char *out, siz
   }
   char rev[PATH_MAX];
   if (!revision_dir(fqrn, flen, rev, sizeof rev)) return TRACER;
-  int n = snprintf(out, outsz, "%s%s", rev, slash ? slash : "");
-  if (n < 0 || (size_t)n >= outsz) return TRACER;
+  if (!ucvmfs_in_revision(rev, slash ? slash : "", out, outsz)) return TRACER;
   return decide(rev, slash ? slash : "/", need, out);
 }
 
 /* The /cvmfs form of a real path in the shadow area, written over `p` (size `size`); 0 if not there. */
 static int virtualize(char *p, size_t size) {
   char tmp[PATH_MAX];
-  if (strncmp(p, session, session_len) == 0 && (p[session_len] == '/' || p[session_len] == 0)) {
-    snprintf(tmp, sizeof tmp, "/cvmfs%s", p + session_len);
-  } else if (strncmp(p, base, base_len) == 0 && strncmp(p + base_len, "/rev/", 5) == 0) {
-    const char *dir = p + base_len + 5, *at = strchr(dir, '@');
-    if (!at) return 0;
-    const char *rest = strchr(at, '/');
-    snprintf(tmp, sizeof tmp, "/cvmfs/%.*s%s", (int)(at - dir), dir, rest ? rest : "");
-  } else if (strncmp(p, base, base_len) == 0 && strncmp(p + base_len, "/root/", 6) == 0) {
-    snprintf(tmp, sizeof tmp, "/cvmfs%s", p + base_len + 5);
-  } else {
-    return 0;
-  }
-  if (strlen(tmp) + 1 > size) return 0;
+  if (!ucvmfs_virtualize(p, session, session_len, base, base_len, tmp, sizeof tmp) || strlen(tmp) + 1 > size) return 0;
   strcpy(p, tmp);
   return 1;
-}
-
-/* Lexical normalization in place (for symlink targets stored relative by the shadow tree). */
-static void normalize(char *p) {
-  char out[2 * PATH_MAX + 2];
-  size_t o = 0;
-  const char *s = p;
-  while (*s) {
-    while (*s == '/') s++;
-    const char *e = strchr(s, '/');
-    size_t n = e ? (size_t)(e - s) : strlen(s);
-    if (n == 0) break;
-    if (n == 1 && s[0] == '.') {
-    } else if (n == 2 && s[0] == '.' && s[1] == '.') {
-      while (o > 0 && out[o - 1] != '/') o--;
-      if (o > 0) o--;
-    } else if (o + 1 + n < sizeof out) {
-      out[o++] = '/';
-      memcpy(out + o, s, n);
-      o += n;
-    }
-    s += n;
-  }
-  if (o == 0) out[o++] = '/';
-  out[o] = 0;
-  strcpy(p, out);
 }
 
 /* Whether a real path is in the shadow area (the revision trees and their markers, the session's /cvmfs). */
@@ -507,7 +463,7 @@ static ssize_t readlink_common(int dirfd, const char *p, char *buf, size_t size)
     char *slash = strrchr(out, '/');
     if (slash) *slash = 0;
     snprintf(full, sizeof full, "%s/%s", out, t);
-    normalize(full);
+    ucvmfs_normalize(full);
     if (virtualize(full, sizeof full) && strlen(full) < sizeof t) strcpy(t, full);
   } else {
     virtualize(t, sizeof t);

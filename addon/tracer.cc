@@ -25,7 +25,6 @@
 #include <vector>
 
 #include "filter.h"
-#include "md5.h"
 #include "paths.h"
 #include "syscalls.h"
 #include "tracee.h"
@@ -81,28 +80,15 @@ struct Pending {
   std::string value;    // getxattr of a magic attribute: the value to hand back
 };
 
-bool Under(const std::string& path, const std::string& prefix) {
-  return path.compare(0, prefix.size(), prefix) == 0 && (path.size() == prefix.size() || path[prefix.size()] == '/');
-}
+// std::string forms of addon/paths.h, which the preload library shares.
+bool Under(const std::string& path, const std::string& prefix) { return ucvmfs_under(path.c_str(), prefix.c_str(), prefix.size()); }
 
-// Lexical normalization, used only to see whether `..` climbs out of /cvmfs.
+// Lexical normalization (an absolute path, or a relative one taken from `/`).
 std::string Normalize(const std::string& p) {
-  std::vector<std::string> parts;
-  size_t i = 0;
-  while (i <= p.size()) {
-    size_t j = p.find('/', i);
-    if (j == std::string::npos) j = p.size();
-    std::string c = p.substr(i, j - i);
-    if (c == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else if (!c.empty() && c != ".") {
-      parts.push_back(c);
-    }
-    i = j + 1;
-  }
-  std::string out;
-  for (auto& c : parts) out += "/" + c;
-  return out.empty() ? "/" : out;
+  std::string out = p;
+  ucvmfs_normalize(&out[0]);
+  out.resize(strlen(out.c_str()));
+  return out;
 }
 
 // Runs on the main thread: either a question for JavaScript or the end of the run.
@@ -184,7 +170,15 @@ class Tracer {
   bool faultTracer_ = getenv("UCVMFS_TEST_FAULT") != nullptr && std::string(getenv("UCVMFS_TEST_FAULT")) == "tracer";
   std::unordered_map<long, uint64_t> byNr_;  // seccomp stops per system call (debug)
   ino_t ownNs_ = NamespaceOf("self");          // the tracer's mount namespace
-  std::unordered_map<ino_t, bool> nsSees_;     // another mount namespace → whether it sees the shadow area
+  std::unordered_set<ino_t> nsWarned_;         // mount namespaces the job was told do not see the shadow area
+  // A process's mount namespace and whether it sees the shadow area, known since its last exec: a process
+  // changes its mount namespace by unshare or setns and then, nearly always, execs (bwrap and podman do it in a
+  // new child).
+  struct NsView {
+    ino_t ns;
+    int sees;  // -1 until a /cvmfs path is asked for (a container being set up does not yet show its binds)
+  };
+  std::unordered_map<pid_t, NsView> pidNs_;
 
   static ino_t NamespaceOf(const std::string& pid) {
     struct stat st;
@@ -194,18 +188,33 @@ class Tracer {
   // A process in another mount namespace (a container started inside the job: bwrap, podman) reaches /cvmfs
   // only when the shadow area is at the same path there, since the tracer hands the kernel shadow paths. When
   // it is not, the job is told why, once per namespace.
+  NsView& ViewOf(pid_t pid) {
+    auto known = pidNs_.find(pid);
+    if (known != pidNs_.end()) return known->second;
+    return pidNs_[pid] = NsView{NamespaceOf(std::to_string(pid)), -1};
+  }
+
   bool SeesShadow(pid_t pid) {
-    ino_t ns = NamespaceOf(std::to_string(pid));
+    NsView& v = ViewOf(pid);
+    if (v.sees < 0) v.sees = NamespaceSeesShadow(pid, v.ns);
+    return v.sees;
+  }
+
+  // Whether a process resolves absolute paths as the tracer does (same mount namespace).
+  bool SameNamespace(pid_t pid) {
+    ino_t ns = ViewOf(pid).ns;
+    return ns == 0 || ns == ownNs_;
+  }
+
+  bool NamespaceSeesShadow(pid_t pid, ino_t ns) {
     if (ns == 0 || ns == ownNs_) return true;
-    auto it = nsSees_.find(ns);
-    if (it != nsSees_.end()) return it->second;
     auto same = [&](const std::string& dir) {
       struct stat a, b;
       return stat(dir.c_str(), &a) == 0 && stat(("/proc/" + std::to_string(pid) + "/root" + dir).c_str(), &b) == 0 &&
              a.st_dev == b.st_dev && a.st_ino == b.st_ino;
     };
     bool sees = same(o_.base) && same(o_.shadow);
-    if (!sees) {
+    if (!sees && nsWarned_.insert(ns).second) {
       // The cache directory holds both the shadow trees (shadow/) and the session's /cvmfs (sessions/).
       std::string cache = o_.base.substr(0, o_.base.rfind('/'));
       fprintf(stderr,
@@ -214,7 +223,7 @@ class Tracer {
               "there (e.g. bwrap --bind %s %s)\n",
               (int)pid, cache.c_str(), cache.c_str(), cache.c_str());
     }
-    return nsSees_[ns] = sees;
+    return sees;
   }
 
   std::vector<std::string> Ask(char op, const std::string& path) {
@@ -289,7 +298,7 @@ class Tracer {
     // The hidden /.cvmfs is made on first access by the library (and is never in a listing).
     std::string name = RepoOf(path);
     size_t top = kVirtual.size() + 1 + name.size();
-    if (path.size() >= top + 7 && path.compare(top, 7, "/.cvmfs") == 0 && (path.size() == top + 7 || path[top + 7] == '/')) return false;
+    if (path.size() >= top && ucvmfs_hidden(path.c_str() + top)) return false;
     std::string parent = path.substr(0, path.rfind('/'));
     if (parent == kVirtual) return Listed(path);  // a repository's top: mounted and listed
     if (!Listed(parent)) return false;
@@ -316,20 +325,16 @@ class Tracer {
     if (name.empty() || it == mounts_.end() || it->second.empty()) return false;
     std::string rpath = virt.substr(kVirtual.size() + 1 + name.size());
     if (rpath.empty()) rpath = "/";
-    if (rpath.compare(0, 7, "/.cvmfs") == 0) return false;
-    unsigned char d[16];
-    ucvmfs_md5((const unsigned char*)rpath.data(), rpath.size(), d);
-    char hex[33];
-    for (int i = 0; i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
-    std::string marker = it->second + ".state/" + kind + "-" + hex;
-    return access(marker.c_str(), F_OK) == 0;
+    if (ucvmfs_hidden(rpath.c_str())) return false;
+    char marker[PATH_MAX + 64];
+    return ucvmfs_marker(it->second.c_str(), kind, rpath.data(), rpath.size(), marker, sizeof marker) && access(marker, F_OK) == 0;
   }
 
   // The repository name in a /cvmfs path ("" for /cvmfs itself).
   static std::string RepoOf(const std::string& virt) {
-    if (virt.size() <= kVirtual.size() + 1) return "";
-    size_t end = virt.find('/', kVirtual.size() + 1);
-    return virt.substr(kVirtual.size() + 1, end == std::string::npos ? std::string::npos : end - kVirtual.size() - 1);
+    const char* name = nullptr;
+    size_t n = ucvmfs_repo_of(virt.c_str(), &name);
+    return n ? std::string(name, n) : "";
   }
 
   // The revision directory of a repository, opened on first use ("" when it cannot be opened).
@@ -350,9 +355,10 @@ class Tracer {
       const std::string& rev = Mount(name);
       if (!rev.empty()) {
         std::string rest = virt.substr(kVirtual.size() + 1 + name.size());
-        // The hidden /.cvmfs lives beside the tree (see ShadowTree.real), so that root listings never show it.
-        if (rest == "/.cvmfs" || rest.compare(0, 8, "/.cvmfs/") == 0) return rev + ".hidden" + rest;
-        return rev + rest;
+        std::string out(rev.size() + rest.size() + 8, '\0');
+        if (!ucvmfs_in_revision(rev.c_str(), rest.c_str(), &out[0], out.size())) throw std::runtime_error("shadow path too long");
+        out.resize(strlen(out.c_str()));
+        return out;
       }
     }
     return o_.shadow + virt.substr(kVirtual.size());
@@ -360,17 +366,10 @@ class Tracer {
 
   // The /cvmfs path of a real path the kernel revealed, or "" when it is not in the shadow area.
   std::string Virtualize(const std::string& real) const {
-    if (Under(real, o_.shadow)) return kVirtual + real.substr(o_.shadow.size());
-    const std::string rev = o_.base + "/rev/", root = o_.base + "/root";
-    if (real.compare(0, rev.size(), rev) == 0) {
-      size_t end = real.find('/', rev.size());
-      std::string dir = real.substr(rev.size(), end == std::string::npos ? std::string::npos : end - rev.size());
-      size_t at = dir.find('@');
-      if (at == std::string::npos) return "";
-      return kVirtual + "/" + dir.substr(0, at) + (end == std::string::npos ? "" : real.substr(end));
-    }
-    if (Under(real, root)) return kVirtual + real.substr(root.size());
-    return "";
+    std::string out(real.size() + kVirtual.size() + 1, '\0');
+    if (!ucvmfs_virtualize(real.c_str(), o_.shadow.c_str(), o_.shadow.size(), o_.base.c_str(), o_.base.size(), &out[0], out.size())) return "";
+    out.resize(strlen(out.c_str()));
+    return out;
   }
 
   // The /cvmfs path a call argument names, or "" when it names something else. `rewrite` receives the
@@ -473,7 +472,8 @@ class Tracer {
   // The /cvmfs path a path outside /cvmfs reaches through a symlink into /cvmfs, or "". Paid by calls the
   // kernel could not answer (one access() by the tracer first; the walk only when that fails with ENOENT).
   std::string ThroughLink(pid_t pid, int dirfd, const std::string& s, bool follow) {
-    if (s.empty() || s.compare(0, 6, "/proc/") == 0) return "";
+    // In a container's own mount namespace the tracer would resolve the path in the wrong tree: left alone.
+    if (s.empty() || s.compare(0, 6, "/proc/") == 0 || !SameNamespace(pid)) return "";
     std::string tp = TraceePath(pid, dirfd, s);
     if (faccessat(AT_FDCWD, tp.c_str(), F_OK, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) return "";
     std::string abs = s;
@@ -939,6 +939,7 @@ class Tracer {
       if (WIFEXITED(status) || WIFSIGNALED(status)) {
         pending_.erase(pid);
         known_.erase(pid);
+        pidNs_.erase(pid);
         if (pid == root) {
           if (WIFEXITED(status)) d->code = WEXITSTATUS(status);
           else d->signal = WTERMSIG(status);
@@ -980,6 +981,8 @@ class Tracer {
       } else if (event == PTRACE_EVENT_EXEC) {
         unsigned long former = 0;
         ptrace(PTRACE_GETEVENTMSG, pid, 0, &former);
+        pidNs_.erase(pid);
+        pidNs_.erase((pid_t)former);
         if ((pid_t)former != pid) {
           known_.erase((pid_t)former);
           pending_.erase((pid_t)former);

@@ -718,8 +718,9 @@ layered('containers: ucvmfs exec inside bubblewrap; bubblewrap inside ucvmfs exe
   const nested = await run([process.execPath, join(ROOT, 'dist/lib/cli/main.js'), 'exec', '--', ...box, '--bind', cache, cache, '--', '/bin/bash', '-c', script], e);
   assert.equal(nested.code, 0, nested.stderr);
   assert.equal(nested.stdout.toString(), want, nested.stderr);
-  const hidden = await run([process.execPath, join(ROOT, 'dist/lib/cli/main.js'), 'exec', '--', ...box, '--', '/bin/bash', '-c', `cat ${M}/small/hello.txt; echo rc=$?`], e);
-  assert.equal(hidden.stdout.toString(), 'rc=1\n', hidden.stderr);
+  const hidden = await run([process.execPath, join(ROOT, 'dist/lib/cli/main.js'), 'exec', '--', ...box, '--', '/bin/bash', '-c', `cat ${M}/small/hello.txt; echo rc=$?; ls ${M}/sw; echo rc=$?`], e);
+  assert.equal(hidden.stdout.toString(), 'rc=1\nrc=2\n', hidden.stderr);
+  assert.equal(hidden.stderr.split('is not available').length - 1, 1, `told once per namespace: ${hidden.stderr}`);
   assert.match(hidden.stderr, new RegExp(`/cvmfs is not available to process \\d+: it runs in another mount namespace .* cache directory ${cache}`));
   assert.match(hidden.stderr, /hello\.txt: No such file or directory/);
 });
