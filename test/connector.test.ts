@@ -724,3 +724,22 @@ layered('containers: ucvmfs exec inside bubblewrap; bubblewrap inside ucvmfs exe
   assert.match(hidden.stderr, new RegExp(`/cvmfs is not available to process \\d+: it runs in another mount namespace .* cache directory ${cache}`));
   assert.match(hidden.stderr, /hello\.txt: No such file or directory/);
 });
+
+layered('a warm job needs no catalog: programs run from /cvmfs (exec plans kept), names that are not there and links out of /cvmfs are answered from the shadow tree', async () => {
+  const cache = tempDir('ucvmfs-warm-');
+  const script = [
+    `${M}/sw/bin/hello.sh`, `${M}/sw/bin/busybox true && echo static`, `${M}/sw/bin/hello`,
+    `test -e ${M}/sw/bin/nothere || echo absent`, `test -e ${M}/sw/nothere/deeper || echo absent2`,
+    `cat ${M}/links/rel_file`, `ls ${M}/links | wc -l`,
+  ].join('; ');
+  const runs: CliResult[] = [];
+  for (let i = 0; i < 2; i++) runs.push(await ucvmfs(['exec', '--stats', '--', 'bash', '-c', script], { ...env, ...layerEnv, CVMFS_CACHE_BASE: cache }));
+  const [cold, warm] = runs as [CliResult, CliResult];
+  assert.equal(cold.code, 0, cold.stderr);
+  assert.equal(warm.code, 0, warm.stderr);
+  assert.equal(warm.stdout.toString(), cold.stdout.toString());
+  assert.match(cold.stdout.toString(), /static\n[\s\S]*absent\nabsent2\n/);
+  const catalogs = (r: CliResult) => Number(/(\d+) catalogs loaded/.exec(r.stderr)?.[1] ?? NaN);
+  assert.ok(catalogs(cold) >= 1, cold.stderr);
+  assert.equal(catalogs(warm), 0, `the warm job opened no catalog: ${warm.stderr}`);
+});

@@ -418,7 +418,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
       const pf = res.prefetched;
       process.stderr.write(`ucvmfs: ${c.requests} tracer requests, ${c.directories} directories listed, ${c.files} files (${bytes(c.bytes)}) materialized; ` +
         `listing ${(c.listMs / 1000).toFixed(3)} s, filling ${(c.fillMs / 1000).toFixed(3)} s (of which ${(c.fetchMs / 1000).toFixed(3)} s waiting for objects); ${res.downloads.objects} objects (${bytes(res.downloads.bytes)}) downloaded, ` +
-        `prefetch made ${pf.files} files (${bytes(pf.bytes)}) ready in ${pf.directories} directories\n`);
+        `prefetch made ${pf.files} files (${bytes(pf.bytes)}) ready in ${pf.directories} directories; ${res.downloads.catalogs} catalogs loaded\n`);
     }
     for (const s of swallow) process.off(s, noop);
     // Nothing of ours needs to run on: leave now rather than wait for idle HTTP connections and timers.

@@ -83,8 +83,8 @@ export interface ExecResult {
   counters: ShadowTree['counters'];
   /** What the sibling prefetch fetched. */
   prefetched: PrefetchStats;
-  /** Objects downloaded and their bytes (on the wire), over the repositories the job opened. */
-  downloads: { objects: number; bytes: number };
+  /** Objects downloaded and their bytes (on the wire), and catalogs loaded, over the repositories the job opened. */
+  downloads: { objects: number; bytes: number; catalogs: number };
 }
 
 
@@ -230,10 +230,11 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
       if (res.code < 0) throw new CvmfsError(res.error.startsWith('ptrace') ? 'EPERM' : 'EINVAL', res.error);
       options.warn?.(res.error);
     }
-    const downloads = { objects: 0, bytes: 0 };
+    const downloads = { objects: 0, bytes: 0, catalogs: 0 };
     for (const r of opened) {
       downloads.objects += r.stats().objectsDownloaded;
       downloads.bytes += r.stats().bytesDownloaded;
+      downloads.catalogs += r.stats().catalogsLoaded;
     }
     return { code: res.signal ? null : res.code, signal: res.signal, counters: shadow.counters, prefetched: shadow.prefetched(), downloads };
   } finally {

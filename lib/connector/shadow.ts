@@ -13,7 +13,7 @@ import { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import {
   chmodSync, closeSync, createWriteStream, readSync, writeSync, existsSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync,
-  readlinkSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync, type Stats,
+  readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync, type Stats,
 } from 'node:fs';
 import type { Entry } from '../fs/entry.js';
 import { Flag } from '../format/flags.js';
@@ -135,6 +135,14 @@ export function mayBeRepository(name: string): boolean {
 /** Codes by which the library says a name is not there (anything else is a failure to read the repository). */
 const NOT_THERE = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG']);
 
+function realpathOrNull(p: string): string | null {
+  try {
+    return realpathSync(p);
+  } catch {
+    return null;
+  }
+}
+
 function lstatOrNull(p: string): Stats | null {
   try {
     return lstatSync(nativePath(p));
@@ -215,7 +223,7 @@ export class ShadowTree {
   }
 
   /** A marker file recording that something in a revision directory is complete (directory listed, content written). */
-  private marker(fqrn: string, kind: 'l' | 'f', key: string): string {
+  private marker(fqrn: string, kind: 'l' | 'f' | 'x', key: string): string {
     // The MD5 of the path's bytes, as the tracer and the preload library compute it (names need not be UTF-8).
     return `${this.revs.get(fqrn)!}.state/${kind}-${createHash('md5').update(encodeName(key)).digest('hex')}`;
   }
@@ -270,6 +278,21 @@ export class ShadowTree {
     this.counters.requests++;
     if (op === 'g') return this.magic(path);
     if (op === 'm') return (await this.mount(path)) ? [this.revs.get(path)!] : [];
+    // An exec plan made before for this path in this revision (the program then was complete in the shadow tree):
+    // a warm job that runs programs from /cvmfs needs no catalog, and so no SQLite, at all.
+    const fqrn0 = op === 'x' ? path.split('/')[2] : undefined;
+    const saved = fqrn0 && mayBeRepository(fqrn0) && (await this.mount(fqrn0)) ? this.marker(fqrn0, 'x', path) : undefined;
+    if (saved) {
+      try {
+        return JSON.parse(readFileSync(nativePath(saved), 'utf8')) as string[];
+      } catch {
+        // none yet
+      }
+    }
+    if ((op === 'l' || op === 'o') && fqrn0 === undefined) {
+      const f = path.split('/')[2];
+      if (f && this.revs.has(f) && this.settledByListing(f, path, op)) return [];
+    }
     const place = await this.walk(path, true);
     if (!place || !place.repo || !place.entry) return [];
     const { repo, fqrn, parts, entry } = place;
@@ -278,7 +301,68 @@ export class ShadowTree {
     if (entry.type === 'dir') await this.list(repo, fqrn, parts);
     if (entry.type === 'file' && (op === 'o' || op === 'x')) await this.fill(repo, fqrn, parts, entry);
     if (entry.type !== 'file' || op !== 'x') return [];
-    return this.execPlan(repo, path, '/' + parts.join('/'));
+    const plan = await this.execPlan(repo, path, '/' + parts.join('/'));
+    if (saved) {
+      const tmp = `${saved}.${process.pid}.tmp`;
+      writeFileSync(nativePath(tmp), JSON.stringify(plan), { mode: 0o600 });
+      renameSync(nativePath(tmp), nativePath(saved));
+    }
+    return plan;
+  }
+
+  /**
+   * Whether the shadow tree alone settles a lookup or open of `path` (under a mounted `/cvmfs/<fqrn>`): an entry
+   * already complete (a listed directory, a written file, a link out of /cvmfs), or a name that is not there: its deepest
+   * existing directory, as the kernel resolves it within this revision, was listed completely (its marker) and
+   * does not hold the next name. Programs probe many names that are not there (Python at every start); answering
+   * those from the tree spares a warm job the catalogs, and so SQLite, altogether. False whenever unsure (`..`,
+   * the hidden `/.cvmfs`, names that are not UTF-8, links into other repositories): the catalog decides then.
+   */
+  private settledByListing(fqrn: string, path: string, op: string): boolean {
+    const rev = this.revs.get(fqrn)!;
+    const rel = path.slice(`/cvmfs/${fqrn}`.length);
+    if (!rel.startsWith('/') || /[\uD800-\uDFFF]/.test(path)) return false;
+    // The shadow tree has the repository's shape, so the kernel resolves `..` and links in it as a mount would;
+    // only never above the repository's root, and not into the hidden /.cvmfs (it lives beside the tree).
+    let depth = 0;
+    for (const c of rel.split('/')) {
+      if (c === '..') {
+        if (--depth < 0) return false;
+      } else if (c !== '' && c !== '.') {
+        if (depth === 0 && c === HIDDEN_TOP) return false;
+        depth++;
+      }
+    }
+    const inside = (p: string) => p === rev || p.startsWith(rev + '/');
+    const full = rev + rel;
+    if (lstatOrNull(full)) {
+      const real = realpathOrNull(full);
+      if (real === null) return false;
+      // Out of /cvmfs altogether (`sitecustomize.py -> /etc/...`): nothing for us to prepare; into another
+      // repository or revision: the walk.
+      if (!inside(real)) return !(real === this.base || real.startsWith(this.base + '/'));
+      const st = statSync(real);
+      const key = real.slice(rev.length) || '/';
+      if (st.isDirectory()) return existsSync(this.marker(fqrn, 'l', key));
+      if (op === 'o' && st.isFile() && st.size > 0) return existsSync(this.marker(fqrn, 'f', key));
+      return true;
+    }
+    // Not there: the deepest directory on the way that is (the kernel resolving `..` on the way), listed, without
+    // the next name.
+    let dir = posix.dirname(full);
+    let child = posix.basename(full);
+    while (inside(posix.normalize(dir))) {
+      const real = realpathOrNull(dir);
+      if (real === null) {
+        child = posix.basename(dir);
+        dir = posix.dirname(dir);
+        if (child === '..' || child === '.') return false;
+        continue;
+      }
+      if (!inside(real) || !statSync(real).isDirectory()) return false;
+      return existsSync(this.marker(fqrn, 'l', real.slice(rev.length) || '/')) && !lstatOrNull(posix.join(real, child));
+    }
+    return false;
   }
 
   /**
