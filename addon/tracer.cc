@@ -568,6 +568,8 @@ class Tracer {
       if (!ReadString(pid, r.Arg(c->path2), &s)) return FailNow(pid, r, UnreadableError(pid, r.Arg(c->path2)));
       int dirfd2 = c->dirfd2 < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd2);
       if (!Classify(pid, r, c->dirfd2, s, &rw).empty() || TargetsShadow(pid, dirfd2, s, false)) return FailNow(pid, r, EROFS);
+      // A destination through a symlink into /cvmfs (rename, link and symlink are rare: the check is cheap here).
+      if (rw.empty() && !ThroughLink(pid, dirfd2, s, false).empty()) return FailNow(pid, r, EROFS);
     }
     if (c->path < 0) return false;
     if (!ReadString(pid, r.Arg(c->path), &s)) {

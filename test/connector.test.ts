@@ -679,6 +679,7 @@ layered('symlinks from outside into /cvmfs: listing, reading, cd, find, python i
     `${PY} -c "import sys; sys.path.insert(0, '${t}/py'); import mypkg; print(mypkg.answer(), mypkg.__file__)"`,
     `${t}/sw/bin/busybox echo static through a link`, `${t}/sw/bin/hello`, `cd ${t}/sw/bin && ./hello world`,
     `cat ${t}/sw/nope 2>&1 | grep -c 'No such file'`, `(echo x > ${t}/sw/new) 2>&1 | grep -c 'Read-only file system'`,
+    `touch ${t}/f && (mv ${t}/f ${t}/sw/f; ln ${t}/f ${t}/sw/g; ln -s x ${t}/sw/h) 2>&1 | grep -c 'Read-only file system'`,
   ].join('; ');
   const r = await exec(['/bin/bash', '-c', script], { LC_ALL: 'C' });
   assert.equal(r.code, 0, r.stderr);
@@ -687,7 +688,7 @@ layered('symlinks from outside into /cvmfs: listing, reading, cd, find, python i
   assert.deepEqual(out.slice(0, sep), truth.entries['/sw/bin']!.entries, `ls through a link: ${r.stderr}`);
   assert.deepEqual(out.slice(sep + 1, -1), [
     sha, sha, sha, String(truth.entries['/small/hello.txt']!.size), `${M}/sw`, String(under), String(truth.entries['/sw/bin']!.entries!.length),
-    `42 ${t}/py/mypkg/__init__.py`, 'static through a link', 'Hello, cvmfs! (from libgreet 1.0)', 'Hello, world! (from libgreet 1.0)', '1', '1',
+    `42 ${t}/py/mypkg/__init__.py`, 'static through a link', 'Hello, cvmfs! (from libgreet 1.0)', 'Hello, world! (from libgreet 1.0)', '1', '1', '3',
   ], r.stderr);
 });
 
