@@ -9,13 +9,14 @@ import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer as createTlsServer } from 'node:tls';
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openRepository, type Repository } from '../lib/index.js';
-import { closeConnections } from '../lib/net/http.js';
+import { closeConnections, httpGet } from '../lib/net/http.js';
+import { trustedCas } from '../lib/net/tls-trust.js';
 import { CLI, copyFixture, FIXTURES, keyOf, readTruth, serve, tempDir, type Truth } from './helpers.js';
 import { hostileServer, type Behaviour } from './hostile-server.js';
 import { SQUID, startSquid } from './squid.js';
@@ -422,5 +423,37 @@ test('Debian squid in front of a server that closes after every answer: every fi
   } finally {
     squid.stop();
     await origin.close();
+  }
+});
+
+test('CVMFS_USE_SSL_SYSTEM_CA=yes: the system CA directory (with its ca-bundle.crt) takes the grid directory\'s place', async () => {
+  const pki = makePki();
+  const s1 = await httpsStratum1(pki.key, pki.cert);
+  try {
+    // A system-like directory holding our CA as a .pem and another CA in ca-bundle.crt; the grid directory holds ours.
+    const sys = join(pki.dir, 'system-certs');
+    mkdirSync(sys);
+    writeFileSync(join(sys, 'ours.pem'), pki.caPem);
+    writeFileSync(join(sys, 'ca-bundle.crt'), pki.otherCaPem);
+    const cas = await trustedCas({ certDir: join(pki.dir, 'nowhere'), useSystemCa: true }, ['/nonexistent', sys]);
+    assert.ok(cas?.includes(pki.caPem.trim()) && cas.includes(pki.otherCaPem.trim()), 'the first system directory with certificates, and its bundle');
+    const res = await httpGet({ url: s1.url.replace('@fqrn@', FQRN) + '/.cvmfswhitelist', proxy: 'DIRECT', timeoutMs: 5000, ca: cas! });
+    assert.equal(res.status, 200);
+    res.body.resume();
+    // The real thing: with the parameter on, this machine's system directory replaces the grid directory, which
+    // alone trusts our CA, so our server is refused; with it off, accepted.
+    const hasSystem = ['/etc/ssl/certs', '/etc/pki/tls/certs'].some((d) => existsSync(d) && readdirSync(d).some((n) => n.endsWith('.pem') || n.endsWith('.crt')));
+    if (hasSystem) {
+      await withEnv({ X509_CERT_DIR: pki.caDir, X509_CERT_BUNDLE: undefined, CVMFS_USE_SSL_SYSTEM_CA: 'yes' }, async () => {
+        await assert.rejects(open([s1.url]), (e: NodeJS.ErrnoException) => e.code === 'EIO' && /certificate|verify/i.test(`${e.message} ${(e.cause as Error)?.message}`));
+      });
+    }
+    await withEnv({ X509_CERT_DIR: pki.caDir, X509_CERT_BUNDLE: undefined, CVMFS_USE_SSL_SYSTEM_CA: 'no' }, async () => {
+      const repo = await open([s1.url]);
+      repo.close();
+    });
+    noEscapes();
+  } finally {
+    await s1.close();
   }
 });

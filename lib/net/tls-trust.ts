@@ -26,13 +26,13 @@ const PEM = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /**
  * The trusted CAs as PEM texts, or undefined when nothing beyond Node's defaults is configured or present (Node
- * then uses its own store, `NODE_EXTRA_CA_CERTS` included).
+ * then uses its own store, `NODE_EXTRA_CA_CERTS` included). `systemDirs`: where the system's CAs may be, in order.
  */
-export async function trustedCas(cfg: TlsTrustConfig): Promise<readonly string[] | undefined> {
+export async function trustedCas(cfg: TlsTrustConfig, systemDirs: readonly string[] = SYSTEM_DIRS): Promise<readonly string[] | undefined> {
   let dir = cfg.certDir || '/etc/grid-security/certificates';
   let bundle = cfg.bundle || undefined;
   if (cfg.useSystemCa) {
-    const sys = SYSTEM_DIRS.find(hasCertificates);
+    const sys = systemDirs.find(hasCertificates);
     if (sys) {
       dir = sys;
       if (!bundle && existsSync(join(sys, 'ca-bundle.crt'))) bundle = join(sys, 'ca-bundle.crt');
