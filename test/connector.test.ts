@@ -6,7 +6,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { parseManifest } from '../lib/format/manifest.js';
+import { hashToString } from '../lib/format/hash.js';
 import { createHash } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { elfInterpreter } from '../lib/connector/elf.js';
@@ -743,4 +745,35 @@ layered('a warm job needs no catalog: programs run from /cvmfs (exec plans kept)
   const catalogs = (r: CliResult) => Number(/(\d+) catalogs loaded/.exec(r.stderr)?.[1] ?? NaN);
   assert.ok(catalogs(cold) >= 1, cold.stderr);
   assert.equal(catalogs(warm), 0, `the warm job opened no catalog: ${warm.stderr}`);
+});
+
+layered('fail closed: catalogs evicted from the cache between jobs are fetched again; with the server gone too, what the shadow tree holds still reads and the rest is EIO', async () => {
+  const truth = readTruth(FQRN);
+  const own = await serve({ [FQRN]: join(FIXTURES, FQRN, 'srv') });
+  const cache = tempDir('ucvmfs-evicted-');
+  const e = { CVMFS_SERVER_URL: `${own.url}/@fqrn@`, CVMFS_CACHE_BASE: cache };
+  const sum = (r: CliResult) => createHash('sha1').update(r.stdout).digest('hex');
+  const first = await exec(['cat', `${M}/nested/level2/n2.txt`], e);
+  assert.equal(first.code, 0, first.stderr);
+  assert.equal(sum(first), truth.entries['/nested/level2/n2.txt']!.sha1);
+  // Evict every object but the certificate (catalogs included), as a quota clean-up would: the certificate is
+  // used at every open, so it is the most recently used; the shadow tree stays.
+  const evict = () => {
+    const shared = join(cache, 'shared');
+    const cert = hashToString(parseManifest(readFileSync(join(shared, `manifest.${FQRN}`))).certificate);
+    for (const d of readdirSync(shared)) {
+      if (!/^[0-9a-f]{2}$/.test(d)) continue;
+      for (const f of readdirSync(join(shared, d))) if (d + f !== cert) rmSync(join(shared, d, f));
+    }
+  };
+  evict();
+  const second = await exec(['cat', `${M}/nested/level2/plain_sub/sub.txt`], e);
+  assert.equal(second.code, 0, second.stderr);
+  assert.equal(sum(second), truth.entries['/nested/level2/plain_sub/sub.txt']!.sha1, 'fetched again');
+  evict();
+  await own.close();
+  const third = await exec(['/bin/bash', '-c', `cat ${M}/nested/level2/n2.txt | sha1sum; cat ${M}/nested/plain_sibling/sib.txt; echo rc=$?`], e);
+  assert.equal(third.stdout.toString().split('\n')[0]!.slice(0, 40), truth.entries['/nested/level2/n2.txt']!.sha1, 'what the shadow tree holds reads');
+  assert.match(third.stdout.toString(), /rc=1\n$/);
+  assert.match(third.stderr, /sib\.txt: Input\/output error/);
 });
