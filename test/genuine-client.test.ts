@@ -4,13 +4,18 @@
  * `cvmfs2 -o config=FILE <fqrn> <mountpoint>` the way the genuine client's own tests mount private repositories,
  * and every entry of the mount is compared with the source tree (type, mode, size, mtime, owner, symlink
  * target, content, directory listing), names as bytes. Skipped, saying so, otherwise.
+ *
+ * The server runs in this process, so nothing here may block the event loop while cvmfs2 needs it: the mount
+ * (which fetches manifest and root catalog) and every access to the mount (nested catalogs and file contents
+ * are fetched on demand) are asynchronous.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, linkSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync, linkSync } from 'node:fs';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { serve, tempDir } from './helpers.js';
 import { publish } from '../lib/publish/index.js';
 
@@ -41,13 +46,39 @@ function makeSource(src: string): void {
 }
 
 /** Every path below `root` (as bytes relative to it), parents first. */
-function walk(root: Buffer, rel: Buffer = Buffer.alloc(0), out: Buffer[] = []): Buffer[] {
-  for (const n of readdirSync(b(root, rel), { encoding: 'buffer' }).sort(Buffer.compare)) {
+async function walk(root: Buffer, rel: Buffer = Buffer.alloc(0), out: Buffer[] = []): Promise<Buffer[]> {
+  for (const n of (await readdir(b(root, rel), { encoding: 'buffer' })).sort(Buffer.compare)) {
     const p = b(rel, '/', n);
     out.push(p);
-    if (lstatSync(b(root, p)).isDirectory()) walk(root, p, out);
+    if ((await lstat(b(root, p))).isDirectory()) await walk(root, p, out);
   }
   return out;
+}
+
+/** Runs a command without blocking the event loop; resolves with its exit status and output. */
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Promise<{ status: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (e) => { clearTimeout(timer); reject(e); });
+    // 'exit', not 'close': the daemon cvmfs2 leaves behind may hold inherited pipes open.
+    child.once('exit', (status) => { clearTimeout(timer); resolve({ status, output }); });
+  });
+}
+
+/**
+ * cvmfs2 dlopen()s its FUSE module (libcvmfs_fuse3_stub.so) from $CVMFS_LIBRARY_PATH, ./, /usr/lib or /usr/lib64
+ * only; a client installed under a prefix keeps it in <prefix>/lib, next to the binary's bin/.
+ */
+function clientEnv(cvmfs2: string): NodeJS.ProcessEnv {
+  if (process.env.CVMFS_LIBRARY_PATH) return process.env;
+  const lib = join(dirname(cvmfs2), '..', 'lib');
+  return existsSync(join(lib, 'libcvmfs_fuse3_stub.so')) || existsSync(join(lib, 'libcvmfs_fuse_stub.so'))
+    ? { ...process.env, CVMFS_LIBRARY_PATH: lib }
+    : process.env;
 }
 
 test('the genuine cvmfs2 client mounts a repository we publish and shows every entry of the source', async (t) => {
@@ -82,37 +113,37 @@ test('the genuine cvmfs2 client mounts a repository we publish and shows every e
   let mounted = false;
   try {
     // cvmfs2 forks into the background once the mount is up (or exits non-zero saying why not).
-    const m = spawnSync(CVMFS2, ['-o', `config=${conf}`, FQRN, mnt], { encoding: 'utf8', timeout: 60_000 });
-    assert.equal(m.status, 0, `cvmfs2 failed: ${m.stdout}${m.stderr}`);
+    const m = await run(CVMFS2, ['-o', `config=${conf}`, FQRN, mnt], clientEnv(CVMFS2));
+    assert.equal(m.status, 0, `cvmfs2 failed: ${m.output}`);
     mounted = true;
 
     const srcRoot = Buffer.from(src);
     const mntRoot = Buffer.from(mnt);
-    const want = walk(srcRoot);
-    const got = walk(mntRoot);
+    const want = await walk(srcRoot);
+    const got = await walk(mntRoot);
     assert.deepEqual(got.map((p) => p.toString('hex')), want.map((p) => p.toString('hex')), 'the same paths (as bytes)');
     for (const p of want) {
-      const s = lstatSync(b(srcRoot, p));
-      const g = lstatSync(b(mntRoot, p));
+      const s = await lstat(b(srcRoot, p));
+      const g = await lstat(b(mntRoot, p));
       const where = JSON.stringify(p.toString('latin1'));
       assert.equal(g.mode, s.mode, `mode of ${where}`);
       assert.equal(g.uid, s.uid, `uid of ${where}`);
       assert.equal(g.gid, s.gid, `gid of ${where}`);
       assert.equal(Math.floor(g.mtimeMs / 1000), Math.floor(s.mtimeMs / 1000), `mtime of ${where}`);
       if (s.isSymbolicLink()) {
-        assert.ok(readlinkSync(b(mntRoot, p), { encoding: 'buffer' }).equals(readlinkSync(b(srcRoot, p), { encoding: 'buffer' })), `target of ${where}`);
+        assert.ok((await readlink(b(mntRoot, p), { encoding: 'buffer' })).equals(await readlink(b(srcRoot, p), { encoding: 'buffer' })), `target of ${where}`);
         assert.equal(g.size, s.size, `size of ${where}`);
       } else if (s.isFile()) {
         assert.equal(g.size, s.size, `size of ${where}`);
         assert.equal(g.nlink, s.nlink, `nlink of ${where}`);
-        const h = (f: Buffer) => createHash('sha1').update(readFileSync(f)).digest('hex');
-        assert.equal(h(b(mntRoot, p)), h(b(srcRoot, p)), `content of ${where}`);
+        const h = async (f: Buffer) => createHash('sha1').update(await readFile(f)).digest('hex');
+        assert.equal(await h(b(mntRoot, p)), await h(b(srcRoot, p)), `content of ${where}`);
       }
     }
   } finally {
     if (mounted) {
-      const u = spawnSync('fusermount3', ['-u', mnt]);
-      if (u.status !== 0) spawnSync('fusermount', ['-u', mnt]);
+      const u = await run('fusermount3', ['-u', mnt]).catch(() => ({ status: null, output: '' }));
+      if (u.status !== 0) await run('fusermount', ['-u', mnt]).catch(() => undefined);
     }
     await server.close();
   }
