@@ -8,7 +8,8 @@
  * an empty cache just before (mounting not timed).
  */
 import { copyFile, cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { publish } from '../lib/index.js';
@@ -30,6 +31,7 @@ export interface ColdStartContext {
 }
 
 const PY_FQRN = 'py.bench.example.org';
+const run = promisify(execFile);
 const JOB = `import json, argparse, email.message, http.client, decimal, datetime, collections, re, textwrap, pathlib
 import subprocess, logging, csv, hashlib, zipfile, tarfile, urllib.parse, sqlite3, xml.etree.ElementTree as ET
 p = argparse.ArgumentParser(); p.add_argument('--n', type=int, default=3); a = p.parse_args()
@@ -92,11 +94,12 @@ export async function coldStartGroup(ctx: ColdStartContext): Promise<void> {
     const mp = join(mountAt, fqrn);
     await mkdir(mp, { recursive: true });
     const cache = await fresh();
-    execFileSync(genuine!.mount, [fqrn, `${server}/cvmfs/@fqrn@`, fqrn === PY_FQRN ? pub.publicKeyPath : fixture.key, mp, cache], { stdio: 'pipe' });
+    // Not execFileSync: the delaying relay runs in this process and must keep relaying while cvmfs2 mounts.
+    await run(genuine!.mount, [fqrn, `${server}/cvmfs/@fqrn@`, fqrn === PY_FQRN ? pub.publicKeyPath : fixture.key, mp, cache]);
     try {
       return await fn(mp);
     } finally {
-      execFileSync(genuine!.umount, [mp], { stdio: 'pipe' });
+      await run(genuine!.umount, [mp]);
       await rm(cache, { recursive: true, force: true });
     }
   };
