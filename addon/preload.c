@@ -172,6 +172,20 @@ static int marked_on_disk(const char *rev, char kind, const char *rpath, size_t 
 enum need { NEED_STAT, NEED_LSTAT, NEED_OPEN, NEED_LIST };
 enum route { NATIVE, REWRITTEN, TRACER };
 
+/* The directory a relative path starts from: the cwd, or what `dirfd` names (the kernel's view). Its length, or <= 0. */
+static long base_dir(int dirfd, char *b, size_t bsz) {
+  long r;
+  if (dirfd == AT_FDCWD) {
+    r = gate(SYS_getcwd, (long)b, bsz, 0, 0, 0);
+  } else {
+    char fdp[64];
+    snprintf(fdp, sizeof fdp, "/proc/self/fd/%d", dirfd);
+    r = gate(SYS_readlinkat, AT_FDCWD, (long)fdp, (long)b, bsz - 1, 0);
+    if (r > 0) b[r] = 0;
+  }
+  return r;
+}
+
 /*
  * Decides where a call goes. NATIVE: as given, through the gate. REWRITTEN: through the gate with `out`.
  * TRACER: through libc's syscall(), which stops in the tracer (first accesses and everything unusual).
@@ -212,15 +226,7 @@ static enum route route(int dirfd, const char *p, enum need need, char *out, siz
   if (p[0] != '/') {
     /* Relative: as given unless the base directory is in the shadow area (or the name may climb into /cvmfs). */
     char b[PATH_MAX];
-    long r;
-    if (dirfd == AT_FDCWD) {
-      r = gate(SYS_getcwd, (long)b, sizeof b, 0, 0, 0);
-    } else {
-      char fdp[64];
-      snprintf(fdp, sizeof fdp, "/proc/self/fd/%d", dirfd);
-      r = gate(SYS_readlinkat, AT_FDCWD, (long)fdp, (long)b, sizeof b - 1, 0);
-      if (r > 0) b[r] = 0;
-    }
+    long r = base_dir(dirfd, b, sizeof b);
     if (r <= 0) return TRACER;
     if (strncmp(b, session, session_len) == 0) return TRACER;
     if (strncmp(b, base, base_len) == 0) {
@@ -330,15 +336,7 @@ static int through_link(long res, int dirfd, const char *p, int follow, char *v,
     strcpy(abs, p);
   } else {
     char b[PATH_MAX];
-    long r;
-    if (dirfd == AT_FDCWD) {
-      r = gate(SYS_getcwd, (long)b, sizeof b, 0, 0, 0);
-    } else {
-      char fdp[64];
-      snprintf(fdp, sizeof fdp, "/proc/self/fd/%d", dirfd);
-      r = gate(SYS_readlinkat, AT_FDCWD, (long)fdp, (long)b, sizeof b - 1, 0);
-      if (r > 0) b[r] = 0;
-    }
+    long r = base_dir(dirfd, b, sizeof b);
     if (r <= 0 || b[0] != '/' || (size_t)snprintf(abs, sizeof abs, "%s/%s", b, p) >= sizeof abs) return 0;
   }
   return ucvmfs_link_into_root(abs, follow, v, vsz, lmode_gate, readlink_gate);
