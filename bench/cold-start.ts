@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { publish } from '../lib/index.js';
 import { median } from './harness.js';
-import { delayProxy } from './delay-proxy.js';
+import { delayProxyProcess } from './delay-proxy.js';
 import { NGINX, startNginx } from '../test/nginx.js';
 import { startServer } from './server.js';
 
@@ -97,7 +97,7 @@ export async function coldStartGroup(ctx: ColdStartContext): Promise<void> {
     await mkdir(mp, { recursive: true });
     const cache = await fresh();
     try {
-      // Not execFileSync: the delaying relay runs in this process and must keep relaying while cvmfs2 mounts.
+      // Asynchronous, so that this process stays responsive while cvmfs2 mounts.
       await run(genuine!.mount, [fqrn, `${server}/cvmfs/@fqrn@`, fqrn === PY_FQRN ? pub.publicKeyPath : fixture.key, mp, cache]);
       try {
         return await fn(mp);
@@ -120,7 +120,7 @@ export async function coldStartGroup(ctx: ColdStartContext): Promise<void> {
   try {
     // 11a-c: the Python job once, empty cache, whole command; loopback, +20 ms, +50 ms per request.
     for (const [id, delay] of [['11a', 0], ['11b', 20], ['11c', 50]] as const) {
-      const relay = delay > 0 ? await delayProxy(port, delay) : undefined;
+      const relay = delay > 0 ? await delayProxyProcess(port, delay) : undefined;
       if (relay) proxies.push(relay);
       const server = relay?.origin ?? originUrl;
       const u: number[] = [];

@@ -4,6 +4,8 @@
  * client that asks one object at a time pays the delay per object; one that asks many at once pays it once.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 /** A running relay. */
 export interface DelayProxy {
@@ -53,4 +55,24 @@ export async function delayProxy(port: number, delayMs: number): Promise<DelayPr
       server.close(() => r());
     }),
   };
+}
+
+/**
+ * The same relay in a child process: a command that this process spawns may block this process's event loop (Node
+ * waits for a child's exec, and a program on a FUSE mount cannot be exec'd before its file has come through the
+ * relay).
+ */
+export async function delayProxyProcess(port: number, delayMs: number): Promise<DelayProxy> {
+  const child = fork(fileURLToPath(import.meta.url), [String(port), String(delayMs)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const origin = await new Promise<string>((resolve, reject) => {
+    child.once('message', (m) => resolve(String(m)));
+    child.once('exit', (code) => reject(new Error(`the delaying relay exited (${code})`)));
+  });
+  return { origin, close: async () => void child.kill() };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.send) {
+  const p = await delayProxy(Number(process.argv[2]), Number(process.argv[3]));
+  process.send(p.origin);
+  process.on('disconnect', () => process.exit(0));
 }
