@@ -50,7 +50,8 @@ async function pythonTree(dir: string): Promise<{ version: string }> {
   await copyFile(bin, join(dir, 'usr', 'bin', `python${version}`));
   execFileSync('chmod', ['0755', join(dir, 'usr', 'bin', `python${version}`)]);
   await symlink(`python${version}`, join(dir, 'usr', 'bin', 'python3'));
-  await cp(join(prefix, 'lib', `python${version}`), join(dir, 'usr', 'lib', `python${version}`), { recursive: true, verbatimSymlinks: true });
+  // Timestamps kept: a compiled module (`__pycache__/*.pyc`) is used only while its source has the mtime it records.
+  await cp(join(prefix, 'lib', `python${version}`), join(dir, 'usr', 'lib', `python${version}`), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
   await writeFile(join(dir, 'job.py'), JOB);
   return { version };
 }
