@@ -712,7 +712,8 @@ layered('containers: ucvmfs exec inside bubblewrap; bubblewrap inside ucvmfs exe
   const truth = readTruth(FQRN);
   const script = `ls ${M} | head -1; cat ${M}/small/hello.txt | sha1sum; cd ${M} && ls .. && pwd -P`;
   const want = [truth.entries['/']!.entries![0], `${truth.entries['/small/hello.txt']!.sha1}  -`, FQRN, M].join('\n') + '\n';
-  const box = ['bwrap', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'];
+  // /tmp private; the checkout (the CLI, its addon) and the fixtures (keys) bound back in, wherever they are.
+  const box = ['bwrap', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '--ro-bind', ROOT, ROOT, '--ro-bind', FIXTURES, FIXTURES];
   // ucvmfs in an unprivileged container (its cache bound in, /tmp private).
   const inside = await run([...box, '--bind', cache, cache, '--', process.execPath, join(ROOT, 'dist/lib/cli/main.js'), 'exec', '--', '/bin/bash', '-c', script], e);
   assert.equal(inside.code, 0, inside.stderr);

@@ -334,17 +334,23 @@ export class ShadowTree {
       }
     }
     const inside = (p: string) => p === rev || p.startsWith(rev + '/');
+    const listed = (dir: string | null) => dir !== null && inside(dir) && existsSync(this.marker(fqrn, 'l', dir.slice(rev.length) || '/'));
     const full = rev + rel;
     if (lstatOrNull(full)) {
+      // An entry is final only once its directory's listing is complete (another job may be creating it now: a
+      // placeholder is empty until it gets its size).
+      if (!listed(realpathOrNull(posix.dirname(full)))) return false;
       const real = realpathOrNull(full);
       if (real === null) return false;
       // Out of /cvmfs altogether (`sitecustomize.py -> /etc/...`): nothing for us to prepare; into another
       // repository or revision: the walk.
       if (!inside(real)) return !(real === this.base || real.startsWith(this.base + '/'));
+      if (real !== rev && !listed(posix.dirname(real))) return false;
       const st = statSync(real);
       const key = real.slice(rev.length) || '/';
       if (st.isDirectory()) return existsSync(this.marker(fqrn, 'l', key));
-      if (op === 'o' && st.isFile() && st.size > 0) return existsSync(this.marker(fqrn, 'f', key));
+      // Content is there only when its marker says so (an empty file has none: the walk then decides).
+      if (op === 'o' && st.isFile()) return existsSync(this.marker(fqrn, 'f', key));
       return true;
     }
     // Not there: the deepest directory on the way that is (the kernel resolving `..` on the way), listed, without
