@@ -176,6 +176,14 @@ export class ObjectStore {
     return path;
   }
 
+  /** The one verdict on downloaded bytes: their hash is the object's name, or the download is bad data. */
+  private checkHash(url: string, want: ContentHash, got: ContentHash): void {
+    if (got.hex === want.hex) return;
+    this.stats.hashMismatches++;
+    debug(`hash mismatch: ${url}`);
+    throw ioError('hash-mismatch', `hash mismatch for ${url}: expected ${hashToString(want)}, got ${hashToString(got)}`);
+  }
+
   private async verifyInto(body: Readable, url: string, h: ContentHash, compression: Compression, sizeHint?: number): Promise<string> {
     if (sizeHint !== undefined && sizeHint > 0 && sizeHint <= SMALL_OBJECT) return this.verifySmall(body, url, h, compression, sizeHint);
     const tmp = this.cache.tempPath();
@@ -215,12 +223,7 @@ export class ObjectStore {
         const isZlib = typeof (e as { code?: unknown }).code === 'string' && String((e as { code: string }).code).startsWith('Z_');
         throw ioError(isZlib ? 'decompression' : 'download', `${isZlib ? 'cannot decompress' : 'transfer failed for'} ${url}: ${(e as Error).message}`, e);
       }
-      const got = hasher.digest();
-      if (got.hex !== h.hex) {
-        this.stats.hashMismatches++;
-        debug(`hash mismatch: ${url}`);
-        throw ioError('hash-mismatch', `hash mismatch for ${url}: expected ${hashToString(h)}, got ${hashToString(got)}`);
-      }
+      this.checkHash(url, h, hasher.digest());
       const path = await this.cache.commit(tmp, h, kept.digest('hex'));
       committed = true;
       return path;
@@ -251,12 +254,7 @@ export class ObjectStore {
       throw ioError('download', `transfer failed for ${url}: ${(e as Error).message}`, e);
     }
     const raw = parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
-    const got = hashBytes(raw, h.algorithm);
-    if (got.hex !== h.hex) {
-      this.stats.hashMismatches++;
-      debug(`hash mismatch: ${url}`);
-      throw ioError('hash-mismatch', `hash mismatch for ${url}: expected ${hashToString(h)}, got ${hashToString(got)}`);
-    }
+    this.checkHash(url, h, hashBytes(raw, h.algorithm));
     let data: Buffer;
     if (compression === 'zlib') {
       try {
