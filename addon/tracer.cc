@@ -67,6 +67,9 @@ struct Options {
   // rev/<fqrn>@<root hash>/ directories hold the trees and root/<fqrn> links name the newest of each.
   std::string file, cwd, shadow, base;
   std::vector<std::string> argv, envp;
+  // Recording an access profile: markers left by earlier jobs are ignored, so that JavaScript hears of every
+  // path the job needs once (this session's own answers still spare it repeated questions).
+  bool record = false;
 };
 
 // What must happen at the exit of a call.
@@ -320,6 +323,7 @@ class Tracer {
 
   // Whether the library left the marker `kind` for a /cvmfs path of a mounted repository.
   bool Marked(char kind, const std::string& virt) {
+    if (o_.record) return false;
     std::string name = RepoOf(virt);
     auto it = mounts_.find(name);
     if (name.empty() || it == mounts_.end() || it->second.empty()) return false;
@@ -1010,6 +1014,7 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   opt.cwd = o.Get("cwd").ToString().Utf8Value();
   opt.shadow = o.Get("shadow").ToString().Utf8Value();
   opt.base = o.Get("base").ToString().Utf8Value();
+  opt.record = o.Has("record") && o.Get("record").ToBoolean().Value();
   Napi::Array argv = o.Get("argv").As<Napi::Array>();
   for (uint32_t i = 0; i < argv.Length(); i++) opt.argv.push_back(argv.Get(i).ToString().Utf8Value());
   Napi::Array envp = o.Get("envp").As<Napi::Array>();

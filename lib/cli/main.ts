@@ -65,9 +65,10 @@ commands:
   preload [--spec FILE] <fqrn>      download and verify into the cache what the spec selects (default: all)
   export --to DIR [--spec FILE] <fqrn>
                                    write what the spec selects as a plain directory tree
-  exec [--repo FQRN[,FQRN]...] [--stats] -- CMD [ARG]...
+  exec [--repo FQRN[,FQRN]...] [--profile FILE] [--stats] -- CMD [ARG]...
                                    run CMD so that it sees /cvmfs/<fqrn> (repositories open on first
-                                   access); exit status and signals are CMD's
+                                   access); exit status and signals are CMD's; --profile replays
+                                   FILE (what CMD needed last time) at start, or records it [UCVMFS_PROFILE]
 `;
 
 function fail(msg: string, code = 1): never {
@@ -408,6 +409,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
     const res = await execCommand(a.positional, {
       open: openOptions(a),
       repositories: repos,
+      profile: opt(a, 'profile'),
       warn: (line) => process.stderr.write(`ucvmfs: ${line}\n`),
       onStart: (pid) => {
         for (const s of forward) process.on(s, () => { try { process.kill(pid, s); } catch { /* gone */ } });
@@ -418,7 +420,8 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
       const pf = res.prefetched;
       process.stderr.write(`ucvmfs: ${c.requests} tracer requests, ${c.directories} directories listed, ${c.files} files (${bytes(c.bytes)}) materialized; ` +
         `listing ${(c.listMs / 1000).toFixed(3)} s, filling ${(c.fillMs / 1000).toFixed(3)} s (of which ${(c.fetchMs / 1000).toFixed(3)} s waiting for objects); ${res.downloads.objects} objects (${bytes(res.downloads.bytes)}) downloaded, ` +
-        `prefetch made ${pf.files} files (${bytes(pf.bytes)}) ready in ${pf.directories} directories; ${res.downloads.catalogs} catalogs loaded\n`);
+        `prefetch made ${pf.files} files (${bytes(pf.bytes)}) ready in ${pf.directories} directories; ${res.downloads.catalogs} catalogs loaded` +
+        (res.profile ? `; profile ${res.profile.recorded ? 'recorded' : res.profile.replayed ? `replayed (${res.profile.replayed.steps} paths ahead, ${res.profile.replayed.objects} objects (${bytes(res.profile.replayed.bytes)}) fetched, ${res.profile.replayed.failed} failed)` : 'read'}${res.profile.written ? ', written' : ''}` : '') + '\n');
     }
     for (const s of swallow) process.off(s, noop);
     // Nothing of ours needs to run on: leave now rather than wait for idle HTTP connections and timers.

@@ -16,11 +16,12 @@ import { ShadowTree } from './shadow.js';
 import type { PrefetchOptions, PrefetchStats } from '../fs/prefetch.js';
 import { decodeName, encodeName } from '../format/byte-names.js';
 import { pidAlive } from '../cache/disk-cache.js';
+import { ProfileRecorder, ProfileReplay, readProfile, type ReplayOptions, type ReplayStats } from './profile.js';
 
 /** What the native module offers. */
 interface NativeTracer {
   run(
-    o: { file: string; argv: string[]; envp: string[]; cwd: string; shadow: string; base: string },
+    o: { file: string; argv: string[]; envp: string[]; cwd: string; shadow: string; base: string; record?: boolean },
     onRequest: (op: string, path: Buffer, reply: (answer: Array<string | Buffer> | null) => void) => void,
   ): Promise<{ code: number; signal: number; error?: string }>;
   setxattr(path: string | Buffer, name: string, value: Buffer): number;
@@ -71,6 +72,15 @@ export interface ExecOptions {
    * Default on, unless the environment says `UCVMFS_PREFETCH=off`.
    */
   prefetch?: PrefetchOptions | false;
+  /**
+   * An access profile file (lib/connector/profile.ts; default the environment's `UCVMFS_PROFILE`). When it
+   * exists it is replayed at start (objects fetched many at a time, paths made ready ahead of the command) and
+   * extended with whatever the command needed beyond it; when it does not, the command's needs are recorded
+   * into it (the shadow tree's completed entries are then not taken as given, so a recording job is slower).
+   */
+  profile?: string;
+  /** Bounds of the profile's replay. */
+  replay?: ReplayOptions;
 }
 
 /** How the command ended. */
@@ -85,6 +95,8 @@ export interface ExecResult {
   prefetched: PrefetchStats;
   /** Objects downloaded and their bytes (on the wire), and catalogs loaded, over the repositories the job opened. */
   downloads: { objects: number; bytes: number; catalogs: number };
+  /** What the profile's replay did (absent without a profile to replay), and whether the profile was written. */
+  profile?: { replayed?: ReplayStats; recorded: boolean; written: boolean };
 }
 
 
@@ -189,6 +201,19 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
     }
   }, tracer.setxattr);
   shadow.prefetch = options.prefetch ?? (/^(off|no|0|false)$/i.test(process.env.UCVMFS_PREFETCH ?? '') ? false : {});
+  const profileFile = options.profile ?? (process.env.UCVMFS_PROFILE || undefined);
+  const oldProfile = profileFile ? readProfile(profileFile) : undefined;
+  const recorder = profileFile ? new ProfileRecorder() : undefined;
+  let replay: ProfileReplay | undefined;
+  if (recorder) {
+    shadow.recorder = recorder;
+    shadow.recording = !oldProfile;
+  }
+  if (oldProfile) {
+    // The profile knows what the command opens; guessing siblings besides would fetch what it does not.
+    if (options.prefetch === undefined) shadow.prefetch = false;
+    replay = new ProfileReplay(oldProfile, (fqrn) => shadow.mount(fqrn), (op, path) => shadow.prepare(op, path, true), options.replay);
+  }
   // Configured repositories show in `ls /cvmfs` at once and open on first access, like autofs.
   const configured = [...(options.repositories ?? []), ...(process.env.CVMFS_REPOSITORIES ?? '').split(',')];
   for (const fqrn of new Set(configured.map((r) => r.trim()).filter(Boolean))) shadow.announce(fqrn);
@@ -200,6 +225,9 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
     cwd = rev ? rev + cwd.slice(`/cvmfs/${fqrn}`.length) : root + cwd.slice('/cvmfs'.length);
   }
   const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env) };
+  // The preload library reads it: while recording, it leaves every /cvmfs path to the tracer.
+  if (shadow.recording) env.UCVMFS_RECORD = '1';
+  else delete env.UCVMFS_RECORD;
   const preload = options.preload === false ? undefined : preloadLibrary();
   if (preload) {
     // The in-process fast path for dynamically linked programs; static ones and anything it leaves out stop
@@ -210,7 +238,7 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
   }
   const envp = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
   try {
-    const res = await tracer.run({ file: argv[0]!, argv, envp, cwd, shadow: root, base }, (op, raw, reply) => {
+    const res = await tracer.run({ file: argv[0]!, argv, envp, cwd, shadow: root, base, record: shadow.recording }, (op, raw, reply) => {
       // Paths are bytes both ways: names that are not UTF-8 travel as their string form (U+DC80 + byte) here.
       const path = decodeName(raw);
       if (op === 's') {
@@ -219,6 +247,7 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
         return;
       }
       if (process.env.UCVMFS_TEST_FAULT === 'js') throw new Error('injected fault (UCVMFS_TEST_FAULT=js)');
+      recorder?.step(op, path);
       shadow.prepare(op, path).then((a) => reply(a.map((x) => (typeof x === 'string' ? encodeName(x) : x))), (e: Error) => {
         // The call fails with EIO: never let the kernel read a placeholder whose content could not be written.
         options.warn?.(`${path.split('\0')[0]}: ${e.message}`);
@@ -236,8 +265,23 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
       downloads.bytes += r.stats().bytesDownloaded;
       downloads.catalogs += r.stats().catalogsLoaded;
     }
-    return { code: res.signal ? null : res.code, signal: res.signal, counters: shadow.counters, prefetched: shadow.prefetched(), downloads };
+    let profile: ExecResult['profile'];
+    if (recorder && profileFile) {
+      replay?.close();
+      let written = false;
+      if (recorder.adds(oldProfile)) {
+        try {
+          recorder.write(profileFile, oldProfile);
+          written = true;
+        } catch (e) {
+          options.warn?.(`cannot write the access profile ${profileFile}: ${(e as Error).message}`);
+        }
+      }
+      profile = { replayed: replay?.stats, recorded: shadow.recording, written };
+    }
+    return { code: res.signal ? null : res.code, signal: res.signal, counters: shadow.counters, prefetched: shadow.prefetched(), downloads, profile };
   } finally {
+    replay?.close();
     shadow.close();
     for (const r of opened) r.close();
     await removeTree(root).catch(() => undefined);

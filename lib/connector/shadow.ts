@@ -12,7 +12,7 @@ import { chmod, stat, utimes } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import {
-  chmodSync, closeSync, createWriteStream, readSync, writeSync, existsSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync,
+  chmodSync, closeSync, createWriteStream, fchmodSync, ftruncateSync, futimesSync, readSync, writeSync, existsSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync,
   readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync, type Stats,
 } from 'node:fs';
 import type { Entry } from '../fs/entry.js';
@@ -26,6 +26,7 @@ import { hashToString } from '../format/hash.js';
 import { elfInterpreter } from './elf.js';
 import { SiblingPrefetcher, type PrefetchOptions, type PrefetchStats } from '../fs/prefetch.js';
 import { encodeName, nativePath } from '../format/byte-names.js';
+import type { ProfileRecorder } from './profile.js';
 
 /** The prefix programs see. */
 export const VIRTUAL_ROOT = '/cvmfs';
@@ -188,6 +189,13 @@ export class ShadowTree {
   readonly counters = { requests: 0, directories: 0, files: 0, bytes: 0, listMs: 0, fillMs: 0, fetchMs: 0 };
   /** Sibling prefetch (lib/fs/prefetch.ts) on the first file filled in each directory; false turns it off. */
   prefetch: PrefetchOptions | false = {};
+  /** Told of every entry walked through and every file filled (an access profile being recorded). */
+  recorder?: ProfileRecorder;
+  /**
+   * Recording a whole profile: what earlier jobs left complete is walked again (not taken from markers), so that
+   * the recorder sees the catalogs and objects behind every answer.
+   */
+  recording = false;
 
   /**
    * @param base the shared shadow area (in the cache): `rev/<fqrn>@<root hash>/` holds one revision's tree,
@@ -248,6 +256,9 @@ export class ShadowTree {
         const now = Date.now() / 1000;
         utimesSync(`${rev}.state`, now, now);
         if (!existsSync(rev)) {
+          // A revision new here: the catalogs will be read, so SQLite (~0.1 s of WASM start-up) loads now, while
+          // the root catalog downloads, rather than after. A warm revision may need no catalog at all.
+          void import('../catalog/sqlite.js').then((m) => m.sqlite()).catch(() => undefined);
           mkdirSync(rev, { recursive: true, mode: 0o700 });
           const top = await repo.fs.lstat('/');
           utimesSync(rev, seconds(top.mtimeNs), seconds(top.mtimeNs));
@@ -274,22 +285,23 @@ export class ShadowTree {
    * Answers the tracer: `l` look up, `o` open, `d` list, `x` execute. For `x`, the exec plan of
    * {@link execPlan} (empty when the kernel can run the file from the shadow tree by itself).
    */
-  async prepare(op: string, path: string): Promise<Array<string | Buffer>> {
-    this.counters.requests++;
+  async prepare(op: string, path: string, ahead = false): Promise<Array<string | Buffer>> {
+    // Questions answered ahead of the program (a profile replayed) are not the program's.
+    if (!ahead) this.counters.requests++;
     if (op === 'g') return this.magic(path);
     if (op === 'm') return (await this.mount(path)) ? [this.revs.get(path)!] : [];
     // An exec plan made before for this path in this revision (the program then was complete in the shadow tree):
     // a warm job that runs programs from /cvmfs needs no catalog, and so no SQLite, at all.
     const fqrn0 = op === 'x' ? path.split('/')[2] : undefined;
     const saved = fqrn0 && mayBeRepository(fqrn0) && (await this.mount(fqrn0)) ? this.marker(fqrn0, 'x', path) : undefined;
-    if (saved) {
+    if (saved && !this.recording) {
       try {
         return JSON.parse(readFileSync(nativePath(saved), 'utf8')) as string[];
       } catch {
         // none yet
       }
     }
-    if ((op === 'l' || op === 'o') && fqrn0 === undefined) {
+    if ((op === 'l' || op === 'o') && fqrn0 === undefined && !this.recording) {
       const f = path.split('/')[2];
       if (f && this.revs.has(f) && this.settledByListing(f, path, op)) return [];
     }
@@ -470,6 +482,7 @@ export class ShadowTree {
         const repo = await this.mount(c);
         if (!repo) return null;
         place = { repo, fqrn: c, parts: [], entry: await repo.fs.entry('/', false) };
+        void this.recorder?.used(repo, place.entry!);
         continue;
       }
       // Below a file: the kernel answers ENOTDIR by itself.
@@ -484,6 +497,7 @@ export class ShadowTree {
         if (NOT_THERE.has((err as NodeJS.ErrnoException).code ?? '')) return null;
         throw err;
       }
+      void this.recorder?.used(place.repo, e);
       if (e.flags & Flag.Hidden) {
         // Kept out of listings, as the genuine client does, but reachable by path: made on first access.
         const p = this.real(place.fqrn, [...place.parts, c]);
@@ -568,6 +582,7 @@ export class ShadowTree {
    */
   private makeEntry(path: string, e: Entry, fqrn: string, parts: readonly string[], firstOfInode: Map<number, string>): void {
     const t = seconds(e.mtimeNs);
+    if (this.createFresh(path, e, t, fqrn, parts, firstOfInode)) return;
     const old = lstatOrNull(path);
     // What node:fs gets: the path's bytes when a name is not UTF-8.
     const p = nativePath(path);
@@ -625,6 +640,38 @@ export class ShadowTree {
   }
 
   /**
+   * The common case of a first listing: the name is not there yet, so it is made in one go, through its
+   * descriptor for a file (4 calls instead of 7 path lookups: this is most of a cold listing's time). False when
+   * the name exists already (another process, or a listing that died half-way): {@link makeEntry} then checks it.
+   */
+  private createFresh(path: string, e: Entry, t: number, fqrn: string, parts: readonly string[], firstOfInode: Map<number, string>): boolean {
+    const p = nativePath(path);
+    try {
+      if (e.type === 'file' && !(e.nlink > 1 && firstOfInode.has(e.ino))) {
+        const fd = openSync(p, 'wx', 0o600);
+        try {
+          if (e.size > 0) ftruncateSync(fd, e.size);
+          fchmodSync(fd, shadowMode(e.mode));
+          futimesSync(fd, t, t);
+        } finally {
+          closeSync(fd);
+        }
+        if (e.nlink > 1) firstOfInode.set(e.ino, path);
+        return true;
+      }
+      if (e.type === 'symlink') {
+        symlinkSync(encodeName(this.linkTarget(fqrn, parts, e.target ?? '')), p);
+        lutimesSync(p, t, t);
+        return true;
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
+    return false;
+  }
+
+  /**
    * A symlink target as stored in the shadow tree: absolute targets into /cvmfs point into the shadow root;
    * relative ones that would climb above /cvmfs become absolute, since the shadow root has other parents.
    */
@@ -651,6 +698,7 @@ export class ShadowTree {
   private async fill(repo: Repository, fqrn: string, parts: readonly string[], entry: Entry): Promise<void> {
     const file = this.real(fqrn, parts);
     const key = `${fqrn}:${entry.ino}`;
+    void this.recorder?.used(repo, entry, true);
     let p = this.filled.get(key);
     if (!p) {
       p = this.doFill(repo, fqrn, parts, entry, file);

@@ -13,6 +13,7 @@ import { magicNames, magicValue, type MagicContext, type MagicVisibility } from 
 import type { Namespace } from './namespace.js';
 import { CvmfsDirent, CvmfsStats } from './stats.js';
 import { Walker } from './walker.js';
+import type { ContentHash } from '../format/hash.js';
 import { parseXattrs } from '../format/xattr.js';
 import { Flag } from '../format/flags.js';
 import { encodeName, pathFromArg } from '../format/byte-names.js';
@@ -82,6 +83,14 @@ export class CvmfsFs {
   }
 
   /** Resolves a path to its entry (following a final symlink when `follow`). */
+  /**
+   * The objects that hold a file's content, in order: its one object, or its chunks (object-name suffix `P`).
+   * Downloads nothing: for fetching ahead what a program will read (an access profile, a preload).
+   */
+  async contentObjects(e: Entry): Promise<readonly { readonly hash: ContentHash; readonly size: number; readonly suffix: '' | 'P' }[]> {
+    return new ContentReader(e, this.b.store(), this.b.namespace()).layout();
+  }
+
   async entry(path: PathLike, follow = true, syscall = follow ? 'stat' : 'lstat', signal?: AbortSignal): Promise<Entry> {
     return abortable(this.walker().resolve(pathFromArg(path), follow, syscall), signal);
   }
