@@ -119,6 +119,13 @@ export async function coldStartGroup(ctx: ColdStartContext): Promise<void> {
 
   const proxies = [];
   try {
+    // The job's access profile, recorded once on an empty cache (as a first job would), replayed by the `r` rows.
+    const profile = join(work, 'py.profile');
+    {
+      const cache = await fresh();
+      check('ucvmfs exec (recording a profile)', await ctx.runCommand([process.execPath, cli, 'exec', '--profile', profile, '--', ...job(`/cvmfs/${PY_FQRN}`)], exec(originUrl, cache)));
+      await rm(cache, { recursive: true, force: true });
+    }
     // 11a-c: the Python job once, empty cache, whole command; loopback, +20 ms, +50 ms per request.
     for (const [id, delay] of [['11a', 0], ['11b', 20], ['11c', 50]] as const) {
       const relay = delay > 0 ? await delayProxyProcess(port, delay) : undefined;
@@ -126,9 +133,10 @@ export async function coldStartGroup(ctx: ColdStartContext): Promise<void> {
       const server = relay?.origin ?? originUrl;
       const u: number[] = [];
       const noPrefetch: number[] = [];
+      const replayed: number[] = [];
       const g: number[] = [];
       for (let i = 0; i < runs; i++) {
-        for (const [out, extra] of [[u, {}], [noPrefetch, { UCVMFS_PREFETCH: 'off' }]] as const) {
+        for (const [out, extra] of [[u, {}], [noPrefetch, { UCVMFS_PREFETCH: 'off' }], [replayed, { UCVMFS_PROFILE: profile }]] as const) {
           const cache = await fresh();
           const r = await ctx.runCommand([process.execPath, cli, 'exec', '--', ...job(`/cvmfs/${PY_FQRN}`)], exec(server, cache, extra));
           check(`ucvmfs exec (cold, +${delay} ms)`, r);
@@ -147,6 +155,10 @@ export async function coldStartGroup(ctx: ColdStartContext): Promise<void> {
       ctx.add({ id, name: `Python job once, EMPTY cache${label}: ucvmfs exec, whole command`, unit: 's', ucvmfsSamples: u, baselineSamples: local, baselineName: 'the job from local disk (warm)', note: `without sibling prefetch (UCVMFS_PREFETCH=off): median ${median(noPrefetch).toFixed(3)} s` });
       ctx.add({ id: `${id}p`, name: `Python job once, EMPTY cache${label}: ucvmfs exec with sibling prefetch`, unit: 's', ucvmfsSamples: u, baselineSamples: noPrefetch, baselineName: 'ucvmfs exec with UCVMFS_PREFETCH=off' });
       if (genuine && g.length) ctx.add({ id: `${id}g`, name: `Python job once, EMPTY cache${label}: ucvmfs exec, whole command`, unit: 's', ucvmfsSamples: u, baselineSamples: g, baselineName: 'genuine cvmfs2, mounted with an empty cache (mount not timed)' });
+      const rname = `Python job once, EMPTY cache${label}: ucvmfs exec --profile (recorded by an earlier job), whole command`;
+      ctx.add({ id: `${id}r`, name: rname, unit: 's', ucvmfsSamples: replayed, baselineSamples: local, baselineName: 'the job from local disk (warm)' });
+      ctx.add({ id: `${id}rp`, name: rname, unit: 's', ucvmfsSamples: replayed, baselineSamples: u, baselineName: 'ucvmfs exec without a profile (sibling prefetch)' });
+      if (genuine && g.length) ctx.add({ id: `${id}rg`, name: rname, unit: 's', ucvmfsSamples: replayed, baselineSamples: g, baselineName: 'genuine cvmfs2, mounted with an empty cache (mount not timed)' });
     }
 
     // 11d: the chunked files, cold, whole command.

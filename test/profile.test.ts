@@ -159,3 +159,24 @@ test('a damaged or hostile profile is a hint checked like any request: bad field
   checkRecorded(readProfile(file), 'after garbage');
   assert.ok(existsSync(file));
 });
+
+test('UCVMFS_PROFILE_DIR: each command line gets its own profile there, recorded by its first run and replayed by the next', async () => {
+  const dir = join(tempDir('ucvmfs-profiles-'), 'profiles');
+  const run = (cache: string, script: string) => ucvmfs(['exec', '--stats', '--', '/bin/bash', '-c', script], {
+    CVMFS_SERVER_URL: `${server.url}/@fqrn@`, CVMFS_PUBLIC_KEY: keyOf(FQRN), CVMFS_CACHE_BASE: cache, UCVMFS_PROFILE_DIR: dir,
+  });
+  const first = await run(tempDir('ucvmfs-profile-cache-'), JOB);
+  checkOutput(first, reference);
+  assert.match(first.stderr, /profile recorded, written/);
+  const files = readdirSync(dir);
+  assert.equal(files.length, 1);
+  checkRecorded(readProfile(join(dir, files[0]!)), 'profile directory');
+  const second = await run(tempDir('ucvmfs-profile-cache-'), JOB);
+  checkOutput(second, reference);
+  assert.match(second.stderr, /profile replayed \(\d+ paths ahead, \d+ objects \([^)]*\) fetched, 0 failed\)/);
+  // Another command line: a profile of its own.
+  const other = await run(tempDir('ucvmfs-profile-cache-'), `cat ${M}/small/hello.txt`);
+  assert.equal(other.code, 0, other.stderr);
+  assert.match(other.stderr, /profile recorded, written/);
+  assert.equal(readdirSync(dir).length, 2);
+});

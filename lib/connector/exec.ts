@@ -4,7 +4,8 @@
  * @module
  */
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readlink, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { hostname } from 'node:os';
@@ -73,10 +74,12 @@ export interface ExecOptions {
    */
   prefetch?: PrefetchOptions | false;
   /**
-   * An access profile file (lib/connector/profile.ts; default the environment's `UCVMFS_PROFILE`). When it
-   * exists it is replayed at start (objects fetched many at a time, paths made ready ahead of the command) and
-   * extended with whatever the command needed beyond it; when it does not, the command's needs are recorded
-   * into it (the shadow tree's completed entries are then not taken as given, so a recording job is slower).
+   * An access profile file (lib/connector/profile.ts; default the environment's `UCVMFS_PROFILE`, else, when
+   * `UCVMFS_PROFILE_DIR` names a directory, a file there named by the command line and working directory).
+   * When it exists it is replayed at start (objects fetched many at a time, paths made ready ahead of the
+   * command) and extended with whatever the command needed beyond it; when it does not, the command's needs are
+   * recorded into it (the shadow tree's completed entries are then not taken as given, so a recording job is
+   * slower).
    */
   profile?: string;
   /** Bounds of the profile's replay. */
@@ -99,6 +102,21 @@ export interface ExecResult {
   profile?: { replayed?: ReplayStats; recorded: boolean; written: boolean };
 }
 
+
+/**
+ * The profile of a command line in a directory of profiles (`UCVMFS_PROFILE_DIR`, made if missing): one file per
+ * command line and working directory, so that the same job finds its own profile on any node that shares the
+ * directory (a home directory often is shared where caches are node-local).
+ */
+function profileIn(dir: string | undefined, argv: readonly string[], cwd: string): string | undefined {
+  if (!dir) return undefined;
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch {
+    return undefined;
+  }
+  return join(dir, `${createHash('sha256').update(JSON.stringify([cwd, ...argv])).digest('hex').slice(0, 32)}.profile`);
+}
 
 /** Removes a directory tree whose modes may forbid writing. */
 async function removeTree(dir: string): Promise<void> {
@@ -201,10 +219,14 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
     }
   }, tracer.setxattr);
   shadow.prefetch = options.prefetch ?? (/^(off|no|0|false)$/i.test(process.env.UCVMFS_PREFETCH ?? '') ? false : {});
-  const profileFile = options.profile ?? (process.env.UCVMFS_PROFILE || undefined);
+  const profileFile = options.profile ?? (process.env.UCVMFS_PROFILE || undefined) ?? profileIn(process.env.UCVMFS_PROFILE_DIR, argv, options.cwd ?? process.cwd());
   const oldProfile = profileFile ? readProfile(profileFile) : undefined;
   const recorder = profileFile ? new ProfileRecorder() : undefined;
   let replay: ProfileReplay | undefined;
+  // Questions of the program not yet answered; the replay waits for none to be.
+  let waiting = 0;
+  let wake: (() => void)[] = [];
+  const idle = (): Promise<void> => (waiting === 0 ? Promise.resolve() : new Promise((r) => wake.push(r)));
   if (recorder) {
     shadow.recorder = recorder;
     shadow.recording = !oldProfile;
@@ -212,7 +234,7 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
   if (oldProfile) {
     // The profile knows what the command opens; guessing siblings besides would fetch what it does not.
     if (options.prefetch === undefined) shadow.prefetch = false;
-    replay = new ProfileReplay(oldProfile, (fqrn) => shadow.mount(fqrn), (op, path) => shadow.prepare(op, path, true), options.replay);
+    replay = new ProfileReplay(oldProfile, (fqrn) => shadow.mount(fqrn), (op, path) => shadow.prepare(op, path, true), { idle, ...options.replay });
   }
   // Configured repositories show in `ls /cvmfs` at once and open on first access, like autofs.
   const configured = [...(options.repositories ?? []), ...(process.env.CVMFS_REPOSITORIES ?? '').split(',')];
@@ -248,7 +270,13 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
       }
       if (process.env.UCVMFS_TEST_FAULT === 'js') throw new Error('injected fault (UCVMFS_TEST_FAULT=js)');
       recorder?.step(op, path);
-      shadow.prepare(op, path).then((a) => reply(a.map((x) => (typeof x === 'string' ? encodeName(x) : x))), (e: Error) => {
+      waiting++;
+      shadow.prepare(op, path).finally(() => {
+        if (--waiting > 0) return;
+        const w = wake;
+        wake = [];
+        for (const r of w) r();
+      }).then((a) => reply(a.map((x) => (typeof x === 'string' ? encodeName(x) : x))), (e: Error) => {
         // The call fails with EIO: never let the kernel read a placeholder whose content could not be written.
         options.warn?.(`${path.split('\0')[0]}: ${e.message}`);
         reply(['\0EIO']);

@@ -47,6 +47,12 @@ export interface ReplayOptions {
   concurrency?: number;
   /** Questions answered ahead at a time. Default 4. */
   stepConcurrency?: number;
+  /**
+   * Resolves when the program has no question waiting: the replay answers no question of its own before (what
+   * it started goes on; downloads go on too, as the network, not the CPU, bounds them). The program's own
+   * questions come first; the replay answers ahead in the time the program computes.
+   */
+  idle?: () => Promise<void>;
 }
 
 /** What a replay did. */
@@ -174,11 +180,13 @@ export class ProfileRecorder {
   }
 }
 
-/** Runs tasks with at most `n` at a time, in order; resolves when all settled. */
-async function bounded<T>(items: readonly T[], n: number, task: (item: T) => Promise<unknown>, stop: AbortSignal): Promise<void> {
+/** Runs tasks with at most `n` at a time, in order, each once `idle` allows; resolves when all settled. */
+async function bounded<T>(items: readonly T[], n: number, task: (item: T) => Promise<unknown>, stop: AbortSignal, idle?: () => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < items.length && !stop.aborted) {
+      if (idle) await idle();
+      if (next >= items.length || stop.aborted) break;
       const item = items[next++]!;
       await task(item).catch(() => undefined);
     }
@@ -194,7 +202,7 @@ async function bounded<T>(items: readonly T[], n: number, task: (item: T) => Pro
 export class ProfileReplay {
   readonly stats: ReplayStats = { steps: 0, objects: 0, bytes: 0, failed: 0 };
   private readonly stop = new AbortController();
-  private readonly o: Required<ReplayOptions>;
+  private readonly o: Required<Omit<ReplayOptions, 'idle'>> & Pick<ReplayOptions, 'idle'>;
   /** Settles when the replay has finished or was stopped. */
   readonly done: Promise<void>;
 
@@ -243,6 +251,6 @@ export class ProfileReplay {
     await bounded(this.profile.steps, this.o.stepConcurrency, async ([op, path]) => {
       await this.prepare(op, path);
       this.stats.steps++;
-    }, this.stop.signal);
+    }, this.stop.signal, this.o.idle);
   }
 }
