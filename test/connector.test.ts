@@ -3,9 +3,9 @@
  * scripts, a C program making newer system calls) run under `ucvmfs exec` and see /cvmfs/<fqrn> as the
  * genuine client showed it (truth.json).
  */
-import { test, before, after } from 'node:test';
+import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { parseManifest } from '../lib/format/manifest.js';
 import { hashToString } from '../lib/format/hash.js';
@@ -104,12 +104,12 @@ function exec(argv: string[], extra: Record<string, string> = {}): Promise<CliRe
  * Registers a test twice: with the preload library (the default: dynamically linked programs answered in
  * process), and with ptrace alone (what static programs and raw system calls get).
  */
-function layered(name: string, fn: () => Promise<void>): void {
+function layered(name: string, fn: (t: TestContext) => Promise<void>): void {
   for (const [layer, e] of [['preload + ptrace', {}], ['ptrace only', { UCVMFS_NO_PRELOAD: '1' }]] as const) {
-    test(`${name} [${layer}]`, async () => {
+    test(`${name} [${layer}]`, async (t) => {
       layerEnv = e;
       try {
-        await fn();
+        await fn(t);
       } finally {
         layerEnv = {};
       }
@@ -727,6 +727,63 @@ layered('containers: ucvmfs exec inside bubblewrap; bubblewrap inside ucvmfs exe
   assert.equal(hidden.stderr.split('is not available').length - 1, 1, `told once per namespace: ${hidden.stderr}`);
   assert.match(hidden.stderr, new RegExp(`/cvmfs is not available to process \\d+: it runs in another mount namespace .* cache directory ${cache}`));
   assert.match(hidden.stderr, /hello\.txt: No such file or directory/);
+});
+
+let podman: string[] | string | undefined;
+
+/**
+ * `podman run` options for a container of the host's own tree, under podman's default seccomp profile, or why no
+ * container starts on this machine. Probed once with /bin/true: the default runtime first, then runc, because crun
+ * refuses a hybrid cgroup host whose cgroup v2 half holds any controller, even with --cgroups=disabled.
+ */
+function podmanRun(): string[] | string {
+  if (podman !== undefined) return podman;
+  // Podman's default rlimits (1048576) may exceed the hard limits, which root cannot raise without
+  // CAP_SYS_RESOURCE: the host's hard limits instead, at most 32768 (podman's nproc default, which it applies to
+  // itself before it starts the runtime).
+  const limits = readFileSync('/proc/self/limits', 'utf8');
+  const ulimits = [['nofile', 'Max open files'], ['nproc', 'Max processes']].flatMap(([k, name]) => {
+    const hard = Math.min(Number(new RegExp(`^${name}\\s+\\S+\\s+(\\d+)`, 'm').exec(limits)?.[1] ?? Infinity), 32768);
+    return ['--ulimit', `${k}=${hard}:${hard}`];
+  });
+  // No image (no registry is reachable): the host's tree through an overlay (`--rootfs /` itself breaks both
+  // runtimes' /sys mounts); the host network, where the test server listens on 127.0.0.1.
+  const tried: string[] = [];
+  for (const runtime of [[], ['--runtime', 'runc']]) {
+    const argv = ['podman', ...runtime, 'run', '--rm', '--network=host', ...ulimits];
+    const r = spawnSync(argv[0]!, [...argv.slice(1), '--rootfs', '/:O', '/bin/true'], { encoding: 'utf8', timeout: 120_000 });
+    if (r.status === 0) return (podman = argv);
+    tried.push(`${argv.join(' ')}: ${r.error?.message ?? r.stderr.trim()}`);
+    if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') break;
+  }
+  return (podman = `podman cannot start a container on this machine (${tried.join('; ')})`);
+}
+
+layered('containers: ucvmfs exec inside podman (default seccomp profile); podman inside ucvmfs exec sees /cvmfs when the cache is bound into it, and is told why not when it is hidden', async (t) => {
+  const box = podmanRun();
+  if (typeof box === 'string') return t.skip(box);
+  const cache = tempDir('ucvmfs-podman-cache-');
+  const e = { ...env, ...layerEnv, CVMFS_CACHE_BASE: cache, CVMFS_PUBLIC_KEY: keyOf(FQRN) };
+  const truth = readTruth(FQRN);
+  const script = `ls ${M} | head -1; cat ${M}/small/hello.txt | sha1sum; cd ${M} && ls .. && pwd -P`;
+  const want = [truth.entries['/']!.entries![0], `${truth.entries['/small/hello.txt']!.sha1}  -`, FQRN, M].join('\n') + '\n';
+  // The checkout (the CLI, its addon, node_modules wherever it links to), node and the fixtures read-only; the cache.
+  const ro = [...new Set([ROOT, realpathSync(join(ROOT, 'node_modules')), process.execPath, FIXTURES])].flatMap((p) => ['-v', `${p}:${p}:ro`]);
+  const bound = [...box, ...ro, '-v', `${cache}:${cache}`];
+  // ucvmfs in the container; the container's own seccomp filter is there before ucvmfs adds its own.
+  const vars = Object.entries(e).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
+  const inside = await run([...bound, ...vars, '--rootfs', '/:O', '/bin/sh', '-c', 'grep ^Seccomp: /proc/self/status; exec "$@"', 'sh',
+    process.execPath, join(ROOT, 'dist/lib/cli/main.js'), 'exec', '--', '/bin/bash', '-c', script], e);
+  assert.equal(inside.code, 0, inside.stderr);
+  assert.equal(inside.stdout.toString(), 'Seccomp:\t2\n' + want, inside.stderr);
+  // podman started inside the job: podman, conmon, the runtime and the container are traced like bwrap.
+  const nested = await run([process.execPath, join(ROOT, 'dist/lib/cli/main.js'), 'exec', '--', ...bound, '--rootfs', '/:O', '/bin/bash', '-c', script], e);
+  assert.equal(nested.code, 0, nested.stderr);
+  assert.equal(nested.stdout.toString(), want, nested.stderr);
+  const hidden = await run([process.execPath, join(ROOT, 'dist/lib/cli/main.js'), 'exec', '--', ...box, '--rootfs', '/:O', '/bin/bash', '-c', `cat ${M}/small/hello.txt; echo rc=$?; ls ${M}/sw; echo rc=$?`], e);
+  assert.equal(hidden.stdout.toString(), 'rc=1\nrc=2\n', hidden.stderr);
+  assert.equal(hidden.stderr.split('is not available').length - 1, 1, `told once per namespace: ${hidden.stderr}`);
+  assert.match(hidden.stderr, new RegExp(`/cvmfs is not available to process \\d+: it runs in another mount namespace .* cache directory ${cache}`));
 });
 
 layered('a warm job needs no catalog: programs run from /cvmfs (exec plans kept), names that are not there and links out of /cvmfs are answered from the shadow tree', async () => {
