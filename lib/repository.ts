@@ -17,6 +17,7 @@ import { trustedCas } from './net/tls-trust.js';
 import { DiskCache } from './cache/disk-cache.js';
 import { ObjectStore } from './store/object-store.js';
 import { CatalogCache } from './catalog/catalog-cache.js';
+import { sqlite } from './catalog/sqlite.js';
 import { Namespace } from './fs/namespace.js';
 import { CvmfsFs } from './fs/fs.js';
 import type { MagicContext, MagicVisibility } from './fs/magic-xattrs.js';
@@ -220,6 +221,7 @@ export class Repository {
   private checked = Date.now();
   private reloading: Promise<boolean> | undefined;
   private closed = false;
+  private closing: Promise<void> = Promise.resolve();
 
   /** @internal use {@link openRepository} */
   constructor(
@@ -351,9 +353,12 @@ export class Repository {
     return this.store;
   }
 
-  /** Frees the open catalogs. */
-  close(): void {
-    if (this.closed) return;
+  /**
+   * Frees the open catalogs. The promise (it never rejects) resolves once this process's pins are released in
+   * the cache: wait for it before ending the process by `process.exit`.
+   */
+  close(): Promise<void> {
+    if (this.closed) return this.closing;
     this.closed = true;
     const s = this.stats();
     // Counters for `ucvmfs stats`; catalogsOpen is a level, not a count, so it is left out.
@@ -362,7 +367,8 @@ export class Repository {
       appendStats(this.opts.statsLog, counters);
     }
     this.catalogs.closeAll();
-    void this.store.cache.releasePins().catch(() => undefined);
+    this.closing = this.store.cache.releasePins().catch(() => undefined);
+    return this.closing;
   }
 }
 
@@ -391,6 +397,9 @@ export function resolveRepositoryConfig(fqrn: string, options: OpenOptions = {})
  */
 export async function openRepository(fqrn: string, options: OpenOptions = {}): Promise<Repository> {
   if (!isRepositoryName(fqrn)) throw new CvmfsError('EINVAL', `not a repository name: '${fqrn}'`);
+  // The catalog engine loads (its WASM compiling in the background) while the configuration is read and the trust
+  // chain downloads; a failure shows where the engine is used.
+  if (!options.lazyRoot) sqlite().catch(() => undefined);
   // Parameters: options first, then the environment, then the genuine client's configuration files (with the
   // configuration repository's, when there is one), then built-in defaults.
   const resolved = await resolveRepositoryConfig(fqrn, options);
@@ -472,21 +481,39 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
     }
   };
   const latestFromCurrentServer = async () => {
+    // One after the other: the first request finds a working server and proxy, so that failover happens once
+    // (and is counted once), as in the genuine client.
     const wl = await fetcher.fetch('.cvmfswhitelist', bodyToBuffer);
     const m = await fetcher.fetch('.cvmfspublished', bodyToBuffer);
+    if (prefetchRoot) {
+      // The root catalog downloads while the certificate does and the chain is checked. Nothing is used before
+      // the manifest is verified, and the object store keeps the catalog only if it matches its hash.
+      prefetchRoot = false;
+      try {
+        store.get(parseManifest(m).rootCatalog, 'C', 'zlib').catch(() => undefined);
+      } catch {
+        // a manifest that does not parse fails in the chain below
+      }
+    }
     const v = await chain(wl, m);
     const st = await cache.readState(fqrn);
     if (st && v.manifest.revision < st.revision) {
       throw ioError('manifest-rollback', `manifest of ${fqrn} has revision ${v.manifest.revision}, older than revision ${st.revision} already trusted in ${cache.dir}`);
     }
-    await cache.writeAtomic(`whitelist.${fqrn}`, wl);
-    await cache.writeAtomic(`manifest.${fqrn}`, m);
-    if (!st || v.manifest.revision > st.revision) {
-      await cache.writeState(fqrn, { revision: v.manifest.revision, rootHash: hashToString(v.manifest.rootCatalog), timestamp: v.manifest.timestamp });
-    }
+    await Promise.all([
+      cache.writeAtomic(`whitelist.${fqrn}`, wl),
+      cache.writeAtomic(`manifest.${fqrn}`, m),
+      !st || v.manifest.revision > st.revision
+        ? cache.writeState(fqrn, { revision: v.manifest.revision, rootHash: hashToString(v.manifest.rootCatalog), timestamp: v.manifest.timestamp })
+        : undefined,
+    ]);
     return v;
   };
 
+  let tagName = options.tag ?? param('CVMFS_REPOSITORY_TAG') ?? '';
+  const dateSpec = options.date ?? param('CVMFS_REPOSITORY_DATE');
+  // HEAD's root catalog is wanted at once unless a tag or date picks another, or the root loads lazily.
+  let prefetchRoot = !options.lazyRoot && !tagName && !dateSpec;
   let verified: { whitelist: Whitelist; manifest: Manifest } | undefined;
   if (options.reuseCachedManifest !== false) verified = await cachedChain(cache, fqrn, now(), chain);
   let fresh = false;
@@ -512,8 +539,6 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
 
   let root = manifest.rootCatalog;
   let revision = manifest.revision;
-  let tagName = options.tag ?? param('CVMFS_REPOSITORY_TAG') ?? '';
-  const dateSpec = options.date ?? param('CVMFS_REPOSITORY_DATE');
   if (tagName || dateSpec) {
     if (!manifest.history) throw new CvmfsError('ENOENT', `${fqrn} has no history database, so no tag '${tagName || dateSpec}'`);
     const tags = await readTags(await store.getBytes(manifest.history, 'H'));

@@ -4,9 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fixtureNames, keyOf, readTruth, serve, tempDir, ucvmfs, FIXTURES } from './helpers.js';
+import { copyFixture, fixtureNames, keyOf, readTruth, serve, tempDir, ucvmfs, FIXTURES } from './helpers.js';
 
 for (const fqrn of fixtureNames()) {
   test(`ucvmfs tree --json on ${fqrn} equals truth.json`, async () => {
@@ -117,5 +117,56 @@ test('ucvmfs stats: counters summed over the processes that used a cache, with i
     assert.match(text, /^ {2}objects downloaded {2}3 \(/m);
   } finally {
     await server.close();
+  }
+});
+
+test('cat of chunked files: one open per repository, the true bytes through a pipe; a corrupt chunk fetched ahead ends the output at the last verified byte', async () => {
+  const fqrn = 'fixture.test.example.org';
+  const truth = readTruth(fqrn);
+  const files = ['/big/random_32M.bin', '/big/text_20M.txt'];
+  const sha1 = (b: Buffer) => createHash('sha1').update(b).digest('hex');
+  const server = await serve({ [fqrn]: join(FIXTURES, fqrn, 'srv') });
+  const cache = tempDir();
+  let good: Buffer;
+  try {
+    const r = await ucvmfs(['cat', '--server', `${server.url}/@fqrn@`, '--key', keyOf(fqrn), '--cache', cache, ...files.map((f) => `${fqrn}:${f}`)]);
+    assert.equal(r.code, 0, r.stderr);
+    good = r.stdout;
+    const first = truth.entries[files[0]!]!;
+    assert.equal(good.length, first.size + truth.entries[files[1]!]!.size, 'every byte arrived before the process left');
+    assert.equal(sha1(good.subarray(0, first.size)), first.sha1);
+    assert.equal(sha1(good.subarray(first.size)), truth.entries[files[1]!]!.sha1);
+    // The counters of one repository object, and its pins released before the exit.
+    const s = JSON.parse((await ucvmfs(['stats', '--json', '--cache', cache, fqrn])).stdout.toString()) as Record<string, number>;
+    assert.equal(s.processes, 1, 'the repository was opened once for both files');
+    assert.equal(s.objectsDownloaded, 2 + 6 + 2, 'certificate, root catalog, 6 + 2 chunks');
+    const pins = join(cache, 'shared', 'pins');
+    assert.deepEqual(existsSync(pins) ? readdirSync(pins) : [], [], 'no pin file left behind');
+  } finally {
+    await server.close();
+  }
+
+  // The third chunk of the first file is bad on the server: it is fetched ahead while the first two are written.
+  const chunks = truth.entries[files[0]!]!.magic!['user.chunk_list']!.trim().split('\n').slice(1).map((l) => l.split(','));
+  const [hash, offset] = chunks[2]!;
+  const srv = copyFixture(fqrn);
+  const object = join(srv, 'data', hash!.slice(0, 2), `${hash!.slice(2)}P`);
+  const bytes = readFileSync(object);
+  bytes[bytes.length >> 1] ^= 0x01;
+  writeFileSync(object, bytes);
+  const bad = await serve({ [fqrn]: srv });
+  const badCache = tempDir();
+  try {
+    const r = await ucvmfs(['cat', '--server', `${bad.url}/@fqrn@`, '--key', keyOf(fqrn), '--cache', badCache, ...files.map((f) => `${fqrn}:${f}`)]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /\[(hash-mismatch|decompression)\]/);
+    assert.match(r.stderr, new RegExp(`${hash!.slice(0, 2)}/${hash!.slice(2)}P`), "the error names the object");
+    // Written in pieces of 1 MiB: a piece that reaches into the bad chunk is not written at all.
+    assert.ok(r.stdout.length <= Number(offset), `not a byte of the bad chunk or past it (${r.stdout.length} bytes written)`);
+    assert.ok(r.stdout.length > Number(offset) - (1 << 20), `the verified chunks before it (${r.stdout.length} bytes written)`);
+    assert.ok(r.stdout.equals(good.subarray(0, r.stdout.length)), 'and those are the true bytes');
+    assert.ok(!existsSync(join(badCache, 'shared', hash!.slice(0, 2), `${hash!.slice(2)}P`)), 'the bad chunk is not cached');
+  } finally {
+    await bad.close();
   }
 });

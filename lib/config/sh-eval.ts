@@ -6,7 +6,8 @@
  * nothing else: the file is trusted configuration, as it is for the genuine client.
  * @module
  */
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import type { SpawnSyncReturns } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -54,6 +55,8 @@ export function evalWithShell(text: string, file: string, vars: Map<string, stri
   writeFileSync(copy, text);
   let r: SpawnSyncReturns<string>;
   try {
+    // Loaded here, when a file needs a shell: child_process (and what it pulls in) costs every start ~5 ms.
+    const { spawnSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
     r = spawnSync('/bin/sh', ['-c', `exec 3>&1 1>&2 </dev/null; . "$1"; ${readBack}`, 'sh', copy], {
       env: Object.fromEntries(vars),
       cwd: existsSync(dir) ? dir : '/',

@@ -18,8 +18,9 @@
  * @module
  */
 import * as http from 'node:http';
-import * as https from 'node:https';
-import * as tls from 'node:tls';
+import type * as https from 'node:https';
+import type * as tls from 'node:tls';
+import { createRequire } from 'node:module';
 import { pipeline, type Duplex, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { ioError } from '../errors.js';
@@ -64,6 +65,12 @@ const MAX_HEADER_BYTES = 64 * 1024;
 // Idle pooled connections are closed after this, so that a server's own keep-alive timeout rarely races a reuse.
 const IDLE_MS = 30_000;
 
+// https and tls are loaded on the first https request: a plain-http client (most sites, and every start) does not
+// pay their ~5 ms of module loading.
+const require = createRequire(import.meta.url);
+const httpsModule = (): typeof https => require('node:https') as typeof https;
+const tlsModule = (): typeof tls => require('node:tls') as typeof tls;
+
 const agents = new Map<string, http.Agent>();
 let caIds = new WeakMap<readonly string[], number>();
 let nextCaId = 0;
@@ -78,7 +85,7 @@ function agentFor(kind: 'http' | 'https', ca: readonly string[] | undefined): ht
   let a = agents.get(key);
   if (!a) {
     const opts = { keepAlive: true, maxSockets: 32, timeout: IDLE_MS, scheduling: 'lifo' as const };
-    a = kind === 'http' ? new http.Agent(opts) : new https.Agent({ ...opts, ...(ca ? { ca: [...ca] } : {}) });
+    a = kind === 'http' ? new http.Agent(opts) : new (httpsModule().Agent)({ ...opts, ...(ca ? { ca: [...ca] } : {}) });
     agents.set(key, a);
   }
   return a;
@@ -161,7 +168,7 @@ function attempt(url: string, req: GetRequest): Promise<GetResponse> {
         const p = new URL(req.proxy);
         options = { ...common, protocol: 'http:', hostname: p.hostname.replace(/^\[|\]$/g, ''), port: p.port || 80, path: url, agent: agentFor('http', undefined) };
       }
-      const r = (secure && (direct || createConnection) ? https.request : http.request)(options);
+      const r = (secure && (direct || createConnection) ? httpsModule().request : http.request)(options);
       cr = r;
       // Node may report a parse error after the answer was handed over (bytes past the body on a kept-alive
       // connection); this listener stays for the request's whole life, so no error can ever go unhandled.
@@ -208,7 +215,7 @@ function attempt(url: string, req: GetRequest): Promise<GetResponse> {
         fail(Object.assign(new Error(`proxy ${req.proxy} refused a tunnel to ${authority}: HTTP ${res.statusCode}`), { code: 'EPROXYTUNNEL', status: res.statusCode, headers: res.headers }));
         return;
       }
-      start(() => tls.connect({ socket, servername: tlsServername(target.hostname), ...(req.ca ? { ca: [...req.ca] } : {}) }));
+      start(() => tlsModule().connect({ socket, servername: tlsServername(target.hostname), ...(req.ca ? { ca: [...req.ca] } : {}) }));
     });
     tunnel.end();
   });

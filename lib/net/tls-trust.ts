@@ -8,7 +8,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { existsSync, readdirSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
 /** Where to look, as the genuine client's parameters name it. */
@@ -44,6 +44,8 @@ export async function trustedCas(cfg: TlsTrustConfig, systemDirs: readonly strin
   }
   if (found.size === 0) return undefined;
   const extra = process.env.NODE_EXTRA_CA_CERTS ? (await readText(process.env.NODE_EXTRA_CA_CERTS)).match(PEM) ?? [] : [];
+  // node:tls is loaded only by a client that talks https (it costs every start a few ms).
+  const { rootCertificates } = createRequire(import.meta.url)('node:tls') as typeof import('node:tls');
   return [...new Set([...rootCertificates, ...extra, ...found])];
 }
 
