@@ -13,7 +13,7 @@
  * be read is ignored and recorded anew.
  * @module
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { setMaxListeners } from 'node:events';
 import type { Compression } from '../format/flags.js';
 import { hashToString, parseHash } from '../format/hash.js';
@@ -66,6 +66,7 @@ export interface ReplayStats {
 /** At most this many questions and objects are kept in a profile: a job's working set, not a repository's. */
 const MAX_STEPS = 100_000;
 const MAX_OBJECTS = 100_000;
+const MAX_FILE_BYTES = 64 << 20;
 
 const OPS = new Set(['l', 'o', 'x']);
 
@@ -76,6 +77,8 @@ const OPS = new Set(['l', 'o', 'x']);
 export function readProfile(file: string): AccessProfile | undefined {
   let raw: unknown;
   try {
+    // A profile of MAX_STEPS questions and MAX_OBJECTS objects fits well within this; anything larger is not ours.
+    if (statSync(file).size > MAX_FILE_BYTES) return undefined;
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch {
     return undefined;
