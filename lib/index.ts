@@ -27,5 +27,6 @@ export { serveRepositories, type RepositoryServer } from './serve.js';
 export { parseSpec, selectEntries, type Spec } from './select.js';
 export { preload, exportTree, type OfflineProgress, type OfflineOptions } from './offline.js';
 export { execCommand, type ExecOptions, type ExecResult } from './connector/exec.js';
+export { readProfile, type AccessProfile, type ProfileObject, type ProfileOp, type ReplayOptions, type ReplayStats } from './connector/profile.js';
 export { fsckCache, type FsckReport } from './cache/fsck.js';
 export { loadConfig, type Config } from './config/load.js';
