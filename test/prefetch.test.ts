@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { SiblingPrefetcher } from '../lib/fs/prefetch.js';
 import { openFixture, readTruth } from './helpers.js';
+import { delayProxy } from '../bench/delay-proxy.js';
 
 const FQRN = 'fixture.test.example.org';
 
@@ -26,7 +27,7 @@ test('the small siblings of an opened file are fetched once, within the bounds, 
     const children = (await repo.fs.entries('/many')).filter((e) => e.type === 'file' && !e.chunked && e.hash && e.size > 0);
     assert.ok(children.length > 12, 'the fixture has a directory of small files');
     const opened = children[0]!;
-    const p = new SiblingPrefetcher(repo, { maxFiles: 10, maxFileBytes: 1 << 20, maxBytes: 1 << 30 });
+    const p = new SiblingPrefetcher(repo, { maxFiles: 10, maxFileBytes: 1 << 20, maxBytes: 1 << 30, minLatencyMs: 0 });
     p.opened('/many', opened.name);
     p.opened('/many', opened.name); // once per directory
     await settle(p);
@@ -46,20 +47,20 @@ test('the small siblings of an opened file are fetched once, within the bounds, 
     assert.equal(repo.stats().objectsDownloaded, downloaded + 1);
 
     // The byte bounds: per directory, and over the prefetcher's life.
-    const q = new SiblingPrefetcher(repo, { maxBytes: 1, maxFileBytes: 1 << 20 });
+    const q = new SiblingPrefetcher(repo, { maxBytes: 1, maxFileBytes: 1 << 20, minLatencyMs: 0 });
     q.opened('/sw/bin', 'x');
     await settle(q);
     assert.equal(q.stats.files, 0);
     // Only siblings of the opened file's kind (compound extension), unless told otherwise.
-    const other = new SiblingPrefetcher(repo, { maxFiles: 3 });
+    const other = new SiblingPrefetcher(repo, { maxFiles: 3, minLatencyMs: 0 });
     other.opened('/many', 'x.other');
     await settle(other);
     assert.equal(other.stats.files, 0, 'no .other files there');
-    const any = new SiblingPrefetcher(repo, { maxFiles: 3, sameKind: false });
+    const any = new SiblingPrefetcher(repo, { maxFiles: 3, sameKind: false, minLatencyMs: 0 });
     any.opened('/many', 'x.other');
     await settle(any);
     assert.equal(any.stats.files, 3);
-    const total = new SiblingPrefetcher(repo, { maxTotalBytes: 0 });
+    const total = new SiblingPrefetcher(repo, { maxTotalBytes: 0, minLatencyMs: 0 });
     total.opened('/nested', 'x');
     await settle(total);
     assert.equal(total.stats.directories, 0);
@@ -72,7 +73,7 @@ test('the small siblings of an opened file are fetched once, within the bounds, 
 test('close() cancels what is queued: nothing more is fetched', async () => {
   const { repo, server } = await openFixture(FQRN);
   try {
-    const p = new SiblingPrefetcher(repo, { concurrency: 1, maxFiles: 1000, maxBytes: 1 << 30 });
+    const p = new SiblingPrefetcher(repo, { concurrency: 1, maxFiles: 1000, maxBytes: 1 << 30, minLatencyMs: 0 });
     p.opened('/many', 'f_none.txt');
     await new Promise((r) => setTimeout(r, 30));
     p.close();
@@ -80,6 +81,38 @@ test('close() cancels what is queued: nothing more is fetched', async () => {
     const n = (await repo.fs.entries('/many')).filter((e) => e.type === 'file').length;
     assert.ok(p.stats.files < n - 1, `stopped early: ${p.stats.files} of ${n}`);
   } finally {
+    repo.close();
+    await server.close();
+  }
+});
+
+test('only while round trips cost something: not for a server on loopback; behind a relay adding 40 ms, the siblings come', async () => {
+  const { repo, server } = await openFixture(FQRN);
+  const relay = await delayProxy(server.port, 40);
+  // A threshold well between the two, so that a busy machine (which only adds to what is measured) cannot
+  // turn loopback into a far server.
+  const minLatencyMs = 20;
+  try {
+    const first = (await repo.fs.entries('/many')).filter((e) => e.type === 'file')[0]!;
+    assert.ok(repo.objects.fetcher.latencyMs < minLatencyMs, `loopback answers within ${minLatencyMs} ms (${repo.objects.fetcher.latencyMs} ms)`);
+    const near = new SiblingPrefetcher(repo, { maxFiles: 4, minLatencyMs });
+    near.opened('/many', first.name);
+    await settle(near);
+    assert.deepEqual(near.stats, { directories: 0, files: 0, bytes: 0, failed: 0 });
+    const { repo: far, server: own } = await openFixture(FQRN, { serverUrls: [`${relay.origin}/cvmfs/@fqrn@`] });
+    try {
+      assert.ok(far.objects.fetcher.latencyMs >= 40, `the relay's delay is seen (${far.objects.fetcher.latencyMs} ms)`);
+      const p = new SiblingPrefetcher(far, { maxFiles: 4, minLatencyMs });
+      p.opened('/many', first.name);
+      await settle(p);
+      assert.equal(p.stats.files, 4);
+      assert.equal(p.stats.failed, 0);
+    } finally {
+      far.close();
+      await own.close();
+    }
+  } finally {
+    await relay.close();
     repo.close();
     await server.close();
   }

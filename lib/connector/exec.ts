@@ -70,7 +70,8 @@ export interface ExecOptions {
   warn?: (line: string) => void;
   /**
    * Fetch the small siblings of the first file opened in a directory (lib/fs/prefetch.ts); false turns it off.
-   * Default on, unless the environment says `UCVMFS_PREFETCH=off`.
+   * Default on while the server takes 5 ms or more to answer; the environment's `UCVMFS_PREFETCH=off` turns it
+   * off, `=always` on whatever the round trip.
    */
   prefetch?: PrefetchOptions | false;
   /**
@@ -116,6 +117,12 @@ function profileIn(dir: string | undefined, argv: readonly string[], cwd: string
     return undefined;
   }
   return join(dir, `${createHash('sha256').update(JSON.stringify([cwd, ...argv])).digest('hex').slice(0, 32)}.profile`);
+}
+
+/** Sibling prefetch as `UCVMFS_PREFETCH` says: off, always (whatever the round trip), or by default when it pays. */
+function prefetchFromEnv(v = ''): PrefetchOptions | false {
+  if (/^(off|no|0|false)$/i.test(v)) return false;
+  return /^(always|on|yes|1|true)$/i.test(v) ? { minLatencyMs: 0 } : {};
 }
 
 /** Removes a directory tree whose modes may forbid writing. */
@@ -218,7 +225,7 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
       return null;
     }
   }, tracer.setxattr);
-  shadow.prefetch = options.prefetch ?? (/^(off|no|0|false)$/i.test(process.env.UCVMFS_PREFETCH ?? '') ? false : {});
+  shadow.prefetch = options.prefetch ?? prefetchFromEnv(process.env.UCVMFS_PREFETCH);
   const profileFile = options.profile ?? (process.env.UCVMFS_PROFILE || undefined) ?? profileIn(process.env.UCVMFS_PROFILE_DIR, argv, options.cwd ?? process.cwd());
   const oldProfile = profileFile ? readProfile(profileFile) : undefined;
   const recorder = profileFile ? new ProfileRecorder() : undefined;

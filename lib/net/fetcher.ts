@@ -101,6 +101,9 @@ export class Fetcher {
   private hostMovedAt = 0;
   private readonly o: Required<Omit<FetcherOptions, 'ca' | 'onFailover' | 'proxies' | 'fallbackProxies' | 'proxyTemplate'>> & FetcherOptions;
   readonly stats: FetcherStats = { requests: 0, bytes: 0, failovers: 0, hostFailovers: 0, proxyFailovers: 0, retries: 0, backoffMs: 0 };
+  /** Times to the response headers of the last requests (ms), a ring. */
+  private readonly latencies: number[] = [];
+  private latencyAt = 0;
   readonly proxyChain: ProxyChain;
   private geo: Promise<void> | undefined;
   private caList: Promise<readonly string[] | undefined> | undefined;
@@ -160,6 +163,16 @@ export class Fetcher {
    * the error is EIO with reason `not-found`; anything else that fails in the end is `download` (with the last
    * cause), or the consumer's own `hash-mismatch`/`decompression`.
    */
+  /**
+   * How long the server (or proxy) takes to answer, in ms: the shortest time from a request to its response
+   * headers among the last 16 (the shortest, because a busy event loop only ever adds to what is measured here).
+   * NaN before the first answer. Speculative fetching uses it: there is no point hiding round trips that cost
+   * nothing.
+   */
+  get latencyMs(): number {
+    return this.latencies.length ? Math.min(...this.latencies) : NaN;
+  }
+
   async fetch<T>(relPath: string, consume: BodyConsumer<T>, signal?: AbortSignal): Promise<T> {
     const now = Date.now();
     // After a while on a fallback the preferred server (and proxy group) get another chance.
@@ -241,6 +254,7 @@ export class Fetcher {
     if (debugEnabled) debug(`GET ${url}${proxy === 'DIRECT' ? '' : ` via ${proxy}`}${nocache ? ' (no-cache)' : ''}`);
     const timeout = proxy === 'DIRECT' ? this.o.timeoutDirectMs : this.o.timeoutMs;
     const ca = url.startsWith('https:') && this.o.ca ? await (this.caList ??= this.o.ca()) : undefined;
+    const asked = performance.now();
     const res = await httpGet({
       url,
       proxy,
@@ -250,6 +264,7 @@ export class Fetcher {
       ...(ca ? { ca } : {}),
       ...(signal ? { signal } : {}),
     });
+    this.latencies[this.latencyAt++ % 16] = performance.now() - asked;
     if (res.status < 200 || res.status > 299) {
       res.body.destroy();
       throw new HttpStatusError(res.status, url, res.headers);
