@@ -309,7 +309,9 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
           recorder.write(profileFile, oldProfile);
           written = true;
         } catch (e) {
-          options.warn?.(`cannot write the access profile ${profileFile}: ${(e as Error).message}`);
+          // A profile shipped read-only with a job is there to be replayed: only a failed recording is news.
+          const readOnly = ['EACCES', 'EROFS', 'EPERM'].includes((e as NodeJS.ErrnoException).code ?? '');
+          if (!oldProfile || !readOnly) options.warn?.(`cannot write the access profile ${profileFile}: ${(e as Error).message}`);
         }
       }
       profile = { replayed: replay?.stats, recorded: shadow.recording, written };

@@ -15,6 +15,7 @@
  */
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { setMaxListeners } from 'node:events';
+import { hostname } from 'node:os';
 import type { Compression } from '../format/flags.js';
 import { hashToString, parseHash } from '../format/hash.js';
 import type { Entry } from '../fs/entry.js';
@@ -177,7 +178,8 @@ export class ProfileRecorder {
 
   /** Writes the merged profile atomically (a crash leaves the old file or the new one). */
   write(file: string, old: AccessProfile | undefined): void {
-    const tmp = `${file}.${process.pid}.tmp`;
+    // Named by host too: a directory of profiles is often shared by a cluster's nodes.
+    const tmp = `${file}.${hostname()}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(this.merge(old)) + '\n', { mode: 0o644 });
     renameSync(tmp, file);
   }
