@@ -512,8 +512,10 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
 
   let tagName = options.tag ?? param('CVMFS_REPOSITORY_TAG') ?? '';
   const dateSpec = options.date ?? param('CVMFS_REPOSITORY_DATE');
-  // HEAD's root catalog is wanted at once unless a tag or date picks another, or the root loads lazily.
-  let prefetchRoot = !options.lazyRoot && !tagName && !dateSpec;
+  // HEAD's root catalog is wanted unless a tag or date picks another: its download overlaps the certificate's.
+  // Also when the root loads lazily (`ucvmfs exec`): a new revision needs it first thing, and a known one is a
+  // cache hit (no request).
+  let prefetchRoot = !tagName && !dateSpec;
   let verified: { whitelist: Whitelist; manifest: Manifest } | undefined;
   if (options.reuseCachedManifest !== false) verified = await cachedChain(cache, fqrn, now(), chain);
   let fresh = false;
