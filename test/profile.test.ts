@@ -5,13 +5,13 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseManifest } from '../lib/format/manifest.js';
 import { hashToString } from '../lib/format/hash.js';
 import { readProfile, type AccessProfile } from '../lib/connector/profile.js';
 import { createHash } from 'node:crypto';
-import { FIXTURES, openFixture, keyOf, readTruth, serve, tempDir, ucvmfs, type CliResult } from './helpers.js';
+import { FIXTURES, copyFixture, openFixture, keyOf, readTruth, serve, tempDir, ucvmfs, type CliResult } from './helpers.js';
 import type { RepositoryServer } from '../lib/serve.js';
 
 const FQRN = 'fixture.test.example.org';
@@ -179,4 +179,26 @@ test('UCVMFS_PROFILE_DIR: each command line gets its own profile there, recorded
   assert.equal(other.code, 0, other.stderr);
   assert.match(other.stderr, /profile recorded, written/);
   assert.equal(readdirSync(dir).length, 2);
+});
+
+test('a replay meets what the job would meet: an object gone from the server fails alone, and the job reading it gets EIO, never other bytes', async () => {
+  assert.ok(recorded, 'recorded by the test before');
+  const srv = copyFixture(FQRN);
+  rmSync(join(srv, 'data', smallObject.slice(0, 2), smallObject.slice(2)));
+  const own = await serve({ [FQRN]: srv });
+  try {
+    const file = join(tempDir('ucvmfs-profile-'), 'job.profile');
+    writeFileSync(file, JSON.stringify(recorded));
+    const r = await ucvmfs(['exec', '--stats', '--profile', file, '--', '/bin/bash', '-c', `cat ${M}/small/hello.txt; echo rc=$?; cat ${M}/sw/bin/hello.sh | sha1sum`], {
+      CVMFS_SERVER_URL: `${own.url}/@fqrn@`, CVMFS_PUBLIC_KEY: keyOf(FQRN), CVMFS_CACHE_BASE: tempDir('ucvmfs-profile-cache-'),
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.toString(), `rc=1\n${truth.entries['/sw/bin/hello.sh']!.sha1}  -\n`);
+    assert.match(r.stderr, /hello\.txt: Input\/output error/);
+    const m = /profile replayed \((\d+) paths ahead, (\d+) objects \([^)]*\) fetched, (\d+) failed\)/.exec(r.stderr);
+    assert.ok(m, r.stderr);
+    assert.equal(Number(m[3]), 1, 'the missing object, once');
+  } finally {
+    await own.close();
+  }
 });
