@@ -103,6 +103,12 @@ export interface OpenOptions {
    */
   lazyRoot?: boolean;
   /**
+   * Called with the object store as soon as it exists, before the trust chain is fetched and checked: for
+   * fetching content-addressed objects ahead (an access profile). Each is kept only if it matches its hash; none
+   * is served before the repository is open.
+   */
+  onObjectStore?: (store: ObjectStore) => void;
+  /**
    * Look for a newer revision by itself once the manifest's TTL has run out (default true). The connector turns
    * it off: a job sees one revision from start to end.
    */
@@ -458,6 +464,7 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
   const quotaMb = options.quotaLimitMb ?? Number(param('CVMFS_QUOTA_LIMIT') ?? 4000);
   if ((!alien || mirror) && Number.isFinite(quotaMb) && quotaMb > 0) cache.setQuota(quotaMb * 1024 * 1024);
   const store = new ObjectStore(fetcher, cache, mirror);
+  options.onObjectStore?.(store);
   const now = options.now ?? (() => new Date());
 
   const chain = async (wlRaw: Buffer, mRaw: Buffer) => {

@@ -242,3 +242,29 @@ test('a profile of an older revision: the job reads the new one, and the profile
     await own.close();
   }
 });
+
+test('the replay starts before the trust chain is checked, and a repository whose chain fails serves nothing: the job sees no /cvmfs/<fqrn>', async () => {
+  assert.ok(recorded, 'recorded by the test before');
+  const srv = copyFixture(FQRN);
+  // A flipped byte in the manifest's signature: objects are all there, but nothing may be trusted.
+  const manifest = join(srv, '.cvmfspublished');
+  const bytes = readFileSync(manifest);
+  bytes[bytes.length - 5]! ^= 0x01;
+  writeFileSync(manifest, bytes);
+  const own = await serve({ [FQRN]: srv });
+  try {
+    const file = join(tempDir('ucvmfs-profile-'), 'job.profile');
+    writeFileSync(file, JSON.stringify(recorded));
+    const t0 = Date.now();
+    const r = await ucvmfs(['exec', '--stats', '--profile', file, '--', '/bin/bash', '-c', `cat ${M}/small/hello.txt; echo rc=$?; ls ${M} | wc -l`], {
+      CVMFS_SERVER_URL: `${own.url}/@fqrn@`, CVMFS_PUBLIC_KEY: keyOf(FQRN), CVMFS_CACHE_BASE: tempDir('ucvmfs-profile-cache-'),
+    });
+    assert.ok(Date.now() - t0 < 30_000, 'no hang');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.toString(), 'rc=1\n0\n', 'neither the file nor a listing');
+    assert.equal(r.stderr.split(`cannot open /cvmfs/${FQRN}`).length - 1, 1, `said once: ${r.stderr}`);
+    assert.match(r.stderr, /signature/);
+  } finally {
+    await own.close();
+  }
+});

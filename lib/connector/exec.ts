@@ -12,6 +12,7 @@ import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { CvmfsError } from '../errors.js';
 import type { OpenOptions, Repository } from '../repository.js';
+import type { ObjectStore } from '../store/object-store.js';
 import { defaultCacheBase, privateCacheBase } from '../cache/location.js';
 import { ShadowTree } from './shadow.js';
 import type { PrefetchOptions, PrefetchStats } from '../fs/prefetch.js';
@@ -212,11 +213,28 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
   // Named by host too: a home directory (and so this cache) is often shared by the nodes of a cluster.
   const root = await mkdtemp(join(sessions, `${hostname()}.${process.pid}-`));
   const opened: Repository[] = [];
+  // Each repository's object store as soon as its open makes it (a profile's replay fetches ahead with it).
+  const stores = new Map<string, { promise: Promise<ObjectStore>; resolve: (s: ObjectStore) => void }>();
+  const storeOf = (fqrn: string) => {
+    let s = stores.get(fqrn);
+    if (!s) {
+      let resolve!: (s: ObjectStore) => void;
+      const promise = new Promise<ObjectStore>((r) => { resolve = r; });
+      stores.set(fqrn, s = { promise, resolve });
+    }
+    return s;
+  };
   const shadow = new ShadowTree(base, root, async (fqrn) => {
     try {
       // Loaded on first access: a job that never touches /cvmfs does not pay for the client.
       const { openRepository } = await import('../repository.js');
-      const r = await openRepository(fqrn, { lazyRoot: true, autoReload: false, ...options.open });
+      const r = await openRepository(fqrn, {
+        lazyRoot: true, autoReload: false, ...options.open,
+        onObjectStore: (s) => {
+          storeOf(fqrn).resolve(s);
+          options.open?.onObjectStore?.(s);
+        },
+      });
       opened.push(r);
       return r;
     } catch (e) {
@@ -241,7 +259,7 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
   if (oldProfile) {
     // The profile knows what the command opens; guessing siblings besides would fetch what it does not.
     if (options.prefetch === undefined) shadow.prefetch = false;
-    replay = new ProfileReplay(oldProfile, (fqrn) => shadow.mount(fqrn), (op, path) => shadow.prepare(op, path, true), { idle, ...options.replay });
+    replay = new ProfileReplay(oldProfile, (fqrn) => shadow.mount(fqrn), (op, path) => shadow.prepare(op, path, true), { idle, ...options.replay }, (fqrn) => storeOf(fqrn).promise);
   }
   // Configured repositories show in `ls /cvmfs` at once and open on first access, like autofs.
   const configured = [...(options.repositories ?? []), ...(process.env.CVMFS_REPOSITORIES ?? '').split(',')];

@@ -20,6 +20,7 @@ import type { Compression } from '../format/flags.js';
 import { hashToString, parseHash } from '../format/hash.js';
 import type { Entry } from '../fs/entry.js';
 import type { Repository } from '../repository.js';
+import type { ObjectStore } from '../store/object-store.js';
 import { isRepositoryName } from '../format/names.js';
 
 /** The questions a profile replays: look up, open, execute (see ShadowTree.prepare). */
@@ -216,6 +217,11 @@ export class ProfileReplay {
     private readonly mount: (fqrn: string) => Promise<Repository | null>,
     private readonly prepare: (op: ProfileOp, path: string) => Promise<unknown>,
     opts: ReplayOptions = {},
+    /**
+     * A repository's object store as soon as its open has made it (before the trust chain): the downloads start
+     * then, alongside the open's own requests, instead of after them.
+     */
+    private readonly early?: (fqrn: string) => Promise<ObjectStore>,
   ) {
     this.o = { maxBytes: 1 << 30, concurrency: 16, stepConcurrency: 4, ...opts };
     // Every download in flight listens to it.
@@ -231,8 +237,15 @@ export class ProfileReplay {
   private async fetchAll(): Promise<void> {
     let budget = this.o.maxBytes;
     await Promise.all(Object.entries(this.profile.repositories).map(async ([fqrn, r]) => {
-      const repo = await this.mount(fqrn).catch(() => null);
-      if (!repo || this.stop.signal.aborted) return;
+      const mounted = this.mount(fqrn).catch(() => null);
+      const store = await Promise.race([mounted.then((m) => m?.objects ?? null), ...(this.early ? [this.early(fqrn)] : [])]);
+      if (!store || this.stop.signal.aborted) return;
+      // A repository that cannot be opened after all (its trust chain fails) gets nothing more fetched.
+      const stop = new AbortController();
+      setMaxListeners(0, stop.signal);
+      const end = () => stop.abort();
+      this.stop.signal.addEventListener('abort', end, { once: true });
+      void mounted.then((m) => { if (!m) end(); });
       const jobs: [string, 'C' | 'P' | '', Compression, number][] = r.catalogs.map((h) => [h, 'C', 'zlib', 0]);
       for (const [h, c, size, suffix] of r.objects) {
         if (size > budget) continue;
@@ -241,14 +254,15 @@ export class ProfileReplay {
       }
       await bounded(jobs, this.o.concurrency, async ([h, suffix, c, size]) => {
         try {
-          await repo.objects.get(parseHash(h), suffix, c, this.stop.signal, size || undefined);
+          await store.get(parseHash(h), suffix, c, stop.signal, size || undefined);
           this.stats.objects++;
           this.stats.bytes += size;
         } catch (e) {
-          if (!this.stop.signal.aborted) this.stats.failed++;
+          if (!stop.signal.aborted) this.stats.failed++;
           throw e;
         }
-      }, this.stop.signal);
+      }, stop.signal);
+      this.stop.signal.removeEventListener('abort', end);
     }));
   }
 
