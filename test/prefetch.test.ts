@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { SiblingPrefetcher } from '../lib/fs/prefetch.js';
+import { SiblingPrefetcher, type PrefetchOptions } from '../lib/fs/prefetch.js';
 import { openFixture, readTruth } from './helpers.js';
 import { delayProxy } from '../bench/delay-proxy.js';
 
@@ -46,24 +46,19 @@ test('the small siblings of an opened file are fetched once, within the bounds, 
     await repo.fs.readFile(next.path);
     assert.equal(repo.stats().objectsDownloaded, downloaded + 1);
 
+    /** What a fresh prefetcher with these bounds fetched after a file of `dir` was opened. */
+    const tried = async (opts: PrefetchOptions, dir: string, name: string) => {
+      const t = new SiblingPrefetcher(repo, { minLatencyMs: 0, ...opts });
+      t.opened(dir, name);
+      await settle(t);
+      return t.stats;
+    };
     // The byte bounds: per directory, and over the prefetcher's life.
-    const q = new SiblingPrefetcher(repo, { maxBytes: 1, maxFileBytes: 1 << 20, minLatencyMs: 0 });
-    q.opened('/sw/bin', 'x');
-    await settle(q);
-    assert.equal(q.stats.files, 0);
+    assert.equal((await tried({ maxBytes: 1, maxFileBytes: 1 << 20 }, '/sw/bin', 'x')).files, 0);
     // Only siblings of the opened file's kind (compound extension), unless told otherwise.
-    const other = new SiblingPrefetcher(repo, { maxFiles: 3, minLatencyMs: 0 });
-    other.opened('/many', 'x.other');
-    await settle(other);
-    assert.equal(other.stats.files, 0, 'no .other files there');
-    const any = new SiblingPrefetcher(repo, { maxFiles: 3, sameKind: false, minLatencyMs: 0 });
-    any.opened('/many', 'x.other');
-    await settle(any);
-    assert.equal(any.stats.files, 3);
-    const total = new SiblingPrefetcher(repo, { maxTotalBytes: 0, minLatencyMs: 0 });
-    total.opened('/nested', 'x');
-    await settle(total);
-    assert.equal(total.stats.directories, 0);
+    assert.equal((await tried({ maxFiles: 3 }, '/many', 'x.other')).files, 0, 'no .other files there');
+    assert.equal((await tried({ maxFiles: 3, sameKind: false }, '/many', 'x.other')).files, 3);
+    assert.equal((await tried({ maxTotalBytes: 0 }, '/nested', 'x')).directories, 0);
   } finally {
     repo.close();
     await server.close();

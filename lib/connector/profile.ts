@@ -123,20 +123,29 @@ export class ProfileRecorder {
     if (!this.steps.has(key)) this.steps.set(key, [op as ProfileOp, path]);
   }
 
+  /** An entry the connector walked through in `repo`: its catalog is needed. */
+  used(repo: Repository, e: Entry): void {
+    this.repo(repo).catalogs.add(hashToString(e.loc.catalog));
+  }
+
   /**
-   * An entry the connector walked through in `repo` (its catalog), or filled (`content`: its objects too, the
-   * one of a file or a chunked file's chunks). Never throws: a profile is a hint.
+   * A file the connector filled in `repo`: its catalog and its objects (the one of a file, or a chunked file's
+   * chunks). Never rejects: a profile is a hint.
    */
-  async used(repo: Repository, e: Entry, content = false): Promise<void> {
-    let r = this.repos.get(repo.fqrn);
-    if (!r) this.repos.set(repo.fqrn, r = { root: hashToString(repo.rootHash), catalogs: new Set(), objects: new Map() });
-    r.catalogs.add(hashToString(e.loc.catalog));
-    if (!content || e.type !== 'file' || e.size === 0) return;
-    const pieces = await repo.fs.contentObjects(e).catch(() => []);
-    for (const p of pieces) {
+  async filled(repo: Repository, e: Entry): Promise<void> {
+    this.used(repo, e);
+    if (e.type !== 'file' || e.size === 0) return;
+    const r = this.repo(repo);
+    for (const p of await repo.fs.contentObjects(e).catch(() => [])) {
       const h = hashToString(p.hash);
       if (!r.objects.has(h) && r.objects.size < MAX_OBJECTS) r.objects.set(h, p.suffix ? [h, e.compression, p.size, p.suffix] : [h, e.compression, p.size]);
     }
+  }
+
+  private repo(repo: Repository): { root: string; catalogs: Set<string>; objects: Map<string, ProfileObject> } {
+    let r = this.repos.get(repo.fqrn);
+    if (!r) this.repos.set(repo.fqrn, r = { root: hashToString(repo.rootHash), catalogs: new Set(), objects: new Map() });
+    return r;
   }
 
   /**

@@ -189,7 +189,7 @@ export class ShadowTree {
   readonly counters = { requests: 0, directories: 0, files: 0, bytes: 0, listMs: 0, fillMs: 0, fetchMs: 0 };
   /** Sibling prefetch (lib/fs/prefetch.ts) on the first file filled in each directory; false turns it off. */
   prefetch: PrefetchOptions | false = {};
-  /** Told of every entry walked through and every file filled (an access profile being recorded). */
+  /** Told of every entry walked through and every file filled (an access profile being recorded or extended). */
   recorder?: ProfileRecorder;
   /**
    * Recording a whole profile: what earlier jobs left complete is walked again (not taken from markers), so that
@@ -482,7 +482,7 @@ export class ShadowTree {
         const repo = await this.mount(c);
         if (!repo) return null;
         place = { repo, fqrn: c, parts: [], entry: await repo.fs.entry('/', false) };
-        void this.recorder?.used(repo, place.entry!);
+        this.recorder?.used(repo, place.entry!);
         continue;
       }
       // Below a file: the kernel answers ENOTDIR by itself.
@@ -497,7 +497,7 @@ export class ShadowTree {
         if (NOT_THERE.has((err as NodeJS.ErrnoException).code ?? '')) return null;
         throw err;
       }
-      void this.recorder?.used(place.repo, e);
+      this.recorder?.used(place.repo, e);
       if (e.flags & Flag.Hidden) {
         // Kept out of listings, as the genuine client does, but reachable by path: made on first access.
         const p = this.real(place.fqrn, [...place.parts, c]);
@@ -698,7 +698,7 @@ export class ShadowTree {
   private async fill(repo: Repository, fqrn: string, parts: readonly string[], entry: Entry): Promise<void> {
     const file = this.real(fqrn, parts);
     const key = `${fqrn}:${entry.ino}`;
-    void this.recorder?.used(repo, entry, true);
+    void this.recorder?.filled(repo, entry);
     let p = this.filled.get(key);
     if (!p) {
       p = this.doFill(repo, fqrn, parts, entry, file);

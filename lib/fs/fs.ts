@@ -82,7 +82,6 @@ export class CvmfsFs {
     return new Walker(this.b.namespace(), this.b.fqrn);
   }
 
-  /** Resolves a path to its entry (following a final symlink when `follow`). */
   /**
    * The objects that hold a file's content, in order: its one object, or its chunks (object-name suffix `P`).
    * Downloads nothing: for fetching ahead what a program will read (an access profile, a preload).
@@ -91,6 +90,7 @@ export class CvmfsFs {
     return new ContentReader(e, this.b.store(), this.b.namespace()).layout();
   }
 
+  /** Resolves a path to its entry (following a final symlink when `follow`). */
   async entry(path: PathLike, follow = true, syscall = follow ? 'stat' : 'lstat', signal?: AbortSignal): Promise<Entry> {
     return abortable(this.walker().resolve(pathFromArg(path), follow, syscall), signal);
   }
