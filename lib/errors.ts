@@ -33,7 +33,9 @@ export type FailureReason =
   | 'whitelist-signature' | 'whitelist-expired' | 'whitelist-name' | 'whitelist-format'
   | 'certificate-not-whitelisted' | 'certificate-format'
   | 'manifest-signature' | 'manifest-name' | 'manifest-format' | 'manifest-rollback'
-  | 'hash-mismatch' | 'decompression' | 'download' | 'not-found' | 'catalog-format' | 'config-repository';
+  | 'hash-mismatch' | 'decompression' | 'download' | 'not-found' | 'catalog-format' | 'config-repository'
+  /** The object was fine but this machine could not keep it: a full disk, a read-only or vanished cache. */
+  | 'cache-write';
 
 /** An error with Node's shape: `code`, `errno`, `syscall`, `path`, and for EIO a `cause` and a `reason`. */
 export class CvmfsError extends Error {

@@ -289,3 +289,74 @@ test('eviction works in rounds of bounded size: a 57 MB cache brought under 12 M
     await server.close();
   }
 });
+
+test('a cache this machine cannot write (a file-size limit, a txn/ that is not a directory): EIO naming the cache and the cause, no server blamed', async () => {
+  const fqrn = 'fixture.test.example.org';
+  const truth = readTruth(fqrn);
+  const server = await serve({ [fqrn]: join(FIXTURES, fqrn, 'srv') });
+  try {
+    // Two servers that both work: a write that fails must not move the client to the second one, nor retry.
+    const urls = [`${server.url}/@fqrn@`, `${server.url}/@fqrn@?second`];
+    // bash's ulimit -f counts KiB: 1 MiB lets the catalogs and small files in, not busybox (1.9 MB, one object).
+    // Node ignores SIGXFSZ, so the write fails with EFBIG, as a full disk fails with ENOSPC.
+    const cacheDir = tempDir();
+    const script = `
+      import { openRepository } from ${JSON.stringify(join(ROOT, 'dist', 'lib', 'index.js'))};
+      import { createHash } from 'node:crypto';
+      const repo = await openRepository(${JSON.stringify(fqrn)}, { serverUrls: ${JSON.stringify(urls)}, publicKeys: [${JSON.stringify(keyOf(fqrn))}], cacheDir: ${JSON.stringify(cacheDir)}, maxRetries: 1 });
+      const out = { small: createHash('sha1').update(await repo.fs.readFile('/small/lorem_100k.txt')).digest('hex') };
+      const before = repo.stats().httpRequests;
+      try {
+        await repo.fs.readFile('/sw/bin/busybox');
+        out.big = 'read';
+      } catch (e) {
+        out.big = { code: e.code, reason: e.reason, message: e.message, cause: e.cause?.code };
+      }
+      out.requests = repo.stats().httpRequests - before;
+      out.failovers = repo.stats().failovers;
+      repo.close();
+      console.log(JSON.stringify(out));`;
+    const child = spawn('bash', ['-c', 'ulimit -f 1024; exec "$0" --input-type=module -e "$1"', process.execPath, script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    assert.equal(await new Promise((r) => child.on('close', r)), 0, stderr);
+    const got = JSON.parse(stdout);
+    assert.equal(got.small, truth.entries['/small/lorem_100k.txt']!.sha1);
+    assert.equal(got.big.code, 'EIO');
+    assert.equal(got.big.reason, 'cache-write');
+    assert.equal(got.big.cause, 'EFBIG');
+    assert.ok(got.big.message.includes(join(cacheDir, 'shared')), got.big.message);
+    assert.equal(got.requests, 1, 'asked once: no retry, no second server');
+    assert.equal(got.failovers, 0);
+    assert.deepEqual(readdirSync(join(cacheDir, 'shared', 'txn')), [], 'nothing half-written left behind');
+
+    // The same in this process, with txn/ replaced by a file: every write fails (ENOTDIR). Once it is a
+    // directory again, the same reads succeed and every byte is right.
+    const { repo, server: second, cacheDir: dir } = await openFixture(fqrn);
+    try {
+      const txn = join(dir, 'shared', 'txn');
+      execFileSync('rm', ['-rf', txn]);
+      writeFileSync(txn, 'not a directory');
+      for (const p of ['/small/lorem_100k.txt', '/sw/bin/busybox']) {
+        await assert.rejects(repo.fs.readFile(p), (e: { code?: string; reason?: string; message: string }) => {
+          assert.equal(e.code, 'EIO');
+          assert.equal(e.reason, 'cache-write');
+          assert.match(e.message, /ENOTDIR/);
+          return true;
+        });
+      }
+      assert.equal(repo.stats().failovers, 0);
+      execFileSync('rm', ['-f', txn]);
+      execFileSync('mkdir', [txn]);
+      for (const p of ['/small/lorem_100k.txt', '/sw/bin/busybox']) {
+        assert.equal(createHash('sha1').update((await repo.fs.readFile(p)) as Buffer).digest('hex'), truth.entries[p]!.sha1, p);
+      }
+    } finally {
+      repo.close();
+      await second.close();
+    }
+  } finally {
+    await server.close();
+  }
+});

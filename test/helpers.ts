@@ -2,8 +2,8 @@
  * Test helpers: the shared fixtures, served over loopback, and truth.json read with exact nanosecond times.
  */
 import { fixturesDir } from './fixtures-location.js';
-import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, mkdtempSync, cpSync, chmodSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, mkdtempSync, cpSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,9 +58,33 @@ export function readTruth(fqrn: string, file = 'truth.json'): Truth {
   return JSON.parse(text) as Truth;
 }
 
-/** A fresh temp directory. */
+const temps: string[] = [];
+
+/**
+ * A fresh temp directory, removed when the test file's process exits (UCVMFS_KEEP_TEMP=1 keeps them to look
+ * at): a run of the suite makes about 4 GB of them, and a machine that runs it often would fill its disk.
+ */
 export function tempDir(prefix = 'ucvmfs-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  if (temps.length === 0 && process.env.UCVMFS_KEEP_TEMP !== '1') process.on('exit', removeTemps);
+  temps.push(dir);
+  return dir;
+}
+
+function removeTemps(): void {
+  for (const dir of temps) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // A test may leave a directory without write permission (a read-only cache, a publisher's output).
+      spawnSync('chmod', ['-R', 'u+rwX', dir]);
+      try {
+        rmSync(dir, { recursive: true, force: true, maxRetries: 2 });
+      } catch (e) {
+        process.stderr.write(`# left ${dir}: ${(e as Error).message}\n`);
+      }
+    }
+  }
 }
 
 /** A writable copy of a fixture's srv/ (for tamper tests). */

@@ -360,9 +360,12 @@ export class DiskCache {
     return dest;
   }
 
-  /** Drops a temporary file, ignoring a missing one. */
+  /**
+   * Drops a temporary file, best effort: it runs after something already failed, and that failure (a full disk, a
+   * txn/ gone) is the one to report. What is left behind in txn/ fsck removes once its process is gone.
+   */
   async discard(tmp: string): Promise<void> {
-    await rm(tmp, { force: true });
+    await rm(tmp, { force: true }).catch(() => undefined);
   }
 
   /** Writes a small file atomically. */

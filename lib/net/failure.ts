@@ -2,7 +2,7 @@
  * Why a request failed, in the genuine client's classes, which decide what it does next: a host error moves to
  * the next Stratum-1, a proxy error to the next proxy, a transfer error (connection, too slow, cut short) is
  * first retried on the same URL after a backoff, bad data (hash or zlib) once more on the same URL with
- * no-cache headers, and anything else ends the request.
+ * no-cache headers, and anything else (a cache this machine cannot write, too) ends the request.
  *
  * HTTP statuses: 404, 400, 5xx and a redirect not followed are the host's (whatever proxy passed them on), 429 is
  * a transfer error of the host, any other non-2xx is the proxy's when there is one; a response that a squid made
@@ -64,6 +64,8 @@ export function classify(e: unknown, proxy: string): FailureKind {
     return viaProxy ? 'proxy-http' : 'host-http';
   }
   if (e instanceof CvmfsError && (e.reason === 'hash-mismatch' || e.reason === 'decompression')) return 'bad-data';
+  // A full or unwritable cache is this machine's fault: no server or proxy does better, and none is to blame.
+  if (e instanceof CvmfsError && e.reason === 'cache-write') return 'other';
   const transfer = viaProxy ? 'proxy-transfer' : 'host-transfer';
   if (e instanceof TooSlowError) return transfer;
   if (e instanceof CvmfsError && e.reason === 'download') return transfer; // cut short

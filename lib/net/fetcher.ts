@@ -245,7 +245,7 @@ export class Fetcher {
     if (hosts404.size > 0 && hosts404.size === hostsTried.size) {
       throw ioError('not-found', `object ${relPath} not found on any server (${this.servers.join(', ')})`, lastError);
     }
-    if (lastError instanceof CvmfsError && (lastError.reason === 'hash-mismatch' || lastError.reason === 'decompression')) throw lastError;
+    if (lastError instanceof CvmfsError && (lastError.reason === 'hash-mismatch' || lastError.reason === 'decompression' || lastError.reason === 'cache-write')) throw lastError;
     throw ioError('download', `cannot download ${relPath} from ${this.servers.join(', ')}: ${errText(lastError)}`, lastError);
   }
 

@@ -144,7 +144,12 @@ export class ObjectStore {
       debug(`verified from the shared cache: ${rel}`);
       return path;
     } catch (e) {
-      if (!(e instanceof CvmfsError)) throw e;
+      // Only bytes that fail their checks are the shared copy's fault; a read or a write that failed here is not.
+      if (!(e instanceof CvmfsError) || e.reason === 'cache-write') throw e;
+      if (e.reason !== 'hash-mismatch' && e.reason !== 'decompression') {
+        debug(`shared cache: ${rel} could not be read (${e.message}); fetching it`);
+        return undefined;
+      }
       this.stats.quarantined++;
       debug(`shared cache: ${rel} failed verification (${e.message}); fetching it again`);
       await mirror.quarantine(rel);
@@ -174,6 +179,14 @@ export class ObjectStore {
     }
     await w.commit().catch((e: unknown) => debug(`shared cache: cannot add ${rel}: ${(e as Error).message}`));
     return path;
+  }
+
+  /**
+   * A verified object this machine could not keep (a full disk, a cache made read-only or removed under us): EIO
+   * that names the cache and the cause, and that the fetcher does not blame on the server.
+   */
+  private cacheWriteError(url: string, e: unknown): CvmfsError {
+    return ioError('cache-write', `cannot keep ${url} in the cache ${this.cache.dir}: ${(e as Error).message}`, e);
   }
 
   /** The one verdict on downloaded bytes: their hash is the object's name, or the download is bad data. */
@@ -214,17 +227,20 @@ export class ObjectStore {
       },
     });
     try {
+      let writeError: unknown;
       try {
         const out = createWriteStream(tmp, { highWaterMark: chunkSize });
+        out.once('error', (e) => (writeError = e));
         if (compression === 'zlib') await pipeline(body, hashing, createInflate({ chunkSize }), keeping, out);
         else await pipeline(body, hashing, keeping, out);
       } catch (e) {
         if (e instanceof CvmfsError) throw e;
+        if (e === writeError) throw this.cacheWriteError(url, e);
         const isZlib = typeof (e as { code?: unknown }).code === 'string' && String((e as { code: string }).code).startsWith('Z_');
         throw ioError(isZlib ? 'decompression' : 'download', `${isZlib ? 'cannot decompress' : 'transfer failed for'} ${url}: ${(e as Error).message}`, e);
       }
       this.checkHash(url, h, hasher.digest());
-      const path = await this.cache.commit(tmp, h, kept.digest('hex'));
+      const path = await this.cache.commit(tmp, h, kept.digest('hex')).catch((e: unknown) => { throw this.cacheWriteError(url, e); });
       committed = true;
       return path;
     } finally {
@@ -270,8 +286,9 @@ export class ObjectStore {
     const tmp = this.cache.tempPath();
     let committed = false;
     try {
-      await writeFile(tmp, data, { flag: 'wx' });
-      const path = await this.cache.commit(tmp, h, createHash('sha1').update(data).digest('hex'));
+      const path = await writeFile(tmp, data, { flag: 'wx' })
+        .then(() => this.cache.commit(tmp, h, createHash('sha1').update(data).digest('hex')))
+        .catch((e: unknown) => { throw this.cacheWriteError(url, e); });
       committed = true;
       return path;
     } finally {
