@@ -35,7 +35,9 @@ export type FailureReason =
   | 'manifest-signature' | 'manifest-name' | 'manifest-format' | 'manifest-rollback'
   | 'hash-mismatch' | 'decompression' | 'download' | 'not-found' | 'catalog-format' | 'config-repository'
   /** The object was fine but this machine could not keep it: a full disk, a read-only or vanished cache. */
-  | 'cache-write';
+  | 'cache-write'
+  /** `auto` in CVMFS_HTTP_PROXY found no proxy, and no proxies were kept from an earlier discovery. */
+  | 'proxy-discovery';
 
 /** An error with Node's shape: `code`, `errno`, `syscall`, `path`, and for EIO a `cause` and a `reason`. */
 export class CvmfsError extends Error {

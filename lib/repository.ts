@@ -434,6 +434,22 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
   const fileCacheBase = cfg.params.get('CVMFS_CACHE_BASE');
   const cacheBase = options.cacheDir ?? (fileCacheBase && (fileCacheBase.source === 'environment' || writable(fileCacheBase.value)) ? fileCacheBase.value : defaultCacheBase());
   const onOff = (name: string) => /^(yes|on|1|true)$/i.test(param(name) ?? '');
+  const shared = options.sharedCache ?? isOn(param('CVMFS_SHARED_CACHE') ?? 'yes');
+  const alien = options.alienCache ?? param('CVMFS_ALIEN_CACHE');
+  // A cache directory others can write is used as a verified mirror in front of this user's own cache.
+  const dirs = cacheDirs(cacheBase, fqrn, { shared, alien, verify: options.verifySharedCache });
+  const mirror = dirs.mirror ? new SharedMirror(dirs.mirror) : undefined;
+  const cache = new DiskCache(dirs.cache);
+  if (mirror) debug(`${fqrn}: ${mirror.dir} is writable by others: verified on every read, into ${cache.dir}`);
+  await cache.init();
+  const quotaMb = options.quotaLimitMb ?? Number(param('CVMFS_QUOTA_LIMIT') ?? 4000);
+  if ((!alien || mirror) && Number.isFinite(quotaMb) && quotaMb > 0) cache.setQuota(quotaMb * 1024 * 1024);
+  // `auto` proxies (PAC discovery) are found before the first request; what was found is kept beside the cache.
+  const proxySetting = options.proxies ?? param('CVMFS_HTTP_PROXY');
+  const proxies = proxySetting?.includes('auto')
+    ? await (await import('./net/pac.js')).resolveProxyDescription(proxySetting, { servers, pacUrls: param('CVMFS_PAC_URLS'), httpProxy: process.env.http_proxy, timeoutMs: timeoutDirectMs, fallbackFile: join(cache.dir, `proxies.${fqrn}`) })
+    : proxySetting;
+  if (proxies === '') throw ioError('proxy-discovery', `failed to discover HTTP proxy servers for ${fqrn}: CVMFS_HTTP_PROXY is '${proxySetting}', and no PAC file of CVMFS_PAC_URLS ('${param('CVMFS_PAC_URLS') ?? ''}') named one`);
   const fetcher = new Fetcher(servers, {
     timeoutMs,
     timeoutDirectMs,
@@ -441,7 +457,7 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
     lowSpeedLimit: seconds('CVMFS_LOW_SPEED_LIMIT'),
     backoffInitMs: options.backoffInitMs ?? millis('CVMFS_BACKOFF_INIT'),
     backoffMaxMs: millis('CVMFS_BACKOFF_MAX'),
-    proxies: options.proxies ?? param('CVMFS_HTTP_PROXY'),
+    proxies,
     fallbackProxies: param('CVMFS_FALLBACK_PROXY'),
     hostResetAfter: seconds('CVMFS_HOST_RESET_AFTER'),
     proxyResetAfter: seconds('CVMFS_PROXY_RESET_AFTER'),
@@ -453,16 +469,6 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
     // file may set them too.
     ca: () => trustedCas({ certDir: process.env.X509_CERT_DIR || param('X509_CERT_DIR'), bundle: process.env.X509_CERT_BUNDLE || param('X509_CERT_BUNDLE'), useSystemCa: onOff('CVMFS_USE_SSL_SYSTEM_CA') }),
   });
-  const shared = options.sharedCache ?? isOn(param('CVMFS_SHARED_CACHE') ?? 'yes');
-  const alien = options.alienCache ?? param('CVMFS_ALIEN_CACHE');
-  // A cache directory others can write is used as a verified mirror in front of this user's own cache.
-  const dirs = cacheDirs(cacheBase, fqrn, { shared, alien, verify: options.verifySharedCache });
-  const mirror = dirs.mirror ? new SharedMirror(dirs.mirror) : undefined;
-  const cache = new DiskCache(dirs.cache);
-  if (mirror) debug(`${fqrn}: ${mirror.dir} is writable by others: verified on every read, into ${cache.dir}`);
-  await cache.init();
-  const quotaMb = options.quotaLimitMb ?? Number(param('CVMFS_QUOTA_LIMIT') ?? 4000);
-  if ((!alien || mirror) && Number.isFinite(quotaMb) && quotaMb > 0) cache.setQuota(quotaMb * 1024 * 1024);
   const store = new ObjectStore(fetcher, cache, mirror);
   options.onObjectStore?.(store);
   const now = options.now ?? (() => new Date());

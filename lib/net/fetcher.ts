@@ -17,7 +17,7 @@ import { VERSION } from '../version.js';
 import { classify, HttpStatusError, isTransfer, TooSlowError, type FailureKind } from './failure.js';
 import { ProxyChain } from './proxy-chain.js';
 import { geoPath, geoQuery, parseGeoReply } from './geo.js';
-import { httpGet } from './http.js';
+import { httpGet, proxyAddress } from './http.js';
 
 export { HttpStatusError } from './failure.js';
 
@@ -320,7 +320,7 @@ export class Fetcher {
     const proxy = this.proxyChain.current;
     // A fallback proxy is not asked for the geo API (the request goes direct, with this client's id).
     const direct = proxy === 'DIRECT' || this.proxyChain.onFallback;
-    const requester = this.o.proxyTemplate || (direct ? this.o.clientId : new URL(proxy.includes('://') ? proxy : `http://${proxy}`).hostname) || this.o.clientId;
+    const requester = this.o.proxyTemplate || (direct ? this.o.clientId : proxyAddress(proxy).hostname) || this.o.clientId;
     const order = [...this.servers.keys()];
     for (let k = order.length - 1; k > 0; k--) {
       const j = Math.floor(this.o.random() * (k + 1));

@@ -60,6 +60,15 @@ export class TooManyRedirectsError extends Error {
 }
 
 const MAX_REDIRECTS = 4;
+
+/**
+ * Host and port of a proxy as CVMFS_HTTP_PROXY writes it: `http://host:port`, or `host:port` without a scheme
+ * (curl, under the genuine client, takes both, and 1080 when no port is given).
+ */
+export function proxyAddress(proxy: string): { hostname: string; port: number } {
+  const u = new URL(proxy.includes('://') ? proxy : `http://${proxy}`);
+  return { hostname: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : 1080 };
+}
 // Far above what Stratum-1s and squids send, far below what would cost memory: past it the answer is refused.
 const MAX_HEADER_BYTES = 64 * 1024;
 // Idle pooled connections are closed after this, so that a server's own keep-alive timeout rarely races a reuse.
@@ -165,8 +174,8 @@ function attempt(url: string, req: GetRequest): Promise<GetResponse> {
           ...(secure ? { servername: tlsServername(target.hostname) } : {}),
         };
       } else {
-        const p = new URL(req.proxy);
-        options = { ...common, protocol: 'http:', hostname: p.hostname.replace(/^\[|\]$/g, ''), port: p.port || 80, path: url, agent: agentFor('http', undefined) };
+        const p = proxyAddress(req.proxy);
+        options = { ...common, protocol: 'http:', hostname: p.hostname, port: p.port, path: url, agent: agentFor('http', undefined) };
       }
       const r = (secure && (direct || createConnection) ? httpsModule().request : http.request)(options);
       cr = r;
@@ -205,9 +214,9 @@ function attempt(url: string, req: GetRequest): Promise<GetResponse> {
       return;
     }
     // https through a proxy: a CONNECT tunnel (the proxy cannot cache what it cannot read), TLS end to end.
-    const p = new URL(req.proxy);
+    const p = proxyAddress(req.proxy);
     const authority = `${target.hostname}:${target.port || 443}`;
-    tunnel = http.request({ hostname: p.hostname.replace(/^\[|\]$/g, ''), port: p.port || 80, method: 'CONNECT', path: authority, headers: { host: authority }, agent: false, signal: req.signal });
+    tunnel = http.request({ hostname: p.hostname, port: p.port, method: 'CONNECT', path: authority, headers: { host: authority }, agent: false, signal: req.signal });
     tunnel.on('error', fail);
     tunnel.on('connect', (res, socket) => {
       if (res.statusCode !== 200) {

@@ -8,13 +8,17 @@
  */
 import { debug } from '../debug.js';
 
-/** Groups of a proxy list value (`;` between groups, `|` within one); `auto` (PAC discovery) is not supported and dropped. */
+/**
+ * Groups of a proxy list value (`;` between groups, `|` within one). `auto` is resolved before (pac.ts, at
+ * repository open); one still here (in CVMFS_FALLBACK_PROXY, as in the genuine client, or given to a Fetcher
+ * directly) is dropped.
+ */
 export function proxyGroups(value: string | undefined): string[][] {
   return (value ?? '').split(';').map((g) => g.split('|').map((m) => m.trim()).filter(Boolean)
     .map((m) => (m.toUpperCase() === 'DIRECT' ? 'DIRECT' : m))
     .filter((m) => {
       if (m.toLowerCase() !== 'auto') return true;
-      debug('proxy "auto" (PAC discovery) is not supported; skipped');
+      debug('proxy "auto" is resolved only in CVMFS_HTTP_PROXY; skipped');
       return false;
     })).filter((g) => g.length > 0);
 }
