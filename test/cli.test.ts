@@ -59,6 +59,7 @@ test('cat writes raw bytes; ls -l, stat --json, readlink, tags, info; options fr
 
     const info2 = await ucvmfs(['info', fqrn], env);
     assert.match(info2.stdout.toString(), new RegExp(`revision\\s+${truth.manifest_fields.S}`));
+    assert.match(info2.stdout.toString(), /\nproxy in use +DIRECT\n/);
 
     const missing = await ucvmfs(['stat', `${fqrn}:/no/such`], env);
     assert.equal(missing.code, 1);

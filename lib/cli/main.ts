@@ -195,6 +195,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
         ['whitelist expires', r.whitelist.expires.toISOString()],
         ['garbage collectable', m.garbageCollectable ? 'yes' : 'no'],
         ['server in use', (await r.fs.getxattr('/', 'user.host')).toString()],
+        ['proxy in use', (await r.fs.getxattr('/', 'user.proxy')).toString()],
       ];
       await out(lines.map(([k, v]) => `${k!.padEnd(20)} ${v}`).join('\n') + '\n');
     });
