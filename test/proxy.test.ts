@@ -12,6 +12,7 @@ import { FIXTURES, keyOf, readTruth, serve, tempDir } from './helpers.js';
 import type { RepositoryServer } from '../lib/serve.js';
 import { faultProxy } from './fault-proxy.js';
 import { freePort, SQUID, startSquid, type Squid } from './squid.js';
+import { hostileServer } from './hostile-server.js';
 
 const FQRN = 'fixture.test.example.org';
 let squidUrl = '';
@@ -235,4 +236,35 @@ test('PAC functions answer as the PAC convention defines them; the script cannot
   assert.equal(pacAnswerToProxies('PROXY squid1.example.org:3128; PROXY\thttp://squid2:3128 ;SOCKS5 s:1080; HTTPS x:443; DIRECT'), 'squid1.example.org:3128;http://squid2:3128;DIRECT');
   assert.equal(pacAnswerToProxies(''), 'DIRECT');
   assert.equal(pacAnswerToProxies('SOCKS s:1'), '');
+});
+
+test('PAC files from servers that close after every answer, cut the body short, or never answer: the first is used, the others fail alone in bounded time', { skip: SQUID ? false : 'squid not installed (.ci/run installs it)' }, async () => {
+  const truth = readTruth(FQRN);
+  const squidHostPort = squidUrl.replace(/^http:\/\//, '');
+  const dead = await freePort();
+  const dir = tempDir('ucvmfs-pac-');
+  // Half of this body is a complete script naming a dead proxy: a truncated download must never be run.
+  writeFileSync(join(dir, 'cut.dat'), `function FindProxyForURL(url, host) { return 'PROXY 127.0.0.1:${dead}'; }\n//${'x'.repeat(4000)}\n`);
+  writeFileSync(join(dir, 'wpad.dat'), `function FindProxyForURL(url, host) { return 'PROXY ${squidHostPort}'; }\n`);
+  const servers = { close: await hostileServer(dir, 'close'), cut: await hostileServer(dir, 'fin-mid-body'), silent: await hostileServer(dir, 'silent') };
+  const at = (s: keyof typeof servers, file: string) => `${servers[s].url.replace('@fqrn@', 'site')}/${file}`;
+  const p = '/small/hello.txt';
+  try {
+    for (const [urls, maxMs] of [[at('close', 'wpad.dat'), 3000], [`${at('cut', 'cut.dat')};${at('close', 'wpad.dat')}`, 3000], [`${at('silent', 'wpad.dat')};${at('close', 'wpad.dat')}`, 5000]] as const) {
+      await withEnv({ http_proxy: undefined, CVMFS_PAC_URLS: urls }, async () => {
+        const t0 = Date.now();
+        const r = await openRepository(FQRN, { serverUrls: [`${server.url}/@fqrn@`], publicKeys: [keyOf(FQRN)], cacheDir: tempDir(), proxies: 'auto;DIRECT', timeoutDirectMs: 1000 });
+        try {
+          assert.ok(Date.now() - t0 < maxMs, `${urls}: took ${Date.now() - t0} ms`);
+          assert.equal((await r.fs.getxattr('/', 'user.proxy')).toString(), squidHostPort, urls);
+          assert.equal(createHash('sha1').update((await r.fs.readFile(p)) as Buffer).digest('hex'), truth.entries[p]!.sha1);
+        } finally {
+          r.close();
+        }
+      });
+    }
+    assert.ok(servers.cut.requests.length >= 1 && servers.silent.requests.length >= 1, 'the failing PAC servers were asked');
+  } finally {
+    for (const s of Object.values(servers)) await s.close();
+  }
 });
