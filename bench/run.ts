@@ -5,9 +5,9 @@
  *   node dist/bench/run.js [--json] [--only=1,2,5] [--runs=N] [--inproc-server] [--keep]
  *
  * --json           print JSON (rows with every sample, environment, targets) instead of the table
- * --only=LIST      run only these row groups (1…11; 5 = cold, 6 = dependency choices, 7 = connector, 8 = shared cache,
+ * --only=LIST      run only these row groups (1…12; 5 = cold, 6 = dependency choices, 7 = connector, 8 = shared cache,
  *                  9 = network: squid, first byte, read-ahead, 10 = publisher deflate, 11 = cold starts of whole
- *                  commands, with a delaying relay and the genuine client)
+ *                  commands, with a delaying relay and the genuine client, 12 = many jobs at once on one cache)
  * --runs=N         samples per contender for the warm and dependency rows (default 7; the median is reported)
  * --cold-runs=N    fresh-cache runs for the cold rows (default 5)
  * --exec-runs=N    timed runs per contender and workload for the connector rows (default 5)
@@ -50,6 +50,7 @@ import { compareRates, fmt, makeRow, median, nowMs, pool, table, targets, type R
 import { startServer, type BenchServer } from './server.js';
 import { SQUID, startSquid } from '../test/squid.js';
 import { coldStartGroup } from './cold-start.js';
+import { manyJobsGroup } from './many-jobs.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Configuration
@@ -945,6 +946,14 @@ try {
       ...(GENUINE_MOUNT && GENUINE_UMOUNT ? { genuine: { mount: GENUINE_MOUNT, umount: GENUINE_UMOUNT } } : {}),
     });
     log(`group 11 took ${((nowMs() - g0) / 1000).toFixed(1)} s`);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // 12. many jobs on one node (bench/many-jobs.ts)
+  if (want('12')) {
+    const g0 = nowMs();
+    await manyJobsGroup({ work, cli: CLI, runs: COLD_RUNS, add, log });
+    log(`group 12 took ${((nowMs() - g0) / 1000).toFixed(1)} s`);
   }
 
   // -------------------------------------------------------------------------------------------------------------

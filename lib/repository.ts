@@ -530,7 +530,10 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
   // cache hit (no request).
   let prefetchRoot = !tagName && !dateSpec;
   let verified: { whitelist: Whitelist; manifest: Manifest } | undefined;
-  if (options.reuseCachedManifest !== false) verified = await cachedChain(cache, fqrn, now(), chain);
+  // Jobs started together on one cache fetch the trust chain once: one of them fetches while the others wait
+  // for its verified manifest, then verify it themselves from the cache (once per TTL for all of them).
+  const reuse = options.reuseCachedManifest !== false;
+  const task = reuse ? await cache.claimTask(`manifest.${fqrn}`, async () => !!(verified = await cachedChain(cache, fqrn, now(), chain))) : undefined;
   let fresh = false;
   if (!verified) {
     try {
@@ -544,6 +547,8 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
       if (!verified) throw e;
       (options.onWarning ?? ((m: string) => process.emitWarning(m)))(
         `${fqrn}: no server reachable (${(e as Error).message}); offline with cached revision ${verified.manifest.revision}`);
+    } finally {
+      if (task && task !== 'done') await task.release();
     }
   }
   const { whitelist, manifest } = verified;

@@ -7,10 +7,11 @@
  */
 import { appendFile, mkdir, readdir, rename, rm, readFile, writeFile, stat, open, utimes } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { hashToString, type ContentHash } from '../format/hash.js';
+import { claim, pidAlive, startTime, type Claim } from './claim.js';
 
 /** One object file of a cache. */
 export interface CachedObject {
@@ -80,49 +81,6 @@ export interface RepositoryState {
 }
 
 /** A content-addressed directory of verified, decompressed objects. */
-/** A download lock untouched this long is taken over (its holder may be on another host). */
-const STALE_LOCK_MS = 60_000;
-/** An empty download lock this old was left by a process that died right after making it. */
-const EMPTY_LOCK_MS = 2_000;
-
-/** When a process started (clock ticks since boot, from /proc), to tell a reused pid from its first owner. */
-function startTime(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
-  } catch {
-    return '';
-  }
-}
-
-/**
- * Whether the holder written in a download lock (`host pid starttime`) is known to be gone: on this host, its
- * process has exited or its pid now belongs to another process (pids are reused).
- */
-export function holderGone(holder: string): boolean {
-  const [host, pid, started] = holder.split(' ');
-  if (host !== hostname() || !pid) return false;
-  return !pidAlive(Number(pid)) || startTime(Number(pid)) !== started;
-}
-
-/**
- * Whether a download lock may be taken over: its holder is gone, or it was left empty (the holder died between
- * creating and writing it, which takes microseconds), or it has not changed for {@link STALE_LOCK_MS}.
- */
-export function lockStale(holder: string, ageMs: number): boolean {
-  return holderGone(holder) || (holder === '' && ageMs > EMPTY_LOCK_MS) || ageMs > STALE_LOCK_MS;
-}
-
-/** Whether a process of this host is alive (EPERM: alive, another user's). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Where the digests of kept objects are logged (see {@link DiskCache.commit}). */
 export const DIGEST_LOG = 'digests.log';
 
@@ -279,8 +237,22 @@ export class DiskCache {
    * them all up front cost 50 to 300 ms on the first open of a repository here.
    */
   init(): Promise<void> {
-    this.ready ??= mkdir(this.txn, { recursive: true, mode: 0o700 }).then(() => undefined);
+    this.ready ??= mkdir(this.txn, { recursive: true, mode: 0o700 }).then(() => {
+      void this.removeDeadTemporaries();
+    });
     return this.ready;
+  }
+
+  /**
+   * Temporary files that processes of this host left when they were killed mid-download, removed by the next
+   * process (in the background: nobody waits for them), so that a node's cache needs no cleaning by hand.
+   */
+  private async removeDeadTemporaries(): Promise<void> {
+    const me = hostname();
+    for (const t of await readdir(this.txn).catch(() => [] as string[])) {
+      const m = /^(\d+)\.[0-9a-f]+\.(.+)\.tmp$/.exec(t);
+      if (m && m[2] === me && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]))) await rm(join(this.txn, t), { force: true }).catch(() => undefined);
+    }
   }
 
   /** Where a verified object lives. */
@@ -301,44 +273,26 @@ export class DiskCache {
   }
 
   /**
-   * Claims the download of an object for this process, without fcntl/flock (which GPFS, Lustre and NFS break):
-   * a lock file made with O_EXCL holding host and pid. Resolves to a handle to release when done, or to `'done'`
-   * when another process finished the object meanwhile. A lock whose process is gone (same host) or that has
-   * not changed for {@link STALE_LOCK_MS} (another host) is taken over.
+   * Claims the download of an object for this process (see claim.ts): resolves to a handle to release when
+   * done, or to `'done'` when the object is in the cache (another process finished it meanwhile).
    */
-  async lockDownload(h: ContentHash, signal?: AbortSignal): Promise<{ release(): Promise<void> } | 'done'> {
-    const name = hashToString(h);
-    const lock = join(this.txn, `${name}.lock`);
-    const me = `${hostname()} ${process.pid} ${startTime(process.pid)}`;
-    for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
-      signal?.throwIfAborted();
-      if (await this.has(h)) return 'done';
-      try {
-        const fh = await open(lock, 'wx');
-        await fh.writeFile(me);
-        await fh.close();
-        // The previous holder may have finished between our look and our lock.
-        if (await this.has(h)) {
-          await rm(lock, { force: true });
-          return 'done';
-        }
-        return { release: () => rm(lock, { force: true }) };
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return { release: async () => undefined };
-      }
-      const holder = await readFile(lock, 'latin1').catch(() => '');
-      const st = await stat(lock).catch(() => undefined);
-      if (st && lockStale(holder, Date.now() - st.mtimeMs)) {
-        await rm(lock, { force: true });
-        continue;
-      }
-      await new Promise((r) => setTimeout(r, wait));
-    }
+  lockDownload(h: ContentHash, signal?: AbortSignal): Promise<Claim | 'done'> {
+    return claim(join(this.txn, `${hashToString(h)}.lock`), () => this.has(h), signal);
+  }
+
+  /**
+   * Claims a named task shared by the processes of this cache (a repository's trust chain, see claim.ts): resolves
+   * to `'done'` once `done()` holds, else to a claim this process must release.
+   */
+  async claimTask(name: string, done: () => Promise<boolean>): Promise<Claim | 'done'> {
+    await this.init();
+    return claim(join(this.txn, `${name}.lock`), done);
   }
 
   /** A fresh temporary path inside txn/. */
   tempPath(): string {
-    return join(this.txn, `${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+    // Named by host too: an alien cache is shared by nodes, whose pids say nothing here.
+    return join(this.txn, `${process.pid}.${randomBytes(6).toString('hex')}.${hostname()}.tmp`);
   }
 
   /**

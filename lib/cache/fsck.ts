@@ -10,7 +10,8 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { DIGEST_LOG, lockStale, pidAlive } from './disk-cache.js';
+import { DIGEST_LOG } from './disk-cache.js';
+import { lockStale, pidAlive } from './claim.js';
 import { createHasher, parseHash } from '../format/hash.js';
 
 /** What fsck found. */

@@ -17,7 +17,7 @@ import { defaultCacheBase, privateCacheBase } from '../cache/location.js';
 import { ShadowTree } from './shadow.js';
 import type { PrefetchOptions, PrefetchStats } from '../fs/prefetch.js';
 import { decodeName, encodeName } from '../format/byte-names.js';
-import { pidAlive } from '../cache/disk-cache.js';
+import { pidAlive } from '../cache/claim.js';
 import { ProfileRecorder, ProfileReplay, readProfile, type ReplayOptions, type ReplayStats } from './profile.js';
 
 /** What the native module offers. */

@@ -8,11 +8,9 @@
  */
 import { isRepositoryName, nsToSeconds as seconds } from '../format/names.js';
 import { spawnSync } from 'node:child_process';
-import { chmod, stat, utimes } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import {
-  chmodSync, closeSync, createWriteStream, fchmodSync, ftruncateSync, futimesSync, readSync, writeSync, existsSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync,
+  chmodSync, closeSync, fchmodSync, ftruncateSync, futimesSync, existsSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync,
   readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync, type Stats,
 } from 'node:fs';
 import type { Entry } from '../fs/entry.js';
@@ -20,10 +18,11 @@ import { Flag } from '../format/flags.js';
 import { parseXattrs } from '../format/xattr.js';
 import { magicNames } from '../fs/magic-xattrs.js';
 import type { Repository } from '../repository.js';
-import { CvmfsError } from '../errors.js';
 import { createHash } from 'node:crypto';
 import { hashToString } from '../format/hash.js';
 import { elfInterpreter } from './elf.js';
+import { fillFile, removeDeadTemporaries, type FillSource } from './file-filler.js';
+import { claim } from '../cache/claim.js';
 import { SiblingPrefetcher, type PrefetchOptions, type PrefetchStats } from '../fs/prefetch.js';
 import { encodeName, nativePath } from '../format/byte-names.js';
 import type { ProfileRecorder } from './profile.js';
@@ -72,25 +71,6 @@ export function parseShebang(head: Buffer): [string, string] | null {
   const m = /^(\S+)(?:[ \t]+(.*))?$/.exec(line);
   if (!m) return null;
   return [m[1]!, m[2] ?? ''];
-}
-
-/**
- * Copies a file over another without truncating it first (copyFile would): another process may be reading the
- * same shadow file, and the bytes written are the ones already there or about to be.
- */
-function copyInPlace(src: string, to: number, size: number): void {
-  const from = openSync(src, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(Math.min(size, 1 << 20));
-    for (let pos = 0; pos < size;) {
-      const n = readSync(from, buf, 0, Math.min(buf.length, size - pos), pos);
-      if (n === 0) throw new CvmfsError('EIO', `${src}: object shorter than its entry (${pos} of ${size} bytes)`);
-      for (let w = 0; w < n;) w += writeSync(to, buf, w, n - w, pos + w);
-      pos += n;
-    }
-  } finally {
-    closeSync(from);
-  }
 }
 
 /** Runs a create call that another process filling the same directory may have beaten us to. */
@@ -252,6 +232,8 @@ export class ShadowTree {
         const rev = posix.join(this.base, 'rev', `${fqrn}@${hashToString(repo.rootHash)}`);
         this.revs.set(fqrn, rev);
         mkdirSync(`${rev}.state`, { recursive: true, mode: 0o700 });
+        // What jobs killed while filling left (once per job and repository: a short directory).
+        removeDeadTemporaries(this.fillTemporaries(fqrn));
         // In use from now: old revisions are pruned only after an hour without a mount or a new marker.
         const now = Date.now() / 1000;
         utimesSync(`${rev}.state`, now, now);
@@ -570,7 +552,11 @@ export class ShadowTree {
   /** Creates one entry of a directory in the shadow tree (synchronously, see {@link doList}). */
   private create(p: string, e: Entry, fqrn: string, parts: readonly string[], firstOfInode: Map<number, string>): void {
     this.makeEntry(p, e, fqrn, parts, firstOfInode);
-    // Stored attributes become real ones (Linux allows user.* on files and directories, not on symlinks).
+    this.setAttributes(p, e);
+  }
+
+  /** Stored attributes become real ones (Linux allows user.* on files and directories, not on symlinks). */
+  private setAttributes(p: string, e: Entry): void {
     if (e.xattrBlob && this.setxattr && (e.type === 'file' || e.type === 'dir')) {
       for (const [name, value] of parseXattrs(e.xattrBlob)) this.setxattr(nativePath(p), name, value);
     }
@@ -713,49 +699,56 @@ export class ShadowTree {
 
   private async doFill(repo: Repository, fqrn: string, parts: readonly string[], entry: Entry, file: string): Promise<void> {
     if (entry.size === 0) return;
-    // Content is written in place (hardlinks stay linked). Two processes may write the same bytes at once;
-    // each opens the file only after its own write, so neither reads a half-written file.
     const done = this.marker(fqrn, 'f', '/' + parts.join('/'));
     if (existsSync(done)) return;
-    // From the entry, not from the file: another process filling it may have made it writable for a moment.
-    const mode = shadowMode(entry.mode);
+    // Jobs started together want the same files: one fills, the others wait for its marker (a killed filler's
+    // claim is taken over).
+    const tmpDir = this.fillTemporaries(fqrn);
+    mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
+    const claimed = await claim(posix.join(tmpDir, `${posix.basename(done)}.lock`), () => existsSync(done));
+    if (claimed === 'done') return;
+    try {
+      await this.fillClaimed(repo, fqrn, parts, entry, file, tmpDir);
+      writeFileSync(done, '', { mode: 0o600 });
+    } finally {
+      await claimed.release();
+    }
+  }
+
+  private async fillClaimed(repo: Repository, fqrn: string, parts: readonly string[], entry: Entry, file: string, tmpDir: string): Promise<void> {
     const t0 = performance.now();
+    const dirPath = '/' + parts.slice(0, -1).join('/');
     if (this.prefetch && parts.length > 0) {
       let pf = this.prefetchers.get(fqrn);
       if (!pf) this.prefetchers.set(fqrn, pf = new SiblingPrefetcher(repo, this.prefetch));
-      pf.opened('/' + parts.slice(0, -1).join('/'), parts[parts.length - 1]!);
+      pf.opened(dirPath, parts[parts.length - 1]!);
     }
-    let src: string | undefined;
+    let source: FillSource;
     if (entry.hash && !entry.chunked) {
-      // One verified object in the cache holds the whole content: let the kernel copy it.
+      // One verified object in the cache holds the whole content: the kernel copies it.
       const tf = performance.now();
-      src = await repo.objects.get(entry.hash, '', entry.compression, undefined, entry.size);
+      source = await repo.objects.get(entry.hash, '', entry.compression, undefined, entry.size);
       this.counters.fetchMs += performance.now() - tf;
-      if (statSync(src).size !== entry.size) throw new CvmfsError('EIO', `/cvmfs/${fqrn}${entry.path}: its cached object has the wrong size`);
+    } else {
+      source = () => repo.fs.createReadStream('/' + parts.join('/'));
     }
-    // Writable only for the moment of opening it: the descriptor keeps the right to write, the file does not.
-    let fd = -1;
-    for (let attempt = 0; fd < 0; attempt++) {
-      try {
-        chmodSync(nativePath(file), mode | 0o200);
-        fd = openSync(nativePath(file), 'r+');
-      } catch (e) {
-        // Another process filling the same file made it read-only again in between.
-        if ((e as NodeJS.ErrnoException).code !== 'EACCES' || attempt >= 8) throw e;
-      } finally {
-        chmodSync(nativePath(file), mode);
-      }
-    }
-    try {
-      if (src) copyInPlace(src, fd, entry.size);
-      else await pipeline(repo.fs.createReadStream('/' + parts.join('/')), createWriteStream(nativePath(file), { fd, autoClose: false }));
-    } finally {
-      closeSync(fd);
-    }
-    await utimes(nativePath(file), seconds(entry.mtimeNs), seconds(entry.mtimeNs));
-    writeFileSync(done, '', { mode: 0o600 });
+    const parent = await repo.fs.entry(dirPath, false);
+    // A hardlink group lives in one directory (CernVM-FS allows no other): each name gets the filled inode.
+    const links = entry.nlink > 1
+      ? (await repo.fs.entries(dirPath)).filter((e) => e.ino === entry.ino && e.name !== entry.name).map((e) => posix.join(posix.dirname(file), e.name))
+      : [];
+    await fillFile({
+      file, mode: shadowMode(entry.mode), mtime: seconds(entry.mtimeNs), size: entry.size, links,
+      dir: { mode: shadowMode(parent.mode), mtime: seconds(parent.mtimeNs) },
+      tmpDir, attributes: (p) => this.setAttributes(p, entry),
+    }, source);
     this.counters.files++;
     this.counters.bytes += entry.size;
     this.counters.fillMs += performance.now() - t0;
+  }
+
+  /** Where the fills of a revision write their temporaries: beside its markers, on the tree's file system. */
+  private fillTemporaries(fqrn: string): string {
+    return `${this.revs.get(fqrn)!}.state/fill`;
   }
 }

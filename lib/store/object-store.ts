@@ -33,13 +33,11 @@ export interface ObjectStoreStats {
   quarantined: number;
 }
 
-/** Fetches, verifies, decompresses and caches content-addressed objects. */
-/** Objects at least this big (or of unknown size: catalogs) are downloaded by one process at a time. */
-const COORDINATE_MIN = 64 * 1024;
 
 /** Objects up to this size (as the catalog gives it) are verified in memory in one go; larger ones stream. */
 const SMALL_OBJECT = 256 * 1024;
 
+/** Fetches, verifies, decompresses and caches content-addressed objects. */
 export class ObjectStore {
   private readonly inflight = new Map<string, { promise: Promise<string>; controller: AbortController; waiting: number }>();
   readonly stats: ObjectStoreStats = { hits: 0, misses: 0, hashMismatches: 0, sharedHits: 0, quarantined: 0 };
@@ -106,10 +104,9 @@ export class ObjectStore {
       return this.cache.pathOf(h);
     }
     const rel = objectPath(h, suffix);
-    // Several processes on one cache: big objects and catalogs are downloaded by one of them while the others
-    // wait for the file to appear (small ones are cheaper to fetch twice than to coordinate).
-    const coordinate = sizeHint === undefined || sizeHint >= COORDINATE_MIN;
-    const lock = coordinate ? await this.cache.lockDownload(h, signal) : undefined;
+    // Several processes on one cache (jobs started together on a node): each object is downloaded by one of
+    // them while the others wait for it to appear, small ones too (a lock file costs far less than a request).
+    const lock = await this.cache.lockDownload(h, signal);
     try {
       if (lock === 'done') {
         this.stats.hits++;
@@ -127,7 +124,7 @@ export class ObjectStore {
       debug(`cached ${rel}`);
       return path;
     } finally {
-      if (lock && lock !== 'done') await lock.release();
+      if (lock !== 'done') await lock.release();
     }
   }
 

@@ -1,0 +1,119 @@
+/**
+ * Claims between processes of one cache: the first process to need a thing (an object's download, a
+ * repository's trust chain) makes it while the others wait for the result, without fcntl/flock (which GPFS,
+ * Lustre and NFS break). A claim is a lock file made with O_EXCL that holds `host pid starttime`; waiters
+ * watch it (inotify, so they wake the moment it goes) with a slow poll beside the watch, for file systems that
+ * send no events and for holders that die.
+ * @module
+ */
+import { watch, readFileSync, statSync, type FSWatcher } from 'node:fs';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+
+/** A lock untouched this long is taken over (its holder may be on another host, where its pid says nothing). */
+export const STALE_LOCK_MS = 60_000;
+/** An empty lock this old was left by a process that died right after making it. */
+const EMPTY_LOCK_MS = 2_000;
+/** Waiters look again at least this often (no inotify event arrives over NFS, nor from another host). */
+const POLL_MS = 100;
+
+/** When a process started (clock ticks since boot, from /proc), to tell a reused pid from its first owner. */
+export function startTime(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+  } catch {
+    return '';
+  }
+}
+
+/** Whether a process of this host is alive (EPERM: alive, another user's). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Whether the holder written in a lock (`host pid starttime`) is known to be gone: on this host, its process
+ * has exited or its pid now belongs to another process (pids are reused).
+ */
+export function holderGone(holder: string): boolean {
+  const [host, pid, started] = holder.split(' ');
+  if (host !== hostname() || !pid) return false;
+  return !pidAlive(Number(pid)) || startTime(Number(pid)) !== started;
+}
+
+/**
+ * Whether a lock may be taken over: its holder is gone, or it was left empty (the holder died between creating
+ * and writing it, which takes microseconds), or it has not changed for {@link STALE_LOCK_MS}.
+ */
+export function lockStale(holder: string, ageMs: number): boolean {
+  return holderGone(holder) || (holder === '' && ageMs > EMPTY_LOCK_MS) || ageMs > STALE_LOCK_MS;
+}
+
+/** A claim this process holds: release it once the result is in place (or the attempt failed). */
+export interface Claim {
+  release(): Promise<void>;
+}
+
+/** What this process writes into its locks. */
+let me: string | undefined;
+
+/**
+ * Claims `lock` for this process. Resolves to `'done'` as soon as `done()` says the result exists (made by
+ * another process, or found before any lock was needed), else to a claim once this process holds the lock.
+ * A lock whose holder is gone is taken over. When the lock cannot be made at all (a read-only directory) the
+ * caller goes on alone: coordination saves downloads, it never decides whether a read works.
+ */
+export async function claim(lock: string, done: () => boolean | Promise<boolean>, signal?: AbortSignal): Promise<Claim | 'done'> {
+  me ??= `${hostname()} ${process.pid} ${startTime(process.pid)}`;
+  for (;;) {
+    signal?.throwIfAborted();
+    if (await done()) return 'done';
+    try {
+      await writeFile(lock, me, { flag: 'wx', mode: 0o600 });
+      // The previous holder may have finished between our look and our lock.
+      if (await done()) {
+        await rm(lock, { force: true });
+        return 'done';
+      }
+      return { release: () => rm(lock, { force: true }) };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return { release: async () => undefined };
+    }
+    const holder = await readFile(lock, 'latin1').catch(() => '');
+    const st = await stat(lock).catch(() => undefined);
+    if (st && lockStale(holder, Date.now() - st.mtimeMs)) {
+      await rm(lock, { force: true });
+      continue;
+    }
+    await lockGone(lock, signal);
+  }
+}
+
+/** Resolves when `lock` is removed or renamed, or after {@link POLL_MS} at most (then the caller looks again). */
+function lockGone(lock: string, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    let watcher: FSWatcher | undefined;
+    const finish = () => {
+      clearTimeout(timer);
+      watcher?.close();
+      signal?.removeEventListener('abort', finish);
+      resolve();
+    };
+    const timer = setTimeout(finish, POLL_MS);
+    signal?.addEventListener('abort', finish, { once: true });
+    try {
+      watcher = watch(lock, { persistent: false }, finish);
+      watcher.on('error', finish);
+      // Gone between our look and the watch: no event would come.
+      if (!statSync(lock, { throwIfNoEntry: false })) finish();
+    } catch {
+      finish();
+    }
+  });
+}
