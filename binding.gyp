@@ -16,6 +16,13 @@
       "cflags": ["-O2", "-fPIC", "-Wall", "-Wextra", "-fvisibility=default"],
       "ldflags": ["-Wl,-z,now"],
       "conditions": [["OS!='linux'", {"type": "none"}]]
+    },
+    {
+      "target_name": "ucvmfs_front",
+      "type": "executable",
+      "sources": ["addon/front.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"],
+      "conditions": [["OS!='linux'", {"type": "none"}]]
     }
   ]
 }

@@ -70,6 +70,9 @@ struct Options {
   // Recording an access profile: markers left by earlier jobs are ignored, so that JavaScript hears of every
   // path the job needs once (this session's own answers still spare it repeated questions).
   bool record = false;
+  // The signal dispositions and mask the caller gave ucvmfs (bit n-1 for signal n), which Node reset when it
+  // started: the command gets them back, as a shell's child would (nohup, trap '' INT, a blocked signal).
+  uint64_t ignored = 0, blocked = 0;
 };
 
 // What must happen at the exit of a call.
@@ -861,11 +864,13 @@ class Tracer {
       close(errpipe[0]);
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != parent) _exit(127);
-      sigset_t none;
-      sigemptyset(&none);
-      sigprocmask(SIG_SETMASK, &none, nullptr);
+      sigset_t mask;
+      sigemptyset(&mask);
+      for (int s = 1; s < NSIG && s <= 64; s++)
+        if (o_.blocked >> (s - 1) & 1) sigaddset(&mask, s);
+      sigprocmask(SIG_SETMASK, &mask, nullptr);
       for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP) signal(s, SIG_DFL);
+        if (s != SIGKILL && s != SIGSTOP) signal(s, s <= 64 && (o_.ignored >> (s - 1) & 1) ? SIG_IGN : SIG_DFL);
       // Node opens its stdio close-on-exec; the command must inherit them.
       // Node may also have made them non-blocking (a pipe's flags are shared); programs expect blocking stdio.
       for (int fd = 0; fd < 3; fd++) {
@@ -949,6 +954,9 @@ class Tracer {
         if (pid == root) {
           if (WIFEXITED(status)) d->code = WEXITSTATUS(status);
           else d->signal = WTERMSIG(status);
+          // The command's end, told at once: what it left running may go on for long (nobody waits for this).
+          std::string how = std::to_string(d->code) + ":" + std::to_string(d->signal);
+          tsfn_.NonBlockingCall(new Message{std::unique_ptr<Request>(new Request{'e', how, {}}), {}});
         }
         continue;
       }
@@ -1015,6 +1023,8 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   opt.shadow = o.Get("shadow").ToString().Utf8Value();
   opt.base = o.Get("base").ToString().Utf8Value();
   opt.record = o.Has("record") && o.Get("record").ToBoolean().Value();
+  if (o.Has("ignored")) opt.ignored = std::stoull(o.Get("ignored").ToString().Utf8Value(), nullptr, 16);
+  if (o.Has("blocked")) opt.blocked = std::stoull(o.Get("blocked").ToString().Utf8Value(), nullptr, 16);
   Napi::Array argv = o.Get("argv").As<Napi::Array>();
   for (uint32_t i = 0; i < argv.Length(); i++) opt.argv.push_back(argv.Get(i).ToString().Utf8Value());
   Napi::Array envp = o.Get("envp").As<Napi::Array>();
@@ -1040,7 +1050,26 @@ static Napi::Value SetXattr(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), rc == 0 ? 0 : errno);
 }
 
+// detachStdio(): standard input, output and error become /dev/null. After the command ended, what it left running
+// holds its own copies; ours must not keep a caller's pipe open (`out=$(ucvmfs exec -- sh -c 'daemon &')`).
+static Napi::Value DetachStdio(const Napi::CallbackInfo& info) {
+  int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return Napi::Number::New(info.Env(), errno);
+  for (int i = 0; i < 3; i++) dup2(fd, i);
+  close(fd);
+  return Napi::Number::New(info.Env(), 0);
+}
+
+// closeOnExec(fd): a descriptor inherited from the front must reach neither the command nor helpers we spawn.
+static Napi::Value CloseOnExec(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int rc = fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return Napi::Number::New(info.Env(), rc == 0 ? 0 : errno);
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("detachStdio", Napi::Function::New(env, DetachStdio, "detachStdio"));
+  exports.Set("closeOnExec", Napi::Function::New(env, CloseOnExec, "closeOnExec"));
   exports.Set("run", Napi::Function::New(env, ucvmfs::Run, "run"));
   exports.Set("setxattr", Napi::Function::New(env, SetXattr, "setxattr"));
   exports.Set("arch", Napi::String::New(env,

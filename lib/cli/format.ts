@@ -3,6 +3,7 @@
  * @module
  */
 import type { CvmfsStats } from '../fs/stats.js';
+import type { ExecResult } from '../connector/exec.js';
 
 const TYPE_CHAR: [number, string][] = [[0o040000, 'd'], [0o120000, 'l'], [0o010000, 'p'], [0o140000, 's'], [0o020000, 'c'], [0o060000, 'b']];
 
@@ -58,4 +59,15 @@ export class Progress {
     if (this.tty) process.stderr.write(`\r\x1b[K${this.label}: ${text}\n`);
     else process.stderr.write(`${this.label}: ${text}\n`);
   }
+}
+
+/** The `exec --stats` line: what the job asked of the tracer, what was made, downloaded and prefetched. */
+export function execStatsLine(res: ExecResult): string {
+  const c = res.counters;
+  const pf = res.prefetched;
+  const p = res.profile;
+  const profile = !p ? '' : `; profile ${p.recorded ? 'recorded' : p.replayed ? `replayed (${p.replayed.steps} paths ahead, ${p.replayed.objects} objects (${bytes(p.replayed.bytes)}) fetched, ${p.replayed.failed} failed)` : 'read'}${p.written ? ', written' : ''}`;
+  return `ucvmfs: ${c.requests} tracer requests, ${c.directories} directories listed, ${c.files} files (${bytes(c.bytes)}) materialized; ` +
+    `listing ${(c.listMs / 1000).toFixed(3)} s, filling ${(c.fillMs / 1000).toFixed(3)} s (of which ${(c.fetchMs / 1000).toFixed(3)} s waiting for objects); ${res.downloads.objects} objects (${bytes(res.downloads.bytes)}) downloaded, ` +
+    `prefetch made ${pf.files} files (${bytes(pf.bytes)}) ready in ${pf.directories} directories; ${res.downloads.catalogs} catalogs loaded${profile}\n`;
 }

@@ -9,13 +9,15 @@ import { readFileSync } from 'node:fs';
 import { decodeName, encodeName } from '../format/byte-names.js';
 import { constants as osConstants } from 'node:os';
 import { parseArgs, splitTarget, type Args } from './args.js';
-import { bytes, longLine, Progress } from './format.js';
+import { bytes, execStatsLine, longLine, Progress } from './format.js';
 import { VERSION } from '../version.js';
 import { defaultCacheBase } from '../cache/location.js';
 import type { Repository, OpenOptions } from '../repository.js';
 import type { CvmfsFileHandle } from '../fs/file-handle.js';
 import type { OfflineProgress } from '../offline.js';
 import type { Spec } from '../select.js';
+import type { ExecResult } from '../connector/exec.js';
+import { inMask, takeFront } from './front.js';
 
 // Commands load what they need when they run: `ucvmfs exec -- true` should not pay for the HTTP client.
 const load = {
@@ -66,10 +68,13 @@ commands:
   preload [--spec FILE] <fqrn>      download and verify into the cache what the spec selects (default: all)
   export --to DIR [--spec FILE] <fqrn>
                                    write what the spec selects as a plain directory tree
-  exec [--repo FQRN[,FQRN]...] [--profile FILE] [--stats] -- CMD [ARG]...
+  exec [--repo FQRN[,FQRN]...] [--profile FILE] [--stats] [--wait-all] -- CMD [ARG]...
                                    run CMD so that it sees /cvmfs/<fqrn> (repositories open on first
-                                   access); exit status and signals are CMD's; --profile replays
-                                   FILE (what CMD needed last time) at start, or records it [UCVMFS_PROFILE]
+                                   access); exit status and signals are CMD's, and so are the ignored
+                                   signals and mask it inherits; returns when CMD ends, while what CMD left
+                                   running keeps /cvmfs (--wait-all: when all have ended) [UCVMFS_EXEC_WAIT=all];
+                                   --profile replays FILE (what CMD needed last time) at start, or records
+                                   it [UCVMFS_PROFILE]
 `;
 
 function fail(msg: string, code = 1): never {
@@ -436,32 +441,49 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
 
   async exec(a) {
     await baselineWasm();
-    const { execCommand } = await load.exec();
+    const { execCommand, loadTracer } = await load.exec();
     if (a.positional.length === 0) fail(`exec needs a command\n\n${USAGE}`, 2);
     const repos = (a.options.get('repo') ?? []).flatMap((r) => r.split(',')).filter(Boolean);
+    const front = takeFront(process.env, (fd) => loadTracer().closeOnExec(fd));
+    const ignored = (s: NodeJS.Signals) => inMask(front.signals?.ignored, osConstants.signals[s]);
+    // Unless the caller asks to wait for every process the command started (as before), the front returns the
+    // command's status as soon as the command ends; without a front (node main.js exec), this process can only
+    // return when all are gone, since they use /cvmfs through it.
+    const waitAll = a.options.has('wait-all') || process.env.UCVMFS_EXEC_WAIT === 'all';
     // The command owns the terminal's signals: Ctrl-C and friends reach it (same process group) and it decides;
-    // signals sent to this process alone are passed on.
+    // signals sent to this process alone are passed on, except those the caller ignored (nohup: the command
+    // ignores SIGHUP, and so does this process, which must outlive a hang-up to serve it).
     const swallow = ['SIGINT', 'SIGQUIT'] as const;
-    const forward = ['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const;
+    const forward = (['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const).filter((s) => !ignored(s));
     const noop = () => undefined;
-    for (const s of swallow) process.on(s, noop);
+    for (const s of [...swallow, ...(['SIGHUP'] as const).filter(ignored)]) process.on(s, noop);
+    let running = 0;
+    // The front was killed (SIGKILL, which it cannot pass on): the command dies as it would have.
+    if (front.present) process.on('SIGURG', () => { if (running) try { process.kill(running, 'SIGKILL'); } catch { /* gone */ } });
+    const stats = (res: ExecResult) => { if (a.options.has('stats')) process.stderr.write(execStatsLine(res)); };
     const res = await execCommand(a.positional, {
       open: openOptions(a),
       repositories: repos,
       profile: opt(a, 'profile'),
+      signals: front.signals,
       warn: (line) => process.stderr.write(`ucvmfs: ${line}\n`),
       onStart: (pid) => {
+        running = pid;
+        front.started(pid);
         for (const s of forward) process.on(s, () => { try { process.kill(pid, s); } catch { /* gone */ } });
       },
+      onExit: (r) => {
+        running = 0;
+        if (waitAll || !front.present) return;
+        stats(r);
+        front.ended(r.code, r.signal);
+        // What the command left running holds its own descriptors; ours must not hold the caller's pipes.
+        loadTracer().detachStdio();
+      },
     });
-    if (a.options.has('stats')) {
-      const c = res.counters;
-      const pf = res.prefetched;
-      process.stderr.write(`ucvmfs: ${c.requests} tracer requests, ${c.directories} directories listed, ${c.files} files (${bytes(c.bytes)}) materialized; ` +
-        `listing ${(c.listMs / 1000).toFixed(3)} s, filling ${(c.fillMs / 1000).toFixed(3)} s (of which ${(c.fetchMs / 1000).toFixed(3)} s waiting for objects); ${res.downloads.objects} objects (${bytes(res.downloads.bytes)}) downloaded, ` +
-        `prefetch made ${pf.files} files (${bytes(pf.bytes)}) ready in ${pf.directories} directories; ${res.downloads.catalogs} catalogs loaded` +
-        (res.profile ? `; profile ${res.profile.recorded ? 'recorded' : res.profile.replayed ? `replayed (${res.profile.replayed.steps} paths ahead, ${res.profile.replayed.objects} objects (${bytes(res.profile.replayed.bytes)}) fetched, ${res.profile.replayed.failed} failed)` : 'read'}${res.profile.written ? ', written' : ''}` : '') + '\n');
-    }
+    if (front.present && !waitAll) process.exit(0); // the caller has its answer already
+    stats(res);
+    front.ended(res.code, res.signal);
     for (const s of swallow) process.off(s, noop);
     // Nothing of ours needs to run on: leave now rather than wait for idle HTTP connections and timers.
     const leave = (code: number): never => process.exit(code);

@@ -23,10 +23,14 @@ import { ProfileRecorder, ProfileReplay, readProfile, type ReplayOptions, type R
 /** What the native module offers. */
 interface NativeTracer {
   run(
-    o: { file: string; argv: string[]; envp: string[]; cwd: string; shadow: string; base: string; record?: boolean },
+    o: { file: string; argv: string[]; envp: string[]; cwd: string; shadow: string; base: string; record?: boolean; ignored?: string; blocked?: string },
     onRequest: (op: string, path: Buffer, reply: (answer: Array<string | Buffer> | null) => void) => void,
   ): Promise<{ code: number; signal: number; error?: string }>;
   setxattr(path: string | Buffer, name: string, value: Buffer): number;
+  /** Points standard input, output and error at /dev/null (0, or an errno). */
+  detachStdio(): number;
+  /** Marks a descriptor close-on-exec (0, or an errno). */
+  closeOnExec(fd: number): number;
   arch: string;
 }
 
@@ -65,6 +69,18 @@ export interface ExecOptions {
   env?: NodeJS.ProcessEnv;
   /** Called with the command's process id once it runs (to pass signals on). */
   onStart?: (pid: number) => void;
+  /**
+   * Called as soon as the command itself ends (status, or the signal that ended it), with what the job did so
+   * far; the promise of {@link execCommand} still resolves only when every process it started has ended, since
+   * those keep seeing /cvmfs until then.
+   */
+  onExit?: (result: ExecResult) => void;
+  /**
+   * Signal dispositions and mask for the command, as masks with bit n-1 for signal n (a shell's child inherits
+   * ignored signals and the mask; Node resets both in itself at start, so a caller that knows the original ones
+   * passes them here). Default: nothing ignored, nothing blocked.
+   */
+  signals?: { ignored: bigint; blocked: bigint };
   /** Use the in-process fast path for dynamically linked programs (default true; env UCVMFS_NO_PRELOAD=1 turns it off). */
   preload?: boolean;
   /** Called with a line of diagnostics on problems opening repositories. */
@@ -283,13 +299,28 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
     env.UCVMFS_SESSION = root;
     env.UCVMFS_SHADOW = base;
   }
+  // What the job did up to now (at the command's end, and again when every process it started is gone).
+  const soFar = (code: number | null, signal: number): ExecResult => {
+    const downloads = { objects: 0, bytes: 0, catalogs: 0 };
+    for (const r of opened) {
+      downloads.objects += r.stats().objectsDownloaded;
+      downloads.bytes += r.stats().bytesDownloaded;
+      downloads.catalogs += r.stats().catalogsLoaded;
+    }
+    return { code, signal, counters: { ...shadow.counters }, prefetched: shadow.prefetched(), downloads };
+  };
   const envp = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
   try {
-    const res = await tracer.run({ file: argv[0]!, argv, envp, cwd, shadow: root, base, record: shadow.recording }, (op, raw, reply) => {
+    const signals = options.signals ? { ignored: options.signals.ignored.toString(16), blocked: options.signals.blocked.toString(16) } : {};
+    const res = await tracer.run({ file: argv[0]!, argv, envp, cwd, shadow: root, base, record: shadow.recording, ...signals }, (op, raw, reply) => {
       // Paths are bytes both ways: names that are not UTF-8 travel as their string form (U+DC80 + byte) here.
       const path = decodeName(raw);
-      if (op === 's') {
-        options.onStart?.(Number(path));
+      if (op === 's' || op === 'e') {
+        if (op === 's') options.onStart?.(Number(path));
+        else {
+          const [code, signal] = path.split(':').map(Number) as [number, number];
+          options.onExit?.(soFar(signal ? null : code, signal));
+        }
         reply(null);
         return;
       }
@@ -312,12 +343,6 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
       if (res.code < 0) throw new CvmfsError(res.error.startsWith('ptrace') ? 'EPERM' : 'EINVAL', res.error);
       options.warn?.(res.error);
     }
-    const downloads = { objects: 0, bytes: 0, catalogs: 0 };
-    for (const r of opened) {
-      downloads.objects += r.stats().objectsDownloaded;
-      downloads.bytes += r.stats().bytesDownloaded;
-      downloads.catalogs += r.stats().catalogsLoaded;
-    }
     let profile: ExecResult['profile'];
     if (recorder && profileFile) {
       replay?.close();
@@ -334,7 +359,7 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
       }
       profile = { replayed: replay?.stats, recorded: shadow.recording, written };
     }
-    return { code: res.signal ? null : res.code, signal: res.signal, counters: shadow.counters, prefetched: shadow.prefetched(), downloads, profile };
+    return { ...soFar(res.signal ? null : res.code, res.signal), profile };
   } finally {
     replay?.close();
     shadow.close();

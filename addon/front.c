@@ -1,0 +1,157 @@
+/*
+ * The front of `ucvmfs exec`: the process a shell or batch system starts and waits for.
+ *
+ * The tracer (Node) must outlive the command when the command leaves processes behind (a daemon, `cmd &`),
+ * since they keep reading /cvmfs through it; yet the caller must see the command's own end, as with a mounted
+ * /cvmfs. So the caller waits for this small process instead, which starts Node as its child, exits with the
+ * command's status (or dies of its signal) as soon as Node reports it, and passes on the signals sent to it.
+ *
+ * It also records what Node cannot: the signal dispositions and mask the caller gave (Node resets every
+ * disposition and the mask when it starts), so that `nohup`, `trap '' INT` and blocked signals reach the
+ * command as they would without ucvmfs.
+ *
+ * usage: ucvmfs_front SCRIPT [ARG]...   (runs `node SCRIPT ARG...`; bin/ucvmfs.js calls it)
+ * Node reads UCVMFS_FRONT_FD (a pipe to write "p<pid>\n", then "x<code>\n" or "s<signal>\n" into) and
+ * UCVMFS_SIGNALS ("<ignored>:<blocked>", 64-bit hexadecimal masks, bit n-1 for signal n).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t target; /* where signals sent to this process go: Node, then the command */
+
+/* A signal sent by a process (kill, timeout, a batch system) goes on to the command, as if sent to it. One from
+ * the terminal (Ctrl-C, a hang-up, a resize) reached the whole foreground group, the command included. */
+static void pass_on(int sig, siginfo_t *info, void *ctx) {
+  (void)ctx;
+  int e = errno;
+  if (info->si_code <= 0 && target > 0) kill(target, sig);
+  errno = e;
+  if (info->si_code > 0 && (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)) {
+    /* Stop with the group, so that the shell sees the job stop (it waits for this process). */
+    kill(getpid(), SIGSTOP);
+  }
+}
+
+/* Ends this process as the command ended: the same status, or the same signal. */
+static void leave(int code, int sig) {
+  if (sig > 0) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(sig, &dfl, NULL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    sigprocmask(SIG_UNBLOCK, &one, NULL);
+    raise(sig);
+    code = 128 + sig; /* a signal that does not kill (SIGCHLD ...): say it by the code, as a shell would */
+  }
+  _exit(code);
+}
+
+static void capture(uint64_t *ignored, uint64_t *blocked) {
+  sigset_t mask;
+  sigprocmask(SIG_BLOCK, NULL, &mask);
+  *ignored = *blocked = 0;
+  for (int s = 1; s <= 64 && s < NSIG; s++) {
+    struct sigaction sa;
+    if (sigaction(s, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_IGN) *ignored |= 1ULL << (s - 1);
+    if (sigismember(&mask, s) == 1) *blocked |= 1ULL << (s - 1);
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s SCRIPT [ARG]...\n", argv[0]);
+    return 2;
+  }
+  uint64_t ignored, blocked;
+  capture(&ignored, &blocked);
+  char sigs[64], fdv[16];
+  snprintf(sigs, sizeof sigs, "%llx:%llx", (unsigned long long)ignored, (unsigned long long)blocked);
+  setenv("UCVMFS_SIGNALS", sigs, 1);
+  int p[2];
+  if (pipe(p) != 0) {
+    perror("ucvmfs: pipe");
+    return 125;
+  }
+  fcntl(p[0], F_SETFD, FD_CLOEXEC);
+  snprintf(fdv, sizeof fdv, "%d", p[1]);
+  setenv("UCVMFS_FRONT_FD", fdv, 1);
+  /* Signals that arrive before Node runs wait until it can take them. */
+  sigset_t all, old;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, &old);
+  pid_t parent = getpid();
+  pid_t node = fork();
+  if (node < 0) {
+    perror("ucvmfs: fork");
+    return 125;
+  }
+  if (node == 0) {
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    /* Killed with SIGKILL, this front cannot pass it on: Node hears of it (SIGURG, which it ignores by
+     * default) and kills the command if it still runs. */
+    prctl(PR_SET_PDEATHSIG, SIGURG);
+    if (getppid() != parent) kill(getpid(), SIGURG);
+    char **args = calloc((size_t)argc + 1, sizeof *args);
+    if (!args) _exit(125);
+    args[0] = "node";
+    for (int i = 1; i < argc; i++) args[i] = argv[i];
+    execvp("node", args);
+    fprintf(stderr, "ucvmfs: cannot run node: %s\n", strerror(errno));
+    _exit(127);
+  }
+  close(p[1]);
+  target = node;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = pass_on;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigfillset(&sa.sa_mask);
+  for (int s = 1; s < NSIG; s++) {
+    if (s == SIGKILL || s == SIGSTOP || s == SIGCHLD || s == SIGSEGV || s == SIGBUS || s == SIGFPE || s == SIGILL) continue;
+    if (s <= 64 && (ignored >> (s - 1) & 1)) continue; /* ignored here: the command ignores it too */
+    sigaction(s, &sa, NULL);
+  }
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  /* Messages from Node: "p<pid>" when the command runs, then "x<code>" or "s<signal>" when it ends. */
+  char buf[256];
+  size_t have = 0;
+  for (;;) {
+    ssize_t n = read(p[0], buf + have, sizeof buf - 1 - have);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    have += (size_t)n;
+    buf[have] = 0;
+    char *line = buf, *nl;
+    while ((nl = strchr(line, '\n')) != NULL) {
+      *nl = 0;
+      long v = strtol(line + 1, NULL, 10);
+      if (line[0] == 'p' && v > 0) target = (pid_t)v;
+      else if (line[0] == 'x') leave((int)v, 0);
+      else if (line[0] == 's') leave(0, (int)v);
+      line = nl + 1;
+    }
+    have = strlen(line);
+    memmove(buf, line, have);
+    if (have >= sizeof buf - 1) have = 0; /* not a message of ours */
+  }
+  /* Node ended without a word (it failed, or the command was not started): its own status is the answer. */
+  int status = 0;
+  while (waitpid(node, &status, 0) < 0) {
+    if (errno != EINTR) leave(125, 0);
+  }
+  if (WIFSIGNALED(status)) leave(0, WTERMSIG(status));
+  leave(WEXITSTATUS(status), 0);
+  return 0;
+}
