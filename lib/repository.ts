@@ -3,25 +3,18 @@
  * @module
  */
 import { isRepositoryName } from './format/names.js';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { CvmfsError, ioError } from './errors.js';
 import { hashToString, type ContentHash } from './format/hash.js';
-import { parseManifest, type Manifest } from './format/manifest.js';
+import type { Manifest } from './format/manifest.js';
 import type { Whitelist } from './format/whitelist.js';
-import { rsaKeysFromPem, type RsaPublicKey } from './crypto/rsa.js';
-import { Fetcher, expandServerUrl, splitServerList } from './net/fetcher.js';
-import { trustedCas } from './net/tls-trust.js';
-import { DiskCache } from './cache/disk-cache.js';
-import { ObjectStore } from './store/object-store.js';
+import type { RsaPublicKey } from './crypto/rsa.js';
+import type { Fetcher } from './net/fetcher.js';
+import type { ObjectStore } from './store/object-store.js';
 import { CatalogCache } from './catalog/catalog-cache.js';
 import { sqlite } from './catalog/sqlite.js';
 import { Namespace } from './fs/namespace.js';
 import { CvmfsFs } from './fs/fs.js';
 import type { MagicContext, MagicVisibility } from './fs/magic-xattrs.js';
-import { verifyCertificate, verifyManifest, verifyWhitelist } from './trust.js';
 import { readTags, type Tag } from './history.js';
 import { VERSION } from './version.js';
 
@@ -156,67 +149,14 @@ export interface RepositoryStats {
   catalogsOpen: number;
 }
 
-/**
- * This client's id for the geo API when it has no proxy, kept in the cache base (as the genuine client keeps
- * its uuid in the cache) so that one node asks as one client; a fresh one when the file cannot be written.
- */
-async function clientUuid(base: string): Promise<string> {
-  const file = join(base, 'uuid');
-  try {
-    const s = (await readFile(file, 'utf8')).trim();
-    if (/^[0-9a-f-]{36}$/.test(s)) return s;
-  } catch {
-    // not there yet
-  }
-  const id = randomUUID();
-  try {
-    await mkdir(base, { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, `${id}\n`);
-    await rename(tmp, file);
-  } catch {
-    // a read-only base: this process's id only
-  }
-  return id;
-}
-
-function writable(dir: string): boolean {
-  try {
-    accessSync(dir, constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export { defaultCacheBase } from './cache/location.js';
-import { cacheDirs, defaultCacheBase, isOn } from './cache/location.js';
-import { SharedMirror } from './cache/shared-mirror.js';
 import { appendStats, statsLogPath } from './cache/stats-log.js';
 import { resolveConfig, type ResolvedConfig } from './config/config-repository.js';
 import { debug } from './debug.js';
-import { accessSync, constants } from 'node:fs';
-
-function parseKeys(texts: readonly { source: string; pem: string }[]): RsaPublicKey[] {
-  return texts.flatMap(({ source, pem }) => {
-    const found = rsaKeysFromPem(pem);
-    if (found.length === 0) throw new CvmfsError('EINVAL', `no RSA public key in ${source}`);
-    return found;
-  });
-}
-
-const MAX_SIGNED_FILE = 1 << 20;
-
-async function bodyToBuffer(body: Readable, url: string): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of body) {
-    n += (c as Buffer).length;
-    if (n > MAX_SIGNED_FILE) throw ioError('download', `${url} is larger than ${MAX_SIGNED_FILE} bytes`);
-    parts.push(c as Buffer);
-  }
-  return Buffer.concat(parts);
-}
+import { resolveSettings } from './open/settings.js';
+import { openStorage } from './open/storage.js';
+import { TrustChain } from './open/trust-chain.js';
+import { pickRevision } from './open/revision.js';
 
 /** An open, verified repository. Its {@link Repository.fs} serves one revision. */
 export class Repository {
@@ -399,220 +339,60 @@ export function resolveRepositoryConfig(fqrn: string, options: OpenOptions = {})
 /**
  * Opens a repository: fetches and verifies whitelist, certificate and manifest (or re-verifies a cached manifest
  * younger than its TTL), refuses a revision older than one this cache has trusted, and returns the file system
- * view of HEAD or of the requested tag.
+ * view of HEAD or of the requested tag. The steps (lib/open/) are timed in the debug log.
  */
 export async function openRepository(fqrn: string, options: OpenOptions = {}): Promise<Repository> {
   if (!isRepositoryName(fqrn)) throw new CvmfsError('EINVAL', `not a repository name: '${fqrn}'`);
+  const clock = new StepClock();
   // The catalog engine loads (its WASM compiling in the background) while the configuration is read and the trust
   // chain downloads; a failure shows where the engine is used.
   if (!options.lazyRoot) sqlite().catch(() => undefined);
-  // Parameters: options first, then the environment, then the genuine client's configuration files (with the
-  // configuration repository's, when there is one), then built-in defaults.
-  const resolved = await resolveRepositoryConfig(fqrn, options);
-  const cfg = resolved.config;
-  const param = (name: string): string | undefined => cfg.get(name) || undefined;
-  const list = (name: string, sep: string) => param(name)?.split(sep).map((x) => x.trim()).filter(Boolean);
-  const servers = (options.serverUrls ?? list('CVMFS_SERVER_URL', ';') ?? []).flatMap((u) => splitServerList(u)).map((u) => expandServerUrl(u, fqrn));
-  let keys: RsaPublicKey[];
-  try {
-    const keyTexts = options.publicKeys
-      ? await Promise.all(options.publicKeys.map(async (s) => ({ source: s.includes('-----BEGIN') ? 'the given PEM text' : s, pem: s.includes('-----BEGIN') ? s : await resolved.readFile(s) })))
-      : list('CVMFS_PUBLIC_KEY', ':')
-        ? await Promise.all(list('CVMFS_PUBLIC_KEY', ':')!.map(async (s) => ({ source: s, pem: await resolved.readFile(s) })))
-        : await resolved.keysIn(param('CVMFS_KEYS_DIR') ?? '');
-    if (keyTexts.length === 0) throw new CvmfsError('EINVAL', `no public key for ${fqrn} (publicKeys, CVMFS_PUBLIC_KEY or CVMFS_KEYS_DIR)`);
-    keys = parseKeys(keyTexts);
-  } finally {
-    resolved.close();
-  }
-  const seconds = (name: string) => (param(name) !== undefined && Number.isFinite(Number(param(name))) ? Number(param(name)) : undefined);
-  const millis = (name: string) => (seconds(name) === undefined ? undefined : seconds(name)! * 1000);
-  const timeoutMs = options.timeoutMs ?? (seconds('CVMFS_TIMEOUT') ?? 5) * 1000;
-  const timeoutDirectMs = options.timeoutDirectMs ?? options.timeoutMs ?? (seconds('CVMFS_TIMEOUT_DIRECT') ?? 10) * 1000;
-  const maxRetries = options.maxRetries ?? seconds('CVMFS_MAX_RETRIES') ?? 1;
-  // A cache base from the files (the genuine default is /var/lib/cvmfs) is used only where this user can write.
-  const fileCacheBase = cfg.params.get('CVMFS_CACHE_BASE');
-  const cacheBase = options.cacheDir ?? (fileCacheBase && (fileCacheBase.source === 'environment' || writable(fileCacheBase.value)) ? fileCacheBase.value : defaultCacheBase());
-  const onOff = (name: string) => /^(yes|on|1|true)$/i.test(param(name) ?? '');
-  const shared = options.sharedCache ?? isOn(param('CVMFS_SHARED_CACHE') ?? 'yes');
-  const alien = options.alienCache ?? param('CVMFS_ALIEN_CACHE');
-  // A cache directory others can write is used as a verified mirror in front of this user's own cache.
-  const dirs = cacheDirs(cacheBase, fqrn, { shared, alien, verify: options.verifySharedCache });
-  const mirror = dirs.mirror ? new SharedMirror(dirs.mirror) : undefined;
-  const cache = new DiskCache(dirs.cache);
-  if (mirror) debug(`${fqrn}: ${mirror.dir} is writable by others: verified on every read, into ${cache.dir}`);
-  await cache.init();
-  const quotaMb = options.quotaLimitMb ?? Number(param('CVMFS_QUOTA_LIMIT') ?? 4000);
-  if ((!alien || mirror) && Number.isFinite(quotaMb) && quotaMb > 0) cache.setQuota(quotaMb * 1024 * 1024);
-  // `auto` proxies (PAC discovery) are found before the first request; what was found is kept beside the cache.
-  const proxySetting = options.proxies ?? param('CVMFS_HTTP_PROXY');
-  const proxies = proxySetting?.includes('auto')
-    ? await (await import('./net/pac.js')).resolveProxyDescription(proxySetting, { servers, pacUrls: param('CVMFS_PAC_URLS'), httpProxy: process.env.http_proxy, timeoutMs: timeoutDirectMs, fallbackFile: join(cache.dir, `proxies.${fqrn}`) })
-    : proxySetting;
-  if (proxies === '') throw ioError('proxy-discovery', `failed to discover HTTP proxy servers for ${fqrn}: CVMFS_HTTP_PROXY is '${proxySetting}', and no PAC file of CVMFS_PAC_URLS ('${param('CVMFS_PAC_URLS') ?? ''}') named one`);
-  const fetcher = new Fetcher(servers, {
-    timeoutMs,
-    timeoutDirectMs,
-    maxRetries,
-    lowSpeedLimit: seconds('CVMFS_LOW_SPEED_LIMIT'),
-    backoffInitMs: options.backoffInitMs ?? millis('CVMFS_BACKOFF_INIT'),
-    backoffMaxMs: millis('CVMFS_BACKOFF_MAX'),
-    proxies,
-    fallbackProxies: param('CVMFS_FALLBACK_PROXY'),
-    hostResetAfter: seconds('CVMFS_HOST_RESET_AFTER'),
-    proxyResetAfter: seconds('CVMFS_PROXY_RESET_AFTER'),
-    useGeoApi: options.useGeoApi ?? onOff('CVMFS_USE_GEOAPI'),
-    proxyTemplate: param('CVMFS_PROXY_TEMPLATE'),
-    clientId: await clientUuid(cacheBase),
-    followRedirects: onOff('CVMFS_FOLLOW_REDIRECTS'),
-    // X509_* are the grid's environment variables; the genuine client exports its parameters, so a configuration
-    // file may set them too.
-    ca: () => trustedCas({ certDir: process.env.X509_CERT_DIR || param('X509_CERT_DIR'), bundle: process.env.X509_CERT_BUNDLE || param('X509_CERT_BUNDLE'), useSystemCa: onOff('CVMFS_USE_SSL_SYSTEM_CA') }),
-  });
-  const store = new ObjectStore(fetcher, cache, mirror);
+  const s = await resolveSettings(fqrn, options, await resolveRepositoryConfig(fqrn, options));
+  clock.step('settings');
+  const { cache, fetcher, store } = await openStorage(s);
+  clock.step('storage');
   options.onObjectStore?.(store);
-  const now = options.now ?? (() => new Date());
-
-  const chain = async (wlRaw: Buffer, mRaw: Buffer) => {
-    const whitelist = verifyWhitelist(wlRaw, fqrn, keys, now());
-    const m0 = parseManifest(mRaw);
-    const cert = verifyCertificate(await store.getBytes(m0.certificate, 'X'), whitelist, fqrn);
-    return { whitelist, manifest: verifyManifest(mRaw, fqrn, cert) };
-  };
-
-  // The newest manifest, the whole trust chain verified, a lower revision than this cache trusted refused; it
-  // is then kept as the cache's last trusted state. Used at open and for every later look (reload).
-  const latest = async () => {
-    try {
-      return await latestFromCurrentServer();
-    } catch (e) {
-      // A manifest that downloads but fails its checks: once more from the next server, as the genuine client.
-      const reason = (e as CvmfsError).reason;
-      if (reason === undefined || reason === 'download' || reason === 'not-found' || !fetcher.failoverHost()) throw e;
-      debug(`${fqrn}: ${(e as Error).message}; trying the next server`);
-      return latestFromCurrentServer();
-    }
-  };
-  const latestFromCurrentServer = async () => {
-    // One after the other: the first request finds a working server and proxy, so that failover happens once
-    // (and is counted once), as in the genuine client.
-    const wl = await fetcher.fetch('.cvmfswhitelist', bodyToBuffer);
-    const m = await fetcher.fetch('.cvmfspublished', bodyToBuffer);
-    if (prefetchRoot) {
-      // The root catalog downloads while the certificate does and the chain is checked. Nothing is used before
-      // the manifest is verified, and the object store keeps the catalog only if it matches its hash.
-      prefetchRoot = false;
-      try {
-        store.get(parseManifest(m).rootCatalog, 'C', 'zlib').catch(() => undefined);
-      } catch {
-        // a manifest that does not parse fails in the chain below
-      }
-    }
-    const v = await chain(wl, m);
-    const st = await cache.readState(fqrn);
-    if (st && v.manifest.revision < st.revision) {
-      throw ioError('manifest-rollback', `manifest of ${fqrn} has revision ${v.manifest.revision}, older than revision ${st.revision} already trusted in ${cache.dir}`);
-    }
-    await Promise.all([
-      cache.writeAtomic(`whitelist.${fqrn}`, wl),
-      cache.writeAtomic(`manifest.${fqrn}`, m),
-      !st || v.manifest.revision > st.revision
-        ? cache.writeState(fqrn, { revision: v.manifest.revision, rootHash: hashToString(v.manifest.rootCatalog), timestamp: v.manifest.timestamp })
-        : undefined,
-    ]);
-    return v;
-  };
-
-  let tagName = options.tag ?? param('CVMFS_REPOSITORY_TAG') ?? '';
-  const dateSpec = options.date ?? param('CVMFS_REPOSITORY_DATE');
   // HEAD's root catalog is wanted unless a tag or date picks another: its download overlaps the certificate's.
   // Also when the root loads lazily (`ucvmfs exec`): a new revision needs it first thing, and a known one is a
   // cache hit (no request).
-  let prefetchRoot = !tagName && !dateSpec;
-  let verified: { whitelist: Whitelist; manifest: Manifest } | undefined;
-  // Jobs started together on one cache fetch the trust chain once: one of them fetches while the others wait
-  // for its verified manifest, then verify it themselves from the cache (once per TTL for all of them).
-  const reuse = options.reuseCachedManifest !== false;
-  const task = reuse ? await cache.claimTask(`manifest.${fqrn}`, async () => !!(verified = await cachedChain(cache, fqrn, now(), chain))) : undefined;
-  let fresh = false;
-  if (!verified) {
-    try {
-      verified = await latest();
-      fresh = true;
-    } catch (e) {
-      // Offline: no server answered. A manifest verified before (and verified again now, past its TTL) still
-      // shows that revision; what is cached reads normally, the rest fails with EIO naming the cause.
-      if ((e as CvmfsError).reason !== 'download') throw e;
-      verified = await cachedChain(cache, fqrn, now(), chain, true);
-      if (!verified) throw e;
-      (options.onWarning ?? ((m: string) => process.emitWarning(m)))(
-        `${fqrn}: no server reachable (${(e as Error).message}); offline with cached revision ${verified.manifest.revision}`);
-    } finally {
-      if (task && task !== 'done') await task.release();
-    }
-  }
-  const { whitelist, manifest } = verified;
-  const state = await cache.readState(fqrn);
-  if (state && manifest.revision < state.revision) {
-    throw ioError('manifest-rollback', `manifest of ${fqrn} has revision ${manifest.revision}, older than revision ${state.revision} already trusted in ${cache.dir}`);
-  }
-
-  let root = manifest.rootCatalog;
-  let revision = manifest.revision;
-  if (tagName || dateSpec) {
-    if (!manifest.history) throw new CvmfsError('ENOENT', `${fqrn} has no history database, so no tag '${tagName || dateSpec}'`);
-    const tags = await readTags(await store.getBytes(manifest.history, 'H'));
-    let t: Tag | undefined;
-    if (tagName) {
-      t = tags.find((x) => x.name === tagName);
-      if (!t) throw new CvmfsError('ENOENT', `${fqrn} has no tag '${tagName}'`);
-    } else {
-      // The revision current at that date: the newest tag published at or before it.
-      const when = dateSpec instanceof Date ? dateSpec : new Date(String(dateSpec));
-      if (Number.isNaN(when.getTime())) throw new CvmfsError('EINVAL', `CVMFS_REPOSITORY_DATE: not a date: '${String(dateSpec)}'`);
-      t = tags.filter((x) => x.timestamp * 1000 <= when.getTime()).sort((x, y) => y.timestamp - x.timestamp || y.revision - x.revision)[0];
-      if (!t) throw new CvmfsError('ENOENT', `${fqrn} has no revision published at or before ${when.toISOString()}`);
-      tagName = t.name;
-    }
-    root = t.hash;
-    revision = t.revision;
-  }
+  const chain = new TrustChain(fqrn, s.keys, fetcher, store, cache, options.now ?? (() => new Date()), !s.tag && !s.date);
+  const { whitelist, manifest, fresh } = await chain.atOpen(options.reuseCachedManifest !== false, options.onWarning ?? ((m: string) => process.emitWarning(m)));
+  clock.step(fresh ? 'trust chain' : 'trust chain (cached)');
+  const { root, revision, tag } = await pickRevision(fqrn, manifest, store, s.tag, s.date);
   const vars = options.variables ?? process.env;
-  const vis = options.magicXattrs ?? (param('CVMFS_MAGIC_XATTRS_VISIBILITY')?.toLowerCase() as MagicVisibility | undefined) ?? 'rootonly';
-  // The next look for a new revision, after the manifest's TTL (capped by CVMFS_MAX_TTL, in minutes).
-  const maxTtl = Number(param('CVMFS_MAX_TTL') ?? 0) * 60;
-  const repo = new Repository(fqrn, manifest, whitelist, root, revision, tagName, fetcher, store, keys, {
+  const repo = new Repository(fqrn, manifest, whitelist, root, revision, tag, fetcher, store, s.keys, {
     maxOpenCatalogs: options.maxOpenCatalogs ?? 64,
     entryCacheSize: options.entryCacheSize ?? 200_000,
     listingCacheSize: options.listingCacheSize ?? 20_000,
-    magicXattrs: ['never', 'rootonly', 'always'].includes(vis) ? vis : 'rootonly',
+    magicXattrs: s.magicXattrs,
     variables: (n) => vars[n],
-    latest,
+    latest: () => chain.latest(),
     statsLog: statsLogPath(cache.dir, fqrn),
     ...(options.readAhead !== undefined ? { readAhead: Math.max(0, Math.floor(options.readAhead)) } : {}),
-    ttl: options.autoReload === false ? 0 : maxTtl > 0 ? Math.min(manifest.ttl, maxTtl) : manifest.ttl,
+    // The next look for a new revision, after the manifest's TTL (capped by CVMFS_MAX_TTL).
+    ttl: options.autoReload === false ? 0 : s.maxTtlSeconds > 0 ? Math.min(manifest.ttl, s.maxTtlSeconds) : manifest.ttl,
   });
-  debug(`${fqrn}: opened revision ${revision}${tagName ? ` (tag ${tagName})` : ''}, root catalog ${hashToString(root)}, cache ${cache.dir}${fresh ? '' : ' (cached manifest)'}`);
   // Load the root catalog now, as a mount would: a repository that cannot show its root fails at open.
-  if (!options.lazyRoot) await repo.fs.stat('/');
+  if (!options.lazyRoot) {
+    await repo.fs.stat('/');
+    clock.step('root catalog');
+  }
+  debug(`${fqrn}: opened revision ${revision}${tag ? ` (tag ${tag})` : ''}, root catalog ${hashToString(root)}, cache ${cache.dir}${fresh ? '' : ' (cached manifest)'}; ${clock}`);
   return repo;
 }
 
-/** A cached manifest still within its TTL, re-verified from scratch; undefined when there is none or it fails. */
-async function cachedChain(
-  cache: DiskCache, fqrn: string, now: Date,
-  chain: (wl: Buffer, m: Buffer) => Promise<{ whitelist: Whitelist; manifest: Manifest }>,
-  ignoreTtl = false,
-): Promise<{ whitelist: Whitelist; manifest: Manifest } | undefined> {
-  const mPath = join(cache.dir, `manifest.${fqrn}`);
-  try {
-    const age = (now.getTime() - (await stat(mPath)).mtimeMs) / 1000;
-    const wl = await cache.readSmall(`whitelist.${fqrn}`);
-    const m = await cache.readSmall(`manifest.${fqrn}`);
-    if (!wl || !m || age < 0) return undefined;
-    const v = await chain(wl, m);
-    return ignoreTtl || age <= v.manifest.ttl ? v : undefined;
-  } catch {
-    return undefined;
+/** Milliseconds per named step, for the debug log (start-up is measured step by step). */
+class StepClock {
+  private last = performance.now();
+  private readonly steps: string[] = [];
+
+  step(name: string): void {
+    const now = performance.now();
+    this.steps.push(`${name} ${(now - this.last).toFixed(1)} ms`);
+    this.last = now;
+  }
+
+  toString(): string {
+    return this.steps.join(', ');
   }
 }

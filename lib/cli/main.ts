@@ -137,7 +137,8 @@ async function withRepo<T>(a: Args, fqrn: string, fn: (r: Repository) => Promise
   try {
     return await fn(repo);
   } finally {
-    repo.close();
+    // Pins are released before the process leaves (it leaves by process.exit, at once).
+    await repo.close();
   }
 }
 

@@ -1,0 +1,156 @@
+/**
+ * Opening a repository, step 3: the trust chain. Whitelist (signed by a master key), certificate (listed in the
+ * whitelist), manifest (signed by the certificate); a revision lower than one this cache trusted is refused,
+ * and the verified files are kept as the cache's last trusted state. At open a cached chain younger than its
+ * TTL is verified again from scratch instead of fetched, and processes started together fetch it once.
+ * @module
+ */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { CvmfsError, ioError } from '../errors.js';
+import { hashToString } from '../format/hash.js';
+import { parseManifest, type Manifest } from '../format/manifest.js';
+import type { Whitelist } from '../format/whitelist.js';
+import type { RsaPublicKey } from '../crypto/rsa.js';
+import type { Fetcher } from '../net/fetcher.js';
+import type { DiskCache } from '../cache/disk-cache.js';
+import type { ObjectStore } from '../store/object-store.js';
+import { verifyCertificate, verifyManifest, verifyWhitelist } from '../trust.js';
+import { debug } from '../debug.js';
+
+/** A verified whitelist and manifest. */
+export interface Verified {
+  whitelist: Whitelist;
+  manifest: Manifest;
+}
+
+/** Whitelist and manifest are small; anything larger is not one. */
+const MAX_SIGNED_FILE = 1 << 20;
+
+async function bodyToBuffer(body: Readable, url: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of body) {
+    n += (c as Buffer).length;
+    if (n > MAX_SIGNED_FILE) throw ioError('download', `${url} is larger than ${MAX_SIGNED_FILE} bytes`);
+    parts.push(c as Buffer);
+  }
+  return Buffer.concat(parts);
+}
+
+/** The trust chain of one repository, fetched through its fetcher and kept in its cache. */
+export class TrustChain {
+  /** Whether the next manifest fetched starts its root catalog's download (HEAD is wanted). */
+  prefetchRoot: boolean;
+
+  constructor(
+    private readonly fqrn: string,
+    private readonly keys: readonly RsaPublicKey[],
+    private readonly fetcher: Fetcher,
+    private readonly store: ObjectStore,
+    private readonly cache: DiskCache,
+    private readonly now: () => Date,
+    prefetchRoot: boolean,
+  ) {
+    this.prefetchRoot = prefetchRoot;
+  }
+
+  /** Verifies a whitelist and a manifest (fetching the certificate the manifest names). */
+  private async verify(wlRaw: Buffer, mRaw: Buffer): Promise<Verified> {
+    const whitelist = verifyWhitelist(wlRaw, this.fqrn, this.keys, this.now());
+    const m0 = parseManifest(mRaw);
+    const cert = verifyCertificate(await this.store.getBytes(m0.certificate, 'X'), whitelist, this.fqrn);
+    return { whitelist, manifest: verifyManifest(mRaw, this.fqrn, cert) };
+  }
+
+  /**
+   * The newest manifest, the whole chain verified, a lower revision than this cache trusted refused; kept as
+   * the cache's last trusted state. A manifest that downloads but fails its checks is tried once more from the
+   * next server, as the genuine client does.
+   */
+  async latest(): Promise<Verified> {
+    try {
+      return await this.latestFromCurrentServer();
+    } catch (e) {
+      const reason = (e as CvmfsError).reason;
+      if (reason === undefined || reason === 'download' || reason === 'not-found' || !this.fetcher.failoverHost()) throw e;
+      debug(`${this.fqrn}: ${(e as Error).message}; trying the next server`);
+      return this.latestFromCurrentServer();
+    }
+  }
+
+  private async latestFromCurrentServer(): Promise<Verified> {
+    // One after the other: the first request finds a working server and proxy, so that failover happens once
+    // (and is counted once), as in the genuine client.
+    const wl = await this.fetcher.fetch('.cvmfswhitelist', bodyToBuffer);
+    const m = await this.fetcher.fetch('.cvmfspublished', bodyToBuffer);
+    if (this.prefetchRoot) {
+      // The root catalog downloads while the certificate does and the chain is checked. Nothing is used before
+      // the manifest is verified, and the object store keeps the catalog only if it matches its hash.
+      this.prefetchRoot = false;
+      try {
+        this.store.get(parseManifest(m).rootCatalog, 'C', 'zlib').catch(() => undefined);
+      } catch {
+        // a manifest that does not parse fails in the chain below
+      }
+    }
+    const v = await this.verify(wl, m);
+    const st = await this.cache.readState(this.fqrn);
+    if (st && v.manifest.revision < st.revision) throw this.rollback(v.manifest.revision, st.revision);
+    await Promise.all([
+      this.cache.writeAtomic(`whitelist.${this.fqrn}`, wl),
+      this.cache.writeAtomic(`manifest.${this.fqrn}`, m),
+      !st || v.manifest.revision > st.revision
+        ? this.cache.writeState(this.fqrn, { revision: v.manifest.revision, rootHash: hashToString(v.manifest.rootCatalog), timestamp: v.manifest.timestamp })
+        : undefined,
+    ]);
+    return v;
+  }
+
+  private rollback(revision: number, trusted: number): CvmfsError {
+    return ioError('manifest-rollback', `manifest of ${this.fqrn} has revision ${revision}, older than revision ${trusted} already trusted in ${this.cache.dir}`);
+  }
+
+  /**
+   * The chain at open: a cached one within its TTL (when `reuse`), else the network's. Jobs started together on
+   * one cache fetch it once: one fetches while the others wait for its verified manifest, then verify it
+   * themselves from the cache (once per TTL for all of them). With no server answering, a cached chain past its
+   * TTL (verified again) still shows that revision, with a warning.
+   */
+  async atOpen(reuse: boolean, onWarning: (m: string) => void): Promise<Verified & { fresh: boolean }> {
+    let verified: Verified | undefined;
+    const task = reuse ? await this.cache.claimTask(`manifest.${this.fqrn}`, async () => !!(verified = await this.cached())) : undefined;
+    let fresh = false;
+    if (!verified) {
+      try {
+        verified = await this.latest();
+        fresh = true;
+      } catch (e) {
+        if ((e as CvmfsError).reason !== 'download') throw e;
+        verified = await this.cached(true);
+        if (!verified) throw e;
+        onWarning(`${this.fqrn}: no server reachable (${(e as Error).message}); offline with cached revision ${verified.manifest.revision}`);
+      } finally {
+        if (task && task !== 'done') await task.release();
+      }
+    }
+    const state = await this.cache.readState(this.fqrn);
+    if (state && verified.manifest.revision < state.revision) throw this.rollback(verified.manifest.revision, state.revision);
+    return { ...verified, fresh };
+  }
+
+  /** A cached chain still within its TTL (or at any age), verified again; undefined when none or it fails. */
+  private async cached(ignoreTtl = false): Promise<Verified | undefined> {
+    try {
+      const age = (this.now().getTime() - (await stat(join(this.cache.dir, `manifest.${this.fqrn}`))).mtimeMs) / 1000;
+      const wl = await this.cache.readSmall(`whitelist.${this.fqrn}`);
+      const m = await this.cache.readSmall(`manifest.${this.fqrn}`);
+      if (!wl || !m || age < 0) return undefined;
+      const v = await this.verify(wl, m);
+      return ignoreTtl || age <= v.manifest.ttl ? v : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
