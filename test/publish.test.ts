@@ -21,6 +21,7 @@ import { parseXattrs } from '../lib/format/xattr.js';
 import { parseCertificate, rsaKeysFromPem, verifyRaw, verifySha1 } from '../lib/crypto/rsa.js';
 import { openRepository } from '../lib/index.js';
 import { serveRepositories } from '../lib/serve.js';
+import { deflateStandard } from '../lib/publish/deflate.js';
 import { publish, Xor32Chunker, CATALOG_DDL, HISTORY_DDL, parseGetfattrOutput, type PublishOptions } from '../lib/publish/index.js';
 
 const SMALL_CHUNKS = { min: 64 * 1024, avg: 128 * 1024, max: 256 * 1024 };
@@ -494,6 +495,54 @@ test('publisher: the next revision links the previous one, moves trunk, keeps ta
   await assert.rejects(publish(src, { ...opts, tag: { name: 'trunk' } }), /reserved/);
   assert.equal(parseManifest(readFileSync(join(out, '.cvmfspublished'))).revision, 3, 'a refused publish changes nothing');
   await assert.rejects(publish(src, { ...opts, fqrn: 'other.example.org' }), /holds repository pub\.test\.example\.org/);
+});
+
+test('publisher: a republish reads only the files whose size or mtime changed; the rest keep their content, as a full rescan gives it', async () => {
+  const { src } = makeTree();
+  const { out } = await publishTree(src);
+  const opts: PublishOptions = { fqrn: 'pub.test.example.org', out, chunking: SMALL_CHUNKS, timestamp: T0 + 100, xattrs: XATTRS, readSourceXattrs: false };
+  // Changed: a chunked file (one byte, same size, new mtime), a small file (new size), a new file, and a file
+  // rewritten with the same bytes (new mtime: read again, same object). README.txt gets other bytes of the same
+  // length and its old mtime back: the quick check cannot see that, as rsync's cannot; --rescan does.
+  const big = readFileSync(join(src, 'big.bin'));
+  big[350_000] ^= 0xff;
+  writeFileSync(join(src, 'big.bin'), big);
+  writeFileSync(join(src, 'nested/deep/d.txt'), 'deep, changed\n');
+  writeFileSync(join(src, 'added.txt'), 'new in v2\n');
+  writeFileSync(join(src, 'hard/single'), 'single\n');
+  writeFileSync(join(src, 'README.txt'), 'HELLO WORLD\n');
+  utimesSync(join(src, 'README.txt'), 1_600_000_000.25, 1_600_000_000.25);
+  const files = (dir: string, rel = ''): string[] => readdirSync(join(dir, rel), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(dir, `${rel}/${e.name}`) : e.isFile() ? [`${rel}/${e.name}`] : []);
+  const all = files(src);
+  const r2 = await publish(src, opts);
+  assert.equal(r2.revision, 2);
+  assert.equal(r2.unchangedFiles, all.length - 4, 'every file but the four changed or new ones kept its content unread');
+  // The same tree published from scratch into another directory: every row equal but README.txt's.
+  const fresh = (await publishTree(src, { timestamp: T0 + 100 })).out;
+  const catalogOf = async (repo: string, path: string): Promise<Database> => {
+    const root = (await rootCatalog(repo)).db;
+    if (!path.startsWith('/nested/')) return root;
+    const nested = (await nestedCatalog(repo, root, '/nested')).db;
+    return path.startsWith('/nested/deep/') ? (await nestedCatalog(repo, nested, '/nested/deep')).db : nested;
+  };
+  const content = async (repo: string, path: string) => {
+    const e = entry(await catalogOf(repo, path), path);
+    const [k1, k2] = pathKey(path);
+    const chunks = rows(await catalogOf(repo, path), 'SELECT offset, size, hex(hash) AS h FROM chunks WHERE md5path_1 = ? AND md5path_2 = ? ORDER BY offset', [k1, k2]);
+    return { hash: e.hash === null ? null : Buffer.from(e.hash as Uint8Array).toString('hex'), size: e.size, flags: e.flags, chunks };
+  };
+  for (const path of all) {
+    if (path === '/README.txt') continue;
+    assert.deepEqual(await content(out, path), await content(fresh, path), `${path}: kept or read again, the content a full publish gives`);
+  }
+  const sha1 = (b: string) => createHash('sha1').update(deflateStandard(Buffer.from(b))).digest('hex');
+  assert.equal((await content(out, '/nested/deep/d.txt')).hash, sha1('deep, changed\n'));
+  assert.ok((await content(out, '/big.bin')).chunks.length >= 2);
+  assert.equal((await content(out, '/README.txt')).hash, sha1('hello world\n'), 'same size and mtime: kept');
+  const r3 = await publish(src, { ...opts, timestamp: T0 + 200, rescan: true });
+  assert.equal(r3.unchangedFiles, 0);
+  assert.equal((await content(out, '/README.txt')).hash, sha1('HELLO WORLD\n'), '--rescan reads it');
 });
 
 test('publisher: a negative whitelistDays gives a whitelist that has already expired', async () => {

@@ -57,7 +57,10 @@ commands:
   publish DIR --fqrn NAME --out DIR [--tag NAME] [--description TEXT] [--hash sha1|rmd160|shake128]
                                    [--compression zlib|none] [--keys DIR] [--ttl SECONDS]
                                    [--chunk-sizes MIN,AVG,MAX | --no-chunking] (bytes; default 4,8,16 MiB)
-                                   write a signed repository from a local directory
+                                   [--rescan]
+                                   write a signed repository from a local directory; publishing
+                                   again makes the next revision, and files whose size and mtime are
+                                   unchanged keep their content without being read (--rescan: read all)
   serve [--port N] REPODIR...      serve repository directories on 127.0.0.1 at /cvmfs/<fqrn>/
   config <fqrn>                     effective parameters and where each comes from (environment, files under
                                    UCVMFS_CONFIG_DIR or /etc/cvmfs, in the genuine client's order)
@@ -348,8 +351,10 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
       ...(keys ? { keysDir: resolve(keys) } : {}),
       ...(ttl ? { ttl: Number(ttl) } : {}),
       ...(chunking !== undefined ? { chunking } : {}),
+      ...(a.options.has('rescan') ? { rescan: true } : {}),
     });
-    await out(`published ${res.fqrn} revision ${res.revision}: root catalog ${res.rootHash}, ${res.entries} entries in ${res.catalogs} catalog(s)\npublic key: ${res.publicKeyPath}\n`);
+    const kept = res.unchangedFiles ? `; ${res.unchangedFiles} unchanged files kept without reading` : '';
+    await out(`published ${res.fqrn} revision ${res.revision}: root catalog ${res.rootHash}, ${res.entries} entries in ${res.catalogs} catalog(s)${kept}\npublic key: ${res.publicKeyPath}\n`);
   },
 
   async config(a) {

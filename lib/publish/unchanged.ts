@@ -1,0 +1,78 @@
+/**
+ * Republishing cheaply: a regular file whose size and mtime (to the nanosecond) are those the previous revision
+ * recorded for its path is taken as unchanged, as rsync's quick check takes it, and keeps its stored content
+ * (whole-file object or chunk list) without being read, hashed or compressed again. Only content stored with
+ * this publish's hash algorithm and compression, in the form this publish would give it (whole or chunked), and
+ * whose objects are still in the repository, is reused. `PublishOptions.rescan` reads everything instead.
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Database } from 'sql.js';
+import { Flag, compressionOf, hashAlgorithmOf, type Compression } from '../format/flags.js';
+import { objectPath, type ContentHash, type HashAlgorithm } from '../format/hash.js';
+import { pathKey } from '../format/pathhash.js';
+import type { ChunkSizes } from './chunker.js';
+import type { ChunkRef, FileContent } from './content.js';
+import type { SourceEntry } from './source.js';
+
+interface Recorded {
+  size: number;
+  mtime: number;
+  mtimeNs: number | null;
+  flags: number;
+  hex: string | null;
+  chunks?: { offset: number; size: number; hex: string }[];
+}
+
+const keyOf = (path: string): string => {
+  const [a, b] = pathKey(path);
+  return `${a}:${b}`;
+};
+
+/** The regular files of a previous revision's catalogs, by path. */
+export class PreviousContents {
+  private readonly files = new Map<string, Recorded>();
+
+  /** Adds the regular files (and their chunks) of one catalog database. */
+  add(db: Database): void {
+    // The keys as exact decimal text: sql.js would give 64-bit integers as (rounded) numbers.
+    const rows = db.exec(`SELECT printf('%d:%d', md5path_1, md5path_2), size, mtime, mtimens, flags, hex(hash) FROM catalog WHERE (flags & ${Flag.File}) != 0 AND (flags & ${Flag.Link | Flag.FileSpecial | Flag.FileExternal}) = 0`)[0]?.values ?? [];
+    for (const [k, size, mtime, ns, flags, hex] of rows) {
+      this.files.set(String(k), { size: Number(size), mtime: Number(mtime), mtimeNs: ns === null ? null : Number(ns), flags: Number(flags), hex: hex ? String(hex).toLowerCase() : null });
+    }
+    const chunks = db.exec("SELECT printf('%d:%d', md5path_1, md5path_2), offset, size, hex(hash) FROM chunks ORDER BY md5path_1, md5path_2, offset")[0]?.values ?? [];
+    for (const [k, offset, size, hex] of chunks) {
+      const f = this.files.get(String(k));
+      if (f) (f.chunks ??= []).push({ offset: Number(offset), size: Number(size), hex: String(hex).toLowerCase() });
+    }
+  }
+
+  /** Files recorded. */
+  get size(): number {
+    return this.files.size;
+  }
+
+  /**
+   * The stored content of `e` from the previous revision when it counts as unchanged and can be kept as it is
+   * under the settings of this publish; undefined when the file must be read.
+   */
+  reuse(e: SourceEntry, repoDir: string, s: { algorithm: HashAlgorithm; compression: Compression; chunking: ChunkSizes | false }): FileContent | undefined {
+    const r = this.files.get(keyOf(e.path));
+    if (!r || r.size !== e.size || r.mtime !== e.mtime || (r.mtimeNs ?? 0) !== e.mtimeNs) return undefined;
+    if (hashAlgorithmOf(r.flags) !== s.algorithm || compressionOf(r.flags) !== s.compression) return undefined;
+    const hash = (hex: string): ContentHash => ({ algorithm: s.algorithm, hex });
+    const present = (h: ContentHash, suffix: '' | 'P') => existsSync(join(repoDir, objectPath(h, suffix)));
+    const chunked = (r.flags & Flag.FileChunk) !== 0;
+    // Kept in the form it has when that form is still allowed: chunks while chunking is on; one object while
+    // chunking is off or the file is no larger than the largest chunk (a larger one would now be cut).
+    if (!chunked) {
+      if (s.chunking !== false && e.size > s.chunking.max) return undefined;
+      return r.hex && present(hash(r.hex), '') ? { size: r.size, hash: hash(r.hex), chunks: [] } : undefined;
+    }
+    if (s.chunking === false) return undefined;
+    const chunks: ChunkRef[] = (r.chunks ?? []).map((c) => ({ offset: c.offset, size: c.size, hash: hash(c.hex) }));
+    if (chunks.length < 2 || !chunks.every((c) => present(c.hash, 'P'))) return undefined;
+    return { size: r.size, hash: r.hex ? hash(r.hex) : null, chunks };
+  }
+}
