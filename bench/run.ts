@@ -5,9 +5,11 @@
  *   node dist/bench/run.js [--json] [--only=1,2,5] [--runs=N] [--inproc-server] [--keep]
  *
  * --json           print JSON (rows with every sample, environment, targets) instead of the table
- * --only=LIST      run only these row groups (1…12; 5 = cold, 6 = dependency choices, 7 = connector, 8 = shared cache,
+ * --only=LIST      run only these row groups (1…13; 5 = cold, 6 = dependency choices, 7 = connector, 8 = shared cache,
  *                  9 = network: squid, first byte, read-ahead, 10 = publisher deflate, 11 = cold starts of whole
- *                  commands, with a delaying relay and the genuine client, 12 = many jobs at once on one cache)
+ *                  commands, with a delaying relay and the genuine client, 12 = many jobs at once on one cache,
+ *                  13 = the publisher at scale)
+ * --publish-files=N  files of group 13's generated tree (default 20000)
  * --runs=N         samples per contender for the warm and dependency rows (default 7; the median is reported)
  * --cold-runs=N    fresh-cache runs for the cold rows (default 5)
  * --exec-runs=N    timed runs per contender and workload for the connector rows (default 5)
@@ -51,6 +53,7 @@ import { startServer, type BenchServer } from './server.js';
 import { SQUID, startSquid } from '../test/squid.js';
 import { coldStartGroup } from './cold-start.js';
 import { manyJobsGroup } from './many-jobs.js';
+import { publishScaleGroup } from './publish-scale.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Configuration
@@ -954,6 +957,14 @@ try {
     const g0 = nowMs();
     await manyJobsGroup({ work, cli: CLI, runs: COLD_RUNS, add, log });
     log(`group 12 took ${((nowMs() - g0) / 1000).toFixed(1)} s`);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // 13. the publisher at scale (bench/publish-scale.ts)
+  if (want('13')) {
+    const g0 = nowMs();
+    await publishScaleGroup({ work, cli: CLI, runs: COLD_RUNS, files: Math.max(100, Number(argValue('publish-files') ?? 20_000)), add, log });
+    log(`group 13 took ${((nowMs() - g0) / 1000).toFixed(1)} s`);
   }
 
   // -------------------------------------------------------------------------------------------------------------
