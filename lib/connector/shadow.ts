@@ -212,7 +212,8 @@ export class ShadowTree {
 
   /** Shows a repository in the session's `/cvmfs` before it is opened (an empty directory until then). */
   announce(fqrn: string): void {
-    if (mayBeRepository(fqrn)) racing(() => mkdirSync(posix.join(this.session, fqrn)));
+    // 0755 whatever the umask: a job's processes that switched to another user must not be able to write it.
+    if (mayBeRepository(fqrn)) racing(() => mkdirSync(posix.join(this.session, fqrn), 0o755));
   }
 
   /** Opens `/cvmfs/<fqrn>` (once): its revision directory, the `root/` link, the session's directory. */
