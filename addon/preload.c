@@ -276,9 +276,11 @@ static int virtualize(char *p, size_t size) {
   return 1;
 }
 
-/* Whether a real path is in the shadow area (the revision trees and their markers, the session's /cvmfs). */
+/* Whether a real path is in the shadow area (the revision trees and their markers, the session's /cvmfs); other
+ * sessions' directories are not (a nested `ucvmfs exec` makes its own there), as in the tracer. */
 static int in_shadow_area(const char *real) {
-  return (strncmp(real, base, base_len) == 0 && (real[base_len] == '/' || real[base_len] == 0)) ||
+  return (strncmp(real, base, base_len) == 0 && (real[base_len] == '/' || real[base_len] == 0) &&
+          !ucvmfs_under(real + base_len, "/sessions", 9)) ||
          (strncmp(real, session, session_len) == 0 && (real[session_len] == '/' || real[session_len] == 0));
 }
 

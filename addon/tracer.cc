@@ -434,8 +434,12 @@ class Tracer {
     return abs;
   }
 
-  // Whether a real path is in the shadow area (revision trees, their markers, the sessions' /cvmfs).
-  bool InShadowArea(const std::string& real) const { return Under(real, o_.base) || Under(real, o_.shadow); }
+  // Whether a real path is in the shadow area (revision trees, their markers, this session's /cvmfs). The other
+  // sessions' directories (base/sessions) are left out: a nested `ucvmfs exec` must be able to make its own (and
+  // then say that ptrace is not allowed), as when they lived outside the shadow area.
+  bool InShadowArea(const std::string& real) const {
+    return (Under(real, o_.base) && !Under(real, o_.base + "/sessions")) || Under(real, o_.shadow);
+  }
 
   // A path the tracer can open for the tracee's (dirfd, s): its /proc/self, cwd and dirfd are not the tracer's.
   static std::string TraceePath(pid_t pid, int dirfd, const std::string& s) {

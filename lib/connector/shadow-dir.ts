@@ -55,7 +55,7 @@ export async function shadowArea(own: string, explicit = process.env.UCVMFS_SHAD
     return resolve(explicit);
   }
   if (await traversableAbove(own)) {
-    await privateDir(own, true, 0o711 & ~0o600);
+    await privateDir(own, true, TRAVERSE);
     const base = join(own, 'shadow');
     await privateDir(base, false, TRAVERSE);
     return base;
