@@ -7,11 +7,12 @@ import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseManifest } from '../lib/format/manifest.js';
 import { hashToString } from '../lib/format/hash.js';
 import { keyOf, readTruth, serve, tempDir, ucvmfs, FIXTURES, type CliResult } from './helpers.js';
+import { openRepository, publish } from '../lib/index.js';
 import type { RepositoryServer } from '../lib/serve.js';
 
 const FX = 'fixture.test.example.org';
@@ -20,12 +21,22 @@ const PY = '/usr/bin/python3';
 const NOBODY = 65534;
 const AS_NOBODY = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];
 const skip = process.getuid?.() !== 0 ? 'needs root: the test runs jobs that switch to another user' : !existsSync('/usr/bin/setpriv') ? 'needs setpriv (util-linux)' : false;
+/** A repository of ours whose root catalog requires membership (the genuine server's CVMFS_VOMS_AUTHZ). */
+const AZ = 'authz.test.example.org';
+const AUTHZ = '/authz.test.example.org/Role=member';
 let server: RepositoryServer;
 let env: Record<string, string>;
+let azKey: string;
 
 before(async () => {
-  server = await serve({ [FX]: join(FIXTURES, FX, 'srv') });
-  env = { CVMFS_SERVER_URL: `${server.url}/@fqrn@`, CVMFS_PUBLIC_KEY: keyOf(FX), SOME_VAR: 'alpha' };
+  const src = tempDir('ucvmfs-authz-src-');
+  writeFileSync(join(src, 'pub.txt'), 'members only\n');
+  chmodSync(join(src, 'pub.txt'), 0o644);
+  chmodSync(src, 0o755);
+  const out = join(tempDir('ucvmfs-authz-'), 'repo');
+  azKey = (await publish(src, { fqrn: AZ, out, vomsAuthz: AUTHZ })).publicKeyPath;
+  server = await serve({ [FX]: join(FIXTURES, FX, 'srv'), [AZ]: out });
+  env = { CVMFS_SERVER_URL: `${server.url}/@fqrn@`, CVMFS_PUBLIC_KEY: `${keyOf(FX)}:${azKey}`, SOME_VAR: 'alpha' };
 });
 after(() => server.close());
 
@@ -162,4 +173,29 @@ test('the shadow area: under the cache when others can reach it, else in TMPDIR,
   assert.equal(n.stdout.toString(), want);
   assert.ok(existsSync(join(named, 'rev')) && existsSync(join(named, 'sessions')));
   assert.equal(lstatSync(named).mode & 0o7777, 0o711);
+});
+
+layered('a repository whose root catalog requires membership stays the job owner\'s: other users of the job get EACCES, the owner reads it', async (_t, layer) => {
+  const repo = await openRepository(AZ, { serverUrls: [`${server.url}/@fqrn@`], publicKeys: [azKey], cacheDir: tempDir('ucvmfs-authz-lib-') });
+  try {
+    assert.equal(await repo.membershipRequirement(), AUTHZ, 'the library reads the requirement from the root catalog');
+  } finally {
+    await repo.close();
+  }
+  const cache = tempDir('ucvmfs-authz-cache-');
+  const as = AS_NOBODY.join(' ');
+  for (const first of ['owner', 'other']) {
+    // Whoever reaches it first (the top is made closed before anyone is served), in a fresh cache each time.
+    const c = first === 'owner' ? cache : tempDir('ucvmfs-authz-cache2-');
+    const script = first === 'owner'
+      ? `cat /cvmfs/${AZ}/pub.txt; stat -c %a /cvmfs/${AZ}; ${as} cat /cvmfs/${AZ}/pub.txt 2>&1; ${as} ls /cvmfs/${AZ} 2>&1; ${as} cat ${M}/small/hello.txt`
+      : `${as} cat /cvmfs/${AZ}/pub.txt 2>&1; ${as} ls /cvmfs/${AZ} 2>&1; cat /cvmfs/${AZ}/pub.txt; stat -c %a /cvmfs/${AZ}; ${as} cat ${M}/small/hello.txt`;
+    const r = await exec(['/bin/sh', '-c', script], { CVMFS_CACHE_BASE: c, ...layer });
+    const lines = r.stdout.toString().trim().split('\n');
+    const denied = lines.filter((l) => /Permission denied/.test(l));
+    assert.equal(denied.length, 2, `${first} first: ${r.stdout.toString()}${r.stderr}`);
+    assert.ok(lines.includes('members only'), `${first} first: the owner reads it`);
+    assert.ok(lines.includes('755'), `${first} first: the stored mode of the top is shown`);
+    assert.ok(lines.includes('Hello, CernVM-FS!'), `${first} first: other repositories stay open to others`);
+  }
 });
