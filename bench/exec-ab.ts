@@ -3,7 +3,7 @@
  * load of a shared machine falls on both alike: `ls -lR`, `cat` of every file under 64 KiB, and a Python walk
  * that lstats every entry, each with the preload library and with ptrace alone. Prints medians.
  *
- *   node dist/bench/exec-ab.js OTHER_CHECKOUT [runs]
+ *   node dist/bench/exec-ab.js OTHER_CHECKOUT [runs] [preload|ptrace]
  *
  * OTHER_CHECKOUT is a built checkout (dist/ and build/Release/), for instance `git archive <commit>` unpacked,
  * `npx tsc` run and the addon built; this checkout is "new".
@@ -22,6 +22,7 @@ const R = `/cvmfs/${FQRN}`;
 const other = process.argv[2];
 if (!other) throw new Error('usage: node dist/bench/exec-ab.js OTHER_CHECKOUT [runs]');
 const runs = Number(process.argv[3] ?? 9);
+const only = process.argv[4];
 const roots = { base: resolve(other), new: resolve(fileURLToPath(import.meta.url), '../../..') };
 const srv = await serveRepositories({ [FQRN]: join(fixturesDir(), FQRN, 'srv') });
 const caches = { base: mkdtempSync(join(tmpdir(), 'ucvmfs-ab-')), new: mkdtempSync(join(tmpdir(), 'ucvmfs-ab-')) };
@@ -42,6 +43,7 @@ const jobs: Record<string, string> = {
 };
 try {
   for (const [layer, extra] of [['preload', {}], ['ptrace only', { UCVMFS_NO_PRELOAD: '1' }]] as const) {
+    if (only && !layer.startsWith(only)) continue;
     for (const [name, cmd] of Object.entries(jobs)) {
       const t = { base: [] as number[], new: [] as number[] };
       // Two warm-ups each: the first run fills the shadow tree.
