@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "gate.h"
+#include "modes.h"
 #include "paths.h"
 
 #if defined(__x86_64__)
@@ -275,9 +276,11 @@ static int virtualize(char *p, size_t size) {
   return 1;
 }
 
-/* Whether a real path is in the shadow area (the revision trees and their markers, the session's /cvmfs). */
+/* Whether a real path is in the shadow area (the revision trees and their markers, the session's /cvmfs); other
+ * sessions' directories are not (a nested `ucvmfs exec` makes its own there), as in the tracer. */
 static int in_shadow_area(const char *real) {
-  return (strncmp(real, base, base_len) == 0 && (real[base_len] == '/' || real[base_len] == 0)) ||
+  return (strncmp(real, base, base_len) == 0 && (real[base_len] == '/' || real[base_len] == 0) &&
+          !ucvmfs_under(real + base_len, "/sessions", 9)) ||
          (strncmp(real, session, session_len) == 0 && (real[session_len] == '/' || real[session_len] == 0));
 }
 
@@ -314,6 +317,24 @@ static int targets_shadow(int dirfd, const char *p, int follow) {
   int in = fd_in_shadow_area(fd);
   gate(SYS_close, fd, 0, 0, 0, 0);
   return in;
+}
+
+/* ---- Stored modes (addon/modes.h) ---- */
+
+/* The stored mode of a shadow entry at the real path `real` whose on-disk mode is `disk`. */
+static unsigned stored_mode_at(const char *real, unsigned disk, int follow) {
+  if (!ucvmfs_mode_marked(disk)) return disk;
+  char v[8];
+  long n = gate(follow ? SYS_getxattr : SYS_lgetxattr, (long)real, (long)UCVMFS_MODE_XATTR, (long)v, sizeof v, 0);
+  return ucvmfs_stored_mode(disk, v, n);
+}
+
+/* The same for what a descriptor refers to; only descriptors of the shadow area are looked at. */
+static unsigned stored_mode_of_fd(long fd, unsigned disk) {
+  if (!ucvmfs_mode_marked(disk) || fd < 0 || !fd_in_shadow_area(fd)) return disk;
+  char v[8];
+  long n = gate(SYS_fgetxattr, fd, (long)UCVMFS_MODE_XATTR, (long)v, sizeof v, 0);
+  return ucvmfs_stored_mode(disk, v, n);
 }
 
 /* ---- Symlinks from outside into /cvmfs ---- */
@@ -388,6 +409,8 @@ static int stat_common(int dirfd, const char *p, struct stat *st, int flags) {
   if (!*p && (flags & AT_EMPTY_PATH)) r = NATIVE;
   if (r == TRACER) return (int)syscall(SYS_newfstatat, dirfd, p, st, flags);
   long res = gate(SYS_newfstatat, dirfd, (long)(r == REWRITTEN ? out : p), (long)st, flags, 0);
+  if (res == 0 && r == REWRITTEN) st->st_mode = stored_mode_at(out, st->st_mode, !(flags & AT_SYMLINK_NOFOLLOW));
+  else if (res == 0 && !*p) st->st_mode = stored_mode_of_fd(dirfd, st->st_mode);
   char v[PATH_MAX];
   if (r == NATIVE && through_link(res, dirfd, p, !(flags & AT_SYMLINK_NOFOLLOW), v, sizeof v)) return stat_common(AT_FDCWD, v, st, flags);
   return (int)ret(res);
@@ -406,12 +429,29 @@ int __lxstat64(int v, const char *p, struct stat64 *st) { (void)v; return stat_c
 int __fxstatat(int v, int d, const char *p, struct stat *st, int f) { (void)v; return stat_common(d, p, st, f); }
 int __fxstatat64(int v, int d, const char *p, struct stat64 *st, int f) { (void)v; return stat_common(d, p, (struct stat *)st, f); }
 
+/* fstat never stops in the tracer; here it shows the stored mode of a shadow file too (one check of marked ones). */
+static int fstat_common(int fd, struct stat *st) {
+  if (!gate) return (int)syscall(SYS_fstat, fd, st);
+  long res = gate(SYS_fstat, fd, (long)st, 0, 0, 0);
+  if (res == 0) st->st_mode = stored_mode_of_fd(fd, st->st_mode);
+  return (int)ret(res);
+}
+
+int fstat(int fd, struct stat *st) { return fstat_common(fd, st); }
+int fstat64(int fd, struct stat64 *st) { return fstat_common(fd, (struct stat *)st); }
+int __fxstat(int v, int fd, struct stat *st) { (void)v; return fstat_common(fd, st); }
+int __fxstat64(int v, int fd, struct stat64 *st) { (void)v; return fstat_common(fd, (struct stat *)st); }
+
 int statx(int dirfd, const char *p, int flags, unsigned int mask, struct statx *stx) {
   char out[PATH_MAX];
   enum route r = route(dirfd, p, (flags & AT_SYMLINK_NOFOLLOW) ? NEED_LSTAT : NEED_STAT, out, sizeof out);
   if (!*p && (flags & AT_EMPTY_PATH)) r = NATIVE;
   if (r == TRACER) return (int)syscall(SYS_statx, dirfd, p, flags, mask, stx);
   long res = gate(SYS_statx, dirfd, (long)(r == REWRITTEN ? out : p), flags, mask, (long)stx);
+  if (res == 0 && (stx->stx_mask & STATX_MODE)) {
+    if (r == REWRITTEN) stx->stx_mode = (uint16_t)stored_mode_at(out, stx->stx_mode, !(flags & AT_SYMLINK_NOFOLLOW));
+    else if (!*p) stx->stx_mode = (uint16_t)stored_mode_of_fd(dirfd, stx->stx_mode);
+  }
   char v[PATH_MAX];
   if (r == NATIVE && through_link(res, dirfd, p, !(flags & AT_SYMLINK_NOFOLLOW), v, sizeof v)) return statx(AT_FDCWD, v, flags, mask, stx);
   return (int)ret(res);
@@ -543,8 +583,28 @@ static ssize_t listxattr_common(const char *p, char *list, size_t size, int foll
   long nr = follow ? SYS_listxattr : SYS_llistxattr;
   if (r == TRACER) return syscall(nr, p, list, size);
   long res = gate(nr, (long)(r == REWRITTEN ? out : p), (long)list, (long)size, 0, 0);
+  /* The stored-mode attribute is the connector's, not the repository's. */
+  if (res > 0 && size > 0 && r == REWRITTEN) res = ucvmfs_hide_mode_xattr(list, res);
   char v[PATH_MAX];
   if (r == NATIVE && through_link(res, AT_FDCWD, p, follow, v, sizeof v)) return listxattr_common(v, list, size, follow);
+  return ret(res);
+}
+
+/* Descriptor forms (cp -a and rsync -X copy attributes through them): the stored-mode attribute stays hidden. */
+ssize_t fgetxattr(int fd, const char *name, void *v, size_t size) {
+  if (!gate) return syscall(SYS_fgetxattr, fd, name, v, size);
+  if (strcmp(name, UCVMFS_MODE_XATTR) == 0 && fd_in_shadow_area(fd)) {
+    errno = ENODATA;
+    return -1;
+  }
+  return ret(gate(SYS_fgetxattr, fd, (long)name, (long)v, (long)size, 0));
+}
+
+ssize_t flistxattr(int fd, char *list, size_t size) {
+  if (!gate) return syscall(SYS_flistxattr, fd, list, size);
+  long res = gate(SYS_flistxattr, fd, (long)list, (long)size, 0, 0);
+  if (res > 0 && size > 0 && memmem(list, (size_t)res, UCVMFS_MODE_XATTR, sizeof UCVMFS_MODE_XATTR) && fd_in_shadow_area(fd))
+    res = ucvmfs_hide_mode_xattr(list, res);
   return ret(res);
 }
 

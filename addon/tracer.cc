@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "filter.h"
+#include "modes.h"
 #include "paths.h"
 #include "syscalls.h"
 #include "tracee.h"
@@ -77,13 +78,15 @@ struct Options {
 
 // What must happen at the exit of a call.
 struct Pending {
-  enum { None, SetErrno, TranslateBuf, SetValue } what = None;
+  enum { None, SetErrno, TranslateBuf, SetValue, PatchMode, HideModeXattr } what = None;
   long err = 0;
   uint64_t buf = 0, size = 0;
   bool getcwd = false;
   std::string link;  // readlink: the link as the tracer can name it, to re-read an answer the buffer cut short
   std::string linkDir;  // readlink under /cvmfs: the link's directory, as a /cvmfs path
   std::string value;    // getxattr of a magic attribute: the value to hand back
+  unsigned mode = 0;    // PatchMode: the stored mode's permission bits
+  bool statx = false;   // PatchMode: buf is a struct statx (else a struct stat)
 };
 
 // std::string forms of addon/paths.h, which the preload library shares.
@@ -434,8 +437,12 @@ class Tracer {
     return abs;
   }
 
-  // Whether a real path is in the shadow area (revision trees, their markers, the sessions' /cvmfs).
-  bool InShadowArea(const std::string& real) const { return Under(real, o_.base) || Under(real, o_.shadow); }
+  // Whether a real path is in the shadow area (revision trees, their markers, this session's /cvmfs). The other
+  // sessions' directories (base/sessions) are left out: a nested `ucvmfs exec` must be able to make its own (and
+  // then say that ptrace is not allowed), as when they lived outside the shadow area.
+  bool InShadowArea(const std::string& real) const {
+    return (Under(real, o_.base) && !Under(real, o_.base + "/sessions")) || Under(real, o_.shadow);
+  }
 
   // A path the tracer can open for the tracee's (dirfd, s): its /proc/self, cwd and dirfd are not the tracer's.
   static std::string TraceePath(pid_t pid, int dirfd, const std::string& s) {
@@ -534,6 +541,76 @@ class Tracer {
   static long UnreadableError(pid_t pid, uint64_t addr) {
     char c;
     return addr != 0 && ReadMem(pid, addr, &c, 1) ? ENAMETOOLONG : EFAULT;
+  }
+
+  // stat, lstat, newfstatat, statx of a /cvmfs path: the buffer argument, or -1 for other calls.
+  static int StatBuffer(long nr) {
+#ifdef __NR_stat
+    if (nr == __NR_stat || nr == __NR_lstat) return 1;
+#endif
+    return nr == __NR_newfstatat ? 2 : nr == __NR_statx ? 4 : -1;
+  }
+
+  // Whether the exit of a call on a /cvmfs path must be seen to show the stored mode (stat family) or hide the
+  // stored-mode attribute (listxattr): decided here by the tracer's own look at the shadow entry, so that the
+  // common case (an entry without S_ISVTX on disk, lib/connector/modes.ts) costs no second stop.
+  bool StoredModeAtExit(pid_t pid, const Regs& r, const CallInfo* c, long nr, const std::string& s, const std::string& rw) {
+    int buf = StatBuffer(nr);
+    bool list = nr == __NR_listxattr || nr == __NR_llistxattr;
+    if (buf < 0 && !list) return false;
+    // Where the kernel will look: the rewritten path, or the relative one from the tracee's shadow directory.
+    std::string real = !rw.empty() ? rw : TraceePath(pid, c->dirfd < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd), s);
+    if (list) {
+      ssize_t n = (nr == __NR_llistxattr ? lgetxattr : getxattr)(real.c_str(), UCVMFS_MODE_XATTR, nullptr, 0);
+      if (n < 0) return false;
+      pending_[pid] = Pending{Pending::HideModeXattr, 0, r.Arg(1), r.Arg(2), false, {}};
+      return true;
+    }
+    struct stat st;
+    if (fstatat(AT_FDCWD, real.c_str(), &st, nofollow_ ? AT_SYMLINK_NOFOLLOW : 0) != 0 || !ucvmfs_mode_marked(st.st_mode)) return false;
+    char v[8];
+    ssize_t n = (nofollow_ ? lgetxattr : getxattr)(real.c_str(), UCVMFS_MODE_XATTR, v, sizeof v);
+    Pending p{Pending::PatchMode, 0, r.Arg(buf), 0, false, {}};
+    p.mode = ucvmfs_stored_mode(st.st_mode, v, n) & 07777;
+    p.statx = nr == __NR_statx;
+    pending_[pid] = p;
+    return true;
+  }
+
+  // The exit of a call StoredModeAtExit chose: the stored mode into the tracee's stat buffer (type bits kept), or
+  // the stored-mode attribute out of its listxattr answer.
+  void PatchAtExit(pid_t pid, Regs& r, const Pending& p) {
+    long ret = r.Ret();
+    if (p.what == Pending::HideModeXattr) {
+      if (ret <= 0) return;
+      if (p.size == 0) {
+        r.SetRet(ret - (long)sizeof UCVMFS_MODE_XATTR);
+        r.Store();
+        return;
+      }
+      std::string list((size_t)ret, '\0');
+      if (!ReadMem(pid, p.buf, &list[0], list.size())) return;
+      long n = ucvmfs_hide_mode_xattr(&list[0], ret);
+      if (n != ret && WriteMem(pid, p.buf, list.data(), (size_t)n)) {
+        r.SetRet(n);
+        r.Store();
+      }
+      return;
+    }
+    if (ret != 0) return;
+    if (p.statx) {
+      uint32_t mask = 0;
+      uint16_t m = 0;
+      if (!ReadMem(pid, p.buf + offsetof(struct statx, stx_mask), &mask, sizeof mask) || !(mask & STATX_MODE)) return;
+      if (!ReadMem(pid, p.buf + offsetof(struct statx, stx_mode), &m, sizeof m)) return;
+      m = (uint16_t)((m & S_IFMT) | p.mode);
+      WriteMem(pid, p.buf + offsetof(struct statx, stx_mode), &m, sizeof m);
+      return;
+    }
+    decltype(stat::st_mode) m = 0;
+    if (!ReadMem(pid, p.buf + offsetof(struct stat, st_mode), &m, sizeof m)) return;
+    m = (m & S_IFMT) | p.mode;
+    WriteMem(pid, p.buf + offsetof(struct stat, st_mode), &m, sizeof m);
   }
 
   bool FailNow(pid_t pid, Regs& r, long err) {
@@ -698,10 +775,12 @@ class Tracer {
           return true;
         }
         if (Failed(Ask('l', virt))) return FailNow(pid, r, EIO);
+        if (StoredModeAtExit(pid, r, c, nr, s, rw)) needExit = true;
         if (nr == __NR_getxattr || nr == __NR_lgetxattr) {
           // Magic attributes (user.hash, user.revision, ...) are computed by the library; stored ones are
           // real attributes of the shadow files and the kernel answers those.
           std::string name;
+          if (ReadString(pid, r.Arg(1), &name) && name == UCVMFS_MODE_XATTR) return FailNow(pid, r, ENODATA);
           if (ReadString(pid, r.Arg(1), &name) && name.compare(0, 5, "user.") == 0) {
             std::vector<std::string> v = Ask('g', virt + std::string(1, '\0') + (nr == __NR_lgetxattr ? "l" : "f") + name);
             if (Failed(v)) return FailNow(pid, r, EIO);
@@ -795,6 +874,10 @@ class Tracer {
     if (p.what == Pending::SetErrno) {
       r.SetRet(-p.err);
       r.Store();
+      return;
+    }
+    if (p.what == Pending::PatchMode || p.what == Pending::HideModeXattr) {
+      PatchAtExit(pid, r, p);
       return;
     }
     if (p.what == Pending::SetValue) {

@@ -86,7 +86,7 @@ export async function coldStartGroup(ctx: ColdStartContext): Promise<void> {
   }
 
   const exec = (server: string, cache: string, extra: NodeJS.ProcessEnv = {}) => ({
-    ...baseEnv, CVMFS_SERVER_URL: `${server}/cvmfs/@fqrn@`, CVMFS_PUBLIC_KEY: keys, CVMFS_CACHE_BASE: cache, ...extra,
+    ...baseEnv, CVMFS_SERVER_URL: `${server}/cvmfs/@fqrn@`, CVMFS_PUBLIC_KEY: keys, CVMFS_CACHE_BASE: cache, UCVMFS_SHADOW_DIR: join(cache, 'shadow'), ...extra,
   });
   const fresh = () => mkdtemp(join(work, 'cold-'));
   const mountAt = join(work, 'genuine-mnt');

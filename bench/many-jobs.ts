@@ -91,7 +91,7 @@ export async function manyJobsGroup(ctx: ManyJobsContext): Promise<void> {
       let reqs: string[] = [];
       for (let i = 0; i < ctx.runs; i++) {
         const cache = await mkdtemp(join(ctx.work, 'jobs-cache-'));
-        const env = { ...baseEnv, CVMFS_CACHE_BASE: cache };
+        const env = { ...baseEnv, CVMFS_CACHE_BASE: cache, UCVMFS_SHADOW_DIR: join(cache, 'shadow') };
         const before = (await requests()).length;
         cold.push(await batch(n, job, env, expected));
         await new Promise((r) => setTimeout(r, 100)); // nginx writes its log after the answer

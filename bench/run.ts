@@ -665,6 +665,8 @@ try {
       CVMFS_PUBLIC_KEY: `${KEY}:${sw.key}`,
       // The cache the bench filled while extracting: objects are there, the shadow tree is made by the warm-up.
       CVMFS_CACHE_BASE: join(work, 'warm-cache'),
+      // Inside the bench's own directory (private, so the default would go to TMPDIR) and removed with it.
+      UCVMFS_SHADOW_DIR: join(work, 'warm-cache', 'shadow'),
     };
     const q = (x: string): string => `'${x.replace(/'/g, `'\\''`)}'`;
     const sh = (script: string): string[] => ['bash', '-c', script];

@@ -274,6 +274,15 @@ export class Repository {
     return readTags(await this.store.getBytes(this.manifest.history, 'H'));
   }
 
+  /**
+   * The membership requirement the root catalog declares (its `voms_authz` property, as `CVMFS_VOMS_AUTHZ` sets
+   * it on the server), or undefined. The genuine client then serves only processes whose credentials satisfy it;
+   * this client has no credentials to check, so the connector keeps such a repository to its own user.
+   */
+  async membershipRequirement(): Promise<string | undefined> {
+    return (await this.catalogs.get(this.rootHash, '')).properties.get('voms_authz') || undefined;
+  }
+
   /** Counters since the repository was opened. */
   stats(): RepositoryStats {
     return {

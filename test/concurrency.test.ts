@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, relative } from 'node:path';
 import { publish } from '../lib/index.js';
@@ -204,7 +204,7 @@ test('jobs killed at random moments (SIGKILL, 16 at a time, 4 rounds) harm no ot
     assert.deepEqual(readdirSync(join(rev, d, 'fill')).filter((n) => !n.endsWith('.lock')), [], `${d}/fill holds no temporary`);
   }
   assert.deepEqual(readdirSync(join(cache, 'shared', 'txn')).filter((n) => n.endsWith('.tmp')), [], 'txn/ holds no temporary');
-  assert.deepEqual(readdirSync(join(cache, 'sessions')), [], 'no session directory left');
+  assert.deepEqual(readdirSync(join(cache, 'shadow', 'sessions')), [], 'no session directory left');
 });
 
 const isRoot = process.getuid?.() === 0;
@@ -217,15 +217,22 @@ test('two users of one group cache, 4 jobs each at once: all right', { skip: !ha
     const home = tempDir(`ucvmfs-jobs-home${uid}-`);
     chownSync(home, uid, GID);
     chmodSync(home, 0o700);
-    return { uid, home };
+    const tmp = tempDir(`ucvmfs-jobs-tmp${uid}-`);
+    chownSync(tmp, uid, GID);
+    return { uid, home, tmp };
   });
-  const runs = homes.flatMap(({ uid, home }) => Array.from({ length: 4 }, () => start(job, { ...envFor(group), HOME: home }, { uid, gid: GID })));
+  const runs = homes.flatMap(({ uid, home, tmp }) => Array.from({ length: 4 }, () => start(job, { ...envFor(group), HOME: home, TMPDIR: tmp }, { uid, gid: GID })));
   const results = await Promise.all(runs.map((r) => r.done));
   for (const [i, r] of results.entries()) {
     assert.equal(r.code, 0, `job ${i}: ${r.stderr.slice(0, 400)}`);
     assert.equal(r.stdout, expected, `job ${i}`);
   }
-  // Each user's own cache and shadow tree, in their home; the group directory holds only the raw objects.
-  for (const { uid, home } of homes) assert.ok(existsSync(join(home, '.cache', 'ucvmfs', 'shadow')), `uid ${uid}'s shadow tree is in its home`);
+  // Each user's own cache in their home, and shadow tree in their TMPDIR (a 0700 home is no place others can
+  // reach, see shadow-dir.ts); the group directory holds only the raw objects.
+  for (const { uid, home, tmp } of homes) {
+    assert.ok(existsSync(join(home, '.cache', 'ucvmfs')), `uid ${uid}'s cache is in its home`);
+    assert.equal(existsSync(join(home, '.cache', 'ucvmfs', 'shadow')), false);
+    assert.equal(lstatSync(join(tmp, `ucvmfs-shadow-${uid}`)).uid, uid, `uid ${uid}'s shadow area is its own, in its TMPDIR`);
+  }
   assert.ok(readdirSync(join(group, 'shared', 'data')).length > 0);
 });

@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { chmod, lstat, mkdir, mkdtemp, readdir, readlink, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readlink, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import type { OpenOptions, Repository } from '../repository.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { defaultCacheBase, privateCacheBase } from '../cache/location.js';
 import { ShadowTree } from './shadow.js';
+import { privateDir, shadowArea, TRAVERSE } from './shadow-dir.js';
 import type { PrefetchOptions, PrefetchStats } from '../fs/prefetch.js';
 import { decodeName, encodeName } from '../format/byte-names.js';
 import { pidAlive } from '../cache/claim.js';
@@ -102,6 +103,11 @@ export interface ExecOptions {
   profile?: string;
   /** Bounds of the profile's replay. */
   replay?: ReplayOptions;
+  /**
+   * Where the shadow area goes (default the environment's `UCVMFS_SHADOW_DIR`, else `<cache>/shadow` when other
+   * users can reach it, else `${TMPDIR:-/tmp}/ucvmfs-shadow-<uid>/<hash of the cache>`): see shadow-dir.ts.
+   */
+  shadowDir?: string;
 }
 
 /** How the command ended. */
@@ -184,18 +190,7 @@ export async function pruneShadowRevisions(base: string, sessions: string, grace
   return removed;
 }
 
-/**
- * Makes a directory of the connector's own (mode 0700 whatever the umask) or checks the one there: programs are
- * served the shadow tree without further verification, so a directory another user owns or may write (and so
- * could swap a file in) is refused.
- */
-export async function privateDir(dir: string, follow = false): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const st = await (follow ? stat(dir) : lstat(dir));
-  const uid = process.getuid?.() ?? 0;
-  const why = !st.isDirectory() ? 'is not a directory' : st.uid !== uid ? `is owned by uid ${st.uid}, not by this user (${uid})` : st.mode & 0o022 ? `is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o7777).toString(8)})` : '';
-  if (why) throw new CvmfsError('EACCES', `the connector's directory ${dir} ${why}: remove it or make it this user's alone (chmod go-w)`, { path: dir });
-}
+export { privateDir };
 
 /** Session directories of processes that died without cleaning up. */
 async function removeStale(sessions: string): Promise<void> {
@@ -217,17 +212,20 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
   const tracer = loadTracer();
   // Private even when the cache base is shared with others: the shadow tree is served to programs unchecked.
   const own = privateCacheBase(options.open?.cacheDir ?? defaultCacheBase());
-  const sessions = join(own, 'sessions');
-  const base = join(own, 'shadow');
   // The cache base may be a symlink of the user's; below it, every directory must be a real one.
   await mkdir(own, { recursive: true, mode: 0o700 });
   const ownStat = await stat(own);
   if (ownStat.uid !== (process.getuid?.() ?? 0)) await privateDir(own, true);
-  for (const d of [sessions, base, join(base, 'rev'), join(base, 'root')]) await privateDir(d);
+  // Where other users (a job that switches user) can reach it, yet only this user can change it.
+  const base = await shadowArea(own, options.shadowDir);
+  const sessions = join(base, 'sessions');
+  for (const d of [sessions, join(base, 'rev'), join(base, 'root')]) await privateDir(d, false, TRAVERSE);
   await removeStale(sessions);
-  await pruneShadowRevisions(join(own, 'shadow'), sessions);
+  await pruneShadowRevisions(base, sessions);
   // Named by host too: a home directory (and so this cache) is often shared by the nodes of a cluster.
   const root = await mkdtemp(join(sessions, `${hostname()}.${process.pid}-`));
+  // The job's /cvmfs: listable by any user it switches to (`ls /cvmfs`), writable by none.
+  await chmod(root, 0o755);
   const opened: Repository[] = [];
   // Each repository's object store as soon as its open makes it (a profile's replay fetches ahead with it).
   const stores = new Map<string, { promise: Promise<ObjectStore>; resolve: (s: ObjectStore) => void }>();

@@ -58,9 +58,10 @@ async function writeTemporary(t: FillTarget, source: FillSource): Promise<string
     else await pipeline(source(), createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
     const got = (await stat(tmp)).size;
     if (got !== t.size) throw new CvmfsError('EIO', `${t.file}: content of ${got} bytes where the catalog gives ${t.size}`);
+    // Attributes first: setting one needs write permission, which the mode below takes away.
+    t.attributes?.(tmp);
     await chmod(tmp, t.mode);
     await utimes(tmp, t.mtime, t.mtime);
-    t.attributes?.(tmp);
     return tmp;
   } catch (e) {
     await rm(tmp, { force: true }).catch(() => undefined);

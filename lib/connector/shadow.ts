@@ -26,6 +26,9 @@ import { claim } from '../cache/claim.js';
 import { SiblingPrefetcher, type PrefetchOptions, type PrefetchStats } from '../fs/prefetch.js';
 import { encodeName, nativePath } from '../format/byte-names.js';
 import type { ProfileRecorder } from './profile.js';
+import { MODE_XATTR, modeAttribute, shadowMode } from './modes.js';
+
+export { shadowMode };
 
 /** The prefix programs see. */
 export const VIRTUAL_ROOT = '/cvmfs';
@@ -98,16 +101,6 @@ function inWritable(dir: string, change: () => void): void {
   }
 }
 
-/**
- * The mode of a shadow file or directory: the repository's permission bits without any write bit, so that the
- * kernel itself refuses to change content or names by any route (a /proc/self/fd link, a path found in
- * /proc/self/maps), and without setuid, setgid and sticky bits (a genuine mount is nosuid; the shadow files
- * belong to the user).
- */
-export function shadowMode(mode: number): number {
-  return mode & 0o555;
-}
-
 /** A name directly under /cvmfs that may be a repository: a fully qualified name, so with a dot (not `lib`). */
 export function mayBeRepository(name: string): boolean {
   return isRepositoryName(name) && name.includes('.');
@@ -165,6 +158,7 @@ export class ShadowTree {
   private readonly filled = new Map<string, Promise<void>>();
   private readonly argv0Support = new Map<string, boolean>();
   private readonly prefetchers = new Map<string, SiblingPrefetcher>();
+  private readonly owned = new Map<string, Promise<boolean>>();
   /** Counters for the connector's report (times in ms). */
   readonly counters = { requests: 0, directories: 0, files: 0, bytes: 0, listMs: 0, fillMs: 0, fetchMs: 0 };
   /** Sibling prefetch (lib/fs/prefetch.ts) on the first file filled in each directory; false turns it off. */
@@ -218,7 +212,8 @@ export class ShadowTree {
 
   /** Shows a repository in the session's `/cvmfs` before it is opened (an empty directory until then). */
   announce(fqrn: string): void {
-    if (mayBeRepository(fqrn)) racing(() => mkdirSync(posix.join(this.session, fqrn)));
+    // 0755 whatever the umask: a job's processes that switched to another user must not be able to write it.
+    if (mayBeRepository(fqrn)) racing(() => mkdirSync(posix.join(this.session, fqrn), 0o755));
   }
 
   /** Opens `/cvmfs/<fqrn>` (once): its revision directory, the `root/` link, the session's directory. */
@@ -232,6 +227,9 @@ export class ShadowTree {
         const rev = posix.join(this.base, 'rev', `${fqrn}@${hashToString(repo.rootHash)}`);
         this.revs.set(fqrn, rev);
         mkdirSync(`${rev}.state`, { recursive: true, mode: 0o700 });
+        // Traversable, not listable: a job's processes that switched to another user find the markers (and so
+        // the preload library's fast path) too; `fill/` inside stays 0700.
+        chmodSync(`${rev}.state`, 0o711);
         // What jobs killed while filling left (once per job and repository: a short directory).
         removeDeadTemporaries(this.fillTemporaries(fqrn));
         // In use from now: old revisions are pruned only after an hour without a mount or a new marker.
@@ -246,7 +244,7 @@ export class ShadowTree {
           utimesSync(rev, seconds(top.mtimeNs), seconds(top.mtimeNs));
         }
         // Newest revision for links between repositories; replaced atomically.
-        mkdirSync(posix.join(this.base, 'root'), { recursive: true, mode: 0o700 });
+        mkdirSync(posix.join(this.base, 'root'), { recursive: true, mode: 0o711 });
         const link = posix.join(this.base, 'root', fqrn);
         const tmp = `${link}.${process.pid}.tmp`;
         rmSync(tmp, { force: true });
@@ -490,7 +488,9 @@ export class ShadowTree {
           if (top) mkdirSync(nativePath(pdir), { recursive: true, mode: 0o700 });
           inWritable(pdir, () => this.create(p, e, place.fqrn, place.parts, new Map()));
           // Read-only again: the `.hidden` directory beside the tree has no mode of its own to show.
-          chmodSync(nativePath(pdir), top ? 0o555 : shadowMode(parent.mode));
+          // The top's `.hidden` is as closed to others as the repository's top.
+          const topMode = lstatSync(nativePath(this.revs.get(place.fqrn)!)).mode & 0o005 ? 0o555 : 0o500;
+          chmodSync(nativePath(pdir), top ? topMode : await this.dirMode(place.repo, place.fqrn, place.parts, parent));
           if (!top) utimesSync(nativePath(pdir), seconds(parent.mtimeNs), seconds(parent.mtimeNs));
         }
       }
@@ -513,6 +513,18 @@ export class ShadowTree {
     return place;
   }
 
+  /** Whether a repository's top is kept to this user (its root catalog requires membership): asked once. */
+  private ownTop(repo: Repository, fqrn: string): Promise<boolean> {
+    let p = this.owned.get(fqrn);
+    if (!p) this.owned.set(fqrn, p = repo.membershipRequirement().then((m) => m !== undefined));
+    return p;
+  }
+
+  /** The on-disk mode of a shadow directory: the top of a repository kept to this user has no bits for others. */
+  private async dirMode(repo: Repository, fqrn: string, parts: readonly string[], e: Entry): Promise<number> {
+    return shadowMode(e.mode, parts.length === 0 && (await this.ownTop(repo, fqrn)));
+  }
+
   /** Creates the children of a directory in the shadow tree (once per revision, whichever process does it). */
   private list(repo: Repository, fqrn: string, parts: readonly string[]): Promise<void> {
     const dir = this.real(fqrn, parts);
@@ -533,7 +545,12 @@ export class ShadowTree {
     const self = await repo.fs.entry(rpath, false);
     const children = await repo.fs.entries(rpath);
     const ndir = nativePath(dir);
-    chmodSync(ndir, shadowMode(self.mode) | 0o700);
+    // A repository that requires membership (which this client cannot check) stays this user's: its top is
+    // closed to others (lib/connector/modes.ts), and everything below is reached through it only.
+    const own = parts.length === 0 && (await this.ownTop(repo, fqrn));
+    chmodSync(ndir, (shadowMode(self.mode, own) & 0o777) | 0o700);
+    // The top has no parent listing to give it its attributes (every other directory got them when made).
+    if (parts.length === 0) this.setAttributes(dir, self, own);
     const firstOfInode = new Map<number, string>();
     // Synchronous calls on purpose: the traced program waits for this answer anyway, and a directory of
     // thousands of entries costs milliseconds this way instead of a thread-pool round trip per call.
@@ -542,7 +559,7 @@ export class ShadowTree {
       inWritable(dir, () => this.create(posix.join(dir, e.name), e, fqrn, parts, firstOfInode));
     }
     // Read-only only now: until the directory is filled, this process must be able to write it.
-    chmodSync(ndir, shadowMode(self.mode));
+    chmodSync(ndir, shadowMode(self.mode, own));
     utimesSync(ndir, seconds(self.mtimeNs), seconds(self.mtimeNs));
     writeFileSync(done, '', { mode: 0o600 });
     this.counters.directories++;
@@ -552,14 +569,21 @@ export class ShadowTree {
   /** Creates one entry of a directory in the shadow tree (synchronously, see {@link doList}). */
   private create(p: string, e: Entry, fqrn: string, parts: readonly string[], firstOfInode: Map<number, string>): void {
     this.makeEntry(p, e, fqrn, parts, firstOfInode);
-    this.setAttributes(p, e);
   }
 
-  /** Stored attributes become real ones (Linux allows user.* on files and directories, not on symlinks). */
-  private setAttributes(p: string, e: Entry): void {
-    if (e.xattrBlob && this.setxattr && (e.type === 'file' || e.type === 'dir')) {
-      for (const [name, value] of parseXattrs(e.xattrBlob)) this.setxattr(nativePath(p), name, value);
+  /**
+   * Stored attributes become real ones (Linux allows user.* on files and directories, not on symlinks), and so
+   * does a stored mode the on-disk bits cannot say (lib/connector/modes.ts). Called while the entry is still
+   * writable: setting a user.* attribute needs write permission (for anyone but root).
+   */
+  private setAttributes(p: string, e: Entry, own = false): void {
+    if (!this.setxattr || e.type === 'symlink' || e.type === 'fifo') return;
+    if (e.xattrBlob && (e.type === 'file' || e.type === 'dir')) {
+      for (const [name, value] of parseXattrs(e.xattrBlob)) if (name !== MODE_XATTR) this.setxattr(nativePath(p), name, value);
     }
+    const mode = modeAttribute(e.mode, own);
+    // A file system without user attributes: the stored mode shows as `disk | 0o200` (see the README).
+    if (mode) this.setxattr(nativePath(p), MODE_XATTR, mode);
   }
 
   /**
@@ -576,6 +600,8 @@ export class ShadowTree {
       case 'dir':
         if (old && !old.isDirectory()) rmSync(p, { force: true });
         if (!old || !old.isDirectory()) racing(() => mkdirSync(p, 0o700));
+        else chmodSync(p, 0o700);
+        this.setAttributes(path, e);
         // Made writable again by whoever lists it (doList).
         chmodSync(p, shadowMode(e.mode));
         utimesSync(p, t, t);
@@ -600,6 +626,8 @@ export class ShadowTree {
         if (!old || !old.isFile()) racing(() => closeSync(openSync(p, 'wx', 0o600)));
         // Never shorter: another process may have written the content already (same size, so a no-op then).
         if (!old || old.size !== e.size) truncateSync(p, e.size);
+        chmodSync(p, 0o600);
+        this.setAttributes(path, e);
         chmodSync(p, shadowMode(e.mode));
         utimesSync(p, t, t);
         if (e.nlink > 1) firstOfInode.set(e.ino, path);
@@ -619,7 +647,9 @@ export class ShadowTree {
         break;
       default:
         // Devices and sockets cannot be made without privileges: an empty file keeps the name visible.
-        if (!old) racing(() => closeSync(openSync(p, 'wx', 0o400)));
+        if (!old) racing(() => closeSync(openSync(p, 'wx', 0o600)));
+        else chmodSync(p, 0o600);
+        this.setAttributes(path, e);
         chmodSync(p, shadowMode(e.mode));
         utimesSync(p, t, t);
     }
@@ -637,6 +667,7 @@ export class ShadowTree {
         const fd = openSync(p, 'wx', 0o600);
         try {
           if (e.size > 0) ftruncateSync(fd, e.size);
+          this.setAttributes(path, e);
           fchmodSync(fd, shadowMode(e.mode));
           futimesSync(fd, t, t);
         } finally {
@@ -739,7 +770,7 @@ export class ShadowTree {
       : [];
     await fillFile({
       file, mode: shadowMode(entry.mode), mtime: seconds(entry.mtimeNs), size: entry.size, links,
-      dir: { mode: shadowMode(parent.mode), mtime: seconds(parent.mtimeNs) },
+      dir: { mode: await this.dirMode(repo, fqrn, parts.slice(0, -1), parent), mtime: seconds(parent.mtimeNs) },
       tmpDir, attributes: (p) => this.setAttributes(p, entry),
     }, source);
     this.counters.files++;

@@ -88,6 +88,8 @@ export interface CatalogContext {
   /** Unix seconds, for `last_modified`. */
   readonly timestamp: number;
   readonly ttl: number;
+  /** The root catalog's `voms_authz` property (a membership requirement), if any. */
+  readonly vomsAuthz?: string;
   /** Revision of the repository being published (the root catalog's revision). */
   readonly revision: number;
   /** Root catalog of the previous revision, if any. */
@@ -295,6 +297,7 @@ export async function writeCatalogTree(plan: CatalogPlan, ctx: CatalogContext): 
     props.push(['last_modified', String(ctx.timestamp)], ['revision', String(revision)]);
     if (isRoot) {
       if (ctx.previousRoot) props.push(['previous_revision', hashToString(ctx.previousRoot)]);
+      if (ctx.vomsAuthz) props.push(['voms_authz', ctx.vomsAuthz]);
     } else props.push(['previous_revision', prev ? hashToString(prev.hash) : NULL_HASH]);
     for (const [k, v] of props) db.run('INSERT INTO properties (key, value) VALUES (?,CAST(? AS TEXT))', [k, encodeName(v)]);
 

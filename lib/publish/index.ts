@@ -51,6 +51,11 @@ export interface PublishOptions {
   chunking?: ChunkSizes | false;
   /** Manifest time to live in seconds; default 240. */
   ttl?: number;
+  /**
+   * A membership requirement (the genuine server's `CVMFS_VOMS_AUTHZ`): written as the root catalog's
+   * `voms_authz` property, which clients check against a process's credentials.
+   */
+  vomsAuthz?: string;
   /** Whitelist validity in days from the publish time; default 30. Negative values make an expired whitelist. */
   whitelistDays?: number;
   /** A named tag for this revision, in addition to `trunk`. */
@@ -203,6 +208,7 @@ export async function publish(sourceDir: string, opts: PublishOptions): Promise<
 
   const rootCatalog = await writeCatalogTree(planCatalogs(root), {
     writer, algorithm, compression, timestamp, ttl, revision,
+    ...(opts.vomsAuthz ? { vomsAuthz: opts.vomsAuthz } : {}),
     ...(previous ? { previousRoot: previous.manifest.rootCatalog } : {}),
     previous: previous?.catalogs ?? new Map(),
     mtimeNs: opts.mtimeNs ?? true,

@@ -1,0 +1,48 @@
+/*
+ * Stored modes, one implementation for the tracer (C++) and the preload library (C). The encoding is
+ * lib/connector/modes.ts's: a shadow entry's on-disk mode is the stored mode's read and execute bits, plus S_ISVTX
+ * when the stored mode has more (write, setuid, setgid or sticky bits); the stored mode is then `disk | 0200`
+ * unless the attribute user.ucvmfs.mode (4 octal digits) names it. So a stat result without S_ISVTX is already
+ * right, and one with it costs one getxattr. The attribute itself is hidden from programs.
+ */
+#pragma once
+
+#include <string.h>
+#include <sys/stat.h>
+
+#define UCVMFS_MODE_XATTR "user.ucvmfs.mode"
+
+/* Whether a shadow entry's on-disk mode stands for a stored mode that must be looked up. */
+static inline int ucvmfs_mode_marked(unsigned mode) {
+  return (mode & S_ISVTX) && (S_ISREG(mode) || S_ISDIR(mode));
+}
+
+/* The stored mode of a marked entry (type bits kept) from its attribute `attr` (`n` bytes; n < 0: none). */
+static inline unsigned ucvmfs_stored_mode(unsigned disk, const char *attr, long n) {
+  if (!ucvmfs_mode_marked(disk)) return disk;
+  unsigned type = disk & S_IFMT;
+  if (n == 4) {
+    unsigned v = 0;
+    int ok = 1;
+    for (int i = 0; i < 4; i++) {
+      if (attr[i] < '0' || attr[i] > '7') ok = 0;
+      v = v * 8 + (unsigned)(attr[i] - '0');
+    }
+    if (ok) return type | v;
+  }
+  return type | (disk & 0555) | 0200;
+}
+
+/* Removes the mode attribute's name from a listxattr answer (`n` bytes); the new length. */
+static inline long ucvmfs_hide_mode_xattr(char *list, long n) {
+  const size_t len = sizeof UCVMFS_MODE_XATTR; /* with its NUL */
+  for (long i = 0; i < n;) {
+    size_t l = strnlen(list + i, (size_t)(n - i)) + 1;
+    if (l == len && memcmp(list + i, UCVMFS_MODE_XATTR, len) == 0) {
+      memmove(list + i, list + i + l, (size_t)(n - i) - l);
+      return n - (long)l;
+    }
+    i += (long)l;
+  }
+  return n;
+}

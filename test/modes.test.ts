@@ -1,0 +1,236 @@
+/**
+ * Stored modes under `ucvmfs exec` (lib/connector/modes.ts): stat shows the repository's permission bits (write,
+ * setuid, setgid and sticky too) as the genuine client does, copies out of /cvmfs keep them, and every write
+ * still fails with EROFS, in both layers (the preload library and ptrace alone).
+ */
+import { test, before, after, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, writeFileSync, appendFileSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { openRepository, publish, type Repository } from '../lib/index.js';
+import { keyOf, readTruth, serve, tempDir, ucvmfs, FIXTURES, type CliResult } from './helpers.js';
+import type { RepositoryServer } from '../lib/serve.js';
+import { modeAttribute, shadowMode, storedMode } from '../lib/connector/modes.js';
+
+const FX = 'fixture.test.example.org';
+const MO = 'modes.test.example.org';
+const PY = '/usr/bin/python3';
+/** Files and directories of the repository we publish, with the modes we give them. */
+const MODES: Record<string, number> = {
+  'tree/plain_644.txt': 0o644, 'tree/exec_755.sh': 0o755, 'tree/ro_444.txt': 0o444, 'tree/shared_664.txt': 0o664,
+  'tree/own_600.txt': 0o600, 'tree/suid_4755': 0o4755, 'tree/sgid_2755': 0o2755, 'tree/dir_750': 0o750,
+  'tree/dir_750/inner_640.txt': 0o640, 'tree/sticky_1777': 0o1777, 'tree/group_775': 0o775, 'tree': 0o755,
+};
+let server: RepositoryServer;
+let env: Record<string, string>;
+let lib: Repository;
+let fxLib: Repository;
+
+before(async () => {
+  const src = tempDir('ucvmfs-modes-src-');
+  const dirs = Object.keys(MODES).filter((p) => !p.includes('.') && !/suid|sgid/.test(p));
+  for (const d of dirs) mkdirSync(join(src, d), { recursive: true });
+  for (const [p, m] of Object.entries(MODES)) {
+    if (!dirs.includes(p)) writeFileSync(join(src, p), m & 0o111 ? `#!/bin/sh\necho ran ${p}\n` : `content of ${p}\n`);
+  }
+  // Children first: a directory without write bits is made last.
+  for (const [p, m] of Object.entries(MODES).sort(([a], [b]) => b.length - a.length)) chmodSync(join(src, p), m);
+  const out = join(tempDir('ucvmfs-modes-'), 'repo');
+  const r = await publish(src, { fqrn: MO, out });
+  for (const [p, m] of Object.entries(MODES).sort(([a], [b]) => b.length - a.length)) chmodSync(join(src, p), m | 0o700);
+  server = await serve({ [FX]: join(FIXTURES, FX, 'srv'), [MO]: out });
+  env = {
+    CVMFS_SERVER_URL: `${server.url}/@fqrn@`,
+    CVMFS_PUBLIC_KEY: [keyOf(FX), r.publicKeyPath].join(':'),
+    CVMFS_CACHE_BASE: tempDir('ucvmfs-modes-cache-'),
+    SOME_VAR: 'alpha',
+  };
+  const opts = { serverUrls: [`${server.url}/@fqrn@`], cacheDir: tempDir('ucvmfs-modes-lib-') };
+  lib = await openRepository(MO, { ...opts, publicKeys: [r.publicKeyPath] });
+  fxLib = await openRepository(FX, { ...opts, publicKeys: [keyOf(FX)] });
+});
+after(async () => {
+  await lib.close();
+  await fxLib.close();
+  await server.close();
+});
+
+let layerEnv: Record<string, string> = {};
+
+function exec(argv: string[], extra: Record<string, string> = {}): Promise<CliResult> {
+  return ucvmfs(['exec', '--', ...argv], { ...env, ...layerEnv, ...extra });
+}
+
+function layered(name: string, fn: (t: TestContext) => Promise<void>): void {
+  for (const [layer, e] of [['preload + ptrace', {}], ['ptrace only', { UCVMFS_NO_PRELOAD: '1' }]] as const) {
+    test(`${name} [${layer}]`, async (t) => {
+      layerEnv = e;
+      try {
+        await fn(t);
+      } finally {
+        layerEnv = {};
+      }
+    });
+  }
+}
+
+test('the encoding: read-only on disk, no setuid or setgid there, every stored mode read back', () => {
+  for (let m = 0; m <= 0o7777; m++) {
+    for (const own of [false, true]) {
+      const disk = shadowMode(m, own);
+      assert.equal(disk & 0o6222, 0, `${m.toString(8)}: no write, setuid or setgid bit on disk`);
+      assert.equal(disk & (own ? 0o077 : 0), 0);
+      const attr = modeAttribute(m, own);
+      const back = storedMode(0o100000 | disk, attr) & 0o7777;
+      assert.equal(back, m, `${m.toString(8)} (own ${own}) comes back`);
+      if (!own && [0o644, 0o755, 0o444, 0o555, 0o600, 0o700, 0o750, 0o640].includes(m)) assert.equal(attr, undefined, `${m.toString(8)} needs no attribute`);
+    }
+  }
+});
+
+test('the library reports the stored modes (the reference for the connector)', async () => {
+  for (const [p, m] of Object.entries(MODES)) assert.equal((await lib.fs.lstat(`/${p}`)).mode & 0o7777, m, p);
+  const truth = readTruth(FX);
+  for (const p of ['/perms/dir_700', '/perms/exec_700', '/perms/private_600.txt', '/perms/readonly_444.txt', '/perms/exec_755.sh', '/small/hello.txt']) {
+    assert.equal('0' + ((await fxLib.fs.lstat(p)).mode & 0o7777).toString(8), truth.entries[p]!.perm, p);
+  }
+});
+
+/** Every path of our repository and a few of the fixture's, as /cvmfs paths, with the library's stored mode. */
+async function expected(): Promise<Map<string, number>> {
+  const want = new Map<string, number>();
+  for (const p of Object.keys(MODES)) want.set(`/cvmfs/${MO}/${p}`, (await lib.fs.lstat(`/${p}`)).mode & 0o7777);
+  for (const p of ['/perms', '/perms/dir_700', '/perms/exec_700', '/perms/private_600.txt', '/perms/readonly_444.txt', '/small/hello.txt']) {
+    want.set(`/cvmfs/${FX}${p}`, (await fxLib.fs.lstat(p)).mode & 0o7777);
+  }
+  return want;
+}
+
+const STAT_ALL = `
+import os, sys, stat, json
+out = {}
+for p in sys.argv[1:]:
+    a = os.stat(p).st_mode & 0o7777; b = os.lstat(p).st_mode & 0o7777
+    fd = os.open(p, os.O_RDONLY); c = os.fstat(fd).st_mode & 0o7777; os.close(fd)
+    d = os.stat(os.path.basename(p), dir_fd=os.open(os.path.dirname(p), os.O_RDONLY)).st_mode & 0o7777
+    out[p] = [a, b, c, d]
+print(json.dumps(out))
+`;
+
+layered('stat, lstat, statx, os.stat and stat -c %a show the stored modes (write, setuid, setgid, sticky bits), warm and cold', async () => {
+  const want = await expected();
+  const paths = [...want.keys()];
+  const cache = tempDir('ucvmfs-modes-stat-');
+  for (const round of ['cold', 'warm']) {
+    const r = await exec(['/bin/sh', '-c', `stat -c '%a %n' "$@" && for p; do ls -ld "$p" | cut -c1-10; done && ${PY} -c '${STAT_ALL}' "$@"`, 'sh', ...paths], { CVMFS_CACHE_BASE: cache });
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.toString().trim().split('\n');
+    const coreutils = lines.slice(0, paths.length);
+    assert.deepEqual(coreutils, paths.map((p) => `${want.get(p)!.toString(8)} ${p}`), `${round}: stat -c %a (statx)`);
+    // ls -l letters: the same bits as the genuine mount shows them (s, S, t included).
+    const ls = lines.slice(paths.length, 2 * paths.length);
+    const letters = (m: number, dir: boolean) => (dir ? 'd' : '-') + [6, 3, 0].map((s, i) => {
+      const r = m >> s & 4 ? 'r' : '-', w = m >> s & 2 ? 'w' : '-', x = m >> s & 1;
+      const special = m & [0o4000, 0o2000, 0o1000][i]!;
+      return r + w + (special ? (i === 2 ? (x ? 't' : 'T') : (x ? 's' : 'S')) : x ? 'x' : '-');
+    }).join('');
+    const dirs = new Set(paths.filter((p) => !/\.|suid|sgid|exec_700$/.test(p.split('/').pop()!)));
+    assert.deepEqual(ls, paths.map((p) => letters(want.get(p)!, dirs.has(p))), `${round}: ls -ld`);
+    const py = JSON.parse(lines[2 * paths.length]!) as Record<string, number[]>;
+    for (const p of paths) {
+      const [st, lst, fst, at] = py[p]!;
+      assert.equal(st, want.get(p), `${round}: os.stat ${p}`);
+      assert.equal(lst, want.get(p), `${round}: os.lstat ${p}`);
+      assert.equal(at, want.get(p), `${round}: os.stat(dir_fd=) ${p}`);
+      // fstat never stops in the tracer: only the preload library shows the stored mode there (see the README).
+      if (!layerEnv.UCVMFS_NO_PRELOAD) assert.equal(fst, want.get(p), `${round}: os.fstat ${p}`);
+      else assert.equal(fst! & 0o6222, 0, `${round}: os.fstat ${p} shows the on-disk mode (${fst!.toString(8)})`);
+    }
+  }
+  // The stored-mode attribute is the connector's: no listing or read shows it.
+  const x = await exec(['/bin/sh', '-c', `getfattr -d -m - "$@" 2>&1; ${PY} -c 'import os, sys; print([n for p in sys.argv[1:] for n in os.listxattr(p)])' "$@"`, 'sh', ...paths.filter((p) => p.includes(MO))], { CVMFS_CACHE_BASE: cache });
+  assert.equal(x.code, 0, x.stderr);
+  assert.doesNotMatch(x.stdout.toString(), /ucvmfs\.mode/);
+  const g = await exec([PY, '-c', `import os\ntry:\n  os.getxattr("/cvmfs/${MO}/tree/suid_4755", "user.ucvmfs.mode"); print("visible")\nexcept OSError as e: print(e.errno == 61)`], { CVMFS_CACHE_BASE: cache });
+  assert.equal(g.stdout.toString().trim(), 'True', g.stderr);
+});
+
+/**
+ * What `cp -a` gives a copy: the stored mode; with ptrace alone a copied file gets the on-disk mode, since cp takes
+ * a file's mode from fstat of its descriptor, which never stops in the tracer (a difference the README states).
+ */
+function cpMode(copy: string, stored: number): number {
+  // (Its setuid, setgid and sticky bits come from the path's stat, which is right.)
+  return layerEnv.UCVMFS_NO_PRELOAD && lstatSync(copy).isFile() ? (stored & 0o7000) | (shadowMode(stored) & 0o555) : stored;
+}
+
+layered('cp -a and shutil.copytree out of /cvmfs keep the stored modes, and the copies can be edited', async () => {
+  const want = await expected();
+  const dest = tempDir('ucvmfs-modes-copy-');
+  // Content first: cp refuses a file whose inode changed between its stat and its open, as a placeholder's does
+  // when its content is filled (see the README).
+  const r = await exec(['/bin/sh', '-c', `find /cvmfs/${MO}/tree /cvmfs/${FX}/perms -type f -exec cat {} + >/dev/null && cp -a /cvmfs/${MO}/tree ${dest}/cp && ${PY} -c 'import shutil; shutil.copytree("/cvmfs/${MO}/tree", "${dest}/py")' && cp -a /cvmfs/${FX}/perms ${dest}/perms`]);
+  assert.equal(r.code, 0, r.stderr);
+  for (const [p, m] of want) {
+    const rel = p.startsWith(`/cvmfs/${MO}/tree`) ? p.slice(`/cvmfs/${MO}/tree`.length) : undefined;
+    if (rel !== undefined) {
+      assert.equal(lstatSync(join(dest, 'py', rel)).mode & 0o7777, m, `py${rel}`);
+      assert.equal(lstatSync(join(dest, 'cp', rel)).mode & 0o7777, cpMode(join(dest, 'cp', rel), m), `cp${rel}`);
+    } else if (p.startsWith(`/cvmfs/${FX}/perms`)) {
+      const copy = join(dest, p.slice(`/cvmfs/${FX}/`.length));
+      assert.equal(lstatSync(copy).mode & 0o7777, cpMode(copy, m), p);
+    }
+  }
+  // Editable where the repository had write bits: the copy is a normal file of the user's.
+  appendFileSync(join(dest, 'py', 'plain_644.txt'), 'edited\n');
+  assert.equal(readFileSync(join(dest, 'py', 'plain_644.txt'), 'utf8'), 'content of tree/plain_644.txt\nedited\n');
+  assert.equal(readFileSync(join(dest, 'cp', 'plain_644.txt'), 'utf8'), 'content of tree/plain_644.txt\n');
+  writeFileSync(join(dest, 'py', 'dir_750', 'new.txt'), 'new\n');
+  assert.deepEqual(readdirSync(join(dest, 'py', 'dir_750')).sort(), ['inner_640.txt', 'new.txt']);
+  // No connector attribute travels with the copies (cp -a copies attributes through descriptors).
+  const attrs = spawnSync('getfattr', ['-R', '-d', '-m', '-', dest], { encoding: 'utf8' });
+  if (!layerEnv.UCVMFS_NO_PRELOAD) assert.doesNotMatch(attrs.stdout, /ucvmfs\.mode/);
+});
+
+const WRITES = `
+import os, sys, errno
+res = []
+def t(name, f):
+    try:
+        f(); res.append(name + ":ok")
+    except OSError as e:
+        res.append(name + ":" + errno.errorcode[e.errno])
+for p in sys.argv[1:]:
+    b = os.path.basename(p)
+    t(b + " O_WRONLY", lambda: os.open(p, os.O_WRONLY))
+    t(b + " O_RDWR", lambda: os.open(p, os.O_RDWR))
+    t(b + " O_APPEND", lambda: os.open(p, os.O_WRONLY | os.O_APPEND))
+    t(b + " O_TRUNC", lambda: os.open(p, os.O_RDONLY | os.O_TRUNC))
+    fd = os.open(p, os.O_RDONLY)
+    t(b + " /proc/self/fd", lambda: os.open("/proc/self/fd/%d" % fd, os.O_RDWR))
+    t(b + " ftruncate", lambda: os.truncate(fd, 0))
+    t(b + " fchmod", lambda: os.chmod(fd, 0o777))
+    os.close(fd)
+    t(b + " chmod", lambda: os.chmod(p, 0o777))
+    t(b + " truncate", lambda: os.truncate(p, 0))
+    t(b + " utime", lambda: os.utime(p, (1, 1)))
+    t(b + " rename into", lambda: os.rename(TMP, p))
+print("\\n".join(res))
+`;
+
+layered('writes by every route still fail with EROFS on files whose stored mode has write bits (access W_OK too)', async () => {
+  const tmp = join(tempDir('ucvmfs-modes-w-'), 'src.txt');
+  writeFileSync(tmp, 'x');
+  const files = ['plain_644.txt', 'shared_664.txt', 'suid_4755', 'exec_755.sh'].map((f) => `/cvmfs/${MO}/tree/${f}`);
+  const r = await exec([PY, '-c', WRITES.replace('TMP', JSON.stringify(tmp)), ...files]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.toString().trim().split('\n');
+  assert.equal(lines.length, files.length * 11);
+  for (const l of lines) assert.match(l, /:EROFS$/, l);
+  const a = await exec(['/bin/sh', '-c', `${PY} -c 'import ctypes, sys; libc = ctypes.CDLL(None, use_errno=True); print(libc.access(sys.argv[1].encode(), 2), ctypes.get_errno())' /cvmfs/${MO}/tree/plain_644.txt`]);
+  assert.equal(a.stdout.toString().trim(), '-1 30', `access(W_OK): EROFS as on a read-only mount ${a.stderr}`);
+  // Nothing changed: the next job reads what the repository holds.
+  const next = await exec(['cat', ...files]);
+  assert.equal(next.stdout.toString(), 'content of tree/plain_644.txt\ncontent of tree/shared_664.txt\n#!/bin/sh\necho ran tree/suid_4755\n#!/bin/sh\necho ran tree/exec_755.sh\n');
+});
