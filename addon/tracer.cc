@@ -24,6 +24,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "container.h"
 #include "filter.h"
 #include "paths.h"
 #include "syscalls.h"
@@ -230,6 +231,88 @@ class Tracer {
               (int)pid, cache.c_str(), cache.c_str(), cache.c_str());
     }
     return sees;
+  }
+
+  // ---- Containers whose bind sources or root are under /cvmfs (container.h) ----
+  struct stat hostRoot_ = RootOf();
+  static struct stat RootOf() {
+    struct stat st{};
+    stat("/", &st);
+    return st;
+  }
+
+  // A path of a process in another mount namespace that reaches the host's /cvmfs through the host's root seen
+  // there (`/oldroot/cvmfs/...` in bwrap): its /cvmfs path, and in `rw` the same prefix followed by the shadow path.
+  std::string ViaHostRoot(pid_t pid, const std::string& s, std::string* rw) {
+    if (s.size() < 7 || s[0] != '/' || s.find("/cvmfs", 1) == std::string::npos || SameNamespace(pid)) return "";
+    std::string n = Normalize(s);
+    size_t at = HostRootPrefix(pid, n, hostRoot_);
+    if (at == std::string::npos) return "";
+    std::string virt = n.substr(at);
+    *rw = n.substr(0, at) + ToShadow(virt);
+    return virt;
+  }
+
+  // The /cvmfs path a mount argument names (and in `rw` what the kernel must get instead), or "".
+  std::string MountPath(pid_t pid, const Regs& r, const std::string& s, std::string* rw) {
+    rw->clear();
+    if (s.empty() || s[0] != '/') return "";
+    std::string virt = Classify(pid, r, -1, s, rw);
+    if (!virt.empty() && SeesShadow(pid)) return virt;
+    rw->clear();
+    return ViaHostRoot(pid, s, rw);
+  }
+
+  // mount(2) and open_tree(2): /cvmfs paths translated as for other calls; a bind whose source is in the shadow
+  // tree (by any path) waits until JavaScript completed the source's whole subtree, and fails when it cannot be.
+  bool OnMount(pid_t pid, Regs& r, long nr) {
+    bool tree = nr != __NR_mount;
+    uint64_t flags = r.Arg(tree ? 2 : 3);
+    bool bind = tree ? (flags & OPEN_TREE_CLONE) != 0 : (flags & MS_BIND) && !(flags & (MS_REMOUNT | MS_MOVE));
+    uint64_t low = 0;  // scratch space used so far (two paths may be rewritten)
+    auto rewrite = [&](int idx, const std::string& rw) {
+      low = Scratch(pid, r, rw + '\0', low);
+      if (low) r.SetArg(idx, low);
+      return low != 0;
+    };
+    std::string s, rw;
+    // The target: under /cvmfs it is the shadow directory (a runtime mounting /proc in a root it took from /cvmfs).
+    if (!tree && ReadString(pid, r.Arg(1), &s)) {
+      std::string virt = MountPath(pid, r, s, &rw);
+      if (!virt.empty() && (Failed(Ask('l', virt)) || !rewrite(1, rw))) return FailNow(pid, r, EIO);
+    }
+    if (bind && ReadString(pid, r.Arg(tree ? 1 : 0), &s)) {
+      std::string virt = MountPath(pid, r, s, &rw);
+      if (!virt.empty() && !rewrite(tree ? 1 : 0, rw)) return FailNow(pid, r, EIO);
+      if (virt.empty()) {
+        // Not named as /cvmfs: what the kernel will bind decides (`/proc/self/fd/N`, a shadow path, a symlink).
+        bool follow = !tree || !(flags & AT_SYMLINK_NOFOLLOW);
+        int fd = OpenAsTracee(pid, tree ? (int)(int32_t)r.Arg(0) : AT_FDCWD, s, follow);
+        std::string real;
+        if (fd >= 0) {
+          real = HostPathUnder(fd, o_.base);
+          if (real.empty()) real = HostPathUnder(fd, o_.shadow);
+          close(fd);
+        }
+        if (!real.empty()) {
+          virt = Virtualize(real);
+          // The shadow area's own directories (markers, revisions side by side) are nobody's to bind.
+          if (virt.empty()) return FailNow(pid, r, EACCES);
+        }
+      }
+      if (!virt.empty() && !CompleteTree(Normalize(virt))) return FailNow(pid, r, EIO);
+    }
+    if (low) r.Store();
+    return false;
+  }
+
+  // Asks JavaScript to complete a bind source (every directory listed, every file filled and verified), once per
+  // path and session; /cvmfs itself is no repository's content (its entries are the repositories' tops).
+  bool CompleteTree(const std::string& virt) {
+    if (virt == kVirtual || ready_.count("t" + virt)) return true;
+    if (Failed(AskJs('t', virt))) return false;
+    ready_.insert("t" + virt);
+    return true;
   }
 
   std::vector<std::string> Ask(char op, const std::string& path) {
@@ -569,6 +652,7 @@ class Tracer {
       r.Store();
       return true;
     }
+    if (c->kind == Kind::Mount) return OnMount(pid, r, nr);
     // Calls with two paths (rename, link, symlink): the second one decides EROFS as well.
     std::string s, rw;
     if (c->path2 >= 0) {
@@ -612,6 +696,7 @@ class Tracer {
       }
     }
     if (!virt.empty() && !SeesShadow(pid)) return FailNow(pid, r, ENOENT);
+    if (virt.empty() && rw.empty()) virt = ViaHostRoot(pid, s, &rw);
     if (virt.empty() && (c->kind == Kind::Write || c->kind == Kind::Open)) {
       // A change through a path outside /cvmfs that leads into the shadow tree: as read-only as /cvmfs itself.
       bool writes = c->kind == Kind::Write;

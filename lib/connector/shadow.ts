@@ -26,6 +26,7 @@ import { claim } from '../cache/claim.js';
 import { SiblingPrefetcher, type PrefetchOptions, type PrefetchStats } from '../fs/prefetch.js';
 import { encodeName, nativePath } from '../format/byte-names.js';
 import type { ProfileRecorder } from './profile.js';
+import { bindBounds, completeSubtree, type BindBounds } from './bind-source.js';
 
 /** The prefix programs see. */
 export const VIRTUAL_ROOT = '/cvmfs';
@@ -272,6 +273,7 @@ export class ShadowTree {
     if (!ahead) this.counters.requests++;
     if (op === 'g') return this.magic(path);
     if (op === 'm') return (await this.mount(path)) ? [this.revs.get(path)!] : [];
+    if (op === 't') return this.completeBindSource(path);
     // An exec plan made before for this path in this revision (the program then was complete in the shadow tree):
     // a warm job that runs programs from /cvmfs needs no catalog, and so no SQLite, at all.
     const fqrn0 = op === 'x' ? path.split('/')[2] : undefined;
@@ -302,6 +304,27 @@ export class ShadowTree {
       renameSync(nativePath(tmp), nativePath(saved));
     }
     return plan;
+  }
+
+  /** Bounds of a subtree that may become a container's bind source (see lib/connector/bind-source.ts). */
+  bindBounds: BindBounds = bindBounds();
+
+  /**
+   * Completes what a container is about to bind (`t`): the whole subtree of a /cvmfs path, listed and filled, or
+   * an error (the mount then fails with EIO). A path that is not there needs nothing: the kernel answers ENOENT.
+   */
+  private async completeBindSource(path: string): Promise<string[]> {
+    const place = await this.walk(path, true);
+    if (!place?.repo || !place.entry) return [];
+    const { repo, fqrn } = place;
+    await completeSubtree(path, place.parts, place.entry, {
+      list: async (parts) => {
+        await this.list(repo, fqrn, parts);
+        return [...(await repo.fs.entries('/' + parts.join('/')))];
+      },
+      fill: (parts, e) => this.fill(repo, fqrn, parts, e),
+    }, this.bindBounds);
+    return [];
   }
 
   /**
