@@ -306,6 +306,25 @@ class Tracer {
     return false;
   }
 
+  // In a container's mount namespace a /cvmfs path may lead to a file system mounted over the shadow tree there
+  // (runc's tmpfs on <root>/dev when the root is a tree under /cvmfs): not ours, so the kernel decides. A bind of
+  // the shadow tree keeps its device, and stays read-only. A name not there yet is judged by its directory.
+  bool MountedOver(pid_t pid, const Regs& r, int dirfdIdx, const std::string& s, const std::string& rw) {
+    if (SameNamespace(pid)) return false;
+    int dirfd = rw.empty() && dirfdIdx >= 0 ? (int)(int32_t)r.Arg(dirfdIdx) : AT_FDCWD;
+    std::string path = rw.empty() ? s : rw;
+    int fd = OpenAsTracee(pid, dirfd, path, false);
+    if (fd < 0 && errno == ENOENT) {
+      size_t slash = path.find_last_of('/');
+      fd = OpenAsTracee(pid, dirfd, slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash), true);
+    }
+    if (fd < 0) return false;
+    struct stat st, area;
+    bool other = fstat(fd, &st) == 0 && stat(o_.base.c_str(), &area) == 0 && st.st_dev != area.st_dev;
+    close(fd);
+    return other;
+  }
+
   // Asks JavaScript to complete a bind source (every directory listed, every file filled and verified), once per
   // path and session; /cvmfs itself is no repository's content (its entries are the repositories' tops).
   bool CompleteTree(const std::string& virt) {
@@ -340,6 +359,27 @@ class Tracer {
       if (lstat(ToShadow(path).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) listed_.insert(path);
     }
     return a;
+  }
+
+  // Calls that make a new name (its last path argument): on a read-only mount the kernel answers EEXIST before
+  // EROFS when the name is there (`mkdir -p`; a runtime's `symlinkat("/proc/mounts", etc, "mtab")` in a root
+  // file system taken from /cvmfs).
+  static bool CreatesName(long nr) {
+    switch (nr) {
+#ifdef __NR_mkdir
+      case __NR_mkdir: case __NR_mknod: case __NR_symlink: case __NR_link:
+#endif
+      case __NR_mkdirat: case __NR_mknodat: case __NR_symlinkat: case __NR_linkat:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  long CreateError(const std::string& virt) {
+    Ask('l', virt);
+    struct stat st;
+    return lstat(ToShadow(Normalize(virt)).c_str(), &st) == 0 ? EEXIST : EROFS;
   }
 
   // JavaScript's answer when it could not prepare a path (the call then fails with EIO).
@@ -658,7 +698,17 @@ class Tracer {
     if (c->path2 >= 0) {
       if (!ReadString(pid, r.Arg(c->path2), &s)) return FailNow(pid, r, UnreadableError(pid, r.Arg(c->path2)));
       int dirfd2 = c->dirfd2 < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd2);
-      if (!Classify(pid, r, c->dirfd2, s, &rw).empty() || TargetsShadow(pid, dirfd2, s, false)) return FailNow(pid, r, EROFS);
+      std::string v2 = Classify(pid, r, c->dirfd2, s, &rw);
+      if (!v2.empty() && c->path < 0 && MountedOver(pid, r, c->dirfd2, s, rw)) {
+        // symlink into a file system a container mounted over the shadow tree (runc's /dev/ptmx).
+        uint64_t a = rw.empty() ? r.Arg(c->path2) : Scratch(pid, r, rw + '\0');
+        if (!a) return FailNow(pid, r, EIO);
+        r.SetArg(c->path2, a);
+        r.Store();
+        return false;
+      }
+      if (!v2.empty()) return FailNow(pid, r, CreatesName(nr) ? CreateError(v2) : EROFS);
+      if (TargetsShadow(pid, dirfd2, s, false)) return FailNow(pid, r, EROFS);
       // A destination through a symlink into /cvmfs (rename, link and symlink are rare: the check is cheap here).
       if (rw.empty() && !ThroughLink(pid, dirfd2, s, false).empty()) return FailNow(pid, r, EROFS);
     }
@@ -727,18 +777,9 @@ class Tracer {
     bool needExit = false;
     switch (c->kind) {
       case Kind::Write: {
-        bool mk = false;
-#ifdef __NR_mkdir
-        mk = nr == __NR_mkdir;
-#endif
-        mk = mk || nr == __NR_mkdirat;
-        long err = EROFS;
-        if (mk) {
-          Ask('l', virt);
-          struct stat st;
-          if (lstat(ToShadow(Normalize(virt)).c_str(), &st) == 0) err = EEXIST;
-        }
-        Fail(pid, r, err);
+        if (MountedOver(pid, r, c->dirfd, s, rw)) break;
+        // link's first path is the existing name, not the one made.
+        Fail(pid, r, CreatesName(nr) && c->path2 < 0 ? CreateError(virt) : EROFS);
         r.Store();
         return true;
       }
@@ -747,6 +788,7 @@ class Tracer {
         if (c->flags >= 0) flags = r.Arg(c->flags);
         else ReadMem(pid, r.Arg(2), &flags, sizeof flags);  // openat2: struct open_how starts with flags
         if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC))) {
+          if (MountedOver(pid, r, c->dirfd, s, rw)) break;
           Fail(pid, r, EROFS);
           r.Store();
           return true;
