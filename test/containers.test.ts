@@ -109,6 +109,7 @@ layered('bwrap: a /cvmfs directory bound into a container (--ro-bind /cvmfs/<fqr
     assert.equal(r.stdout.toString(), want, `${round}: ${r.stderr}`);
     if (round === 'cold') assert.ok(downloaded(r) >= files.length, r.stderr);
     else assert.equal(downloaded(r), 0, `warm: nothing downloaded: ${r.stderr}`);
+    if (round === 'warm') assert.match(r.stderr, / 0 catalogs loaded/, 'a complete subtree is known by its marker');
   }
 });
 
@@ -120,6 +121,7 @@ layered('bwrap: a root file system on /cvmfs (--ro-bind /cvmfs/<fqrn> / --proc /
     assert.equal(r.code, 0, `${round}: ${r.stderr}`);
     assert.equal(r.stdout.toString(), want, `${round}: ${r.stderr}`);
     if (round === 'warm') assert.equal(downloaded(r), 0, `warm: nothing downloaded: ${r.stderr}`);
+    if (round === 'warm') assert.match(r.stderr, / 0 catalogs loaded/, 'a complete subtree is known by its marker');
   }
 });
 

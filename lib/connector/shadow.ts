@@ -212,7 +212,7 @@ export class ShadowTree {
   }
 
   /** A marker file recording that something in a revision directory is complete (directory listed, content written). */
-  private marker(fqrn: string, kind: 'l' | 'f' | 'x', key: string): string {
+  private marker(fqrn: string, kind: 'l' | 'f' | 'x' | 't', key: string): string {
     // The MD5 of the path's bytes, as the tracer and the preload library compute it (names need not be UTF-8).
     return `${this.revs.get(fqrn)!}.state/${kind}-${createHash('md5').update(encodeName(key)).digest('hex')}`;
   }
@@ -314,6 +314,10 @@ export class ShadowTree {
    * an error (the mount then fails with EIO). A path that is not there needs nothing: the kernel answers ENOENT.
    */
   private async completeBindSource(path: string): Promise<string[]> {
+    // A subtree once complete stays so (a revision never changes): a warm job binds it without any catalog.
+    const top = path.split('/')[2] ?? '';
+    const done = mayBeRepository(top) && (await this.mount(top)) ? this.marker(top, 't', path) : undefined;
+    if (done && !this.recording && existsSync(done)) return [];
     const place = await this.walk(path, true);
     if (!place?.repo || !place.entry) return [];
     const { repo, fqrn } = place;
@@ -324,6 +328,8 @@ export class ShadowTree {
       },
       fill: (parts, e) => this.fill(repo, fqrn, parts, e),
     }, this.bindBounds);
+    // Only for a subtree of the repository named (a link into another one may lead to a newer revision of it).
+    if (done && fqrn === top) writeFileSync(done, '', { mode: 0o600 });
     return [];
   }
 
