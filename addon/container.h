@@ -16,7 +16,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <set>
 #include <string>
+#include <utility>
 
 #include "paths.h"
 #include "tracee.h"
@@ -97,5 +99,46 @@ inline std::string HostPathUnder(int fd, const std::string& area) {
   }
   return "";
 }
+
+// The roots of the shadow tree's binds into containers (device, inode), seen at mount time. In a container a
+// bound shadow file has a name of the container's (`/opt/x/f`), not a shadow path: it is found to be one by
+// climbing from its directory to a bound root.
+class BoundRoots {
+ public:
+  void Add(const std::string& hostPath) {
+    struct stat st;
+    if (stat(hostPath.c_str(), &st) == 0) roots_.insert({st.st_dev, st.st_ino});
+  }
+
+  // Whether the directory open as `dirfd` (O_PATH) is a bound root or below one.
+  bool Holds(int dirfd) const {
+    if (roots_.empty()) return false;
+    struct stat st;
+    if (fstat(dirfd, &st) != 0) return false;
+    int cur = dup(dirfd);
+    bool in = false;
+    // The walk stays on the shadow tree's device: a bind's root climbs to the container's own directories.
+    for (int depth = 0; cur >= 0 && depth < 4096; depth++) {
+      if (roots_.count({st.st_dev, st.st_ino})) {
+        in = true;
+        break;
+      }
+      int up = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+      struct stat ps;
+      if (up < 0 || fstat(up, &ps) != 0 || ps.st_dev != st.st_dev || ps.st_ino == st.st_ino) {
+        if (up >= 0) close(up);
+        break;
+      }
+      close(cur);
+      cur = up;
+      st = ps;
+    }
+    if (cur >= 0) close(cur);
+    return in;
+  }
+
+ private:
+  std::set<std::pair<dev_t, ino_t>> roots_;
+};
 
 }  // namespace ucvmfs

@@ -235,6 +235,7 @@ class Tracer {
 
   // ---- Containers whose bind sources or root are under /cvmfs (container.h) ----
   struct stat hostRoot_ = RootOf();
+  BoundRoots bound_;  // shadow directories bound into containers
   static struct stat RootOf() {
     struct stat st{};
     stat("/", &st);
@@ -301,6 +302,7 @@ class Tracer {
         }
       }
       if (!virt.empty() && !CompleteTree(Normalize(virt))) return FailNow(pid, r, EIO);
+      if (!virt.empty()) bound_.Add(ToShadow(Normalize(virt)));
     }
     if (low) r.Store();
     return false;
@@ -323,6 +325,32 @@ class Tracer {
     bool other = fstat(fd, &st) == 0 && stat(o_.base.c_str(), &area) == 0 && st.st_dev != area.st_dev;
     close(fd);
     return other;
+  }
+
+  // Whether a change by a process of another mount namespace lands in the shadow area: in a container the
+  // shadow tree may be bound under a path of its own (a writable bind, written by the container's root).
+  bool ContainerTargetsShadow(pid_t pid, int dirfd, const std::string& s, bool follow) {
+    // An fd: by the name the process knows it by (a bound shadow file has one of the container's).
+    if (s.empty()) {
+      std::string name = ProcLink(pid, dirfd == AT_FDCWD ? "cwd" : "fd/" + std::to_string(dirfd));
+      return !name.empty() && name[0] == '/' && ContainerTargetsShadow(pid, AT_FDCWD, name, false);
+    }
+    int fd = OpenAsTracee(pid, dirfd, s, follow);
+    bool in = false;
+    if (fd >= 0) {
+      in = !HostPathUnder(fd, o_.base).empty() || !HostPathUnder(fd, o_.shadow).empty();
+      struct stat st;
+      if (!in && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) in = bound_.Holds(fd);
+      close(fd);
+    }
+    if (in) return true;
+    // Its directory (a new name, or a file: files have no `..` to climb from).
+    size_t slash = s.find_last_of('/');
+    fd = OpenAsTracee(pid, dirfd, slash == std::string::npos ? "." : slash == 0 ? "/" : s.substr(0, slash), true);
+    if (fd < 0) return false;
+    in = !HostPathUnder(fd, o_.base).empty() || !HostPathUnder(fd, o_.shadow).empty() || bound_.Holds(fd);
+    close(fd);
+    return in;
   }
 
   // Asks JavaScript to complete a bind source (every directory listed, every file filled and verified), once per
@@ -576,6 +604,7 @@ class Tracer {
   // /proc/self/fd/N link, a shadow path read from /proc/self/maps, a symlink to one): resolved by the kernel
   // for the tracer as it will be for the tracee. A name that does not exist yet is judged by its directory.
   bool TargetsShadow(pid_t pid, int dirfd, const std::string& s, bool follow) {
+    if (!SameNamespace(pid)) return ContainerTargetsShadow(pid, dirfd, s, follow);
     std::string p = TraceePath(pid, dirfd, s);
     int fd = open(p.c_str(), O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
     if (fd < 0) {
@@ -687,7 +716,7 @@ class Tracer {
     }
     if (c->kind == Kind::FdWrite) {
       std::string target = ProcLink(pid, "fd/" + std::to_string((int)(int32_t)r.Arg(0)));
-      if (!InShadowArea(target)) return false;
+      if (!InShadowArea(target) && (SameNamespace(pid) || !ContainerTargetsShadow(pid, (int)(int32_t)r.Arg(0), "", true))) return false;
       Fail(pid, r, EROFS);
       r.Store();
       return true;

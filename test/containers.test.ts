@@ -15,6 +15,7 @@ import type { RepositoryServer } from '../lib/serve.js';
 import { copyFixture, keyOf, noise, openFixture, readTruth, serve, tempDir, ucvmfs, FIXTURES, type CliResult } from './helpers.js';
 
 const FQRN = 'fixture.test.example.org';
+const PY = '/usr/bin/python3';
 const M = `/cvmfs/${FQRN}`;
 const IMG = 'image.test.example.org';
 const I = `/cvmfs/${IMG}`;
@@ -159,6 +160,26 @@ layered('bwrap: a bind source larger than UCVMFS_BIND_MAX_ENTRIES / UCVMFS_BIND_
     assert.match(r.stderr, new RegExp(`${M}/sw: cannot be a container's bind source: .*${figure}.*UCVMFS_BIND_MAX_ENTRIES`));
     assert.match(r.stderr, /0 files \(0 B\) materialized/, 'nothing filled');
   }
+});
+
+layered('bwrap: a writable bind of a /cvmfs directory (--bind, the container\'s root writing) changes nothing in the shadow tree: open for writing, truncate, chmod, rm, mv, mkdir, fchmod by fd fail', async () => {
+  const truth = readTruth(FQRN);
+  const cache = tempDir('ucvmfs-bind-rw-');
+  // Each attempt prints its status; python for the fd-based call (its os.fchmod, on a read-only descriptor).
+  const attempts = [
+    'echo x > /opt/b/hello.sh', 'echo x >> /opt/b/hello.sh', 'truncate -s 0 /opt/b/hello.sh', 'chmod 777 /opt/b/hello.sh',
+    'rm -f /opt/b/hello.sh', 'mv /opt/b/hello.sh /opt/b/moved', 'mkdir /opt/b/new', 'touch /opt/b/new-file', 'ln -s x /opt/b/new-link',
+    `${PY} -c 'import os; fd = os.open("/opt/b/hello.sh", os.O_RDONLY); os.fchmod(fd, 0o777)'`,
+  ];
+  const script = attempts.map((a) => `${a} 2>/dev/null; echo $?`).join('; ') + '; sha1sum /opt/b/hello.sh; ls /opt/b | wc -l; stat -c %a /opt/b/hello.sh';
+  const r = await exec(cache, [...BOX, '--bind', `${M}/sw/bin`, '/opt/b', '--', '/bin/sh', '-c', script]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.toString().trim().split('\n');
+  assert.deepEqual(lines.slice(0, attempts.length).map((l) => l !== '0'), attempts.map(() => true), `every attempt failed: ${lines.join(' ')}`);
+  assert.deepEqual(lines.slice(attempts.length), [`${truth.entries['/sw/bin/hello.sh']!.sha1}  /opt/b/hello.sh`, String(truth.entries['/sw/bin']!.entries!.length), '555']);
+  // And the next job reads the repository's bytes through /cvmfs itself.
+  const after = await exec(cache, ['/bin/sh', '-c', `sha1sum < ${M}/sw/bin/hello.sh`]);
+  assert.equal(after.stdout.toString(), `${truth.entries['/sw/bin/hello.sh']!.sha1}  -\n`, after.stderr);
 });
 
 let podman: string[] | string | undefined;
