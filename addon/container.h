@@ -92,7 +92,6 @@ inline std::string HostPathUnder(int fd, const std::string& area) {
   struct stat st, cand;
   if (name.empty() || fstat(fd, &st) != 0) return "";
   for (size_t i = name.find(area); i != std::string::npos; i = name.find(area, i + 1)) {
-    if (i > 0 && name[i - 1] != '/' && area[0] != '/') continue;
     std::string c = name.substr(i);
     if (!ucvmfs_under(c.c_str(), area.c_str(), area.size())) continue;
     if (lstat(c.c_str(), &cand) == 0 && cand.st_dev == st.st_dev && cand.st_ino == st.st_ino) return c;
