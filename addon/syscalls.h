@@ -20,6 +20,7 @@ enum class Kind : uint8_t {
   Getcwd,    // the answer is translated back
   Readlink,  // the answer is translated back
   FdWrite,   // fd-based change (fchmod, fchown, fsetxattr ...): EROFS when the fd is in the shadow tree
+  Mount,     // mount / open_tree: a bind source in the shadow tree is completed first (addon/container.h)
 };
 
 struct CallInfo {
@@ -41,6 +42,9 @@ struct CallInfo {
 #endif
 #ifndef __NR_fchmodat2
 #define __NR_fchmodat2 452
+#endif
+#ifndef __NR_open_tree
+#define __NR_open_tree 428
 #endif
 
 // Order does not matter; the BPF filter and the lookup table are built from this list.
@@ -107,6 +111,9 @@ static const CallInfo kCalls[] = {
     {__NR_fremovexattr, Kind::FdWrite, 0, -1, -1, -1, -1, -1},
     {__NR_ftruncate, Kind::FdWrite, 0, -1, -1, -1, -1, -1},
     {__NR_fallocate, Kind::FdWrite, 0, -1, -1, -1, -1, -1},
+    // Source (or the tree to clone) and target; open_tree always stops, even with AT_EMPTY_PATH (its fd decides).
+    {__NR_mount, Kind::Mount, -1, 0, -1, 1, -1, -1},
+    {__NR_open_tree, Kind::Mount, 0, 1, -1, -1, -1, -1},
 };
 
 #ifndef __NR_io_uring_setup

@@ -24,6 +24,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "container.h"
 #include "filter.h"
 #include "modes.h"
 #include "paths.h"
@@ -235,6 +236,135 @@ class Tracer {
     return sees;
   }
 
+  // ---- Containers whose bind sources or root are under /cvmfs (container.h) ----
+  struct stat hostRoot_ = RootOf();
+  BoundRoots bound_;  // shadow directories bound into containers
+  static struct stat RootOf() {
+    struct stat st{};
+    stat("/", &st);
+    return st;
+  }
+
+  // A path of a process in another mount namespace that reaches the host's /cvmfs through the host's root seen
+  // there (`/oldroot/cvmfs/...` in bwrap): its /cvmfs path, and in `rw` the same prefix followed by the shadow path.
+  std::string ViaHostRoot(pid_t pid, const std::string& s, std::string* rw) {
+    if (s.size() < 7 || s[0] != '/' || s.find("/cvmfs", 1) == std::string::npos || SameNamespace(pid)) return "";
+    std::string n = Normalize(s);
+    size_t at = HostRootPrefix(pid, n, hostRoot_);
+    if (at == std::string::npos) return "";
+    std::string virt = n.substr(at);
+    *rw = n.substr(0, at) + ToShadow(virt);
+    return virt;
+  }
+
+  // The /cvmfs path a mount argument names (and in `rw` what the kernel must get instead), or "".
+  std::string MountPath(pid_t pid, const Regs& r, const std::string& s, std::string* rw) {
+    rw->clear();
+    if (s.empty() || s[0] != '/') return "";
+    std::string virt = Classify(pid, r, -1, s, rw);
+    if (!virt.empty() && SeesShadow(pid)) return virt;
+    rw->clear();
+    return ViaHostRoot(pid, s, rw);
+  }
+
+  // mount(2) and open_tree(2): /cvmfs paths translated as for other calls; a bind whose source is in the shadow
+  // tree (by any path) waits until JavaScript completed the source's whole subtree, and fails when it cannot be.
+  bool OnMount(pid_t pid, Regs& r, long nr) {
+    bool tree = nr != __NR_mount;
+    uint64_t flags = r.Arg(tree ? 2 : 3);
+    bool bind = tree ? (flags & OPEN_TREE_CLONE) != 0 : (flags & MS_BIND) && !(flags & (MS_REMOUNT | MS_MOVE));
+    uint64_t low = 0;  // scratch space used so far (two paths may be rewritten)
+    auto rewrite = [&](int idx, const std::string& rw) {
+      low = Scratch(pid, r, rw + '\0', low);
+      if (low) r.SetArg(idx, low);
+      return low != 0;
+    };
+    std::string s, rw;
+    // The target: under /cvmfs it is the shadow directory (a runtime mounting /proc in a root it took from /cvmfs).
+    if (!tree && ReadString(pid, r.Arg(1), &s)) {
+      std::string virt = MountPath(pid, r, s, &rw);
+      if (!virt.empty() && (Failed(Ask('l', virt)) || !rewrite(1, rw))) return FailNow(pid, r, EIO);
+    }
+    if (bind && ReadString(pid, r.Arg(tree ? 1 : 0), &s)) {
+      std::string virt = MountPath(pid, r, s, &rw);
+      if (!virt.empty() && !rewrite(tree ? 1 : 0, rw)) return FailNow(pid, r, EIO);
+      if (virt.empty()) {
+        // Not named as /cvmfs: what the kernel will bind decides (`/proc/self/fd/N`, a shadow path, a symlink).
+        bool follow = !tree || !(flags & AT_SYMLINK_NOFOLLOW);
+        int fd = OpenAsTracee(pid, tree ? (int)(int32_t)r.Arg(0) : AT_FDCWD, s, follow);
+        std::string real;
+        if (fd >= 0) {
+          real = HostPathUnder(fd, o_.base);
+          if (real.empty()) real = HostPathUnder(fd, o_.shadow);
+          close(fd);
+        }
+        if (!real.empty()) {
+          virt = Virtualize(real);
+          // The shadow area's own directories (markers, revisions side by side) are nobody's to bind.
+          if (virt.empty()) return FailNow(pid, r, EACCES);
+        }
+      }
+      if (!virt.empty() && !CompleteTree(Normalize(virt))) return FailNow(pid, r, EIO);
+      if (!virt.empty()) bound_.Add(ToShadow(Normalize(virt)));
+    }
+    if (low) r.Store();
+    return false;
+  }
+
+  // In a container's mount namespace a /cvmfs path may lead to a file system mounted over the shadow tree there
+  // (runc's tmpfs on <root>/dev when the root is a tree under /cvmfs): not ours, so the kernel decides. A bind of
+  // the shadow tree keeps its device, and stays read-only. A name not there yet is judged by its directory.
+  bool MountedOver(pid_t pid, const Regs& r, int dirfdIdx, const std::string& s, const std::string& rw) {
+    if (SameNamespace(pid)) return false;
+    int dirfd = rw.empty() && dirfdIdx >= 0 ? (int)(int32_t)r.Arg(dirfdIdx) : AT_FDCWD;
+    std::string path = rw.empty() ? s : rw;
+    int fd = OpenAsTracee(pid, dirfd, path, false);
+    if (fd < 0 && errno == ENOENT) {
+      size_t slash = path.find_last_of('/');
+      fd = OpenAsTracee(pid, dirfd, slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash), true);
+    }
+    if (fd < 0) return false;
+    struct stat st, area;
+    bool other = fstat(fd, &st) == 0 && stat(o_.base.c_str(), &area) == 0 && st.st_dev != area.st_dev;
+    close(fd);
+    return other;
+  }
+
+  // Whether a change by a process of another mount namespace lands in the shadow area: in a container the
+  // shadow tree may be bound under a path of its own (a writable bind, written by the container's root).
+  bool ContainerTargetsShadow(pid_t pid, int dirfd, const std::string& s, bool follow) {
+    // An fd: by the name the process knows it by (a bound shadow file has one of the container's).
+    if (s.empty()) {
+      std::string name = ProcLink(pid, dirfd == AT_FDCWD ? "cwd" : "fd/" + std::to_string(dirfd));
+      return !name.empty() && name[0] == '/' && ContainerTargetsShadow(pid, AT_FDCWD, name, false);
+    }
+    int fd = OpenAsTracee(pid, dirfd, s, follow);
+    bool in = false;
+    if (fd >= 0) {
+      in = !HostPathUnder(fd, o_.base).empty() || !HostPathUnder(fd, o_.shadow).empty();
+      struct stat st;
+      if (!in && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) in = bound_.Holds(fd);
+      close(fd);
+    }
+    if (in) return true;
+    // Its directory (a new name, or a file: files have no `..` to climb from).
+    size_t slash = s.find_last_of('/');
+    fd = OpenAsTracee(pid, dirfd, slash == std::string::npos ? "." : slash == 0 ? "/" : s.substr(0, slash), true);
+    if (fd < 0) return false;
+    in = !HostPathUnder(fd, o_.base).empty() || !HostPathUnder(fd, o_.shadow).empty() || bound_.Holds(fd);
+    close(fd);
+    return in;
+  }
+
+  // Asks JavaScript to complete a bind source (every directory listed, every file filled and verified), once per
+  // path and session; /cvmfs itself is no repository's content (its entries are the repositories' tops).
+  bool CompleteTree(const std::string& virt) {
+    if (virt == kVirtual || ready_.count("t" + virt)) return true;
+    if (Failed(AskJs('t', virt))) return false;
+    ready_.insert("t" + virt);
+    return true;
+  }
+
   std::vector<std::string> Ask(char op, const std::string& path) {
     std::string key = std::string(1, op) + path;
     if (op == 'g') return AskJs(op, path);
@@ -260,6 +390,27 @@ class Tracer {
       if (lstat(ToShadow(path).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) listed_.insert(path);
     }
     return a;
+  }
+
+  // Calls that make a new name (its last path argument): on a read-only mount the kernel answers EEXIST before
+  // EROFS when the name is there (`mkdir -p`; a runtime's `symlinkat("/proc/mounts", etc, "mtab")` in a root
+  // file system taken from /cvmfs).
+  static bool CreatesName(long nr) {
+    switch (nr) {
+#ifdef __NR_mkdir
+      case __NR_mkdir: case __NR_mknod: case __NR_symlink: case __NR_link:
+#endif
+      case __NR_mkdirat: case __NR_mknodat: case __NR_symlinkat: case __NR_linkat:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  long CreateError(const std::string& virt) {
+    Ask('l', virt);
+    struct stat st;
+    return lstat(ToShadow(Normalize(virt)).c_str(), &st) == 0 ? EEXIST : EROFS;
   }
 
   // JavaScript's answer when it could not prepare a path (the call then fails with EIO).
@@ -460,6 +611,7 @@ class Tracer {
   // /proc/self/fd/N link, a shadow path read from /proc/self/maps, a symlink to one): resolved by the kernel
   // for the tracer as it will be for the tracee. A name that does not exist yet is judged by its directory.
   bool TargetsShadow(pid_t pid, int dirfd, const std::string& s, bool follow) {
+    if (!SameNamespace(pid)) return ContainerTargetsShadow(pid, dirfd, s, follow);
     std::string p = TraceePath(pid, dirfd, s);
     int fd = open(p.c_str(), O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
     if (fd < 0) {
@@ -641,17 +793,28 @@ class Tracer {
     }
     if (c->kind == Kind::FdWrite) {
       std::string target = ProcLink(pid, "fd/" + std::to_string((int)(int32_t)r.Arg(0)));
-      if (!InShadowArea(target)) return false;
+      if (!InShadowArea(target) && (SameNamespace(pid) || !ContainerTargetsShadow(pid, (int)(int32_t)r.Arg(0), "", true))) return false;
       Fail(pid, r, EROFS);
       r.Store();
       return true;
     }
+    if (c->kind == Kind::Mount) return OnMount(pid, r, nr);
     // Calls with two paths (rename, link, symlink): the second one decides EROFS as well.
     std::string s, rw;
     if (c->path2 >= 0) {
       if (!ReadString(pid, r.Arg(c->path2), &s)) return FailNow(pid, r, UnreadableError(pid, r.Arg(c->path2)));
       int dirfd2 = c->dirfd2 < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd2);
-      if (!Classify(pid, r, c->dirfd2, s, &rw).empty() || TargetsShadow(pid, dirfd2, s, false)) return FailNow(pid, r, EROFS);
+      std::string v2 = Classify(pid, r, c->dirfd2, s, &rw);
+      if (!v2.empty() && c->path < 0 && MountedOver(pid, r, c->dirfd2, s, rw)) {
+        // symlink into a file system a container mounted over the shadow tree (runc's /dev/ptmx).
+        uint64_t a = rw.empty() ? r.Arg(c->path2) : Scratch(pid, r, rw + '\0');
+        if (!a) return FailNow(pid, r, EIO);
+        r.SetArg(c->path2, a);
+        r.Store();
+        return false;
+      }
+      if (!v2.empty()) return FailNow(pid, r, CreatesName(nr) ? CreateError(v2) : EROFS);
+      if (TargetsShadow(pid, dirfd2, s, false)) return FailNow(pid, r, EROFS);
       // A destination through a symlink into /cvmfs (rename, link and symlink are rare: the check is cheap here).
       if (rw.empty() && !ThroughLink(pid, dirfd2, s, false).empty()) return FailNow(pid, r, EROFS);
     }
@@ -689,6 +852,7 @@ class Tracer {
       }
     }
     if (!virt.empty() && !SeesShadow(pid)) return FailNow(pid, r, ENOENT);
+    if (virt.empty() && rw.empty()) virt = ViaHostRoot(pid, s, &rw);
     if (virt.empty() && (c->kind == Kind::Write || c->kind == Kind::Open)) {
       // A change through a path outside /cvmfs that leads into the shadow tree: as read-only as /cvmfs itself.
       bool writes = c->kind == Kind::Write;
@@ -719,18 +883,9 @@ class Tracer {
     bool needExit = false;
     switch (c->kind) {
       case Kind::Write: {
-        bool mk = false;
-#ifdef __NR_mkdir
-        mk = nr == __NR_mkdir;
-#endif
-        mk = mk || nr == __NR_mkdirat;
-        long err = EROFS;
-        if (mk) {
-          Ask('l', virt);
-          struct stat st;
-          if (lstat(ToShadow(Normalize(virt)).c_str(), &st) == 0) err = EEXIST;
-        }
-        Fail(pid, r, err);
+        if (MountedOver(pid, r, c->dirfd, s, rw)) break;
+        // link's first path is the existing name, not the one made.
+        Fail(pid, r, CreatesName(nr) && c->path2 < 0 ? CreateError(virt) : EROFS);
         r.Store();
         return true;
       }
@@ -739,6 +894,7 @@ class Tracer {
         if (c->flags >= 0) flags = r.Arg(c->flags);
         else ReadMem(pid, r.Arg(2), &flags, sizeof flags);  // openat2: struct open_how starts with flags
         if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC))) {
+          if (MountedOver(pid, r, c->dirfd, s, rw)) break;
           Fail(pid, r, EROFS);
           r.Store();
           return true;

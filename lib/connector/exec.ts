@@ -4,7 +4,7 @@
  * @module
  */
 import { createRequire } from 'node:module';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, readlink, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -296,6 +296,8 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
     env.LD_PRELOAD = env.LD_PRELOAD ? `${preload} ${env.LD_PRELOAD}` : preload;
     env.UCVMFS_SESSION = root;
     env.UCVMFS_SHADOW = base;
+    // Our mount namespace: in any other (a container) the library leaves every call to the tracer.
+    env.UCVMFS_MNTNS = String(statSync('/proc/self/ns/mnt').ino);
   }
   // What the job did up to now (at the command's end, and again when every process it started is gone).
   const soFar = (code: number | null, signal: number): ExecResult => {

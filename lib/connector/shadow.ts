@@ -27,6 +27,7 @@ import { SiblingPrefetcher, type PrefetchOptions, type PrefetchStats } from '../
 import { encodeName, nativePath } from '../format/byte-names.js';
 import type { ProfileRecorder } from './profile.js';
 import { MODE_XATTR, modeAttribute, shadowMode } from './modes.js';
+import { bindBounds, completeSubtree, type BindBounds } from './bind-source.js';
 
 export { shadowMode };
 
@@ -205,7 +206,7 @@ export class ShadowTree {
   }
 
   /** A marker file recording that something in a revision directory is complete (directory listed, content written). */
-  private marker(fqrn: string, kind: 'l' | 'f' | 'x', key: string): string {
+  private marker(fqrn: string, kind: 'l' | 'f' | 'x' | 't', key: string): string {
     // The MD5 of the path's bytes, as the tracer and the preload library compute it (names need not be UTF-8).
     return `${this.revs.get(fqrn)!}.state/${kind}-${createHash('md5').update(encodeName(key)).digest('hex')}`;
   }
@@ -270,6 +271,7 @@ export class ShadowTree {
     if (!ahead) this.counters.requests++;
     if (op === 'g') return this.magic(path);
     if (op === 'm') return (await this.mount(path)) ? [this.revs.get(path)!] : [];
+    if (op === 't') return this.completeBindSource(path);
     // An exec plan made before for this path in this revision (the program then was complete in the shadow tree):
     // a warm job that runs programs from /cvmfs needs no catalog, and so no SQLite, at all.
     const fqrn0 = op === 'x' ? path.split('/')[2] : undefined;
@@ -300,6 +302,33 @@ export class ShadowTree {
       renameSync(nativePath(tmp), nativePath(saved));
     }
     return plan;
+  }
+
+  /** Bounds of a subtree that may become a container's bind source (see lib/connector/bind-source.ts). */
+  bindBounds: BindBounds = bindBounds();
+
+  /**
+   * Completes what a container is about to bind (`t`): the whole subtree of a /cvmfs path, listed and filled, or
+   * an error (the mount then fails with EIO). A path that is not there needs nothing: the kernel answers ENOENT.
+   */
+  private async completeBindSource(path: string): Promise<string[]> {
+    // A subtree once complete stays so (a revision never changes): a warm job binds it without any catalog.
+    const top = path.split('/')[2] ?? '';
+    const done = mayBeRepository(top) && (await this.mount(top)) ? this.marker(top, 't', path) : undefined;
+    if (done && !this.recording && existsSync(done)) return [];
+    const place = await this.walk(path, true);
+    if (!place?.repo || !place.entry) return [];
+    const { repo, fqrn } = place;
+    await completeSubtree(path, place.parts, place.entry, {
+      list: async (parts) => {
+        await this.list(repo, fqrn, parts);
+        return [...(await repo.fs.entries('/' + parts.join('/')))];
+      },
+      fill: (parts, e) => this.fill(repo, fqrn, parts, e),
+    }, this.bindBounds);
+    // Only for a subtree of the repository named (a link into another one may lead to a newer revision of it).
+    if (done && fqrn === top) writeFileSync(done, '', { mode: 0o600 });
+    return [];
   }
 
   /**
