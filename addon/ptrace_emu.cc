@@ -2,6 +2,8 @@
 // not the caller's stopped tracee, EPERM for one traced already, EIO for an unknown request.
 #include "ptrace_emu.h"
 
+#include "gate.h"
+
 #include <asm/prctl.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -71,6 +73,25 @@ long PtraceEmu::ResumeRequest(pid_t pid, long req) const {
   if (it->second.mode == Mode::Syscall) return PTRACE_SYSCALL;
   if (it->second.mode == Mode::Step && req != PTRACE_SYSCALL && req != PTRACE_LISTEN) return PTRACE_SINGLESTEP;
   return req;
+}
+
+// A process whose system calls a virtual tracer watches (strace) must make them all itself, so that the
+// tracer sees the /cvmfs paths the program gave and none of the preload library's look-ups: the library's gate
+// is closed (a byte of its page, which the library reads before each use). False until the library mapped it.
+bool PtraceEmu::CloseGate(pid_t pid) {
+#if defined(__x86_64__)
+  unsigned char code[3];
+  if (!ReadMem(pid, UCVMFS_GATE_ADDR, code, sizeof code)) return false;
+  if (!code[0] && !code[1] && !code[2]) return false;  // mapped, its code not yet copied in
+  if (code[0] != 0x48 || code[1] != 0x89 || code[2] != 0xf8) return true;  // another mapping there: no gate
+  errno = 0;
+  long w = ptrace(PTRACE_PEEKDATA, pid, UCVMFS_GATE_ADDR + UCVMFS_GATE_CLOSED, 0);
+  if (errno) return false;
+  w |= 1;
+  return ptrace(PTRACE_POKEDATA, pid, UCVMFS_GATE_ADDR + UCVMFS_GATE_CLOSED, w) == 0;
+#else
+  return true;
+#endif
 }
 
 void PtraceEmu::ApplyRealOptions(pid_t pid, long opts) { ptrace(PTRACE_SETOPTIONS, pid, 0, base_ | (opts & kOnDemandOpts)); }
@@ -308,6 +329,8 @@ bool PtraceEmu::Route(pid_t pid, int status, Stop kind, long* req) {
   }
   if (it == tracees_.end() || it->second.exited) return false;
   Tracee& t = it->second;
+  if (kind == Stop::Event && event == PTRACE_EVENT_EXEC) t.gateClosed = false;  // a new image maps it anew
+  if (t.mode == Mode::Syscall && !t.gateClosed) t.gateClosed = CloseGate(pid);
   int code = -1;  // what the virtual tracer's wait sees: WSTOPSIG and the event above it
   int sig = status >> 8 & 0xff;
   switch (kind) {
@@ -503,6 +526,7 @@ long PtraceEmu::Resume(pid_t pid, Tracee& t, long req, uint64_t data) {
   bool late = sig && !t.realSignal && t.fakeSig;  // a signal the kernel would have had pending
   t.held = t.pending = t.realSignal = t.groupStop = false;
   t.fakeSig = 0;
+  if (t.mode == Mode::Syscall && !t.gateClosed) t.gateClosed = CloseGate(pid);
   if (ptrace((__ptrace_request)real, pid, 0, (void*)(long)deliver) != 0) return -ESRCH;
   if (late) Tgkill(pid, sig);
   return 0;

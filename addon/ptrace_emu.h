@@ -65,6 +65,7 @@ class PtraceEmu {
     bool inSyscall = false;   // its syscall-entry stop was reported: the exit stop will be
     bool interrupt = false;   // PTRACE_INTERRUPT asked for
     bool exited = false;      // gone: only its exit status is left to wait for
+    bool gateClosed = false;  // the preload library's gate is closed in its current image (CloseGate)
   };
   struct Wait {
     bool waitid = false;
@@ -110,6 +111,7 @@ class PtraceEmu {
   void ApplyRealOptions(pid_t pid, long opts);
   void Detach(pid_t pid, Tracee& t, int sig);
   Tracer& TracerOf(pid_t tid);
+  static bool CloseGate(pid_t pid);
   long ResumeRequest(pid_t pid, long req) const;
 };
 
