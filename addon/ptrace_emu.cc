@@ -94,7 +94,8 @@ bool PtraceEmu::CloseGate(pid_t pid) {
 #endif
 }
 
-void PtraceEmu::ApplyRealOptions(pid_t pid, long opts) { ptrace(PTRACE_SETOPTIONS, pid, 0, base_ | (opts & kOnDemandOpts)); }
+// Only at a stop (a listening or running tracee refuses): until it succeeds, Route retries at each stop.
+bool PtraceEmu::ApplyRealOptions(pid_t pid, long opts) { return ptrace(PTRACE_SETOPTIONS, pid, 0, base_ | (opts & kOnDemandOpts)) == 0; }
 
 bool PtraceEmu::OnCall(pid_t pid, Regs& r) {
   long nr = r.Nr();
@@ -301,8 +302,8 @@ void PtraceEmu::Adopt(pid_t child, const Tracee& parent) {
   pid_t ppid;
   ProcIds(child, &c.tgid, &ppid);
   c.realChild = c.tgid == child && ppid == c.tracerTgid;
+  c.optsPending = (c.opts & kOnDemandOpts) != 0;
   tracees_[child] = c;
-  if (c.opts & kOnDemandOpts) ApplyRealOptions(child, c.opts);
 }
 
 bool PtraceEmu::Route(pid_t pid, int status, Stop kind, long* req) {
@@ -329,6 +330,7 @@ bool PtraceEmu::Route(pid_t pid, int status, Stop kind, long* req) {
   }
   if (it == tracees_.end() || it->second.exited) return false;
   Tracee& t = it->second;
+  if (t.optsPending) t.optsPending = !ApplyRealOptions(pid, t.opts);
   if (kind == Stop::Event && event == PTRACE_EVENT_EXEC) t.gateClosed = false;  // a new image maps it anew
   if (t.mode == Mode::Syscall && !t.gateClosed) t.gateClosed = CloseGate(pid);
   int code = -1;  // what the virtual tracer's wait sees: WSTOPSIG and the event above it
@@ -498,7 +500,7 @@ long PtraceEmu::Attach(pid_t caller, long req, pid_t pid, uint64_t addr, uint64_
   t.seized = req == PTRACE_SEIZE;
   if (t.seized) t.opts = (long)data;
   tracees_[pid] = t;
-  if (t.opts & kOnDemandOpts) ApplyRealOptions(pid, t.opts);
+  tracees_[pid].optsPending = (t.opts & kOnDemandOpts) != 0;
   // A process in a group stop traps again, so that its new tracer sees the stop.
   if (t.seized) {
     char path[64], buf[256];
@@ -647,7 +649,7 @@ long PtraceEmu::Request(pid_t caller, Tracee& t, pid_t pid, long req, uint64_t a
       if (data & ~kKnownOpts) return -EINVAL;
       if (data & kRefusedOpts) return -EINVAL;
       t.opts = (long)data;
-      ApplyRealOptions(pid, t.opts);
+      t.optsPending = !ApplyRealOptions(pid, t.opts);
       return 0;
     case PTRACE_GET_SYSCALL_INFO: {
       __ptrace_syscall_info info;

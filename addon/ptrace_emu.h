@@ -65,6 +65,7 @@ class PtraceEmu {
     bool inSyscall = false;   // its syscall-entry stop was reported: the exit stop will be
     bool interrupt = false;   // PTRACE_INTERRUPT asked for
     bool exited = false;      // gone: only its exit status is left to wait for
+    bool optsPending = false;  // the kernel is yet to be told of options it wants (TRACEEXIT, VFORKDONE)
     bool gateClosed = false;  // the preload library's gate is closed in its current image (CloseGate)
   };
   struct Wait {
@@ -108,7 +109,7 @@ class PtraceEmu {
   void Notify(pid_t tracer);
   void CompleteHeldWait(pid_t tracer, long ret);
   void Adopt(pid_t child, const Tracee& parent);
-  void ApplyRealOptions(pid_t pid, long opts);
+  bool ApplyRealOptions(pid_t pid, long opts);
   void Detach(pid_t pid, Tracee& t, int sig);
   Tracer& TracerOf(pid_t tid);
   static bool CloseGate(pid_t pid);
