@@ -19,7 +19,6 @@ const DATA = `/cvmfs/${DBG}/share/hello.txt`;
 const has = (tool: string) => spawnSync(tool, ['--version'], { stdio: 'ignore' }).status === 0;
 const tools = { gdb: has('gdb'), strace: has('strace'), ltrace: has('ltrace') };
 
-// Line numbers are asserted below: keep them in step with this source.
 const SOURCE = `#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,33 +26,44 @@ const SOURCE = `#include <signal.h>
 #include <unistd.h>
 
 __attribute__((noinline)) int deref_null(int *p) {
-  return *p + 1; /* line 8: the crash */
+  return *p + 1; /* CRASH */
 }
 
 __attribute__((noinline)) int add_numbers(int a, int b) {
-  return a + b;
+  return a + b; /* ADD */
 }
 
 __attribute__((noinline)) void wait_here(void) {
-  for (;;) pause();
+  for (;;) pause(); /* PAUSE */
+}
+
+/* A crash handler, as ROOT-based frameworks have: it runs gdb on its own process to print the stack. */
+static void on_segv(int sig) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "gdb -nx -batch -p %d -ex bt 2>&1", (int)getpid());
+  if (system(cmd) != 0) printf("gdb failed\\n");
+  _exit(128 + sig);
 }
 
 int main(int argc, char **argv) {
-  if (argc > 1 && !strcmp(argv[1], "crash")) {
+  if (argc > 1 && !strcmp(argv[1], "handler")) signal(SIGSEGV, on_segv);
+  if (argc > 1 && (!strcmp(argv[1], "crash") || !strcmp(argv[1], "handler"))) {
     printf("about to crash\\n");
     fflush(stdout);
-    return deref_null(NULL);
+    return deref_null(NULL); /* MAIN-CRASH */
   }
   if (argc > 1 && !strcmp(argv[1], "wait")) {
     printf("%d\\n", (int)getpid());
     fflush(stdout);
-    wait_here();
+    wait_here(); /* MAIN-WAIT */
   }
-  int s = add_numbers(2, 3);
+  int s = add_numbers(2, 3); /* MAIN-ADD */
   printf("sum %d\\n", s);
   return s;
 }
 `;
+/** The line of SOURCE that holds a marker comment (what gdb names as `dbg.c:LINE`). */
+const line = (marker: string) => SOURCE.split('\n').findIndex((l) => l.includes(`/* ${marker} */`)) + 1;
 
 let server: RepositoryServer;
 let env: Record<string, string>;
@@ -141,8 +151,8 @@ layered('gdb runs a program from /cvmfs that crashes: the backtrace names the fu
   assert.equal(r.code, 0, r.stderr);
   assert.match(out, /^about to crash$/m, 'the program ran and wrote');
   assert.match(out, /Program received signal SIGSEGV, Segmentation fault\./);
-  assert.match(out, /^#0 +(0x[0-9a-f]+ in )?deref_null \(p=0x0\) at dbg\.c:8$/m);
-  assert.match(out, /^#1 +0x[0-9a-f]+ in main \(argc=2, argv=0x[0-9a-f]+\) at dbg\.c:23$/m);
+  assert.match(out, new RegExp(`^#0 +(0x[0-9a-f]+ in )?deref_null \\(p=0x0\\) at dbg\\.c:${line('CRASH')}$`, 'm'));
+  assert.match(out, new RegExp(`^#1 +0x[0-9a-f]+ in main \\(argc=2, argv=0x[0-9a-f]+\\) at dbg\\.c:${line('MAIN-CRASH')}$`, 'm'));
   assert.doesNotMatch(r.stderr, /Operation not permitted|exited with code 127/);
 });
 
@@ -150,9 +160,9 @@ layered('gdb: a breakpoint, the arguments there, continue to the end with the pr
   const r = await exec(gdb('-ex', 'break add_numbers', '-ex', 'run', '-ex', 'bt', '-ex', 'print a * 10 + b', '-ex', 'continue', PROG));
   const out = r.stdout.toString();
   assert.equal(r.code, 0, r.stderr);
-  assert.match(out, /^Breakpoint 1 at 0x[0-9a-f]+: file dbg\.c, line 12\.$/m);
-  assert.match(out, /^Breakpoint 1, add_numbers \(a=2, b=3\) at dbg\.c:12$/m);
-  assert.match(out, /^#1 +0x[0-9a-f]+ in main \(argc=1, argv=0x[0-9a-f]+\) at dbg\.c:30$/m);
+  assert.match(out, new RegExp(`^Breakpoint 1 at 0x[0-9a-f]+: file dbg\\.c, line ${line('ADD')}\\.$`, 'm'));
+  assert.match(out, new RegExp(`^Breakpoint 1, add_numbers \\(a=2, b=3\\) at dbg\\.c:${line('ADD')}$`, 'm'));
+  assert.match(out, new RegExp(`^#1 +0x[0-9a-f]+ in main \\(argc=1, argv=0x[0-9a-f]+\\) at dbg\\.c:${line('MAIN-ADD')}$`, 'm'));
   assert.match(out, /^\$1 = 23$/m);
   assert.match(out, /^sum 5$/m);
   assert.match(out, /^\[Inferior 1 \(process \d+\) exited with code 05\]$/m);
@@ -168,11 +178,23 @@ kill -TERM $p; wait $p; echo "status $?"`;
   const s = await exec(['/bin/bash', '-c', `cd ${dir}\n${script}`]);
   const out = s.stdout.toString();
   assert.equal(s.code, 0, s.stderr);
-  assert.match(out, /^#\d+ +0x[0-9a-f]+ in wait_here \(\) at dbg\.c:16$/m);
-  assert.match(out, /^#\d+ +0x[0-9a-f]+ in main \(argc=2, argv=0x[0-9a-f]+\) at dbg\.c:28$/m);
+  assert.match(out, new RegExp(`^#\\d+ +0x[0-9a-f]+ in wait_here \\(\\) at dbg\\.c:${line('PAUSE')}$`, 'm'));
+  assert.match(out, new RegExp(`^#\\d+ +0x[0-9a-f]+ in main \\(argc=2, argv=0x[0-9a-f]+\\) at dbg\\.c:${line('MAIN-WAIT')}$`, 'm'));
   assert.match(out, /^\[Inferior 1 \(process \d+\) detached\]$/m);
   assert.match(out, /^still running$/m);
   assert.match(out, /^status 143$/m, 'ended by our SIGTERM, not by the debugger');
+});
+
+layered('a crash handler that runs gdb -p on its own process (as ROOT-based frameworks do) prints the stack of the crash', 'gdb', async () => {
+  const r = await exec([PROG, 'handler']);
+  const out = r.stdout.toString();
+  assert.equal(r.code, 128 + 11, r.stderr);
+  assert.match(out, /^about to crash$/m);
+  assert.match(out, /^#\d+ +0x[0-9a-f]+ in on_segv \(sig=11\) at dbg\.c:\d+$/m);
+  assert.match(out, /^#\d+ +<signal handler called>$/m);
+  assert.match(out, new RegExp(`^#\\d+ +0x[0-9a-f]+ in deref_null \\(p=0x0\\) at dbg\\.c:${line('CRASH')}$`, 'm'));
+  assert.match(out, new RegExp(`^#\\d+ +0x[0-9a-f]+ in main \\(argc=2, argv=0x[0-9a-f]+\\) at dbg\\.c:${line('MAIN-CRASH')}$`, 'm'));
+  assert.doesNotMatch(out, /gdb failed|ptrace: Operation not permitted/);
 });
 
 layered('ltrace of a program from /cvmfs: its library calls and exit status', 'ltrace', async () => {
