@@ -10,7 +10,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { publish } from '../lib/index.js';
-import { serve, tempDir, ucvmfs, type CliResult } from './helpers.js';
+import { serve, tempDir, ucvmfs, ROOT, type CliResult } from './helpers.js';
 import type { RepositoryServer } from '../lib/serve.js';
 
 const DBG = 'dbg.test.example.org';
@@ -217,6 +217,69 @@ gdb -nx -batch -ex 'break add_numbers' -ex run -ex 'shell kill -KILL $PPID' ${PR
   assert.equal(r.stdout.toString(), 'strace 137\nloop done\ngdb 137\n');
   assert.ok(Date.now() - t0 < 90_000, `${Date.now() - t0} ms`);
   assert.equal(spawnSync('pgrep', ['-f', `^${PROG}$`]).status, 1, 'the inferior is gone');
+});
+
+/** A tracer of our own: each ptrace request the kernel answers with an error, and the value of a successful one. */
+const ERRORS_SOURCE = `#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static long magic = 0x5eed1234;
+static void show(const char *what, long r) { printf("%s: %s\\n", what, r == -1 ? strerror(errno) : "ok"); }
+int main(void) {
+  setvbuf(stdout, NULL, _IONBF, 0);
+  pid_t c = fork();
+  if (c == 0) {
+    if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0) _exit(2);
+    show("second TRACEME", ptrace(PTRACE_TRACEME, 0, 0, 0));
+    raise(SIGSTOP);
+    _exit(7);
+  }
+  int st;
+  if (waitpid(c, &st, 0) != c) return 1;
+  printf("stopped: %d %s\\n", WIFSTOPPED(st), strsignal(WSTOPSIG(st)));
+  show("ATTACH self", ptrace(PTRACE_ATTACH, getpid(), 0, 0));
+  show("ATTACH traced child", ptrace(PTRACE_ATTACH, c, 0, 0));
+  show("CONT of a process not traced", ptrace(PTRACE_CONT, getppid(), 0, 0));
+  show("unknown request", ptrace((enum __ptrace_request)0x4299, c, 0, 0));
+  show("SETOPTIONS unknown bit", ptrace(PTRACE_SETOPTIONS, c, 0, 0x80000000L));
+  errno = 0;
+  long w = ptrace(PTRACE_PEEKDATA, c, &magic, 0);
+  printf("PEEKDATA: %lx %s\\n", w, strerror(errno));
+  errno = 0;
+  ptrace(PTRACE_PEEKDATA, c, 8, 0);
+  printf("PEEKDATA of address 8: %s\\n", strerror(errno));
+  show("POKEDATA", ptrace(PTRACE_POKEDATA, c, &magic, 0x77));
+  printf("PEEKDATA after POKE: %lx\\n", ptrace(PTRACE_PEEKDATA, c, &magic, 0));
+  siginfo_t si;
+  show("GETSIGINFO", ptrace(PTRACE_GETSIGINFO, c, 0, &si));
+  printf("siginfo: %s from %d\\n", strsignal(si.si_signo), si.si_pid == c);
+  show("CONT", ptrace(PTRACE_CONT, c, 0, 0));
+  if (waitpid(c, &st, 0) != c) return 1;
+  printf("exited: %d %d, parent's magic %lx\\n", WIFEXITED(st), WEXITSTATUS(st), magic);
+  show("CONT after its end", ptrace(PTRACE_CONT, c, 0, 0));
+  show("waitpid with no child", waitpid(-1, &st, WNOHANG));
+  return 0;
+}
+`;
+
+layered('a ptrace program of our own gets what the kernel gives outside the job: values, and errors (EPERM, ESRCH, EIO, EINVAL)', 'strace', async () => {
+  const dir = tempDir('ucvmfs-ptrace-errors-');
+  writeFileSync(join(dir, 'p.c'), ERRORS_SOURCE);
+  execFileSync('gcc', ['-O1', '-o', join(dir, 'p'), join(dir, 'p.c')]);
+  const native = spawnSync(join(dir, 'p'), { encoding: 'utf8' });
+  assert.equal(native.status, 0, native.stderr);
+  assert.match(native.stdout, /^ATTACH traced child: Operation not permitted$/m, 'the native run is what the test means');
+  const r = await exec([join(dir, 'p')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.toString(), native.stdout);
+  // Not emulated: a tracer's own seccomp stops would reach the connector (a nested ucvmfs exec fails as before).
+  const nested = await exec(['/bin/sh', '-c', `${process.execPath} ${join(ROOT, 'dist/lib/cli/main.js')} exec -- /bin/true`]);
+  assert.notEqual(nested.code, 0);
+  assert.match(nested.stderr, /ptrace is not allowed here \(Operation not permitted\)/);
 });
 
 layered('UCVMFS_PTRACE=off: ptrace fails with EPERM inside the job, as without the emulation', 'strace', async () => {
