@@ -4,7 +4,9 @@
 
 #include "gate.h"
 
+#if defined(__x86_64__)
 #include <asm/prctl.h>
+#endif
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
