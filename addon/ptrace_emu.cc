@@ -112,6 +112,7 @@ bool PtraceEmu::OnCall(pid_t pid, Regs& r) {
     Wait w;
     if (!ParseWait(nr, r, &w)) return false;
     Tracer& v = TracerOf(pid);
+    v.pausedWait = false;  // a wait of its own: any earlier one has returned
     if (!AnyCandidate(v.tgid, w, pid)) return false;
     pid_t ev = Find(pid, w);
     if (ev) {
@@ -166,10 +167,54 @@ bool PtraceEmu::OnCallExit(pid_t pid, bool* hold) {
     r.Store();
     return true;
   }
-  v->second.heldWait = true;
   v->second.wait = c.wait;
+  if (PauseWait(pid, v->second)) return true;
+  v->second.heldWait = true;
   *hold = true;
   return true;
+}
+
+// A wait with nothing to wait for yet sleeps in pause(): the same syscall instruction runs again as pause, so
+// that signals still reach the tracer (strace -p leaves on Ctrl-C while its tracee sleeps; a handler makes the
+// wait return EINTR, as a real one would). An event interrupts the pause and is answered at that stop.
+bool PtraceEmu::PauseWait(pid_t tracer, Tracer& v) {
+#if defined(__x86_64__)
+  user_regs_struct u;
+  if (ptrace(PTRACE_GETREGS, tracer, 0, &u) != 0) return false;
+  v.pauseIp = u.rip;
+  v.pauseSp = u.rsp;
+  u.rip -= 2;  // `syscall` is two bytes
+  u.rax = __NR_pause;
+  if (ptrace(PTRACE_SETREGS, tracer, 0, &u) != 0) return false;
+  v.pausedWait = true;
+  return true;
+#else
+  return false;
+#endif
+}
+
+void PtraceEmu::AnswerPaused(pid_t tracer, Tracer& v) {
+#if defined(__x86_64__)
+  user_regs_struct u;
+  if (ptrace(PTRACE_GETREGS, tracer, 0, &u) != 0) return;
+  // In the pause, or interrupted before it began (back at the syscall instruction, pause in rax).
+  bool in = (long)u.orig_rax == __NR_pause && u.rip == v.pauseIp;
+  bool before = (long)u.rax == __NR_pause && u.rip == v.pauseIp - 2;
+  if ((!in && !before) || u.rsp != v.pauseSp) {
+    v.pausedWait = false;  // it left the pause (a signal handler ran): its next wait stops in the filter again
+    return;
+  }
+  long ret;
+  pid_t ev = Find(tracer, v.wait);
+  if (ev) ret = Deliver(tracer, ev, v.wait);
+  else if (!AnyCandidate(v.tgid, v.wait, tracer)) ret = -ECHILD;
+  else return;  // nothing after all: the pause restarts
+  v.pausedWait = false;
+  u.rip = v.pauseIp;
+  u.rax = (uint64_t)ret;
+  u.orig_rax = (uint64_t)-1;  // no restart: the wait returns ret
+  ptrace(PTRACE_SETREGS, tracer, 0, &u);
+#endif
 }
 
 bool PtraceEmu::ParseWait(long nr, const Regs& r, Wait* w) {
@@ -274,6 +319,10 @@ void PtraceEmu::Notify(pid_t tracer) {
     it = tracers_.find(tracer);
   }
   Tracer& v = it->second;
+  if (v.pausedWait) {
+    if (!v.answering && ptrace(PTRACE_INTERRUPT, tracer, 0, 0) == 0) v.answering = true;
+    return;
+  }
   if (v.heldWait) {
     pid_t ev = Find(tracer, v.wait);
     if (ev) CompleteHeldWait(tracer, Deliver(tracer, ev, v.wait));
@@ -312,8 +361,9 @@ bool PtraceEmu::Route(pid_t pid, int status, Stop kind, long* req) {
   int event = status >> 16;
   auto vt = tracers_.find(pid);
   bool ours = false;
-  if (vt != tracers_.end() && kind == Stop::Event && event == PTRACE_EVENT_STOP && vt->second.kicked) {
-    vt->second.kicked = false;
+  if (vt != tracers_.end() && kind == Stop::Event && event == PTRACE_EVENT_STOP && (vt->second.kicked || vt->second.answering)) {
+    if (vt->second.answering && vt->second.pausedWait) AnswerPaused(pid, vt->second);
+    vt->second.kicked = vt->second.answering = false;
     ours = true;
   }
   auto it = tracees_.find(pid);
@@ -447,7 +497,10 @@ void PtraceEmu::Gone(pid_t pid, int status) {
       Queue(pid, t, status);
     }
     auto w = tracers_.find(tracer);
-    if (w != tracers_.end() && w->second.heldWait && !AnyCandidate(w->second.tgid, w->second.wait, tracer)) CompleteHeldWait(tracer, -ECHILD);
+    if (w != tracers_.end() && (w->second.heldWait || w->second.pausedWait) && !AnyCandidate(w->second.tgid, w->second.wait, tracer)) {
+      if (w->second.heldWait) CompleteHeldWait(tracer, -ECHILD);
+      else Notify(tracer);  // answered ECHILD at the interrupt
+    }
   }
 }
 

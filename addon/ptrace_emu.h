@@ -80,6 +80,9 @@ class PtraceEmu {
     bool inRealWait = false;  // a blocking wait it makes for real (its real children) is under way
     bool kicked = false;      // interrupted out of that wait by us: the resulting PTRACE_EVENT_STOP is ours
     bool heldWait = false;    // held at the exit of a wait that had nothing yet (see OnCallExit)
+    bool pausedWait = false;  // that wait sleeps in pause() instead (x86_64), signals reach it
+    bool answering = false;   // interrupted out of that pause: the PTRACE_EVENT_STOP answers the wait
+    uint64_t pauseIp = 0, pauseSp = 0;
     Wait wait;
   };
   struct Call {
@@ -108,6 +111,8 @@ class PtraceEmu {
   void Queue(pid_t pid, Tracee& t, int status);
   void Notify(pid_t tracer);
   void CompleteHeldWait(pid_t tracer, long ret);
+  bool PauseWait(pid_t tracer, Tracer& v);
+  void AnswerPaused(pid_t tracer, Tracer& v);
   void Adopt(pid_t child, const Tracee& parent);
   bool ApplyRealOptions(pid_t pid, long opts);
   void Detach(pid_t pid, Tracee& t, int sig);

@@ -197,6 +197,23 @@ layered('a crash handler that runs gdb -p on its own process (as ROOT-based fram
   assert.doesNotMatch(out, /gdb failed|ptrace: Operation not permitted/);
 });
 
+layered('strace -p: it follows a running process of the job to its end; Ctrl-C (SIGINT) ends it while that process sleeps, which runs on', 'strace', async () => {
+  const dir = tempDir('ucvmfs-strace-p-');
+  const r = await exec(['/bin/bash', '-c', `cd ${dir}
+/bin/bash -c "sleep 1; cat ${DATA} > copy; exit 4" & p=$!
+strace -f -p $p -o trace -e trace=openat,exit_group 2>/dev/null; echo "strace $?"; wait $p; echo "traced $?"
+/bin/sleep 30 & p=$!
+strace -p $p -o /dev/null 2>/dev/null & s=$!
+sleep 1; kill -INT $s; wait $s; echo "strace after SIGINT $?"
+kill -0 $p && echo "sleep runs on"; kill $p`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.toString(), 'strace 0\ntraced 4\nstrace after SIGINT 130\nsleep runs on\n');  // 130, as outside a job
+  const trace = readFileSync(join(dir, 'trace'), 'utf8');
+  assert.match(trace, new RegExp(`^\\d+ +openat\\(AT_FDCWD, "${DATA}", O_RDONLY\\) = 3$`, 'm'));
+  assert.match(trace, /^\d+ +\+\+\+ exited with 4 \+\+\+$/m);
+  assert.equal(readFileSync(join(dir, 'copy'), 'utf8'), 'hello from cvmfs\n');
+});
+
 layered('ltrace of a program from /cvmfs: its library calls and exit status', 'ltrace', async () => {
   const r = await exec(['ltrace', '-e', 'printf', PROG]);
   assert.equal(r.code, 0, r.stderr);  // ltrace's own status, not its tracee's
