@@ -14,7 +14,8 @@
 
 namespace ucvmfs {
 
-inline std::vector<sock_filter> BuildFilter() {
+// emulatePtrace: ptrace, wait4 and waitid stop too (see ptrace_emu.h).
+inline std::vector<sock_filter> BuildFilter(bool emulatePtrace) {
   // Instructions with symbolic jump targets, resolved once the layout is known.
   enum Target : int { kNext = -1, kAllow = -2, kTrace = -3, kNosys = -4 };
   struct Insn { uint16_t code; uint32_t k; int jt; int jf; int skip; };
@@ -40,6 +41,8 @@ inline std::vector<sock_filter> BuildFilter() {
   // x32 calls carry bit 30; we do not translate them.
   p.push_back({BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, kAllow, 0, 0});
 #endif
+  if (emulatePtrace)
+    for (long nr : {(long)__NR_ptrace, (long)__NR_wait4, (long)__NR_waitid}) p.push_back({BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, kTrace, 0, 0});
   for (const CallInfo& c : kCalls) {
     if (c.empty < 0) continue;
     // jeq nr ? fall into the flag test : skip it (2 instructions); A still holds nr when skipping.

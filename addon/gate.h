@@ -3,3 +3,5 @@
 #pragma once
 #define UCVMFS_GATE_ADDR 0x200000000000UL
 #define UCVMFS_GATE_SIZE 4096UL
+/* Offset in the gate page of the byte the tracer sets to close the gate for a process (see preload.c). */
+#define UCVMFS_GATE_CLOSED 2048

@@ -82,6 +82,11 @@ __attribute__((constructor)) static void ucvmfs_preload_init(void) {
   gate = (gate_fn)p;
 }
 
+/* The tracer sets this byte of the gate page in a process whose system calls a tracer of the job watches
+ * (strace): its calls then all go to the kernel as the program made them (no gate), so that the watcher sees
+ * /cvmfs paths, not the shadow tree, and none of this library's own look-ups. */
+static int gate_open(void) { return gate && !((volatile const unsigned char *)UCVMFS_GATE_ADDR)[UCVMFS_GATE_CLOSED]; }
+
 static long ret(long r) {
   if (r < 0 && r > -4096) {
     errno = (int)-r;
@@ -234,7 +239,7 @@ static enum route decide(const char *rev, const char *rpath, enum need need, con
  * TRACER: through libc's syscall(), which stops in the tracer (first accesses and everything unusual).
  */
 static enum route route(int dirfd, const char *p, enum need need, char *out, size_t outsz) {
-  if (!gate) return TRACER;
+  if (!gate_open()) return TRACER;
   if (!*p) return NATIVE;
   if (p[0] != '/') {
     /* Relative: as given unless the base directory is in the shadow area (or the name may climb into /cvmfs). */
@@ -486,7 +491,7 @@ static ssize_t readlink_common(int dirfd, const char *p, char *buf, size_t size)
   if (p && strncmp(p, "/proc/", 6) == 0) {
     /* /proc links reveal shadow paths: read the whole target, then translate. */
     char t[PATH_MAX];
-    long n = gate ? gate(SYS_readlinkat, dirfd, (long)p, (long)t, sizeof t - 1, 0) : -ENOSYS;
+    long n = gate_open() ? gate(SYS_readlinkat, dirfd, (long)p, (long)t, sizeof t - 1, 0) : -ENOSYS;
     if (n == -ENOSYS) return syscall(SYS_readlinkat, dirfd, p, buf, size);
     if (n < 0) return ret(n);
     t[n] = 0;
@@ -528,9 +533,10 @@ ssize_t readlinkat(int d, const char *p, char *buf, size_t size) { return readli
 
 char *getcwd(char *buf, size_t size) {
   char t[PATH_MAX];
-  long n = gate ? gate(SYS_getcwd, (long)t, sizeof t, 0, 0, 0) : (long)syscall(SYS_getcwd, t, sizeof t);
+  int g = gate_open();
+  long n = g ? gate(SYS_getcwd, (long)t, sizeof t, 0, 0, 0) : (long)syscall(SYS_getcwd, t, sizeof t);
   if (n < 0) {
-    if (gate) errno = (int)-n;
+    if (g) errno = (int)-n;
     return NULL;
   }
   virtualize(t, sizeof t);
@@ -661,7 +667,7 @@ char *realpath(const char *p, char *resolved) {
     errno = EINVAL;
     return NULL;
   }
-  if (!gate || !*p) return libc_realpath(p, resolved);
+  if (!gate_open() || !*p) return libc_realpath(p, resolved);
   char rest[2 * PATH_MAX + 2], done[PATH_MAX];
   size_t dlen = 0;
   if (p[0] == '/') {

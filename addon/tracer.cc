@@ -28,6 +28,7 @@
 #include "filter.h"
 #include "modes.h"
 #include "paths.h"
+#include "ptrace_emu.h"
 #include "syscalls.h"
 #include "tracee.h"
 
@@ -189,6 +190,11 @@ class Tracer {
     int sees;  // -1 until a /cvmfs path is asked for (a container being set up does not yet show its binds)
   };
   std::unordered_map<pid_t, NsView> pidNs_;
+  static constexpr long kOpts = PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK |
+                                PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESECCOMP;
+  // ptrace for the job's debuggers (addon/ptrace_emu.h); UCVMFS_PTRACE=off leaves ptrace failing with EPERM.
+  bool emulatePtrace_ = !(getenv("UCVMFS_PTRACE") && std::string(getenv("UCVMFS_PTRACE")) == "off");
+  PtraceEmu emu_{&known_, kOpts};
 
   static ino_t NamespaceOf(const std::string& pid) {
     struct stat st;
@@ -782,6 +788,7 @@ class Tracer {
     if (!r.Load(pid)) return false;
     long nr = r.Nr();
     if (debug_) byNr_[nr]++;
+    if (PtraceEmu::Emulated(nr)) return emu_.OnCall(pid, r);
     const CallInfo* c = nullptr;
     for (const CallInfo& x : kCalls)
       if (x.nr == nr) c = &x;
@@ -1085,7 +1092,7 @@ class Tracer {
     argv.push_back(nullptr);
     for (auto& e : o_.envp) envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
-    std::vector<sock_filter> filter = BuildFilter();
+    std::vector<sock_filter> filter = BuildFilter(emulatePtrace_);
     sock_fprog prog{(unsigned short)filter.size(), filter.data()};
     int errpipe[2];
     if (pipe2(errpipe, O_CLOEXEC) != 0) {
@@ -1137,9 +1144,7 @@ class Tracer {
       close(errpipe[0]);
       return d;
     }
-    long opts = PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK |
-                PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESECCOMP;
-    if (ptrace(PTRACE_SEIZE, child, 0, opts) != 0) {
+    if (ptrace(PTRACE_SEIZE, child, 0, kOpts) != 0) {
       int e = errno;
       d.error = std::string("ptrace is not allowed here (") + strerror(e) +
                 "): the kernel's Yama ptrace_scope, a container's seccomp profile or an existing tracer forbids it";
@@ -1190,6 +1195,7 @@ class Tracer {
         pending_.erase(pid);
         known_.erase(pid);
         pidNs_.erase(pid);
+        if (emu_.Active()) emu_.Gone(pid, status);
         if (pid == root) {
           if (WIFEXITED(status)) d->code = WEXITSTATUS(status);
           else d->signal = WTERMSIG(status);
@@ -1206,13 +1212,18 @@ class Tracer {
       int event = status >> 16;
       long req = PTRACE_CONT;
       int inject = 0;
+      PtraceEmu::Stop kind = PtraceEmu::Stop::Event;
       if (sig == (SIGTRAP | 0x80)) {
         __ptrace_syscall_info info{};
         long n = ptrace(PTRACE_GET_SYSCALL_INFO, pid, sizeof info, &info);
-        if (n > 0 && info.op == PTRACE_SYSCALL_INFO_ENTRY) req = PTRACE_SYSCALL;
-        else {
+        if (n > 0 && info.op == PTRACE_SYSCALL_INFO_ENTRY) {
+          req = PTRACE_SYSCALL;
+          kind = PtraceEmu::Stop::Entry;
+        } else {
+          kind = PtraceEmu::Stop::Exit;
+          bool hold = false;
           try {
-            OnExit(pid);
+            if (!emu_.OnCallExit(pid, &hold)) OnExit(pid);
           } catch (const std::exception& e) {
             Regs r;
             fprintf(stderr, "ucvmfs: tracer error (the call fails with EIO): %s\n", e.what());
@@ -1221,8 +1232,10 @@ class Tracer {
               r.Store();
             }
           }
+          if (hold) continue;  // a virtual tracer's wait, answered when an event comes
         }
       } else if (event == PTRACE_EVENT_SECCOMP) {
+        kind = PtraceEmu::Stop::Seccomp;
         // A bug here must not take the job down, nor let the call run as the program made it: it fails.
         bool exitStop;
         try {
@@ -1243,9 +1256,13 @@ class Tracer {
       } else if (event == PTRACE_EVENT_STOP) {
         bool groupStop = !fresh && (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU);
         if (groupStop) req = PTRACE_LISTEN;
+        kind = fresh ? PtraceEmu::Stop::Fresh : groupStop ? PtraceEmu::Stop::GroupStop : PtraceEmu::Stop::Event;
       } else if (event == 0) {
         inject = sig;  // signal-delivery stop: pass the signal on
+        kind = PtraceEmu::Stop::Signal;
       }
+      // A stop a virtual tracer is to see leaves the process stopped until that tracer resumes it.
+      if (emu_.Active() && emu_.Route(pid, status, kind, &req)) continue;
       ptrace((__ptrace_request)req, pid, 0, (void*)(long)inject);
     }
   }
