@@ -3,9 +3,9 @@
  * scripts, a C program making newer system calls) run under `ucvmfs exec` and see /cvmfs/<fqrn> as the
  * genuine client showed it (truth.json).
  */
-import { test, before, after, type TestContext } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { parseManifest } from '../lib/format/manifest.js';
 import { hashToString } from '../lib/format/hash.js';
@@ -15,6 +15,8 @@ import { elfInterpreter } from '../lib/connector/elf.js';
 import { dirname, join } from 'node:path';
 import { publish } from '../lib/index.js';
 import { fixtureNames, keyOf, readTruth, serve, tempDir, ucvmfs, FIXTURES, ROOT, type CliResult } from './helpers.js';
+import { layeredWith } from './layers.js';
+import { podmanRun } from './podman.js';
 import type { RepositoryServer } from '../lib/serve.js';
 
 const FQRN = 'fixture.test.example.org';
@@ -100,22 +102,8 @@ function exec(argv: string[], extra: Record<string, string> = {}): Promise<CliRe
   return ucvmfs(['exec', '--', ...argv], { ...env, ...layerEnv, ...extra });
 }
 
-/**
- * Registers a test twice: with the preload library (the default: dynamically linked programs answered in
- * process), and with ptrace alone (what static programs and raw system calls get).
- */
-function layered(name: string, fn: (t: TestContext) => Promise<void>): void {
-  for (const [layer, e] of [['preload + ptrace', {}], ['ptrace only', { UCVMFS_NO_PRELOAD: '1' }]] as const) {
-    test(`${name} [${layer}]`, async (t) => {
-      layerEnv = e;
-      try {
-        await fn(t);
-      } finally {
-        layerEnv = {};
-      }
-    });
-  }
-}
+/** Registers a test once per layer (test/layers.ts), the layer's environment in {@link layerEnv}. */
+const layered = layeredWith((e) => { layerEnv = e; });
 
 function sh(script: string): Promise<CliResult> {
   return exec(['/bin/bash', '-c', script]);
@@ -733,35 +721,6 @@ layered('containers: ucvmfs exec inside bubblewrap; bubblewrap inside ucvmfs exe
   assert.match(hidden.stderr, /hello\.txt: No such file or directory/);
 });
 
-let podman: string[] | string | undefined;
-
-/**
- * `podman run` options for a container of the host's own tree, under podman's default seccomp profile, or why no
- * container starts on this machine. Probed once with /bin/true: the default runtime first, then runc, because crun
- * refuses a hybrid cgroup host whose cgroup v2 half holds any controller, even with --cgroups=disabled.
- */
-function podmanRun(): string[] | string {
-  if (podman !== undefined) return podman;
-  // Podman's default rlimits (1048576) may exceed the hard limits, which root cannot raise without
-  // CAP_SYS_RESOURCE: the host's hard limits instead, at most 32768 (podman's nproc default, which it applies to
-  // itself before it starts the runtime).
-  const limits = readFileSync('/proc/self/limits', 'utf8');
-  const ulimits = [['nofile', 'Max open files'], ['nproc', 'Max processes']].flatMap(([k, name]) => {
-    const hard = Math.min(Number(new RegExp(`^${name}\\s+\\S+\\s+(\\d+)`, 'm').exec(limits)?.[1] ?? Infinity), 32768);
-    return ['--ulimit', `${k}=${hard}:${hard}`];
-  });
-  // No image (no registry is reachable): the host's tree through an overlay (`--rootfs /` itself breaks both
-  // runtimes' /sys mounts); the host network, where the test server listens on 127.0.0.1.
-  const tried: string[] = [];
-  for (const runtime of [[], ['--runtime', 'runc']]) {
-    const argv = ['podman', ...runtime, 'run', '--rm', '--network=host', ...ulimits];
-    const r = spawnSync(argv[0]!, [...argv.slice(1), '--rootfs', '/:O', '/bin/true'], { encoding: 'utf8', timeout: 120_000 });
-    if (r.status === 0) return (podman = argv);
-    tried.push(`${argv.join(' ')}: ${r.error?.message ?? r.stderr.trim()}`);
-    if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') break;
-  }
-  return (podman = `podman cannot start a container on this machine (${tried.join('; ')})`);
-}
 
 layered('containers: ucvmfs exec inside podman (default seccomp profile); podman inside ucvmfs exec sees /cvmfs when the cache is bound into it, and is told why not when it is hidden', async (t) => {
   const box = podmanRun();

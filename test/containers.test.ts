@@ -4,9 +4,8 @@
  * container the paths no longer start with /cvmfs, so what it reads must be complete before the mount is made.
  * Every test runs with the preload library and with ptrace only, on a cold cache and then a warm one.
  */
-import { test, before, after, type TestContext } from 'node:test';
+import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +13,8 @@ import { publish } from '../lib/index.js';
 import { shadowMode } from '../lib/connector/modes.js';
 import type { RepositoryServer } from '../lib/serve.js';
 import { copyFixture, keyOf, noise, openFixture, readTruth, serve, tempDir, ucvmfs, FIXTURES, type CliResult } from './helpers.js';
+import { layeredWith } from './layers.js';
+import { podmanRun } from './podman.js';
 
 const FQRN = 'fixture.test.example.org';
 const PY = '/usr/bin/python3';
@@ -68,19 +69,8 @@ after(() => server.close());
 /** Environment of the layer under test (see {@link layered}). */
 let layerEnv: Record<string, string> = {};
 
-/** Registers a test twice: with the preload library, and with ptrace alone. */
-function layered(name: string, fn: (t: TestContext) => Promise<void>): void {
-  for (const [layer, e] of [['preload + ptrace', {}], ['ptrace only', { UCVMFS_NO_PRELOAD: '1' }]] as const) {
-    test(`${name} [${layer}]`, async (t) => {
-      layerEnv = e;
-      try {
-        await fn(t);
-      } finally {
-        layerEnv = {};
-      }
-    });
-  }
-}
+/** Registers a test once per layer (test/layers.ts), the layer's environment in {@link layerEnv}. */
+const layered = layeredWith((e) => { layerEnv = e; });
 
 /** `ucvmfs exec --stats -- argv` with a cache of its own (cold the first time it is used). */
 function exec(cache: string, argv: string[], extra: Record<string, string> = {}): Promise<CliResult> {
@@ -185,26 +175,6 @@ layered('bwrap: a writable bind of a /cvmfs directory (--bind, the container\'s 
   assert.equal(after.stdout.toString(), `${truth.entries['/sw/bin/hello.sh']!.sha1}  -\n`, after.stderr);
 });
 
-let podman: string[] | string | undefined;
-
-/** `podman run` options that start a container here (as the connector tests probe it), or why none starts. */
-function podmanRun(): string[] | string {
-  if (podman !== undefined) return podman;
-  const limits = readFileSync('/proc/self/limits', 'utf8');
-  const ulimits = [['nofile', 'Max open files'], ['nproc', 'Max processes']].flatMap(([k, name]) => {
-    const hard = Math.min(Number(new RegExp(`^${name}\\s+\\S+\\s+(\\d+)`, 'm').exec(limits)?.[1] ?? Infinity), 32768);
-    return ['--ulimit', `${k}=${hard}:${hard}`];
-  });
-  const tried: string[] = [];
-  for (const runtime of [[], ['--runtime', 'runc']]) {
-    const argv = ['podman', ...runtime, 'run', '--rm', '--network=host', ...ulimits];
-    const r = spawnSync(argv[0]!, [...argv.slice(1), '--rootfs', '/:O', '/bin/true'], { encoding: 'utf8', timeout: 120_000 });
-    if (r.status === 0) return (podman = argv);
-    tried.push(`${argv.join(' ')}: ${r.error?.message ?? r.stderr.trim()}`);
-    if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') break;
-  }
-  return (podman = `podman cannot start a container on this machine (${tried.join('; ')})`);
-}
 
 layered('podman: -v /cvmfs/<fqrn>/<dir>:/opt/x and --rootfs /cvmfs/<fqrn> read as the repository; cold and warm cache', async (t) => {
   const box = podmanRun();

@@ -11,6 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { publish } from '../lib/index.js';
 import { serve, tempDir, ucvmfs, ROOT, type CliResult } from './helpers.js';
+import { LAYERS } from './layers.js';
 import type { RepositoryServer } from '../lib/serve.js';
 
 const DBG = 'dbg.test.example.org';
@@ -96,7 +97,7 @@ function exec(argv: string[], extra: Record<string, string> = {}): Promise<CliRe
 
 /** Registers a test in both layers (see test/connector.test.ts); skipped when the tool is not installed. */
 function layered(name: string, tool: keyof typeof tools, fn: (t: TestContext) => Promise<void>): void {
-  for (const [layer, e] of [['preload + ptrace', {}], ['ptrace only', { UCVMFS_NO_PRELOAD: '1' }]] as const) {
+  for (const [layer, e] of LAYERS) {
     test(`${name} [${layer}]`, { skip: tools[tool] ? false : `${tool} is not installed`, timeout: 180_000 }, async (t) => {
       layerEnv = e;
       try {

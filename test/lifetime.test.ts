@@ -11,6 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { fixtureNames, keyOf, readTruth, serve, tempDir, FIXTURES, ROOT } from './helpers.js';
+import { LAYERS } from './layers.js';
 import type { RepositoryServer } from '../lib/serve.js';
 
 const FQRN = 'fixture.test.example.org';
@@ -51,7 +52,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The same test in both native layers (preload library and ptrace, ptrace alone). */
 function layered(name: string, fn: (layer: Record<string, string>) => Promise<void>): void {
-  for (const [layer, e] of [['preload + ptrace', {}], ['ptrace only', { UCVMFS_NO_PRELOAD: '1' }]] as const) {
+  for (const [layer, e] of LAYERS) {
     test(`${name} [${layer}]`, () => fn(e));
   }
 }

@@ -3,13 +3,14 @@
  * setuid, setgid and sticky too) as the genuine client does, copies out of /cvmfs keep them, and every write
  * still fails with EROFS, in both layers (the preload library and ptrace alone).
  */
-import { test, before, after, type TestContext } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, writeFileSync, appendFileSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { openRepository, publish, type Repository } from '../lib/index.js';
 import { keyOf, readTruth, serve, tempDir, ucvmfs, FIXTURES, type CliResult } from './helpers.js';
+import { layeredWith } from './layers.js';
 import type { RepositoryServer } from '../lib/serve.js';
 import { modeAttribute, shadowMode, storedMode } from '../lib/connector/modes.js';
 
@@ -62,18 +63,8 @@ function exec(argv: string[], extra: Record<string, string> = {}): Promise<CliRe
   return ucvmfs(['exec', '--', ...argv], { ...env, ...layerEnv, ...extra });
 }
 
-function layered(name: string, fn: (t: TestContext) => Promise<void>): void {
-  for (const [layer, e] of [['preload + ptrace', {}], ['ptrace only', { UCVMFS_NO_PRELOAD: '1' }]] as const) {
-    test(`${name} [${layer}]`, async (t) => {
-      layerEnv = e;
-      try {
-        await fn(t);
-      } finally {
-        layerEnv = {};
-      }
-    });
-  }
-}
+/** Registers a test once per layer (test/layers.ts), the layer's environment in {@link layerEnv}. */
+const layered = layeredWith((e) => { layerEnv = e; });
 
 test('the encoding: read-only on disk, no setuid or setgid there, every stored mode read back', () => {
   for (let m = 0; m <= 0o7777; m++) {

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { parseManifest } from '../lib/format/manifest.js';
 import { hashToString } from '../lib/format/hash.js';
 import { keyOf, readTruth, serve, tempDir, ucvmfs, FIXTURES, type CliResult } from './helpers.js';
+import { LAYERS } from './layers.js';
 import { openRepository, publish } from '../lib/index.js';
 import type { RepositoryServer } from '../lib/serve.js';
 
@@ -45,7 +46,7 @@ function exec(argv: string[], extra: Record<string, string>): Promise<CliResult>
 }
 
 function layered(name: string, fn: (t: TestContext, layer: Record<string, string>) => Promise<void>): void {
-  for (const [layer, e] of [['preload + ptrace', {}], ['ptrace only', { UCVMFS_NO_PRELOAD: '1' }]] as const) {
+  for (const [layer, e] of LAYERS) {
     test(`${name} [${layer}]`, { skip }, (t) => fn(t, e));
   }
 }
