@@ -741,11 +741,9 @@ class Tracer {
     long ret = r.Ret();
     if (p.what == Pending::HideModeXattr) {
       if (ret <= 0) return;
-      if (p.size == 0) {
-        r.SetRet(ret - (long)sizeof UCVMFS_MODE_XATTR);
-        r.Store();
-        return;
-      }
+      // A size query keeps the kernel's answer: the buffer then sized holds the whole list, the hidden name
+      // included, before it is taken out (a smaller size would make the next call fail with ERANGE).
+      if (p.size == 0) return;
       std::string list((size_t)ret, '\0');
       if (!ReadMem(pid, p.buf, &list[0], list.size())) return;
       long n = ucvmfs_hide_mode_xattr(&list[0], ret);
@@ -943,8 +941,9 @@ class Tracer {
           // Magic attributes (user.hash, user.revision, ...) are computed by the library; stored ones are
           // real attributes of the shadow files and the kernel answers those.
           std::string name;
-          if (ReadString(pid, r.Arg(1), &name) && name == UCVMFS_MODE_XATTR) return FailNow(pid, r, ENODATA);
-          if (ReadString(pid, r.Arg(1), &name) && name.compare(0, 5, "user.") == 0) {
+          bool named = ReadString(pid, r.Arg(1), &name);
+          if (named && name == UCVMFS_MODE_XATTR) return FailNow(pid, r, ENODATA);
+          if (named && name.compare(0, 5, "user.") == 0) {
             std::vector<std::string> v = Ask('g', virt + std::string(1, '\0') + (nr == __NR_lgetxattr ? "l" : "f") + name);
             if (Failed(v)) return FailNow(pid, r, EIO);
             if (!v.empty()) {

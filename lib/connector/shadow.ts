@@ -26,6 +26,7 @@ import { claim } from '../cache/claim.js';
 import { SiblingPrefetcher, type PrefetchOptions, type PrefetchStats } from '../fs/prefetch.js';
 import { encodeName, nativePath } from '../format/byte-names.js';
 import type { ProfileRecorder } from './profile.js';
+import { CvmfsError } from '../errors.js';
 import { MODE_XATTR, modeAttribute, shadowMode } from './modes.js';
 import { bindBounds, completeSubtree, type BindBounds } from './bind-source.js';
 
@@ -314,7 +315,10 @@ export class ShadowTree {
   private async completeBindSource(path: string): Promise<string[]> {
     // A subtree once complete stays so (a revision never changes): a warm job binds it without any catalog.
     const top = path.split('/')[2] ?? '';
-    const done = mayBeRepository(top) && (await this.mount(top)) ? this.marker(top, 't', path) : undefined;
+    const opened = mayBeRepository(top) ? await this.mount(top) : null;
+    // A repository that cannot be opened must not be bound as the empty directory that stands for it.
+    if (mayBeRepository(top) && !opened) throw new CvmfsError('EIO', `/cvmfs/${top} cannot be opened, so ${path} cannot be a container's bind source`, { path });
+    const done = opened ? this.marker(top, 't', path) : undefined;
     if (done && !this.recording && existsSync(done)) return [];
     const place = await this.walk(path, true);
     if (!place?.repo || !place.entry) return [];
