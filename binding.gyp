@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "ucvmfs_tracer",
-      "sources": ["addon/tracer.cc", "addon/ptrace_emu.cc"],
+      "sources": ["addon/tracer.cc", "addon/ptrace_emu.cc", "addon/files.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags_cc!": ["-fno-exceptions"],

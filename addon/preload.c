@@ -218,15 +218,20 @@ static int plain(const char *p) {
  * whose real path is `out`. */
 static enum route decide(const char *rev, const char *rpath, enum need need, const char *out) {
   size_t rlen = strlen(rpath);
-  /* The parent directory must be listed. */
+  /* The parent directory must be listed, or the name made (`n`) or found absent (`a`) on its own. */
+  int listed = 1;
   if (rlen > 1) {
     const char *last = strrchr(rpath, '/');
     size_t plen = last == rpath ? 1 : (size_t)(last - rpath);
-    if (!marked(rev, 'l', rpath, plen)) return TRACER;
+    listed = marked(rev, 'l', rpath, plen);
+    if (!listed) {
+      if (marked(rev, 'a', rpath, rlen)) return REWRITTEN; /* the kernel answers ENOENT */
+      if (!marked(rev, 'n', rpath, rlen)) return TRACER;
+    }
   }
   struct stat st;
   long r = gate(SYS_newfstatat, AT_FDCWD, (long)out, (long)&st, AT_SYMLINK_NOFOLLOW, 0);
-  if (r == -ENOENT) return REWRITTEN; /* the kernel answers ENOENT */
+  if (r == -ENOENT) return listed ? REWRITTEN : TRACER; /* the kernel answers ENOENT */
   if (r != 0) return TRACER;
   if (S_ISLNK(st.st_mode)) return need == NEED_LSTAT ? REWRITTEN : TRACER;
   if (S_ISDIR(st.st_mode)) return marked(rev, 'l', rpath, rlen) ? REWRITTEN : TRACER;
@@ -444,7 +449,7 @@ int __fxstatat64(int v, int d, const char *p, struct stat64 *st, int f) { (void)
 
 /* fstat never stops in the tracer; here it shows the stored mode of a shadow file too (one check of marked ones). */
 static int fstat_common(int fd, struct stat *st) {
-  if (!gate) return (int)syscall(SYS_fstat, fd, st);
+  if (!gate_open()) return (int)syscall(SYS_fstat, fd, st);
   long res = gate(SYS_fstat, fd, (long)st, 0, 0, 0);
   if (res == 0) st->st_mode = stored_mode_of_fd(fd, st->st_mode);
   return (int)ret(res);
@@ -606,7 +611,7 @@ static ssize_t listxattr_common(const char *p, char *list, size_t size, int foll
 
 /* Descriptor forms (cp -a and rsync -X copy attributes through them): the stored-mode attribute stays hidden. */
 ssize_t fgetxattr(int fd, const char *name, void *v, size_t size) {
-  if (!gate) return syscall(SYS_fgetxattr, fd, name, v, size);
+  if (!gate_open()) return syscall(SYS_fgetxattr, fd, name, v, size);
   if (strcmp(name, UCVMFS_MODE_XATTR) == 0 && fd_in_shadow_area(fd)) {
     errno = ENODATA;
     return -1;
@@ -615,7 +620,7 @@ ssize_t fgetxattr(int fd, const char *name, void *v, size_t size) {
 }
 
 ssize_t flistxattr(int fd, char *list, size_t size) {
-  if (!gate) return syscall(SYS_flistxattr, fd, list, size);
+  if (!gate_open()) return syscall(SYS_flistxattr, fd, list, size);
   long res = gate(SYS_flistxattr, fd, (long)list, (long)size, 0, 0);
   if (res > 0 && size > 0 && memmem(list, (size_t)res, UCVMFS_MODE_XATTR, sizeof UCVMFS_MODE_XATTR) && fd_in_shadow_area(fd))
     res = ucvmfs_hide_mode_xattr(list, res);

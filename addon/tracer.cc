@@ -389,9 +389,7 @@ class Tracer {
     ready_.insert(key);
     if (op == 'o' || op == 'x') ready_.insert("l" + path);
     if (Clean(path)) {
-      // Every directory the walk passed through is listed, and so is a final directory.
-      std::string parent = path.substr(0, path.rfind('/'));
-      if (parent != kVirtual) listed_.insert(parent);
+      // A final directory is listed (the directories passed through are not: only the name needed there).
       struct stat st;
       if (lstat(ToShadow(path).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) listed_.insert(path);
     }
@@ -467,9 +465,15 @@ class Tracer {
     if (path.size() >= top && ucvmfs_hidden(path.c_str() + top)) return false;
     std::string parent = path.substr(0, path.rfind('/'));
     if (parent == kVirtual) return Listed(path);  // a repository's top: mounted and listed
-    if (!Listed(parent)) return false;
+    // A directory not listed in full (a path passed through it) still answers for the names made in it one by
+    // one (`n`) and for those looked up and found absent (`a`).
+    bool listed = Listed(parent);
+    if (!listed) {
+      if (Marked('a', path)) return true;
+      if (!Marked('n', path)) return false;
+    }
     struct stat st;
-    if (lstat(ToShadow(path).c_str(), &st) != 0) return errno == ENOENT;
+    if (lstat(ToShadow(path).c_str(), &st) != 0) return listed && errno == ENOENT;
     if (S_ISDIR(st.st_mode)) return Listed(path);
     if (S_ISREG(st.st_mode)) return op == 'l' || (op == 'o' && (st.st_size == 0 || Marked('f', path)));
     // A symlink is known to a call that does not follow it (lstat, readlink); following it is the library's job.
@@ -1322,7 +1326,10 @@ static Napi::Value CloseOnExec(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), rc == 0 ? 0 : errno);
 }
 
+Napi::Value UcvmfsCopyInto(const Napi::CallbackInfo& info);  // addon/files.cc
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("copyInto", Napi::Function::New(env, UcvmfsCopyInto, "copyInto"));
   exports.Set("detachStdio", Napi::Function::New(env, DetachStdio, "detachStdio"));
   exports.Set("closeOnExec", Napi::Function::New(env, CloseOnExec, "closeOnExec"));
   exports.Set("run", Napi::Function::New(env, ucvmfs::Run, "run"));

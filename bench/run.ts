@@ -5,11 +5,12 @@
  *   node dist/bench/run.js [--json] [--only=1,2,5] [--runs=N] [--inproc-server] [--keep]
  *
  * --json           print JSON (rows with every sample, environment, targets) instead of the table
- * --only=LIST      run only these row groups (1…13; 5 = cold, 6 = dependency choices, 7 = connector, 8 = shared cache,
+ * --only=LIST      run only these row groups (1…14; 5 = cold, 6 = dependency choices, 7 = connector, 8 = shared cache,
  *                  9 = network: squid, first byte, read-ahead, 10 = publisher deflate, 11 = cold starts of whole
  *                  commands, with a delaying relay and the genuine client, 12 = many jobs at once on one cache,
- *                  13 = the publisher at scale)
+ *                  13 = the publisher at scale, 14 = cold and warm metadata at scale)
  * --publish-files=N  files of group 13's generated tree (default 20000)
+ * --scale-entries=N  entries of group 14's generated repository (default 100000)
  * --runs=N         samples per contender for the warm and dependency rows (default 7; the median is reported)
  * --cold-runs=N    fresh-cache runs for the cold rows (default 5)
  * --exec-runs=N    timed runs per contender and workload for the connector rows (default 5)
@@ -54,6 +55,7 @@ import { SQUID, startSquid } from '../test/squid.js';
 import { coldStartGroup } from './cold-start.js';
 import { manyJobsGroup } from './many-jobs.js';
 import { publishScaleGroup } from './publish-scale.js';
+import { scaleGroup } from './scale.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Configuration
@@ -327,7 +329,7 @@ interface TracerStats {
 
 function parseTracerStats(stderr: string): TracerStats | undefined {
   const t = /\[tracer\] ([\d.]+) s, (\d+) stops, (\d+) questions to JavaScript taking ([\d.]+) s/.exec(stderr);
-  const c = /ucvmfs: (\d+) tracer requests, (\d+) directories listed, (\d+) files \(([^)]*)\) materialized/.exec(stderr);
+  const c = /ucvmfs: (\d+) tracer requests, (\d+) directories listed, (?:\d+ names made on their own, )?(\d+) files \(([^)]*)\) materialized/.exec(stderr);
   if (!t || !c) return undefined;
   return {
     tracedS: Number(t[1]), stops: Number(t[2]), questions: Number(t[3]), questionsS: Number(t[4]),
@@ -967,6 +969,14 @@ try {
     const g0 = nowMs();
     await publishScaleGroup({ work, cli: CLI, runs: COLD_RUNS, files: Math.max(100, Number(argValue('publish-files') ?? 20_000)), add, log });
     log(`group 13 took ${((nowMs() - g0) / 1000).toFixed(1)} s`);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // 14. cold and warm metadata at scale (bench/scale.ts)
+  if (want('14')) {
+    const g0 = nowMs();
+    await scaleGroup({ work, cli: CLI, runs: COLD_RUNS, entries: Math.max(1000, Number(argValue('scale-entries') ?? 100_000)), add, log });
+    log(`group 14 took ${((nowMs() - g0) / 1000).toFixed(1)} s`);
   }
 
   // -------------------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, lstatSync, mkdirSync, readdirSync, writeFileSync, appendFileSync, readFileSync } from 'node:fs';
+import { chmodSync, lstatSync, statSync, mkdirSync, readdirSync, writeFileSync, appendFileSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { openRepository, publish, type Repository } from '../lib/index.js';
@@ -159,10 +159,14 @@ function cpMode(copy: string, stored: number): number {
 layered('cp -a and shutil.copytree out of /cvmfs keep the stored modes, and the copies can be edited', async () => {
   const want = await expected();
   const dest = tempDir('ucvmfs-modes-copy-');
-  // Content first: cp refuses a file whose inode changed between its stat and its open, as a placeholder's does
-  // when its content is filled (see the README).
-  const r = await exec(['/bin/sh', '-c', `find /cvmfs/${MO}/tree /cvmfs/${FX}/perms -type f -exec cat {} + >/dev/null && cp -a /cvmfs/${MO}/tree ${dest}/cp && ${PY} -c 'import shutil; shutil.copytree("/cvmfs/${MO}/tree", "${dest}/py")' && cp -a /cvmfs/${FX}/perms ${dest}/perms`]);
+  // Cold, with an empty cache: cp refuses a file whose inode changed between its stat and its open, so a file's
+  // content must go into the inode its placeholder had.
+  const cold = { CVMFS_CACHE_BASE: tempDir('ucvmfs-modes-cold-') };
+  const r = await exec(['/bin/sh', '-c', `cp -a /cvmfs/${MO}/tree ${dest}/cp && ${PY} -c 'import shutil; shutil.copytree("/cvmfs/${MO}/tree", "${dest}/py")' && cp -a /cvmfs/${FX}/perms ${dest}/perms`], cold);
   assert.equal(r.code, 0, r.stderr);
+  for (const p of Object.keys(MODES).filter((k) => statSync(join(dest, 'cp', k.slice('tree'.length))).isFile())) {
+    assert.deepEqual(readFileSync(join(dest, 'cp', p.slice('tree'.length))), await lib.fs.readFile(`/${p}`), p);
+  }
   for (const [p, m] of want) {
     const rel = p.startsWith(`/cvmfs/${MO}/tree`) ? p.slice(`/cvmfs/${MO}/tree`.length) : undefined;
     if (rel !== undefined) {

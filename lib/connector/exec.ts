@@ -28,6 +28,8 @@ interface NativeTracer {
     onRequest: (op: string, path: Buffer, reply: (answer: Array<string | Buffer> | null) => void) => void,
   ): Promise<{ code: number; signal: number; error?: string }>;
   setxattr(path: string | Buffer, name: string, value: Buffer): number;
+  /** Copies a whole file over the start of an open one (a reflink, else copy_file_range); bytes copied. */
+  copyInto(src: string, fd: number): Promise<number>;
   /** Points standard input, output and error at /dev/null (0, or an errno). */
   detachStdio(): number;
   /** Marks a descriptor close-on-exec (0, or an errno). */
@@ -256,7 +258,7 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
       options.warn?.(`cannot open /cvmfs/${fqrn}: ${(e as Error).message}`);
       return null;
     }
-  }, tracer.setxattr);
+  }, { setxattr: tracer.setxattr, copyInto: tracer.copyInto });
   shadow.prefetch = options.prefetch ?? prefetchFromEnv(process.env.UCVMFS_PREFETCH);
   const profileFile = options.profile ?? (process.env.UCVMFS_PROFILE || undefined) ?? profileIn(process.env.UCVMFS_PROFILE_DIR, argv, options.cwd ?? process.cwd());
   const oldProfile = profileFile ? readProfile(profileFile) : undefined;

@@ -1,17 +1,17 @@
 /**
- * The file filler: a file's verified content takes its placeholder's place in the shadow tree. The content is
- * written to a temporary file beside the tree, given the entry's mode, mtime and attributes, and renamed over the
- * placeholder, so that no process ever sees the file half written or open for writing: another job that executes
- * it at that moment would get ETXTBSY ("Text file busy"), and a job reading it before the marker exists is sent
- * here first. Whoever renames last wins; every candidate holds the same verified bytes.
+ * The file filler: a file's verified content goes into its placeholder in the shadow tree, in place. The inode a
+ * program saw before (`cp -a` stats a file, opens it, and refuses it when the inode changed between the two) stays
+ * the one it reads; hardlinked names share it. Nobody reads, maps or executes a placeholder before its marker says
+ * it is complete (lib/connector/shadow.ts, the tracer, the preload library), so nobody sees it half written, and
+ * nobody executes it while it is open for writing (ETXTBSY). A crash half way leaves no marker: the next fill
+ * writes it again. Jobs filling the same file at once write the same verified bytes at the same offsets.
  * @module
  */
-import { chmodSync, lstatSync, readdirSync, renameSync, rmSync, utimesSync, linkSync, mkdirSync, createWriteStream } from 'node:fs';
+import { chmodSync, constants, fchmodSync, fstatSync, ftruncateSync, futimesSync, lstatSync, openSync, closeSync, readdirSync, renameSync, rmSync, utimesSync, linkSync, createWriteStream } from 'node:fs';
 import { hostname } from 'node:os';
-import { chmod, copyFile, constants, rm, stat, utimes } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CvmfsError } from '../errors.js';
 import { nativePath } from '../format/byte-names.js';
@@ -26,15 +26,16 @@ export interface FillTarget {
   mtime: number;
   /** Its size in the catalog: the content must have exactly this many bytes. */
   size: number;
-  /** The directory's shadow mode and mtime, restored after the rename (which changes both for a moment). */
+  /** The directory's shadow mode and mtime, restored after a hardlink is repaired (which changes both). */
   dir: { mode: number; mtime: number };
-  /** Other names of its hardlink group (same directory), given the filled inode too. */
+  /** Other names of its hardlink group (same directory): they must end up naming the filled inode. */
   links: readonly string[];
   /** A directory on the same file system as the tree for temporaries (see {@link removeDeadTemporaries}). */
   tmpDir: string;
-  /** Sets the entry's stored attributes on a path (the temporary, before it is renamed into place). */
-  attributes?: (path: string) => void;
 }
+
+/** Copies a whole file over the start of an open one, in the kernel (the native module's); bytes copied. */
+export type CopyInto = (src: string, fd: number) => Promise<number>;
 
 /** The content: a verified object file of the cache (copied by the kernel), or a stream of verified bytes. */
 export type FillSource = string | (() => Readable);
@@ -47,26 +48,33 @@ function temporary(dir: string): string {
   return posix.join(dir, `${process.pid}.${randomBytes(6).toString('hex')}.${hostname()}`);
 }
 
-/** Writes `source` into a fresh temporary file of exactly `size` bytes; its path. */
-async function writeTemporary(t: FillTarget, source: FillSource): Promise<string> {
-  mkdirSync(t.tmpDir, { recursive: true, mode: 0o700 });
-  const tmp = temporary(t.tmpDir);
+/**
+ * Opens the read-only placeholder for writing. Only the owner's write bit is added, for the two calls between
+ * the chmod and the open: the descriptor keeps its access once the mode is back (a marked mode reads the same
+ * with or without that bit, lib/connector/modes.ts).
+ */
+function openForFill(file: string, mode: number): number {
+  const p = nativePath(file);
+  if (!lstatSync(p).isFile()) throw new CvmfsError('EIO', `${file}: the placeholder is not a regular file`, { path: file });
+  chmodSync(p, mode | 0o200);
   try {
-    // A reflink where the file system has them (the bytes then exist once on disk), else copy_file_range: the
-    // kernel copies, nothing passes through this process.
-    if (typeof source === 'string') await copyFile(source, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
-    else await pipeline(source(), createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
-    const got = (await stat(tmp)).size;
-    if (got !== t.size) throw new CvmfsError('EIO', `${t.file}: content of ${got} bytes where the catalog gives ${t.size}`);
-    // Attributes first: setting one needs write permission, which the mode below takes away.
-    t.attributes?.(tmp);
-    await chmod(tmp, t.mode);
-    await utimes(tmp, t.mtime, t.mtime);
-    return tmp;
-  } catch (e) {
-    await rm(tmp, { force: true }).catch(() => undefined);
-    throw e;
+    return openSync(p, constants.O_RDWR | constants.O_NOFOLLOW);
+  } finally {
+    chmodSync(p, mode);
   }
+}
+
+/** Writes a stream at the start of an open file; the number of bytes it held. */
+async function writeStream(source: () => Readable, fd: number): Promise<number> {
+  let n = 0;
+  const count = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      n += chunk.length;
+      done(null, chunk);
+    },
+  });
+  await pipeline(source(), count, createWriteStream('', { fd, start: 0, autoClose: false }));
+  return n;
 }
 
 /**
@@ -89,24 +97,42 @@ function inDirectory(dir: string, shown: { mode: number; mtime: number }, change
   utimesSync(ndir, shown.mtime, shown.mtime);
 }
 
-/** Puts the verified content of `source` in place of the placeholder `t.file` (and of its hardlinks). */
-export async function fillFile(t: FillTarget, source: FillSource): Promise<void> {
-  const tmp = await writeTemporary(t, source);
-  const dir = posix.dirname(t.file);
+/**
+ * Names of the group that do not share the filled inode (a tree made before placeholders of a group were
+ * linked, or a name replaced by hand) are linked to it, each atomically.
+ */
+function relink(t: FillTarget): void {
+  const ino = lstatSync(nativePath(t.file)).ino;
+  const stray = t.links.filter((name) => lstatSync(nativePath(name), { throwIfNoEntry: false })?.ino !== ino);
+  if (stray.length === 0) return;
+  const linked = stray.map((name) => {
+    const l = temporary(t.tmpDir);
+    linkSync(nativePath(t.file), nativePath(l));
+    return [l, name] as const;
+  });
   try {
-    const linked = t.links.map((name) => {
-      const l = temporary(t.tmpDir);
-      linkSync(nativePath(tmp), nativePath(l));
-      return [l, name] as const;
-    });
-    inDirectory(dir, t.dir, () => {
-      renameSync(nativePath(tmp), nativePath(t.file));
+    inDirectory(posix.dirname(t.file), t.dir, () => {
       for (const [l, name] of linked) renameSync(nativePath(l), nativePath(name));
     });
-  } catch (e) {
-    rmSync(nativePath(tmp), { force: true });
-    throw e;
+  } finally {
+    for (const [l] of linked) rmSync(nativePath(l), { force: true });
   }
+}
+
+/** Puts the verified content of `source` into the placeholder `t.file` (and so into its hardlinks). */
+export async function fillFile(t: FillTarget, source: FillSource, copyInto: CopyInto): Promise<void> {
+  const fd = openForFill(t.file, t.mode);
+  try {
+    const got = typeof source === 'string' ? await copyInto(source, fd) : await writeStream(source, fd);
+    if (got !== t.size) throw new CvmfsError('EIO', `${t.file}: content of ${got} bytes where the catalog gives ${t.size}`);
+    // A placeholder of another size (a tree left half made) keeps no tail.
+    if (fstatSync(fd).size !== t.size) ftruncateSync(fd, t.size);
+    fchmodSync(fd, t.mode);
+    futimesSync(fd, t.mtime, t.mtime);
+  } finally {
+    closeSync(fd);
+  }
+  relink(t);
 }
 
 /**

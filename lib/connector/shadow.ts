@@ -1,8 +1,10 @@
 /**
  * The shadow tree: a real directory that stands for `/cvmfs` while a traced command runs. The tracer rewrites
  * `/cvmfs/<fqrn>/p` to `<root>/<fqrn>/p` and asks this module to make what the kernel will touch exist first:
- * directories are filled on first use (subdirectories, symlinks, and sparse placeholder files of the right
- * size, mode and mtime), file content is written (verified, by the library) before the kernel opens a file.
+ * each name a path passes through (a subdirectory, a symlink, or a sparse placeholder file of the right size,
+ * mode and mtime), a directory's every entry when a program looks the directory up or reads it, and a file's
+ * content (verified, by the library) before the kernel opens it. A path through a directory of 50,000 entries
+ * costs its one name there.
  * Everything else (open, read, mmap, getdents, fstat) is then done by the kernel at native speed.
  * @module
  */
@@ -21,7 +23,7 @@ import type { Repository } from '../repository.js';
 import { createHash } from 'node:crypto';
 import { hashToString } from '../format/hash.js';
 import { elfInterpreter } from './elf.js';
-import { fillFile, removeDeadTemporaries, type FillSource } from './file-filler.js';
+import { fillFile, removeDeadTemporaries, type CopyInto, type FillSource } from './file-filler.js';
 import { claim } from '../cache/claim.js';
 import { SiblingPrefetcher, type PrefetchOptions, type PrefetchStats } from '../fs/prefetch.js';
 import { encodeName, nativePath } from '../format/byte-names.js';
@@ -152,6 +154,13 @@ export function sameLengthTarget(fqrn: string, parts: readonly string[], target:
   return REWRITTEN_LINK_MARK + './'.repeat(Math.floor(pad / 2)) + (pad % 2 ? '/' : '') + rel;
 }
 
+/** What the native module does for the shadow tree that Node cannot. */
+export interface ShadowNative {
+  /** lsetxattr; 0 or an errno. */
+  setxattr(path: string | Buffer, name: string, value: Buffer): number;
+  copyInto: CopyInto;
+}
+
 /** Materializes repositories below one real directory, on demand. */
 export class ShadowTree {
   private readonly mounts = new Map<string, Promise<Repository | null>>();
@@ -161,8 +170,11 @@ export class ShadowTree {
   private readonly argv0Support = new Map<string, boolean>();
   private readonly prefetchers = new Map<string, SiblingPrefetcher>();
   private readonly owned = new Map<string, Promise<boolean>>();
+  /** Names made complete one by one (`<fqrn>:<path>`), and repositories whose top got its mode and attributes. */
+  private readonly named = new Set<string>();
+  private readonly topReady = new Set<string>();
   /** Counters for the connector's report (times in ms). */
-  readonly counters = { requests: 0, directories: 0, files: 0, bytes: 0, listMs: 0, fillMs: 0, fetchMs: 0 };
+  readonly counters = { requests: 0, directories: 0, names: 0, files: 0, bytes: 0, listMs: 0, fillMs: 0, fetchMs: 0 };
   /** Sibling prefetch (lib/fs/prefetch.ts) on the first file filled in each directory; false turns it off. */
   prefetch: PrefetchOptions | false = {};
   /** Told of every entry walked through and every file filled (an access profile being recorded or extended). */
@@ -178,9 +190,9 @@ export class ShadowTree {
    *   filled on demand by any process and kept for the next; `rev/<fqrn>@<root hash>.state/` its markers;
    *   `root/<fqrn>` links to the newest revision seen (the target of absolute links between repositories).
    * @param session this session's stand-in for `/cvmfs` itself (a directory per repository opened).
-   * @param setxattr sets an extended attribute on a path (the native module's; Node has none).
+   * @param native what the native module does for the tree that Node cannot (extended attributes, kernel copies).
    */
-  constructor(readonly base: string, readonly session: string, private readonly provider: RepositoryProvider, private readonly setxattr?: (path: string | Buffer, name: string, value: Buffer) => number) {}
+  constructor(readonly base: string, readonly session: string, private readonly provider: RepositoryProvider, private readonly native: ShadowNative) {}
 
   /** What the sibling prefetchers did, over all repositories. */
   prefetched(): PrefetchStats {
@@ -206,8 +218,12 @@ export class ShadowTree {
     return this.revs.get(fqrn);
   }
 
-  /** A marker file recording that something in a revision directory is complete (directory listed, content written). */
-  private marker(fqrn: string, kind: 'l' | 'f' | 'x' | 't', key: string): string {
+  /**
+   * A marker file recording what is complete in a revision directory: `l` a directory listed in full, `n` one name
+   * made in a directory not listed, `a` a name found absent there, `f` a file's content written, `x` an exec plan,
+   * `t` a container's bind source completed.
+   */
+  private marker(fqrn: string, kind: 'l' | 'n' | 'a' | 'f' | 'x' | 't', key: string): string {
     // The MD5 of the path's bytes, as the tracer and the preload library compute it (names need not be UTF-8).
     return `${this.revs.get(fqrn)!}.state/${kind}-${createHash('md5').update(encodeName(key)).digest('hex')}`;
   }
@@ -360,17 +376,21 @@ export class ShadowTree {
     }
     const inside = (p: string) => p === rev || p.startsWith(rev + '/');
     const listed = (dir: string | null) => dir !== null && inside(dir) && existsSync(this.marker(fqrn, 'l', dir.slice(rev.length) || '/'));
+    // An entry is final once its directory's listing is complete, or once it was made on its own (its `n`
+    // marker): another job may be creating it now (a placeholder is empty until it gets its size).
+    const final = (p: string) => {
+      const dir = realpathOrNull(posix.dirname(p));
+      return listed(dir) || (dir !== null && inside(dir) && existsSync(this.marker(fqrn, 'n', posix.join('/', dir.slice(rev.length), posix.basename(p)))));
+    };
     const full = rev + rel;
     if (lstatOrNull(full)) {
-      // An entry is final only once its directory's listing is complete (another job may be creating it now: a
-      // placeholder is empty until it gets its size).
-      if (!listed(realpathOrNull(posix.dirname(full)))) return false;
+      if (!final(full)) return false;
       const real = realpathOrNull(full);
       if (real === null) return false;
       // Out of /cvmfs altogether (`sitecustomize.py -> /etc/...`): nothing for us to prepare; into another
       // repository or revision: the walk.
       if (!inside(real)) return !(real === this.base || real.startsWith(this.base + '/'));
-      if (real !== rev && !listed(posix.dirname(real))) return false;
+      if (real !== rev && !final(real)) return false;
       const st = statSync(real);
       const key = real.slice(rev.length) || '/';
       if (st.isDirectory()) return existsSync(this.marker(fqrn, 'l', key));
@@ -391,6 +411,7 @@ export class ShadowTree {
         continue;
       }
       if (!inside(real) || !statSync(real).isDirectory()) return false;
+      if (existsSync(this.marker(fqrn, 'a', posix.join('/', real.slice(rev.length), child)))) return true;
       return existsSync(this.marker(fqrn, 'l', real.slice(rev.length) || '/')) && !lstatOrNull(posix.join(real, child));
     }
     return false;
@@ -500,18 +521,20 @@ export class ShadowTree {
       }
       // Below a file: the kernel answers ENOTDIR by itself.
       if (place.entry && place.entry.type !== 'dir') return null;
-      await this.list(place.repo, place.fqrn, place.parts);
       let e: Entry;
       try {
         e = await place.repo.fs.entry('/' + [...place.parts, c].join('/'), false);
       } catch (err) {
         // Only an answer about the name means "no such entry"; a catalog that could not be fetched or verified
         // fails the call (EIO), never shows an empty directory or a missing file.
-        if (NOT_THERE.has((err as NodeJS.ErrnoException).code ?? '')) return null;
-        throw err;
+        const code = (err as NodeJS.ErrnoException).code ?? '';
+        if (!NOT_THERE.has(code)) throw err;
+        if (code === 'ENOENT') this.markAbsent(place.fqrn, place.parts, c);
+        return null;
       }
       this.recorder?.used(place.repo, e);
-      if (e.flags & Flag.Hidden) {
+      if (!(e.flags & Flag.Hidden)) await this.ensureName(place.repo, place.fqrn, place.parts, e);
+      else {
         // Kept out of listings, as the genuine client does, but reachable by path: made on first access.
         const p = this.real(place.fqrn, [...place.parts, c]);
         if (!existsSync(nativePath(p))) {
@@ -556,6 +579,51 @@ export class ShadowTree {
   /** The on-disk mode of a shadow directory: the top of a repository kept to this user has no bits for others. */
   private async dirMode(repo: Repository, fqrn: string, parts: readonly string[], e: Entry): Promise<number> {
     return shadowMode(e.mode, parts.length === 0 && (await this.ownTop(repo, fqrn)));
+  }
+
+  /** Whether a directory of the tree is listed in full (by this process, or by any before: its marker). */
+  private isListed(fqrn: string, parts: readonly string[]): boolean {
+    return existsSync(this.marker(fqrn, 'l', '/' + parts.join('/')));
+  }
+
+  /**
+   * Makes one name of a directory that a path passes through, without the rest of the directory: the first touch
+   * of a name costs that name, not its directory's size. Its `n` marker says the name is complete (the tracer and
+   * the preload library answer later calls on it without asking), while the directory stays unlisted until a
+   * program reads or looks up the directory itself ({@link list}). A hardlink group is made with its whole
+   * directory (its names must share one inode).
+   */
+  private async ensureName(repo: Repository, fqrn: string, parts: readonly string[], e: Entry): Promise<void> {
+    const key = '/' + [...parts, e.name].join('/');
+    if (this.named.has(`${fqrn}:${key}`) || this.isListed(fqrn, parts)) return;
+    if (e.type === 'file' && e.nlink > 1) return this.list(repo, fqrn, parts);
+    const done = this.marker(fqrn, 'n', key);
+    if (!existsSync(done)) {
+      const dir = this.real(fqrn, parts);
+      const self = await repo.fs.entry('/' + parts.join('/'), false);
+      const own = parts.length === 0 && (await this.ownTop(repo, fqrn));
+      // The top gets its own mode and attributes here when no listing gave them yet (it was made 0700).
+      if (parts.length === 0 && !this.topReady.has(fqrn)) {
+        chmodSync(nativePath(dir), (shadowMode(self.mode, own) & 0o777) | 0o700);
+        this.setAttributes(dir, self, own);
+        this.topReady.add(fqrn);
+      }
+      inWritable(dir, () => this.create(posix.join(dir, e.name), e, fqrn, parts, new Map()));
+      chmodSync(nativePath(dir), shadowMode(self.mode, own));
+      utimesSync(nativePath(dir), seconds(self.mtimeNs), seconds(self.mtimeNs));
+      writeFileSync(nativePath(done), '', { mode: 0o600 });
+      this.counters.names++;
+    }
+    this.named.add(`${fqrn}:${key}`);
+  }
+
+  /**
+   * Records that a name looked up in a directory not listed in full is not there (its `a` marker), so that the
+   * next lookup of it (a warm job probing for optional files) is answered without the catalogs.
+   */
+  private markAbsent(fqrn: string, parts: readonly string[], name: string): void {
+    if (this.isListed(fqrn, parts)) return;
+    racing(() => writeFileSync(nativePath(this.marker(fqrn, 'a', '/' + [...parts, name].join('/'))), '', { mode: 0o600, flag: 'wx' }));
   }
 
   /** Creates the children of a directory in the shadow tree (once per revision, whichever process does it). */
@@ -610,13 +678,13 @@ export class ShadowTree {
    * writable: setting a user.* attribute needs write permission (for anyone but root).
    */
   private setAttributes(p: string, e: Entry, own = false): void {
-    if (!this.setxattr || e.type === 'symlink' || e.type === 'fifo') return;
+    if (e.type === 'symlink' || e.type === 'fifo') return;
     if (e.xattrBlob && (e.type === 'file' || e.type === 'dir')) {
-      for (const [name, value] of parseXattrs(e.xattrBlob)) if (name !== MODE_XATTR) this.setxattr(nativePath(p), name, value);
+      for (const [name, value] of parseXattrs(e.xattrBlob)) if (name !== MODE_XATTR) this.native.setxattr(nativePath(p), name, value);
     }
     const mode = modeAttribute(e.mode, own);
     // A file system without user attributes: the stored mode shows as `disk | 0o200` (see the README).
-    if (mode) this.setxattr(nativePath(p), MODE_XATTR, mode);
+    if (mode) this.native.setxattr(nativePath(p), MODE_XATTR, mode);
   }
 
   /**
@@ -804,8 +872,8 @@ export class ShadowTree {
     await fillFile({
       file, mode: shadowMode(entry.mode), mtime: seconds(entry.mtimeNs), size: entry.size, links,
       dir: { mode: await this.dirMode(repo, fqrn, parts.slice(0, -1), parent), mtime: seconds(parent.mtimeNs) },
-      tmpDir, attributes: (p) => this.setAttributes(p, entry),
-    }, source);
+      tmpDir,
+    }, source, this.native.copyInto);
     this.counters.files++;
     this.counters.bytes += entry.size;
     this.counters.fillMs += performance.now() - t0;

@@ -1,0 +1,137 @@
+/**
+ * Bench group 14: cold and warm metadata at scale. A deterministic tree (`--scale-entries=N`, default 100,000;
+ * the issue's sizes are 250,000 and 1,000,000) is published with `ucvmfs publish` and served by nginx: a directory
+ * `huge/` of min(50,000, N/4) files, and nested catalogs `cats/cNN/` of 50 directories of 200 files each for the
+ * rest. Each workload runs as a whole `ucvmfs exec` command, first on an empty cache and shadow tree, then warm;
+ * the baseline is the same command on the source tree on local disk, in the same run. Per row: medians, max
+ * resident memory (GNU time) and the shadow entries the cold run made.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { nowMs } from './harness.js';
+import { NGINX, startNginx } from '../test/nginx.js';
+
+/** What group 14 needs from the bench. */
+export interface ScaleContext {
+  work: string;
+  cli: string;
+  runs: number;
+  entries: number;
+  add(row: { id: string; name: string; unit: 's'; ucvmfsSamples: number[]; baselineSamples: number[]; baselineName: string; note?: string }): void;
+  log(msg: string): void;
+}
+
+const FQRN = 'scale.bench.example.org';
+const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+
+/** Writes the tree; the paths of the 500 small files of the "500 files" workload and one file of `huge/`. */
+async function makeTree(dir: string, entries: number): Promise<{ small: string[]; inHuge: string }> {
+  const huge = Math.min(50_000, Math.floor(entries / 4));
+  await mkdir(join(dir, 'huge'), { recursive: true });
+  const body = (i: number) => `entry ${i} ${'y'.repeat(16 + (i * 7919) % 184)}\n`;
+  for (let i = 0; i < huge; i++) await writeFile(join(dir, 'huge', `f${String(i).padStart(6, '0')}.dat`), body(i));
+  const small: string[] = [];
+  let made = huge;
+  for (let c = 0; made < entries; c++) {
+    const cat = join(dir, 'cats', `c${String(c).padStart(2, '0')}`);
+    await mkdir(cat, { recursive: true });
+    await writeFile(join(cat, '.cvmfscatalog'), '');
+    for (let d = 0; d < 50 && made < entries; d++) {
+      await mkdir(join(cat, `d${d}`));
+      made++;
+      for (let f = 0; f < 200 && made < entries; f++, made++) {
+        const p = join(cat, `d${d}`, `f${f}.txt`);
+        await writeFile(p, body(made));
+        if (c === 0 && f < 10) small.push(p.slice(dir.length));
+      }
+    }
+  }
+  return { small, inHuge: `/huge/f${String(Math.floor(huge / 2)).padStart(6, '0')}.dat` };
+}
+
+interface Run { s: number; rssMb: number }
+
+/** Runs a command; wall time and max RSS. Fails on a non-zero status. */
+function run(command: readonly string[], env: NodeJS.ProcessEnv): Promise<Run> {
+  const argv = [...(TIME ? [TIME, '-f', '%M'] : []), ...command];
+  return new Promise((resolve, reject) => {
+    const t0 = nowMs();
+    const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => { err += d; });
+    p.on('close', (code) => {
+      if (code !== 0) reject(new Error(`${command.join(' ').slice(0, 300)} exited ${code}: ${err.slice(-2000)}`));
+      else resolve({ s: (nowMs() - t0) / 1000, rssMb: TIME ? Number(err.trim().split('\n').pop()) / 1024 : 0 });
+    });
+  });
+}
+
+/** `sh -c script`, under `prefix` (`ucvmfs exec --`) or not. */
+const sh = (prefix: readonly string[], script: string, env: NodeJS.ProcessEnv) => run([...prefix, '/bin/sh', '-c', script], env);
+
+/** Entries of the shadow tree (every revision directory of it), counted without following links. */
+function shadowEntries(shadow: string): number {
+  let n = 0;
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      n++;
+      if (e.isDirectory()) walk(join(d, e.name));
+    }
+  };
+  const rev = join(shadow, 'rev');
+  for (const r of existsSync(rev) ? readdirSync(rev) : []) if (!r.endsWith('.state') && !r.endsWith('.hidden')) walk(join(rev, r));
+  return n;
+}
+
+/** Runs group 14; see the module comment. */
+export async function scaleGroup(ctx: ScaleContext): Promise<void> {
+  if (!NGINX) return ctx.log('group 14 skipped: needs nginx');
+  const src = join(ctx.work, 'scale-src');
+  const out = join(ctx.work, 'scale-repo');
+  const t0 = nowMs();
+  const { small, inHuge } = await makeTree(src, ctx.entries);
+  const published = await run(['node', ctx.cli, 'publish', src, '--fqrn', FQRN, '--out', out], process.env);
+  ctx.log(`group 14: ${ctx.entries.toLocaleString('en')} entries written in ${((nowMs() - t0) / 1000 - published.s).toFixed(1)} s, published in ${published.s.toFixed(1)} s (max RSS ${published.rssMb.toFixed(0)} MB)`);
+  const nginx = await startNginx({ [FQRN]: out });
+  const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C', CVMFS_SERVER_URL: nginx.url, CVMFS_PUBLIC_KEY: join(`${out}.keys`, `${FQRN}.pub`) };
+  for (const k of ['UCVMFS_TRACER_DEBUG', 'NODE_DEBUG', 'CVMFS_HTTP_PROXY', 'UCVMFS_PREFETCH']) delete env[k];
+  const R = `/cvmfs/${FQRN}`;
+  const workloads: [string, string, (root: string) => string][] = [
+    ['a', `find of the whole repository (${ctx.entries.toLocaleString('en')} entries)`, (r) => `find ${r} >/dev/null`],
+    ['b', 'cat of one file in the large directory', (r) => `cat ${r}${inHuge} >/dev/null`],
+    ['c', 'stat of one file in the large directory', (r) => `stat ${r}${inHuge} >/dev/null`],
+    ['d', 'ls -l of the large directory', (r) => `ls -l ${r}/huge >/dev/null`],
+    ['e', 'ls -lR of one nested catalog (10,050 entries)', (r) => `ls -lR ${r}/cats/c00 >/dev/null`],
+    ['f', `cat of ${small.length} small files in ${small.length / 10} directories`, (r) => `cat ${small.map((p) => r + p).join(' ')} >/dev/null`],
+  ];
+  try {
+    for (const [letter, name, script] of workloads) {
+      const cold: Run[] = [];
+      const warm: Run[] = [];
+      const local: number[] = [];
+      let made = 0;
+      for (let i = 0; i < ctx.runs; i++) {
+        const cache = await mkdtemp(join(ctx.work, 'scale-cache-'));
+        const e = { ...env, CVMFS_CACHE_BASE: cache, UCVMFS_SHADOW_DIR: join(cache, 'shadow') };
+        const exec = ['node', ctx.cli, 'exec', '--'];
+        cold.push(await sh(exec, script(R), e));
+        made = shadowEntries(join(cache, 'shadow'));
+        warm.push(await sh(exec, script(R), e));
+        local.push((await sh([], script(src), env)).s);
+        await rm(cache, { recursive: true, force: true });
+      }
+      const rss = (rs: Run[]) => (TIME ? `max RSS ${Math.max(...rs.map((r) => r.rssMb)).toFixed(0)} MB` : 'RSS not measured (no /usr/bin/time)');
+      ctx.log(`group 14${letter}: cold ${cold.map((r) => r.s.toFixed(2)).join('/')} s, warm ${warm.map((r) => r.s.toFixed(2)).join('/')} s, local ${local.map((s) => s.toFixed(3)).join('/')} s; ${made} shadow entries`);
+      ctx.add({ id: `14${letter}`, name: `${name}, EMPTY cache (whole command)`, unit: 's', ucvmfsSamples: cold.map((r) => r.s), baselineSamples: local, baselineName: 'the same command on local disk',
+        note: `${made.toLocaleString('en')} shadow entries made; ${rss(cold)}` });
+      ctx.add({ id: `14${letter}w`, name: `${name}, warm`, unit: 's', ucvmfsSamples: warm.map((r) => r.s), baselineSamples: local, baselineName: 'the same command on local disk', note: rss(warm) });
+    }
+  } finally {
+    nginx.stop();
+    await rm(src, { recursive: true, force: true });
+    await rm(out, { recursive: true, force: true });
+    await rm(`${out}.keys`, { recursive: true, force: true });
+  }
+}
