@@ -8,9 +8,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -98,6 +101,140 @@ class CopyInto : public Napi::AsyncWorker {
 // copyInto(srcPath, dstFd) → Promise<bytes copied>: the whole source over the start of an open file.
 Napi::Value UcvmfsCopyInto(const Napi::CallbackInfo& info) {
   auto* w = new CopyInto(info.Env(), info[0].ToString().Utf8Value(), info[1].As<Napi::Number>().Int32Value());
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+namespace {
+
+// One entry of a directory listing to make (see lib/connector/entry-maker.ts for what each kind becomes).
+struct NewEntry {
+  std::string name;
+  int kind = 0;  // 0 file, 1 directory, 2 symlink
+  uint64_t size = 0;
+  unsigned mode = 0;
+  struct timespec mtime {};
+  std::string target;
+  std::vector<std::pair<std::string, std::string>> xattrs;
+};
+
+class MakeEntries : public Napi::AsyncWorker {
+ public:
+  MakeEntries(Napi::Env env, std::string dir, std::vector<NewEntry> entries)
+      : Napi::AsyncWorker(env), dir_(std::move(dir)), entries_(std::move(entries)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    int dfd = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+      err_ = errno;
+      return;
+    }
+    for (size_t i = 0; i < entries_.size(); i++) {
+      int e = Make(dfd, entries_[i]);
+      if (e != 0) failed_.emplace_back(i, e);
+    }
+    close(dfd);
+  }
+
+  void OnOK() override {
+    if (err_ != 0) {
+      Napi::Error e = Napi::Error::New(Env(), std::string(strerror(err_)) + ", opening " + dir_);
+      e.Set("errno", Napi::Number::New(Env(), err_));
+      deferred_.Reject(e.Value());
+      return;
+    }
+    Napi::Array out = Napi::Array::New(Env(), failed_.size());
+    for (size_t k = 0; k < failed_.size(); k++) {
+      Napi::Array pair = Napi::Array::New(Env(), 2);
+      pair.Set(0u, Napi::Number::New(Env(), (double)failed_[k].first));
+      pair.Set(1u, Napi::Number::New(Env(), failed_[k].second));
+      out.Set((uint32_t)k, pair);
+    }
+    deferred_.Resolve(out);
+  }
+
+ private:
+  // Attributes, mode and mtime through the descriptor: no path is looked up again.
+  static int Finish(int fd, const NewEntry& n) {
+    for (const auto& [k, v] : n.xattrs)
+      if (fsetxattr(fd, k.c_str(), v.data(), v.size(), 0) != 0) return errno;
+    if (fchmod(fd, n.mode) != 0) return errno;
+    struct timespec ts[2] = {n.mtime, n.mtime};
+    if (futimens(fd, ts) != 0) return errno;
+    return 0;
+  }
+
+  // 0, or the errno that made it fail (EEXIST: the name is there already; the caller checks and repairs).
+  static int Make(int dfd, const NewEntry& n) {
+    if (n.kind == 2) {
+      if (symlinkat(n.target.c_str(), dfd, n.name.c_str()) != 0) return errno;
+      struct timespec ts[2] = {n.mtime, n.mtime};
+      return utimensat(dfd, n.name.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0 ? errno : 0;
+    }
+    int fd;
+    if (n.kind == 1) {
+      if (mkdirat(dfd, n.name.c_str(), 0700) != 0) return errno;
+      fd = openat(dfd, n.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    } else {
+      fd = openat(dfd, n.name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+      if (fd >= 0 && n.size > 0 && ftruncate(fd, (off_t)n.size) != 0) {
+        int e = errno;
+        close(fd);
+        return e;
+      }
+    }
+    if (fd < 0) return errno;
+    int e = Finish(fd, n);
+    close(fd);
+    return e;
+  }
+
+  std::string dir_;
+  std::vector<NewEntry> entries_;
+  Napi::Promise::Deferred deferred_;
+  int err_ = 0;
+  std::vector<std::pair<size_t, int>> failed_;
+};
+
+std::string Bytes(const Napi::Value& v) {
+  if (v.IsBuffer()) {
+    auto b = v.As<Napi::Buffer<char>>();
+    return std::string(b.Data(), b.Length());
+  }
+  return v.ToString().Utf8Value();
+}
+
+}  // namespace
+
+// makeEntries(dir, [[name, kind, size, mode, sec, nsec, target, [[xattr, value]...]]...]) → Promise<[index, errno][]>:
+// new entries of one shadow directory made in a worker thread, each through its descriptor.
+Napi::Value UcvmfsMakeEntries(const Napi::CallbackInfo& info) {
+  std::vector<NewEntry> entries;
+  Napi::Array list = info[1].As<Napi::Array>();
+  entries.reserve(list.Length());
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Array a = list.Get(i).As<Napi::Array>();
+    NewEntry n;
+    n.name = Bytes(a.Get(0u));
+    n.kind = a.Get(1u).As<Napi::Number>().Int32Value();
+    n.size = (uint64_t)a.Get(2u).As<Napi::Number>().Int64Value();
+    n.mode = (unsigned)a.Get(3u).As<Napi::Number>().Uint32Value();
+    n.mtime.tv_sec = (time_t)a.Get(4u).As<Napi::Number>().Int64Value();
+    n.mtime.tv_nsec = (long)a.Get(5u).As<Napi::Number>().Int64Value();
+    if (n.kind == 2) n.target = Bytes(a.Get(6u));
+    Napi::Value x = a.Get(7u);
+    if (x.IsArray()) {
+      Napi::Array xs = x.As<Napi::Array>();
+      for (uint32_t k = 0; k < xs.Length(); k++) {
+        Napi::Array kv = xs.Get(k).As<Napi::Array>();
+        n.xattrs.emplace_back(kv.Get(0u).ToString().Utf8Value(), Bytes(kv.Get(1u)));
+      }
+    }
+    entries.push_back(std::move(n));
+  }
+  auto* w = new MakeEntries(info.Env(), Bytes(info[0]), std::move(entries));
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

@@ -218,7 +218,8 @@ static int plain(const char *p) {
  * whose real path is `out`. */
 static enum route decide(const char *rev, const char *rpath, enum need need, const char *out) {
   size_t rlen = strlen(rpath);
-  /* The parent directory must be listed, or the name made (`n`) or found absent (`a`) on its own. */
+  /* The parent directory must be listed, or the name made (`n`, or `f`: a file filled at once) or found absent
+   * (`a`) on its own. */
   int listed = 1;
   if (rlen > 1) {
     const char *last = strrchr(rpath, '/');
@@ -226,7 +227,7 @@ static enum route decide(const char *rev, const char *rpath, enum need need, con
     listed = marked(rev, 'l', rpath, plen);
     if (!listed) {
       if (marked(rev, 'a', rpath, rlen)) return REWRITTEN; /* the kernel answers ENOENT */
-      if (!marked(rev, 'n', rpath, rlen)) return TRACER;
+      if (!marked(rev, 'n', rpath, rlen) && !marked(rev, 'f', rpath, rlen)) return TRACER;
     }
   }
   struct stat st;

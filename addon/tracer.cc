@@ -466,11 +466,11 @@ class Tracer {
     std::string parent = path.substr(0, path.rfind('/'));
     if (parent == kVirtual) return Listed(path);  // a repository's top: mounted and listed
     // A directory not listed in full (a path passed through it) still answers for the names made in it one by
-    // one (`n`) and for those looked up and found absent (`a`).
+    // one (`n`, or `f` for a file filled right away) and for those looked up and found absent (`a`).
     bool listed = Listed(parent);
     if (!listed) {
       if (Marked('a', path)) return true;
-      if (!Marked('n', path)) return false;
+      if (!Marked('n', path) && !Marked('f', path)) return false;  // a filled file needs no `n`
     }
     struct stat st;
     if (lstat(ToShadow(path).c_str(), &st) != 0) return listed && errno == ENOENT;
@@ -1326,10 +1326,12 @@ static Napi::Value CloseOnExec(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), rc == 0 ? 0 : errno);
 }
 
-Napi::Value UcvmfsCopyInto(const Napi::CallbackInfo& info);  // addon/files.cc
+Napi::Value UcvmfsCopyInto(const Napi::CallbackInfo& info);     // addon/files.cc
+Napi::Value UcvmfsMakeEntries(const Napi::CallbackInfo& info);  // addon/files.cc
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("copyInto", Napi::Function::New(env, UcvmfsCopyInto, "copyInto"));
+  exports.Set("makeEntries", Napi::Function::New(env, UcvmfsMakeEntries, "makeEntries"));
   exports.Set("detachStdio", Napi::Function::New(env, DetachStdio, "detachStdio"));
   exports.Set("closeOnExec", Napi::Function::New(env, CloseOnExec, "closeOnExec"));
   exports.Set("run", Napi::Function::New(env, ucvmfs::Run, "run"));

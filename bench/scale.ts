@@ -4,7 +4,8 @@
  * `huge/` of min(50,000, N/4) files, and nested catalogs `cats/cNN/` of 50 directories of 200 files each for the
  * rest. Each workload runs as a whole `ucvmfs exec` command, first on an empty cache and shadow tree, then warm;
  * the baseline is the same command on the source tree on local disk, in the same run. Per row: medians, max
- * resident memory (GNU time) and the shadow entries the cold run made.
+ * resident memory (GNU time) and the shadow entries the cold run made. Two rows again with the shadow tree on
+ * tmpfs (`UCVMFS_SHADOW_DIR` under /dev/shm) against the default (in the cache's directory).
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readdirSync } from 'node:fs';
@@ -27,7 +28,7 @@ const FQRN = 'scale.bench.example.org';
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 
 /** Writes the tree; the paths of the 500 small files of the "500 files" workload and one file of `huge/`. */
-async function makeTree(dir: string, entries: number): Promise<{ small: string[]; inHuge: string }> {
+export async function makeTree(dir: string, entries: number): Promise<{ small: string[]; inHuge: string }> {
   const huge = Math.min(50_000, Math.floor(entries / 4));
   await mkdir(join(dir, 'huge'), { recursive: true });
   const body = (i: number) => `entry ${i} ${'y'.repeat(16 + (i * 7919) % 184)}\n`;
@@ -98,6 +99,8 @@ export async function scaleGroup(ctx: ScaleContext): Promise<void> {
   const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C', CVMFS_SERVER_URL: nginx.url, CVMFS_PUBLIC_KEY: join(`${out}.keys`, `${FQRN}.pub`) };
   for (const k of ['UCVMFS_TRACER_DEBUG', 'NODE_DEBUG', 'CVMFS_HTTP_PROXY', 'UCVMFS_PREFETCH']) delete env[k];
   const R = `/cvmfs/${FQRN}`;
+  // The shadow tree on tmpfs (UCVMFS_SHADOW_DIR) for the rows that make most of it, beside the default (in the cache).
+  const tmpfs = existsSync('/dev/shm') ? '/dev/shm' : undefined;
   const workloads: [string, string, (root: string) => string][] = [
     ['a', `find of the whole repository (${ctx.entries.toLocaleString('en')} entries)`, (r) => `find ${r} >/dev/null`],
     ['b', 'cat of one file in the large directory', (r) => `cat ${r}${inHuge} >/dev/null`],
@@ -122,10 +125,26 @@ export async function scaleGroup(ctx: ScaleContext): Promise<void> {
         local.push((await sh([], script(src), env)).s);
         await rm(cache, { recursive: true, force: true });
       }
+      const onTmpfs: Run[] = [];
+      if (tmpfs && (letter === 'a' || letter === 'f')) {
+        for (let i = 0; i < ctx.runs; i++) {
+          const cache = await mkdtemp(join(ctx.work, 'scale-cache-'));
+          const shadow = await mkdtemp(join(tmpfs, 'ucvmfs-scale-shadow-'));
+          try {
+            onTmpfs.push(await sh(['node', ctx.cli, 'exec', '--'], script(R), { ...env, CVMFS_CACHE_BASE: cache, UCVMFS_SHADOW_DIR: shadow }));
+          } finally {
+            await rm(cache, { recursive: true, force: true });
+            await rm(shadow, { recursive: true, force: true });
+          }
+        }
+      }
       const rss = (rs: Run[]) => (TIME ? `max RSS ${Math.max(...rs.map((r) => r.rssMb)).toFixed(0)} MB` : 'RSS not measured (no /usr/bin/time)');
       ctx.log(`group 14${letter}: cold ${cold.map((r) => r.s.toFixed(2)).join('/')} s, warm ${warm.map((r) => r.s.toFixed(2)).join('/')} s, local ${local.map((s) => s.toFixed(3)).join('/')} s; ${made} shadow entries`);
       ctx.add({ id: `14${letter}`, name: `${name}, EMPTY cache (whole command)`, unit: 's', ucvmfsSamples: cold.map((r) => r.s), baselineSamples: local, baselineName: 'the same command on local disk',
         note: `${made.toLocaleString('en')} shadow entries made; ${rss(cold)}` });
+      if (onTmpfs.length > 0) {
+        ctx.add({ id: `14${letter}t`, name: `${name}, EMPTY cache, shadow tree on tmpfs`, unit: 's', ucvmfsSamples: onTmpfs.map((r) => r.s), baselineSamples: cold.map((r) => r.s), baselineName: 'the same with the shadow tree in the cache', note: rss(onTmpfs) });
+      }
       ctx.add({ id: `14${letter}w`, name: `${name}, warm`, unit: 's', ucvmfsSamples: warm.map((r) => r.s), baselineSamples: local, baselineName: 'the same command on local disk', note: rss(warm) });
     }
   } finally {

@@ -7,7 +7,7 @@
  */
 import { appendFile, mkdir, readdir, rename, rm, readFile, writeFile, stat, open, utimes } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { appendFileSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { hashToString, type ContentHash } from '../format/hash.js';
@@ -311,6 +311,32 @@ export class DiskCache {
       await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
       await rename(tmp, dest);
     }
+    return dest;
+  }
+
+  /**
+   * {@link commit} for an object held in memory (a small one): written, logged and renamed synchronously. Each
+   * step is a few microseconds of system call, where a thread-pool round trip per step cost a cold job of many
+   * small files about 2 ms per file.
+   */
+  async commitBytes(h: ContentHash, data: Uint8Array, keptDigest: string): Promise<string> {
+    const tmp = this.tempPath();
+    const dest = this.pathOf(h);
+    try {
+      writeFileSync(tmp, data, { flag: 'wx' });
+      appendFileSync(join(this.dir, DIGEST_LOG), `${hashToString(h)} ${keptDigest}\n`);
+      try {
+        renameSync(tmp, dest);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        mkdirSync(dirname(dest), { recursive: true, mode: 0o700 });
+        renameSync(tmp, dest);
+      }
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw e;
+    }
+    if (this.quota) await this.noteWritten(data.length);
     return dest;
   }
 

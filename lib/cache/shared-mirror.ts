@@ -13,7 +13,7 @@
  * own cache (bounded by its quota); the mirror has no quota.
  * @module
  */
-import { constants, createReadStream, readFileSync, statSync, type Stats } from 'node:fs';
+import { constants, readFileSync, statSync, type Stats } from 'node:fs';
 import { chmod, lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
@@ -87,7 +87,9 @@ export class SharedMirror {
       await fh.close().catch(() => undefined);
       return undefined;
     }
-    return createReadStream('', { fd: fh.fd, autoClose: true, highWaterMark: 256 * 1024 }).on('close', () => void fh.close().catch(() => undefined));
+    // The handle's own stream closes the handle once: a stream on its bare descriptor number closed it, and then
+    // the handle closed that number again, by then perhaps another file's (EBADF far away, or worse).
+    return fh.createReadStream({ highWaterMark: 256 * 1024 });
   }
 
   /**

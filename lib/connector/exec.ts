@@ -15,6 +15,7 @@ import type { OpenOptions, Repository } from '../repository.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { defaultCacheBase, privateCacheBase } from '../cache/location.js';
 import { ShadowTree } from './shadow.js';
+import type { BatchEntry } from './entry-maker.js';
 import { privateDir, shadowArea, TRAVERSE } from './shadow-dir.js';
 import type { PrefetchOptions, PrefetchStats } from '../fs/prefetch.js';
 import { decodeName, encodeName } from '../format/byte-names.js';
@@ -30,6 +31,8 @@ interface NativeTracer {
   setxattr(path: string | Buffer, name: string, value: Buffer): number;
   /** Copies a whole file over the start of an open one (a reflink, else copy_file_range); bytes copied. */
   copyInto(src: string, fd: number): Promise<number>;
+  /** Makes new entries of one shadow directory in a worker thread; `[index, errno]` of those it could not. */
+  makeEntries(dir: string | Buffer, entries: BatchEntry[]): Promise<Array<[number, number]>>;
   /** Points standard input, output and error at /dev/null (0, or an errno). */
   detachStdio(): number;
   /** Marks a descriptor close-on-exec (0, or an errno). */
@@ -258,7 +261,7 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
       options.warn?.(`cannot open /cvmfs/${fqrn}: ${(e as Error).message}`);
       return null;
     }
-  }, { setxattr: tracer.setxattr, copyInto: tracer.copyInto });
+  }, { setxattr: tracer.setxattr, copyInto: tracer.copyInto, makeEntries: tracer.makeEntries });
   shadow.prefetch = options.prefetch ?? prefetchFromEnv(process.env.UCVMFS_PREFETCH);
   const profileFile = options.profile ?? (process.env.UCVMFS_PROFILE || undefined) ?? profileIn(process.env.UCVMFS_PROFILE_DIR, argv, options.cwd ?? process.cwd());
   const oldProfile = profileFile ? readProfile(profileFile) : undefined;

@@ -9,53 +9,30 @@
  * @module
  */
 import { isRepositoryName, nsToSeconds as seconds } from '../format/names.js';
-import { spawnSync } from 'node:child_process';
 import { posix } from 'node:path';
-import {
-  chmodSync, closeSync, fchmodSync, ftruncateSync, futimesSync, existsSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync,
-  readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync, type Stats,
-} from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import type { Entry } from '../fs/entry.js';
 import { Flag } from '../format/flags.js';
-import { parseXattrs } from '../format/xattr.js';
 import { magicNames } from '../fs/magic-xattrs.js';
 import type { Repository } from '../repository.js';
 import { createHash } from 'node:crypto';
 import { hashToString } from '../format/hash.js';
-import { elfInterpreter } from './elf.js';
+import { ExecPlanner } from './exec-plan.js';
+import { EntryMaker, inWritable, racing, type BatchEntry } from './entry-maker.js';
+import { HIDDEN_TOP, lstatOrNull, settledByListing, type ShadowLayout } from './settled.js';
+import { underVirtualRoot } from './virtual-root.js';
 import { fillFile, removeDeadTemporaries, type CopyInto, type FillSource } from './file-filler.js';
 import { claim } from '../cache/claim.js';
 import { SiblingPrefetcher, type PrefetchOptions, type PrefetchStats } from '../fs/prefetch.js';
 import { encodeName, nativePath } from '../format/byte-names.js';
 import type { ProfileRecorder } from './profile.js';
 import { CvmfsError } from '../errors.js';
-import { MODE_XATTR, modeAttribute, shadowMode } from './modes.js';
+import { shadowMode } from './modes.js';
 import { bindBounds, completeSubtree, type BindBounds } from './bind-source.js';
 
 export { shadowMode };
 
-/** The prefix programs see. */
-export const VIRTUAL_ROOT = '/cvmfs';
-/** The hidden top-level directory of a repository (snapshots); see {@link ShadowTree.real}. */
-const HIDDEN_TOP = '.cvmfs';
 const MAX_SYMLINKS = 40;
-/** The kernel reads at most this much of a `#!` line (BINPRM_BUF_SIZE). */
-const SHEBANG_MAX = 256;
-
-/** In an exec plan (see ShadowTree.execPlan), the original argv[0] of the execve. */
-export const ARGV0 = '\x01';
-
-function underVirtualRoot(p: string): boolean {
-  return p === VIRTUAL_ROOT || p.startsWith(VIRTUAL_ROOT + '/');
-}
-
-/** The PT_INTERP of an open repository file, if it is an ELF with one. */
-function interpreterOf(fh: { read(b: Buffer, o: number, l: number, p: number): Promise<{ bytesRead: number }> }): Promise<string | undefined> {
-  return elfInterpreter(async (offset, length) => {
-    const b = Buffer.alloc(length);
-    return b.subarray(0, (await fh.read(b, 0, length, offset)).bytesRead);
-  });
-}
 
 /** Opens a repository on first access of `/cvmfs/<fqrn>`; resolves to null when it cannot be opened. */
 export type RepositoryProvider = (fqrn: string) => Promise<Repository | null>;
@@ -68,43 +45,6 @@ interface Place {
   entry: Entry | null;
 }
 
-/** Splits the first line of a script into interpreter and optional argument, as Linux does. */
-export function parseShebang(head: Buffer): [string, string] | null {
-  if (head.length < 2 || head[0] !== 0x23 || head[1] !== 0x21) return null;
-  let end = head.indexOf(0x0a);
-  if (end < 0) end = Math.min(head.length, SHEBANG_MAX);
-  const line = head.subarray(2, end).toString('latin1').replace(/[ \t]+$/, '').replace(/^[ \t]+/, '');
-  if (!line) return null;
-  const m = /^(\S+)(?:[ \t]+(.*))?$/.exec(line);
-  if (!m) return null;
-  return [m[1]!, m[2] ?? ''];
-}
-
-/** Runs a create call that another process filling the same directory may have beaten us to. */
-function racing(create: () => void): void {
-  try {
-    create();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-  }
-}
-
-/**
- * Runs a change inside a shadow directory, making the directory writable again first when another process
- * filling it at the same time has just made it read-only (shadow directories are read-only once filled).
- */
-function inWritable(dir: string, change: () => void): void {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      change();
-      return;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EACCES' || attempt >= 8) throw e;
-      chmodSync(nativePath(dir), (lstatSync(nativePath(dir)).mode & 0o777) | 0o700);
-    }
-  }
-}
-
 /** A name directly under /cvmfs that may be a repository: a fully qualified name, so with a dot (not `lib`). */
 export function mayBeRepository(name: string): boolean {
   return isRepositoryName(name) && name.includes('.');
@@ -113,52 +53,17 @@ export function mayBeRepository(name: string): boolean {
 /** Codes by which the library says a name is not there (anything else is a failure to read the repository). */
 const NOT_THERE = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG']);
 
-function realpathOrNull(p: string): string | null {
-  try {
-    return realpathSync(p);
-  } catch {
-    return null;
-  }
-}
-
-function lstatOrNull(p: string): Stats | null {
-  try {
-    return lstatSync(nativePath(p));
-  } catch {
-    return null;
-  }
-}
 
 
-/** Marks a target the shadow tree wrote in place of an absolute `/cvmfs` one; the tracer translates it back. */
-export const REWRITTEN_LINK_MARK = './/';
 
-/**
- * An absolute target into /cvmfs, rewritten as a relative path of exactly the same length (padded with `./`
- * and `/`), so that lstat reports the size the genuine client reports and the kernel follows it inside the
- * shadow tree. Null when the relative form is longer than the original (very deep links).
- */
-export function sameLengthTarget(fqrn: string, parts: readonly string[], target: string, length = encodeName(target).length): string | null {
-  let rest = posix.normalize(target.slice(VIRTUAL_ROOT.length)).replace(/^\/+/, '').replace(/\/$/, '');
-  // From a directory of a revision (base/rev/<fqrn>@<hash>/<parts>): to its top, or to base/root/<other>.
-  let up = parts.length;
-  if (rest === fqrn || rest.startsWith(fqrn + '/')) rest = rest.slice(fqrn.length + 1);
-  else {
-    up += 2;
-    rest = `root/${rest}`;
-  }
-  const rel = '../'.repeat(up) + rest || '.';
-  // Lengths in bytes: lstat shows the size of the target's bytes.
-  const pad = length - REWRITTEN_LINK_MARK.length - encodeName(rel).length;
-  if (pad < 0) return null;
-  return REWRITTEN_LINK_MARK + './'.repeat(Math.floor(pad / 2)) + (pad % 2 ? '/' : '') + rel;
-}
 
 /** What the native module does for the shadow tree that Node cannot. */
 export interface ShadowNative {
   /** lsetxattr; 0 or an errno. */
   setxattr(path: string | Buffer, name: string, value: Buffer): number;
   copyInto: CopyInto;
+  /** Makes new entries of one directory (a worker thread); `[index, errno]` of those it could not. */
+  makeEntries(dir: string | Buffer, entries: BatchEntry[]): Promise<Array<[number, number]>>;
 }
 
 /** Materializes repositories below one real directory, on demand. */
@@ -167,7 +72,6 @@ export class ShadowTree {
   private readonly revs = new Map<string, string>();
   private readonly listed = new Map<string, Promise<void>>();
   private readonly filled = new Map<string, Promise<void>>();
-  private readonly argv0Support = new Map<string, boolean>();
   private readonly prefetchers = new Map<string, SiblingPrefetcher>();
   private readonly owned = new Map<string, Promise<boolean>>();
   /** Names made complete one by one (`<fqrn>:<path>`), and repositories whose top got its mode and attributes. */
@@ -192,7 +96,15 @@ export class ShadowTree {
    * @param session this session's stand-in for `/cvmfs` itself (a directory per repository opened).
    * @param native what the native module does for the tree that Node cannot (extended attributes, kernel copies).
    */
-  constructor(readonly base: string, readonly session: string, private readonly provider: RepositoryProvider, private readonly native: ShadowNative) {}
+  constructor(readonly base: string, readonly session: string, private readonly provider: RepositoryProvider, private readonly native: ShadowNative) {
+    this.entries = new EntryMaker(base, (fqrn) => this.revs.get(fqrn)!, native.setxattr);
+    this.layout = { base, revisionOf: (fqrn) => this.revs.get(fqrn)!, marker: (fqrn, kind, key) => this.marker(fqrn, kind, key) };
+    this.execs = new ExecPlanner({ prepare: (op, path) => this.prepare(op, path), walk: (path, follow) => this.walk(path, follow) });
+  }
+
+  private readonly entries: EntryMaker;
+  private readonly layout: ShadowLayout;
+  private readonly execs: ExecPlanner;
 
   /** What the sibling prefetchers did, over all repositories. */
   prefetched(): PrefetchStats {
@@ -302,9 +214,9 @@ export class ShadowTree {
     }
     if ((op === 'l' || op === 'o') && fqrn0 === undefined && !this.recording) {
       const f = path.split('/')[2];
-      if (f && this.revs.has(f) && this.settledByListing(f, path, op)) return [];
+      if (f && this.revs.has(f) && settledByListing(this.layout, f, path, op)) return [];
     }
-    const place = await this.walk(path, true);
+    const place = await this.walk(path, true, op === 'o' || op === 'x');
     if (!place || !place.repo || !place.entry) return [];
     const { repo, fqrn, parts, entry } = place;
     // A directory is listed even when only looked up: its link count, as the kernel reports it, counts the
@@ -312,7 +224,7 @@ export class ShadowTree {
     if (entry.type === 'dir') await this.list(repo, fqrn, parts);
     if (entry.type === 'file' && (op === 'o' || op === 'x')) await this.fill(repo, fqrn, parts, entry);
     if (entry.type !== 'file' || op !== 'x') return [];
-    const plan = await this.execPlan(repo, path, '/' + parts.join('/'));
+    const plan = await this.execs.plan(repo, path, '/' + parts.join('/'));
     if (saved) {
       const tmp = `${saved}.${process.pid}.tmp`;
       writeFileSync(nativePath(tmp), JSON.stringify(plan), { mode: 0o600 });
@@ -351,135 +263,7 @@ export class ShadowTree {
     return [];
   }
 
-  /**
-   * Whether the shadow tree alone settles a lookup or open of `path` (under a mounted `/cvmfs/<fqrn>`): an entry
-   * already complete (a listed directory, a written file, a link out of /cvmfs), or a name that is not there: its deepest
-   * existing directory, as the kernel resolves it within this revision, was listed completely (its marker) and
-   * does not hold the next name. Programs probe many names that are not there (Python at every start); answering
-   * those from the tree spares a warm job the catalogs, and so SQLite, altogether. False whenever unsure (`..`,
-   * the hidden `/.cvmfs`, names that are not UTF-8, links into other repositories): the catalog decides then.
-   */
-  private settledByListing(fqrn: string, path: string, op: string): boolean {
-    const rev = this.revs.get(fqrn)!;
-    const rel = path.slice(`/cvmfs/${fqrn}`.length);
-    if (!rel.startsWith('/') || /[\uD800-\uDFFF]/.test(path)) return false;
-    // The shadow tree has the repository's shape, so the kernel resolves `..` and links in it as a mount would;
-    // only never above the repository's root, and not into the hidden /.cvmfs (it lives beside the tree).
-    let depth = 0;
-    for (const c of rel.split('/')) {
-      if (c === '..') {
-        if (--depth < 0) return false;
-      } else if (c !== '' && c !== '.') {
-        if (depth === 0 && c === HIDDEN_TOP) return false;
-        depth++;
-      }
-    }
-    const inside = (p: string) => p === rev || p.startsWith(rev + '/');
-    const listed = (dir: string | null) => dir !== null && inside(dir) && existsSync(this.marker(fqrn, 'l', dir.slice(rev.length) || '/'));
-    // An entry is final once its directory's listing is complete, or once it was made on its own (its `n`
-    // marker): another job may be creating it now (a placeholder is empty until it gets its size).
-    const final = (p: string) => {
-      const dir = realpathOrNull(posix.dirname(p));
-      return listed(dir) || (dir !== null && inside(dir) && existsSync(this.marker(fqrn, 'n', posix.join('/', dir.slice(rev.length), posix.basename(p)))));
-    };
-    const full = rev + rel;
-    if (lstatOrNull(full)) {
-      if (!final(full)) return false;
-      const real = realpathOrNull(full);
-      if (real === null) return false;
-      // Out of /cvmfs altogether (`sitecustomize.py -> /etc/...`): nothing for us to prepare; into another
-      // repository or revision: the walk.
-      if (!inside(real)) return !(real === this.base || real.startsWith(this.base + '/'));
-      if (real !== rev && !final(real)) return false;
-      const st = statSync(real);
-      const key = real.slice(rev.length) || '/';
-      if (st.isDirectory()) return existsSync(this.marker(fqrn, 'l', key));
-      // Content is there only when its marker says so (an empty file has none: the walk then decides).
-      if (op === 'o' && st.isFile()) return existsSync(this.marker(fqrn, 'f', key));
-      return true;
-    }
-    // Not there: the deepest directory on the way that is (the kernel resolving `..` on the way), listed, without
-    // the next name.
-    let dir = posix.dirname(full);
-    let child = posix.basename(full);
-    while (inside(posix.normalize(dir))) {
-      const real = realpathOrNull(dir);
-      if (real === null) {
-        child = posix.basename(dir);
-        dir = posix.dirname(dir);
-        if (child === '..' || child === '.') return false;
-        continue;
-      }
-      if (!inside(real) || !statSync(real).isDirectory()) return false;
-      if (existsSync(this.marker(fqrn, 'a', posix.join('/', real.slice(rev.length), child)))) return true;
-      return existsSync(this.marker(fqrn, 'l', real.slice(rev.length) || '/')) && !lstatOrNull(posix.join(real, child));
-    }
-    return false;
-  }
 
-  /**
-   * How to run a program under /cvmfs that the kernel cannot run from the shadow tree by itself: a `#!` script
-   * (the interpreter gets the script's /cvmfs path, as the kernel would give it), or an ELF whose loader
-   * (PT_INTERP) is under /cvmfs (the loader is run with the program as argument, `--argv0` keeping argv[0] when
-   * the loader knows it, as glibc's does since 2.33). The answer is `[file to execute, argv before the
-   * original argv[1...]]`, `ARGV0` standing for the original argv[0]; empty when the kernel can do it alone.
-   */
-  private async execPlan(repo: Repository, path: string, inRepo: string): Promise<string[]> {
-    const fh = await repo.fs.open(inRepo);
-    let head: Buffer;
-    let interp: string | undefined;
-    try {
-      head = Buffer.alloc(SHEBANG_MAX);
-      head = head.subarray(0, (await fh.read(head, 0, SHEBANG_MAX, 0)).bytesRead);
-      if (head.length >= 4 && head.readUInt32BE(0) === 0x7f454c46) interp = await interpreterOf(fh);
-    } finally {
-      await fh.close();
-    }
-    if (interp !== undefined) {
-      const loader = await this.loaderPlan(interp, ARGV0);
-      return loader ? [...loader, path] : [];
-    }
-    const sb = parseShebang(head);
-    if (!sb) return [];
-    const [interpreter, arg] = sb;
-    const tail = [interpreter, ...(arg ? [arg] : []), path];
-    // The interpreter may itself need a loader under /cvmfs (a python of EESSI's): then that runs first.
-    const loader = await this.loaderPlan(await this.interpreterUnderRoot(interpreter), interpreter);
-    return loader ? [...loader, ...tail] : [interpreter, ...tail];
-  }
-
-  /** The loader (PT_INTERP) of a program under /cvmfs, made ready in the shadow tree with the program. */
-  private async interpreterUnderRoot(program: string): Promise<string | undefined> {
-    if (!underVirtualRoot(program)) return undefined;
-    await this.prepare('o', program);
-    const place = await this.walk(program, true);
-    if (!place?.repo || place.entry?.type !== 'file') return undefined;
-    const fh = await place.repo.fs.open('/' + place.parts.join('/'));
-    try {
-      return await interpreterOf(fh);
-    } finally {
-      await fh.close();
-    }
-  }
-
-  /** `[loader, loader, --argv0, argv0]` when `interp` is under /cvmfs (made ready in the shadow tree), else undefined. */
-  private async loaderPlan(interp: string | undefined, argv0: string): Promise<string[] | undefined> {
-    if (!interp || !underVirtualRoot(interp)) return undefined;
-    await this.prepare('o', interp);
-    return [interp, interp, ...((await this.knowsArgv0(interp)) ? ['--argv0', argv0] : [])];
-  }
-
-  /** Whether a loader under /cvmfs takes `--argv0` (its usage text names the option). */
-  private async knowsArgv0(loader: string): Promise<boolean> {
-    let known = this.argv0Support.get(loader);
-    if (known === undefined) {
-      const place = await this.walk(loader, true);
-      const bytes = place?.repo && place.entry?.type === 'file' && place.entry.size < 16 << 20 ? await place.repo.fs.readFile('/' + place.parts.join('/')) as Buffer : undefined;
-      known = bytes ? bytes.includes('--argv0') : false;
-      this.argv0Support.set(loader, known);
-    }
-    return known;
-  }
 
   /** A magic attribute (`path\0` + `l`|`f` + name): its value, or nothing when the name is not magic here. */
   private async magic(request: string): Promise<Buffer[]> {
@@ -496,7 +280,7 @@ export class ShadowTree {
    * Resolves a `/cvmfs` path the way the kernel will (symlinks, `..`), listing every directory it passes
    * through so that the kernel finds each component. Null when the path leaves `/cvmfs` or does not exist.
    */
-  private async walk(path: string, followLast: boolean): Promise<Place | null> {
+  private async walk(path: string, followLast: boolean, fillsLast = false): Promise<Place | null> {
     const todo = path.split('/').reverse();
     todo.pop(); // ''
     if (todo.pop() !== 'cvmfs') return null;
@@ -533,7 +317,7 @@ export class ShadowTree {
         return null;
       }
       this.recorder?.used(place.repo, e);
-      if (!(e.flags & Flag.Hidden)) await this.ensureName(place.repo, place.fqrn, place.parts, e);
+      if (!(e.flags & Flag.Hidden)) await this.ensureName(place.repo, place.fqrn, place.parts, e, fillsLast && todo.length === 0);
       else {
         // Kept out of listings, as the genuine client does, but reachable by path: made on first access.
         const p = this.real(place.fqrn, [...place.parts, c]);
@@ -542,7 +326,7 @@ export class ShadowTree {
           const parent = await place.repo.fs.entry('/' + place.parts.join('/'), false);
           const pdir = posix.dirname(p);
           if (top) mkdirSync(nativePath(pdir), { recursive: true, mode: 0o700 });
-          inWritable(pdir, () => this.create(p, e, place.fqrn, place.parts, new Map()));
+          inWritable(pdir, () => this.entries.make(p, e, place.fqrn, place.parts, new Map()));
           // Read-only again: the `.hidden` directory beside the tree has no mode of its own to show.
           // The top's `.hidden` is as closed to others as the repository's top.
           const topMode = lstatSync(nativePath(this.revs.get(place.fqrn)!)).mode & 0o005 ? 0o555 : 0o500;
@@ -593,25 +377,28 @@ export class ShadowTree {
    * program reads or looks up the directory itself ({@link list}). A hardlink group is made with its whole
    * directory (its names must share one inode).
    */
-  private async ensureName(repo: Repository, fqrn: string, parts: readonly string[], e: Entry): Promise<void> {
+  private async ensureName(repo: Repository, fqrn: string, parts: readonly string[], e: Entry, filling = false): Promise<void> {
     const key = '/' + [...parts, e.name].join('/');
     if (this.named.has(`${fqrn}:${key}`) || this.isListed(fqrn, parts)) return;
     if (e.type === 'file' && e.nlink > 1) return this.list(repo, fqrn, parts);
+    // A file with content says it is complete by its content marker (`f`), which a file about to be filled gets
+    // next: no `n` marker for it (on a slow disk each marker file costs a create).
+    const content = e.type === 'file' && e.size > 0;
     const done = this.marker(fqrn, 'n', key);
-    if (!existsSync(done)) {
+    if (!existsSync(done) && !(content && existsSync(this.marker(fqrn, 'f', key)))) {
       const dir = this.real(fqrn, parts);
       const self = await repo.fs.entry('/' + parts.join('/'), false);
       const own = parts.length === 0 && (await this.ownTop(repo, fqrn));
       // The top gets its own mode and attributes here when no listing gave them yet (it was made 0700).
       if (parts.length === 0 && !this.topReady.has(fqrn)) {
         chmodSync(nativePath(dir), (shadowMode(self.mode, own) & 0o777) | 0o700);
-        this.setAttributes(dir, self, own);
+        this.entries.setAttributes(dir, self, own);
         this.topReady.add(fqrn);
       }
-      inWritable(dir, () => this.create(posix.join(dir, e.name), e, fqrn, parts, new Map()));
+      inWritable(dir, () => this.entries.make(posix.join(dir, e.name), e, fqrn, parts, new Map()));
       chmodSync(nativePath(dir), shadowMode(self.mode, own));
       utimesSync(nativePath(dir), seconds(self.mtimeNs), seconds(self.mtimeNs));
-      writeFileSync(nativePath(done), '', { mode: 0o600 });
+      if (!(filling && content)) writeFileSync(nativePath(done), '', { mode: 0o600 });
       this.counters.names++;
     }
     this.named.add(`${fqrn}:${key}`);
@@ -651,14 +438,26 @@ export class ShadowTree {
     const own = parts.length === 0 && (await this.ownTop(repo, fqrn));
     chmodSync(ndir, (shadowMode(self.mode, own) & 0o777) | 0o700);
     // The top has no parent listing to give it its attributes (every other directory got them when made).
-    if (parts.length === 0) this.setAttributes(dir, self, own);
+    if (parts.length === 0) this.entries.setAttributes(dir, self, own);
     const firstOfInode = new Map<number, string>();
-    // Synchronous calls on purpose: the traced program waits for this answer anyway, and a directory of
-    // thousands of entries costs milliseconds this way instead of a thread-pool round trip per call.
+    const batch: Entry[] = [];
+    const forms: BatchEntry[] = [];
+    const oneByOne: Entry[] = [];
     for (const e of children) {
       if (e.flags & Flag.Hidden) continue;
-      inWritable(dir, () => this.create(posix.join(dir, e.name), e, fqrn, parts, firstOfInode));
+      const f = this.entries.batchForm(e, fqrn, parts);
+      if (f) {
+        batch.push(e);
+        forms.push(f);
+      } else {
+        oneByOne.push(e);
+      }
     }
+    // New names in one native batch in a worker thread, each made through its descriptor; names that were there
+    // already (another process, a listing that died half-way) are checked and repaired one by one.
+    const failed = forms.length > 0 ? await this.native.makeEntries(nativePath(dir), forms) : [];
+    for (const [i] of failed) inWritable(dir, () => this.entries.make(posix.join(dir, batch[i]!.name), batch[i]!, fqrn, parts, firstOfInode));
+    for (const e of oneByOne) inWritable(dir, () => this.entries.make(posix.join(dir, e.name), e, fqrn, parts, firstOfInode));
     // Read-only only now: until the directory is filled, this process must be able to write it.
     chmodSync(ndir, shadowMode(self.mode, own));
     utimesSync(ndir, seconds(self.mtimeNs), seconds(self.mtimeNs));
@@ -667,150 +466,6 @@ export class ShadowTree {
     this.counters.listMs += performance.now() - t0;
   }
 
-  /** Creates one entry of a directory in the shadow tree (synchronously, see {@link doList}). */
-  private create(p: string, e: Entry, fqrn: string, parts: readonly string[], firstOfInode: Map<number, string>): void {
-    this.makeEntry(p, e, fqrn, parts, firstOfInode);
-  }
-
-  /**
-   * Stored attributes become real ones (Linux allows user.* on files and directories, not on symlinks), and so
-   * does a stored mode the on-disk bits cannot say (lib/connector/modes.ts). Called while the entry is still
-   * writable: setting a user.* attribute needs write permission (for anyone but root).
-   */
-  private setAttributes(p: string, e: Entry, own = false): void {
-    if (e.type === 'symlink' || e.type === 'fifo') return;
-    if (e.xattrBlob && (e.type === 'file' || e.type === 'dir')) {
-      for (const [name, value] of parseXattrs(e.xattrBlob)) if (name !== MODE_XATTR) this.native.setxattr(nativePath(p), name, value);
-    }
-    const mode = modeAttribute(e.mode, own);
-    // A file system without user attributes: the stored mode shows as `disk | 0o200` (see the README).
-    if (mode) this.native.setxattr(nativePath(p), MODE_XATTR, mode);
-  }
-
-  /**
-   * Makes one entry, or repairs what a process that died half-way left (a listing without its marker is
-   * redone; what exists is checked and fixed, not trusted).
-   */
-  private makeEntry(path: string, e: Entry, fqrn: string, parts: readonly string[], firstOfInode: Map<number, string>): void {
-    const t = seconds(e.mtimeNs);
-    if (this.createFresh(path, e, t, fqrn, parts, firstOfInode)) return;
-    const old = lstatOrNull(path);
-    // What node:fs gets: the path's bytes when a name is not UTF-8.
-    const p = nativePath(path);
-    switch (e.type) {
-      case 'dir':
-        if (old && !old.isDirectory()) rmSync(p, { force: true });
-        if (!old || !old.isDirectory()) racing(() => mkdirSync(p, 0o700));
-        else chmodSync(p, 0o700);
-        this.setAttributes(path, e);
-        // Made writable again by whoever lists it (doList).
-        chmodSync(p, shadowMode(e.mode));
-        utimesSync(p, t, t);
-        break;
-      case 'symlink': {
-        const target = encodeName(this.linkTarget(fqrn, parts, e.target ?? ''));
-        const same = () => readlinkSync(p, { encoding: 'buffer' }).equals(target);
-        if (old && !(old.isSymbolicLink() && same())) rmSync(p, { force: true, recursive: true });
-        if (!old || !old.isSymbolicLink() || !same()) racing(() => symlinkSync(target, p));
-        lutimesSync(p, t, t);
-        break;
-      }
-      case 'file': {
-        const first = e.nlink > 1 ? firstOfInode.get(e.ino) : undefined;
-        if (first) {
-          if (old && old.ino === lstatSync(nativePath(first)).ino) break;
-          if (old) rmSync(p, { force: true, recursive: true });
-          racing(() => linkSync(nativePath(first), p));
-          break;
-        }
-        if (old && !old.isFile()) rmSync(p, { force: true, recursive: true });
-        if (!old || !old.isFile()) racing(() => closeSync(openSync(p, 'wx', 0o600)));
-        // Never shorter: another process may have written the content already (same size, so a no-op then).
-        if (!old || old.size !== e.size) truncateSync(p, e.size);
-        chmodSync(p, 0o600);
-        this.setAttributes(path, e);
-        chmodSync(p, shadowMode(e.mode));
-        utimesSync(p, t, t);
-        if (e.nlink > 1) firstOfInode.set(e.ino, path);
-        break;
-      }
-      case 'fifo':
-        if (old && !old.isFIFO()) rmSync(p, { force: true, recursive: true });
-        // Node has no mkfifo; FIFOs are rare enough for a child process.
-        if (!old || !old.isFIFO()) {
-          // Made under an ASCII name and renamed: a child's argv cannot carry a name that is not UTF-8.
-          const tmp = posix.join(this.base, `.fifo.${process.pid}.${this.counters.requests}`);
-          rmSync(tmp, { force: true });
-          spawnSync('mkfifo', ['-m', (e.mode & 0o777).toString(8), tmp]);
-          renameSync(tmp, p);
-        }
-        utimesSync(p, t, t);
-        break;
-      default:
-        // Devices and sockets cannot be made without privileges: an empty file keeps the name visible.
-        if (!old) racing(() => closeSync(openSync(p, 'wx', 0o600)));
-        else chmodSync(p, 0o600);
-        this.setAttributes(path, e);
-        chmodSync(p, shadowMode(e.mode));
-        utimesSync(p, t, t);
-    }
-  }
-
-  /**
-   * The common case of a first listing: the name is not there yet, so it is made in one go, through its
-   * descriptor for a file (4 calls instead of 7 path lookups: this is most of a cold listing's time). False when
-   * the name exists already (another process, or a listing that died half-way): {@link makeEntry} then checks it.
-   */
-  private createFresh(path: string, e: Entry, t: number, fqrn: string, parts: readonly string[], firstOfInode: Map<number, string>): boolean {
-    const p = nativePath(path);
-    try {
-      if (e.type === 'file' && !(e.nlink > 1 && firstOfInode.has(e.ino))) {
-        const fd = openSync(p, 'wx', 0o600);
-        try {
-          if (e.size > 0) ftruncateSync(fd, e.size);
-          this.setAttributes(path, e);
-          fchmodSync(fd, shadowMode(e.mode));
-          futimesSync(fd, t, t);
-        } finally {
-          closeSync(fd);
-        }
-        if (e.nlink > 1) firstOfInode.set(e.ino, path);
-        return true;
-      }
-      if (e.type === 'symlink') {
-        symlinkSync(encodeName(this.linkTarget(fqrn, parts, e.target ?? '')), p);
-        lutimesSync(p, t, t);
-        return true;
-      }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw err;
-    }
-    return false;
-  }
-
-  /**
-   * A symlink target as stored in the shadow tree: absolute targets into /cvmfs point into the shadow root;
-   * relative ones that would climb above /cvmfs become absolute, since the shadow root has other parents.
-   */
-  private linkTarget(fqrn: string, parts: readonly string[], target: string): string {
-    let abs: string;
-    if (target.startsWith('/')) {
-      if (!underVirtualRoot(target)) return target;
-      abs = target;
-    } else {
-      abs = posix.resolve(posix.join(VIRTUAL_ROOT, fqrn, ...parts), target);
-      // Within the repository a relative target works as it is.
-      if (abs === posix.join(VIRTUAL_ROOT, fqrn) || abs.startsWith(posix.join(VIRTUAL_ROOT, fqrn) + '/')) return target;
-      if (!underVirtualRoot(abs)) return abs;
-    }
-    const same = sameLengthTarget(fqrn, parts, abs, encodeName(target).length);
-    if (same) return same;
-    const rest = abs.slice(VIRTUAL_ROOT.length + 1);
-    const other = rest.split('/')[0]!;
-    if (other === fqrn) return posix.join(this.revs.get(fqrn)!, rest.slice(fqrn.length));
-    return posix.join(this.base, 'root', rest);
-  }
 
   /** Writes a file's verified content over its placeholder (in place, so hardlinks stay linked). */
   private async fill(repo: Repository, fqrn: string, parts: readonly string[], entry: Entry): Promise<void> {

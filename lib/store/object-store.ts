@@ -280,16 +280,10 @@ export class ObjectStore {
       if (raw.length > size) throw ioError('decompression', `${url} holds more than the ${size} bytes the catalog gives`);
       data = raw;
     }
-    const tmp = this.cache.tempPath();
-    let committed = false;
     try {
-      const path = await writeFile(tmp, data, { flag: 'wx' })
-        .then(() => this.cache.commit(tmp, h, createHash('sha1').update(data).digest('hex')))
-        .catch((e: unknown) => { throw this.cacheWriteError(url, e); });
-      committed = true;
-      return path;
-    } finally {
-      if (!committed) await this.cache.discard(tmp);
+      return await this.cache.commitBytes(h, data, createHash('sha1').update(data).digest('hex'));
+    } catch (e) {
+      throw this.cacheWriteError(url, e);
     }
   }
 }

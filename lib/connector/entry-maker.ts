@@ -1,0 +1,255 @@
+/**
+ * The entry maker: one repository entry as a real one in the shadow tree (a directory, a symlink, a sparse
+ * placeholder file of the right size, mode and mtime with the stored attributes, a hardlink, a FIFO), made fresh
+ * or repaired from what a process that died half-way left.
+ * @module
+ */
+import { posix } from 'node:path';
+import {
+  chmodSync, closeSync, fchmodSync, ftruncateSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync,
+  readlinkSync, renameSync, rmSync, symlinkSync, truncateSync, utimesSync,
+} from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import type { Entry } from '../fs/entry.js';
+import { parseXattrs } from '../format/xattr.js';
+import { nsToSeconds as seconds } from '../format/names.js';
+import { encodeName, nativePath } from '../format/byte-names.js';
+import { MODE_XATTR, modeAttribute, shadowMode } from './modes.js';
+import { lstatOrNull } from './settled.js';
+import { VIRTUAL_ROOT, underVirtualRoot } from './virtual-root.js';
+
+/** Runs a create call that another process filling the same directory may have beaten us to. */
+export function racing(create: () => void): void {
+  try {
+    create();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+}
+
+/**
+ * Runs a change inside a shadow directory, making the directory writable again first when another process
+ * filling it at the same time has just made it read-only (shadow directories are read-only once filled).
+ */
+export function inWritable(dir: string, change: () => void): void {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      change();
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EACCES' || attempt >= 8) throw e;
+      chmodSync(nativePath(dir), (lstatSync(nativePath(dir)).mode & 0o777) | 0o700);
+    }
+  }
+}
+
+/** Marks a target the shadow tree wrote in place of an absolute `/cvmfs` one; the tracer translates it back. */
+export const REWRITTEN_LINK_MARK = './/';
+
+/**
+ * An absolute target into /cvmfs, rewritten as a relative path of exactly the same length (padded with `./`
+ * and `/`), so that lstat reports the size the genuine client reports and the kernel follows it inside the
+ * shadow tree. Null when the relative form is longer than the original (very deep links).
+ */
+export function sameLengthTarget(fqrn: string, parts: readonly string[], target: string, length = encodeName(target).length): string | null {
+  let rest = posix.normalize(target.slice(VIRTUAL_ROOT.length)).replace(/^\/+/, '').replace(/\/$/, '');
+  // From a directory of a revision (base/rev/<fqrn>@<hash>/<parts>): to its top, or to base/root/<other>.
+  let up = parts.length;
+  if (rest === fqrn || rest.startsWith(fqrn + '/')) rest = rest.slice(fqrn.length + 1);
+  else {
+    up += 2;
+    rest = `root/${rest}`;
+  }
+  const rel = '../'.repeat(up) + rest || '.';
+  // Lengths in bytes: lstat shows the size of the target's bytes.
+  const pad = length - REWRITTEN_LINK_MARK.length - encodeName(rel).length;
+  if (pad < 0) return null;
+  return REWRITTEN_LINK_MARK + './'.repeat(Math.floor(pad / 2)) + (pad % 2 ? '/' : '') + rel;
+}
+
+/** One entry for the native batch: see {@link EntryMaker.batchForm}. */
+export type BatchEntry = [name: Buffer, kind: number, size: number, mode: number, sec: number, nsec: number, target: Buffer | null, xattrs: Array<[string, Buffer]> | null];
+
+/**
+ * The real attributes a shadow entry gets: its stored ones (Linux allows user.* on files and directories, not
+ * on symlinks), and a stored mode the on-disk bits cannot say (lib/connector/modes.ts).
+ */
+function attributesOf(e: Entry, own = false): Array<[string, Buffer]> {
+  if (e.type === 'symlink' || e.type === 'fifo') return [];
+  const out: Array<[string, Buffer]> = [];
+  if (e.xattrBlob && (e.type === 'file' || e.type === 'dir')) {
+    for (const [name, value] of parseXattrs(e.xattrBlob)) if (name !== MODE_XATTR) out.push([name, value]);
+  }
+  const mode = modeAttribute(e.mode, own);
+  if (mode) out.push([MODE_XATTR, mode]);
+  return out;
+}
+
+/** Makes entries of one shadow area. */
+export class EntryMaker {
+  private fifos = 0;
+
+  /**
+   * @param base the shadow area (FIFOs are made there under a temporary name)
+   * @param revisionOf the revision directory of a mounted repository (targets of links between repositories)
+   * @param setxattr sets an extended attribute (the native module's; Node has none)
+   */
+  constructor(
+    private readonly base: string,
+    private readonly revisionOf: (fqrn: string) => string,
+    private readonly setxattr: (path: string | Buffer, name: string, value: Buffer) => number,
+  ) {}
+
+  /**
+   * Stored attributes become real ones (Linux allows user.* on files and directories, not on symlinks), and so
+   * does a stored mode the on-disk bits cannot say (lib/connector/modes.ts). Called while the entry is still
+   * writable: setting a user.* attribute needs write permission (for anyone but root).
+   */
+  setAttributes(p: string, e: Entry, own = false): void {
+    // A file system without user attributes: the stored mode shows as `disk | 0o200` (see the README).
+    for (const [name, value] of attributesOf(e, own)) this.setxattr(nativePath(p), name, value);
+  }
+
+  /**
+   * An entry as the native batch (`makeEntries`) makes it: name, kind (0 file, 1 directory, 2 symlink), size, mode,
+   * mtime (seconds, nanoseconds), symlink target, attributes. Undefined for what goes name by name (a hardlink
+   * group shares one inode; FIFOs and devices are rare).
+   */
+  batchForm(e: Entry, fqrn: string, parts: readonly string[]): BatchEntry | undefined {
+    const kind = e.type === 'file' ? (e.nlink > 1 ? -1 : 0) : e.type === 'dir' ? 1 : e.type === 'symlink' ? 2 : -1;
+    if (kind < 0) return undefined;
+    let sec = e.mtimeNs / 1_000_000_000n;
+    let nsec = e.mtimeNs % 1_000_000_000n;
+    if (nsec < 0n) {
+      sec -= 1n;
+      nsec += 1_000_000_000n;
+    }
+    const target = kind === 2 ? encodeName(this.linkTarget(fqrn, parts, e.target ?? '')) : null;
+    return [encodeName(e.name), kind, kind === 0 ? e.size : 0, kind === 2 ? 0 : shadowMode(e.mode), Number(sec), Number(nsec), target, kind === 2 ? null : attributesOf(e)];
+  }
+
+  /**
+   * Makes one entry, or repairs what a process that died half-way left (a listing without its marker is
+   * redone; what exists is checked and fixed, not trusted).
+   */
+  make(path: string, e: Entry, fqrn: string, parts: readonly string[], firstOfInode: Map<number, string>): void {
+    const t = seconds(e.mtimeNs);
+    if (this.createFresh(path, e, t, fqrn, parts, firstOfInode)) return;
+    const old = lstatOrNull(path);
+    // What node:fs gets: the path's bytes when a name is not UTF-8.
+    const p = nativePath(path);
+    switch (e.type) {
+      case 'dir':
+        if (old && !old.isDirectory()) rmSync(p, { force: true });
+        if (!old || !old.isDirectory()) racing(() => mkdirSync(p, 0o700));
+        else chmodSync(p, 0o700);
+        this.setAttributes(path, e);
+        // Made writable again by whoever lists it (doList).
+        chmodSync(p, shadowMode(e.mode));
+        utimesSync(p, t, t);
+        break;
+      case 'symlink': {
+        const target = encodeName(this.linkTarget(fqrn, parts, e.target ?? ''));
+        const same = () => readlinkSync(p, { encoding: 'buffer' }).equals(target);
+        if (old && !(old.isSymbolicLink() && same())) rmSync(p, { force: true, recursive: true });
+        if (!old || !old.isSymbolicLink() || !same()) racing(() => symlinkSync(target, p));
+        lutimesSync(p, t, t);
+        break;
+      }
+      case 'file': {
+        const first = e.nlink > 1 ? firstOfInode.get(e.ino) : undefined;
+        if (first) {
+          if (old && old.ino === lstatSync(nativePath(first)).ino) break;
+          if (old) rmSync(p, { force: true, recursive: true });
+          racing(() => linkSync(nativePath(first), p));
+          break;
+        }
+        if (old && !old.isFile()) rmSync(p, { force: true, recursive: true });
+        if (!old || !old.isFile()) racing(() => closeSync(openSync(p, 'wx', 0o600)));
+        // Never shorter: another process may have written the content already (same size, so a no-op then).
+        if (!old || old.size !== e.size) truncateSync(p, e.size);
+        chmodSync(p, 0o600);
+        this.setAttributes(path, e);
+        chmodSync(p, shadowMode(e.mode));
+        utimesSync(p, t, t);
+        if (e.nlink > 1) firstOfInode.set(e.ino, path);
+        break;
+      }
+      case 'fifo':
+        if (old && !old.isFIFO()) rmSync(p, { force: true, recursive: true });
+        // Node has no mkfifo; FIFOs are rare enough for a child process.
+        if (!old || !old.isFIFO()) {
+          // Made under an ASCII name and renamed: a child's argv cannot carry a name that is not UTF-8.
+          const tmp = posix.join(this.base, `.fifo.${process.pid}.${++this.fifos}`);
+          rmSync(tmp, { force: true });
+          spawnSync('mkfifo', ['-m', (e.mode & 0o777).toString(8), tmp]);
+          renameSync(tmp, p);
+        }
+        utimesSync(p, t, t);
+        break;
+      default:
+        // Devices and sockets cannot be made without privileges: an empty file keeps the name visible.
+        if (!old) racing(() => closeSync(openSync(p, 'wx', 0o600)));
+        else chmodSync(p, 0o600);
+        this.setAttributes(path, e);
+        chmodSync(p, shadowMode(e.mode));
+        utimesSync(p, t, t);
+    }
+  }
+
+  /**
+   * The common case of a first listing: the name is not there yet, so it is made in one go, through its
+   * descriptor for a file (4 calls instead of 7 path lookups: this is most of a cold listing's time). False when
+   * the name exists already (another process, or a listing that died half-way): {@link makeEntry} then checks it.
+   */
+  private createFresh(path: string, e: Entry, t: number, fqrn: string, parts: readonly string[], firstOfInode: Map<number, string>): boolean {
+    const p = nativePath(path);
+    try {
+      if (e.type === 'file' && !(e.nlink > 1 && firstOfInode.has(e.ino))) {
+        const fd = openSync(p, 'wx', 0o600);
+        try {
+          if (e.size > 0) ftruncateSync(fd, e.size);
+          this.setAttributes(path, e);
+          fchmodSync(fd, shadowMode(e.mode));
+          futimesSync(fd, t, t);
+        } finally {
+          closeSync(fd);
+        }
+        if (e.nlink > 1) firstOfInode.set(e.ino, path);
+        return true;
+      }
+      if (e.type === 'symlink') {
+        symlinkSync(encodeName(this.linkTarget(fqrn, parts, e.target ?? '')), p);
+        lutimesSync(p, t, t);
+        return true;
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
+    return false;
+  }
+
+  /**
+   * A symlink target as stored in the shadow tree: absolute targets into /cvmfs point into the shadow root;
+   * relative ones that would climb above /cvmfs become absolute, since the shadow root has other parents.
+   */
+  private linkTarget(fqrn: string, parts: readonly string[], target: string): string {
+    let abs: string;
+    if (target.startsWith('/')) {
+      if (!underVirtualRoot(target)) return target;
+      abs = target;
+    } else {
+      abs = posix.resolve(posix.join(VIRTUAL_ROOT, fqrn, ...parts), target);
+      // Within the repository a relative target works as it is.
+      if (abs === posix.join(VIRTUAL_ROOT, fqrn) || abs.startsWith(posix.join(VIRTUAL_ROOT, fqrn) + '/')) return target;
+      if (!underVirtualRoot(abs)) return abs;
+    }
+    const same = sameLengthTarget(fqrn, parts, abs, encodeName(target).length);
+    if (same) return same;
+    const rest = abs.slice(VIRTUAL_ROOT.length + 1);
+    const other = rest.split('/')[0]!;
+    if (other === fqrn) return posix.join(this.revisionOf(fqrn), rest.slice(fqrn.length));
+    return posix.join(this.base, 'root', rest);
+  }
+}

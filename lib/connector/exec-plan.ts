@@ -1,0 +1,112 @@
+/**
+ * Exec planning: how to run a program under /cvmfs that the kernel cannot run from the shadow tree by itself
+ * (a `#!` script, or an ELF whose loader lies under /cvmfs), as argv the tracer puts in place of the execve's.
+ * @module
+ */
+import type { Entry } from '../fs/entry.js';
+import type { Repository } from '../repository.js';
+import { elfInterpreter } from './elf.js';
+import { underVirtualRoot } from './virtual-root.js';
+
+/** The kernel reads at most this much of a `#!` line (BINPRM_BUF_SIZE). */
+const SHEBANG_MAX = 256;
+
+/** In an exec plan (see {@link ExecPlanner.plan}), the original argv[0] of the execve. */
+export const ARGV0 = '\x01';
+
+/** Splits the first line of a script into interpreter and optional argument, as Linux does. */
+export function parseShebang(head: Buffer): [string, string] | null {
+  if (head.length < 2 || head[0] !== 0x23 || head[1] !== 0x21) return null;
+  let end = head.indexOf(0x0a);
+  if (end < 0) end = Math.min(head.length, SHEBANG_MAX);
+  const line = head.subarray(2, end).toString('latin1').replace(/[ \t]+$/, '').replace(/^[ \t]+/, '');
+  if (!line) return null;
+  const m = /^(\S+)(?:[ \t]+(.*))?$/.exec(line);
+  if (!m) return null;
+  return [m[1]!, m[2] ?? ''];
+}
+
+/** The PT_INTERP of an open repository file, if it is an ELF with one. */
+function interpreterOf(fh: { read(b: Buffer, o: number, l: number, p: number): Promise<{ bytesRead: number }> }): Promise<string | undefined> {
+  return elfInterpreter(async (offset, length) => {
+    const b = Buffer.alloc(length);
+    return b.subarray(0, (await fh.read(b, 0, length, offset)).bytesRead);
+  });
+}
+
+/** What the planner needs of the shadow tree: making a path ready, and resolving one as the kernel will. */
+export interface ExecPlanDeps {
+  prepare(op: string, path: string): Promise<unknown>;
+  walk(path: string, followLast: boolean): Promise<{ repo: Repository | null; parts: string[]; entry: Entry | null } | null>;
+}
+
+/** Plans execs of programs under /cvmfs (one per shadow tree: it remembers which loaders know `--argv0`). */
+export class ExecPlanner {
+  private readonly argv0Support = new Map<string, boolean>();
+
+  constructor(private readonly deps: ExecPlanDeps) {}
+
+  /**
+   * How to run a program under /cvmfs that the kernel cannot run from the shadow tree by itself: a `#!` script
+   * (the interpreter gets the script's /cvmfs path, as the kernel would give it), or an ELF whose loader
+   * (PT_INTERP) is under /cvmfs (the loader is run with the program as argument, `--argv0` keeping argv[0] when
+   * the loader knows it, as glibc's does since 2.33). The answer is `[file to execute, argv before the
+   * original argv[1...]]`, `ARGV0` standing for the original argv[0]; empty when the kernel can do it alone.
+   */
+  async plan(repo: Repository, path: string, inRepo: string): Promise<string[]> {
+    const fh = await repo.fs.open(inRepo);
+    let head: Buffer;
+    let interp: string | undefined;
+    try {
+      head = Buffer.alloc(SHEBANG_MAX);
+      head = head.subarray(0, (await fh.read(head, 0, SHEBANG_MAX, 0)).bytesRead);
+      if (head.length >= 4 && head.readUInt32BE(0) === 0x7f454c46) interp = await interpreterOf(fh);
+    } finally {
+      await fh.close();
+    }
+    if (interp !== undefined) {
+      const loader = await this.loaderPlan(interp, ARGV0);
+      return loader ? [...loader, path] : [];
+    }
+    const sb = parseShebang(head);
+    if (!sb) return [];
+    const [interpreter, arg] = sb;
+    const tail = [interpreter, ...(arg ? [arg] : []), path];
+    // The interpreter may itself need a loader under /cvmfs (a python of EESSI's): then that runs first.
+    const loader = await this.loaderPlan(await this.interpreterUnderRoot(interpreter), interpreter);
+    return loader ? [...loader, ...tail] : [interpreter, ...tail];
+  }
+
+  /** The loader (PT_INTERP) of a program under /cvmfs, made ready in the shadow tree with the program. */
+  private async interpreterUnderRoot(program: string): Promise<string | undefined> {
+    if (!underVirtualRoot(program)) return undefined;
+    await this.deps.prepare('o', program);
+    const place = await this.deps.walk(program, true);
+    if (!place?.repo || place.entry?.type !== 'file') return undefined;
+    const fh = await place.repo.fs.open('/' + place.parts.join('/'));
+    try {
+      return await interpreterOf(fh);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** `[loader, loader, --argv0, argv0]` when `interp` is under /cvmfs (made ready in the shadow tree), else undefined. */
+  private async loaderPlan(interp: string | undefined, argv0: string): Promise<string[] | undefined> {
+    if (!interp || !underVirtualRoot(interp)) return undefined;
+    await this.deps.prepare('o', interp);
+    return [interp, interp, ...((await this.knowsArgv0(interp)) ? ['--argv0', argv0] : [])];
+  }
+
+  /** Whether a loader under /cvmfs takes `--argv0` (its usage text names the option). */
+  private async knowsArgv0(loader: string): Promise<boolean> {
+    let known = this.argv0Support.get(loader);
+    if (known === undefined) {
+      const place = await this.deps.walk(loader, true);
+      const bytes = place?.repo && place.entry?.type === 'file' && place.entry.size < 16 << 20 ? await place.repo.fs.readFile('/' + place.parts.join('/')) as Buffer : undefined;
+      known = bytes ? bytes.includes('--argv0') : false;
+      this.argv0Support.set(loader, known);
+    }
+    return known;
+  }
+}
