@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <linux/fs.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -156,11 +157,30 @@ class MakeEntries : public Napi::AsyncWorker {
   }
 
  private:
+  // The process's umask, from /proc (umask() would change it for every thread to read it).
+  static unsigned Umask() {
+    static unsigned mask = [] {
+      unsigned m = 077;
+      if (FILE* f = fopen("/proc/self/status", "re")) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+          if (sscanf(line, "Umask: %o", &m) == 1) break;
+        fclose(f);
+      }
+      return m;
+    }();
+    return mask;
+  }
+
+  // Whether the entry can be created with its final mode: no attribute to set (setting one needs write
+  // permission) and nothing the umask would take away. One fchmod less per entry.
+  static bool Direct(const NewEntry& n) { return n.xattrs.empty() && (n.mode & ~Umask()) == n.mode; }
+
   // Attributes, mode and mtime through the descriptor: no path is looked up again.
   static int Finish(int fd, const NewEntry& n) {
     for (const auto& [k, v] : n.xattrs)
       if (fsetxattr(fd, k.c_str(), v.data(), v.size(), 0) != 0) return errno;
-    if (fchmod(fd, n.mode) != 0) return errno;
+    if (!Direct(n) && fchmod(fd, n.mode) != 0) return errno;
     struct timespec ts[2] = {n.mtime, n.mtime};
     if (futimens(fd, ts) != 0) return errno;
     return 0;
@@ -175,10 +195,10 @@ class MakeEntries : public Napi::AsyncWorker {
     }
     int fd;
     if (n.kind == 1) {
-      if (mkdirat(dfd, n.name.c_str(), 0700) != 0) return errno;
+      if (mkdirat(dfd, n.name.c_str(), Direct(n) ? n.mode : 0700) != 0) return errno;
       fd = openat(dfd, n.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     } else {
-      fd = openat(dfd, n.name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+      fd = openat(dfd, n.name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, Direct(n) ? n.mode : 0600);
       if (fd >= 0 && n.size > 0 && ftruncate(fd, (off_t)n.size) != 0) {
         int e = errno;
         close(fd);
