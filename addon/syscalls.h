@@ -21,6 +21,7 @@ enum class Kind : uint8_t {
   Readlink,  // the answer is translated back
   FdWrite,   // fd-based change (fchmod, fchown, fsetxattr ...): EROFS when the fd is in the shadow tree
   Mount,     // mount / open_tree: a bind source in the shadow tree is completed first (addon/container.h)
+  Creds,     // changes the caller's credentials: stat answers given for it are judged again (tracer.cc)
 };
 
 struct CallInfo {
@@ -114,6 +115,17 @@ static const CallInfo kCalls[] = {
     // Source (or the tree to clone) and target; open_tree always stops, even with AT_EMPTY_PATH (its fd decides).
     {__NR_mount, Kind::Mount, -1, 0, -1, 1, -1, -1},
     {__NR_open_tree, Kind::Mount, 0, 1, -1, -1, -1, -1},
+    // Credentials: the tracer answers a stat only for a process with its own (StoredMode in tracer.cc).
+    {__NR_setuid, Kind::Creds, -1, -1, -1, -1, -1, -1},
+    {__NR_setgid, Kind::Creds, -1, -1, -1, -1, -1, -1},
+    {__NR_setreuid, Kind::Creds, -1, -1, -1, -1, -1, -1},
+    {__NR_setregid, Kind::Creds, -1, -1, -1, -1, -1, -1},
+    {__NR_setresuid, Kind::Creds, -1, -1, -1, -1, -1, -1},
+    {__NR_setresgid, Kind::Creds, -1, -1, -1, -1, -1, -1},
+    {__NR_setfsuid, Kind::Creds, -1, -1, -1, -1, -1, -1},
+    {__NR_setfsgid, Kind::Creds, -1, -1, -1, -1, -1, -1},
+    {__NR_setgroups, Kind::Creds, -1, -1, -1, -1, -1, -1},
+    {__NR_capset, Kind::Creds, -1, -1, -1, -1, -1, -1},
 };
 
 #ifndef __NR_io_uring_setup

@@ -89,7 +89,9 @@ class Regs {
     r_.regs[0] = (uint64_t)v;
 #endif
   }
-  // Turns the call into one the kernel rejects without side effects; the exit stop then sets the result.
+  // Turns the call into one the kernel rejects without side effects; the exit stop then sets the result, or, at a
+  // seccomp stop, SetRet before resuming does: a skipped call returns what the return register holds (seccomp(2);
+  // on aarch64 x0, which the kernel leaves alone once the tracer skipped the call).
   bool SkipCall() {
 #if defined(__x86_64__)
     dirty_ = true;

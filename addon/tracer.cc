@@ -190,6 +190,15 @@ class Tracer {
     int sees;  // -1 until a /cvmfs path is asked for (a container being set up does not yet show its binds)
   };
   std::unordered_map<pid_t, NsView> pidNs_;
+  // Stored modes are answered at a stat's entry for processes with the tracer's credentials (OwnCredentials).
+  bool rootTracer_ = geteuid() == 0;
+  unsigned long long ownCaps_ = OwnCaps();
+  std::unordered_map<pid_t, bool> creds_;
+  static unsigned long long OwnCaps() {
+    unsigned long fsuid;
+    unsigned long long cap = 0;
+    return ProcStatus((pid_t)syscall(SYS_gettid), &fsuid, &cap) ? cap : 0;
+  }
   static constexpr long kOpts = PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK |
                                 PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESECCOMP;
   // ptrace for the job's debuggers (addon/ptrace_emu.h); UCVMFS_PTRACE=off leaves ptrace failing with EPERM.
@@ -713,33 +722,143 @@ class Tracer {
     return nr == __NR_newfstatat ? 2 : nr == __NR_statx ? 4 : -1;
   }
 
-  // Whether the exit of a call on a /cvmfs path must be seen to show the stored mode (stat family) or hide the
-  // stored-mode attribute (listxattr): decided here by the tracer's own look at the shadow entry, so that the
-  // common case (an entry without S_ISVTX on disk, lib/connector/modes.ts) costs no second stop.
-  bool StoredModeAtExit(pid_t pid, const Regs& r, const CallInfo* c, long nr, const std::string& s, const std::string& rw) {
+  // Whether a process's system calls may be answered by the tracer's own calls: what a path call may see is
+  // decided by the caller's credentials, so the tracer answers only for a process that has its own. A tracer
+  // that is not root has no other user's processes in the job (no_new_privs: no setuid program changes them); a
+  // root tracer checks a process's fsuid and DAC capabilities (a job that switches user, issue 18), kept until the
+  // process changes its credentials (the seccomp filter stops set*id, setgroups and capset: Kind::Creds) or execs.
+  bool OwnCredentials(pid_t pid) {
+    if (!rootTracer_) return true;
+    auto it = creds_.find(pid);
+    if (it != creds_.end()) return it->second;
+    bool own = false;
+    unsigned long fsuid = ~0ul;
+    unsigned long long cap = 0;
+    if (ProcStatus(pid, &fsuid, &cap)) own = fsuid == 0 && (cap & kDacCaps) == (ownCaps_ & kDacCaps);
+    creds_[pid] = own;
+    return own;
+  }
+
+  static constexpr unsigned long long kDacCaps = 1ull << 1 | 1ull << 2;  // CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+
+  // The fsuid and effective capabilities of a thread (its /proc status).
+  static bool ProcStatus(pid_t pid, unsigned long* fsuid, unsigned long long* cap) {
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return false;
+    buf[n] = 0;
+    const char* u = strstr(buf, "\nUid:");
+    const char* c = strstr(buf, "\nCapEff:");
+    unsigned long ids[4];
+    if (!u || !c || sscanf(u + 5, "%lu %lu %lu %lu", &ids[0], &ids[1], &ids[2], &ids[3]) != 4 || sscanf(c + 8, "%llx", cap) != 1) return false;
+    *fsuid = ids[3];
+    return true;
+  }
+
+  // Writes a system call's result into the tracee's memory only where the tracee could write it itself (no ptrace
+  // pokes: the kernel's copy_to_user gives EFAULT on a read-only page, and so must the tracer's answer).
+  static bool WriteAsTracee(pid_t pid, uint64_t addr, const void* src, size_t n) {
+    iovec local{(void*)src, n}, remote{(void*)addr, n};
+    return addr != 0 && process_vm_writev(pid, &local, 1, &remote, 1, 0) == (ssize_t)n;
+  }
+
+  // The kernel's struct stat for newfstatat (and x86-64's stat and lstat, the same `newstat` layout) is the C
+  // library's on both architectures; struct statx is the kernel's everywhere.
+#if defined(__x86_64__)
+  static_assert(sizeof(struct stat) == 144, "x86-64 struct stat");
+#else
+  static_assert(sizeof(struct stat) == 128, "asm-generic struct stat");
+#endif
+  static_assert(sizeof(struct statx) == 256, "struct statx");
+
+  // stat, lstat, newfstatat and statx of a /cvmfs path, and listxattr: what stored modes need, decided by the
+  // tracer's own look at the shadow entry. An entry without S_ISVTX on disk (lib/connector/modes.ts) needs
+  // nothing: the call runs as it is. A marked one (most: 0644, 0755) is answered here, at the call's entry, so
+  // that showing stored modes costs no second stop: the tracer makes the same call (same flags, statx's mask) on
+  // what the kernel would look up, puts the stored mode in, writes the result into the tracee's buffer and skips
+  // the call with 0. When that cannot be exact, the call runs and its exit is patched instead (PatchAtExit): a
+  // buffer the tracee cannot write (the kernel's EFAULT), a process with other credentials than the tracer's.
+  // An error of the tracer's own call lets the call run: the kernel gives the error. listxattr's exit is seen
+  // only for an entry that has the stored-mode attribute (unusual modes) and a call with a buffer.
+  // Returns whether the exit must be seen; *answered: the call is answered (its registers are set to skip it).
+  bool StoredMode(pid_t pid, Regs& r, const CallInfo* c, long nr, const std::string& s, const std::string& rw, bool* answered) {
+    *answered = false;
     int buf = StatBuffer(nr);
     bool list = nr == __NR_listxattr || nr == __NR_llistxattr;
     if (buf < 0 && !list) return false;
-    // Where the kernel will look: the rewritten path, or the relative one from the tracee's shadow directory.
-    std::string real = !rw.empty() ? rw : TraceePath(pid, c->dirfd < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd), s);
+    if (list && r.Arg(2) == 0) return false;  // a size query keeps the kernel's answer (see PatchAtExit)
+    // Where the kernel will look: the rewritten path, or the relative one from the tracee's shadow directory. In
+    // another mount namespace (a container's `/oldroot/cvmfs/...`) the entry is opened as that process resolves
+    // the path, and the tracer's calls name the descriptor.
+    int dirfd = c->dirfd < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd);
+    int fd = -1;
+    std::string real;
+    if (SameNamespace(pid)) {
+      real = !rw.empty() ? rw : TraceePath(pid, dirfd, s);
+    } else {
+      fd = OpenAsTracee(pid, rw.empty() ? dirfd : AT_FDCWD, rw.empty() ? s : rw, !nofollow_);
+      if (fd < 0) return false;
+      real = "/proc/self/fd/" + std::to_string(fd);
+    }
+    struct Closer {
+      int fd;
+      ~Closer() {
+        if (fd >= 0) close(fd);
+      }
+    } closer{fd};
+    const char* at = fd >= 0 ? "" : real.c_str();
+    int atFd = fd >= 0 ? fd : AT_FDCWD;
+    long empty = fd >= 0 ? AT_EMPTY_PATH : 0;
+    auto getx = nofollow_ && fd < 0 ? lgetxattr : getxattr;
     if (list) {
-      ssize_t n = (nr == __NR_llistxattr ? lgetxattr : getxattr)(real.c_str(), UCVMFS_MODE_XATTR, nullptr, 0);
-      if (n < 0) return false;
+      if (getx(real.c_str(), UCVMFS_MODE_XATTR, nullptr, 0) < 0) return false;
       pending_[pid] = Pending{Pending::HideModeXattr, 0, r.Arg(1), r.Arg(2), false, {}};
       return true;
     }
+    bool statx = nr == __NR_statx;
     struct stat st;
-    if (fstatat(AT_FDCWD, real.c_str(), &st, nofollow_ ? AT_SYMLINK_NOFOLLOW : 0) != 0 || !ucvmfs_mode_marked(st.st_mode)) return false;
+    struct statx stx;
+    unsigned mode;
+    if (statx) {
+      if (syscall(SYS_statx, atFd, at, (long)(int)r.Arg(2) | empty, (unsigned)r.Arg(3), &stx) != 0) return false;
+      mode = stx.stx_mode;
+    } else {
+      long flags = nr == __NR_newfstatat ? (long)(int)r.Arg(3) : nofollow_ ? AT_SYMLINK_NOFOLLOW : 0;
+      if (syscall(SYS_newfstatat, atFd, at, &st, flags | empty) != 0) return false;
+      mode = st.st_mode;
+    }
+    if (!ucvmfs_mode_marked(mode)) return false;
     char v[8];
-    ssize_t n = (nofollow_ ? lgetxattr : getxattr)(real.c_str(), UCVMFS_MODE_XATTR, v, sizeof v);
+    ssize_t n = getx(real.c_str(), UCVMFS_MODE_XATTR, v, sizeof v);
+    unsigned stored = ucvmfs_stored_mode(mode, v, n) & 07777;
+    if (OwnCredentials(pid)) {
+      bool wrote;
+      if (statx) {
+        stx.stx_mode = (uint16_t)((stx.stx_mode & S_IFMT) | stored);
+        wrote = WriteAsTracee(pid, r.Arg(buf), &stx, sizeof stx);
+      } else {
+        st.st_mode = (st.st_mode & S_IFMT) | stored;
+        wrote = WriteAsTracee(pid, r.Arg(buf), &st, sizeof st);
+      }
+      if (wrote) {
+        if (!r.SkipCall()) return false;
+        r.SetRet(0);
+        *answered = true;
+        return false;
+      }
+    }
     Pending p{Pending::PatchMode, 0, r.Arg(buf), 0, false, {}};
-    p.mode = ucvmfs_stored_mode(st.st_mode, v, n) & 07777;
-    p.statx = nr == __NR_statx;
+    p.mode = stored;
+    p.statx = statx;
     pending_[pid] = p;
     return true;
   }
 
-  // The exit of a call StoredModeAtExit chose: the stored mode into the tracee's stat buffer (type bits kept), or
+  // The exit of a call StoredMode could not answer: the stored mode into the tracee's stat buffer (type bits kept), or
   // the stored-mode attribute out of its listxattr answer.
   void PatchAtExit(pid_t pid, Regs& r, const Pending& p) {
     long ret = r.Ret();
@@ -808,6 +927,10 @@ class Tracer {
       return true;
     }
     if (c->kind == Kind::Mount) return OnMount(pid, r, nr);
+    if (c->kind == Kind::Creds) {
+      creds_.erase(pid);  // judged again at its next stat (the change is made when this stop ends)
+      return false;
+    }
     // Calls with two paths (rename, link, symlink): the second one decides EROFS as well.
     std::string s, rw;
     if (c->path2 >= 0) {
@@ -940,7 +1063,12 @@ class Tracer {
           return true;
         }
         if (Failed(Ask('l', virt))) return FailNow(pid, r, EIO);
-        if (StoredModeAtExit(pid, r, c, nr, s, rw)) needExit = true;
+        bool answered = false;
+        if (StoredMode(pid, r, c, nr, s, rw, &answered)) needExit = true;
+        if (answered) {
+          r.Store();
+          return false;
+        }
         if (nr == __NR_getxattr || nr == __NR_lgetxattr) {
           // Magic attributes (user.hash, user.revision, ...) are computed by the library; stored ones are
           // real attributes of the shadow files and the kernel answers those.
@@ -1198,6 +1326,7 @@ class Tracer {
         pending_.erase(pid);
         known_.erase(pid);
         pidNs_.erase(pid);
+        creds_.erase(pid);
         if (emu_.Active()) emu_.Gone(pid, status);
         if (pid == root) {
           if (WIFEXITED(status)) d->code = WEXITSTATUS(status);
@@ -1252,6 +1381,8 @@ class Tracer {
         ptrace(PTRACE_GETEVENTMSG, pid, 0, &former);
         pidNs_.erase(pid);
         pidNs_.erase((pid_t)former);
+        creds_.erase(pid);
+        creds_.erase((pid_t)former);
         if ((pid_t)former != pid) {
           known_.erase((pid_t)former);
           pending_.erase((pid_t)former);

@@ -229,3 +229,107 @@ layered('writes by every route still fail with EROFS on files whose stored mode 
   const next = await exec(['cat', ...files]);
   assert.equal(next.stdout.toString(), 'content of tree/plain_644.txt\ncontent of tree/shared_664.txt\n#!/bin/sh\necho ran tree/suid_4755\n#!/bin/sh\necho ran tree/exec_755.sh\n');
 });
+
+/**
+ * The raw stat calls (stat, lstat, newfstatat, statx), made by a program with `syscall()` so that they reach the
+ * tracer in both layers: the tracer answers a marked entry itself at the call's entry (no second stop), so its
+ * answer must be the kernel's in every byte but the mode, and the kernel's errors where it gives them. Compared
+ * with the same entry's fstat/statx through a descriptor (never stopped: the on-disk values).
+ */
+const RAW_STATS = `
+import ctypes, os, sys, json, platform
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+x86 = platform.machine() == "x86_64"
+NR = dict(newfstatat=262, statx=332, fstat=5, stat=4, lstat=6) if x86 else dict(newfstatat=79, statx=291, fstat=80)
+ST_SIZE, ST_MODE = (144, 24) if x86 else (128, 16)
+STX_SIZE, STX_MODE = 256, 0x1c
+AT_FDCWD, NOFOLLOW, EMPTY = -100, 0x100, 0x1000
+def call(name, *a):
+    r = libc.syscall(ctypes.c_long(NR[name]), *[ctypes.c_long(x) if isinstance(x, int) else x for x in a])
+    return r if r >= 0 else -ctypes.get_errno()
+def mode(b, off, n):
+    return int.from_bytes(b[off:off + n], "little")
+def rest(b, off, n):
+    return b[:off] + b[off + n:]
+ro = libc.mmap(None, 4096, 1, 0x22, -1, 0)  # PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS
+out = {}
+for p in sys.argv[1:]:
+    link = os.path.islink(p)
+    fd = os.open(p, os.O_RDONLY | (os.O_PATH | os.O_NOFOLLOW if link else 0))
+    ref = ctypes.create_string_buffer(ST_SIZE)
+    assert call("newfstatat", fd, b"", ref, EMPTY) == 0
+    d = os.open(os.path.dirname(p), os.O_RDONLY)
+    res = {}
+    cases = [("newfstatat", AT_FDCWD, p.encode(), NOFOLLOW), ("newfstatat at", d, os.path.basename(p).encode(), NOFOLLOW)]
+    if not link: cases += [("newfstatat follow", AT_FDCWD, p.encode(), 0)]
+    if x86: cases += [("lstat",) + ((p.encode(),))] + ([] if link else [("stat", p.encode())])
+    for c in cases:
+        b = ctypes.create_string_buffer(ST_SIZE)
+        r = call(c[0].split()[0], *c[1:3], b, *c[3:]) if c[0].startswith("newfstatat") else call(c[0], c[1], b)
+        res[c[0]] = [r, mode(b.raw, ST_MODE, 4), rest(b.raw, ST_MODE, 4) == rest(ref.raw, ST_MODE, 4)]
+    # statx: a mask without STATX_MODE (only STATX_SIZE) still gets the stored mode, as the kernel fills it anyway.
+    for name, flags, mask in [("statx size", NOFOLLOW, 0x200), ("statx basic", 0 if not link else NOFOLLOW, 0x7ff), ("statx at", NOFOLLOW, 0x200)]:
+        b = ctypes.create_string_buffer(STX_SIZE)
+        r = call("statx", d, os.path.basename(p).encode(), flags, mask, b) if name == "statx at" else call("statx", AT_FDCWD, p.encode(), flags, mask, b)
+        # (What the kernel fills depends on the mask: the descriptor's answer is asked with the same one.)
+        refx = ctypes.create_string_buffer(STX_SIZE)
+        assert call("statx", fd, b"", EMPTY, mask, refx) == 0
+        res[name] = [r, mode(b.raw, STX_MODE, 2), rest(b.raw, STX_MODE, 2) == rest(refx.raw, STX_MODE, 2)]
+    # Buffers the kernel cannot write: EFAULT, and the read-only page stays untouched.
+    res["efault"] = [call("newfstatat", AT_FDCWD, p.encode(), 1, 0), call("newfstatat", AT_FDCWD, p.encode(), ctypes.c_void_p(ro), NOFOLLOW),
+                     call("statx", AT_FDCWD, p.encode(), 0, 0x7ff, ctypes.c_void_p(ro))] + ([call("stat", p.encode(), ctypes.c_void_p(ro))] if x86 else [])
+    res["untouched"] = ctypes.string_at(ro, 4096) == bytes(4096)
+    res["disk"] = mode(ref.raw, ST_MODE, 4)
+    out[p] = res
+    os.close(fd); os.close(d)
+print(json.dumps(out))
+`;
+
+layered('raw stat, lstat, newfstatat and statx calls get the kernel\'s answer with the stored mode, and EFAULT for a bad buffer', async () => {
+  const want = await expected();
+  const links: Record<string, string> = { [`/cvmfs/${FX}/links/abs_file`]: `/cvmfs/${FX}/small/hello.txt` };
+  const paths = [...want.keys(), ...Object.keys(links)];
+  const cache = tempDir('ucvmfs-modes-raw-');
+  // Cold, warm, and in a container's own mount namespace (bwrap), where the tracer looks the path up as the process does.
+  const box = ['bwrap', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--'];
+  for (const round of ['cold', 'warm', 'bwrap']) {
+    const r = await exec([...(round === 'bwrap' ? box : []), PY, '-c', RAW_STATS, ...paths], { CVMFS_CACHE_BASE: cache });
+    assert.equal(r.code, 0, r.stderr);
+    const got = JSON.parse(r.stdout.toString()) as Record<string, Record<string, [number, number, boolean] | number[] | boolean | number>>;
+    for (const p of paths) {
+      const res = got[p]!;
+      const link = p in links;
+      const disk = res.disk as number;
+      for (const [call, v] of Object.entries(res)) {
+        if (['efault', 'untouched', 'disk'].includes(call)) continue;
+        const [ret, mode, same] = v as [number, number, boolean];
+        assert.equal(ret, 0, `${round}: ${call} ${p}`);
+        // A symlink keeps its own mode (lrwxrwxrwx); everything else matches the descriptor's answer.
+        const stored = link ? 0o777 : want.get(p)!;
+        assert.equal(mode & 0o7777, stored, `${round}: ${call} ${p}: mode ${mode.toString(8)}`);
+        assert.equal(mode & 0o170000, disk & 0o170000, `${round}: ${call} ${p}: type`);
+        assert.ok(same, `${round}: ${call} ${p}: every other field as the kernel gives it`);
+      }
+      for (const e of res.efault as number[]) assert.equal(e, -14, `${round}: EFAULT for ${p} (${(res.efault as number[]).join(' ')})`);
+      assert.equal(res.untouched, true, `${round}: a read-only buffer stays untouched (${p})`);
+    }
+  }
+  // Through the host's root seen in a container (`/mnt` here, `/oldroot` while bwrap sets up its binds), the stored
+  // modes too: the tracer looks such a path up as the container's process does.
+  const host = Object.keys(MODES).map((p) => `/mnt/cvmfs/${MO}/${p}`);
+  const h = await exec(['bwrap', '--ro-bind', '/', '/', '--ro-bind', '/', '/mnt', '--proc', '/proc', '--dev', '/dev', '--', '/bin/sh', '-c',
+    `stat -c %a "$@" && ${PY} -c 'import os, sys; [print(oct(os.stat(p).st_mode & 0o7777)[2:], oct(os.lstat(p).st_mode & 0o7777)[2:]) for p in sys.argv[1:]]' "$@"`, 'sh', ...host], { CVMFS_CACHE_BASE: cache });
+  assert.equal(h.code, 0, h.stderr);
+  const modes = Object.keys(MODES).map((p) => want.get(`/cvmfs/${MO}/${p}`)!.toString(8));
+  assert.deepEqual(h.stdout.toString().trim().split('\n'), [...modes, ...modes.map((m) => `${m} ${m}`)], 'stat -c %a, os.stat and os.lstat through /mnt/cvmfs');
+  // Following a symlink gives its target's answer, stored mode included.
+  const f = await exec([PY, '-c', `import os, sys; print(oct(os.stat(sys.argv[1]).st_mode & 0o7777), os.stat(sys.argv[1]).st_ino == os.stat(sys.argv[2]).st_ino)`, ...Object.entries(links)[0]!], { CVMFS_CACHE_BASE: cache });
+  assert.equal(f.stdout.toString().trim(), `${oct((await fxLib.fs.lstat('/small/hello.txt')).mode & 0o7777)} True`, f.stderr);
+});
+
+function oct(m: number): string {
+  return '0o' + m.toString(8);
+}

@@ -191,10 +191,12 @@ layered('a repository whose root catalog requires membership stays the job owner
     const script = first === 'owner'
       ? `cat /cvmfs/${AZ}/pub.txt; stat -c %a /cvmfs/${AZ}; ${as} cat /cvmfs/${AZ}/pub.txt 2>&1; ${as} ls /cvmfs/${AZ} 2>&1; ${as} cat ${M}/small/hello.txt`
       : `${as} cat /cvmfs/${AZ}/pub.txt 2>&1; ${as} ls /cvmfs/${AZ} 2>&1; cat /cvmfs/${AZ}/pub.txt; stat -c %a /cvmfs/${AZ}; ${as} cat ${M}/small/hello.txt`;
-    const r = await exec(['/bin/sh', '-c', script], { CVMFS_CACHE_BASE: c, ...layer });
+    // A stat by the other user is refused too (the tracer answers stats only for processes with its credentials).
+    const stats = `; ${as} stat -c %a /cvmfs/${AZ}/pub.txt 2>&1; ${as} ${PY} -c 'import os; os.stat("/cvmfs/${AZ}/pub.txt")' 2>&1 | tail -1`;
+    const r = await exec(['/bin/sh', '-c', script + stats], { CVMFS_CACHE_BASE: c, ...layer });
     const lines = r.stdout.toString().trim().split('\n');
     const denied = lines.filter((l) => /Permission denied/.test(l));
-    assert.equal(denied.length, 2, `${first} first: ${r.stdout.toString()}${r.stderr}`);
+    assert.equal(denied.length, 4, `${first} first: ${r.stdout.toString()}${r.stderr}`);
     assert.ok(lines.includes('members only'), `${first} first: the owner reads it`);
     assert.ok(lines.includes('755'), `${first} first: the stored mode of the top is shown`);
     assert.ok(lines.includes('Hello, CernVM-FS!'), `${first} first: other repositories stay open to others`);

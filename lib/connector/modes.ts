@@ -1,8 +1,9 @@
 /**
  * How a shadow file or directory carries the mode the repository stores while its on-disk mode stays read-only
  * and without setuid/setgid (the kernel enforces both: no job changes what the next reads, and no repository
- * program gains privileges). `stat` of a /cvmfs path shows the stored mode again: the tracer patches the answer at
- * the call's exit, the preload library after its call (addon/modes.h reads the same encoding).
+ * program gains privileges). `stat` of a /cvmfs path shows the stored mode again: the tracer answers the stat of a
+ * marked entry itself at the call's entry (its own stat of the shadow entry, the stored mode put in, the call
+ * skipped: no second ptrace stop), the preload library after its call (addon/modes.h reads the same encoding).
  *
  * The encoding, chosen so that the common case costs the readers nothing beyond the stat they make anyway:
  * - on disk: the stored read and execute bits (`mode & 0o555`), plus S_ISVTX when the stored mode has any bit the
