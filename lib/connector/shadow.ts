@@ -10,6 +10,7 @@
  */
 import { isRepositoryName, nsToSeconds as seconds } from '../format/names.js';
 import { posix } from 'node:path';
+import { constants } from 'node:os';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import type { Entry } from '../fs/entry.js';
 import { Flag } from '../format/flags.js';
@@ -33,6 +34,7 @@ import { bindBounds, completeSubtree, type BindBounds } from './bind-source.js';
 export { shadowMode };
 
 const MAX_SYMLINKS = 40;
+const { EEXIST } = constants.errno;
 
 /** Opens a repository on first access of `/cvmfs/<fqrn>`; resolves to null when it cannot be opened. */
 export type RepositoryProvider = (fqrn: string) => Promise<Repository | null>;
@@ -404,6 +406,12 @@ export class ShadowTree {
     this.named.add(`${fqrn}:${key}`);
   }
 
+  /** Whether a name was made complete on its own (its `n` marker, or `f` for a file with content). */
+  private madeAlone(fqrn: string, path: readonly string[], e: Entry): boolean {
+    const key = '/' + path.join('/');
+    return existsSync(this.marker(fqrn, 'n', key)) || (e.type === 'file' && e.size > 0 && existsSync(this.marker(fqrn, 'f', key)));
+  }
+
   /**
    * Records that a name looked up in a directory not listed in full is not there (its `a` marker), so that the
    * next lookup of it (a warm job probing for optional files) is answered without the catalogs.
@@ -456,7 +464,13 @@ export class ShadowTree {
     // New names in one native batch in a worker thread, each made through its descriptor; names that were there
     // already (another process, a listing that died half-way) are checked and repaired one by one.
     const failed = forms.length > 0 ? await this.native.makeEntries(nativePath(dir), forms) : [];
-    for (const [i] of failed) inWritable(dir, () => this.entries.make(posix.join(dir, batch[i]!.name), batch[i]!, fqrn, parts, firstOfInode));
+    for (const [i, errno] of failed) {
+      const e = batch[i]!;
+      // A name made on its own before (a path passed through) is complete: left as it is (a file may be open or
+      // running by now; a repair would change its ctime and, for a moment, its mode).
+      if (errno === EEXIST && this.madeAlone(fqrn, [...parts, e.name], e)) continue;
+      inWritable(dir, () => this.entries.make(posix.join(dir, e.name), e, fqrn, parts, firstOfInode));
+    }
     for (const e of oneByOne) inWritable(dir, () => this.entries.make(posix.join(dir, e.name), e, fqrn, parts, firstOfInode));
     // Read-only only now: until the directory is filled, this process must be able to write it.
     chmodSync(ndir, shadowMode(self.mode, own));
