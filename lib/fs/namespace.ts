@@ -12,7 +12,7 @@ import { expandVariantSymlink } from '../format/variant.js';
 import type { Catalog, CatalogRow, ChunkRow } from '../catalog/catalog.js';
 import type { CatalogCache } from '../catalog/catalog-cache.js';
 import { Lru } from './lru.js';
-import { entryBytes, listingBytes } from './entry-size.js';
+import { entryBytes, listingBytes, LRU_SLOT_BYTES } from './entry-size.js';
 import { S_IFMT, typeOfMode, type Entry, type EntryLocation } from './entry.js';
 
 /** Options of a {@link Namespace}. */
@@ -28,9 +28,6 @@ export interface NamespaceOptions {
   /** Approximate bytes the listings may take; default unbounded. */
   listingCacheBytes?: number;
 }
-
-/** A cached absence: the key string and a Map slot. */
-const ABSENT_BYTES = 64;
 
 /** A place in a catalog tree, found by descending nested catalogs and bind mountpoints. */
 interface Located {
@@ -54,7 +51,7 @@ export class Namespace {
   private readonly listings: Lru<string, readonly Entry[]>;
 
   constructor(readonly catalogs: CatalogCache, readonly root: ContentHash, private readonly opts: NamespaceOptions) {
-    this.entries = new Lru(opts.entryCacheSize, opts.entryCacheBytes, (e, path) => (e ? entryBytes(e) : ABSENT_BYTES + path.length));
+    this.entries = new Lru(opts.entryCacheSize, opts.entryCacheBytes, (e, path) => LRU_SLOT_BYTES + (e ? entryBytes(e) : 16 + path.length));
     this.listings = new Lru(opts.listingCacheSize, opts.listingCacheBytes, listingBytes);
   }
 
