@@ -54,12 +54,26 @@ export interface OpenOptions {
   quotaLimitMb?: number;
   /** Variables for variant symlinks `$(VAR)` (default: process.env). */
   variables?: Readonly<Record<string, string | undefined>>;
-  /** Open catalogs kept in memory at most (default 64). */
+  /** Open catalogs kept in memory at most (default 64). `catalogMemoryBytes` applies as well. */
   maxOpenCatalogs?: number;
-  /** Resolved entries kept in memory at most (default 200 000). */
+  /**
+   * Memory the open catalogs may take, in bytes (default: `UCVMFS_CATALOG_MEMORY` in MiB, else 64 MiB). A catalog
+   * counts its database's size (sql.js keeps the whole file in memory) plus what its page cache may grow to; the
+   * least recently used catalogs are closed to stay under it. A single catalog larger than the budget is still
+   * opened (alone).
+   */
+  catalogMemoryBytes?: number;
+  /** Resolved entries kept in memory at most (default 200 000). `entryCacheBytes` applies as well. */
   entryCacheSize?: number;
-  /** Directory listings kept in memory at most (default 20 000). */
+  /**
+   * Memory the resolved-entry cache may take, estimated, in bytes (default: `CVMFS_MEMCACHE_SIZE` in MiB,
+   * as the genuine client's metadata caches, else 16 MiB). See lib/fs/entry-size.ts for the estimate.
+   */
+  entryCacheBytes?: number;
+  /** Directory listings kept in memory at most (default 20 000). `listingCacheBytes` applies as well. */
   listingCacheSize?: number;
+  /** Memory the directory-listing cache may take, estimated, in bytes (default: as `entryCacheBytes`). */
+  listingCacheBytes?: number;
   /**
    * Timeout through a proxy, ms: to connect, for the headers, and the time a transfer may stay under
    * CVMFS_LOW_SPEED_LIMIT bytes/s (default: `CVMFS_TIMEOUT` seconds, else 5 s). Also the direct timeout unless
@@ -147,13 +161,21 @@ export interface RepositoryStats {
   httpRequests: number;
   catalogsLoaded: number;
   catalogsOpen: number;
+  /** Memory the open catalogs take now, in bytes (as `catalogMemoryBytes` counts it). */
+  catalogBytes: number;
+  /** Catalogs closed to stay within `maxOpenCatalogs` and `catalogMemoryBytes`. */
+  catalogEvictions: number;
+  /** Approximate bytes of the resolved-entry cache now (as `entryCacheBytes` counts them). */
+  entryCacheBytes: number;
+  /** Approximate bytes of the listing cache now (as `listingCacheBytes` counts them). */
+  listingCacheBytes: number;
 }
 
 export { defaultCacheBase } from './cache/location.js';
 import { appendStats, statsLogPath } from './cache/stats-log.js';
 import { resolveConfig, type ResolvedConfig } from './config/config-repository.js';
 import { debug } from './debug.js';
-import { resolveSettings } from './open/settings.js';
+import { resolveSettings, type MemoryBudgets } from './open/settings.js';
 import { openStorage } from './open/storage.js';
 import { TrustChain } from './open/trust-chain.js';
 import { pickRevision } from './open/revision.js';
@@ -186,6 +208,7 @@ export class Repository {
     private readonly store: ObjectStore,
     private readonly keys: readonly RsaPublicKey[],
     private readonly opts: Required<Pick<OpenOptions, 'maxOpenCatalogs' | 'entryCacheSize' | 'listingCacheSize' | 'magicXattrs'>> & {
+      memory: MemoryBudgets;
       variables: (n: string) => string | undefined;
       /** Fetches and verifies the newest manifest (the whole trust chain) and records it as trusted. */
       latest?: () => Promise<{ manifest: Manifest; whitelist: Whitelist }>;
@@ -196,7 +219,7 @@ export class Repository {
       readAhead?: number;
     },
   ) {
-    this.catalogs = new CatalogCache(store, opts.maxOpenCatalogs);
+    this.catalogs = new CatalogCache(store, opts.maxOpenCatalogs, opts.memory.catalogBytes);
     this.ns = this.namespaceFor(rootHash);
     const magic: MagicContext = {
       fqrn,
@@ -235,6 +258,8 @@ export class Repository {
       variables: this.opts.variables,
       entryCacheSize: this.opts.entryCacheSize,
       listingCacheSize: this.opts.listingCacheSize,
+      entryCacheBytes: this.opts.memory.entryBytes,
+      listingCacheBytes: this.opts.memory.listingBytes,
     });
   }
 
@@ -300,6 +325,10 @@ export class Repository {
       httpRequests: this.fetcher.stats.requests,
       catalogsLoaded: this.catalogs.loads,
       catalogsOpen: this.catalogs.size,
+      catalogBytes: this.catalogs.bytes,
+      catalogEvictions: this.catalogs.evictions,
+      entryCacheBytes: this.ns.cacheBytes.entries,
+      listingCacheBytes: this.ns.cacheBytes.listings,
     };
   }
 
@@ -316,9 +345,9 @@ export class Repository {
     if (this.closed) return this.closing;
     this.closed = true;
     const s = this.stats();
-    // Counters for `ucvmfs stats`; catalogsOpen is a level, not a count, so it is left out.
+    // Counters for `ucvmfs stats`; catalogsOpen and the byte figures are levels, not counts, so they are left out.
     if (this.opts.statsLog && (s.httpRequests > 0 || s.cacheHits > 0)) {
-      const { catalogsOpen: _open, ...counters } = s;
+      const { catalogsOpen: _open, catalogBytes: _c, entryCacheBytes: _e, listingCacheBytes: _l, ...counters } = s;
       appendStats(this.opts.statsLog, counters);
     }
     this.catalogs.closeAll();
@@ -374,6 +403,7 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
     entryCacheSize: options.entryCacheSize ?? 200_000,
     listingCacheSize: options.listingCacheSize ?? 20_000,
     magicXattrs: s.magicXattrs,
+    memory: s.memory,
     variables: (n) => vars[n],
     latest: () => chain.latest(),
     statsLog: statsLogPath(cache.dir, fqrn),

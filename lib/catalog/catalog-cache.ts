@@ -1,29 +1,46 @@
 /**
- * Keeps at most N catalogs open (each holds its whole database in WASM memory) and gives every catalog mounted at a
- * place its own inode range. Evicted catalogs are closed only after the current microtasks have run, so that a
- * caller who has just been handed one can still use it synchronously.
+ * Keeps the open catalogs (each holds its whole database in memory, see {@link Catalog.memoryBytes}) within a
+ * count and a byte budget, least recently used first out, and gives every catalog mounted at a place its own inode
+ * range. Evicted catalogs are closed only after the current microtasks have run, so that a caller who has just been
+ * handed one can still use it synchronously (every user of a catalog does: an await in between gets it again).
  * @module
  */
 import { hashToString, type ContentHash } from '../format/hash.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { Catalog } from './catalog.js';
 
-/** LRU of open catalogs. */
+/** Default of {@link CatalogCache}'s byte budget: 64 MiB (see README, Memory). */
+export const DEFAULT_CATALOG_MEMORY_BYTES = 64 * 2 ** 20;
+
+/** LRU of open catalogs, bounded by count and by bytes. */
 export class CatalogCache {
   private readonly open = new Map<string, Catalog>();
   private readonly pending = new Map<string, Promise<Catalog>>();
   private readonly inodeBases = new Map<string, number>();
   private nextInode = 256;
+  private openBytes = 0;
   /** Catalogs loaded since creation (downloads or cache reads). */
   loads = 0;
+  /** Catalogs closed to stay within the bounds. */
+  evictions = 0;
 
-  constructor(private readonly store: ObjectStore, readonly maxOpen: number) {
-    if (maxOpen < 1) throw new RangeError('maxOpenCatalogs must be at least 1');
+  /**
+   * @param maxOpen catalogs open at most
+   * @param maxBytes bytes the open catalogs may take; one catalog larger than this is still opened, alone
+   */
+  constructor(private readonly store: ObjectStore, readonly maxOpen: number, readonly maxBytes = DEFAULT_CATALOG_MEMORY_BYTES) {
+    if (!(maxOpen >= 1)) throw new RangeError('maxOpenCatalogs must be at least 1');
+    if (!(maxBytes >= 1)) throw new RangeError('catalogMemoryBytes must be at least 1');
   }
 
   /** Number of catalogs open now. */
   get size(): number {
     return this.open.size;
+  }
+
+  /** Memory the open catalogs take now, in bytes (sum of {@link Catalog.memoryBytes}). */
+  get bytes(): number {
+    return this.openBytes;
   }
 
   /** The catalog with this hash, mounted at `mountpoint` in its tree. */
@@ -45,15 +62,34 @@ export class CatalogCache {
 
   private async load(key: string, hash: ContentHash, mountpoint: string): Promise<Catalog> {
     const bytes = await this.store.getBytes(hash, 'C');
+    // Make room before the database is copied in, and let the evicted ones close first (their closing waits
+    // for the next turn of the loop), so that the old and the new never add up past the budget.
+    if (this.evict(bytes.length, 1) > 0) await new Promise((resolve) => setImmediate(resolve));
     const cat = await Catalog.open(bytes, hash, mountpoint);
     this.loads++;
+    // Room was made for the file; its page cache may need a little more (and concurrent loads may have landed).
+    this.evict(cat.memoryBytes, 1);
     this.open.set(key, cat);
-    while (this.open.size > this.maxOpen) {
+    this.openBytes += cat.memoryBytes;
+    return cat;
+  }
+
+  /**
+   * Closes least recently used catalogs until `incoming` more bytes and `count` more catalogs fit; returns how
+   * many it closed.
+   */
+  private evict(incoming: number, count: number): number {
+    let evicted = 0;
+    while (this.open.size > 0 && (this.open.size + count > this.maxOpen || this.openBytes + incoming > this.maxBytes)) {
       const [oldKey, old] = this.open.entries().next().value as [string, Catalog];
       this.open.delete(oldKey);
+      this.openBytes -= old.memoryBytes;
+      this.evictions++;
+      evicted++;
+      // Not at once: whoever was handed `old` in this turn may still use it (see the module comment).
       setImmediate(() => { if (this.open.get(oldKey) !== old) old.close(); });
     }
-    return cat;
+    return evicted;
   }
 
   /**
@@ -75,5 +111,6 @@ export class CatalogCache {
   closeAll(): void {
     for (const c of this.open.values()) c.close();
     this.open.clear();
+    this.openBytes = 0;
   }
 }

@@ -46,6 +46,11 @@ export interface CatalogRef {
   readonly size: number;
 }
 
+/** SQLite page cache of one open catalog, at most (SQLite's default is 2000 KiB). */
+export const PAGE_CACHE_BYTES = 256 * 1024;
+/** Bookkeeping per cached page beyond the page itself (PgHdr and PgHdr1, rounded up). */
+const PAGE_OVERHEAD = 256;
+
 const COLUMNS = ['hardlinks', 'hash', 'size', 'mode', 'mtime', 'mtimens', 'flags', 'name', 'symlink', 'uid', 'gid', 'xattr'] as const;
 
 /** An open catalog. Call {@link Catalog.close} to free its WASM memory. */
@@ -61,9 +66,19 @@ export class Catalog {
   readonly properties: ReadonlyMap<string, string>;
   /** Largest rowid, used to give every entry a distinct inode. */
   readonly maxRowid: number;
+  /**
+   * Memory this catalog holds while open, in bytes: sql.js keeps the whole database file in memory (its
+   * in-memory file system), and SQLite's page cache, capped at {@link PAGE_CACHE_BYTES}, copies pages of it into
+   * the WASM heap.
+   */
+  readonly memoryBytes: number;
   private closed = false;
 
-  private constructor(private readonly db: Database, readonly hash: ContentHash, readonly mountpoint: string) {
+  private constructor(private readonly db: Database, readonly hash: ContentHash, readonly mountpoint: string, fileBytes: number) {
+    // The file is already in memory: a large page cache would only hold a second copy of it in the WASM heap,
+    // which never shrinks.
+    db.exec(`PRAGMA cache_size = -${PAGE_CACHE_BYTES / 1024}`);
+    this.memoryBytes = fileBytes + Math.min(fileBytes, PAGE_CACHE_BYTES) + PAGE_OVERHEAD * Math.ceil(Math.min(fileBytes, PAGE_CACHE_BYTES) / 4096);
     const have = new Set<string>();
     for (const r of db.exec('PRAGMA table_info(catalog)')[0]?.values ?? []) have.add(String(r[1]));
     if (!have.has('name') || !have.has('md5path_1')) throw ioError('catalog-format', `catalog ${hash.hex} has no usable catalog table`);
@@ -92,7 +107,7 @@ export class Catalog {
       throw ioError('catalog-format', `catalog ${hash.hex} is not an SQLite database`, e);
     }
     try {
-      return new Catalog(db, hash, mountpoint);
+      return new Catalog(db, hash, mountpoint, bytes.length);
     } catch (e) {
       db.close();
       throw e instanceof Error && 'code' in e ? e : ioError('catalog-format', `catalog ${hash.hex} for '${mountpoint || '/'}' is unreadable: ${(e as Error).message}`, e);

@@ -1,33 +1,56 @@
 /**
- * A size-bounded least-recently-used map, for the metadata caches in front of the catalogs.
+ * A least-recently-used map bounded by count and by approximate bytes, for the metadata caches in front of the
+ * catalogs.
  * @module
  */
 
-/** Map with a maximum size; reading an entry makes it most recent. */
+/** Map with a maximum size and a maximum weight in bytes; reading an entry makes it most recent. */
 export class Lru<K, V> {
-  private readonly map = new Map<K, V>();
-  constructor(readonly max: number) {}
+  private readonly map = new Map<K, { v: V; bytes: number }>();
+  private total = 0;
+
+  /**
+   * @param max entries at most
+   * @param maxBytes sum of `sizeOf` over the entries at most; a value heavier than this alone is not kept
+   * @param sizeOf approximate bytes of a value (with its key)
+   */
+  constructor(readonly max: number, readonly maxBytes = Infinity, private readonly sizeOf: (v: V, k: K) => number = () => 0) {}
 
   get(k: K): V | undefined {
-    const v = this.map.get(k);
-    if (v !== undefined) {
-      this.map.delete(k);
-      this.map.set(k, v);
-    }
-    return v;
+    const hit = this.map.get(k);
+    if (hit === undefined) return undefined;
+    this.map.delete(k);
+    this.map.set(k, hit);
+    return hit.v;
   }
 
   set(k: K, v: V): void {
+    this.delete(k);
+    const bytes = this.sizeOf(v, k);
+    if (bytes > this.maxBytes) return;
+    this.map.set(k, { v, bytes });
+    this.total += bytes;
+    while (this.map.size > this.max || this.total > this.maxBytes) this.delete(this.map.keys().next().value as K);
+  }
+
+  private delete(k: K): void {
+    const old = this.map.get(k);
+    if (old === undefined) return;
     this.map.delete(k);
-    this.map.set(k, v);
-    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as K);
+    this.total -= old.bytes;
   }
 
   get size(): number {
     return this.map.size;
   }
 
+  /** Approximate bytes held (sum of `sizeOf`). */
+  get bytes(): number {
+    return this.total;
+  }
+
   clear(): void {
     this.map.clear();
+    this.total = 0;
   }
 }

@@ -12,6 +12,7 @@ import { expandVariantSymlink } from '../format/variant.js';
 import type { Catalog, CatalogRow, ChunkRow } from '../catalog/catalog.js';
 import type { CatalogCache } from '../catalog/catalog-cache.js';
 import { Lru } from './lru.js';
+import { entryBytes, listingBytes, LRU_SLOT_BYTES } from './entry-size.js';
 import { S_IFMT, typeOfMode, type Entry, type EntryLocation } from './entry.js';
 
 /** Options of a {@link Namespace}. */
@@ -22,6 +23,10 @@ export interface NamespaceOptions {
   entryCacheSize: number;
   /** How many directory listings to keep. */
   listingCacheSize: number;
+  /** Approximate bytes the resolved entries may take (see entry-size.ts); default unbounded. */
+  entryCacheBytes?: number;
+  /** Approximate bytes the listings may take; default unbounded. */
+  listingCacheBytes?: number;
 }
 
 /** A place in a catalog tree, found by descending nested catalogs and bind mountpoints. */
@@ -46,8 +51,13 @@ export class Namespace {
   private readonly listings: Lru<string, readonly Entry[]>;
 
   constructor(readonly catalogs: CatalogCache, readonly root: ContentHash, private readonly opts: NamespaceOptions) {
-    this.entries = new Lru(opts.entryCacheSize);
-    this.listings = new Lru(opts.listingCacheSize);
+    this.entries = new Lru(opts.entryCacheSize, opts.entryCacheBytes, (e, path) => LRU_SLOT_BYTES + (e ? entryBytes(e) : 16 + path.length));
+    this.listings = new Lru(opts.listingCacheSize, opts.listingCacheBytes, listingBytes);
+  }
+
+  /** Approximate bytes held by the entry and listing caches (see entry-size.ts). */
+  get cacheBytes(): { entries: number; listings: number } {
+    return { entries: this.entries.bytes, listings: this.listings.bytes };
   }
 
   /** The entry at a repository path (`''` for the root, else `/a/b`), without following symlinks; null if none. */

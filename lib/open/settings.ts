@@ -44,6 +44,36 @@ export interface RepositorySettings {
   readonly magicXattrs: MagicVisibility;
   /** CVMFS_MAX_TTL in seconds (0: the manifest's TTL alone). */
   readonly maxTtlSeconds: number;
+  /** Byte budgets of what is kept in memory (see README, Memory). */
+  readonly memory: MemoryBudgets;
+}
+
+/** Byte budgets of the in-memory caches. */
+export interface MemoryBudgets {
+  /** Open catalogs (`catalogMemoryBytes`, `UCVMFS_CATALOG_MEMORY` MiB). */
+  readonly catalogBytes: number;
+  /** Resolved entries (`entryCacheBytes`, `CVMFS_MEMCACHE_SIZE` MiB). */
+  readonly entryBytes: number;
+  /** Directory listings (`listingCacheBytes`, `CVMFS_MEMCACHE_SIZE` MiB). */
+  readonly listingBytes: number;
+}
+
+/** Defaults of {@link MemoryBudgets}, in MiB. */
+export const DEFAULT_MEMORY_MIB = { catalog: 64, memcache: 16 } as const;
+
+/**
+ * The byte budgets: the options, else the parameters in MiB (UCVMFS_CATALOG_MEMORY from the environment or the
+ * files, as X509_* below; CVMFS_MEMCACHE_SIZE, the genuine client's budget for its metadata caches, for the entry
+ * and listing caches each), else the defaults. A value that is not a positive number is ignored.
+ */
+function memoryBudgets(options: OpenOptions, param: (name: string) => string | undefined): MemoryBudgets {
+  const mib = (v: string | undefined, dflt: number) => (Number(v) > 0 ? Number(v) : dflt) * 2 ** 20;
+  const memcache = mib(param('CVMFS_MEMCACHE_SIZE'), DEFAULT_MEMORY_MIB.memcache);
+  return {
+    catalogBytes: options.catalogMemoryBytes ?? mib(process.env.UCVMFS_CATALOG_MEMORY || param('UCVMFS_CATALOG_MEMORY'), DEFAULT_MEMORY_MIB.catalog),
+    entryBytes: options.entryCacheBytes ?? memcache,
+    listingBytes: options.listingCacheBytes ?? memcache,
+  };
 }
 
 /** Whether this user can write `dir`. */
@@ -133,5 +163,6 @@ export async function resolveSettings(fqrn: string, options: OpenOptions, resolv
     date: options.date ?? param('CVMFS_REPOSITORY_DATE'),
     magicXattrs: ['never', 'rootonly', 'always'].includes(vis) ? vis : 'rootonly',
     maxTtlSeconds: Number(param('CVMFS_MAX_TTL') ?? 0) * 60,
+    memory: memoryBudgets(options, param),
   };
 }
