@@ -46,8 +46,9 @@ class CopyInto : public Napi::AsyncWorker {
       deferred_.Resolve(Napi::Number::New(Env(), (double)copied_));
       return;
     }
-    Napi::Error e = Napi::Error::New(Env(), std::string(strerror(err_)) + ", copying " + src_);
-    e.Set("errno", Napi::Number::New(Env(), err_));
+    Napi::Error e = Napi::Error::New(Env(), std::string(strerrorname_np(err_) ? strerrorname_np(err_) : "EIO") + ": " + strerror(err_) + ", copying " + src_);
+    e.Set("code", Napi::String::New(Env(), strerrorname_np(err_) ? strerrorname_np(err_) : "EIO"));
+    e.Set("errno", Napi::Number::New(Env(), -err_));
     deferred_.Reject(e.Value());
   }
 
@@ -132,6 +133,7 @@ class MakeEntries : public Napi::AsyncWorker {
       err_ = errno;
       return;
     }
+    plain_ = fgetxattr(dfd, "system.posix_acl_default", nullptr, 0) < 0 && (errno == ENODATA || errno == EOPNOTSUPP);
     for (size_t i = 0; i < entries_.size(); i++) {
       int e = Make(dfd, entries_[i]);
       if (e != 0) failed_.emplace_back(i, e);
@@ -141,8 +143,9 @@ class MakeEntries : public Napi::AsyncWorker {
 
   void OnOK() override {
     if (err_ != 0) {
-      Napi::Error e = Napi::Error::New(Env(), std::string(strerror(err_)) + ", opening " + dir_);
-      e.Set("errno", Napi::Number::New(Env(), err_));
+      Napi::Error e = Napi::Error::New(Env(), std::string(strerrorname_np(err_) ? strerrorname_np(err_) : "EIO") + ": " + strerror(err_) + ", opening " + dir_);
+      e.Set("code", Napi::String::New(Env(), strerrorname_np(err_) ? strerrorname_np(err_) : "EIO"));
+      e.Set("errno", Napi::Number::New(Env(), -err_));
       deferred_.Reject(e.Value());
       return;
     }
@@ -172,12 +175,13 @@ class MakeEntries : public Napi::AsyncWorker {
     return mask;
   }
 
-  // Whether the entry can be created with its final mode: no attribute to set (setting one needs write
-  // permission) and nothing the umask would take away. One fchmod less per entry.
-  static bool Direct(const NewEntry& n) { return n.xattrs.empty() && (n.mode & ~Umask()) == n.mode; }
+  // Whether a file can be created with its final mode: no attribute to set (setting one needs write permission),
+  // nothing the umask would take away, no default ACL in the directory (it would stand in for the umask). One
+  // fchmod less per file. Never a directory: one made in a setgid directory would inherit S_ISGID.
+  bool Direct(const NewEntry& n) const { return plain_ && n.kind == 0 && n.xattrs.empty() && (n.mode & ~Umask()) == n.mode; }
 
   // Attributes, mode and mtime through the descriptor: no path is looked up again.
-  static int Finish(int fd, const NewEntry& n) {
+  int Finish(int fd, const NewEntry& n) const {
     for (const auto& [k, v] : n.xattrs)
       if (fsetxattr(fd, k.c_str(), v.data(), v.size(), 0) != 0) return errno;
     if (!Direct(n) && fchmod(fd, n.mode) != 0) return errno;
@@ -187,7 +191,7 @@ class MakeEntries : public Napi::AsyncWorker {
   }
 
   // 0, or the errno that made it fail (EEXIST: the name is there already; the caller checks and repairs).
-  static int Make(int dfd, const NewEntry& n) {
+  int Make(int dfd, const NewEntry& n) const {
     if (n.kind == 2) {
       if (symlinkat(n.target.c_str(), dfd, n.name.c_str()) != 0) return errno;
       struct timespec ts[2] = {n.mtime, n.mtime};
@@ -216,6 +220,7 @@ class MakeEntries : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   int err_ = 0;
   std::vector<std::pair<size_t, int>> failed_;
+  bool plain_ = false;
 };
 
 std::string Bytes(const Napi::Value& v) {

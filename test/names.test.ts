@@ -94,3 +94,18 @@ layered('names made on their own and names found absent are answered again witho
   assert.match(warm.stderr, /\b0 catalogs loaded/);
   assert.deepEqual(made(env, 'many'), ['f_0042.txt']);
 });
+
+layered('a path that ends by climbing (`..`, a link to a parent) shows the directory it reaches in full', async () => {
+  const env = fresh();
+  // The first job makes only the names its paths pass through.
+  const first = await exec(env, `cat ${M}/nested/level2/plain_sub/sub.txt ${M}/nested/level2/n2.txt >/dev/null`);
+  assert.equal(first.code, 0, first.stderr);
+  assert.deepEqual(made(env, 'nested'), ['level2']);
+  const r = await exec(env, `ls -a ${M}/nested/level2/plain_sub/..; echo ==; ls -a ${M}/nested/..; echo ==; ls -a ${M}/links/rel_dir/level2/..`);
+  assert.equal(r.code, 0, r.stderr);
+  const [level2, top, nested] = r.stdout.toString().split('==\n').map((o) => o.split('\n').filter((n) => n && n !== '.' && n !== '..').sort());
+  const listed = (dir: string) => names(dir).filter((n) => !truth.entries[`${dir === '/' ? '' : dir}/${n}`]?.hidden_from_readdir);
+  assert.deepEqual(level2, listed('/nested/level2'));
+  assert.deepEqual(top, listed('/'));
+  assert.deepEqual(nested, listed('/nested'));
+});

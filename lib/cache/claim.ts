@@ -7,7 +7,7 @@
  * @module
  */
 import { watch, readFileSync, rmSync, statSync, writeFileSync, type FSWatcher } from 'node:fs';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 
 /** A lock untouched this long is taken over (its holder may be on another host, where its pid says nothing). */
@@ -52,7 +52,10 @@ export function holderGone(holder: string): boolean {
  * and writing it, which takes microseconds), or it has not changed for {@link STALE_LOCK_MS}.
  */
 export function lockStale(holder: string, ageMs: number): boolean {
-  return holderGone(holder) || (holder === '' && ageMs > EMPTY_LOCK_MS) || ageMs > STALE_LOCK_MS;
+  // A live holder on this host is never taken over, however long it works (a fill of a large file on a slow
+  // link): two writers of one shadow file would have it open for writing while a third job runs it.
+  const here = holder.split(' ')[0] === hostname();
+  return holderGone(holder) || (holder === '' && ageMs > EMPTY_LOCK_MS) || (!here && ageMs > STALE_LOCK_MS);
 }
 
 /** A claim this process holds: release it once the result is in place (or the attempt failed). */
@@ -83,7 +86,16 @@ export async function claim(lock: string, done: () => boolean | Promise<boolean>
         rmSync(lock, { force: true });
         return 'done';
       }
-      return { release: async () => rmSync(lock, { force: true }) };
+      // Touched while held, so that a holder on another host (a shared cache) working longer than
+      // STALE_LOCK_MS is not taken for dead.
+      const keep = setInterval(() => void utimes(lock, new Date(), new Date()).catch(() => undefined), STALE_LOCK_MS / 3);
+      keep.unref();
+      return {
+        release: async () => {
+          clearInterval(keep);
+          rmSync(lock, { force: true });
+        },
+      };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return { release: async () => undefined };
     }

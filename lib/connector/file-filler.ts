@@ -57,10 +57,15 @@ function openForFill(file: string, mode: number): number {
   const p = nativePath(file);
   if (!lstatSync(p).isFile()) throw new CvmfsError('EIO', `${file}: the placeholder is not a regular file`, { path: file });
   chmodSync(p, mode | 0o200);
+  let fd: number | undefined;
   try {
-    return openSync(p, constants.O_RDWR | constants.O_NOFOLLOW);
-  } finally {
+    fd = openSync(p, constants.O_RDWR | constants.O_NOFOLLOW);
+    fchmodSync(fd, mode);
+    return fd;
+  } catch (e) {
+    if (fd !== undefined) closeSync(fd);
     chmodSync(p, mode);
+    throw e;
   }
 }
 

@@ -295,7 +295,8 @@ export class ShadowTree {
         if (place.parts.length > 0) place.parts.pop();
         else if (place.repo) place = { repo: null, fqrn: '', parts: [], entry: null };
         else return null;
-        place.entry = null;
+        // The directory climbed to is where the path may end (`ls d/e/..`): it must be known, to be listed.
+        place.entry = place.repo ? await place.repo.fs.entry('/' + place.parts.join('/'), false) : null;
         continue;
       }
       if (!place.repo) {
@@ -498,19 +499,32 @@ export class ShadowTree {
     if (entry.size > 0 && !existsSync(done)) writeFileSync(done, '', { mode: 0o600 });
   }
 
+  /**
+   * The names of a file's hardlink group (one directory, CernVM-FS allows no other), sorted: they share one inode,
+   * so one of them filled is all of them filled (and refilling another would open a running program for writing).
+   */
+  private async groupOf(repo: Repository, parts: readonly string[], entry: Entry): Promise<string[][]> {
+    if (entry.nlink <= 1) return [[...parts]];
+    const dir = parts.slice(0, -1);
+    const names = (await repo.fs.entries('/' + dir.join('/'))).filter((e) => e.ino === entry.ino).map((e) => e.name).sort();
+    return names.map((n) => [...dir, n]);
+  }
+
   private async doFill(repo: Repository, fqrn: string, parts: readonly string[], entry: Entry, file: string): Promise<void> {
     if (entry.size === 0) return;
-    const done = this.marker(fqrn, 'f', '/' + parts.join('/'));
-    if (existsSync(done)) return;
+    const group = await this.groupOf(repo, parts, entry);
+    const markers = group.map((g) => this.marker(fqrn, 'f', '/' + g.join('/')));
+    const filled = () => markers.some((m) => existsSync(m));
+    if (filled()) return;
     // Jobs started together want the same files: one fills, the others wait for its marker (a killed filler's
-    // claim is taken over).
+    // claim is taken over). One lock per inode: the group's first name.
     const tmpDir = this.fillTemporaries(fqrn);
     mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
-    const claimed = await claim(posix.join(tmpDir, `${posix.basename(done)}.lock`), () => existsSync(done));
+    const claimed = await claim(posix.join(tmpDir, `${posix.basename(markers[0]!)}.lock`), filled);
     if (claimed === 'done') return;
     try {
       await this.fillClaimed(repo, fqrn, parts, entry, file, tmpDir);
-      writeFileSync(done, '', { mode: 0o600 });
+      for (const m of markers) writeFileSync(m, '', { mode: 0o600 });
     } finally {
       await claimed.release();
     }
