@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, relative } from 'node:path';
 import { publish } from '../lib/index.js';
@@ -39,6 +39,8 @@ before(async () => {
   copyFileSync(realpathSync('/usr/bin/python3.11'), join(src, 'usr/bin/python3.11'));
   chmodSync(join(src, 'usr/bin/python3.11'), 0o755);
   symlinkSync('python3.11', join(src, 'usr/bin/python3'));
+  // A second name of the interpreter's inode: a hardlink group (see the hardlink test below).
+  linkSync(join(src, 'usr/bin/python3.11'), join(src, 'usr/bin/python3.11-again'));
   for (const m of MODULES) {
     cpSync(join(PYLIB, m), join(src, 'usr/lib/python3.11', m), { recursive: true, preserveTimestamps: true, filter: (s) => !s.includes('__pycache__') });
   }
@@ -235,4 +237,19 @@ test('two users of one group cache, 4 jobs each at once: all right', { skip: !ha
     assert.equal(lstatSync(join(tmp, `ucvmfs-shadow-${uid}`)).uid, uid, `uid ${uid}'s shadow area is its own, in its TMPDIR`);
   }
   assert.ok(readdirSync(join(group, 'shared', 'data')).length > 0);
+});
+
+test('a program running under one name of its hardlink group, run by another job under another name: runs, nothing reopens it for writing', { skip: !havePython }, async () => {
+  const env = envFor(tempDir('ucvmfs-jobs-hardlink-'));
+  const a = start(['exec', '--', `${M}/usr/bin/python3.11`, '-I', '-c', 'import time; print("a", flush=True); time.sleep(4)'], env);
+  // Until the first job runs the interpreter (its content filled and mapped).
+  let running = false;
+  a.child.stdout!.on('data', () => { running = true; });
+  for (let i = 0; i < 300 && !running; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(running, 'the first job started');
+  const b = await start(['exec', '--', `${M}/usr/bin/python3.11-again`, '-I', '-c', 'print("b")'], env).done;
+  const ra = await a.done;
+  assert.equal(b.code, 0, b.stderr);
+  assert.equal(b.stdout, 'b\n');
+  assert.equal(ra.code, 0, ra.stderr);
 });
