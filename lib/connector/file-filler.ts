@@ -56,16 +56,20 @@ function temporary(dir: string): string {
 function openForFill(file: string, mode: number): number {
   const p = nativePath(file);
   if (!lstatSync(p).isFile()) throw new CvmfsError('EIO', `${file}: the placeholder is not a regular file`, { path: file });
-  chmodSync(p, mode | 0o200);
-  let fd: number | undefined;
-  try {
-    fd = openSync(p, constants.O_RDWR | constants.O_NOFOLLOW);
-    fchmodSync(fd, mode);
-    return fd;
-  } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    chmodSync(p, mode);
-    throw e;
+  for (let attempt = 0; ; attempt++) {
+    chmodSync(p, mode | 0o200);
+    let fd: number | undefined;
+    try {
+      fd = openSync(p, constants.O_RDWR | constants.O_NOFOLLOW);
+      fchmodSync(fd, mode);
+      return fd;
+    } catch (e) {
+      if (fd !== undefined) closeSync(fd);
+      chmodSync(p, mode);
+      // Another job filling the same file (files that are no program are filled without a lock) took the write
+      // bit away between our chmod and our open: once more.
+      if ((e as NodeJS.ErrnoException).code !== 'EACCES' || attempt >= 16) throw e;
+    }
   }
 }
 

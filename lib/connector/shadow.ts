@@ -516,11 +516,14 @@ export class ShadowTree {
     const markers = group.map((g) => this.marker(fqrn, 'f', '/' + g.join('/')));
     const filled = () => markers.some((m) => existsSync(m));
     if (filled()) return;
-    // Jobs started together want the same files: one fills, the others wait for its marker (a killed filler's
-    // claim is taken over). One lock per inode: the group's first name.
     const tmpDir = this.fillTemporaries(fqrn);
     mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
-    const claimed = await claim(posix.join(tmpDir, `${posix.basename(markers[0]!)}.lock`), filled);
+    // A program (any execute bit): jobs started together wait for one fill (a killed filler's claim is taken over;
+    // one lock per inode, the group's first name), since a second writer would hold it open for writing while a
+    // third job runs it (ETXTBSY). Other files need no lock: jobs filling one at once write the same verified
+    // bytes at the same offsets (the object itself is still downloaded once, under the cache's claim), and a lock
+    // file is a create and an unlink more per file.
+    const claimed = entry.mode & 0o111 ? await claim(posix.join(tmpDir, `${posix.basename(markers[0]!)}.lock`), filled) : { release: async () => undefined };
     if (claimed === 'done') return;
     try {
       await this.fillClaimed(repo, fqrn, parts, entry, file, tmpDir);
