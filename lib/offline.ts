@@ -7,12 +7,13 @@
 import { nsToSeconds as seconds } from './format/names.js';
 import { nativePath as at } from './format/byte-names.js';
 import { createWriteStream, mkdirSync, rmSync, linkSync, symlinkSync, chmodSync, utimesSync, lutimesSync, renameSync, existsSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { mkfifo } from './fs/mkfifo.js';
 import { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Entry } from './fs/entry.js';
 import type { Repository } from './repository.js';
 import { selectEntries, type Spec } from './select.js';
+
 
 /** Progress of a preload or export. */
 export interface OfflineProgress {
@@ -133,7 +134,7 @@ export async function exportTree(repo: Repository, spec: Spec, to: string, optio
       symlinkSync(at(e.target ?? ''), dest);
       lutimesSync(dest, t, t);
     } else if (e.type === 'fifo') {
-      if (!existsSync(dest)) spawnSync('mkfifo', ['-m', (e.mode & 0o777).toString(8), outS(e)]);
+      if (!existsSync(dest)) mkfifo(outS(e), e.mode);
       utimesSync(dest, t, t);
     }
   }

@@ -9,7 +9,7 @@ import {
   chmodSync, closeSync, fchmodSync, ftruncateSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync,
   readlinkSync, renameSync, rmSync, symlinkSync, truncateSync, utimesSync,
 } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { mkfifo } from '../fs/mkfifo.js';
 import type { Entry } from '../fs/entry.js';
 import { parseXattrs } from '../format/xattr.js';
 import { nsToSeconds as seconds } from '../format/names.js';
@@ -17,6 +17,7 @@ import { encodeName, nativePath } from '../format/byte-names.js';
 import { MODE_XATTR, modeAttribute, shadowMode } from './modes.js';
 import { lstatOrNull } from './settled.js';
 import { VIRTUAL_ROOT, underVirtualRoot } from './virtual-root.js';
+
 
 /** Runs a create call that another process filling the same directory may have beaten us to. */
 export function racing(create: () => void): void {
@@ -182,7 +183,7 @@ export class EntryMaker {
           // Made under an ASCII name and renamed: a child's argv cannot carry a name that is not UTF-8.
           const tmp = posix.join(this.base, `.fifo.${process.pid}.${++this.fifos}`);
           rmSync(tmp, { force: true });
-          spawnSync('mkfifo', ['-m', (e.mode & 0o777).toString(8), tmp]);
+          mkfifo(tmp, e.mode);
           renameSync(tmp, p);
         }
         utimesSync(p, t, t);
