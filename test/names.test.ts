@@ -7,8 +7,9 @@
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { keyOf, readTruth, serve, tempDir, ucvmfs, FIXTURES, type CliResult, type Truth } from './helpers.js';
+import { CLI, keyOf, readTruth, serve, tempDir, ucvmfs, FIXTURES, type CliResult, type Truth } from './helpers.js';
 import { layeredWith } from './layers.js';
 import type { RepositoryServer } from '../lib/serve.js';
 
@@ -16,7 +17,7 @@ const FX = 'fixture.test.example.org';
 let server: RepositoryServer;
 let truth: Truth;
 let layerEnv: Record<string, string> = {};
-const layered = layeredWith((e) => { layerEnv = e; });
+const layered = layeredWith((e) => { layerEnv = e; }, { timeout: 180_000 });
 
 before(async () => {
   server = await serve({ [FX]: join(FIXTURES, FX, 'srv') });
@@ -108,4 +109,32 @@ layered('a path that ends by climbing (`..`, a link to a parent) shows the direc
   assert.deepEqual(level2, listed('/nested/level2'));
   assert.deepEqual(top, listed('/'));
   assert.deepEqual(nested, listed('/nested'));
+});
+
+layered('two jobs on one shadow tree, one listing a 3,000-entry directory while the other makes names in it, and a listing killed half way: the next job sees every entry right', async () => {
+  const env = fresh();
+  const some = names('/many').filter((_, i) => i % 60 === 0);
+  const sums = some.map((n) => truth.entries[`/many/${n}`]!.sha1).join('\n');
+  const [list, cat] = await Promise.all([
+    exec(env, `ls -la ${M}/many | wc -l`),
+    exec(env, `for f in ${some.join(' ')}; do sha1sum < ${M}/many/$f | cut -d' ' -f1; done`),
+  ]);
+  assert.equal(list.code, 0, list.stderr);
+  assert.equal(Number(list.stdout.toString()), names('/many').length + 3); // total, . and ..
+  assert.equal(cat.code, 0, cat.stderr);
+  assert.equal(cat.stdout.toString().trim(), sums);
+  // A listing killed at some point of its work (a fresh tree each time), then a job that reads it all.
+  for (const ms of [150, 400, 700]) {
+    const e = fresh();
+    const child = spawn(process.execPath, [CLI, 'exec', '--', '/bin/sh', '-c', `cat ${M}/many/${some[1]} >/dev/null; ls -la ${M}/many >/dev/null`], { env: { ...process.env, ...e, ...layerEnv }, stdio: 'ignore' });
+    const closed = new Promise((r) => child.on('close', r));
+    await new Promise((r) => setTimeout(r, ms));
+    child.kill('SIGKILL');
+    await closed;
+    const after = await exec(e, `ls -a ${M}/many; echo ==; for f in ${some.join(' ')}; do sha1sum < ${M}/many/$f | cut -d' ' -f1; done`);
+    assert.equal(after.code, 0, after.stderr);
+    const [listing, got] = after.stdout.toString().split('==\n');
+    assert.deepEqual(listing!.split('\n').filter((n) => n && n !== '.' && n !== '..').sort(), names('/many'), `killed after ${ms} ms`);
+    assert.equal(got!.trim(), sums, `killed after ${ms} ms`);
+  }
 });
