@@ -25,6 +25,7 @@ import { loadOrCreateKeys } from './keys.js';
 import { buildManifest, buildWhitelist } from './letters.js';
 import { ObjectWriter, type WriteStats } from './object-writer.js';
 import { readPreviousRevision } from './previous.js';
+import type { PreviousContents } from './unchanged.js';
 import { forEachEntry, scanSource, type SourceEntry } from './source.js';
 import { readTreeXattrs } from './source-xattrs.js';
 
@@ -125,6 +126,43 @@ async function storeContents(root: SourceEntry, store: (f: SourceEntry) => Store
   await Promise.all(Array.from({ length: Math.min(CONTENT_CONCURRENCY, files.length) }, worker));
 }
 
+/** What {@link storeAllContents} found. */
+interface ContentsStored {
+  /** Regular files whose content was kept from the previous revision. */
+  reused: number;
+  /** Files whose catalog row certainly differs from the previous revision's (see CatalogContext.changed). */
+  changed: WeakSet<SourceEntry>;
+}
+
+/**
+ * Stores every regular file's content: kept from the previous revision when `reuse` says it is unchanged, else
+ * small files synchronously with their objects written by a worker thread, large ones streamed.
+ */
+async function storeAllContents(root: SourceEntry, writer: ObjectWriter, previous: PreviousContents | undefined, reuse: PreviousContents | undefined,
+  s: { algorithm: HashAlgorithm; compression: Compression; chunking: ChunkSizes | false }): Promise<ContentsStored> {
+  const kept = new WeakSet<FileContent>();
+  const changed = new WeakSet<SourceEntry>();
+  writer.startBackground();
+  try {
+    await storeContents(root, (f) => {
+      const c = reuse?.reuse(f, writer, s);
+      if (c) kept.add(c);
+      else if (previous?.differs(f)) changed.add(f);
+      const small = !c && f.size <= SMALL_FILE_LIMIT ? storeSmallFileSync(f.abs, f.size, writer, s.compression, s.chunking) : undefined;
+      // The background writer's queue is bounded: wait for it rather than hold every small file in memory.
+      if (small && writer.backgroundBacklogged()) return writer.backgroundReady().then(() => small);
+      return c ?? small ?? storeFileContent(f.abs, f.size, writer, s.compression, s.chunking);
+    });
+  } catch (e) {
+    await writer.endBackground(false);
+    throw e;
+  }
+  await writer.endBackground();
+  let reused = 0;
+  forEachEntry(root, (e) => { if (e.content && kept.has(e.content)) reused++; });
+  return { reused, changed };
+}
+
 const MASTER_REPLICA_TEXT = 'This file marks the repository as replicatable to stratum 1 servers\n';
 
 function checkOptions(o: PublishOptions): void {
@@ -204,27 +242,7 @@ export async function publish(sourceDir: string, opts: PublishOptions): Promise<
   await writer.init();
   const keys = await loadOrCreateKeys(keysDir, fqrn, now);
 
-  const reuse = opts.rescan ? undefined : previous?.contents;
-  const kept = new WeakSet<FileContent>();
-  const changed = new WeakSet<SourceEntry>();
-  writer.startBackground();
-  try {
-    await storeContents(root, (f) => {
-      const c = reuse?.reuse(f, writer, { algorithm, compression, chunking });
-      if (c) kept.add(c);
-      else if (previous?.contents.differs(f)) changed.add(f);
-      const small = !c && f.size <= SMALL_FILE_LIMIT ? storeSmallFileSync(f.abs, f.size, writer, compression, chunking) : undefined;
-      // The background writer's queue is bounded: wait for it rather than hold every small file in memory.
-      if (small && writer.backgroundBacklogged()) return writer.backgroundReady().then(() => small);
-      return c ?? small ?? storeFileContent(f.abs, f.size, writer, compression, chunking);
-    });
-  } catch (e) {
-    await writer.endBackground(false);
-    throw e;
-  }
-  await writer.endBackground();
-  let reused = 0;
-  forEachEntry(root, (e) => { if (e.content && kept.has(e.content)) reused++; });
+  const { reused, changed } = await storeAllContents(root, writer, previous?.contents, opts.rescan ? undefined : previous?.contents, { algorithm, compression, chunking });
 
   const rootCatalog = await writeCatalogTree(planCatalogs(root), {
     writer, algorithm, compression, timestamp, ttl, revision,
