@@ -11,7 +11,7 @@
  * node:zlib, which is faster and whose inflate is as exact as any.
  * @module
  */
-import { Deflate, ZStream, zlibDeflate, zlibDeflateInit2, zlibDeflateReset } from 'pako';
+import { Deflate, ZStream, zlibDeflate, zlibDeflateInit2, zlibDeflateReset, zlibDeflateResetKeep } from 'pako';
 
 /** Standard zlib's settings as the genuine publisher uses them; `legacyHash` selects standard zlib's hash chain. */
 const SETTINGS = { level: 6, windowBits: 15, memLevel: 8, strategy: 0, legacyHash: true } as const;
@@ -27,13 +27,40 @@ const STREAM_CHUNK = 256 * 1024;
  */
 let shared: ZStream | undefined;
 
+/** The fields of pako's deflate state that its lm_init sets (pako has no types for the state). */
+interface LmState {
+  head: Uint16Array;
+  [field: string]: unknown;
+}
+
+/** What lm_init sets, as the first full reset left it: the same for every reset at one level. */
+let lmFields: [string, unknown][] = [];
+const LM_FIELDS = ['window_size', 'max_lazy_match', 'good_match', 'nice_match', 'max_chain_length', 'strstart', 'block_start',
+  'lookahead', 'insert', 'match_length', 'prev_length', 'match_available', 'ins_h'];
+
 function sharedStream(): ZStream {
   if (!shared) {
     const strm = new ZStream();
     if (zlibDeflateInit2(strm, SETTINGS.level, 8, SETTINGS.windowBits, SETTINGS.memLevel, SETTINGS.strategy, SETTINGS.legacyHash) !== 0) throw new Error(`deflate init failed: ${strm.msg}`);
+    if (zlibDeflateReset(strm) !== 0) throw new Error(`deflate reset failed: ${strm.msg}`);
+    const s = (strm as unknown as { state: LmState }).state;
+    lmFields = LM_FIELDS.map((f) => [f, s[f]]);
     shared = strm;
   }
   return shared;
+}
+
+/**
+ * deflateReset, done as pako's deflateResetKeep plus its lm_init with the hash heads cleared by a native fill:
+ * lm_init's element-by-element loop over the 32,768 heads cost more than compressing a small file. The fields
+ * it sets are those one genuine reset left (they depend only on the level); test/zlib-identity.test.ts checks
+ * the bytes.
+ */
+function resetShared(strm: ZStream): void {
+  if (zlibDeflateResetKeep(strm) !== 0) throw new Error(`deflate reset failed: ${strm.msg}`);
+  const s = (strm as unknown as { state: LmState }).state;
+  s.head.fill(0);
+  for (const [f, v] of lmFields) s[f] = v;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -44,7 +71,7 @@ const Z_STREAM_END = 1;
 /** Compresses `plain` into one zlib stream, byte-identical to standard zlib's `compress2(level 6)`. */
 export function deflateStandard(plain: Uint8Array): Buffer {
   const strm = sharedStream();
-  if (zlibDeflateReset(strm) !== 0) throw new Error(`deflate reset failed: ${strm.msg}`);
+  resetShared(strm);
   // zlib's compressBound: one Z_FINISH call with this much room always ends the stream.
   const bound = plain.length + (plain.length >>> 12) + (plain.length >>> 14) + (plain.length >>> 25) + 13;
   strm.input = plain;

@@ -19,12 +19,13 @@ import { HASH_ALGORITHMS, hashToString, type HashAlgorithm } from '../format/has
 import type { Compression } from '../format/flags.js';
 import { checkChunkSizes, DEFAULT_CHUNK_SIZES, type ChunkSizes } from './chunker.js';
 import { planCatalogs, writeCatalogTree } from './catalog-writer.js';
-import { storeFileContent, type FileContent } from './content.js';
+import { SMALL_FILE_LIMIT, storeFileContent, storeSmallFileSync, type FileContent } from './content.js';
 import { buildHistory, hasTag, RESERVED_TAGS } from './history-writer.js';
 import { loadOrCreateKeys } from './keys.js';
 import { buildManifest, buildWhitelist } from './letters.js';
 import { ObjectWriter, type WriteStats } from './object-writer.js';
 import { readPreviousRevision } from './previous.js';
+import type { PreviousContents } from './unchanged.js';
 import { forEachEntry, scanSource, type SourceEntry } from './source.js';
 import { readTreeXattrs } from './source-xattrs.js';
 
@@ -95,14 +96,19 @@ export interface PublishResult {
 }
 
 /**
- * Files whose content is read, compressed and written at once: each object costs a few file system round trips
- * (create, write, close, rename), which the thread pool runs side by side while the main thread compresses.
+ * Large files whose content is read, compressed and written at once: each costs file system round trips, which
+ * the thread pool runs side by side while the main thread compresses. Small files are stored synchronously.
  */
 const CONTENT_CONCURRENCY = 16;
 
-/** Stores every regular file's content (`store`), several at a time; files sharing an inode share one content. */
-async function storeContents(root: SourceEntry, store: (f: SourceEntry) => Promise<FileContent>): Promise<void> {
-  const byInode = new Map<string, Promise<FileContent>>();
+type Stored = FileContent | Promise<FileContent>;
+
+/**
+ * Stores every regular file's content (`store`, synchronous for small files), several large ones at a time; files
+ * sharing an inode share one content.
+ */
+async function storeContents(root: SourceEntry, store: (f: SourceEntry) => Stored): Promise<void> {
+  const byInode = new Map<string, Stored>();
   const files: SourceEntry[] = [];
   forEachEntry(root, (e) => { if (e.kind === 'file') files.push(e); });
   let next = 0;
@@ -114,10 +120,47 @@ async function storeContents(root: SourceEntry, store: (f: SourceEntry) => Promi
         content = store(f);
         if (f.nlink > 1) byInode.set(f.inode, content);
       }
-      f.content = await content;
+      f.content = content instanceof Promise ? await content : content;
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONTENT_CONCURRENCY, files.length) }, worker));
+}
+
+/** What {@link storeAllContents} found. */
+interface ContentsStored {
+  /** Regular files whose content was kept from the previous revision. */
+  reused: number;
+  /** Files whose catalog row certainly differs from the previous revision's (see CatalogContext.changed). */
+  changed: WeakSet<SourceEntry>;
+}
+
+/**
+ * Stores every regular file's content: kept from the previous revision when `reuse` says it is unchanged, else
+ * small files synchronously with their objects written by a worker thread, large ones streamed.
+ */
+async function storeAllContents(root: SourceEntry, writer: ObjectWriter, previous: PreviousContents | undefined, reuse: PreviousContents | undefined,
+  s: { algorithm: HashAlgorithm; compression: Compression; chunking: ChunkSizes | false }): Promise<ContentsStored> {
+  const kept = new WeakSet<FileContent>();
+  const changed = new WeakSet<SourceEntry>();
+  writer.startBackground();
+  try {
+    await storeContents(root, (f) => {
+      const c = reuse?.reuse(f, writer, s);
+      if (c) kept.add(c);
+      else if (previous?.differs(f)) changed.add(f);
+      const small = !c && f.size <= SMALL_FILE_LIMIT ? storeSmallFileSync(f.abs, f.size, writer, s.compression, s.chunking) : undefined;
+      // The background writer's queue is bounded: wait for it rather than hold every small file in memory.
+      if (small && writer.backgroundBacklogged()) return writer.backgroundReady().then(() => small);
+      return c ?? small ?? storeFileContent(f.abs, f.size, writer, s.compression, s.chunking);
+    });
+  } catch (e) {
+    await writer.endBackground(false);
+    throw e;
+  }
+  await writer.endBackground();
+  let reused = 0;
+  forEachEntry(root, (e) => { if (e.content && kept.has(e.content)) reused++; });
+  return { reused, changed };
 }
 
 const MASTER_REPLICA_TEXT = 'This file marks the repository as replicatable to stratum 1 servers\n';
@@ -188,23 +231,18 @@ export async function publish(sourceDir: string, opts: PublishOptions): Promise<
   const revision = previous ? previous.manifest.revision + 1 : 1;
 
   const source = resolve(sourceDir);
+  // getfattr walks the tree in its own process while this one scans it (it took seconds for 100,000 entries).
+  const xattrsRead = opts.readSourceXattrs === false ? Promise.resolve(new Map<string, Map<string, Buffer>>()) : readTreeXattrs(source);
+  xattrsRead.catch(() => undefined); // awaited below; this only keeps a failing scan from leaving it unhandled
   const { root, count } = await scanSource(source, new Set([out, keysDir]));
-  applyXattrs(root, opts.readSourceXattrs === false ? new Map() : await readTreeXattrs(source), opts.xattrs);
+  applyXattrs(root, await xattrsRead, opts.xattrs);
 
   await mkdir(out, { recursive: true });
   const writer = new ObjectWriter(out, algorithm);
   await writer.init();
   const keys = await loadOrCreateKeys(keysDir, fqrn, now);
 
-  const reuse = opts.rescan ? undefined : previous?.contents;
-  const kept = new WeakSet<FileContent>();
-  await storeContents(root, (f) => {
-    const c = reuse?.reuse(f, out, { algorithm, compression, chunking });
-    if (c) kept.add(c);
-    return c ? Promise.resolve(c) : storeFileContent(f.abs, f.size, writer, compression, chunking);
-  });
-  let reused = 0;
-  forEachEntry(root, (e) => { if (e.content && kept.has(e.content)) reused++; });
+  const { reused, changed } = await storeAllContents(root, writer, previous?.contents, opts.rescan ? undefined : previous?.contents, { algorithm, compression, chunking });
 
   const rootCatalog = await writeCatalogTree(planCatalogs(root), {
     writer, algorithm, compression, timestamp, ttl, revision,
@@ -212,6 +250,7 @@ export async function publish(sourceDir: string, opts: PublishOptions): Promise<
     ...(previous ? { previousRoot: previous.manifest.rootCatalog } : {}),
     previous: previous?.catalogs ?? new Map(),
     mtimeNs: opts.mtimeNs ?? true,
+    changed: (e) => changed.has(e),
   });
 
   const certificate = await writer.put(Buffer.from(keys.certificatePem, 'utf8'), 'X', 'zlib');

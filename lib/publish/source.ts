@@ -3,7 +3,7 @@
  * targets, xattrs, nested-catalog markers). Content is stored later, by the publisher.
  * @module
  */
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { decodeName } from '../format/byte-names.js';
 import type { FileContent } from './content.js';
@@ -54,8 +54,8 @@ function kindOf(st: { isDirectory(): boolean; isFile(): boolean; isSymbolicLink(
   return 'special';
 }
 
-async function entryAt(abs: Buffer, name: string, path: string): Promise<SourceEntry> {
-  const st = await lstat(abs, { bigint: true });
+function entryAt(abs: Buffer, name: string, path: string): SourceEntry {
+  const st = lstatSync(abs, { bigint: true });
   const kind = kindOf(st);
   return {
     name,
@@ -71,7 +71,7 @@ async function entryAt(abs: Buffer, name: string, path: string): Promise<SourceE
     mtimeNs: Number(st.mtimeNs % 1_000_000_000n),
     nlink: Number(st.nlink),
     inode: `${st.dev}:${st.ino}`,
-    ...(kind === 'symlink' ? { target: decodeName(await readlink(abs, { encoding: 'buffer' })) } : {}),
+    ...(kind === 'symlink' ? { target: decodeName(readlinkSync(abs, { encoding: 'buffer' })) } : {}),
     children: [],
     xattrs: null,
     nestedCatalog: false,
@@ -80,29 +80,30 @@ async function entryAt(abs: Buffer, name: string, path: string): Promise<SourceE
 
 /**
  * Scans `root` recursively. Absolute paths in `exclude` (the output and keys directories, should they lie inside
- * the source) are left out.
+ * the source) are left out. The walk is synchronous: one lstat at a time through the thread pool took four times
+ * as long for 100,000 entries (bench group 13), and nothing else has work to do meanwhile.
  */
 export async function scanSource(root: string, exclude: ReadonlySet<string> = new Set()): Promise<{ root: SourceEntry; count: number }> {
   const absRoot = Buffer.from(resolve(root));
   const excluded = new Set([...exclude].map((p) => Buffer.from(p).toString('latin1')));
-  const top = await entryAt(absRoot, '', '');
+  const top = entryAt(absRoot, '', '');
   if (top.kind !== 'dir') throw new Error(`publish: source ${root} is not a directory`);
   let count = 1;
-  const walk = async (dir: SourceEntry, abs: Buffer): Promise<void> => {
+  const walk = (dir: SourceEntry, abs: Buffer): void => {
     // Names as bytes: a string readdir would turn a name that is not UTF-8 into one that does not exist.
-    const raw = (await readdir(abs, { encoding: 'buffer' })).sort(Buffer.compare);
+    const raw = readdirSync(abs, { encoding: 'buffer' }).sort(Buffer.compare);
     for (const bytes of raw) {
       const childAbs = Buffer.concat([abs, Buffer.from('/'), bytes]);
       if (excluded.has(childAbs.toString('latin1'))) continue;
       const name = decodeName(bytes);
-      const child = await entryAt(childAbs, name, `${dir.path}/${name}`);
+      const child = entryAt(childAbs, name, `${dir.path}/${name}`);
       dir.children.push(child);
       count++;
-      if (child.kind === 'dir') await walk(child, childAbs);
+      if (child.kind === 'dir') walk(child, childAbs);
       else if (child.kind === 'file' && name === NESTED_CATALOG_MARKER && dir.path !== '') dir.nestedCatalog = true;
     }
   };
-  await walk(top, absRoot);
+  walk(top, absRoot);
   return { root: top, count };
 }
 

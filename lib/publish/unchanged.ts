@@ -6,14 +6,13 @@
  * whose objects are still in the repository, is reused. `PublishOptions.rescan` reads everything instead.
  * @module
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Database } from 'sql.js';
 import { Flag, compressionOf, hashAlgorithmOf, type Compression } from '../format/flags.js';
-import { objectPath, type ContentHash, type HashAlgorithm } from '../format/hash.js';
+import { type ContentHash, type HashAlgorithm } from '../format/hash.js';
 import { pathKey } from '../format/pathhash.js';
 import type { ChunkSizes } from './chunker.js';
 import type { ChunkRef, FileContent } from './content.js';
+import type { ObjectWriter } from './object-writer.js';
 import type { SourceEntry } from './source.js';
 
 interface Recorded {
@@ -54,15 +53,24 @@ export class PreviousContents {
   }
 
   /**
+   * True when `e`'s catalog row certainly differs from the previous revision's: no file was recorded at its path,
+   * or one of another size or mtime (seconds; both are catalog columns whatever the settings).
+   */
+  differs(e: SourceEntry): boolean {
+    const r = this.files.get(keyOf(e.path));
+    return !r || r.size !== e.size || r.mtime !== e.mtime;
+  }
+
+  /**
    * The stored content of `e` from the previous revision when it counts as unchanged and can be kept as it is
    * under the settings of this publish; undefined when the file must be read.
    */
-  reuse(e: SourceEntry, repoDir: string, s: { algorithm: HashAlgorithm; compression: Compression; chunking: ChunkSizes | false }): FileContent | undefined {
+  reuse(e: SourceEntry, objects: ObjectWriter, s: { algorithm: HashAlgorithm; compression: Compression; chunking: ChunkSizes | false }): FileContent | undefined {
     const r = this.files.get(keyOf(e.path));
     if (!r || r.size !== e.size || r.mtime !== e.mtime || (r.mtimeNs ?? 0) !== e.mtimeNs) return undefined;
     if (hashAlgorithmOf(r.flags) !== s.algorithm || compressionOf(r.flags) !== s.compression) return undefined;
     const hash = (hex: string): ContentHash => ({ algorithm: s.algorithm, hex });
-    const present = (h: ContentHash, suffix: '' | 'P') => existsSync(join(repoDir, objectPath(h, suffix)));
+    const present = (h: ContentHash, suffix: '' | 'P') => objects.has(h, suffix);
     const chunked = (r.flags & Flag.FileChunk) !== 0;
     // Kept in the form it has when that form is still allowed: chunks while chunking is on; one object while
     // chunking is off or the file is no larger than the largest chunk (a larger one would now be cut).
