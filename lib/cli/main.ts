@@ -464,6 +464,20 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
     const noop = () => undefined;
     for (const s of [...swallow, ...(['SIGHUP'] as const).filter(ignored)]) process.on(s, noop);
     let running = 0;
+    // Installed before the command starts: a signal that reaches this process before the command's pid does (the
+    // front passes signals here until it knows the command) is kept and passed on once the command runs, rather
+    // than ending this process and the command's /cvmfs with it.
+    const early: NodeJS.Signals[] = [];
+    for (const s of forward) {
+      process.on(s, () => {
+        if (!running) return void early.push(s);
+        try {
+          process.kill(running, s);
+        } catch {
+          // gone
+        }
+      });
+    }
     // The front was killed (SIGKILL, which it cannot pass on): the command dies as it would have.
     if (front.present) process.on('SIGURG', () => { if (running) try { process.kill(running, 'SIGKILL'); } catch { /* gone */ } });
     const stats = (res: ExecResult) => { if (a.options.has('stats')) process.stderr.write(execStatsLine(res)); };
@@ -476,7 +490,13 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
       onStart: (pid) => {
         running = pid;
         front.started(pid);
-        for (const s of forward) process.on(s, () => { try { process.kill(pid, s); } catch { /* gone */ } });
+        for (const s of early.splice(0)) {
+          try {
+            process.kill(pid, s);
+          } catch {
+            // gone
+          }
+        }
       },
       onExit: (r) => {
         running = 0;
