@@ -38,7 +38,7 @@ export function inWritable(dir: string, change: () => void): void {
       change();
       return;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EACCES' || attempt >= 8) throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'EACCES' || attempt >= 16) throw e;
       chmodSync(nativePath(dir), (lstatSync(nativePath(dir)).mode & 0o777) | 0o700);
     }
   }

@@ -16,6 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { CvmfsError } from '../errors.js';
 import { nativePath } from '../format/byte-names.js';
 import { pidAlive } from '../cache/claim.js';
+import { inWritable } from './entry-maker.js';
 
 /** Where a file goes and what it must look like there. */
 export interface FillTarget {
@@ -91,19 +92,9 @@ async function writeStream(source: () => Readable, fd: number): Promise<number> 
  * (as every filled shadow directory is), then restores its mode and mtime (a rename changes the mtime).
  */
 function inDirectory(dir: string, shown: { mode: number; mtime: number }, change: () => void): void {
-  const ndir = nativePath(dir);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      change();
-      break;
-    } catch (e) {
-      // Another process restored the mode between our chmod and our change: once more.
-      if ((e as NodeJS.ErrnoException).code !== 'EACCES' || attempt >= 16) throw e;
-      chmodSync(ndir, (lstatSync(ndir).mode & 0o777) | 0o700);
-    }
-  }
-  chmodSync(ndir, shown.mode);
-  utimesSync(ndir, shown.mtime, shown.mtime);
+  inWritable(dir, change);
+  chmodSync(nativePath(dir), shown.mode);
+  utimesSync(nativePath(dir), shown.mtime, shown.mtime);
 }
 
 /**
