@@ -11,7 +11,6 @@ import type { RsaPublicKey } from './crypto/rsa.js';
 import type { Fetcher } from './net/fetcher.js';
 import type { ObjectStore } from './store/object-store.js';
 import { CatalogCache } from './catalog/catalog-cache.js';
-import { sqlite } from './catalog/sqlite.js';
 import { Namespace } from './fs/namespace.js';
 import { CvmfsFs } from './fs/fs.js';
 import type { MagicContext, MagicVisibility } from './fs/magic-xattrs.js';
@@ -382,9 +381,6 @@ export function resolveRepositoryConfig(fqrn: string, options: OpenOptions = {})
 export async function openRepository(fqrn: string, options: OpenOptions = {}): Promise<Repository> {
   if (!isRepositoryName(fqrn)) throw new CvmfsError('EINVAL', `not a repository name: '${fqrn}'`);
   const clock = new StepClock();
-  // The catalog engine loads (its WASM compiling in the background) while the configuration is read and the trust
-  // chain downloads; a failure shows where the engine is used.
-  if (!options.lazyRoot) sqlite().catch(() => undefined);
   const s = await resolveSettings(fqrn, options, await resolveRepositoryConfig(fqrn, options));
   clock.step('settings');
   const { cache, fetcher, store } = await openStorage(s);

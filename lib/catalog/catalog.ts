@@ -1,14 +1,14 @@
 /**
- * One file catalog (an SQLite database) opened read-only in WASM SQLite. Rows are looked up by MD5 path key,
+ * One file catalog (an SQLite database), read in place by the B-tree reader of sqlite-tables.ts. Rows are looked up by MD5 path key,
  * listed by parent key; older schemas lacking some columns read those as NULL.
  * @module
  */
-import type { Database, Statement, SqlValue } from 'sql.js';
 import { ioError } from '../errors.js';
 import { parseHash, type ContentHash } from '../format/hash.js';
 import { pathKey } from '../format/pathhash.js';
 import { decodeName } from '../format/byte-names.js';
-import { sqlite } from './sqlite.js';
+import { SqliteTables, type SqliteTable } from './sqlite-tables.js';
+import type { Value } from './sqlite-record.js';
 
 /** A catalog row, as stored. */
 export interface CatalogRow {
@@ -46,18 +46,16 @@ export interface CatalogRef {
   readonly size: number;
 }
 
-/** SQLite page cache of one open catalog, at most (SQLite's default is 2000 KiB). */
-export const PAGE_CACHE_BYTES = 256 * 1024;
-/** Bookkeeping per cached page beyond the page itself (PgHdr and PgHdr1, rounded up). */
-const PAGE_OVERHEAD = 256;
-
+/** Catalog columns, in the order a row is built from. */
 const COLUMNS = ['hardlinks', 'hash', 'size', 'mode', 'mtime', 'mtimens', 'flags', 'name', 'symlink', 'uid', 'gid', 'xattr'] as const;
+type Column = (typeof COLUMNS)[number];
 
-/** An open catalog. Call {@link Catalog.close} to free its WASM memory. */
+/** An open catalog. {@link Catalog.close} lets go of its bytes. */
 export class Catalog {
-  private readonly lookupStmt: Statement;
-  private readonly childrenStmt: Statement;
-  private chunksStmt: Statement | undefined;
+  private readonly table: SqliteTable;
+  private readonly chunkTable: SqliteTable | undefined;
+  /** Where each of {@link COLUMNS} is in a row, or -1 where this schema lacks it. */
+  private readonly at: Record<Column, number>;
   /** Nested catalogs referenced from this one, by path. */
   readonly nested: ReadonlyMap<string, CatalogRef>;
   /** Bind mountpoints (e.g. `/.cvmfs/snapshots/<tag>`), by path. */
@@ -67,67 +65,45 @@ export class Catalog {
   /** Largest rowid, used to give every entry a distinct inode. */
   readonly maxRowid: number;
   /**
-   * Memory this catalog holds while open, in bytes: sql.js keeps the whole database file in memory (its
-   * in-memory file system), and SQLite's page cache, capped at {@link PAGE_CACHE_BYTES}, copies pages of it into
-   * the WASM heap.
+   * Memory this catalog holds while open, in bytes: the database file, read in place (pages are decoded as
+   * they are needed and nothing is copied into an engine's heap).
    */
   readonly memoryBytes: number;
   private closed = false;
 
-  private constructor(private readonly db: Database, readonly hash: ContentHash, readonly mountpoint: string, fileBytes: number) {
-    // The file is already in memory: a large page cache would only hold a second copy of it in the WASM heap,
-    // which never shrinks.
-    db.exec(`PRAGMA cache_size = -${PAGE_CACHE_BYTES / 1024}`);
-    this.memoryBytes = fileBytes + Math.min(fileBytes, PAGE_CACHE_BYTES) + PAGE_OVERHEAD * Math.ceil(Math.min(fileBytes, PAGE_CACHE_BYTES) / 4096);
-    const have = new Set<string>();
-    for (const r of db.exec('PRAGMA table_info(catalog)')[0]?.values ?? []) have.add(String(r[1]));
-    if (!have.has('name') || !have.has('md5path_1')) throw ioError('catalog-format', `catalog ${hash.hex} has no usable catalog table`);
-    const cols = COLUMNS.map((c) => {
-      if (c === 'hardlinks') return have.has(c) ? '(hardlinks >> 32) & 4294967295, hardlinks & 4294967295' : '0, 1';
-      // Names and targets are bytes (TEXT that need not be UTF-8): read them as such, never through a lossy decode.
-      if (c === 'name' || c === 'symlink') return have.has(c) ? `CAST(${c} AS BLOB)` : 'NULL';
-      return have.has(c) ? c : 'NULL';
-    }).join(', ');
-    const select = `SELECT rowid, ${cols} FROM catalog`;
-    this.lookupStmt = db.prepare(`${select} WHERE md5path_1 = ? AND md5path_2 = ?`);
-    this.childrenStmt = db.prepare(`${select} WHERE parent_1 = ? AND parent_2 = ?`);
-    this.properties = new Map(this.all('SELECT key, value FROM properties', true).map((r) => [String(r[0]), String(r[1])]));
+  private constructor(private readonly db: SqliteTables, readonly hash: ContentHash, readonly mountpoint: string, fileBytes: number) {
+    this.memoryBytes = fileBytes;
+    const table = db.table('catalog');
+    if (!table || !table.columns.includes('name') || !table.columns.includes('md5path_1')) throw ioError('catalog-format', `catalog ${hash.hex} has no usable catalog table`);
+    this.table = table;
+    this.chunkTable = db.table('chunks');
+    this.at = Object.fromEntries(COLUMNS.map((c) => [c, table.columns.indexOf(c)])) as Record<Column, number>;
+    this.properties = new Map([...this.rows('properties')].map((r) => [textOf(r[0]), textOf(r[1])]));
     this.nested = this.refs('nested_catalogs');
     this.bindMountpoints = this.refs('bind_mountpoints');
-    this.maxRowid = Number(this.all('SELECT max(rowid) FROM catalog')[0]?.[0] ?? 0);
+    this.maxRowid = table.maxRowid();
   }
 
-  /** Opens a decompressed catalog database. */
+  /** Opens a decompressed catalog database (kept, not copied: do not change `bytes` while it is open). */
   static async open(bytes: Uint8Array, hash: ContentHash, mountpoint: string): Promise<Catalog> {
-    const SQL = await sqlite();
-    let db: Database;
     try {
-      db = new SQL.Database(bytes);
+      return new Catalog(new SqliteTables(bytes), hash, mountpoint, bytes.length);
     } catch (e) {
-      throw ioError('catalog-format', `catalog ${hash.hex} is not an SQLite database`, e);
-    }
-    try {
-      return new Catalog(db, hash, mountpoint, bytes.length);
-    } catch (e) {
-      db.close();
-      throw e instanceof Error && 'code' in e ? e : ioError('catalog-format', `catalog ${hash.hex} for '${mountpoint || '/'}' is unreadable: ${(e as Error).message}`, e);
+      throw e instanceof Error && 'code' in e && !/^malformed SQLite/.test(e.message) ? e : ioError('catalog-format', `catalog ${hash.hex} for '${mountpoint || '/'}' is unreadable: ${(e as Error).message}`, e);
     }
   }
 
-  private all(sql: string, optional = false): SqlValue[][] {
-    try {
-      return this.db.exec(sql)[0]?.values ?? [];
-    } catch (e) {
-      if (optional) return [];
-      throw e;
-    }
+  /** The values of a whole small table (properties, references, statistics); none where the schema lacks it. */
+  private *rows(name: string): Generator<readonly Value[]> {
+    const t = this.db.table(name);
+    if (t) for (const r of t.scan()) yield r.values;
   }
 
   private refs(table: string): Map<string, CatalogRef> {
     const m = new Map<string, CatalogRef>();
-    for (const r of this.all(`SELECT CAST(path AS BLOB), sha1, size FROM ${table}`, true)) {
+    for (const r of this.rows(table)) {
       const path = textOf(r[0]);
-      m.set(path, { path, hash: parseHash(String(r[1])), size: Number(r[2] ?? 0) });
+      m.set(path, { path, hash: parseHash(textOf(r[1])), size: Number(r[2] ?? 0) });
     }
     return m;
   }
@@ -139,83 +115,77 @@ export class Catalog {
 
   /** The row at a catalog-tree path (`''` is the tree root). */
   lookup(path: string): CatalogRow | undefined {
-    const s = this.lookupStmt;
-    s.bind(pathKey(path) as unknown as SqlValue[]);
-    try {
-      return s.step() ? toRow(s.get()) : undefined;
-    } finally {
-      s.reset();
-    }
+    this.open();
+    for (const r of this.table.find(KEY, pathKey(path))) return this.toRow(r);
+    return undefined;
   }
 
   /** All rows whose parent is `path`. */
   children(path: string): CatalogRow[] {
-    const s = this.childrenStmt;
-    s.bind(pathKey(path) as unknown as SqlValue[]);
+    this.open();
     const out: CatalogRow[] = [];
-    try {
-      while (s.step()) out.push(toRow(s.get()));
-    } finally {
-      s.reset();
-    }
+    for (const r of this.table.find(PARENT, pathKey(path))) out.push(this.toRow(r));
     return out;
   }
 
   /** The chunk list of a chunked file, ordered by offset. */
   chunks(path: string): ChunkRow[] {
-    this.chunksStmt ??= this.db.prepare('SELECT offset, size, hash FROM chunks WHERE md5path_1 = ? AND md5path_2 = ? ORDER BY offset');
-    const s = this.chunksStmt;
-    s.bind(pathKey(path) as unknown as SqlValue[]);
+    this.open();
+    const t = this.chunkTable;
+    if (!t) return [];
+    const [offset, size, hash] = ['offset', 'size', 'hash'].map((c) => t.columns.indexOf(c)) as [number, number, number];
     const out: ChunkRow[] = [];
-    try {
-      while (s.step()) {
-        const r = s.get();
-        out.push({ offset: Number(r[0]), size: Number(r[1]), hash: r[2] as Uint8Array });
-      }
-    } finally {
-      s.reset();
+    for (const { values: v } of t.find(KEY, pathKey(path))) {
+      const h = v[hash];
+      out.push({ offset: Number(v[offset] ?? 0), size: Number(v[size] ?? 0), hash: h instanceof Uint8Array ? h.slice() : new Uint8Array(0) });
     }
-    return out;
+    // The primary key orders by path, offset and size; a table found without it is ordered here.
+    return out.sort((a, b) => a.offset - b.offset);
   }
 
   /** The statistics table (`self_*`, `subtree_*` counters), empty on schemas without it. */
   statistics(): Map<string, number> {
-    return new Map(this.all('SELECT counter, value FROM statistics', true).map((r) => [String(r[0]), Number(r[1])]));
+    return new Map([...this.rows('statistics')].map((r) => [textOf(r[0]), Number(r[1] ?? 0)]));
   }
 
-  /** Frees the database. */
+  /** Lets go of the database. */
   close(): void {
-    if (this.closed) return;
     this.closed = true;
-    this.lookupStmt.free();
-    this.childrenStmt.free();
-    this.chunksStmt?.free();
-    this.db.close();
+  }
+
+  private open(): void {
+    if (this.closed) throw ioError('catalog-format', `catalog ${this.hash.hex} was used after it was closed`);
+  }
+
+  private toRow(r: { rowid: number; values: readonly Value[] }): CatalogRow {
+    const v = (c: Column): Value => (this.at[c] < 0 ? null : r.values[this.at[c]] ?? null);
+    const hardlinks = v('hardlinks');
+    const blob = (x: Value) => (x instanceof Uint8Array && x.length > 0 ? x.slice() : null);
+    const mtimens = v('mtimens');
+    return {
+      rowid: r.rowid,
+      hardlinkGroup: hardlinks === null ? 0 : Number((BigInt(hardlinks as number | bigint) >> 32n) & 0xffffffffn),
+      linkcount: hardlinks === null ? 1 : Number(BigInt(hardlinks as number | bigint) & 0xffffffffn),
+      hash: blob(v('hash')),
+      size: Number(v('size') ?? 0),
+      mode: Number(v('mode') ?? 0),
+      mtime: Number(v('mtime') ?? 0),
+      mtimens: mtimens === null ? null : Number(mtimens),
+      flags: Number(v('flags') ?? 0),
+      name: textOf(v('name')),
+      symlink: textOf(v('symlink')),
+      uid: Number(v('uid') ?? 0),
+      gid: Number(v('gid') ?? 0),
+      xattr: blob(v('xattr')),
+    };
   }
 }
+
+const KEY = ['md5path_1', 'md5path_2'];
+const PARENT = ['parent_1', 'parent_2'];
 
 /** A TEXT column read as bytes, in the library's string form (see format/byte-names.ts). */
-function textOf(v: SqlValue | undefined): string {
+function textOf(v: Value | undefined): string {
   if (v instanceof Uint8Array) return decodeName(v);
   return v === null || v === undefined ? '' : String(v);
-}
-
-function toRow(r: SqlValue[]): CatalogRow {
-  const blob = (v: SqlValue) => (v instanceof Uint8Array && v.length > 0 ? v : null);
-  return {
-    rowid: Number(r[0]),
-    hardlinkGroup: Number(r[1] ?? 0),
-    linkcount: Number(r[2] ?? 1),
-    hash: blob(r[3]!),
-    size: Number(r[4] ?? 0),
-    mode: Number(r[5] ?? 0),
-    mtime: Number(r[6] ?? 0),
-    mtimens: r[7] === null || r[7] === undefined ? null : Number(r[7]),
-    flags: Number(r[8] ?? 0),
-    name: textOf(r[9]),
-    symlink: textOf(r[10]),
-    uid: Number(r[11] ?? 0),
-    gid: Number(r[12] ?? 0),
-    xattr: blob(r[13]!),
-  };
 }

@@ -85,16 +85,6 @@ function fail(msg: string, code = 1): never {
   process.exit(code);
 }
 
-/**
- * For commands that run a bounded number of catalog queries (cat, exec): SQLite's WASM stays on V8's baseline
- * code. Optimizing it in the background took CPU from the downloads and from the job on a small machine (a cold
- * Python job under exec: 0.3 s less CPU, 0.1 s sooner; a cold `ls -lR` of 3,000 entries: 0.4 s less CPU, as
- * fast) and V8 holds the exit until those compiles end. Long walks (tree, preload, export) keep the optimizer.
- */
-async function baselineWasm(): Promise<void> {
-  (await import('node:v8')).setFlagsFromString('--liftoff-only');
-}
-
 function opt(a: Args, name: string): string | undefined {
   const v = a.options.get(name);
   return v?.[v.length - 1];
@@ -257,7 +247,6 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
 
   async cat(a) {
     if (a.positional.length === 0) target(a);
-    await baselineWasm();
     const { openRepository } = await load.repository();
     // Each repository opened once, however many of its files are asked for.
     const repos = new Map<string, Promise<Repository>>();
@@ -446,7 +435,6 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
   },
 
   async exec(a) {
-    await baselineWasm();
     const { execCommand, loadTracer } = await load.exec();
     if (a.positional.length === 0) fail(`exec needs a command\n\n${USAGE}`, 2);
     const repos = (a.options.get('repo') ?? []).flatMap((r) => r.split(',')).filter(Boolean);
@@ -561,7 +549,6 @@ async function main(): Promise<void> {
   if (!cmd) fail(`unknown command '${a.command}'\n\n${USAGE}`, 2);
   // A command that makes a few catalog queries runs SQLite's WASM on V8's baseline code: the optimizing compile
   // of the whole engine costs more CPU than those queries (a warm `stat`: about 0.3 s less on a busy machine).
-  if (['info', 'stat', 'readlink', 'xattr'].includes(a.command) || (a.command === 'ls' && !a.options.has('recursive'))) await baselineWasm();
   try {
     const rc = await cmd(a);
     // Its output is written and the cache consistent: leave now. A natural exit would first wait for V8's

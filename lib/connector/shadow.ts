@@ -168,9 +168,6 @@ export class ShadowTree {
         const now = Date.now() / 1000;
         utimesSync(`${rev}.state`, now, now);
         if (!existsSync(rev)) {
-          // A revision new here: the catalogs will be read, so SQLite (~0.1 s of WASM start-up) loads now, while
-          // the root catalog downloads, rather than after. A warm revision may need no catalog at all.
-          void import('../catalog/sqlite.js').then((m) => m.sqlite()).catch(() => undefined);
           mkdirSync(rev, { recursive: true, mode: 0o700 });
           const top = await repo.fs.lstat('/');
           utimesSync(rev, seconds(top.mtimeNs), seconds(top.mtimeNs));

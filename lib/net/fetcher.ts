@@ -17,7 +17,12 @@ import { VERSION } from '../version.js';
 import { classify, HttpStatusError, isTransfer, TooSlowError, type FailureKind } from './failure.js';
 import { ProxyChain } from './proxy-chain.js';
 import { geoPath, geoQuery, parseGeoReply } from './geo.js';
-import { httpGet, proxyAddress } from './http.js';
+import type * as HttpModule from './http.js';
+
+// node:http (with net and zlib) loads on the first request: a warm command that answers from the cache never
+// makes one, and skips their ~7 ms of module loading.
+let httpModule: Promise<typeof HttpModule> | undefined;
+const http = (): Promise<typeof HttpModule> => (httpModule ??= import('./http.js'));
 
 export { HttpStatusError } from './failure.js';
 
@@ -254,6 +259,7 @@ export class Fetcher {
     if (debugEnabled) debug(`GET ${url}${proxy === 'DIRECT' ? '' : ` via ${proxy}`}${nocache ? ' (no-cache)' : ''}`);
     const timeout = proxy === 'DIRECT' ? this.o.timeoutDirectMs : this.o.timeoutMs;
     const ca = url.startsWith('https:') && this.o.ca ? await (this.caList ??= this.o.ca()) : undefined;
+    const { httpGet } = await http();
     const asked = performance.now();
     const res = await httpGet({
       url,
@@ -320,7 +326,7 @@ export class Fetcher {
     const proxy = this.proxyChain.current;
     // A fallback proxy is not asked for the geo API (the request goes direct, with this client's id).
     const direct = proxy === 'DIRECT' || this.proxyChain.onFallback;
-    const requester = this.o.proxyTemplate || (direct ? this.o.clientId : proxyAddress(proxy).hostname) || this.o.clientId;
+    const requester = this.o.proxyTemplate || (direct ? this.o.clientId : (await http()).proxyAddress(proxy).hostname) || this.o.clientId;
     const order = [...this.servers.keys()];
     for (let k = order.length - 1; k > 0; k--) {
       const j = Math.floor(this.o.random() * (k + 1));

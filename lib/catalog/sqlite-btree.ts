@@ -1,0 +1,225 @@
+/**
+ * Read-only access to the B-trees of an SQLite database file (https://www.sqlite.org/fileformat2.html): pages,
+ * cells and overflow chains; a row by rowid, index entries by key prefix, whole tables in order. Every page
+ * number, offset and length is checked against the file, and a tree whose pages loop or nest too deep is an
+ * error: a malformed file fails the call, it never hangs it.
+ * @module
+ */
+import { compareValues, corrupt, decodeRecord, varint, type Value } from './sqlite-record.js';
+
+const MAGIC = 'SQLite format 3\0';
+const INTERIOR_INDEX = 0x02;
+const INTERIOR_TABLE = 0x05;
+const LEAF_INDEX = 0x0a;
+const LEAF_TABLE = 0x0d;
+/** Deeper than any real B-tree (one of 2^63 rows in 512-byte pages is under 30 levels): a loop ends here. */
+const MAX_DEPTH = 40;
+
+interface Page {
+  readonly no: number;
+  readonly data: Uint8Array;
+  readonly type: number;
+  readonly cells: number;
+  /** Where the cell pointer array starts. */
+  readonly ptrs: number;
+  /** Right-most child of an interior page. */
+  readonly right: number;
+}
+
+function u16(b: Uint8Array, p: number): number {
+  return (b[p]! << 8) | b[p + 1]!;
+}
+
+function u32(b: Uint8Array, p: number): number {
+  return b[p]! * 0x1000000 + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!);
+}
+
+/** Compares an entry's leading values with `prefix`. */
+function comparePrefix(entry: readonly Value[], prefix: readonly Value[]): number {
+  for (let i = 0; i < prefix.length; i++) {
+    const c = compareValues(entry[i] ?? null, prefix[i]!);
+    if (c !== 0) return c;
+  }
+  return 0;
+}
+
+/** An SQLite database file held as bytes, read without an SQL engine. */
+export class SqliteFile {
+  readonly pageSize: number;
+  /** Bytes of a page that hold data (the page size less the reserved bytes at its end). */
+  readonly usable: number;
+  readonly pageCount: number;
+
+  constructor(private readonly bytes: Uint8Array) {
+    if (bytes.length < 100 || Buffer.from(bytes.buffer, bytes.byteOffset, 16).toString('latin1') !== MAGIC) throw corrupt('no SQLite header');
+    const raw = u16(bytes, 16);
+    const size = raw === 1 ? 65536 : raw;
+    if (size < 512 || size > 65536 || (size & (size - 1)) !== 0) throw corrupt(`page size ${raw}`);
+    const encoding = u32(bytes, 56);
+    // Names are read as the bytes stored; a UTF-16 database would need decoding that catalogs never need.
+    if (encoding > 1) throw corrupt(`text encoding ${encoding} (only UTF-8 is read)`);
+    this.pageSize = size;
+    this.usable = size - bytes[20]!;
+    if (this.usable < 480) throw corrupt('reserved bytes per page');
+    this.pageCount = Math.floor(bytes.length / size);
+  }
+
+  private raw(no: number): Uint8Array {
+    if (!Number.isInteger(no) || no < 1 || no > this.pageCount) throw corrupt(`page ${no} out of range`);
+    return this.bytes.subarray((no - 1) * this.pageSize, no * this.pageSize);
+  }
+
+  private page(no: number): Page {
+    const data = this.raw(no);
+    const h = no === 1 ? 100 : 0;
+    const type = data[h]!;
+    const interior = type === INTERIOR_TABLE || type === INTERIOR_INDEX;
+    if (!interior && type !== LEAF_TABLE && type !== LEAF_INDEX) throw corrupt(`page ${no} is not a B-tree page`);
+    const cells = u16(data, h + 3);
+    const ptrs = h + (interior ? 12 : 8);
+    if (ptrs + 2 * cells > this.usable) throw corrupt(`page ${no}: ${cells} cells do not fit`);
+    return { no, data, type, cells, ptrs, right: interior ? u32(data, h + 8) : 0 };
+  }
+
+  private cell(pg: Page, i: number): number {
+    const o = u16(pg.data, pg.ptrs + 2 * i);
+    if (o < pg.ptrs + 2 * pg.cells || o >= this.usable) throw corrupt(`page ${pg.no}: cell pointer ${o}`);
+    return o;
+  }
+
+  /** A cell's payload of `size` bytes starting at `p`: the local part, then its overflow chain if it has one. */
+  private payload(data: Uint8Array, p: number, size: number, table: boolean): Uint8Array {
+    const u = this.usable;
+    const maxLocal = table ? u - 35 : Math.floor(((u - 12) * 64) / 255) - 23;
+    if (size <= maxLocal) {
+      if (p + size > u) throw corrupt('cell past the end of its page');
+      return data.subarray(p, p + size);
+    }
+    if (size > this.pageCount * u) throw corrupt(`payload of ${size} bytes`);
+    const minLocal = Math.floor(((u - 12) * 32) / 255) - 23;
+    const k = minLocal + ((size - minLocal) % (u - 4));
+    const local = k <= maxLocal ? k : minLocal;
+    if (p + local + 4 > u) throw corrupt('cell past the end of its page');
+    const out = new Uint8Array(size);
+    out.set(data.subarray(p, p + local));
+    let got = local;
+    let next = u32(data, p + local);
+    for (let hops = 0; got < size; hops++) {
+      if (hops >= this.pageCount) throw corrupt('overflow chain loops');
+      const ov = this.raw(next);
+      const n = Math.min(size - got, u - 4);
+      out.set(ov.subarray(4, 4 + n), got);
+      got += n;
+      next = u32(ov, 0);
+    }
+    return out;
+  }
+
+  /** Rowid and record of a table leaf cell. */
+  private tableCell(pg: Page, i: number): [number, Uint8Array] {
+    const [size, p1] = varint(pg.data, this.cell(pg, i));
+    const [rowid, p2] = varint(pg.data, p1);
+    return [rowid, this.payload(pg.data, p2, size, true)];
+  }
+
+  /** Record of an index cell (leaf or interior). */
+  private indexCell(pg: Page, i: number): Value[] {
+    const o = this.cell(pg, i) + (pg.type === INTERIOR_INDEX ? 4 : 0);
+    const [size, p] = varint(pg.data, o);
+    return decodeRecord(this.payload(pg.data, p, size, false));
+  }
+
+  private child(pg: Page, i: number): number {
+    return i < pg.cells ? u32(pg.data, this.cell(pg, i)) : pg.right;
+  }
+
+  /** The record of the row with this rowid in the table B-tree rooted at `root`. */
+  row(root: number, rowid: number): Uint8Array | undefined {
+    let no = root;
+    for (let depth = 0; depth < MAX_DEPTH; depth++) {
+      const pg = this.page(no);
+      if (pg.type === LEAF_TABLE) {
+        let lo = 0;
+        let hi = pg.cells - 1;
+        while (lo <= hi) {
+          const mid = (lo + hi) >> 1;
+          const [size, p1] = varint(pg.data, this.cell(pg, mid));
+          const [r, p2] = varint(pg.data, p1);
+          if (r === rowid) return this.payload(pg.data, p2, size, true);
+          if (r < rowid) lo = mid + 1;
+          else hi = mid - 1;
+        }
+        return undefined;
+      }
+      if (pg.type !== INTERIOR_TABLE) throw corrupt(`page ${no}: an index page in a table`);
+      // The first cell whose key is at least the rowid leads to it; past the last, the right-most child.
+      let lo = 0;
+      let hi = pg.cells;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (varint(pg.data, this.cell(pg, mid) + 4)[0] < rowid) lo = mid + 1;
+        else hi = mid;
+      }
+      no = this.child(pg, lo);
+    }
+    throw corrupt(`a table B-tree deeper than ${MAX_DEPTH} levels`);
+  }
+
+  /** The largest rowid of a table (0 when empty). */
+  maxRowid(root: number): number {
+    let no = root;
+    for (let depth = 0; depth < MAX_DEPTH; depth++) {
+      const pg = this.page(no);
+      if (pg.type === LEAF_TABLE) return pg.cells === 0 ? 0 : this.tableCell(pg, pg.cells - 1)[0];
+      if (pg.type !== INTERIOR_TABLE) throw corrupt(`page ${no}: an index page in a table`);
+      no = pg.right;
+    }
+    throw corrupt(`a table B-tree deeper than ${MAX_DEPTH} levels`);
+  }
+
+  /** Every row of the table rooted at `root`, in rowid order, as [rowid, record]. */
+  rows(root: number): Generator<[number, Uint8Array]> {
+    return this.walkTable(root, new Set(), 0);
+  }
+
+  private *walkTable(no: number, seen: Set<number>, depth: number): Generator<[number, Uint8Array]> {
+    if (depth >= MAX_DEPTH || seen.has(no)) throw corrupt(`page ${no} reached twice in one table`);
+    seen.add(no);
+    const pg = this.page(no);
+    if (pg.type === LEAF_TABLE) {
+      for (let i = 0; i < pg.cells; i++) yield this.tableCell(pg, i);
+      return;
+    }
+    if (pg.type !== INTERIOR_TABLE) throw corrupt(`page ${no}: an index page in a table`);
+    for (let i = 0; i <= pg.cells; i++) yield* this.walkTable(this.child(pg, i), seen, depth + 1);
+  }
+
+  /** The entries of the index rooted at `root` (key values, then the rowid) whose leading values equal `prefix`. */
+  *indexRange(root: number, prefix: readonly Value[]): Generator<Value[]> {
+    yield* this.walkIndex(root, prefix, new Set(), 0);
+  }
+
+  /** Yields the matching entries under page `no`; returns true once an entry past the range was seen. */
+  private *walkIndex(no: number, prefix: readonly Value[], seen: Set<number>, depth: number): Generator<Value[], boolean> {
+    if (depth >= MAX_DEPTH || seen.has(no)) throw corrupt(`page ${no} reached twice in one index`);
+    seen.add(no);
+    const pg = this.page(no);
+    const interior = pg.type === INTERIOR_INDEX;
+    if (!interior && pg.type !== LEAF_INDEX) throw corrupt(`page ${no}: a table page in an index`);
+    // Cells before the first whose key reaches the prefix hold only smaller keys, and so do their children.
+    let lo = 0;
+    let hi = pg.cells;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (comparePrefix(this.indexCell(pg, mid), prefix) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < pg.cells; i++) {
+      if (interior && (yield* this.walkIndex(this.child(pg, i), prefix, seen, depth + 1))) return true;
+      const entry = this.indexCell(pg, i);
+      if (comparePrefix(entry, prefix) > 0) return true;
+      yield entry;
+    }
+    return interior ? yield* this.walkIndex(pg.right, prefix, seen, depth + 1) : false;
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * SQLite's record format (https://www.sqlite.org/fileformat2.html#record_format): a header of serial types, then
+ * the values. Decoded here without an SQL engine, for the catalog reader.
+ * @module
+ */
+import { ioError } from '../errors.js';
+
+/**
+ * A stored value: integers beyond 2^53 as bigint (the MD5 path keys are full 64-bit), TEXT and BLOB as bytes
+ * (a catalog's TEXT need not be UTF-8, so it is never decoded here).
+ */
+export type Value = null | number | bigint | Uint8Array;
+
+/** The error every malformed structure in a database file raises. */
+export function corrupt(what: string): Error {
+  return ioError('catalog-format', `malformed SQLite database: ${what}`);
+}
+
+/** A varint at `p`: its value (exact up to 2^53, which any real rowid or size is within) and where it ends. */
+export function varint(b: Uint8Array, p: number): [number, number] {
+  let v = 0;
+  for (let i = 0; i < 8; i++) {
+    const x = b[p + i];
+    if (x === undefined) throw corrupt('varint past the end of a page');
+    v = v * 128 + (x & 0x7f);
+    if (x < 0x80) return [v, p + i + 1];
+  }
+  const x = b[p + 8];
+  if (x === undefined) throw corrupt('varint past the end of a page');
+  v = v * 256 + x;
+  if (!Number.isSafeInteger(v)) throw corrupt('varint beyond 2^53');
+  return [v, p + 9];
+}
+
+const INT_BYTES = [0, 1, 2, 3, 4, 6, 8];
+
+function readInt(b: Uint8Array, p: number, n: number): number | bigint {
+  if (n === 8) {
+    const hi = ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >> 0;
+    const lo = b[p + 4]! * 0x1000000 + ((b[p + 5]! << 16) | (b[p + 6]! << 8) | b[p + 7]!);
+    // Within 2^53 (sizes, times) a number; beyond (the MD5 path keys) exact as a bigint.
+    if (hi >= -0x200000 && hi < 0x200000) return hi * 0x100000000 + lo;
+    return (BigInt(hi) << 32n) | BigInt(lo);
+  }
+  let v = 0;
+  for (let i = 0; i < n; i++) v = v * 256 + b[p + i]!;
+  // Big-endian two's complement: a set top bit means the field's range lies below zero.
+  return b[p]! >= 0x80 ? v - 2 ** (8 * n) : v;
+}
+
+/**
+ * The values of a record, at most `columns` of them. A record with fewer values than its table has columns was
+ * written before `ALTER TABLE ... ADD COLUMN`; the caller fills in the defaults.
+ */
+export function decodeRecord(b: Uint8Array, columns = Infinity): Value[] {
+  const [headerSize, start] = varint(b, 0);
+  if (headerSize > b.length || headerSize < start) throw corrupt('record header size');
+  const out: Value[] = [];
+  let h = start;
+  let p = headerSize;
+  while (h < headerSize && out.length < columns) {
+    const [t, next] = varint(b, h);
+    h = next;
+    let n: number;
+    if (t >= 12) n = (t - (t & 1 ? 13 : 12)) / 2;
+    else if (t === 7) n = 8;
+    else if (t <= 6) n = INT_BYTES[t]!;
+    else if (t === 8 || t === 9) n = 0;
+    else throw corrupt(`serial type ${t}`);
+    if (p + n > b.length) throw corrupt('record value past its payload');
+    if (t === 0) out.push(null);
+    else if (t <= 6) out.push(readInt(b, p, n));
+    else if (t === 7) out.push(new DataView(b.buffer, b.byteOffset + p, 8).getFloat64(0));
+    else if (t === 8 || t === 9) out.push(t - 8);
+    else out.push(b.subarray(p, p + n));
+    p += n;
+  }
+  return out;
+}
+
+/** SQLite's order for the values an index holds: NULL, then numbers, then bytes (BINARY collation). */
+export function compareValues(a: Value, b: Value): number {
+  if (a === null || b === null) return a === b ? 0 : a === null ? -1 : 1;
+  const aBytes = a instanceof Uint8Array;
+  const bBytes = b instanceof Uint8Array;
+  if (aBytes || bBytes) {
+    if (!aBytes) return -1;
+    if (!bBytes) return 1;
+    return Buffer.compare(a, b);
+  }
+  if (typeof a === typeof b) return a < b ? -1 : a > b ? 1 : 0;
+  // One bigint, one number: a number that is not an integer cannot be turned into a bigint exactly.
+  const x = typeof a === 'number' && !Number.isInteger(a) ? a : BigInt(a);
+  const y = typeof b === 'number' && !Number.isInteger(b) ? b : BigInt(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}

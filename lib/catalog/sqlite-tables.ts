@@ -1,0 +1,103 @@
+/**
+ * The tables of an SQLite file by name, read without an SQL engine: rows found through an index whose leading
+ * columns are the ones asked for (a full scan where none is), and whole tables. This is all a catalog lookup
+ * needs; it starts in microseconds where a WASM SQLite engine takes tens of milliseconds to compile and start,
+ * and it holds nothing beyond the file's bytes.
+ * @module
+ */
+import { SqliteFile } from './sqlite-btree.js';
+import { compareValues, corrupt, decodeRecord, type Value } from './sqlite-record.js';
+import { parseCreateIndex, parseCreateTable, type TableDecl } from './sqlite-schema.js';
+
+/** A row: its rowid and one value per declared column. */
+export interface Row {
+  readonly rowid: number;
+  readonly values: readonly Value[];
+}
+
+interface IndexDecl {
+  readonly root: number;
+  readonly columns: readonly string[];
+}
+
+/** One table of the file. */
+export class SqliteTable {
+  /** @internal */
+  constructor(private readonly file: SqliteFile, readonly name: string, private readonly root: number, private readonly decl: TableDecl, private readonly indexes: readonly IndexDecl[]) {}
+
+  /** Declared column names, lower-cased, in stored order. */
+  get columns(): readonly string[] {
+    return this.decl.columns;
+  }
+
+  private complete(rowid: number, record: Uint8Array): Row {
+    const { columns, defaults, rowidColumn } = this.decl;
+    const values = decodeRecord(record, columns.length);
+    for (let i = values.length; i < columns.length; i++) values.push(defaults[i]!);
+    if (rowidColumn >= 0) values[rowidColumn] = rowid;
+    return { rowid, values };
+  }
+
+  /** Every row, in rowid order. */
+  *scan(): Generator<Row> {
+    for (const [rowid, record] of this.file.rows(this.root)) yield this.complete(rowid, record);
+  }
+
+  /** The rows whose `columns` hold `key`, in the order of the index used (by rowid where none is). */
+  *find(columns: readonly string[], key: readonly Value[]): Generator<Row> {
+    const index = this.indexes.find((i) => columns.every((c, k) => i.columns[k] === c));
+    if (!index) {
+      const at = columns.map((c) => this.decl.columns.indexOf(c));
+      for (const row of this.scan()) if (at.every((p, k) => compareValues(row.values[p] ?? null, key[k]!) === 0)) yield row;
+      return;
+    }
+    for (const entry of this.file.indexRange(index.root, key)) {
+      const rowid = entry[index.columns.length];
+      if (entry.length !== index.columns.length + 1 || typeof rowid !== 'number') throw corrupt(`an entry of an index on ${this.name} has no rowid`);
+      const record = this.file.row(this.root, rowid);
+      if (!record) throw corrupt(`an index on ${this.name} names row ${rowid}, which the table lacks`);
+      yield this.complete(rowid, record);
+    }
+  }
+
+  /** The largest rowid (0 for an empty table). */
+  maxRowid(): number {
+    return this.file.maxRowid(this.root);
+  }
+}
+
+function text(v: Value): string {
+  return v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.length).toString('utf8') : v === null ? '' : String(v);
+}
+
+/** An SQLite database file's tables. */
+export class SqliteTables {
+  private readonly tables = new Map<string, SqliteTable>();
+
+  /** Reads the schema of the database in `bytes` (which the tables keep using: do not change them). */
+  constructor(bytes: Uint8Array) {
+    const file = new SqliteFile(bytes);
+    const tables: { name: string; root: number; decl: TableDecl }[] = [];
+    const indexes: { name: string; table: string; root: number; sql: string }[] = [];
+    for (const [, record] of file.rows(1)) {
+      const [type, name, table, root, sql] = decodeRecord(record, 5).map((v) => v ?? null);
+      if (typeof root !== 'number' || root < 1) continue;
+      if (text(type!) === 'table') tables.push({ name: text(name!).toLowerCase(), root, decl: parseCreateTable(text(sql!)) });
+      else if (text(type!) === 'index') indexes.push({ name: text(name!).toLowerCase(), table: text(table!).toLowerCase(), root, sql: text(sql!) });
+    }
+    for (const t of tables) {
+      const own: IndexDecl[] = [];
+      for (const i of indexes.filter((x) => x.table === t.name)) {
+        const auto = /^sqlite_autoindex_.+_(\d+)$/.exec(i.name);
+        const columns = auto ? t.decl.autoIndexes[Number(auto[1]) - 1] : parseCreateIndex(i.sql);
+        if (columns && columns.length > 0) own.push({ root: i.root, columns });
+      }
+      this.tables.set(t.name, new SqliteTable(file, t.name, t.root, t.decl, own));
+    }
+  }
+
+  /** The table of this name (case-insensitive), if the file has it. */
+  table(name: string): SqliteTable | undefined {
+    return this.tables.get(name.toLowerCase());
+  }
+}

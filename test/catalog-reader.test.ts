@@ -1,0 +1,230 @@
+/**
+ * The catalog reader (lib/catalog/sqlite-*.ts) reads SQLite files without an SQL engine. Every catalog of every
+ * fixture, and databases SQLite itself wrote with the layouts catalogs rarely have (small pages with overflow
+ * chains, columns added later, rowid aliases, unusable indexes), must read exactly as SQLite (sql.js) reads them;
+ * a damaged file must fail with EIO, never hang or read as something else.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { inflateSync } from 'node:zlib';
+import type { Database, SqlValue } from 'sql.js';
+import { sqlite } from '../lib/catalog/sqlite.js';
+import { Catalog, type CatalogRow } from '../lib/catalog/catalog.js';
+import { SqliteTables } from '../lib/catalog/sqlite-tables.js';
+import { decodeName } from '../lib/format/byte-names.js';
+import { hashToString, parseHash } from '../lib/format/hash.js';
+import { FIXTURES } from './helpers.js';
+
+/** Every catalog object (suffix C) of every fixture repository, decompressed. */
+function fixtureCatalogs(): { name: string; bytes: Buffer }[] {
+  const out: { name: string; bytes: Buffer }[] = [];
+  for (const repo of readdirSync(FIXTURES)) {
+    const data = join(FIXTURES, repo, 'srv', 'data');
+    if (!existsSync(data)) continue;
+    for (const d of readdirSync(data)) {
+      for (const f of readdirSync(join(data, d))) {
+        if (!f.endsWith('C')) continue;
+        const raw = readFileSync(join(data, d, f));
+        out.push({ name: `${repo}:${d}${f}`, bytes: raw.subarray(0, 15).toString('latin1') === 'SQLite format 3' ? raw : inflateSync(raw) });
+      }
+    }
+  }
+  return out;
+}
+
+const text = (v: SqlValue | undefined): string => (v instanceof Uint8Array ? decodeName(v) : v === null || v === undefined ? '' : String(v));
+
+/** The catalog rows SQLite gives for a WHERE clause, built the way the library builds a CatalogRow. */
+function sqlRows(db: Database, where: string): CatalogRow[] {
+  const cols = new Set((db.exec('PRAGMA table_info(catalog)')[0]?.values ?? []).map((r) => String(r[1])));
+  const c = (n: string, e = n) => (cols.has(n) ? e : 'NULL');
+  const res = db.exec(`SELECT rowid, ${c('hardlinks', 'CAST((hardlinks >> 32) & 4294967295 AS TEXT)')}, ${c('hardlinks', 'CAST(hardlinks & 4294967295 AS TEXT)')}, ${c('hash')}, ${c('size')}, ${c('mode')}, ${c('mtime')}, ${c('mtimens')}, ${c('flags')}, ${c('name', 'CAST(name AS BLOB)')}, ${c('symlink', 'CAST(symlink AS BLOB)')}, ${c('uid')}, ${c('gid')}, ${c('xattr')} FROM catalog WHERE ${where} ORDER BY rowid`)[0];
+  const blob = (v: SqlValue) => (v instanceof Uint8Array && v.length > 0 ? v : null);
+  return (res?.values ?? []).map((r) => ({
+    rowid: Number(r[0]), hardlinkGroup: Number(r[1] ?? 0), linkcount: Number(r[2] ?? 1), hash: blob(r[3]!), size: Number(r[4] ?? 0),
+    mode: Number(r[5] ?? 0), mtime: Number(r[6] ?? 0), mtimens: r[7] === null ? null : Number(r[7]), flags: Number(r[8] ?? 0),
+    name: text(r[9]), symlink: text(r[10]), uid: Number(r[11] ?? 0), gid: Number(r[12] ?? 0), xattr: blob(r[13]!),
+  }));
+}
+
+const plain = (r: CatalogRow) => ({ ...r, hash: r.hash && Buffer.from(r.hash).toString('hex'), xattr: r.xattr && Buffer.from(r.xattr).toString('hex') });
+const byRowid = (rows: CatalogRow[]) => rows.map(plain).sort((a, b) => a.rowid - b.rowid);
+
+test('every fixture catalog reads as SQLite reads it: each row by path, each listing, chunks, properties, references', async () => {
+  const SQL = await sqlite();
+  const catalogs = fixtureCatalogs();
+  assert.ok(catalogs.length >= 30, `found ${catalogs.length} catalogs`);
+  let rows = 0;
+  let chunked = 0;
+  let withXattr = 0;
+  for (const { name, bytes } of catalogs) {
+    const db = new SQL.Database(bytes);
+    const cat = await Catalog.open(bytes, parseHash('0'.repeat(40)), '');
+    try {
+      const keys = db.exec('SELECT rowid, CAST(md5path_1 AS TEXT), CAST(md5path_2 AS TEXT), CAST(parent_1 AS TEXT), CAST(parent_2 AS TEXT) FROM catalog ORDER BY rowid')[0]!.values;
+      const listings = new Map<string, number[]>();
+      for (const [rowid, , , p1, p2] of keys) {
+        const list = listings.get(`${p1},${p2}`) ?? [];
+        list.push(Number(rowid));
+        listings.set(`${p1},${p2}`, list);
+      }
+      const table = new SqliteTables(bytes).table('catalog')!;
+      for (const [rowid, m1, m2] of keys) {
+        const found = [...table.find(['md5path_1', 'md5path_2'], [BigInt(m1 as string), BigInt(m2 as string)])];
+        assert.deepEqual(found.map((r) => r.rowid), [Number(rowid)], `${name}: the row keyed ${m1},${m2}`);
+        rows++;
+      }
+      for (const [parent, want] of listings) {
+        const [p1, p2] = parent.split(',').map(BigInt) as [bigint, bigint];
+        assert.deepEqual([...table.find(['parent_1', 'parent_2'], [p1, p2])].map((r) => r.rowid), want, `${name}: listing of ${parent}`);
+      }
+      // Through the Catalog API, by path: walk the catalog's tree from every row that is a directory.
+      const all = sqlRows(db, '1');
+      const seen: CatalogRow[] = [];
+      const walk = (path: string) => {
+        const kids = cat.children(path);
+        for (const k of kids) {
+          seen.push(k);
+          assert.deepEqual(plain(cat.lookup(`${path}/${k.name}`)!), plain(k), `${name}: lookup ${path}/${k.name}`);
+          if (k.flags & 1) walk(`${path}/${k.name}`);
+          if (k.flags & 64) {
+            const want = db.exec(`SELECT offset, size, hash FROM chunks WHERE (md5path_1, md5path_2) = (SELECT md5path_1, md5path_2 FROM catalog WHERE rowid = ${k.rowid}) ORDER BY offset`)[0]!.values;
+            assert.deepEqual(cat.chunks(`${path}/${k.name}`).map((c) => [c.offset, c.size, Buffer.from(c.hash).toString('hex')]), want.map((r) => [Number(r[0]), Number(r[1]), Buffer.from(r[2] as Uint8Array).toString('hex')]));
+            chunked++;
+          }
+          if (k.xattr) withXattr++;
+        }
+      };
+      // A nested catalog's rows hang under its mountpoint (the root_prefix property); the root catalog's under ''.
+      const prefix = db.exec("SELECT value FROM properties WHERE key = 'root_prefix'")[0]?.values[0]?.[0];
+      const mount = typeof prefix === 'string' && prefix !== '/' ? prefix : '';
+      const top = cat.lookup(mount);
+      assert.ok(top, `${name}: root row at '${mount}'`);
+      seen.push(top);
+      walk(mount);
+      assert.deepEqual(byRowid(seen), byRowid(all), `${name}: the walk reaches every row, as SQLite stores it`);
+      const props = new Map((db.exec('SELECT key, value FROM properties')[0]?.values ?? []).map((r) => [String(r[0]), String(r[1])]));
+      assert.deepEqual(cat.properties, props);
+      const nested = (db.exec('SELECT path, sha1, size FROM nested_catalogs')[0]?.values ?? []).map((r) => [String(r[0]), String(r[1]), Number(r[2])]);
+      assert.deepEqual([...cat.nested.values()].map((r) => [r.path, hashToString(r.hash), r.size]), nested);
+      assert.deepEqual(cat.statistics(), new Map((db.exec('SELECT counter, value FROM statistics')[0]?.values ?? []).map((r) => [String(r[0]), Number(r[1])])));
+      assert.equal(cat.maxRowid, Number(db.exec('SELECT max(rowid) FROM catalog')[0]!.values[0]![0] ?? 0));
+    } finally {
+      db.close();
+      cat.close();
+    }
+  }
+  assert.ok(rows > 3000, `${rows} rows compared`);
+  assert.ok(chunked >= 2 && withXattr >= 1, `chunked ${chunked}, with xattrs ${withXattr}`);
+});
+
+/** A database SQLite wrote, as bytes. */
+async function written(pageSize: number, statements: string[], fill?: (db: Database) => void): Promise<Buffer> {
+  const db = new (await sqlite()).Database();
+  try {
+    db.exec(`PRAGMA page_size = ${pageSize}`);
+    for (const s of statements) db.exec(s);
+    fill?.(db);
+    return Buffer.from(db.export());
+  } finally {
+    db.close();
+  }
+}
+
+/** What SQLite itself returns for a query, with 64-bit integers as exact text and TEXT as bytes. */
+function sqlValues(db: Database, sql: string): unknown[][] {
+  return (db.exec(sql)[0]?.values ?? []).map((r) => r.map((v) => (v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v)));
+}
+
+const norm = (v: unknown): unknown => (v instanceof Uint8Array ? Buffer.from(v).toString('hex') : typeof v === 'bigint' ? String(v) : v);
+
+test('databases SQLite wrote with small pages, overflow chains, added columns and rowid aliases read as SQLite reads them', async () => {
+  // 512-byte pages: many interior levels for 3,000 rows, and values of up to 5 KB spill into overflow chains.
+  const bytes = await written(512, [
+    'CREATE TABLE t (k1 INTEGER, k2 INTEGER, p INTEGER, name TEXT, blob BLOB, CONSTRAINT pk PRIMARY KEY (k1, k2))',
+    'CREATE INDEX by_p ON t (p)',
+    'CREATE INDEX by_name_desc ON t (name DESC)',
+    'CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT)',
+  ], (db) => {
+    const ins = db.prepare('INSERT INTO t VALUES (?, ?, ?, ?, ?)');
+    for (let i = 0; i < 3000; i++) {
+      const big = (i * 2654435761) % 9973;
+      // Keys near both ends of the 64-bit range, as MD5 path keys are.
+      ins.run([`${i % 2 ? '-' : ''}${9000000000000000000 - big * 1000003}`, i, i % 37, `n${i}`.repeat(1 + (i % 7 === 0 ? 400 : 0)), new Uint8Array(i % 11 === 0 ? 5000 : 8).fill(i & 255)] as never);
+    }
+    ins.free();
+    db.exec('ALTER TABLE t ADD COLUMN later INTEGER DEFAULT 42');
+    db.exec("ALTER TABLE t ADD COLUMN note TEXT DEFAULT 'it''s'");
+    db.exec("INSERT INTO t VALUES (1, 1, 1, 'after', x'00', 7, 'x')");
+    for (let i = 0; i < 50; i++) db.exec(`INSERT INTO a (v) VALUES ('v${i}')`);
+    db.exec('DELETE FROM a WHERE id % 3 = 0');
+  });
+  const SQL = await sqlite();
+  const db = new SQL.Database(bytes);
+  const tables = new SqliteTables(bytes);
+  const t = tables.table('t')!;
+  assert.deepEqual(t.columns, ['k1', 'k2', 'p', 'name', 'blob', 'later', 'note']);
+  const all = [...t.scan()];
+  const want = sqlValues(db, 'SELECT rowid, CAST(k1 AS TEXT), k2, p, CAST(name AS BLOB), blob, later, CAST(note AS BLOB) FROM t ORDER BY rowid');
+  assert.equal(all.length, 3001);
+  assert.deepEqual(all.map((r) => [r.rowid, String(r.values[0]), ...r.values.slice(1).map(norm)]), want.map((r) => [r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]]));
+  // Through the primary key, one row per key; through the index on p, a listing in rowid order.
+  for (const i of [0, 1, 7, 11, 1234, 2999]) {
+    const [k1, k2] = sqlValues(db, `SELECT CAST(k1 AS TEXT), k2 FROM t WHERE rowid = ${i + 1}`)[0]!;
+    assert.deepEqual([...t.find(['k1', 'k2'], [BigInt(k1 as string), k2 as number])].map((r) => r.rowid), [i + 1]);
+  }
+  assert.deepEqual([...t.find(['k1', 'k2'], [5n, 5])], []);
+  assert.deepEqual([...t.find(['p'], [5])].map((r) => r.rowid), sqlValues(db, 'SELECT rowid FROM t WHERE p = 5 ORDER BY rowid').map((r) => r[0]));
+  // The descending index is not searched (its order is not the reader's): the same rows come from a scan.
+  assert.deepEqual([...t.find(['name'], [Buffer.from('n5')])].map((r) => r.rowid), [6]);
+  const a = tables.table('a')!;
+  assert.deepEqual([...a.scan()].map((r) => r.values), sqlValues(db, 'SELECT id, CAST(v AS BLOB) FROM a ORDER BY id').map((r) => [r[0], Buffer.from(r[1] as string, 'hex')]));
+  assert.equal(a.maxRowid(), 50 - (50 % 3 === 0 ? 1 : 0));
+  db.close();
+});
+
+test('a damaged catalog fails with EIO, whatever is damaged, and never hangs', async () => {
+  const { bytes } = fixtureCatalogs().sort((x, y) => y.bytes.length - x.bytes.length)[0]!;
+  const expectEio = async (b: Uint8Array, what: string) => {
+    try {
+      const cat = await Catalog.open(b, parseHash('0'.repeat(40)), '');
+      const walk = (p: string, depth: number): number => cat.children(p).reduce((n, k) => n + 1 + (k.flags & 1 && depth < 30 ? walk(`${p}/${k.name}`, depth + 1) : 0), 0);
+      walk('', 0);
+      cat.lookup('/README.txt');
+      return false;
+    } catch (e) {
+      assert.equal((e as { code?: string }).code, 'EIO', `${what}: ${(e as Error).stack}`);
+      return true;
+    }
+  };
+  assert.ok(await expectEio(bytes.subarray(0, 50), 'a truncated header'));
+  assert.ok(await expectEio(bytes.subarray(0, 4096 * 3), 'a file cut after three pages'));
+  const bad = Buffer.from(bytes);
+  bad.write('SQLite format 4\0', 0, 'latin1');
+  assert.ok(await expectEio(bad, 'a wrong magic'));
+  // Every interior page's right-most pointer aimed at page 1 (a loop back to the root of the schema): EIO.
+  const looped = Buffer.from(bytes);
+  let loops = 0;
+  for (let p = 1; p < looped.length / 4096; p++) {
+    const o = p * 4096;
+    if (looped[o] === 0x05 || looped[o] === 0x02) {
+      looped.writeUInt32BE(p + 1, o + 8);
+      loops++;
+    }
+  }
+  assert.ok(loops > 0 && (await expectEio(looped, 'pages that point at themselves')));
+  // Random damage, deterministic: every outcome is either a read or EIO, each within a bounded time.
+  let seed = 12345;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
+  let failed = 0;
+  for (let i = 0; i < 300; i++) {
+    const b = Buffer.from(bytes);
+    for (let k = 0; k < 8; k++) b[Math.floor(rand() * b.length)] = Math.floor(rand() * 256);
+    const t0 = performance.now();
+    if (await expectEio(b, `damage ${i}`)) failed++;
+    assert.ok(performance.now() - t0 < 5000, `damage ${i} took ${performance.now() - t0} ms`);
+  }
+  assert.ok(failed > 0, `${failed} of 300 damaged copies failed`);
+});
