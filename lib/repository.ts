@@ -57,8 +57,8 @@ export interface OpenOptions {
   maxOpenCatalogs?: number;
   /**
    * Memory the open catalogs may take, in bytes (default: `UCVMFS_CATALOG_MEMORY` in MiB, else 64 MiB). A catalog
-   * counts its database's size (sql.js keeps the whole file in memory) plus what its page cache may grow to; the
-   * least recently used catalogs are closed to stay under it. A single catalog larger than the budget is still
+   * counts its database file's size (read in place, the file is all it holds); the least recently used catalogs
+   * are closed to stay under it. A single catalog larger than the budget is still
    * opened (alone).
    */
   catalogMemoryBytes?: number;

@@ -14,6 +14,7 @@ import { sqlite } from '../lib/catalog/sqlite.js';
 import { Catalog, type CatalogRow } from '../lib/catalog/catalog.js';
 import { SqliteTables } from '../lib/catalog/sqlite-tables.js';
 import { decodeName } from '../lib/format/byte-names.js';
+import { pathKey } from '../lib/format/pathhash.js';
 import { hashToString, parseHash } from '../lib/format/hash.js';
 import { FIXTURES } from './helpers.js';
 
@@ -227,4 +228,84 @@ test('a damaged catalog fails with EIO, whatever is damaged, and never hangs', a
     assert.ok(performance.now() - t0 < 5000, `damage ${i} took ${performance.now() - t0} ms`);
   }
   assert.ok(failed > 0, `${failed} of 300 damaged copies failed`);
+});
+
+test('rowids beyond 2^53 and below zero, DESC and NOCASE keys, repeated constraints, comments and defaults read as SQLite reads them', async () => {
+  const SQL = await sqlite();
+  const both = async (statements: string[]) => {
+    const bytes = await written(512, statements);
+    return { db: new SQL.Database(bytes), tables: new SqliteTables(bytes) };
+  };
+  const rowids = (it: Iterable<{ rowid: number | bigint }>) => [...it].map((r) => String(r.rowid));
+  {
+    const { db, tables } = await both(['CREATE TABLE t (a TEXT)', "INSERT INTO t (rowid, a) VALUES (-5, 'neg'), (36028797018963971, 'big'), (9223372036854775807, 'max'), (3, 'small')"]);
+    const t = tables.table('t')!;
+    assert.deepEqual(rowids(t.scan()), sqlValues(db, 'SELECT CAST(rowid AS TEXT) FROM t ORDER BY rowid').map((r) => r[0]));
+    assert.equal(String(t.maxRowid()), '9223372036854775807');
+    db.close();
+  }
+  {
+    // A key declared DESC orders the automatic index backwards: the reader must not binary-search it as ascending.
+    const rows = Array.from({ length: 200 }, (_, i) => `('k${String(i).padStart(3, '0')}', ${i})`).join(', ');
+    const { db, tables } = await both(['CREATE TABLE t (a TEXT PRIMARY KEY DESC, v INTEGER)', `INSERT INTO t VALUES ${rows}`]);
+    assert.deepEqual([...tables.table('t')!.find(['a'], [Buffer.from('k005')])].map((r) => r.values[1]), [5]);
+    db.close();
+  }
+  {
+    const { db, tables } = await both(['CREATE TABLE t (a TEXT COLLATE NOCASE, v INTEGER)', 'CREATE INDEX i ON t (a)', "INSERT INTO t VALUES ('B', 1), ('a', 2), ('C', 3)"]);
+    assert.deepEqual([...tables.table('t')!.find(['a'], [Buffer.from('a')])].map((r) => r.values[1]), [2]);
+    db.close();
+  }
+  {
+    // SQLite makes no second index for a constraint that repeats one: the numbering of the next ones shifts.
+    const { db, tables } = await both(['CREATE TABLE t (a TEXT PRIMARY KEY UNIQUE, b TEXT UNIQUE, c TEXT, UNIQUE (c))', "INSERT INTO t VALUES ('1', 'x', 'y'), ('2', 'y', 'z'), ('3', 'z', 'x')"]);
+    const t = tables.table('t')!;
+    for (const col of ['a', 'b', 'c']) {
+      for (const v of ['x', 'y', 'z', '2']) {
+        assert.deepEqual(rowids(t.find([col], [Buffer.from(v)])), sqlValues(db, `SELECT CAST(rowid AS TEXT) FROM t WHERE ${col} = '${v}'`).map((r) => r[0]), `${col} = ${v}`);
+      }
+    }
+    db.close();
+  }
+  {
+    const { db, tables } = await both([
+      'CREATE TABLE t (id INTEGER, -- the rowid, it\'s declared below\n v TEXT /* a comment, with (parentheses) */, PRIMARY KEY (id), UNIQUE (v))',
+      "INSERT INTO t VALUES (10, 'a'), (20, 'b')",
+      'ALTER TABLE t ADD COLUMN h INTEGER DEFAULT 0x10',
+      "ALTER TABLE t ADD COLUMN s INTEGER DEFAULT '5'",
+      "ALTER TABLE t ADD COLUMN x TEXT DEFAULT 'it''s'",
+    ]);
+    const t = tables.table('t')!;
+    assert.deepEqual(t.columns, ['id', 'v', 'h', 's', 'x']);
+    assert.deepEqual([...t.scan()].map((r) => r.values.map(norm)), sqlValues(db, 'SELECT id, CAST(v AS BLOB), h, s, CAST(x AS BLOB) FROM t ORDER BY rowid'));
+    assert.deepEqual([...t.find(['id'], [20])].map((r) => r.rowid), [20]);
+    assert.deepEqual([...t.find(['v'], [Buffer.from('a')])].map((r) => r.rowid), [10]);
+    db.close();
+  }
+  {
+    // Generated columns are not stored: reading such a table would shift every later value, so it fails.
+    const { db, tables } = await both(['CREATE TABLE t (a INTEGER, g INTEGER AS (a * 2), c TEXT)', "INSERT INTO t (a, c) VALUES (1, 'y')"]);
+    assert.throws(() => [...tables.table('t')!.scan()], (e: { code?: string }) => e.code === 'EIO');
+    db.close();
+  }
+});
+
+test('hardlink counts of any stored type read as SQLite\'s integer operators give them', async () => {
+  const [k1, k2] = pathKey('');
+  const [m1, m2] = pathKey('/f');
+  const bytes = await written(4096, [
+    'CREATE TABLE catalog (md5path_1 INTEGER, md5path_2 INTEGER, parent_1 INTEGER, parent_2 INTEGER, hardlinks INTEGER, hash BLOB, size INTEGER, mode INTEGER, mtime INTEGER, flags INTEGER, name TEXT, symlink TEXT, CONSTRAINT pk_catalog PRIMARY KEY (md5path_1, md5path_2))',
+    'CREATE INDEX idx_catalog_parent ON catalog (parent_1, parent_2)',
+    'CREATE TABLE properties (key TEXT, value TEXT)',
+    `INSERT INTO catalog VALUES (${k1}, ${k2}, 0, 0, 1.5, NULL, 4096, 16877, 0, 1, '', '')`,
+    `INSERT INTO catalog VALUES (${m1}, ${m2}, ${k1}, ${k2}, ${(3n << 32n) | 2n}, NULL, 1, 33188, 0, 4, 'f', '')`,
+    `INSERT INTO catalog VALUES (${m1 + 1n}, ${m2}, ${k1}, ${k2}, 'abc', NULL, 1, 33188, 0, 4, 'g', '')`,
+  ]);
+  const db = new (await sqlite()).Database(bytes);
+  const want = sqlValues(db, 'SELECT (hardlinks >> 32) & 4294967295, hardlinks & 4294967295 FROM catalog ORDER BY rowid');
+  db.close();
+  const cat = await Catalog.open(bytes, parseHash('0'.repeat(40)), '');
+  const got = [cat.lookup('')!, ...cat.children('')].map((r) => [r.hardlinkGroup, r.linkcount]);
+  assert.deepEqual(got, want);
+  assert.deepEqual(got[1], [3, 2]);
 });

@@ -62,12 +62,12 @@ export class CatalogCache {
 
   private async load(key: string, hash: ContentHash, mountpoint: string): Promise<Catalog> {
     const bytes = await this.store.getBytes(hash, 'C');
-    // Make room before the database is copied in, and let the evicted ones close first (their closing waits
-    // for the next turn of the loop), so that the old and the new never add up past the budget.
+    // Make room for the new file, and let the evicted ones close first (their closing waits for the next turn of
+    // the loop), so that what the old ones hold is let go of before the new one is kept.
     if (this.evict(bytes.length, 1) > 0) await new Promise((resolve) => setImmediate(resolve));
     const cat = await Catalog.open(bytes, hash, mountpoint);
     this.loads++;
-    // Room was made for the file; its page cache may need a little more (and concurrent loads may have landed).
+    // Concurrent loads may have landed meanwhile.
     this.evict(cat.memoryBytes, 1);
     this.open.set(key, cat);
     this.openBytes += cat.memoryBytes;

@@ -7,7 +7,7 @@ import { ioError } from '../errors.js';
 import { parseHash, type ContentHash } from '../format/hash.js';
 import { pathKey } from '../format/pathhash.js';
 import { decodeName } from '../format/byte-names.js';
-import { SqliteTables, type SqliteTable } from './sqlite-tables.js';
+import { SqliteTables, type Row, type SqliteTable } from './sqlite-tables.js';
 import type { Value } from './sqlite-record.js';
 
 /** A catalog row, as stored. */
@@ -52,8 +52,8 @@ type Column = (typeof COLUMNS)[number];
 
 /** An open catalog. {@link Catalog.close} lets go of its bytes. */
 export class Catalog {
-  private readonly table: SqliteTable;
-  private readonly chunkTable: SqliteTable | undefined;
+  /** The catalog table, and the chunks table where the schema has one; let go of at close. */
+  private tables: { db: SqliteTables; catalog: SqliteTable; chunks: SqliteTable | undefined } | undefined;
   /** Where each of {@link COLUMNS} is in a row, or -1 where this schema lacks it. */
   private readonly at: Record<Column, number>;
   /** Nested catalogs referenced from this one, by path. */
@@ -69,19 +69,17 @@ export class Catalog {
    * they are needed and nothing is copied into an engine's heap).
    */
   readonly memoryBytes: number;
-  private closed = false;
 
-  private constructor(private readonly db: SqliteTables, readonly hash: ContentHash, readonly mountpoint: string, fileBytes: number) {
+  private constructor(db: SqliteTables, readonly hash: ContentHash, readonly mountpoint: string, fileBytes: number) {
     this.memoryBytes = fileBytes;
     const table = db.table('catalog');
     if (!table || !table.columns.includes('name') || !table.columns.includes('md5path_1')) throw ioError('catalog-format', `catalog ${hash.hex} has no usable catalog table`);
-    this.table = table;
-    this.chunkTable = db.table('chunks');
+    this.tables = { db, catalog: table, chunks: db.table('chunks') };
     this.at = Object.fromEntries(COLUMNS.map((c) => [c, table.columns.indexOf(c)])) as Record<Column, number>;
-    this.properties = new Map([...this.rows('properties')].map((r) => [textOf(r[0]), textOf(r[1])]));
-    this.nested = this.refs('nested_catalogs');
-    this.bindMountpoints = this.refs('bind_mountpoints');
-    this.maxRowid = table.maxRowid();
+    this.properties = new Map(rows(db, 'properties', ['key', 'value']).map((r) => [textOf(r[0]), textOf(r[1])]));
+    this.nested = refs(db, 'nested_catalogs');
+    this.bindMountpoints = refs(db, 'bind_mountpoints');
+    this.maxRowid = Number(table.maxRowid());
   }
 
   /** Opens a decompressed catalog database (kept, not copied: do not change `bytes` while it is open). */
@@ -93,21 +91,6 @@ export class Catalog {
     }
   }
 
-  /** The values of a whole small table (properties, references, statistics); none where the schema lacks it. */
-  private *rows(name: string): Generator<readonly Value[]> {
-    const t = this.db.table(name);
-    if (t) for (const r of t.scan()) yield r.values;
-  }
-
-  private refs(table: string): Map<string, CatalogRef> {
-    const m = new Map<string, CatalogRef>();
-    for (const r of this.rows(table)) {
-      const path = textOf(r[0]);
-      m.set(path, { path, hash: parseHash(textOf(r[1])), size: Number(r[2] ?? 0) });
-    }
-    return m;
-  }
-
   /** Schema version (`schema` property), 2.5 for current catalogs. */
   get schema(): number {
     return Number(this.properties.get('schema') ?? '0');
@@ -115,23 +98,20 @@ export class Catalog {
 
   /** The row at a catalog-tree path (`''` is the tree root). */
   lookup(path: string): CatalogRow | undefined {
-    this.open();
-    for (const r of this.table.find(KEY, pathKey(path))) return this.toRow(r);
+    for (const r of this.live().catalog.find(KEY, pathKey(path))) return this.toRow(r);
     return undefined;
   }
 
   /** All rows whose parent is `path`. */
   children(path: string): CatalogRow[] {
-    this.open();
     const out: CatalogRow[] = [];
-    for (const r of this.table.find(PARENT, pathKey(path))) out.push(this.toRow(r));
+    for (const r of this.live().catalog.find(PARENT, pathKey(path))) out.push(this.toRow(r));
     return out;
   }
 
   /** The chunk list of a chunked file, ordered by offset. */
   chunks(path: string): ChunkRow[] {
-    this.open();
-    const t = this.chunkTable;
+    const t = this.live().chunks;
     if (!t) return [];
     const [offset, size, hash] = ['offset', 'size', 'hash'].map((c) => t.columns.indexOf(c)) as [number, number, number];
     const out: ChunkRow[] = [];
@@ -145,27 +125,29 @@ export class Catalog {
 
   /** The statistics table (`self_*`, `subtree_*` counters), empty on schemas without it. */
   statistics(): Map<string, number> {
-    return new Map([...this.rows('statistics')].map((r) => [textOf(r[0]), Number(r[1] ?? 0)]));
+    const t = this.live();
+    return new Map(rows(t.db, 'statistics', ['counter', 'value']).map((r) => [textOf(r[0]), Number(r[1] ?? 0)]));
   }
 
-  /** Lets go of the database. */
+  /** Lets go of the database's bytes. */
   close(): void {
-    this.closed = true;
+    this.tables = undefined;
   }
 
-  private open(): void {
-    if (this.closed) throw ioError('catalog-format', `catalog ${this.hash.hex} was used after it was closed`);
+  private live(): { db: SqliteTables; catalog: SqliteTable; chunks: SqliteTable | undefined } {
+    if (!this.tables) throw ioError('catalog-format', `catalog ${this.hash.hex} was used after it was closed`);
+    return this.tables;
   }
 
-  private toRow(r: { rowid: number; values: readonly Value[] }): CatalogRow {
+  private toRow(r: Row): CatalogRow {
     const v = (c: Column): Value => (this.at[c] < 0 ? null : r.values[this.at[c]] ?? null);
     const hardlinks = v('hardlinks');
     const blob = (x: Value) => (x instanceof Uint8Array && x.length > 0 ? x.slice() : null);
     const mtimens = v('mtimens');
     return {
-      rowid: r.rowid,
-      hardlinkGroup: hardlinks === null ? 0 : Number((BigInt(hardlinks as number | bigint) >> 32n) & 0xffffffffn),
-      linkcount: hardlinks === null ? 1 : Number(BigInt(hardlinks as number | bigint) & 0xffffffffn),
+      rowid: Number(r.rowid),
+      hardlinkGroup: hardlinks === null ? 0 : Number((int64(hardlinks) >> 32n) & 0xffffffffn),
+      linkcount: hardlinks === null ? 1 : Number(int64(hardlinks) & 0xffffffffn),
       hash: blob(v('hash')),
       size: Number(v('size') ?? 0),
       mode: Number(v('mode') ?? 0),
@@ -179,6 +161,30 @@ export class Catalog {
       xattr: blob(v('xattr')),
     };
   }
+}
+
+/** An integer column's value as SQLite's integer operators see it: a REAL truncated, TEXT or BLOB as 0. */
+function int64(v: Value): bigint {
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'number') return Number.isFinite(v) ? BigInt(Math.trunc(v)) : 0n;
+  return 0n;
+}
+
+/** The named columns of every row of a small table (properties, references, statistics); none without it. */
+function rows(db: SqliteTables, name: string, columns: readonly string[]): (Value | undefined)[][] {
+  const t = db.table(name);
+  if (!t) return [];
+  const at = columns.map((c) => t.columns.indexOf(c));
+  return [...t.scan()].map((r) => at.map((i) => (i < 0 ? undefined : r.values[i])));
+}
+
+function refs(db: SqliteTables, table: string): Map<string, CatalogRef> {
+  const m = new Map<string, CatalogRef>();
+  for (const r of rows(db, table, ['path', 'sha1', 'size'])) {
+    const path = textOf(r[0]);
+    m.set(path, { path, hash: parseHash(textOf(r[1])), size: Number(r[2] ?? 0) });
+  }
+  return m;
 }
 
 const KEY = ['md5path_1', 'md5path_2'];

@@ -5,7 +5,7 @@
  * error: a malformed file fails the call, it never hangs it.
  * @module
  */
-import { compareValues, corrupt, decodeRecord, varint, type Value } from './sqlite-record.js';
+import { compareRowids, compareValues, corrupt, decodeRecord, varint, varint64, type Rowid, type Value } from './sqlite-record.js';
 
 const MAGIC = 'SQLite format 3\0';
 const INTERIOR_INDEX = 0x02;
@@ -49,6 +49,7 @@ export class SqliteFile {
   /** Bytes of a page that hold data (the page size less the reserved bytes at its end). */
   readonly usable: number;
   readonly pageCount: number;
+  private overflowBudget = 0;
 
   constructor(private readonly bytes: Uint8Array) {
     if (bytes.length < 100 || Buffer.from(bytes.buffer, bytes.byteOffset, 16).toString('latin1') !== MAGIC) throw corrupt('no SQLite header');
@@ -100,12 +101,18 @@ export class SqliteFile {
     const k = minLocal + ((size - minLocal) % (u - 4));
     const local = k <= maxLocal ? k : minLocal;
     if (p + local + 4 > u) throw corrupt('cell past the end of its page');
+    // A crafted file could give every cell a payload near the file's size through one shared chain: the bytes
+    // copied per search or scan are bounded, so such a file fails in bounded time instead of taking hours.
+    this.overflowBudget -= size;
+    if (this.overflowBudget < 0) throw corrupt('overflow chains longer than the file allows');
     const out = new Uint8Array(size);
     out.set(data.subarray(p, p + local));
     let got = local;
     let next = u32(data, p + local);
-    for (let hops = 0; got < size; hops++) {
-      if (hops >= this.pageCount) throw corrupt('overflow chain loops');
+    const chain = new Set<number>();
+    while (got < size) {
+      if (chain.has(next)) throw corrupt('overflow chain loops');
+      chain.add(next);
       const ov = this.raw(next);
       const n = Math.min(size - got, u - 4);
       out.set(ov.subarray(4, 4 + n), got);
@@ -115,10 +122,18 @@ export class SqliteFile {
     return out;
   }
 
+  /**
+   * Starts the overflow budget of one query (a lookup, a listing, a scan, with the rows they read): many times
+   * the file, more than any real query copies.
+   */
+  beginQuery(): void {
+    this.overflowBudget = 64 * this.bytes.length;
+  }
+
   /** Rowid and record of a table leaf cell. */
-  private tableCell(pg: Page, i: number): [number, Uint8Array] {
+  private tableCell(pg: Page, i: number): [Rowid, Uint8Array] {
     const [size, p1] = varint(pg.data, this.cell(pg, i));
-    const [rowid, p2] = varint(pg.data, p1);
+    const [rowid, p2] = varint64(pg.data, p1);
     return [rowid, this.payload(pg.data, p2, size, true)];
   }
 
@@ -134,7 +149,7 @@ export class SqliteFile {
   }
 
   /** The record of the row with this rowid in the table B-tree rooted at `root`. */
-  row(root: number, rowid: number): Uint8Array | undefined {
+  row(root: number, rowid: Rowid): Uint8Array | undefined {
     let no = root;
     for (let depth = 0; depth < MAX_DEPTH; depth++) {
       const pg = this.page(no);
@@ -144,9 +159,10 @@ export class SqliteFile {
         while (lo <= hi) {
           const mid = (lo + hi) >> 1;
           const [size, p1] = varint(pg.data, this.cell(pg, mid));
-          const [r, p2] = varint(pg.data, p1);
-          if (r === rowid) return this.payload(pg.data, p2, size, true);
-          if (r < rowid) lo = mid + 1;
+          const [r, p2] = varint64(pg.data, p1);
+          const c = compareRowids(r, rowid);
+          if (c === 0) return this.payload(pg.data, p2, size, true);
+          if (c < 0) lo = mid + 1;
           else hi = mid - 1;
         }
         return undefined;
@@ -157,7 +173,7 @@ export class SqliteFile {
       let hi = pg.cells;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        if (varint(pg.data, this.cell(pg, mid) + 4)[0] < rowid) lo = mid + 1;
+        if (compareRowids(varint64(pg.data, this.cell(pg, mid) + 4)[0], rowid) < 0) lo = mid + 1;
         else hi = mid;
       }
       no = this.child(pg, lo);
@@ -166,7 +182,7 @@ export class SqliteFile {
   }
 
   /** The largest rowid of a table (0 when empty). */
-  maxRowid(root: number): number {
+  maxRowid(root: number): Rowid {
     let no = root;
     for (let depth = 0; depth < MAX_DEPTH; depth++) {
       const pg = this.page(no);
@@ -178,11 +194,11 @@ export class SqliteFile {
   }
 
   /** Every row of the table rooted at `root`, in rowid order, as [rowid, record]. */
-  rows(root: number): Generator<[number, Uint8Array]> {
-    return this.walkTable(root, new Set(), 0);
+  *rows(root: number): Generator<[Rowid, Uint8Array]> {
+    yield* this.walkTable(root, new Set(), 0);
   }
 
-  private *walkTable(no: number, seen: Set<number>, depth: number): Generator<[number, Uint8Array]> {
+  private *walkTable(no: number, seen: Set<number>, depth: number): Generator<[Rowid, Uint8Array]> {
     if (depth >= MAX_DEPTH || seen.has(no)) throw corrupt(`page ${no} reached twice in one table`);
     seen.add(no);
     const pg = this.page(no);

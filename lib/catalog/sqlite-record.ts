@@ -16,20 +16,48 @@ export function corrupt(what: string): Error {
   return ioError('catalog-format', `malformed SQLite database: ${what}`);
 }
 
-/** A varint at `p`: its value (exact up to 2^53, which any real rowid or size is within) and where it ends. */
-export function varint(b: Uint8Array, p: number): [number, number] {
+/** A rowid: exact, as a bigint beyond 2^53 (SQLite's rowids are signed 64-bit). */
+export type Rowid = number | bigint;
+
+/** A bigint as a number where that is exact. */
+function narrow(v: bigint): number | bigint {
+  return v >= -MAX_SAFE && v <= MAX_SAFE ? Number(v) : v;
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * A varint at `p` read as SQLite reads a rowid (nine bytes make a signed 64-bit value), and where it ends. Seven
+ * bytes or fewer hold at most 49 bits, exact as a number; longer ones are assembled as a bigint.
+ */
+export function varint64(b: Uint8Array, p: number): [Rowid, number] {
   let v = 0;
-  for (let i = 0; i < 8; i++) {
+  for (let i = 0; i < 7; i++) {
     const x = b[p + i];
     if (x === undefined) throw corrupt('varint past the end of a page');
     v = v * 128 + (x & 0x7f);
     if (x < 0x80) return [v, p + i + 1];
   }
-  const x = b[p + 8];
-  if (x === undefined) throw corrupt('varint past the end of a page');
-  v = v * 256 + x;
-  if (!Number.isSafeInteger(v)) throw corrupt('varint beyond 2^53');
-  return [v, p + 9];
+  const x7 = b[p + 7];
+  if (x7 === undefined) throw corrupt('varint past the end of a page');
+  let big = (BigInt(v) << 7n) | BigInt(x7 & 0x7f);
+  if (x7 < 0x80) return [narrow(big), p + 8];
+  const x8 = b[p + 8];
+  if (x8 === undefined) throw corrupt('varint past the end of a page');
+  big = BigInt.asIntN(64, (big << 8n) | BigInt(x8));
+  return [narrow(big), p + 9];
+}
+
+/** A varint that counts something (a size, a serial type): a number, or the file is malformed. */
+export function varint(b: Uint8Array, p: number): [number, number] {
+  const [v, next] = varint64(b, p);
+  if (typeof v !== 'number' || v < 0) throw corrupt(`a size of ${v}`);
+  return [v, next];
+}
+
+/** Compares two rowids. */
+export function compareRowids(a: Rowid, b: Rowid): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 const INT_BYTES = [0, 1, 2, 3, 4, 6, 8];

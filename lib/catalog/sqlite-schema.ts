@@ -1,19 +1,32 @@
 /**
  * What the CREATE statements in an SQLite file's schema table say that a reader needs: each table's columns in
  * stored order, their defaults (rows written before `ALTER TABLE ... ADD COLUMN` lack the later columns), the
- * column that aliases the rowid, and which columns each usable index orders by.
+ * column that aliases the rowid, and which columns each index orders by, in an order the reader can search (no
+ * DESC key, no collation but BINARY, no partial index).
  * @module
  */
 import type { Value } from './sqlite-record.js';
+
+/** One key column of an index, as declared. */
+export interface KeyColumn {
+  readonly name: string;
+  /** The index's own COLLATE, if it names one. */
+  readonly collate?: string;
+  readonly desc: boolean;
+}
 
 /** A table as its CREATE TABLE statement declares it. */
 export interface TableDecl {
   readonly columns: readonly string[];
   readonly defaults: readonly Value[];
+  /** Each column's declared collation (BINARY where none is named). */
+  readonly collations: readonly string[];
   /** Index of an `INTEGER PRIMARY KEY` column (stored as NULL, read as the rowid), or -1. */
   readonly rowidColumn: number;
-  /** Columns of each automatic index (`sqlite_autoindex_<table>_<n>` is the n-th), in declaration order. */
-  readonly autoIndexes: readonly (readonly string[])[];
+  /** Keys of the automatic indexes (`sqlite_autoindex_<table>_<n>` is the n-th); undefined where not plain columns. */
+  readonly autoIndexes: readonly (readonly KeyColumn[] | undefined)[];
+  /** Why the reader cannot read this table's records, if it cannot (generated columns are not stored). */
+  readonly unreadable?: string;
 }
 
 const IDENT = /^\s*("(?:[^"]|"")*"|`(?:[^`]|``)*`|\[[^\]]*\]|[^\s(),]+)\s*/;
@@ -25,6 +38,30 @@ function unquote(id: string): string {
   if (q === '"' || q === '`') return id.slice(1, -1).replaceAll(q + q, q).toLowerCase();
   if (q === '[') return id.slice(1, -1).toLowerCase();
   return id.toLowerCase();
+}
+
+/** The statement without its comments (SQLite keeps them in the schema), quoted text left as it is. */
+function withoutComments(sql: string): string {
+  let out = '';
+  for (let i = 0; i < sql.length; i++) {
+    const c = sql[i]!;
+    if (c === "'" || c === '"' || c === '`' || c === '[') {
+      const close = c === '[' ? ']' : c;
+      const end = sql.indexOf(close, i + 1);
+      const stop = end < 0 ? sql.length : end + 1;
+      out += sql.slice(i, stop);
+      i = stop - 1;
+    } else if (c === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i);
+      i = end < 0 ? sql.length : end;
+      out += ' ';
+    } else if (c === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      i = end < 0 ? sql.length : end + 1;
+      out += ' ';
+    } else out += c;
+  }
+  return out;
 }
 
 /** The text inside the statement's first parenthesis, split at its top-level commas. */
@@ -56,64 +93,109 @@ function parts(sql: string): string[] {
   return out;
 }
 
-/** The entries of a column list such as `(a, b COLLATE BINARY)`: their names, or undefined where one is not a plain column. */
-function columnList(items: readonly string[]): string[] | undefined {
-  const names: string[] = [];
+/** The entries of a key list such as `(a, b COLLATE NOCASE DESC)`, or undefined where one is not a plain column. */
+function keyList(items: readonly string[]): KeyColumn[] | undefined {
+  const keys: KeyColumn[] = [];
   for (const p of items) {
     const m = IDENT.exec(p);
-    const rest = m ? p.slice(m[0].length).trim().toUpperCase() : 'x';
-    // Descending or non-binary entries order differently from the plain comparison the reader searches with.
-    if (!m || !/^(ASC|COLLATE\s+BINARY(\s+ASC)?)?$/.test(rest)) return undefined;
-    names.push(unquote(m[1]!));
+    if (!m) return undefined;
+    const rest = /^(?:COLLATE\s+("?)(\w+)\1\s*)?(ASC|DESC)?\s*$/i.exec(p.slice(m[0].length));
+    if (!rest) return undefined;
+    keys.push({ name: unquote(m[1]!), ...(rest[2] ? { collate: rest[2].toUpperCase() } : {}), desc: rest[3]?.toUpperCase() === 'DESC' });
   }
-  return names;
+  return keys;
 }
 
-function defaultValue(rest: string): Value {
-  const m = /\bDEFAULT\s+(\(?\s*([-+]?\d+(?:\.\d*)?)\s*\)?|'((?:[^']|'')*)'|NULL|TRUE|FALSE)/i.exec(rest);
+/** A DEFAULT clause's value, with the column's affinity applied as SQLite applies it to a literal. */
+function defaultValue(rest: string, type: string): Value {
+  const m = /\bDEFAULT\s+(\(?\s*([-+]?(?:0x[0-9a-f]+|\d+(?:\.\d*)?(?:e[-+]?\d+)?))\s*\)?|'((?:[^']|'')*)'|NULL|TRUE|FALSE)/i.exec(rest);
   if (!m) return null;
-  if (m[2] !== undefined) return Number(m[2]);
-  if (m[3] !== undefined) return Buffer.from(m[3].replaceAll("''", "'"));
+  const numeric = /INT|REAL|FLOA|DOUB|NUM|DEC|BOOL|DATE/i.test(type) && !/CHAR|CLOB|TEXT|BLOB/i.test(type);
+  const number = (t: string): Value => {
+    const hex = /^[-+]?0x/i.test(t);
+    if (!hex && !/^[-+]?\d+$/.test(t)) return Number(t);
+    const b = hex ? BigInt.asIntN(64, BigInt(t.replace(/^[-+]/, ''))) * (t.startsWith('-') ? -1n : 1n) : BigInt(t);
+    return b >= BigInt(Number.MIN_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
+  };
+  if (m[2] !== undefined) return number(m[2]);
+  if (m[3] !== undefined) {
+    const text = m[3].replaceAll("''", "'");
+    return numeric && /^\s*[-+]?\d+(\.\d*)?\s*$/.test(text) ? number(text.trim()) : Buffer.from(text);
+  }
   const word = m[1]!.toUpperCase();
   return word === 'TRUE' ? 1 : word === 'FALSE' ? 0 : null;
 }
 
+/** Adds an automatic index unless one on the same key exists: SQLite makes none for a repeated constraint. */
+function addAutoIndex(list: (KeyColumn[] | undefined)[], key: KeyColumn[] | undefined): void {
+  const same = (a: readonly KeyColumn[]) => key && a.length === key.length && a.every((k, i) => k.name === key[i]!.name);
+  if (!list.some((k) => k && same(k))) list.push(key);
+}
+
 /** Parses a CREATE TABLE statement. */
-export function parseCreateTable(sql: string): TableDecl {
+export function parseCreateTable(statement: string): TableDecl {
+  const sql = withoutComments(statement);
   const columns: string[] = [];
+  const types: string[] = [];
   const defaults: Value[] = [];
-  const autoIndexes: string[][] = [];
+  const collations: string[] = [];
+  const autoIndexes: (KeyColumn[] | undefined)[] = [];
   let rowidColumn = -1;
+  let unreadable: string | undefined;
   for (const part of parts(sql)) {
     const text = part.trim();
     if (CONSTRAINT_START.test(text)) {
       const m = /\b(PRIMARY\s+KEY|UNIQUE)\s*\(([^)]*)\)/i.exec(text);
-      const cols = m ? columnList(parts(`(${m[2]!})`)) : undefined;
-      if (m) autoIndexes.push(cols ?? []);
+      if (!m) continue;
+      const key = keyList(parts(`(${m[2]!})`));
+      const i = key?.length === 1 ? columns.indexOf(key[0]!.name) : -1;
+      // PRIMARY KEY(id) on an INTEGER column makes id the rowid, as the column constraint does.
+      if (/^PRIMARY/i.test(m[1]!) && i >= 0 && types[i] === 'INTEGER' && !key![0]!.desc) rowidColumn = i;
+      else addAutoIndex(autoIndexes, key);
       continue;
     }
     const m = IDENT.exec(text);
     if (!m) continue;
     const name = unquote(m[1]!);
-    const rest = text.slice(m[0].length).toUpperCase();
-    const type = rest.split(/\b(?:CONSTRAINT|PRIMARY|NOT|NULL|UNIQUE|CHECK|DEFAULT|COLLATE|REFERENCES|GENERATED|AS)\b/)[0]!.trim();
-    if (/\bPRIMARY\s+KEY\b/.test(rest)) {
-      if (type === 'INTEGER' && !/PRIMARY\s+KEY\s+DESC\b/.test(rest)) rowidColumn = columns.length;
-      else autoIndexes.push([name]);
+    const rest = text.slice(m[0].length);
+    const upper = rest.toUpperCase();
+    const type = upper.split(/\b(?:CONSTRAINT|PRIMARY|NOT|NULL|UNIQUE|CHECK|DEFAULT|COLLATE|REFERENCES|GENERATED|AS)\b/)[0]!.trim();
+    if (/\bGENERATED\b|\bAS\s*\(/.test(upper)) unreadable = `generated column ${name}`;
+    const collate = /\bCOLLATE\s+("?)(\w+)\1/i.exec(rest)?.[2]?.toUpperCase() ?? 'BINARY';
+    const pk = /\bPRIMARY\s+KEY\b(\s+DESC\b)?/.exec(upper);
+    if (pk) {
+      if (type === 'INTEGER' && !pk[1]) rowidColumn = columns.length;
+      else addAutoIndex(autoIndexes, [{ name, desc: !!pk[1] }]);
     }
-    if (/\bUNIQUE\b/.test(rest)) autoIndexes.push([name]);
+    if (/\bUNIQUE\b/.test(upper)) addAutoIndex(autoIndexes, [{ name, desc: false }]);
     columns.push(name);
-    defaults.push(defaultValue(text.slice(m[0].length)));
+    types.push(type);
+    collations.push(collate);
+    defaults.push(defaultValue(rest, type));
   }
-  return { columns, defaults, rowidColumn, autoIndexes };
+  return { columns, defaults, collations, rowidColumn, autoIndexes, ...(unreadable ? { unreadable } : {}) };
 }
 
-/** The columns a CREATE INDEX statement orders by, or undefined for an index the reader cannot search. */
-export function parseCreateIndex(sql: string): string[] | undefined {
+/** The key of a CREATE INDEX statement, or undefined for an index the reader cannot search. */
+export function parseCreateIndex(statement: string): KeyColumn[] | undefined {
+  const sql = withoutComments(statement);
   const m = /\bON\s+("(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\]|[^\s(]+)\s*\(/i.exec(sql);
   if (!m) return undefined;
   const items = parts(sql.slice(m.index + m[0].length - 1));
   // A partial index holds only some rows: a lookup through it could miss one.
   if (items.length === 0 || /\)\s*WHERE\b/i.test(sql.slice(m.index))) return undefined;
-  return columnList(items);
+  return keyList(items);
+}
+
+/**
+ * The key's column names if the reader can search the index: ascending, and compared as bytes (the index's
+ * COLLATE, else the column's, is BINARY); else undefined.
+ */
+export function searchableKey(key: readonly KeyColumn[] | undefined, table: TableDecl): string[] | undefined {
+  if (!key || key.length === 0) return undefined;
+  for (const k of key) {
+    const i = table.columns.indexOf(k.name);
+    if (i < 0 || k.desc || (k.collate ?? table.collations[i]) !== 'BINARY') return undefined;
+  }
+  return key.map((k) => k.name);
 }

@@ -6,12 +6,12 @@
  * @module
  */
 import { SqliteFile } from './sqlite-btree.js';
-import { compareValues, corrupt, decodeRecord, type Value } from './sqlite-record.js';
-import { parseCreateIndex, parseCreateTable, type TableDecl } from './sqlite-schema.js';
+import { compareValues, corrupt, decodeRecord, type Rowid, type Value } from './sqlite-record.js';
+import { parseCreateIndex, parseCreateTable, searchableKey, type TableDecl } from './sqlite-schema.js';
 
 /** A row: its rowid and one value per declared column. */
 export interface Row {
-  readonly rowid: number;
+  readonly rowid: Rowid;
   readonly values: readonly Value[];
 }
 
@@ -30,8 +30,9 @@ export class SqliteTable {
     return this.decl.columns;
   }
 
-  private complete(rowid: number, record: Uint8Array): Row {
-    const { columns, defaults, rowidColumn } = this.decl;
+  private complete(rowid: Rowid, record: Uint8Array): Row {
+    const { columns, defaults, rowidColumn, unreadable } = this.decl;
+    if (unreadable) throw corrupt(`table ${this.name} has a ${unreadable}, which the reader cannot read`);
     const values = decodeRecord(record, columns.length);
     for (let i = values.length; i < columns.length; i++) values.push(defaults[i]!);
     if (rowidColumn >= 0) values[rowidColumn] = rowid;
@@ -40,11 +41,13 @@ export class SqliteTable {
 
   /** Every row, in rowid order. */
   *scan(): Generator<Row> {
+    this.file.beginQuery();
     for (const [rowid, record] of this.file.rows(this.root)) yield this.complete(rowid, record);
   }
 
   /** The rows whose `columns` hold `key`, in the order of the index used (by rowid where none is). */
   *find(columns: readonly string[], key: readonly Value[]): Generator<Row> {
+    this.file.beginQuery();
     const index = this.indexes.find((i) => columns.every((c, k) => i.columns[k] === c));
     if (!index) {
       const at = columns.map((c) => this.decl.columns.indexOf(c));
@@ -53,7 +56,7 @@ export class SqliteTable {
     }
     for (const entry of this.file.indexRange(index.root, key)) {
       const rowid = entry[index.columns.length];
-      if (entry.length !== index.columns.length + 1 || typeof rowid !== 'number') throw corrupt(`an entry of an index on ${this.name} has no rowid`);
+      if (entry.length !== index.columns.length + 1 || (typeof rowid !== 'number' && typeof rowid !== 'bigint')) throw corrupt(`an entry of an index on ${this.name} has no rowid`);
       const record = this.file.row(this.root, rowid);
       if (!record) throw corrupt(`an index on ${this.name} names row ${rowid}, which the table lacks`);
       yield this.complete(rowid, record);
@@ -61,7 +64,8 @@ export class SqliteTable {
   }
 
   /** The largest rowid (0 for an empty table). */
-  maxRowid(): number {
+  maxRowid(): Rowid {
+    this.file.beginQuery();
     return this.file.maxRowid(this.root);
   }
 }
@@ -77,6 +81,7 @@ export class SqliteTables {
   /** Reads the schema of the database in `bytes` (which the tables keep using: do not change them). */
   constructor(bytes: Uint8Array) {
     const file = new SqliteFile(bytes);
+    file.beginQuery();
     const tables: { name: string; root: number; decl: TableDecl }[] = [];
     const indexes: { name: string; table: string; root: number; sql: string }[] = [];
     for (const [, record] of file.rows(1)) {
@@ -89,8 +94,8 @@ export class SqliteTables {
       const own: IndexDecl[] = [];
       for (const i of indexes.filter((x) => x.table === t.name)) {
         const auto = /^sqlite_autoindex_.+_(\d+)$/.exec(i.name);
-        const columns = auto ? t.decl.autoIndexes[Number(auto[1]) - 1] : parseCreateIndex(i.sql);
-        if (columns && columns.length > 0) own.push({ root: i.root, columns });
+        const columns = searchableKey(auto ? t.decl.autoIndexes[Number(auto[1]) - 1] : parseCreateIndex(i.sql), t.decl);
+        if (columns) own.push({ root: i.root, columns });
       }
       this.tables.set(t.name, new SqliteTable(file, t.name, t.root, t.decl, own));
     }
