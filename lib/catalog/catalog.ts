@@ -104,9 +104,15 @@ export class Catalog {
 
   /** All rows whose parent is `path`. */
   children(path: string): CatalogRow[] {
-    const out: CatalogRow[] = [];
-    for (const r of this.live().catalog.find(PARENT, pathKey(path))) out.push(this.toRow(r));
-    return out;
+    return [...this.eachChild(path)];
+  }
+
+  /**
+   * The rows whose parent is `path`, one at a time: a directory of 50,000 entries need not be in memory at once.
+   * The walk keeps the catalog's bytes until it ends, even if the catalog is closed meanwhile.
+   */
+  *eachChild(path: string): Generator<CatalogRow> {
+    for (const r of this.live().catalog.find(PARENT, pathKey(path))) yield this.toRow(r);
   }
 
   /** The chunk list of a chunked file, ordered by offset. */

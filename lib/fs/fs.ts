@@ -241,6 +241,16 @@ export class CvmfsFs {
     return this.b.namespace().list(dir);
   }
 
+  /**
+   * The entries of a directory in slices of at most `size`, hidden ones included, in no particular order and
+   * without keeping the listing: what a tool that goes through a large directory once needs in memory is a slice.
+   */
+  async *entrySlices(path: PathLike, size = 2048): AsyncGenerator<Entry[]> {
+    const dir = await this.entry(path, true, 'scandir');
+    if (dir.type !== 'dir') throw fsError('ENOTDIR', 'scandir', pathFromArg(path));
+    yield* this.b.namespace().slices(dir, size);
+  }
+
   /** Stored (non-magic) extended attributes of an entry, as name → bytes. */
   async xattrs(path: PathLike, options: { noFollow?: boolean } = {}): Promise<Map<string, Buffer>> {
     const e = await this.entry(path, !options.noFollow, 'listxattr');

@@ -81,6 +81,34 @@ export class Namespace {
   async list(dir: Entry): Promise<readonly Entry[]> {
     const cached = this.listings.get(dir.path);
     if (cached) return cached;
+    const out: Entry[] = [];
+    for (const e of await this.eachChild(dir)) out.push(e);
+    out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    this.listings.set(dir.path, out);
+    return out;
+  }
+
+  /**
+   * The entries of a directory in slices of at most `size`, in the catalog's order, without keeping the listing:
+   * for whoever must go through a large directory once (the connector making its shadow entries), so that what is
+   * in memory at once is a slice, not the directory.
+   */
+  async *slices(dir: Entry, size: number): AsyncGenerator<Entry[]> {
+    const cached = this.listings.get(dir.path);
+    const all = cached ?? (await this.eachChild(dir));
+    let slice: Entry[] = [];
+    for (const e of all) {
+      slice.push(e);
+      if (slice.length >= size) {
+        yield slice;
+        slice = [];
+      }
+    }
+    if (slice.length > 0) yield slice;
+  }
+
+  /** The entries of a directory one by one, as its catalog gives them (each kept in the entry cache). */
+  private async eachChild(dir: Entry): Promise<Iterable<Entry>> {
     let cat: Catalog;
     let loc: Omit<Located, 'cat'>;
     if (dir.bind) {
@@ -91,19 +119,18 @@ export class Namespace {
       loc = { treeRoot: dir.loc.treeRoot, treePrefix: dir.loc.treePrefix, rel: dir.loc.rel };
     }
     const base = dir.path === '/' ? '' : dir.path;
-    const out: Entry[] = [];
-    for (const row of cat.children(loc.rel)) {
-      if (!isSafeName(row.name)) continue;
-      const path = `${base}/${row.name}`;
-      const rel = `${loc.rel}/${row.name}`;
-      const e = this.toEntry(row, path, cat, { ...loc, rel });
-      out.push(e);
-      // A nested mountpoint's own attributes come from the nested catalog's root row, looked up on demand.
-      if (!(row.flags & Flag.NestedMountpoint)) this.entries.set(path, e);
-    }
-    out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    this.listings.set(dir.path, out);
-    return out;
+    const rows = cat.eachChild(loc.rel);
+    const entries = this.entries;
+    const toEntry = (row: CatalogRow) => this.toEntry(row, `${base}/${row.name}`, cat, { ...loc, rel: `${loc.rel}/${row.name}` });
+    return (function* () {
+      for (const row of rows) {
+        if (!isSafeName(row.name)) continue;
+        const e = toEntry(row);
+        // A nested mountpoint's own attributes come from the nested catalog's root row, looked up on demand.
+        if (!(row.flags & Flag.NestedMountpoint)) entries.set(e.path, e);
+        yield e;
+      }
+    })();
   }
 
   /** The chunk list of a chunked file. */
