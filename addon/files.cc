@@ -20,8 +20,8 @@ namespace {
 
 class CopyInto : public Napi::AsyncWorker {
  public:
-  CopyInto(Napi::Env env, std::string src, int dst)
-      : Napi::AsyncWorker(env), src_(std::move(src)), dst_(dst), deferred_(Napi::Promise::Deferred::New(env)) {}
+  CopyInto(Napi::Env env, std::string src, int dst, int64_t at = 0)
+      : Napi::AsyncWorker(env), src_(std::move(src)), dst_(dst), at_(at), deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
@@ -33,7 +33,7 @@ class CopyInto : public Napi::AsyncWorker {
     struct stat st;
     if (fstat(s, &st) != 0) {
       err_ = errno;
-    } else if (ioctl(dst_, FICLONE, s) == 0) {
+    } else if (at_ == 0 && ioctl(dst_, FICLONE, s) == 0) {
       copied_ = (uint64_t)st.st_size;
     } else {
       Copy(s);
@@ -53,10 +53,10 @@ class CopyInto : public Napi::AsyncWorker {
   }
 
  private:
-  // copy_file_range from offset 0 over whatever the destination held; read and write where the file systems
-  // cannot (another file system, an old kernel).
+  // copy_file_range from offset 0 over whatever the destination held from at_ on; read and write where the file
+  // systems cannot (another file system, an old kernel).
   void Copy(int s) {
-    loff_t in = 0, out = 0;
+    loff_t in = 0, out = at_;
     for (;;) {
       ssize_t n = copy_file_range(s, &in, dst_, &out, 1 << 30, 0);
       if (n == 0) return;
@@ -79,7 +79,7 @@ class CopyInto : public Napi::AsyncWorker {
       }
       if (n == 0) return;
       for (ssize_t w = 0; w < n;) {
-        ssize_t k = pwrite(dst_, b.data() + w, (size_t)(n - w), (off_t)copied_);
+        ssize_t k = pwrite(dst_, b.data() + w, (size_t)(n - w), (off_t)(at_ + (int64_t)copied_));
         if (k < 0 && errno == EINTR) continue;
         if (k <= 0) {
           err_ = k < 0 ? errno : EIO;
@@ -93,6 +93,7 @@ class CopyInto : public Napi::AsyncWorker {
 
   std::string src_;
   int dst_;
+  int64_t at_;
   Napi::Promise::Deferred deferred_;
   int err_ = 0;
   uint64_t copied_ = 0;
@@ -103,6 +104,16 @@ class CopyInto : public Napi::AsyncWorker {
 // copyInto(srcPath, dstFd) → Promise<bytes copied>: the whole source over the start of an open file.
 Napi::Value UcvmfsCopyInto(const Napi::CallbackInfo& info) {
   auto* w = new CopyInto(info.Env(), info[0].ToString().Utf8Value(), info[1].As<Napi::Number>().Int32Value());
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// copyAt(srcPath, dstFd, offset) → Promise<bytes copied>: the whole source into an open file from `offset` on (a
+// chunk of a chunked file into its place; never a reflink, which would replace the whole destination).
+Napi::Value UcvmfsCopyAt(const Napi::CallbackInfo& info) {
+  auto* w = new CopyInto(info.Env(), info[0].ToString().Utf8Value(), info[1].As<Napi::Number>().Int32Value(),
+                         info[2].As<Napi::Number>().Int64Value());
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

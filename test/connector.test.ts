@@ -6,12 +6,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, openSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { parseManifest } from '../lib/format/manifest.js';
 import { hashToString } from '../lib/format/hash.js';
 import { createHash } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { elfInterpreter } from '../lib/connector/elf.js';
+import { loadTracer } from '../lib/connector/exec.js';
 import { dirname, join } from 'node:path';
 import { publish } from '../lib/index.js';
 import { fixtureNames, keyOf, readTruth, serve, tempDir, ucvmfs, FIXTURES, ROOT, type CliResult } from './helpers.js';
@@ -247,6 +248,27 @@ test('exit status, death by a signal, a missing command, repositories opened on 
   const lib = await exec(['/bin/sh', '-c', `LD_LIBRARY_PATH=${M}/sw/lib ${M}/sw/bin/hello-norpath`]);
   assert.equal(lib.code, 0, lib.stderr);
   assert.match(lib.stdout.toString(), /^Hello, .*\(from libgreet 1\.0\)\n$/);
+});
+
+test('chunked files on an empty cache: every chunk copied from its cache file into place (copyAt), content as truth.json', async () => {
+  const cold = { CVMFS_CACHE_BASE: tempDir('ucvmfs-chunked-') };
+  const r = await exec(['sha1sum', `${M}/big/random_32M.bin`, `${M}/big/text_20M.txt`], cold);
+  assert.equal(r.code, 0, r.stderr);
+  const truth = readTruth(FQRN);
+  assert.deepEqual(r.stdout.toString().trim().split('\n').map((l) => l.split(' ')[0]), [truth.entries['/big/random_32M.bin']!.sha1, truth.entries['/big/text_20M.txt']!.sha1]);
+});
+
+test('the native copyAt puts a whole file at an offset of an open one, leaving the bytes around it', async () => {
+  const dir = tempDir('ucvmfs-copyat-');
+  writeFileSync(join(dir, 'src'), 'chunk');
+  writeFileSync(join(dir, 'dst'), '0123456789');
+  const fd = openSync(join(dir, 'dst'), 'r+');
+  try {
+    assert.equal(await loadTracer().copyAt!(join(dir, 'src'), fd, 3), 5);
+  } finally {
+    closeSync(fd);
+  }
+  assert.equal(readFileSync(join(dir, 'dst'), 'utf8'), '012chunk89');
 });
 
 test('many processes and threads at once: make -j8, background jobs, python threads; ptrace inside fails cleanly', async () => {

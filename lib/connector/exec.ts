@@ -31,6 +31,8 @@ interface NativeTracer {
   setxattr(path: string | Buffer, name: string, value: Buffer): number;
   /** Copies a whole file over the start of an open one (a reflink, else copy_file_range); bytes copied. */
   copyInto(src: string, fd: number): Promise<number>;
+  /** Copies a whole file into an open one from `offset` on (copy_file_range); bytes copied. Absent in older builds. */
+  copyAt?(src: string, fd: number, offset: number): Promise<number>;
   /** Makes new entries of one shadow directory in a worker thread; `[index, errno]` of those it could not. */
   makeEntries(dir: string | Buffer, entries: BatchEntry[]): Promise<Array<[number, number]>>;
   /** Points standard input, output and error at /dev/null (0, or an errno). */
@@ -261,7 +263,7 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
       options.warn?.(`cannot open /cvmfs/${fqrn}: ${(e as Error).message}`);
       return null;
     }
-  }, { setxattr: tracer.setxattr, copyInto: tracer.copyInto, makeEntries: tracer.makeEntries });
+  }, { setxattr: tracer.setxattr, copyInto: tracer.copyInto, copyAt: tracer.copyAt, makeEntries: tracer.makeEntries });
   shadow.prefetch = options.prefetch ?? prefetchFromEnv(process.env.UCVMFS_PREFETCH);
   const profileFile = options.profile ?? (process.env.UCVMFS_PROFILE || undefined) ?? profileIn(process.env.UCVMFS_PROFILE_DIR, argv, options.cwd ?? process.cwd());
   const oldProfile = profileFile ? readProfile(profileFile) : undefined;

@@ -38,8 +38,29 @@ export interface FillTarget {
 /** Copies a whole file over the start of an open one, in the kernel (the native module's); bytes copied. */
 export type CopyInto = (src: string, fd: number) => Promise<number>;
 
-/** The content: a verified object file of the cache (copied by the kernel), or a stream of verified bytes. */
-export type FillSource = string | (() => Readable);
+/** Copies a whole file into an open one from `offset` on, in the kernel (the native module's); bytes copied. */
+export type CopyAt = (src: string, fd: number, offset: number) => Promise<number>;
+
+/** One verified cache file of a chunked file's content and its place there (see CvmfsFs.pieceFiles). */
+export interface FillPiece {
+  path: string;
+  offset: number;
+  size: number;
+  /** The piece fetched again, for a cache file evicted before it was copied. */
+  again(): Promise<string>;
+}
+
+/**
+ * The content: a verified object file of the cache (copied by the kernel), the cache files of a chunked file's
+ * pieces (each copied by the kernel into its place), or a stream of verified bytes.
+ */
+export type FillSource = string | { pieces: AsyncIterable<FillPiece> } | (() => Readable);
+
+/** How the native module copies: a whole file, and (if it can) a file into a place in another. */
+export interface Copier {
+  into: CopyInto;
+  at?: CopyAt | undefined;
+}
 
 /**
  * Temporaries are named `<pid>.<random>.<host>`: the pid tells which are a dead process's, the host whose pid it
@@ -88,6 +109,27 @@ async function writeStream(source: () => Readable, fd: number): Promise<number> 
 }
 
 /**
+ * Copies each piece into its place, in the kernel: the bytes pass through user space once, when they are written
+ * to the cache, not a second time on the way into the shadow file. Pieces copied one after the other, while the
+ * next ones download; the number of bytes copied.
+ */
+async function copyPieces(pieces: AsyncIterable<FillPiece>, fd: number, copyAt: CopyAt): Promise<number> {
+  let n = 0;
+  for await (const p of pieces) {
+    let got: number;
+    try {
+      got = await copyAt(p.path, fd, p.offset);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      got = await copyAt(await p.again(), fd, p.offset); // evicted (quota) between its download and the copy
+    }
+    if (got !== p.size) throw new CvmfsError('EIO', `a piece of ${got} bytes at offset ${p.offset} where the catalog gives ${p.size}`);
+    n += got;
+  }
+  return n;
+}
+
+/**
  * Runs a change of a shadow directory's names, making the directory writable for a moment when it is read-only
  * (as every filled shadow directory is), then restores its mode and mtime (a rename changes the mtime).
  */
@@ -120,10 +162,12 @@ function relink(t: FillTarget): void {
 }
 
 /** Puts the verified content of `source` into the placeholder `t.file` (and so into its hardlinks). */
-export async function fillFile(t: FillTarget, source: FillSource, copyInto: CopyInto): Promise<void> {
+export async function fillFile(t: FillTarget, source: FillSource, copy: Copier): Promise<void> {
   const fd = openForFill(t.file, t.mode);
   try {
-    const got = typeof source === 'string' ? await copyInto(source, fd) : await writeStream(source, fd);
+    const got = typeof source === 'string' ? await copy.into(source, fd)
+      : typeof source === 'function' ? await writeStream(source, fd)
+        : await copyPieces(source.pieces, fd, copy.at!);
     if (got !== t.size) throw new CvmfsError('EIO', `${t.file}: content of ${got} bytes where the catalog gives ${t.size}`);
     // A placeholder of another size (a tree left half made) keeps no tail.
     if (fstatSync(fd).size !== t.size) ftruncateSync(fd, t.size);

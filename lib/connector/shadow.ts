@@ -22,7 +22,7 @@ import { ExecPlanner } from './exec-plan.js';
 import { EntryMaker, inWritable, racing, type BatchEntry } from './entry-maker.js';
 import { HIDDEN_TOP, lstatOrNull, settledByListing, type ShadowLayout } from './settled.js';
 import { underVirtualRoot } from './virtual-root.js';
-import { fillFile, removeDeadTemporaries, type CopyInto, type FillSource } from './file-filler.js';
+import { fillFile, removeDeadTemporaries, type CopyAt, type CopyInto, type FillSource } from './file-filler.js';
 import { claim } from '../cache/claim.js';
 import { SiblingPrefetcher, type PrefetchOptions, type PrefetchStats } from '../fs/prefetch.js';
 import { encodeName, nativePath } from '../format/byte-names.js';
@@ -66,6 +66,8 @@ export interface ShadowNative {
   /** lsetxattr; 0 or an errno. */
   setxattr(path: string | Buffer, name: string, value: Buffer): number;
   copyInto: CopyInto;
+  /** Copies a file into a place in another; without it, a chunked file's content is streamed. */
+  copyAt?: CopyAt | undefined;
   /** Makes new entries of one directory (a worker thread); `[index, errno]` of those it could not. */
   makeEntries(dir: string | Buffer, entries: BatchEntry[]): Promise<Array<[number, number]>>;
 }
@@ -551,6 +553,9 @@ export class ShadowTree {
       const tf = performance.now();
       source = await repo.objects.get(entry.hash, '', entry.compression, undefined, entry.size);
       this.counters.fetchMs += performance.now() - tf;
+    } else if (this.native.copyAt) {
+      // Each chunk goes from its verified cache file into place in the kernel, as it arrives.
+      source = { pieces: repo.fs.pieceFiles('/' + parts.join('/')) };
     } else {
       source = () => repo.fs.createReadStream('/' + parts.join('/'));
     }
@@ -563,7 +568,7 @@ export class ShadowTree {
       file, mode: shadowMode(entry.mode), mtime: seconds(entry.mtimeNs), size: entry.size, links,
       dir: { mode: await this.dirMode(repo, fqrn, parts.slice(0, -1), parent), mtime: seconds(parent.mtimeNs) },
       tmpDir,
-    }, source, this.native.copyInto);
+    }, source, { into: this.native.copyInto, at: this.native.copyAt });
     this.counters.files++;
     this.counters.bytes += entry.size;
     this.counters.fillMs += performance.now() - t0;

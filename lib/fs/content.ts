@@ -19,6 +19,15 @@ interface Piece {
   readonly suffix: '' | 'P';
 }
 
+/** A piece's verified file in the cache and its place in the file (see {@link ContentReader.pieceFiles}). */
+export interface PieceFile {
+  path: string;
+  offset: number;
+  size: number;
+  /** Fetches the piece again (its cache file was evicted meanwhile); the new path. */
+  again(): Promise<string>;
+}
+
 /** How many chunk files one reader keeps open. */
 const OPEN_PIECES = 2;
 /** How many chunks a sequential read fetches ahead by default (bench group 9 measures the effect). */
@@ -154,6 +163,24 @@ export class ContentReader {
       i++;
     }
     return done;
+  }
+
+  /**
+   * The verified cache file of every piece, in order, with where it goes in the file; the read-ahead's depth of
+   * pieces is fetched ahead. For copying a file's content in the kernel (the connector's shadow tree), where
+   * reading it through JavaScript would be a second pass over every byte. `again` fetches a piece anew, for a
+   * cache file evicted (quota) before it was copied.
+   */
+  async *pieceFiles(): AsyncGenerator<PieceFile> {
+    const ps = await this.layout();
+    for (let i = 0; i < ps.length; i++) {
+      for (let k = 1; k <= this.readAhead && i + k < ps.length; k++) void this.fetch(i + k).catch(() => undefined);
+      const again = (): Promise<string> => {
+        this.fetched.delete(i);
+        return this.fetch(i);
+      };
+      yield { path: await this.fetch(i), offset: ps[i]!.offset, size: ps[i]!.size, again };
+    }
   }
 
   /** Downloads (or finds cached) every piece without reading it: for preloading a cache. */

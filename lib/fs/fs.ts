@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { constants } from 'node:fs';
 import { fsError } from '../errors.js';
 import type { ObjectStore } from '../store/object-store.js';
-import { ContentReader } from './content.js';
+import { ContentReader, type PieceFile } from './content.js';
 import type { Entry } from './entry.js';
 import { CvmfsFileHandle, type ReadStreamOptions } from './file-handle.js';
 import { magicNames, magicValue, type MagicContext, type MagicVisibility } from './magic-xattrs.js';
@@ -192,6 +192,22 @@ export class CvmfsFs {
       }
     }
     return Readable.from(gen(), { objectMode: false });
+  }
+
+  /**
+   * The verified cache files that hold a regular file's content, in order, each with its offset: one for a
+   * whole-file object, one per chunk, fetched ahead as a sequential read would. For copying the content in the
+   * kernel instead of reading it.
+   */
+  async *pieceFiles(path: PathLike, options: AbortOptions = {}): AsyncGenerator<PieceFile> {
+    const e = await this.entry(path, true, 'open', options.signal);
+    if (e.type !== 'file') throw fsError(e.type === 'dir' ? 'EISDIR' : 'EINVAL', 'open', pathFromArg(path));
+    const reader = new ContentReader(e, this.b.store(), this.b.namespace(), options.signal, this.b.readAhead);
+    try {
+      yield* reader.pieceFiles();
+    } finally {
+      await reader.close();
+    }
   }
 
   /** The value of an extended attribute (stored or magic). ENODATA if there is none. */
