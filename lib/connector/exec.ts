@@ -14,13 +14,15 @@ import { CvmfsError } from '../errors.js';
 import type { OpenOptions, Repository } from '../repository.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { defaultCacheBase, privateCacheBase } from '../cache/location.js';
-import { ShadowTree } from './shadow.js';
+import type { ShadowTree } from './shadow.js';
 import type { BatchEntry } from './entry-maker.js';
 import { privateDir, shadowArea, TRAVERSE } from './shadow-dir.js';
 import type { PrefetchOptions, PrefetchStats } from '../fs/prefetch.js';
 import { decodeName, encodeName } from '../format/byte-names.js';
 import { pidAlive } from '../cache/claim.js';
-import { ProfileRecorder, ProfileReplay, readProfile, type ReplayOptions, type ReplayStats } from './profile.js';
+import type { ProfileRecorder, ProfileReplay, ReplayOptions, ReplayStats } from './profile.js';
+import { mayBeRepository } from '../format/names.js';
+import { racing } from './entry-maker.js';
 
 /** What the native module offers. */
 interface NativeTracer {
@@ -43,6 +45,10 @@ interface NativeTracer {
 }
 
 let native: NativeTracer | undefined;
+
+/** Counters of a job whose shadow tree was never asked anything. */
+const NO_REQUESTS: ShadowTree['counters'] = { requests: 0, directories: 0, names: 0, files: 0, bytes: 0, listMs: 0, fillMs: 0, fetchMs: 0 };
+const NOTHING_PREFETCHED: PrefetchStats = { directories: 0, files: 0, bytes: 0, failed: 0 };
 
 /** Loads the tracer built by node-gyp at install time; a clear error when it is missing. */
 export function loadTracer(): NativeTracer {
@@ -245,7 +251,7 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
     }
     return s;
   };
-  const shadow = new ShadowTree(base, root, async (fqrn) => {
+  const openRepo = async (fqrn: string): Promise<Repository | null> => {
     try {
       // Loaded on first access: a job that never touches /cvmfs does not pay for the client.
       const { openRepository } = await import('../repository.js');
@@ -263,38 +269,51 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
       options.warn?.(`cannot open /cvmfs/${fqrn}: ${(e as Error).message}`);
       return null;
     }
-  }, { setxattr: tracer.setxattr, copyInto: tracer.copyInto, copyAt: tracer.copyAt, makeEntries: tracer.makeEntries });
-  shadow.prefetch = options.prefetch ?? prefetchFromEnv(process.env.UCVMFS_PREFETCH);
+  };
   const profileFile = options.profile ?? (process.env.UCVMFS_PROFILE || undefined) ?? profileIn(process.env.UCVMFS_PROFILE_DIR, argv, options.cwd ?? process.cwd());
-  const oldProfile = profileFile ? readProfile(profileFile) : undefined;
-  const recorder = profileFile ? new ProfileRecorder() : undefined;
+  const profiles = profileFile ? await import('./profile.js') : undefined;
+  const oldProfile = profileFile ? profiles!.readProfile(profileFile) : undefined;
+  const recorder = profileFile ? new profiles!.ProfileRecorder() : undefined;
   let replay: ProfileReplay | undefined;
   // Questions of the program not yet answered; the replay waits for none to be.
   let waiting = 0;
   let wake: (() => void)[] = [];
   const idle = (): Promise<void> => (waiting === 0 ? Promise.resolve() : new Promise((r) => wake.push(r)));
-  if (recorder) {
-    shadow.recorder = recorder;
-    shadow.recording = !oldProfile;
-  }
-  if (oldProfile) {
-    // The profile knows what the command opens; guessing siblings besides would fetch what it does not.
-    if (options.prefetch === undefined) shadow.prefetch = false;
-    replay = new ProfileReplay(oldProfile, (fqrn) => shadow.mount(fqrn), (op, path) => shadow.prepare(op, path, true), { idle, ...options.replay }, (fqrn) => storeOf(fqrn).promise);
-  }
-  // Configured repositories show in `ls /cvmfs` at once and open on first access, like autofs.
+  // The shadow tree's code (a score of modules) loads while the command starts, not before: `exec -- true` and
+  // jobs that never touch /cvmfs do not wait for it.
+  let shadow: ShadowTree | undefined;
+  let shadowReady: Promise<ShadowTree> | undefined;
+  const shadowTree = (): Promise<ShadowTree> => (shadowReady ??= (async () => {
+    const { ShadowTree } = await import('./shadow.js');
+    const t = new ShadowTree(base, root, openRepo, { setxattr: tracer.setxattr, copyInto: tracer.copyInto, copyAt: tracer.copyAt, makeEntries: tracer.makeEntries });
+    t.prefetch = options.prefetch ?? prefetchFromEnv(process.env.UCVMFS_PREFETCH);
+    if (recorder) {
+      t.recorder = recorder;
+      t.recording = !oldProfile;
+    }
+    if (oldProfile) {
+      // The profile knows what the command opens; guessing siblings besides would fetch what it does not.
+      if (options.prefetch === undefined) t.prefetch = false;
+      replay = new profiles!.ProfileReplay(oldProfile, (fqrn) => t.mount(fqrn), (op, path) => t.prepare(op, path, true), { idle, ...options.replay }, (fqrn) => storeOf(fqrn).promise);
+    }
+    return (shadow = t);
+  })());
+  // Configured repositories show in `ls /cvmfs` at once (empty until opened) and open on first access, like
+  // autofs; 0755 whatever the umask: a job's processes that switched to another user must not write them.
   const configured = [...(options.repositories ?? []), ...(process.env.CVMFS_REPOSITORIES ?? '').split(',')];
-  for (const fqrn of new Set(configured.map((r) => r.trim()).filter(Boolean))) shadow.announce(fqrn);
+  for (const fqrn of new Set(configured.map((r) => r.trim()).filter(Boolean))) if (mayBeRepository(fqrn)) racing(() => mkdirSync(join(root, fqrn), 0o755));
   let cwd = options.cwd ?? process.cwd();
+  if (profileFile) await shadowTree();
   if (cwd === '/cvmfs' || cwd.startsWith('/cvmfs/')) {
-    await shadow.prepare('d', cwd);
+    const t = await shadowTree();
+    await t.prepare('d', cwd);
     const fqrn = cwd.split('/')[2];
-    const rev = fqrn ? shadow.revisionDir(fqrn) : undefined;
+    const rev = fqrn ? t.revisionDir(fqrn) : undefined;
     cwd = rev ? rev + cwd.slice(`/cvmfs/${fqrn}`.length) : root + cwd.slice('/cvmfs'.length);
   }
   const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env) };
   // The preload library reads it: while recording, it leaves every /cvmfs path to the tracer.
-  if (shadow.recording) env.UCVMFS_RECORD = '1';
+  if (recorder && !oldProfile) env.UCVMFS_RECORD = '1';
   else delete env.UCVMFS_RECORD;
   const preload = options.preload === false ? undefined : preloadLibrary();
   if (preload) {
@@ -314,12 +333,13 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
       downloads.bytes += r.stats().bytesDownloaded;
       downloads.catalogs += r.stats().catalogsLoaded;
     }
-    return { code, signal, counters: { ...shadow.counters }, prefetched: shadow.prefetched(), downloads };
+    return { code, signal, counters: { ...(shadow?.counters ?? NO_REQUESTS) }, prefetched: shadow?.prefetched() ?? NOTHING_PREFETCHED, downloads };
   };
   const envp = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
   try {
     const signals = options.signals ? { ignored: options.signals.ignored.toString(16), blocked: options.signals.blocked.toString(16) } : {};
-    const res = await tracer.run({ file: argv[0]!, argv, envp, cwd, shadow: root, base, record: shadow.recording, ...signals }, (op, raw, reply) => {
+    void shadowTree().catch(() => undefined);
+    const res = await tracer.run({ file: argv[0]!, argv, envp, cwd, shadow: root, base, record: !!recorder && !oldProfile, ...signals }, (op, raw, reply) => {
       // Paths are bytes both ways: names that are not UTF-8 travel as their string form (U+DC80 + byte) here.
       const path = decodeName(raw);
       if (op === 's' || op === 'e') {
@@ -334,7 +354,7 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
       if (process.env.UCVMFS_TEST_FAULT === 'js') throw new Error('injected fault (UCVMFS_TEST_FAULT=js)');
       recorder?.step(op, path);
       waiting++;
-      shadow.prepare(op, path).finally(() => {
+      shadowTree().then((t) => t.prepare(op, path)).finally(() => {
         if (--waiting > 0) return;
         const w = wake;
         wake = [];
@@ -364,12 +384,12 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
           if (!oldProfile || !readOnly) options.warn?.(`cannot write the access profile ${profileFile}: ${(e as Error).message}`);
         }
       }
-      profile = { replayed: replay?.stats, recorded: shadow.recording, written };
+      profile = { replayed: replay?.stats, recorded: !oldProfile, written };
     }
     return { ...soFar(res.signal ? null : res.code, res.signal), profile };
   } finally {
     replay?.close();
-    shadow.close();
+    (await shadowReady?.catch(() => undefined))?.close();
     for (const r of opened) r.close();
     await removeTree(root).catch(() => undefined);
   }

@@ -8,7 +8,7 @@
  * Everything else (open, read, mmap, getdents, fstat) is then done by the kernel at native speed.
  * @module
  */
-import { isRepositoryName, nsToSeconds as seconds } from '../format/names.js';
+import { mayBeRepository, nsToSeconds as seconds } from '../format/names.js';
 import { posix } from 'node:path';
 import { constants } from 'node:os';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
@@ -45,11 +45,6 @@ interface Place {
   fqrn: string;
   parts: string[];
   entry: Entry | null;
-}
-
-/** A name directly under /cvmfs that may be a repository: a fully qualified name, so with a dot (not `lib`). */
-export function mayBeRepository(name: string): boolean {
-  return isRepositoryName(name) && name.includes('.');
 }
 
 /** Codes by which the library says a name is not there (anything else is a failure to read the repository). */
@@ -146,11 +141,6 @@ export class ShadowTree {
     return `${this.revs.get(fqrn)!}.state/${kind}-${createHash('md5').update(encodeName(key)).digest('hex')}`;
   }
 
-  /** Shows a repository in the session's `/cvmfs` before it is opened (an empty directory until then). */
-  announce(fqrn: string): void {
-    // 0755 whatever the umask: a job's processes that switched to another user must not be able to write it.
-    if (mayBeRepository(fqrn)) racing(() => mkdirSync(posix.join(this.session, fqrn), 0o755));
-  }
 
   /** Opens `/cvmfs/<fqrn>` (once): its revision directory, the `root/` link, the session's directory. */
   mount(fqrn: string): Promise<Repository | null> {
