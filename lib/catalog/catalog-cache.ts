@@ -1,13 +1,15 @@
 /**
- * Keeps the open catalogs (each holds its whole database in memory, see {@link Catalog.memoryBytes}) within a
+ * Keeps the open catalogs (each holds a descriptor of its file and a page cache, see {@link Catalog.memoryBytes}) within a
  * count and a byte budget, least recently used first out, and gives every catalog mounted at a place its own inode
  * range. Evicted catalogs are closed only after the current microtasks have run, so that a caller who has just been
  * handed one can still use it synchronously (every user of a catalog does: an await in between gets it again).
  * @module
  */
 import { hashToString, type ContentHash } from '../format/hash.js';
+import { ioError } from '../errors.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { Catalog } from './catalog.js';
+import { FILE_PAGE_CACHE_BYTES } from './sqlite-pages.js';
 
 /** Default of {@link CatalogCache}'s byte budget: 64 MiB (see README, Memory). */
 export const DEFAULT_CATALOG_MEMORY_BYTES = 64 * 2 ** 20;
@@ -61,11 +63,21 @@ export class CatalogCache {
   }
 
   private async load(key: string, hash: ContentHash, mountpoint: string): Promise<Catalog> {
-    const bytes = await this.store.getBytes(hash, 'C');
-    // Make room for the new file, and let the evicted ones close first (their closing waits for the next turn of
+    // Make room for the new one, and let the evicted ones close first (their closing waits for the next turn of
     // the loop), so that what the old ones hold is let go of before the new one is kept.
-    if (this.evict(bytes.length, 1) > 0) await new Promise((resolve) => setImmediate(resolve));
-    const cat = await Catalog.open(bytes, hash, mountpoint);
+    if (this.evict(FILE_PAGE_CACHE_BYTES, 1) > 0) await new Promise((resolve) => setImmediate(resolve));
+    const open = async () => Catalog.openFile(await this.store.pinnedPath(hash, 'C'), hash, mountpoint);
+    let cat: Catalog;
+    try {
+      cat = await open();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      // Evicted by another process between its download and its open: once more, then an I/O error (never a
+      // missing catalog read as missing entries).
+      cat = await open().catch((again: unknown) => {
+        throw ioError('cache-write', `catalog ${hashToString(hash)} cannot be kept in the cache: ${(again as Error).message}`, again);
+      });
+    }
     this.loads++;
     // Concurrent loads may have landed meanwhile.
     this.evict(cat.memoryBytes, 1);

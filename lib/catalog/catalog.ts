@@ -8,6 +8,7 @@ import { parseHash, type ContentHash } from '../format/hash.js';
 import { pathKey } from '../format/pathhash.js';
 import { decodeName } from '../format/byte-names.js';
 import { SqliteTables, type Row, type SqliteTable } from './sqlite-tables.js';
+import { FilePages, memoryPages, type PageSource } from './sqlite-pages.js';
 import type { Value } from './sqlite-record.js';
 
 /** A catalog row, as stored. */
@@ -65,13 +66,13 @@ export class Catalog {
   /** Largest rowid, used to give every entry a distinct inode. */
   readonly maxRowid: number;
   /**
-   * Memory this catalog holds while open, in bytes: the database file, read in place (pages are decoded as
-   * they are needed and nothing is copied into an engine's heap).
+   * Memory this catalog holds while open, in bytes: the database's bytes when opened from them, its page cache
+   * when read from its file.
    */
   readonly memoryBytes: number;
 
-  private constructor(db: SqliteTables, readonly hash: ContentHash, readonly mountpoint: string, fileBytes: number) {
-    this.memoryBytes = fileBytes;
+  private constructor(db: SqliteTables, readonly hash: ContentHash, readonly mountpoint: string) {
+    this.memoryBytes = db.source.memoryBytes;
     const table = db.table('catalog');
     if (!table || !table.columns.includes('name') || !table.columns.includes('md5path_1')) throw ioError('catalog-format', `catalog ${hash.hex} has no usable catalog table`);
     this.tables = { db, catalog: table, chunks: db.table('chunks') };
@@ -84,9 +85,23 @@ export class Catalog {
 
   /** Opens a decompressed catalog database (kept, not copied: do not change `bytes` while it is open). */
   static async open(bytes: Uint8Array, hash: ContentHash, mountpoint: string): Promise<Catalog> {
+    return Catalog.from(() => memoryPages(bytes), hash, mountpoint);
+  }
+
+  /**
+   * Opens a decompressed catalog from its file, read a page at a time as lookups need them (a descriptor is held
+   * until {@link Catalog.close}); throws as `open(2)` does if the file is gone.
+   */
+  static openFile(path: string, hash: ContentHash, mountpoint: string): Catalog {
+    return Catalog.from(() => new FilePages(path), hash, mountpoint);
+  }
+
+  private static from(pages: () => PageSource, hash: ContentHash, mountpoint: string): Catalog {
+    const source = pages();
     try {
-      return new Catalog(new SqliteTables(bytes), hash, mountpoint, bytes.length);
+      return new Catalog(new SqliteTables(source), hash, mountpoint);
     } catch (e) {
+      source.close();
       throw e instanceof Error && 'code' in e && !/^malformed SQLite/.test(e.message) ? e : ioError('catalog-format', `catalog ${hash.hex} for '${mountpoint || '/'}' is unreadable: ${(e as Error).message}`, e);
     }
   }
@@ -135,8 +150,9 @@ export class Catalog {
     return new Map(rows(t.db, 'statistics', ['counter', 'value']).map((r) => [textOf(r[0]), Number(r[1] ?? 0)]));
   }
 
-  /** Lets go of the database's bytes. */
+  /** Lets go of the database (its descriptor closes once a listing still streaming from it ends). */
   close(): void {
+    this.tables?.db.source.close();
     this.tables = undefined;
   }
 

@@ -5,6 +5,7 @@
  * error: a malformed file fails the call, it never hangs it.
  * @module
  */
+import type { PageSource } from './sqlite-pages.js';
 import { compareRowids, compareValues, corrupt, decodeRecord, varint, varint64, type Rowid, type Value } from './sqlite-record.js';
 
 const MAGIC = 'SQLite format 3\0';
@@ -43,7 +44,7 @@ function comparePrefix(entry: readonly Value[], prefix: readonly Value[]): numbe
   return 0;
 }
 
-/** An SQLite database file held as bytes, read without an SQL engine. */
+/** An SQLite database file, read without an SQL engine from its pages. */
 export class SqliteFile {
   readonly pageSize: number;
   /** Bytes of a page that hold data (the page size less the reserved bytes at its end). */
@@ -51,7 +52,8 @@ export class SqliteFile {
   readonly pageCount: number;
   private overflowBudget = 0;
 
-  constructor(private readonly bytes: Uint8Array) {
+  constructor(readonly source: PageSource) {
+    const bytes = source.head(100);
     if (bytes.length < 100 || Buffer.from(bytes.buffer, bytes.byteOffset, 16).toString('latin1') !== MAGIC) throw corrupt('no SQLite header');
     const raw = u16(bytes, 16);
     const size = raw === 1 ? 65536 : raw;
@@ -62,12 +64,12 @@ export class SqliteFile {
     this.pageSize = size;
     this.usable = size - bytes[20]!;
     if (this.usable < 480) throw corrupt('reserved bytes per page');
-    this.pageCount = Math.floor(bytes.length / size);
+    this.pageCount = Math.floor(source.length / size);
   }
 
   private raw(no: number): Uint8Array {
     if (!Number.isInteger(no) || no < 1 || no > this.pageCount) throw corrupt(`page ${no} out of range`);
-    return this.bytes.subarray((no - 1) * this.pageSize, no * this.pageSize);
+    return this.source.page(no, this.pageSize);
   }
 
   private page(no: number): Page {
@@ -127,7 +129,7 @@ export class SqliteFile {
    * the file, more than any real query copies.
    */
   beginQuery(): void {
-    this.overflowBudget = 64 * this.bytes.length;
+    this.overflowBudget = 64 * this.source.length;
   }
 
   /** Rowid and record of a table leaf cell. */

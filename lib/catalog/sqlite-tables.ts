@@ -6,6 +6,7 @@
  * @module
  */
 import { SqliteFile } from './sqlite-btree.js';
+import { memoryPages, type PageSource } from './sqlite-pages.js';
 import { compareValues, corrupt, decodeRecord, type Rowid, type Value } from './sqlite-record.js';
 import { parseCreateIndex, parseCreateTable, searchableKey, type TableDecl } from './sqlite-schema.js';
 
@@ -42,7 +43,12 @@ export class SqliteTable {
   /** Every row, in rowid order. */
   *scan(): Generator<Row> {
     this.file.beginQuery();
-    for (const [rowid, record] of this.file.rows(this.root)) yield this.complete(rowid, record);
+    this.file.source.retain();
+    try {
+      for (const [rowid, record] of this.file.rows(this.root)) yield this.complete(rowid, record);
+    } finally {
+      this.file.source.release();
+    }
   }
 
   /** The rows whose `columns` hold `key`, in the order of the index used (by rowid where none is). */
@@ -54,12 +60,17 @@ export class SqliteTable {
       for (const row of this.scan()) if (at.every((p, k) => compareValues(row.values[p] ?? null, key[k]!) === 0)) yield row;
       return;
     }
-    for (const entry of this.file.indexRange(index.root, key)) {
-      const rowid = entry[index.columns.length];
-      if (entry.length !== index.columns.length + 1 || (typeof rowid !== 'number' && typeof rowid !== 'bigint')) throw corrupt(`an entry of an index on ${this.name} has no rowid`);
-      const record = this.file.row(this.root, rowid);
-      if (!record) throw corrupt(`an index on ${this.name} names row ${rowid}, which the table lacks`);
-      yield this.complete(rowid, record);
+    this.file.source.retain();
+    try {
+      for (const entry of this.file.indexRange(index.root, key)) {
+        const rowid = entry[index.columns.length];
+        if (entry.length !== index.columns.length + 1 || (typeof rowid !== 'number' && typeof rowid !== 'bigint')) throw corrupt(`an entry of an index on ${this.name} has no rowid`);
+        const record = this.file.row(this.root, rowid);
+        if (!record) throw corrupt(`an index on ${this.name} names row ${rowid}, which the table lacks`);
+        yield this.complete(rowid, record);
+      }
+    } finally {
+      this.file.source.release();
     }
   }
 
@@ -77,10 +88,16 @@ function text(v: Value): string {
 /** An SQLite database file's tables. */
 export class SqliteTables {
   private readonly tables = new Map<string, SqliteTable>();
+  /** Where the pages come from (closed with the catalog). */
+  readonly source: PageSource;
 
-  /** Reads the schema of the database in `bytes` (which the tables keep using: do not change them). */
-  constructor(bytes: Uint8Array) {
-    const file = new SqliteFile(bytes);
+  /**
+   * Reads the schema of a database: its bytes (which the tables keep using: do not change them) or its pages
+   * from a {@link PageSource}.
+   */
+  constructor(from: Uint8Array | PageSource) {
+    const file = new SqliteFile(from instanceof Uint8Array ? memoryPages(from) : from);
+    this.source = file.source;
     file.beginQuery();
     const tables: { name: string; root: number; decl: TableDecl }[] = [];
     const indexes: { name: string; table: string; root: number; sql: string }[] = [];

@@ -86,6 +86,15 @@ export class ObjectStore {
   }
 
   /** The verified, decompressed object in memory (for catalogs, certificates, history databases). */
+  /**
+   * The cached file of an object, downloaded first if needed, and kept while this process runs (a catalog is read
+   * from it in place).
+   */
+  async pinnedPath(h: ContentHash, suffix: ObjectSuffix, compression: Compression = 'zlib'): Promise<string> {
+    this.cache.pin(h);
+    return this.get(h, suffix, compression);
+  }
+
   async getBytes(h: ContentHash, suffix: ObjectSuffix, compression: Compression = 'zlib'): Promise<Buffer> {
     // Catalogs, certificates and histories stay while this process runs (see {@link DiskCache.enforceQuota}).
     this.cache.pin(h);

@@ -1,0 +1,114 @@
+/**
+ * Where the B-tree reader gets a database file's pages: bytes already in memory, or the file itself, read a page
+ * at a time through a descriptor held open, with the most recently used pages kept. A catalog read from its file
+ * holds its page cache (at most {@link FILE_PAGE_CACHE_BYTES}), not the file: what the open catalogs take no
+ * longer grows with their size.
+ * @module
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { corrupt } from './sqlite-record.js';
+
+/** Pages of one database file. */
+export interface PageSource {
+  /** Bytes in the file. */
+  readonly length: number;
+  /** The first `n` bytes (the header). */
+  head(n: number): Uint8Array;
+  /** Page `no` (from 1) of `size` bytes: the caller checked it lies within the file. */
+  page(no: number, size: number): Uint8Array;
+  /** Memory this source may hold, in bytes. */
+  readonly memoryBytes: number;
+  /** Held by a walk in progress: a close waits for it (a listing streamed across awaits). */
+  retain(): void;
+  release(): void;
+  /** Lets go of the source once no walk holds it. */
+  close(): void;
+}
+
+/** Pages of a database already in memory. */
+export function memoryPages(bytes: Uint8Array): PageSource {
+  return {
+    length: bytes.length,
+    head: (n) => bytes.subarray(0, n),
+    page: (no, size) => bytes.subarray((no - 1) * size, no * size),
+    memoryBytes: bytes.length,
+    retain: () => undefined,
+    release: () => undefined,
+    close: () => undefined,
+  };
+}
+
+/** Page cache of a catalog read from its file, at most. */
+export const FILE_PAGE_CACHE_BYTES = 256 * 1024;
+
+/**
+ * Pages read from a file through a descriptor held open until the last walk ends: the cache's eviction may
+ * unlink the file meanwhile (the descriptor keeps it), and a descriptor is never read after it was closed (its
+ * number could belong to another file by then).
+ */
+export class FilePages implements PageSource {
+  readonly length: number;
+  readonly memoryBytes = FILE_PAGE_CACHE_BYTES;
+  private fd: number | undefined;
+  private readonly cache = new Map<number, Buffer>();
+  private holders = 0;
+  private closing = false;
+
+  /** Opens `path` (throws as `openSync` does, e.g. ENOENT). */
+  constructor(path: string) {
+    const fd = openSync(path, 'r');
+    try {
+      this.length = fstatSync(fd).size;
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+    this.fd = fd;
+  }
+
+  private read(offset: number, n: number): Buffer {
+    if (this.fd === undefined) throw corrupt('a catalog read after it was closed');
+    const b = Buffer.allocUnsafe(n);
+    let got = 0;
+    while (got < n) {
+      const r = readSync(this.fd, b, got, n - got, offset + got);
+      if (r === 0) throw corrupt(`a file shorter than it was (${offset + got} of ${this.length} bytes)`);
+      got += r;
+    }
+    return b;
+  }
+
+  head(n: number): Uint8Array {
+    return this.read(0, Math.min(n, this.length));
+  }
+
+  page(no: number, size: number): Uint8Array {
+    const hit = this.cache.get(no);
+    if (hit) {
+      this.cache.delete(no);
+      this.cache.set(no, hit);
+      return hit;
+    }
+    const p = this.read((no - 1) * size, size);
+    this.cache.set(no, p);
+    // Pages handed out stay valid however long they are used: the cache only forgets them.
+    if (this.cache.size * size > FILE_PAGE_CACHE_BYTES) this.cache.delete(this.cache.keys().next().value!);
+    return p;
+  }
+
+  retain(): void {
+    this.holders++;
+  }
+
+  release(): void {
+    if (--this.holders === 0 && this.closing) this.close();
+  }
+
+  close(): void {
+    this.closing = true;
+    this.cache.clear();
+    if (this.holders > 0 || this.fd === undefined) return;
+    closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
