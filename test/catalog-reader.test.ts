@@ -309,3 +309,46 @@ test('hardlink counts of any stored type read as SQLite\'s integer operators giv
   assert.deepEqual(got, want);
   assert.deepEqual(got[1], [3, 2]);
 });
+
+test('a catalog read from its file a page at a time answers as from memory; a listing streamed across its close finishes, then its descriptor closes', async () => {
+  const { mkdtempSync, writeFileSync, rmSync, readdirSync: ls } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'ucvmfs-catfile-'));
+  try {
+    const { bytes } = fixtureCatalogs().sort((x, y) => y.bytes.length - x.bytes.length)[0]!;
+    const file = join(dir, 'catalog');
+    writeFileSync(file, bytes);
+    const fds = () => ls('/proc/self/fd').length;
+    const before = fds();
+    const mem = await Catalog.open(bytes, parseHash('0'.repeat(40)), '');
+    const cat = Catalog.openFile(file, parseHash('0'.repeat(40)), '');
+    assert.ok(cat.memoryBytes <= 256 * 1024 && bytes.length > 256 * 1024, `${cat.memoryBytes} bytes held for a file of ${bytes.length}`);
+    // Every directory listed and every entry looked up, through more pages than the page cache keeps.
+    let n = 0;
+    const walk = (p: string) => {
+      const want = mem.children(p);
+      assert.deepEqual(cat.children(p).map(plain), want.map(plain));
+      for (const k of want) {
+        n++;
+        assert.deepEqual(plain(cat.lookup(`${p}/${k.name}`)!), plain(k));
+        if (k.flags & 1) walk(`${p}/${k.name}`);
+      }
+    };
+    walk('');
+    assert.ok(n > 3000, `${n} entries`);
+    assert.equal(fds(), before + 1);
+    // The cache's eviction may close a catalog while a listing streams from it: the listing ends first.
+    const big = mem.children('').filter((k) => k.flags & 1).map((k) => ({ k, count: mem.children(`/${k.name}`).length })).sort((a, b) => b.count - a.count)[0]!;
+    const it = cat.eachChild(`/${big.k.name}`);
+    const first = it.next();
+    assert.equal(first.done, false);
+    cat.close();
+    assert.equal(fds(), before + 1, 'held while the listing streams');
+    assert.equal([...it].length + 1, big.count);
+    assert.equal(fds(), before, 'closed once it ended');
+    assert.throws(() => cat.lookup('/README.txt'), (e: { code?: string }) => e.code === 'EIO');
+    mem.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
