@@ -74,7 +74,7 @@ export class Catalog {
   private constructor(db: SqliteTables, readonly hash: ContentHash, readonly mountpoint: string) {
     this.memoryBytes = db.source.memoryBytes;
     const table = db.table('catalog');
-    if (!table || !table.columns.includes('name') || !table.columns.includes('md5path_1')) throw ioError('catalog-format', `catalog ${hash.hex} has no usable catalog table`);
+    if (!table || !table.columns.includes('name') || !table.columns.includes('md5path_1')) throw ioError('catalog-format', 'no usable catalog table');
     this.tables = { db, catalog: table, chunks: db.table('chunks') };
     this.at = Object.fromEntries(COLUMNS.map((c) => [c, table.columns.indexOf(c)])) as Record<Column, number>;
     this.properties = new Map(rows(db, 'properties', ['key', 'value']).map((r) => [textOf(r[0]), textOf(r[1])]));
@@ -102,7 +102,7 @@ export class Catalog {
       return new Catalog(new SqliteTables(source), hash, mountpoint);
     } catch (e) {
       source.close();
-      throw e instanceof Error && 'code' in e && !/^malformed SQLite/.test(e.message) ? e : ioError('catalog-format', `catalog ${hash.hex} for '${mountpoint || '/'}' is unreadable: ${(e as Error).message}`, e);
+      throw ioError('catalog-format', `catalog ${hash.hex} for '${mountpoint || '/'}' is unreadable: ${(e as Error).message}`, e);
     }
   }
 
@@ -124,7 +124,7 @@ export class Catalog {
 
   /**
    * The rows whose parent is `path`, one at a time: a directory of 50,000 entries need not be in memory at once.
-   * The walk keeps the catalog's bytes until it ends, even if the catalog is closed meanwhile.
+   * The walk keeps the catalog's pages readable until it ends, even if the catalog is closed meanwhile.
    */
   *eachChild(path: string): Generator<CatalogRow> {
     for (const r of this.live().catalog.find(PARENT, pathKey(path))) yield this.toRow(r);

@@ -448,6 +448,7 @@ export class ShadowTree {
     this.counters.directories++;
     this.counters.listMs += performance.now() - t0;
   }
+
   /** Makes one slice of a directory's entries: new names in one native batch, the others one by one. */
   private async makeSlice(children: readonly Entry[], fqrn: string, parts: readonly string[], dir: string, firstOfInode: Map<number, string>): Promise<void> {
     const batch: Entry[] = [];
@@ -475,8 +476,6 @@ export class ShadowTree {
     }
     for (const e of oneByOne) inWritable(dir, () => this.entries.make(posix.join(dir, e.name), e, fqrn, parts, firstOfInode));
   }
-
-
 
   /** Writes a file's verified content over its placeholder (in place, so hardlinks stay linked). */
   private async fill(repo: Repository, fqrn: string, parts: readonly string[], entry: Entry): Promise<void> {

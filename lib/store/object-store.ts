@@ -85,7 +85,6 @@ export class ObjectStore {
     });
   }
 
-  /** The verified, decompressed object in memory (for catalogs, certificates, history databases). */
   /**
    * The cached file of an object, downloaded first if needed, and kept while this process runs (a catalog is read
    * from it in place).
@@ -95,6 +94,7 @@ export class ObjectStore {
     return this.get(h, suffix, compression);
   }
 
+  /** The verified, decompressed object in memory (for certificates and history databases). */
   async getBytes(h: ContentHash, suffix: ObjectSuffix, compression: Compression = 'zlib'): Promise<Buffer> {
     // Catalogs, certificates and histories stay while this process runs (see {@link DiskCache.enforceQuota}).
     this.cache.pin(h);
