@@ -402,8 +402,8 @@ test('four ucvmfs exec jobs at once share one cache and shadow tree; a job kille
   assert.match(again.stderr, / 0 directories listed, 0 names made on their own, 0 files \(0 B\) materialized/, again.stderr);
 });
 
-test('old shadow-tree revisions are pruned: not the newest, not linked from a live session, idle for the grace time', async () => {
-  const { pruneShadowRevisions } = await import('../lib/connector/exec.js');
+test('old shadow-tree revisions are pruned: not the newest, not linked from a live session, idle for the grace time; retired generations at once', async () => {
+  const { pruneShadow } = await import('../lib/connector/shadow-bounds.js');
   const { mkdirSync, symlinkSync, utimesSync, existsSync: exists, writeFileSync: write } = await import('node:fs');
   const base = tempDir('ucvmfs-prune-');
   const sessions = join(base, 'sessions');
@@ -421,14 +421,24 @@ test('old shadow-tree revisions are pruned: not the newest, not linked from a li
   const newest = rev('sw.example.org@bbbb', 7200);
   const inSession = rev('sw.example.org@cccc', 7200);
   const recent = rev('sw.example.org@dddd', 60);
+  // Generations of one revision: the newest stays; older ones go at once unless a live session links them.
+  const retired = rev('sw.example.org@eeee', 60);
+  const retiredInUse = rev('sw.example.org@eeee~1', 60);
+  const current = rev('sw.example.org@eeee~2', 60);
+  // What a pruner that died left.
+  const trash = join(base, 'shadow', 'trash', 'sw.example.org@ffff.0123');
+  mkdirSync(join(trash, 'sub'), { recursive: true });
+  chmodSync(join(trash, 'sub'), 0o555);
   mkdirSync(join(base, 'shadow', 'root'), { recursive: true });
   symlinkSync(newest, join(base, 'shadow', 'root', 'sw.example.org'));
   mkdirSync(join(sessions, `${process.pid}-x`), { recursive: true });
   symlinkSync(inSession, join(sessions, `${process.pid}-x`, 'sw.example.org'));
-  const removed = await pruneShadowRevisions(join(base, 'shadow'), sessions);
-  assert.deepEqual(removed, ['sw.example.org@aaaa']);
-  assert.equal(exists(old) || exists(`${old}.state`) || exists(`${old}.hidden`), false);
-  for (const d of [newest, inSession, recent]) assert.ok(exists(join(d, 'sub', 'file')) && exists(`${d}.hidden/.cvmfs`), d);
+  symlinkSync(retiredInUse, join(sessions, `${process.pid}-x`, 'other.example.org'));
+  const removed = await pruneShadow(join(base, 'shadow'), sessions);
+  assert.deepEqual(removed.sort(), ['sw.example.org@aaaa', 'sw.example.org@eeee']);
+  for (const d of [old, retired]) assert.equal(exists(d) || exists(`${d}.state`) || exists(`${d}.hidden`), false, d);
+  for (const d of [newest, inSession, recent, retiredInUse, current]) assert.ok(exists(join(d, 'sub', 'file')) && exists(`${d}.hidden/.cvmfs`) && exists(`${d}.state`), d);
+  assert.deepEqual(readdirSync(join(base, 'shadow', 'trash')), []);
 });
 
 layered('a program whose loader (PT_INTERP) is under /cvmfs runs, argv[0] kept; a script whose interpreter is one too', async () => {

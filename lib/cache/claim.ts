@@ -66,6 +66,11 @@ export interface Claim {
 /** What this process writes into its locks. */
 let me: string | undefined;
 
+/** What this process writes into the locks it holds (`host pid starttime`). */
+export function holderId(): string {
+  return (me ??= `${hostname()} ${process.pid} ${startTime(process.pid)}`);
+}
+
 /**
  * Claims `lock` for this process. Resolves to `'done'` as soon as `done()` says the result exists (made by
  * another process, or found before any lock was needed), else to a claim once this process holds the lock.
@@ -73,14 +78,14 @@ let me: string | undefined;
  * caller goes on alone: coordination saves downloads, it never decides whether a read works.
  */
 export async function claim(lock: string, done: () => boolean | Promise<boolean>, signal?: AbortSignal): Promise<Claim | 'done'> {
-  me ??= `${hostname()} ${process.pid} ${startTime(process.pid)}`;
+  const id = holderId();
   for (;;) {
     signal?.throwIfAborted();
     if (await done()) return 'done';
     try {
       // Synchronously: a claim nobody contends (nearly all of them) costs two system calls, not two thread-pool
       // round trips per object.
-      writeFileSync(lock, me, { flag: 'wx', mode: 0o600 });
+      writeFileSync(lock, id, { flag: 'wx', mode: 0o600 });
       // The previous holder may have finished between our look and our lock.
       if (await done()) {
         rmSync(lock, { force: true });

@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readdir, readlink, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import { defaultCacheBase, privateCacheBase } from '../cache/location.js';
 import type { ShadowTree } from './shadow.js';
 import type { BatchEntry } from './entry-maker.js';
 import { privateDir, shadowArea, TRAVERSE } from './shadow-dir.js';
+import { pruneShadow, removeTree } from './shadow-bounds.js';
 import type { PrefetchOptions, PrefetchStats } from '../fs/prefetch.js';
 import { decodeName, encodeName } from '../format/byte-names.js';
 import { pidAlive } from '../cache/claim.js';
@@ -121,6 +122,18 @@ export interface ExecOptions {
    * users can reach it, else `${TMPDIR:-/tmp}/ucvmfs-shadow-<uid>/<hash of the cache>`): see shadow-dir.ts.
    */
   shadowDir?: string;
+  /**
+   * The bound on each repository's shadow tree, in MB (default the environment's `UCVMFS_SHADOW_QUOTA_LIMIT`,
+   * else 4000 as the cache's quota; -1 for none): a job that finds its revision's tree charged more starts a
+   * fresh generation of it, and the old one is removed once no job uses it (lib/connector/shadow-bounds.ts).
+   */
+  shadowQuotaLimitMb?: number;
+}
+
+/** The shadow tree's bound in bytes (negative: none), from the option or the environment. */
+function shadowQuotaBytes(mb = Number(process.env.UCVMFS_SHADOW_QUOTA_LIMIT || 4000)): number {
+  if (!Number.isFinite(mb)) throw new CvmfsError('EINVAL', `UCVMFS_SHADOW_QUOTA_LIMIT must be a number of MB or -1, not ${process.env.UCVMFS_SHADOW_QUOTA_LIMIT}`);
+  return mb < 0 ? -1 : mb * 1024 * 1024;
 }
 
 /** How the command ended. */
@@ -161,48 +174,6 @@ function prefetchFromEnv(v = ''): PrefetchOptions | false {
   return /^(always|on|yes|1|true)$/i.test(v) ? { minLatencyMs: 0 } : {};
 }
 
-/** Removes a directory tree whose modes may forbid writing. */
-async function removeTree(dir: string): Promise<void> {
-  const walk = async (d: string): Promise<void> => {
-    await chmod(d, 0o700).catch(() => undefined);
-    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) await walk(join(d, e.name));
-  };
-  await walk(dir);
-  await rm(dir, { recursive: true, force: true });
-}
-
-/**
- * Old revisions of the shadow tree: a revision directory (`rev/<fqrn>@<root hash>`, with `.hidden` and `.state`
- * beside it) that is neither a
- * repository's newest (`root/<fqrn>`) nor linked from a live session, and whose `.state` saw no activity for
- * `graceMs` (a session that just made it has not linked it yet), is removed with its markers. Bounds the shadow
- * tree to the revisions in use instead of every revision ever run.
- */
-export async function pruneShadowRevisions(base: string, sessions: string, graceMs = 3_600_000): Promise<string[]> {
-  const inUse = new Set<string>();
-  const linkTargets = async (dir: string) => {
-    for (const name of await readdir(dir).catch(() => [] as string[])) {
-      const t = await readlink(join(dir, name)).catch(() => undefined);
-      if (t) inUse.add(resolve(dir, t));
-    }
-  };
-  await linkTargets(join(base, 'root'));
-  for (const s of await readdir(sessions).catch(() => [] as string[])) await linkTargets(join(sessions, s));
-  const removed: string[] = [];
-  const revs = join(base, 'rev');
-  for (const name of await readdir(revs).catch(() => [] as string[])) {
-    // A revision is `<fqrn>@<hash>` with `.state` (markers) and `.hidden` (its /.cvmfs) beside it.
-    if (!name.includes('@') || name.endsWith('.state') || name.endsWith('.hidden')) continue;
-    const dir = join(revs, name);
-    if (inUse.has(dir)) continue;
-    const active = await stat(`${dir}.state`).then((st) => st.mtimeMs, () => 0);
-    if (Date.now() - active < graceMs) continue;
-    for (const d of [dir, `${dir}.hidden`, `${dir}.state`]) await removeTree(d).catch(() => undefined);
-    removed.push(name);
-  }
-  return removed;
-}
-
 export { privateDir };
 
 /** Session directories of processes that died without cleaning up. */
@@ -222,6 +193,7 @@ async function removeStale(sessions: string): Promise<void> {
  */
 export async function execCommand(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
   if (argv.length === 0) throw new CvmfsError('EINVAL', 'exec needs a command');
+  const quotaBytes = shadowQuotaBytes(options.shadowQuotaLimitMb);
   const tracer = loadTracer();
   // Private even when the cache base is shared with others: the shadow tree is served to programs unchecked.
   const own = privateCacheBase(options.open?.cacheDir ?? defaultCacheBase());
@@ -232,9 +204,9 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
   // Where other users (a job that switches user) can reach it, yet only this user can change it.
   const base = await shadowArea(own, options.shadowDir);
   const sessions = join(base, 'sessions');
-  for (const d of [sessions, join(base, 'rev'), join(base, 'root')]) await privateDir(d, false, TRAVERSE);
+  for (const d of [sessions, join(base, 'rev'), join(base, 'root'), join(base, 'locks'), join(base, 'trash')]) await privateDir(d, false, TRAVERSE);
   await removeStale(sessions);
-  await pruneShadowRevisions(base, sessions);
+  await pruneShadow(base, sessions);
   // Named by host too: a home directory (and so this cache) is often shared by the nodes of a cluster.
   const root = await mkdtemp(join(sessions, `${hostname()}.${process.pid}-`));
   // The job's /cvmfs: listable by any user it switches to (`ls /cvmfs`), writable by none.
@@ -287,6 +259,7 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
     const { ShadowTree } = await import('./shadow.js');
     const t = new ShadowTree(base, root, openRepo, { setxattr: tracer.setxattr, copyInto: tracer.copyInto, copyAt: tracer.copyAt, makeEntries: tracer.makeEntries });
     t.prefetch = options.prefetch ?? prefetchFromEnv(process.env.UCVMFS_PREFETCH);
+    t.quotaBytes = quotaBytes;
     if (recorder) {
       t.recorder = recorder;
       t.recording = !oldProfile;
@@ -389,8 +362,11 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
     return { ...soFar(res.signal ? null : res.code, res.signal), profile };
   } finally {
     replay?.close();
-    (await shadowReady?.catch(() => undefined))?.close();
+    const tree = await shadowReady?.catch(() => undefined);
+    tree?.close();
     for (const r of opened) r.close();
     await removeTree(root).catch(() => undefined);
+    // A generation this job was the last to use, now that a newer one exists, goes with the job.
+    await tree?.retire();
   }
 }

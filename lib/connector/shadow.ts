@@ -30,6 +30,7 @@ import type { ProfileRecorder } from './profile.js';
 import { CvmfsError } from '../errors.js';
 import { shadowMode } from './modes.js';
 import { bindBounds, completeSubtree, type BindBounds } from './bind-source.js';
+import { contentBytes, ENTRY_BYTES, generationName, joinGeneration, parseGeneration, pruneRetired, UsageMeter } from './shadow-bounds.js';
 
 export { shadowMode };
 
@@ -71,6 +72,12 @@ export interface ShadowNative {
 export class ShadowTree {
   private readonly mounts = new Map<string, Promise<Repository | null>>();
   private readonly revs = new Map<string, string>();
+  /** Each mounted repository's revision (`<fqrn>@<root hash>`), whose generation `revs` holds. */
+  private readonly stems = new Map<string, string>();
+  /** What this job made, charged to each generation's account. */
+  private readonly usage = new UsageMeter();
+  /** Removals of retired generations under way. */
+  private readonly pruning: Promise<unknown>[] = [];
   private readonly listed = new Map<string, Promise<void>>();
   private readonly filled = new Map<string, Promise<void>>();
   private readonly prefetchers = new Map<string, SiblingPrefetcher>();
@@ -89,6 +96,8 @@ export class ShadowTree {
    * the recorder sees the catalogs and objects behind every answer.
    */
   recording = false;
+  /** The bound on a revision's tree, in bytes (negative: none); lib/connector/shadow-bounds.ts. */
+  quotaBytes = -1;
 
   /**
    * @param base the shared shadow area (in the cache): `rev/<fqrn>@<root hash>/` holds one revision's tree,
@@ -114,9 +123,15 @@ export class ShadowTree {
     return t;
   }
 
-  /** Stops every prefetch (the job ended). */
+  /** Stops every prefetch and writes what this job made to the generations' accounts (the job ended). */
   close(): void {
     for (const p of this.prefetchers.values()) p.close();
+    this.usage.flush();
+  }
+
+  /** Charges `entries` entries made and `bytes` of content to the generation of `fqrn`. */
+  private charge(fqrn: string, entries: number, bytes = 0): void {
+    this.usage.charge(this.revs.get(fqrn)!, entries * ENTRY_BYTES + contentBytes(bytes));
   }
 
   /** Real path of `/cvmfs/<fqrn>/<parts>` (the repository must be mounted). */
@@ -150,38 +165,61 @@ export class ShadowTree {
         if (!mayBeRepository(fqrn)) return null;
         const repo = await this.provider(fqrn).catch(() => null);
         if (!repo) return null;
-        const rev = posix.join(this.base, 'rev', `${fqrn}@${hashToString(repo.rootHash)}`);
+        const stem = `${fqrn}@${hashToString(repo.rootHash)}`;
+        const { dir: rev, started } = await joinGeneration(this.base, stem, this.quotaBytes, (rev) => this.enter(repo, fqrn, rev));
         this.revs.set(fqrn, rev);
-        mkdirSync(`${rev}.state`, { recursive: true, mode: 0o700 });
-        // Traversable, not listable: a job's processes that switched to another user find the markers (and so
-        // the preload library's fast path) too; `fill/` inside stays 0700.
-        chmodSync(`${rev}.state`, 0o711);
+        this.stems.set(fqrn, stem);
+        // The generations this one replaces go now unless other jobs use them (removed while the command runs).
+        if (started) this.pruning.push(pruneRetired(this.base, posix.dirname(this.session), stem).catch(() => []));
         // What jobs killed while filling left (once per job and repository: a short directory).
         removeDeadTemporaries(this.fillTemporaries(fqrn));
-        // In use from now: old revisions are pruned only after an hour without a mount or a new marker.
-        const now = Date.now() / 1000;
-        utimesSync(`${rev}.state`, now, now);
-        if (!existsSync(rev)) {
-          mkdirSync(rev, { recursive: true, mode: 0o700 });
-          const top = await repo.fs.lstat('/');
-          utimesSync(rev, seconds(top.mtimeNs), seconds(top.mtimeNs));
-        }
-        // Newest revision for links between repositories; replaced atomically.
-        mkdirSync(posix.join(this.base, 'root'), { recursive: true, mode: 0o711 });
-        const link = posix.join(this.base, 'root', fqrn);
-        const tmp = `${link}.${process.pid}.tmp`;
-        rmSync(tmp, { force: true });
-        symlinkSync(rev, tmp);
-        renameSync(tmp, link);
-        // The session's /cvmfs/<fqrn>: a link to the revision (the preload library finds the revision there).
-        const entry = posix.join(this.session, fqrn);
-        if (lstatOrNull(entry)?.isDirectory()) rmSync(entry, { recursive: true });
-        racing(() => symlinkSync(rev, entry));
         return repo;
       })();
       this.mounts.set(fqrn, m);
     }
     return m;
+  }
+
+  /**
+   * Makes a generation's directories (as needed) and links them: `root/<fqrn>` (the newest revision seen, for
+   * links between repositories) and the session's `/cvmfs/<fqrn>`. Runs under the revision's lock.
+   */
+  private async enter(repo: Repository, fqrn: string, rev: string): Promise<void> {
+    mkdirSync(`${rev}.state`, { recursive: true, mode: 0o700 });
+    // Traversable, not listable: a job's processes that switched to another user find the markers (and so
+    // the preload library's fast path) too; `fill/` inside stays 0700.
+    chmodSync(`${rev}.state`, 0o711);
+    // In use from now: old revisions are pruned only after an hour without a mount or a new marker.
+    const now = Date.now() / 1000;
+    utimesSync(`${rev}.state`, now, now);
+    if (!existsSync(rev)) {
+      mkdirSync(rev, { recursive: true, mode: 0o700 });
+      const top = await repo.fs.lstat('/');
+      utimesSync(rev, seconds(top.mtimeNs), seconds(top.mtimeNs));
+    }
+    mkdirSync(posix.join(this.base, 'root'), { recursive: true, mode: 0o711 });
+    const link = posix.join(this.base, 'root', fqrn);
+    const tmp = `${link}.${process.pid}.tmp`;
+    rmSync(tmp, { force: true });
+    symlinkSync(rev, tmp);
+    renameSync(tmp, link);
+    // The session's /cvmfs/<fqrn>: a link to the revision (the preload library finds the revision there).
+    const entry = posix.join(this.session, fqrn);
+    if (lstatOrNull(entry)?.isDirectory()) rmSync(entry, { recursive: true });
+    racing(() => symlinkSync(rev, entry));
+  }
+
+  /**
+   * At the job's end, once its session is gone: removes the generations this job was the last to use (a newer
+   * one exists), and waits for the removals it started.
+   */
+  async retire(): Promise<void> {
+    await Promise.all(this.pruning);
+    for (const [fqrn, stem] of this.stems) {
+      const rev = this.revs.get(fqrn)!;
+      const gen = parseGeneration(posix.basename(rev))?.gen ?? 0;
+      if (existsSync(posix.join(posix.dirname(rev), generationName(stem, gen + 1)))) await pruneRetired(this.base, posix.dirname(this.session), stem).catch(() => []);
+    }
   }
 
   /**
@@ -222,6 +260,7 @@ export class ShadowTree {
       const tmp = `${saved}.${process.pid}.tmp`;
       writeFileSync(nativePath(tmp), JSON.stringify(plan), { mode: 0o600 });
       renameSync(nativePath(tmp), nativePath(saved));
+      this.charge(fqrn0!, 1);
     }
     return plan;
   }
@@ -393,6 +432,7 @@ export class ShadowTree {
       chmodSync(nativePath(dir), shadowMode(self.mode, own));
       utimesSync(nativePath(dir), seconds(self.mtimeNs), seconds(self.mtimeNs));
       if (!(filling && content)) writeFileSync(nativePath(done), '', { mode: 0o600 });
+      this.charge(fqrn, filling && content ? 1 : 2);
       this.counters.names++;
     }
     this.named.add(`${fqrn}:${key}`);
@@ -411,6 +451,7 @@ export class ShadowTree {
   private markAbsent(fqrn: string, parts: readonly string[], name: string): void {
     if (this.isListed(fqrn, parts)) return;
     racing(() => writeFileSync(nativePath(this.marker(fqrn, 'a', '/' + [...parts, name].join('/'))), '', { mode: 0o600, flag: 'wx' }));
+    this.charge(fqrn, 1);
   }
 
   /** Creates the children of a directory in the shadow tree (once per revision, whichever process does it). */
@@ -440,11 +481,17 @@ export class ShadowTree {
     if (parts.length === 0) this.entries.setAttributes(dir, self, own);
     const firstOfInode = new Map<number, string>();
     // In slices: a directory of 50,000 entries took 1 KB an entry of memory while made all at once.
-    for await (const slice of repo.fs.entrySlices(rpath, LIST_SLICE)) await this.makeSlice(slice, fqrn, parts, dir, firstOfInode);
+    let made = 1; // and the marker
+    for await (const slice of repo.fs.entrySlices(rpath, LIST_SLICE)) {
+      await this.makeSlice(slice, fqrn, parts, dir, firstOfInode);
+      made += slice.length;
+    }
     // Read-only only now: until the directory is filled, this process must be able to write it.
     chmodSync(ndir, shadowMode(self.mode, own));
     utimesSync(ndir, seconds(self.mtimeNs), seconds(self.mtimeNs));
     writeFileSync(done, '', { mode: 0o600 });
+    this.charge(fqrn, made);
+    this.usage.flush();
     this.counters.directories++;
     this.counters.listMs += performance.now() - t0;
   }
@@ -523,6 +570,8 @@ export class ShadowTree {
     try {
       await this.fillClaimed(repo, fqrn, parts, entry, file, tmpDir);
       for (const m of markers) writeFileSync(m, '', { mode: 0o600 });
+      this.charge(fqrn, markers.length, entry.size);
+      this.usage.flush();
     } finally {
       await claimed.release();
     }

@@ -1,0 +1,209 @@
+/**
+ * The shadow area's revisions, their generations, and the bound on their size. A job joins the newest generation
+ * of the revision it reads (`rev/<fqrn>@<root hash>`, then `…~1`, `…~2`): while any job uses a generation it is
+ * only ever added to, since the preload library and the tracer remember what they found complete and a running
+ * program may hold any of its files open or mapped. The bound is therefore kept between jobs: each job charges
+ * what it makes to its generation's account (`.state/usage`), a job that finds the newest generation charged
+ * more than the bound starts the next one (empty), and a generation that is no longer the newest is removed as
+ * soon as no live session links it. Old revisions go after an hour unused.
+ * @module
+ */
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { chmod, readdir, readlink, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { claim, holderId, type Claim } from '../cache/claim.js';
+
+/** What each entry made in the shadow tree (a placeholder, a directory, a marker) is charged, in bytes. */
+export const ENTRY_BYTES = 256;
+const BLOCK = 4096;
+
+/** What a file's content is charged: its size in whole blocks. */
+export const contentBytes = (size: number): number => Math.ceil(size / BLOCK) * BLOCK;
+
+/** The directory name of generation `gen` of a revision (`<fqrn>@<root hash>`). */
+export function generationName(stem: string, gen: number): string {
+  return gen === 0 ? stem : `${stem}~${gen}`;
+}
+
+/** The revision and generation a name in `rev/` stands for; undefined for markers, `.hidden`, locks and trash. */
+export function parseGeneration(name: string): { stem: string; gen: number } | undefined {
+  if (name.startsWith('.') || name.endsWith('.state') || name.endsWith('.hidden')) return undefined;
+  const m = /^([^@~]+@[^~]+)(?:~([1-9][0-9]{0,8}))?$/.exec(name);
+  return m ? { stem: m[1]!, gen: m[2] ? Number(m[2]) : 0 } : undefined;
+}
+
+/** The generations of a revision in `revs`, oldest first. */
+function generationsOf(revs: string, stem: string): number[] {
+  const gens: number[] = [];
+  for (const name of readdirSync(revs)) {
+    const g = parseGeneration(name);
+    if (g?.stem === stem) gens.push(g.gen);
+  }
+  return gens.sort((a, b) => a - b);
+}
+
+/** Bytes charged to the generation in `dir` so far (its account: one number a line, appended by each job). */
+export function usageOf(dir: string): number {
+  let text: string;
+  try {
+    text = readFileSync(`${dir}.state/usage`, 'latin1');
+  } catch {
+    return 0;
+  }
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const n = Number(line);
+    if (Number.isSafeInteger(n) && n > 0) sum += n;
+  }
+  return sum;
+}
+
+/** What a job made in each generation, appended to the generation's account whenever a fill or listing ends. */
+export class UsageMeter {
+  private readonly pending = new Map<string, number>();
+
+  charge(dir: string, bytes: number): void {
+    this.pending.set(dir, (this.pending.get(dir) ?? 0) + bytes);
+  }
+
+  /** Writes what is pending. An account that cannot be written (a full disk) only makes the bound looser. */
+  flush(): void {
+    for (const [dir, n] of this.pending) {
+      try {
+        appendFileSync(`${dir}.state/usage`, `${n}\n`, { mode: 0o600 });
+      } catch {
+        // the bytes stay uncounted
+      }
+    }
+    this.pending.clear();
+  }
+}
+
+/** Holds the lock of a revision (`locks/<stem>`): generations are chosen, linked and retired under it. */
+async function revisionLock(base: string, stem: string): Promise<{ held: boolean; release: Claim['release'] }> {
+  const dir = join(base, 'locks');
+  mkdirSync(dir, { recursive: true, mode: 0o711 });
+  const lock = join(dir, stem);
+  const c = (await claim(lock, () => false)) as Claim;
+  let held = false;
+  try {
+    held = readFileSync(lock, 'latin1') === holderId();
+  } catch {
+    // not made (a read-only area): held stays false
+  }
+  return { held, release: c.release };
+}
+
+/**
+ * Joins the newest generation of a revision, or starts the next one when the newest is charged more than
+ * `quotaBytes` (negative: no bound). `enter(dir)` makes the generation's directories and links the session to
+ * it while the revision's lock is held, so that no pruner removes a generation between its choice and its link.
+ * `started`: whether this call started the generation (older ones may now be pruned).
+ */
+export async function joinGeneration(base: string, stem: string, quotaBytes: number, enter: (dir: string) => Promise<void>): Promise<{ dir: string; started: boolean }> {
+  const revs = join(base, 'rev');
+  const lock = await revisionLock(base, stem);
+  try {
+    const gens = generationsOf(revs, stem);
+    let gen = gens.length > 0 ? gens[gens.length - 1]! : 0;
+    const started = quotaBytes >= 0 && gens.length > 0 && usageOf(join(revs, generationName(stem, gen))) > quotaBytes;
+    if (started) gen++;
+    const dir = join(revs, generationName(stem, gen));
+    await enter(dir);
+    return { dir, started };
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Removes a directory tree whose modes may forbid writing. */
+export async function removeTree(dir: string): Promise<void> {
+  const walk = async (d: string): Promise<void> => {
+    await chmod(d, 0o700).catch(() => undefined);
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) await walk(join(d, e.name));
+  };
+  await walk(dir);
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** The generations that must stay: what `root/` and the sessions link to (sessions of dead processes are gone). */
+async function linkedGenerations(base: string, sessions: string): Promise<Set<string>> {
+  const inUse = new Set<string>();
+  const linkTargets = async (dir: string) => {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const t = await readlink(join(dir, name)).catch(() => undefined);
+      if (t) inUse.add(resolve(dir, t));
+    }
+  };
+  await linkTargets(join(base, 'root'));
+  for (const s of await readdir(sessions).catch(() => [] as string[])) await linkTargets(join(sessions, s));
+  return inUse;
+}
+
+/**
+ * Removes the generations of a revision that are no longer its newest and that no live session links: moved
+ * into `trash/` under the revision's lock (at once), then removed. Returns their names.
+ */
+export async function pruneRetired(base: string, sessions: string, stem: string): Promise<string[]> {
+  const revs = join(base, 'rev');
+  const lock = await revisionLock(base, stem);
+  const names: string[] = [];
+  const trash: string[] = [];
+  try {
+    if (!lock.held) return [];
+    const inUse = await linkedGenerations(base, sessions);
+    for (const gen of generationsOf(revs, stem).slice(0, -1)) {
+      const name = generationName(stem, gen);
+      if (inUse.has(join(revs, name))) continue;
+      mkdirSync(join(base, 'trash'), { recursive: true, mode: 0o711 });
+      const to = join(base, 'trash', `${name}.${randomBytes(6).toString('hex')}`);
+      // The tree itself last: a pruner that dies half-way leaves a retired generation for the next one to find.
+      for (const suffix of ['.state', '.hidden', '']) {
+        try {
+          renameSync(join(revs, name + suffix), to + suffix);
+          trash.push(to + suffix);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        }
+      }
+      names.push(name);
+    }
+  } finally {
+    await lock.release();
+  }
+  for (const t of trash) await removeTree(t).catch(() => undefined);
+  return names;
+}
+
+/**
+ * Bounds the shadow area to what is in use. Removes, with their markers:
+ * - what pruners that died left in `trash/`;
+ * - generations no longer their revision's newest that no live session links ({@link pruneRetired});
+ * - revisions that are neither a repository's newest (`root/<fqrn>`) nor linked from a live session, and whose
+ *   `.state` saw no activity for `graceMs` (a session that just made one has not linked it yet).
+ * Returns the names removed.
+ */
+export async function pruneShadow(base: string, sessions: string, graceMs = 3_600_000): Promise<string[]> {
+  const revs = join(base, 'rev');
+  for (const t of await readdir(join(base, 'trash')).catch(() => [] as string[])) await removeTree(join(base, 'trash', t)).catch(() => undefined);
+  const names = await readdir(revs).catch(() => [] as string[]);
+  const newest = new Map<string, number>();
+  for (const name of names) {
+    const g = parseGeneration(name);
+    if (g) newest.set(g.stem, Math.max(newest.get(g.stem) ?? 0, g.gen));
+  }
+  const removed: string[] = [];
+  for (const [stem, gen] of newest) if (gen > 0 && names.some((n) => parseGeneration(n)?.stem === stem && parseGeneration(n)!.gen < gen)) removed.push(...(await pruneRetired(base, sessions, stem)));
+  const inUse = await linkedGenerations(base, sessions);
+  for (const name of names) {
+    if (!parseGeneration(name) || removed.includes(name)) continue;
+    const dir = join(revs, name);
+    if (inUse.has(dir)) continue;
+    const active = await stat(`${dir}.state`).then((st) => st.mtimeMs, () => 0);
+    if (Date.now() - active < graceMs) continue;
+    for (const d of [dir, `${dir}.hidden`, `${dir}.state`]) await removeTree(d).catch(() => undefined);
+    removed.push(name);
+  }
+  return removed;
+}
