@@ -210,3 +210,37 @@ test('Lru: bounded by count and by bytes, least recently used out first; a value
   lru.set('d', 'xxxxxxx'); // replacing counts the new value only: 4 + 1 + 7 > 10, c goes
   assert.deepEqual([lru.get('c'), lru.bytes], [undefined, 8]);
 });
+
+test('Lru: 200,000 random gets, sets and clears evict exactly what a plain list-based LRU evicts', () => {
+  // The reference: an array in use order, oldest first.
+  const model: { k: number; bytes: number }[] = [];
+  const lru = new Lru<number, number>(500, 20_000, (v) => v);
+  let x = 12345;
+  const rnd = (n: number) => {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    return x % n;
+  };
+  for (let i = 0; i < 200_000; i++) {
+    const k = rnd(2_000);
+    const op = rnd(100);
+    if (op < 45) {
+      const at = model.findIndex((m) => m.k === k);
+      const want = at < 0 ? undefined : model.splice(at, 1)[0]!;
+      if (want) model.push(want);
+      assert.equal(lru.get(k), want?.bytes, `get ${k} at step ${i}`);
+    } else if (op < 99) {
+      const bytes = 1 + rnd(80);
+      const at = model.findIndex((m) => m.k === k);
+      if (at >= 0) model.splice(at, 1);
+      model.push({ k, bytes });
+      let total = model.reduce((a, m) => a + m.bytes, 0);
+      while (model.length > 500 || total > 20_000) total -= model.shift()!.bytes;
+      lru.set(k, bytes);
+    } else if (rnd(50) === 0) {
+      model.length = 0;
+      lru.clear();
+    }
+    assert.equal(lru.size, model.length, `size at step ${i}`);
+  }
+  for (const m of model) assert.equal(lru.get(m.k), m.bytes);
+});

@@ -109,6 +109,16 @@ export class CatalogCache {
    * base + maxRowid + group. Stable for the life of the repository object, also across evictions.
    */
   inodeBase(cat: Catalog, treePrefix: string): number {
+    // Asked once per entry of a listing, all of one catalog and prefix.
+    if (cat === this.lastBase?.cat && treePrefix === this.lastBase.treePrefix) return this.lastBase.base;
+    const base = this.findInodeBase(cat, treePrefix);
+    this.lastBase = { cat, treePrefix, base };
+    return base;
+  }
+
+  private lastBase: { cat: Catalog; treePrefix: string; base: number } | undefined;
+
+  private findInodeBase(cat: Catalog, treePrefix: string): number {
     const key = `${hashToString(cat.hash)}@${treePrefix}${cat.mountpoint}`;
     let base = this.inodeBases.get(key);
     if (base === undefined) {

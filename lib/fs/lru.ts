@@ -30,8 +30,22 @@ export class Lru<K, V> {
     if (bytes > this.maxBytes) return;
     this.map.set(k, { v, bytes });
     this.total += bytes;
-    while (this.map.size > this.max || this.total > this.maxBytes) this.delete(this.map.keys().next().value as K);
+    while (this.map.size > this.max || this.total > this.maxBytes) this.delete(this.oldest());
   }
+
+  /**
+   * The least recently used key. A fresh `keys()` iterator would step over every slot deleted since V8 last
+   * compacted the table (a moved or evicted entry leaves one), so a full cache evicting on every insert took
+   * microseconds per call; one iterator kept across calls passes each slot once. Every key it yields is deleted
+   * at once, and keys used again move behind it, so what it yields next is always the oldest.
+   */
+  private oldest(): K {
+    let n = this.order?.next();
+    if (!n || n.done) n = (this.order = this.map.keys()).next();
+    return n.value as K;
+  }
+
+  private order: Iterator<K> | undefined;
 
   private delete(k: K): void {
     const old = this.map.get(k);
@@ -51,6 +65,7 @@ export class Lru<K, V> {
 
   clear(): void {
     this.map.clear();
+    this.order = undefined;
     this.total = 0;
   }
 }

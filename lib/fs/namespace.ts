@@ -91,11 +91,12 @@ export class Namespace {
   /**
    * The entries of a directory in slices of at most `size`, in the catalog's order, without keeping the listing:
    * for whoever must go through a large directory once (the connector making its shadow entries), so that what is
-   * in memory at once is a slice, not the directory.
+   * in memory at once is a slice, not the directory. Nor are the entries kept in the entry cache: a directory
+   * larger than the cache would only push out what is used again.
    */
   async *slices(dir: Entry, size: number): AsyncGenerator<Entry[]> {
     const cached = this.listings.get(dir.path);
-    const all = cached ?? (await this.eachChild(dir));
+    const all = cached ?? (await this.eachChild(dir, false));
     let slice: Entry[] = [];
     for (const e of all) {
       slice.push(e);
@@ -107,8 +108,8 @@ export class Namespace {
     if (slice.length > 0) yield slice;
   }
 
-  /** The entries of a directory one by one, as its catalog gives them (each kept in the entry cache). */
-  private async eachChild(dir: Entry): Promise<Iterable<Entry>> {
+  /** The entries of a directory one by one, as its catalog gives them (each kept in the entry cache if `keep`). */
+  private async eachChild(dir: Entry, keep = true): Promise<Iterable<Entry>> {
     let cat: Catalog;
     let loc: Omit<Located, 'cat'>;
     if (dir.bind) {
@@ -127,7 +128,7 @@ export class Namespace {
         if (!isSafeName(row.name)) continue;
         const e = toEntry(row);
         // A nested mountpoint's own attributes come from the nested catalog's root row, looked up on demand.
-        if (!(row.flags & Flag.NestedMountpoint)) entries.set(e.path, e);
+        if (keep && !(row.flags & Flag.NestedMountpoint)) entries.set(e.path, e);
         yield e;
       }
     })();
@@ -199,7 +200,7 @@ export class Namespace {
     }
     const bindRef = flags & Flag.BindMountpoint ? cat.bindMountpoints.get(at.rel) : undefined;
     if (flags & Flag.BindMountpoint && !bindRef) throw ioError('catalog-format', `bind mountpoint ${path} has no bind_mountpoints row`);
-    return {
+    const e: { -readonly [K in keyof Entry]: Entry[K] } = {
       path: path === '' ? '/' : path,
       name: path === '' ? '' : row.name,
       type,
@@ -213,13 +214,18 @@ export class Namespace {
       ino,
       rdev: type === 'chardev' || type === 'blockdev' ? row.size : 0,
       flags,
-      ...(row.hash && type === 'file' ? { hash: hashFromBytes(row.hash, algorithm) } : {}),
       compression: compressionOf(flags),
       chunked: (flags & Flag.FileChunk) !== 0,
-      ...(rawTarget !== undefined ? { rawTarget, target: target! } : {}),
       xattrBlob: row.xattr,
-      ...(bindRef ? { bind: bindRef.hash } : {}),
       loc,
     };
+    // Optional fields set after, not spread in: a spread builds each entry through V8's slow object-clone path.
+    if (row.hash && type === 'file') e.hash = hashFromBytes(row.hash, algorithm);
+    if (rawTarget !== undefined) {
+      e.rawTarget = rawTarget;
+      e.target = target!;
+    }
+    if (bindRef) e.bind = bindRef.hash;
+    return e;
   }
 }
