@@ -4,14 +4,15 @@
  * reading it right (open descriptors included), and it is removed when the last of them ends, or at the next
  * job's start when that job was killed.
  */
-import { test, before, after } from 'node:test';
+import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { publish } from '../lib/index.js';
 import { CLI, noise, serve, tempDir } from './helpers.js';
+import { layeredWith } from './layers.js';
 import type { RepositoryServer } from '../lib/serve.js';
 
 const FQRN = 'bounded.test.example.org';
@@ -22,6 +23,9 @@ const sha1 = (b: Buffer) => createHash('sha1').update(b).digest('hex');
 
 let server: RepositoryServer;
 let key: string;
+let layerEnv: Record<string, string> = {};
+const layered = layeredWith((e) => { layerEnv = e; });
+let repoDir: string;
 
 before(async () => {
   const src = tempDir('ucvmfs-bound-src-');
@@ -31,6 +35,7 @@ before(async () => {
   writeFileSync(join(src, 'note.txt'), 'small\n');
   const out = join(tempDir('ucvmfs-bound-repo-'), 'repo');
   key = (await publish(src, { fqrn: FQRN, out })).publicKeyPath;
+  repoDir = out;
   server = await serve({ [FQRN]: out });
 });
 after(() => server?.close());
@@ -38,7 +43,7 @@ after(() => server?.close());
 interface Done { code: number | null; stdout: string; stderr: string }
 
 function start(script: string, env: Record<string, string>): { child: ChildProcess; done: Promise<Done> } {
-  const child = spawn(process.execPath, [CLI, 'exec', '--', '/bin/sh', '-c', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'exec', '--', '/bin/sh', '-c', script], { env: { ...process.env, ...layerEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -72,7 +77,7 @@ function setup(): { env: Record<string, string>; shadow: string; ctl: string } {
   return { env, shadow, ctl: tempDir('ucvmfs-bound-ctl-') };
 }
 
-test('a tree over its bound: the next job gets a fresh generation, the job on the old one reads it right to the end, and it goes with that job', async () => {
+layered('a tree over its bound: the next job gets a fresh generation, the job on the old one reads it right to the end, and it goes with that job', async () => {
   const { env, shadow, ctl } = setup();
   // Job 1 reads a.bin, keeps it open, waits, then reads b.bin (into its own generation) and the open descriptor.
   const one = start(`sha1sum ${M}/big/a.bin; exec 3< ${M}/big/a.bin; touch ${ctl}/ready; while [ ! -e ${ctl}/go ]; do sleep 0.05; done; sha1sum ${M}/big/b.bin; sha1sum <&3`, env);
@@ -100,7 +105,7 @@ test('a tree over its bound: the next job gets a fresh generation, the job on th
   assert.deepEqual(generations(shadow), [1]);
 });
 
-test('a job killed while its generation is retired: the next job start removes that generation', async () => {
+layered('a job killed while its generation is retired: the next job start removes that generation', async () => {
   const { env, shadow, ctl } = setup();
   const first = await start(`cat ${M}/big/a.bin > /dev/null`, env).done;
   assert.equal(first.code, 0, first.stderr);
@@ -119,4 +124,39 @@ test('a job killed while its generation is retired: the next job start removes t
   const next = await start(`sha1sum ${M}/big/a.bin`, env).done;
   assert.equal(next.stdout, `${sha1(A)}  ${M}/big/a.bin\n`, next.stderr);
   assert.equal(generations(shadow).includes(1), false, `generations left: ${generations(shadow)}`);
+});
+
+layered('links between repositories: a job whose copy of the target is no longer the one links lead to fails with EIO, never reads another copy; once reached by links, a repository starts no new generation', async () => {
+  const { env, shadow, ctl } = setup();
+  const X = 'linker.test.example.org';
+  const src = tempDir('ucvmfs-bound-x-');
+  symlinkSync(`${M}/big`, join(src, 'link'));
+  const out = join(tempDir('ucvmfs-bound-xrepo-'), 'repo');
+  const xkey = (await publish(src, { fqrn: X, out })).publicKeyPath;
+  const both = await serve({ [X]: out, [FQRN]: repoDir });
+  try {
+    const e2 = { ...env, CVMFS_SERVER_URL: `${both.url}/@fqrn@`, CVMFS_PUBLIC_KEY: `${key}:${xkey}` };
+    // Job 1 fills generation 0 past the bound, then waits; job 2 starts generation 1 and lists the directory,
+    // making placeholders there that it does not fill.
+    const one = start(`cat ${M}/big/a.bin > /dev/null; touch ${ctl}/ready; while [ ! -e ${ctl}/go ]; do sleep 0.05; done; sha1sum /cvmfs/${X}/link/b.bin; echo status $?`, e2);
+    await until('job 1 to read a.bin', () => existsSync(join(ctl, 'ready')));
+    const two = await start(`ls ${M}/big`, e2).done;
+    assert.equal(two.stdout, 'a.bin\nb.bin\n', two.stderr);
+    assert.deepEqual(generations(shadow), [0, 1]);
+    // Through the link, the kernel would reach generation 1, which job 1 never prepared: EIO, not its zeros.
+    writeFileSync(join(ctl, 'go'), '');
+    const r1 = await one.done;
+    assert.match(r1.stdout, /^status 1\n$/, r1.stdout);
+    assert.match(r1.stderr, /Input\/output error/);
+    assert.match(r1.stderr, /reached through a link from another repository/);
+    // A job started now is on the generation links lead to: the right bytes.
+    const three = await start(`sha1sum /cvmfs/${X}/link/b.bin`, e2).done;
+    assert.equal(three.stdout, `${sha1(B)}  /cvmfs/${X}/link/b.bin\n`, three.stderr);
+    // Generation 1 is over the bound too, but the repository is reached by links now: no new generation.
+    const four = await start(`sha1sum ${M}/big/a.bin`, e2).done;
+    assert.equal(four.stdout, `${sha1(A)}  ${M}/big/a.bin\n`, four.stderr);
+    assert.deepEqual(generations(shadow), [1]);
+  } finally {
+    await both.close();
+  }
 });

@@ -8,7 +8,7 @@
  * soon as no live session links it. Old revisions go after an hour unused.
  * @module
  */
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { chmod, readdir, readlink, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
@@ -107,11 +107,32 @@ export async function joinGeneration(base: string, stem: string, quotaBytes: num
   try {
     const gens = generationsOf(revs, stem);
     let gen = gens.length > 0 ? gens[gens.length - 1]! : 0;
-    const started = quotaBytes >= 0 && gens.length > 0 && usageOf(join(revs, generationName(stem, gen))) > quotaBytes;
+    const started = quotaBytes >= 0 && gens.length > 0 && !existsSync(linkedMark(base, stem)) && usageOf(join(revs, generationName(stem, gen))) > quotaBytes;
     if (started) gen++;
     const dir = join(revs, generationName(stem, gen));
     await enter(dir);
     return { dir, started };
+  } finally {
+    await lock.release();
+  }
+}
+
+/** The mark of a repository that jobs reach through links from other repositories (any revision of it). */
+function linkedMark(base: string, stem: string): string {
+  return join(base, 'locks', `${stem.slice(0, stem.indexOf('@'))}.linked`);
+}
+
+/**
+ * Marks a repository as reached through links from other repositories, under the lock of the revision `stem`:
+ * links between repositories lead through `root/<fqrn>`, which every job shares, so from now on no job starts a
+ * new generation of it (its tree is no longer bounded). `check` runs under the same lock, when no generation can
+ * be starting.
+ */
+export async function markLinked(base: string, stem: string, check: () => void): Promise<void> {
+  const lock = await revisionLock(base, stem);
+  try {
+    writeFileSync(linkedMark(base, stem), '', { mode: 0o600 });
+    check();
   } finally {
     await lock.release();
   }

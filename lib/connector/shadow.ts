@@ -11,7 +11,7 @@
 import { mayBeRepository, nsToSeconds as seconds } from '../format/names.js';
 import { posix } from 'node:path';
 import { constants } from 'node:os';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import type { Entry } from '../fs/entry.js';
 import { Flag } from '../format/flags.js';
 import { magicNames } from '../fs/magic-xattrs.js';
@@ -30,7 +30,7 @@ import type { ProfileRecorder } from './profile.js';
 import { CvmfsError } from '../errors.js';
 import { shadowMode } from './modes.js';
 import { bindBounds, completeSubtree, type BindBounds } from './bind-source.js';
-import { contentBytes, ENTRY_BYTES, generationName, joinGeneration, parseGeneration, pruneRetired, UsageMeter } from './shadow-bounds.js';
+import { contentBytes, ENTRY_BYTES, generationName, joinGeneration, markLinked, parseGeneration, pruneRetired, UsageMeter } from './shadow-bounds.js';
 
 export { shadowMode };
 
@@ -76,6 +76,8 @@ export class ShadowTree {
   private readonly stems = new Map<string, string>();
   /** What this job made, charged to each generation's account. */
   private readonly usage = new UsageMeter();
+  /** Repositories this job entered through a link from another one (see crossInto). */
+  private readonly crossed = new Set<string>();
   /** Removals of retired generations under way. */
   private readonly pruning: Promise<unknown>[] = [];
   private readonly listed = new Map<string, Promise<void>>();
@@ -318,6 +320,8 @@ export class ShadowTree {
     if (todo.pop() !== 'cvmfs') return null;
     let place: Place = { repo: null, fqrn: '', parts: [], entry: null };
     let links = 0;
+    // The repository whose symlink the walk last followed: entering another one from there is a crossing.
+    let via: string | undefined;
     while (todo.length > 0) {
       const c = todo.pop()!;
       if (c === '' || c === '.') continue;
@@ -332,6 +336,7 @@ export class ShadowTree {
       if (!place.repo) {
         const repo = await this.mount(c);
         if (!repo) return null;
+        if (via !== undefined && via !== c) await this.crossInto(c);
         place = { repo, fqrn: c, parts: [], entry: await repo.fs.entry('/', false) };
         this.recorder?.used(repo, place.entry!);
         continue;
@@ -369,6 +374,7 @@ export class ShadowTree {
       }
       if (e.type === 'symlink' && (todo.length > 0 || followLast)) {
         if (++links > MAX_SYMLINKS) return null;
+        via = place.fqrn;
         const t = e.target ?? '';
         const comps = t.split('/').reverse();
         if (t.startsWith('/')) {
@@ -384,6 +390,36 @@ export class ShadowTree {
       place.entry = e;
     }
     return place;
+  }
+
+  /**
+   * A walk that follows a symlink into another repository: the kernel will follow the shadow tree's link through
+   * `root/<fqrn>`, which all jobs share and which names the tree the newest job joined. The first crossing marks
+   * the repository as reached by links (under its revision's lock), after which no job starts a new generation
+   * of it; if `root/<fqrn>` leads elsewhere than this job's tree (a generation started before the mark, or a newer
+   * revision), the call fails: the kernel would read entries this job never prepared.
+   */
+  private async crossInto(fqrn: string): Promise<void> {
+    const mine = this.revs.get(fqrn)!;
+    const leads = () => {
+      try {
+        return posix.resolve(this.base, 'root', readlinkSync(posix.join(this.base, 'root', fqrn)));
+      } catch {
+        return undefined;
+      }
+    };
+    if (!this.crossed.has(fqrn)) {
+      await markLinked(this.base, this.stems.get(fqrn)!, () => {
+        if (leads() !== mine) throw this.foreignTree(fqrn);
+      });
+      this.crossed.add(fqrn);
+    } else if (leads() !== mine) {
+      throw this.foreignTree(fqrn);
+    }
+  }
+
+  private foreignTree(fqrn: string): CvmfsError {
+    return new CvmfsError('EIO', `/cvmfs/${fqrn} is reached through a link from another repository, and the link now leads to another job's copy of it (a newer revision, or a generation started after this job's): the call fails rather than read what this job did not prepare`, { path: `/cvmfs/${fqrn}` });
   }
 
   /** Whether a repository's top is kept to this user (its root catalog requires membership): asked once. */
