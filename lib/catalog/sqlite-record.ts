@@ -50,6 +50,9 @@ export function varint64(b: Uint8Array, p: number): [Rowid, number] {
 
 /** A varint that counts something (a size, a serial type): a number, or the file is malformed. */
 export function varint(b: Uint8Array, p: number): [number, number] {
+  // Nearly every one is a single byte (serial types, small sizes): read without varint64's tuple.
+  const x = b[p];
+  if (x !== undefined && x < 0x80) return [x, p + 1];
   const [v, next] = varint64(b, p);
   if (typeof v !== 'number' || v < 0) throw corrupt(`a size of ${v}`);
   return [v, next];
