@@ -362,7 +362,8 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
     return { ...soFar(res.signal ? null : res.code, res.signal), profile };
   } finally {
     replay?.close();
-    const tree = await shadowReady?.catch(() => undefined);
+    // A tree still loading was never asked anything: nothing to close or prune, and no reason to wait for it.
+    const tree = shadow;
     tree?.close();
     for (const r of opened) r.close();
     await removeTree(root).catch(() => undefined);
