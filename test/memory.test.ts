@@ -239,6 +239,13 @@ test('Lru: 200,000 random gets, sets and clears evict exactly what a plain list-
     } else if (rnd(50) === 0) {
       model.length = 0;
       lru.clear();
+    } else if (model.length > 0) {
+      // A run of hits without an eviction (the LRU then lets its eviction iterator go, see lru.ts).
+      for (let j = 0; j < 3_000; j++) {
+        const m = model.splice(rnd(model.length), 1)[0]!;
+        model.push(m);
+        assert.equal(lru.get(m.k), m.bytes);
+      }
     }
     assert.equal(lru.size, model.length, `size at step ${i}`);
   }

@@ -160,3 +160,42 @@ layered('links between repositories: a job whose copy of the target is no longer
     await both.close();
   }
 });
+
+layered('links between repositories across a republish: root/ stays on the tree a running job crosses into; a job on the newer revision reads it directly and gets EIO through the link', async () => {
+  const { env, shadow, ctl } = setup();
+  const X = 'linker2.test.example.org';
+  const xsrc = tempDir('ucvmfs-bound-x-');
+  symlinkSync(`${M}/big`, join(xsrc, 'link'));
+  const xout = join(tempDir('ucvmfs-bound-xrepo-'), 'repo');
+  const xkey = (await publish(xsrc, { fqrn: X, out: xout })).publicKeyPath;
+  // Our own copy of the target repository, republished during the test.
+  const bsrc = tempDir('ucvmfs-bound-bsrc-');
+  mkdirSync(join(bsrc, 'big'));
+  writeFileSync(join(bsrc, 'big', 'a.bin'), A);
+  writeFileSync(join(bsrc, 'big', 'b.bin'), B);
+  const bout = join(tempDir('ucvmfs-bound-brepo-'), 'repo');
+  const bkey = (await publish(bsrc, { fqrn: FQRN, out: bout })).publicKeyPath;
+  const srv = await serve({ [X]: xout, [FQRN]: bout });
+  try {
+    const e2 = { ...env, UCVMFS_SHADOW_QUOTA_LIMIT: '-1', CVMFS_SERVER_URL: `${srv.url}/@fqrn@`, CVMFS_PUBLIC_KEY: `${bkey}:${xkey}` };
+    const j = start(`sha1sum /cvmfs/${X}/link/b.bin; touch ${ctl}/ready; while [ ! -e ${ctl}/go ]; do sleep 0.05; done; sha1sum /cvmfs/${X}/link/a.bin`, e2);
+    await until('the first job to cross', () => existsSync(join(ctl, 'ready')));
+    const A2 = noise(1_400_000, 21);
+    writeFileSync(join(bsrc, 'big', 'a.bin'), A2);
+    await publish(bsrc, { fqrn: FQRN, out: bout });
+    // Another cache: the new revision, in the same shadow area.
+    const e3 = { ...e2, CVMFS_CACHE_BASE: tempDir('ucvmfs-bound-cache-') };
+    const direct = await start(`sha1sum ${M}/big/a.bin`, e3).done;
+    assert.equal(direct.stdout, `${sha1(A2)}  ${M}/big/a.bin\n`, direct.stderr);
+    const through = await start(`sha1sum /cvmfs/${X}/link/a.bin; echo status $?`, e3).done;
+    assert.equal(through.stdout, 'status 1\n', through.stderr);
+    assert.match(through.stderr, /reached through a link from another repository/);
+    writeFileSync(join(ctl, 'go'), '');
+    const r = await j.done;
+    assert.equal(r.stdout, `${sha1(B)}  /cvmfs/${X}/link/b.bin\n${sha1(A)}  /cvmfs/${X}/link/a.bin\n`, r.stderr);
+    // Both revisions' trees, each job in its own.
+    assert.equal(readdirSync(join(shadow, 'rev')).filter((n) => n.startsWith(`${FQRN}@`) && !n.endsWith('.state') && !n.endsWith('.hidden')).length, 2);
+  } finally {
+    await srv.close();
+  }
+});

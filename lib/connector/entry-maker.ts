@@ -17,6 +17,7 @@ import { encodeName, nativePath } from '../format/byte-names.js';
 import { MODE_XATTR, modeAttribute, shadowMode } from './modes.js';
 import { lstatOrNull } from './settled.js';
 import { VIRTUAL_ROOT, underVirtualRoot } from './virtual-root.js';
+import { mayBeRepository } from '../format/names.js';
 
 
 /** Runs a create call that another process filling the same directory may have beaten us to. */
@@ -94,11 +95,13 @@ export class EntryMaker {
    * @param base the shadow area (FIFOs are made there under a temporary name)
    * @param revisionOf the revision directory of a mounted repository (targets of links between repositories)
    * @param setxattr sets an extended attribute (the native module's; Node has none)
+   * @param linksInto told of each repository a symlink of another one leads into (through `root/`)
    */
   constructor(
     private readonly base: string,
     private readonly revisionOf: (fqrn: string) => string,
     private readonly setxattr: (path: string | Buffer, name: string, value: Buffer) => number,
+    private readonly linksInto: (fqrn: string) => void = () => undefined,
   ) {}
 
   /**
@@ -246,10 +249,12 @@ export class EntryMaker {
       if (abs === posix.join(VIRTUAL_ROOT, fqrn) || abs.startsWith(posix.join(VIRTUAL_ROOT, fqrn) + '/')) return target;
       if (!underVirtualRoot(abs)) return abs;
     }
-    const same = sameLengthTarget(fqrn, parts, abs, encodeName(target).length);
-    if (same) return same;
     const rest = abs.slice(VIRTUAL_ROOT.length + 1);
     const other = rest.split('/')[0]!;
+    // A link into another repository leads through root/<other>: that repository starts no new generation.
+    if (other !== fqrn && mayBeRepository(other)) this.linksInto(other);
+    const same = sameLengthTarget(fqrn, parts, abs, encodeName(target).length);
+    if (same) return same;
     if (other === fqrn) return posix.join(this.revisionOf(fqrn), rest.slice(fqrn.length));
     return posix.join(this.base, 'root', rest);
   }

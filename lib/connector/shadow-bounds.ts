@@ -8,10 +8,10 @@
  * soon as no live session links it. Old revisions go after an hour unused.
  * @module
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import { chmod, readdir, readlink, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { basename, join } from 'node:path';
 import { claim, holderId, type Claim } from '../cache/claim.js';
 
 /** What each entry made in the shadow tree (a placeholder, a directory, a marker) is charged, in bytes. */
@@ -34,7 +34,7 @@ export function parseGeneration(name: string): { stem: string; gen: number } | u
 }
 
 /** The generations of a revision in `revs`, oldest first. */
-function generationsOf(revs: string, stem: string): number[] {
+export function generationsOf(revs: string, stem: string): number[] {
   const gens: number[] = [];
   for (const name of readdirSync(revs)) {
     const g = parseGeneration(name);
@@ -80,34 +80,41 @@ export class UsageMeter {
   }
 }
 
-/** Holds the lock of a revision (`locks/<stem>`): generations are chosen, linked and retired under it. */
-async function revisionLock(base: string, stem: string): Promise<{ held: boolean; release: Claim['release'] }> {
+/** The repository a revision (`<fqrn>@<root hash>`) is of. */
+const fqrnOf = (stem: string): string => stem.slice(0, stem.indexOf('@'));
+
+/**
+ * Holds the lock of a repository (`locks/<fqrn>.lock`, every revision of it): generations are chosen, linked
+ * (the session's and `root/`'s links), marked and retired under it. `held` false: the lock could not be made
+ * (a read-only or full area), and the caller must change nothing that others rely on.
+ */
+async function repositoryLock(base: string, fqrn: string): Promise<{ held: boolean; release: Claim['release'] }> {
   const dir = join(base, 'locks');
   mkdirSync(dir, { recursive: true, mode: 0o711 });
-  const lock = join(dir, stem);
+  const lock = join(dir, `${fqrn}.lock`);
   const c = (await claim(lock, () => false)) as Claim;
   let held = false;
   try {
     held = readFileSync(lock, 'latin1') === holderId();
   } catch {
-    // not made (a read-only area): held stays false
+    // not made: held stays false
   }
   return { held, release: c.release };
 }
 
 /**
  * Joins the newest generation of a revision, or starts the next one when the newest is charged more than
- * `quotaBytes` (negative: no bound). `enter(dir)` makes the generation's directories and links the session to
- * it while the revision's lock is held, so that no pruner removes a generation between its choice and its link.
- * `started`: whether this call started the generation (older ones may now be pruned).
+ * `quotaBytes` (negative: no bound) and the repository is not reached by links from others (see markLinked).
+ * `enter(dir)` makes the generation's directories and links them while the repository's lock is held, so that
+ * no pruner removes a generation between its choice and its link. `started`: whether this call started it.
  */
-export async function joinGeneration(base: string, stem: string, quotaBytes: number, enter: (dir: string) => Promise<void>): Promise<{ dir: string; started: boolean }> {
+export async function joinGeneration(base: string, stem: string, quotaBytes: number, enter: (dir: string) => void | Promise<void>): Promise<{ dir: string; started: boolean }> {
   const revs = join(base, 'rev');
-  const lock = await revisionLock(base, stem);
+  const lock = await repositoryLock(base, fqrnOf(stem));
   try {
     const gens = generationsOf(revs, stem);
     let gen = gens.length > 0 ? gens[gens.length - 1]! : 0;
-    const started = quotaBytes >= 0 && gens.length > 0 && !existsSync(linkedMark(base, stem)) && usageOf(join(revs, generationName(stem, gen))) > quotaBytes;
+    const started = lock.held && quotaBytes >= 0 && gens.length > 0 && !existsSync(linkedMark(base, fqrnOf(stem))) && usageOf(join(revs, generationName(stem, gen))) > quotaBytes;
     if (started) gen++;
     const dir = join(revs, generationName(stem, gen));
     await enter(dir);
@@ -118,24 +125,49 @@ export async function joinGeneration(base: string, stem: string, quotaBytes: num
 }
 
 /** The mark of a repository that jobs reach through links from other repositories (any revision of it). */
-function linkedMark(base: string, stem: string): string {
-  return join(base, 'locks', `${stem.slice(0, stem.indexOf('@'))}.linked`);
+function linkedMark(base: string, fqrn: string): string {
+  return join(base, 'locks', `${fqrn}.linked`);
 }
 
 /**
- * Marks a repository as reached through links from other repositories, under the lock of the revision `stem`:
- * links between repositories lead through `root/<fqrn>`, which every job shares, so from now on no job starts a
- * new generation of it (its tree is no longer bounded). `check` runs under the same lock, when no generation can
- * be starting.
+ * Marks a repository as reached through links from other repositories, under its lock: those links lead through
+ * `root/<fqrn>`, which every job shares, so from now on no job starts a new generation of it (its tree is no
+ * longer bounded). `check` runs under the same lock, when no generation can be starting and `root/<fqrn>`
+ * cannot move.
  */
-export async function markLinked(base: string, stem: string, check: () => void): Promise<void> {
-  const lock = await revisionLock(base, stem);
+export async function markLinked(base: string, fqrn: string, check: () => void): Promise<void> {
+  const lock = await repositoryLock(base, fqrn);
   try {
-    writeFileSync(linkedMark(base, stem), '', { mode: 0o600 });
+    writeFileSync(linkedMark(base, fqrn), '', { mode: 0o600 });
     check();
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * The same mark, made as soon as a link into `fqrn` is made in a tree (before any job follows it), without the
+ * lock: it only makes a generation starting later less likely; {@link markLinked} is what decides.
+ */
+export function markLinkedEarly(base: string, fqrn: string): void {
+  try {
+    writeFileSync(linkedMark(base, fqrn), '', { mode: 0o600, flag: 'wx' });
+  } catch {
+    // there already, or the area is full: markLinked will tell
+  }
+}
+
+/** Whether `root/<fqrn>` may be pointed at this job's tree `mine`: not while a live job that crossed links into
+ * the repository uses the tree it names (the kernel takes that job's links through it). Under the lock. */
+export async function rootMayMove(base: string, sessions: string, fqrn: string, mine: string): Promise<boolean> {
+  if (!existsSync(linkedMark(base, fqrn))) return true;
+  let current: string;
+  try {
+    current = basename(readlinkSync(join(base, 'root', fqrn)));
+  } catch {
+    return true;
+  }
+  return current === basename(mine) || !(await linkedGenerations(base, sessions, false)).has(current);
 }
 
 /** Removes a directory tree whose modes may forbid writing. */
@@ -148,46 +180,56 @@ export async function removeTree(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
-/** The generations that must stay: what `root/` and the sessions link to (sessions of dead processes are gone). */
-async function linkedGenerations(base: string, sessions: string): Promise<Set<string>> {
+/**
+ * The generations that must stay, by name (`<fqrn>@<hash>[~N]`): what the sessions (of live processes: dead
+ * ones are removed first) and, with `root`, `root/` link to. By name, not path: jobs may spell the area
+ * differently (a cache base reached through a symlink).
+ */
+async function linkedGenerations(base: string, sessions: string, root = true): Promise<Set<string>> {
   const inUse = new Set<string>();
   const linkTargets = async (dir: string) => {
     for (const name of await readdir(dir).catch(() => [] as string[])) {
       const t = await readlink(join(dir, name)).catch(() => undefined);
-      if (t) inUse.add(resolve(dir, t));
+      if (t) inUse.add(basename(t));
     }
   };
-  await linkTargets(join(base, 'root'));
+  if (root) await linkTargets(join(base, 'root'));
   for (const s of await readdir(sessions).catch(() => [] as string[])) await linkTargets(join(sessions, s));
   return inUse;
 }
 
+/** Moves a generation with its markers into `trash/` (markers first: a tree is never left without them taken
+ * for complete), returning what to remove. */
+function toTrash(base: string, name: string): string[] {
+  mkdirSync(join(base, 'trash'), { recursive: true, mode: 0o711 });
+  const to = join(base, 'trash', `${name}.${randomBytes(6).toString('hex')}`);
+  const moved: string[] = [];
+  for (const suffix of ['.state', '.hidden', '']) {
+    try {
+      renameSync(join(base, 'rev', name + suffix), to + suffix);
+      moved.push(to + suffix);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+  return moved;
+}
+
 /**
- * Removes the generations of a revision that are no longer its newest and that no live session links: moved
- * into `trash/` under the revision's lock (at once), then removed. Returns their names.
+ * Removes, under the repository's lock, the generations of `fqrn` that `remove(name, inUse)` picks among those
+ * no live session or `root/` links: moved into `trash/` at once, then removed. Returns their names.
  */
-export async function pruneRetired(base: string, sessions: string, stem: string): Promise<string[]> {
-  const revs = join(base, 'rev');
-  const lock = await revisionLock(base, stem);
+async function pruneUnder(base: string, sessions: string, fqrn: string, remove: (name: string) => boolean | Promise<boolean>): Promise<string[]> {
+  const lock = await repositoryLock(base, fqrn);
   const names: string[] = [];
   const trash: string[] = [];
   try {
     if (!lock.held) return [];
     const inUse = await linkedGenerations(base, sessions);
-    for (const gen of generationsOf(revs, stem).slice(0, -1)) {
-      const name = generationName(stem, gen);
-      if (inUse.has(join(revs, name))) continue;
-      mkdirSync(join(base, 'trash'), { recursive: true, mode: 0o711 });
-      const to = join(base, 'trash', `${name}.${randomBytes(6).toString('hex')}`);
-      // The tree itself last: a pruner that dies half-way leaves a retired generation for the next one to find.
-      for (const suffix of ['.state', '.hidden', '']) {
-        try {
-          renameSync(join(revs, name + suffix), to + suffix);
-          trash.push(to + suffix);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-        }
-      }
+    for (const name of readdirSync(join(base, 'rev'))) {
+      const g = parseGeneration(name);
+      if (!g || fqrnOf(g.stem) !== fqrn || inUse.has(name) || !(await remove(name))) continue;
+      trash.push(...toTrash(base, name));
       names.push(name);
     }
   } finally {
@@ -195,6 +237,15 @@ export async function pruneRetired(base: string, sessions: string, stem: string)
   }
   for (const t of trash) await removeTree(t).catch(() => undefined);
   return names;
+}
+
+/** Removes the generations of a revision that are no longer its newest and that no live session links. */
+export function pruneRetired(base: string, sessions: string, stem: string): Promise<string[]> {
+  return pruneUnder(base, sessions, fqrnOf(stem), (name) => {
+    const gens = generationsOf(join(base, 'rev'), stem);
+    const g = parseGeneration(name)!;
+    return g.stem === stem && g.gen < gens[gens.length - 1]!;
+  });
 }
 
 /**
@@ -216,15 +267,14 @@ export async function pruneShadow(base: string, sessions: string, graceMs = 3_60
   }
   const removed: string[] = [];
   for (const [stem, gen] of newest) if (gen > 0 && names.some((n) => parseGeneration(n)?.stem === stem && parseGeneration(n)!.gen < gen)) removed.push(...(await pruneRetired(base, sessions, stem)));
+  // Idle ones, looked at without the lock first (nearly always nothing), then again under it.
   const inUse = await linkedGenerations(base, sessions);
+  const idle = async (name: string) => Date.now() - (await stat(join(revs, `${name}.state`)).then((st) => st.mtimeMs, () => 0)) >= graceMs;
+  const candidates = new Set<string>();
   for (const name of names) {
-    if (!parseGeneration(name) || removed.includes(name)) continue;
-    const dir = join(revs, name);
-    if (inUse.has(dir)) continue;
-    const active = await stat(`${dir}.state`).then((st) => st.mtimeMs, () => 0);
-    if (Date.now() - active < graceMs) continue;
-    for (const d of [dir, `${dir}.hidden`, `${dir}.state`]) await removeTree(d).catch(() => undefined);
-    removed.push(name);
+    const g = parseGeneration(name);
+    if (g && !removed.includes(name) && !inUse.has(name) && (await idle(name))) candidates.add(fqrnOf(g.stem));
   }
+  for (const fqrn of candidates) removed.push(...(await pruneUnder(base, sessions, fqrn, idle)));
   return removed;
 }

@@ -30,7 +30,7 @@ import type { ProfileRecorder } from './profile.js';
 import { CvmfsError } from '../errors.js';
 import { shadowMode } from './modes.js';
 import { bindBounds, completeSubtree, type BindBounds } from './bind-source.js';
-import { contentBytes, ENTRY_BYTES, generationName, joinGeneration, markLinked, parseGeneration, pruneRetired, UsageMeter } from './shadow-bounds.js';
+import { contentBytes, ENTRY_BYTES, generationsOf, joinGeneration, markLinked, markLinkedEarly, parseGeneration, pruneRetired, rootMayMove, UsageMeter } from './shadow-bounds.js';
 
 export { shadowMode };
 
@@ -76,6 +76,8 @@ export class ShadowTree {
   private readonly stems = new Map<string, string>();
   /** What this job made, charged to each generation's account. */
   private readonly usage = new UsageMeter();
+  /** Repositories into which this job made links from another one. */
+  private readonly linkedEarly = new Set<string>();
   /** Repositories this job entered through a link from another one (see crossInto). */
   private readonly crossed = new Set<string>();
   /** Removals of retired generations under way. */
@@ -109,7 +111,10 @@ export class ShadowTree {
    * @param native what the native module does for the tree that Node cannot (extended attributes, kernel copies).
    */
   constructor(readonly base: string, readonly session: string, private readonly provider: RepositoryProvider, private readonly native: ShadowNative) {
-    this.entries = new EntryMaker(base, (fqrn) => this.revs.get(fqrn)!, native.setxattr);
+    this.entries = new EntryMaker(base, (fqrn) => this.revs.get(fqrn)!, native.setxattr, (fqrn) => {
+      if (!this.linkedEarly.has(fqrn)) markLinkedEarly(base, fqrn);
+      this.linkedEarly.add(fqrn);
+    });
     this.layout = { base, revisionOf: (fqrn) => this.revs.get(fqrn)!, marker: (fqrn, kind, key) => this.marker(fqrn, kind, key) };
     this.execs = new ExecPlanner({ prepare: (op, path) => this.prepare(op, path), walk: (path, follow) => this.walk(path, follow) });
   }
@@ -168,7 +173,15 @@ export class ShadowTree {
         const repo = await this.provider(fqrn).catch(() => null);
         if (!repo) return null;
         const stem = `${fqrn}@${hashToString(repo.rootHash)}`;
-        const { dir: rev, started } = await joinGeneration(this.base, stem, this.quotaBytes, (rev) => this.enter(repo, fqrn, rev));
+        let made = false;
+        const { dir: rev, started } = await joinGeneration(this.base, stem, this.quotaBytes, async (rev) => {
+          made = await this.enter(fqrn, rev);
+        });
+        // Its top's time, once the lock is let go (the root catalog may have to be downloaded for it).
+        if (made) {
+          const top = await repo.fs.lstat('/');
+          utimesSync(rev, seconds(top.mtimeNs), seconds(top.mtimeNs));
+        }
         this.revs.set(fqrn, rev);
         this.stems.set(fqrn, stem);
         // The generations this one replaces go now unless other jobs use them (removed while the command runs).
@@ -183,10 +196,11 @@ export class ShadowTree {
   }
 
   /**
-   * Makes a generation's directories (as needed) and links them: `root/<fqrn>` (the newest revision seen, for
-   * links between repositories) and the session's `/cvmfs/<fqrn>`. Runs under the revision's lock.
+   * Makes a generation's directories (as needed; true when it made the tree) and links them: `root/<fqrn>` (the
+   * newest revision seen, for links between repositories) and the session's `/cvmfs/<fqrn>`. Runs under the
+   * repository's lock.
    */
-  private async enter(repo: Repository, fqrn: string, rev: string): Promise<void> {
+  private async enter(fqrn: string, rev: string): Promise<boolean> {
     mkdirSync(`${rev}.state`, { recursive: true, mode: 0o700 });
     // Traversable, not listable: a job's processes that switched to another user find the markers (and so
     // the preload library's fast path) too; `fill/` inside stays 0700.
@@ -194,21 +208,22 @@ export class ShadowTree {
     // In use from now: old revisions are pruned only after an hour without a mount or a new marker.
     const now = Date.now() / 1000;
     utimesSync(`${rev}.state`, now, now);
-    if (!existsSync(rev)) {
-      mkdirSync(rev, { recursive: true, mode: 0o700 });
-      const top = await repo.fs.lstat('/');
-      utimesSync(rev, seconds(top.mtimeNs), seconds(top.mtimeNs));
+    const made = !existsSync(rev);
+    if (made) mkdirSync(rev, { recursive: true, mode: 0o700 });
+    // Not moved away from a tree another running job reaches through links (its kernel follows this one).
+    if (await rootMayMove(this.base, posix.dirname(this.session), fqrn, rev)) {
+      mkdirSync(posix.join(this.base, 'root'), { recursive: true, mode: 0o711 });
+      const link = posix.join(this.base, 'root', fqrn);
+      const tmp = `${link}.${process.pid}.tmp`;
+      rmSync(tmp, { force: true });
+      symlinkSync(rev, tmp);
+      renameSync(tmp, link);
     }
-    mkdirSync(posix.join(this.base, 'root'), { recursive: true, mode: 0o711 });
-    const link = posix.join(this.base, 'root', fqrn);
-    const tmp = `${link}.${process.pid}.tmp`;
-    rmSync(tmp, { force: true });
-    symlinkSync(rev, tmp);
-    renameSync(tmp, link);
     // The session's /cvmfs/<fqrn>: a link to the revision (the preload library finds the revision there).
     const entry = posix.join(this.session, fqrn);
     if (lstatOrNull(entry)?.isDirectory()) rmSync(entry, { recursive: true });
     racing(() => symlinkSync(rev, entry));
+    return made;
   }
 
   /**
@@ -220,7 +235,7 @@ export class ShadowTree {
     for (const [fqrn, stem] of this.stems) {
       const rev = this.revs.get(fqrn)!;
       const gen = parseGeneration(posix.basename(rev))?.gen ?? 0;
-      if (existsSync(posix.join(posix.dirname(rev), generationName(stem, gen + 1)))) await pruneRetired(this.base, posix.dirname(this.session), stem).catch(() => []);
+      if (generationsOf(posix.dirname(rev), stem).some((g) => g > gen)) await pruneRetired(this.base, posix.dirname(this.session), stem).catch(() => []);
     }
   }
 
@@ -320,9 +335,12 @@ export class ShadowTree {
     if (todo.pop() !== 'cvmfs') return null;
     let place: Place = { repo: null, fqrn: '', parts: [], entry: null };
     let links = 0;
-    // The repository whose symlink the walk last followed: entering another one from there is a crossing.
+    // The repository whose symlink the components being walked come from: entering another one from there is a
+    // crossing. `ends`: where each followed link's components end in `todo`, and what `via` was before it.
     let via: string | undefined;
+    const ends: { at: number; via: string | undefined }[] = [];
     while (todo.length > 0) {
+      while (ends.length > 0 && todo.length <= ends[ends.length - 1]!.at) via = ends.pop()!.via;
       const c = todo.pop()!;
       if (c === '' || c === '.') continue;
       if (c === '..') {
@@ -374,6 +392,7 @@ export class ShadowTree {
       }
       if (e.type === 'symlink' && (todo.length > 0 || followLast)) {
         if (++links > MAX_SYMLINKS) return null;
+        ends.push({ at: todo.length, via });
         via = place.fqrn;
         const t = e.target ?? '';
         const comps = t.split('/').reverse();
@@ -400,16 +419,17 @@ export class ShadowTree {
    * revision), the call fails: the kernel would read entries this job never prepared.
    */
   private async crossInto(fqrn: string): Promise<void> {
-    const mine = this.revs.get(fqrn)!;
+    // By name: another job may spell the shadow area differently (a cache base reached through a symlink).
+    const mine = posix.basename(this.revs.get(fqrn)!);
     const leads = () => {
       try {
-        return posix.resolve(this.base, 'root', readlinkSync(posix.join(this.base, 'root', fqrn)));
+        return posix.basename(readlinkSync(posix.join(this.base, 'root', fqrn)));
       } catch {
         return undefined;
       }
     };
     if (!this.crossed.has(fqrn)) {
-      await markLinked(this.base, this.stems.get(fqrn)!, () => {
+      await markLinked(this.base, fqrn, () => {
         if (leads() !== mine) throw this.foreignTree(fqrn);
       });
       this.crossed.add(fqrn);

@@ -21,11 +21,13 @@ export class Lru<K, V> {
     if (hit === undefined) return undefined;
     this.map.delete(k);
     this.map.set(k, hit);
+    this.moved();
     return hit.v;
   }
 
   set(k: K, v: V): void {
     this.delete(k);
+    this.moved();
     const bytes = this.sizeOf(v, k);
     if (bytes > this.maxBytes) return;
     this.map.set(k, { v, bytes });
@@ -40,12 +42,22 @@ export class Lru<K, V> {
    * at once, and keys used again move behind it, so what it yields next is always the oldest.
    */
   private oldest(): K {
+    this.movesSinceEviction = 0;
     let n = this.order?.next();
     if (!n || n.done) n = (this.order = this.map.keys()).next();
     return n.value as K;
   }
 
   private order: Iterator<K> | undefined;
+  private movesSinceEviction = 0;
+
+  /**
+   * An iterator V8 has not moved keeps every table the map outgrew since (each about the map's size): one idle for
+   * as many moves as the map holds is let go, and the next eviction starts a new one.
+   */
+  private moved(): void {
+    if (this.order && ++this.movesSinceEviction > this.map.size + 1024) this.order = undefined;
+  }
 
   private delete(k: K): void {
     const old = this.map.get(k);
