@@ -46,6 +46,8 @@ interface Place {
   fqrn: string;
   parts: string[];
   entry: Entry | null;
+  /** Whether the walk followed a link into another repository (see crossInto). */
+  crossed?: boolean;
 }
 
 /** Codes by which the library says a name is not there (anything else is a failure to read the repository). */
@@ -273,7 +275,9 @@ export class ShadowTree {
     if (entry.type === 'file' && (op === 'o' || op === 'x')) await this.fill(repo, fqrn, parts, entry);
     if (entry.type !== 'file' || op !== 'x') return [];
     const plan = await this.execs.plan(repo, path, '/' + parts.join('/'));
-    if (saved) {
+    // Not kept when the path crosses into another repository: each exec then walks it again, and so checks
+    // that the links lead to this job's copy (a saved plan answers without a walk).
+    if (saved && !place.crossed) {
       const tmp = `${saved}.${process.pid}.tmp`;
       writeFileSync(nativePath(tmp), JSON.stringify(plan), { mode: 0o600 });
       renameSync(nativePath(tmp), nativePath(saved));
@@ -339,6 +343,7 @@ export class ShadowTree {
     // crossing. `ends`: where each followed link's components end in `todo`, and what `via` was before it.
     let via: string | undefined;
     const ends: { at: number; via: string | undefined }[] = [];
+    let crossed = false;
     while (todo.length > 0) {
       while (ends.length > 0 && todo.length <= ends[ends.length - 1]!.at) via = ends.pop()!.via;
       const c = todo.pop()!;
@@ -354,7 +359,10 @@ export class ShadowTree {
       if (!place.repo) {
         const repo = await this.mount(c);
         if (!repo) return null;
-        if (via !== undefined && via !== c) await this.crossInto(c);
+        if (via !== undefined && via !== c) {
+          await this.crossInto(c);
+          crossed = true;
+        }
         place = { repo, fqrn: c, parts: [], entry: await repo.fs.entry('/', false) };
         this.recorder?.used(repo, place.entry!);
         continue;
@@ -408,7 +416,7 @@ export class ShadowTree {
       place.parts.push(c);
       place.entry = e;
     }
-    return place;
+    return crossed ? { ...place, crossed } : place;
   }
 
   /**
