@@ -22,7 +22,7 @@ const BLOCK = 4096;
 export const contentBytes = (size: number): number => Math.ceil(size / BLOCK) * BLOCK;
 
 /** The directory name of generation `gen` of a revision (`<fqrn>@<root hash>`). */
-export function generationName(stem: string, gen: number): string {
+function generationName(stem: string, gen: number): string {
   return gen === 0 ? stem : `${stem}~${gen}`;
 }
 
@@ -241,10 +241,12 @@ async function pruneUnder(base: string, sessions: string, fqrn: string, remove: 
 
 /** Removes the generations of a revision that are no longer its newest and that no live session links. */
 export function pruneRetired(base: string, sessions: string, stem: string): Promise<string[]> {
+  let newest: number | undefined;
   return pruneUnder(base, sessions, fqrnOf(stem), (name) => {
-    const gens = generationsOf(join(base, 'rev'), stem);
+    // Read once, under the lock (no generation can start meanwhile).
+    newest ??= Math.max(...generationsOf(join(base, 'rev'), stem));
     const g = parseGeneration(name)!;
-    return g.stem === stem && g.gen < gens[gens.length - 1]!;
+    return g.stem === stem && g.gen < newest;
   });
 }
 
@@ -260,13 +262,13 @@ export async function pruneShadow(base: string, sessions: string, graceMs = 3_60
   const revs = join(base, 'rev');
   for (const t of await readdir(join(base, 'trash')).catch(() => [] as string[])) await removeTree(join(base, 'trash', t)).catch(() => undefined);
   const names = await readdir(revs).catch(() => [] as string[]);
-  const newest = new Map<string, number>();
+  const generations = new Map<string, number>();
   for (const name of names) {
     const g = parseGeneration(name);
-    if (g) newest.set(g.stem, Math.max(newest.get(g.stem) ?? 0, g.gen));
+    if (g) generations.set(g.stem, (generations.get(g.stem) ?? 0) + 1);
   }
   const removed: string[] = [];
-  for (const [stem, gen] of newest) if (gen > 0 && names.some((n) => parseGeneration(n)?.stem === stem && parseGeneration(n)!.gen < gen)) removed.push(...(await pruneRetired(base, sessions, stem)));
+  for (const [stem, count] of generations) if (count > 1) removed.push(...(await pruneRetired(base, sessions, stem)));
   // Idle ones, looked at without the lock first (nearly always nothing), then again under it.
   const inUse = await linkedGenerations(base, sessions);
   const idle = async (name: string) => Date.now() - (await stat(join(revs, `${name}.state`)).then((st) => st.mtimeMs, () => 0)) >= graceMs;
