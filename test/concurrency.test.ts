@@ -6,11 +6,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { createHash } from 'node:crypto';
 import { join, relative } from 'node:path';
 import { publish } from '../lib/index.js';
 import { CLI, serve, tempDir } from './helpers.js';
+import { claim } from '../lib/cache/claim.js';
 import type { RepositoryServer } from '../lib/serve.js';
 
 const FQRN = 'py.jobs.example.org';
@@ -252,4 +254,29 @@ test('a program running under one name of its hardlink group, run by another job
   assert.equal(b.code, 0, b.stderr);
   assert.equal(b.stdout, 'b\n');
   assert.equal(ra.code, 0, ra.stderr);
+});
+
+test('a claim whose holder died is taken over by one waiter only, however many look at once', async () => {
+  const dir = tempDir('ucvmfs-claim-');
+  // A holder on this host that is gone: the pid of a process that has exited.
+  const dead = spawn('/bin/true');
+  await new Promise((r) => dead.on('exit', r));
+  for (let round = 0; round < 50; round++) {
+    const lock = join(dir, `r${round}.lock`);
+    writeFileSync(lock, `${hostname()} ${dead.pid} 1`);
+    let inside = 0;
+    let most = 0;
+    let done = false;
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      const c = await claim(lock, () => done);
+      if (c === 'done') return;
+      most = Math.max(most, ++inside);
+      await new Promise((r) => setTimeout(r, 5));
+      inside--;
+      done = true;
+      await c.release();
+    }));
+    assert.equal(most, 1, `round ${round}: ${most} waiters held the claim at once`);
+    assert.ok(!existsSync(lock) && !existsSync(`${lock}.takeover`), 'nothing left behind');
+  }
 });

@@ -7,7 +7,7 @@
  * @module
  */
 import { watch, readFileSync, rmSync, statSync, writeFileSync, type FSWatcher } from 'node:fs';
-import { readFile, rm, stat, utimes } from 'node:fs/promises';
+import { readFile, stat, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 
 /** A lock untouched this long is taken over (its holder may be on another host, where its pid says nothing). */
@@ -107,10 +107,40 @@ export async function claim(lock: string, done: () => boolean | Promise<boolean>
     const holder = await readFile(lock, 'latin1').catch(() => '');
     const st = await stat(lock).catch(() => undefined);
     if (st && lockStale(holder, Date.now() - st.mtimeMs)) {
-      await rm(lock, { force: true });
+      await takeOver(lock, holder, st.ino);
       continue;
     }
     await lockGone(lock, signal);
+  }
+}
+
+/**
+ * Removes a lock judged stale, so that the caller may make its own. Two waiters that judged it at once must not
+ * both remove it: the second would remove the lock the first had just made, and both would hold the claim. So
+ * the removal is made under a second lock, `<lock>.takeover`, and only if the lock is still the one judged
+ * (same inode, same holder). A takeover lock whose own holder died is removed the same way as any stale lock
+ * (a double removal there needs a death in the middle of a takeover, which takes microseconds, and two waiters).
+ */
+async function takeOver(lock: string, holder: string, ino: number): Promise<void> {
+  const guard = `${lock}.takeover`;
+  try {
+    writeFileSync(guard, holderId(), { flag: 'wx', mode: 0o600 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return;
+    // Another waiter is taking over: look again after it (or remove its guard if it died there).
+    const g = await readFile(guard, 'latin1').catch(() => undefined);
+    const gst = await stat(guard).catch(() => undefined);
+    if (g !== undefined && gst && lockStale(g, Date.now() - gst.mtimeMs)) rmSync(guard, { force: true });
+    else await lockGone(guard);
+    return;
+  }
+  try {
+    const now = statSync(lock, { throwIfNoEntry: false });
+    if (now?.ino === ino && readFileSync(lock, 'latin1') === holder && lockStale(holder, Date.now() - now.mtimeMs)) rmSync(lock, { force: true });
+  } catch {
+    // gone meanwhile: nothing to remove
+  } finally {
+    rmSync(guard, { force: true });
   }
 }
 
