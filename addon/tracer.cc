@@ -1289,20 +1289,26 @@ class Tracer {
     // Tell JavaScript the pid (to pass signals on); nobody waits for this answer.
     tsfn_.NonBlockingCall(new Message{std::unique_ptr<Request>(new Request{'s', std::to_string(child), {}}), {}});
     auto t0 = std::chrono::steady_clock::now();
-    Loop(child, &d);
+    Loop(child, &d, errpipe[0]);
     if (getenv("UCVMFS_TRACER_DEBUG")) {
       double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       fprintf(stderr, "[tracer] %.3f s, %llu stops, %llu questions to JavaScript taking %.3f s\n", total,
               (unsigned long long)stops_, (unsigned long long)asks_, askNs_ / 1e9);
       for (auto& [nr, n] : byNr_) fprintf(stderr, "[tracer]   syscall %ld: %llu stops\n", nr, (unsigned long long)n);
     }
-    int e[2] = {0, 0};
-    if (read(errpipe[0], e, sizeof e) == (ssize_t)sizeof e) {
-      static const char* what[] = {"", "installing the seccomp filter", "changing directory", "executing"};
-      d.error = std::string(what[e[0] > 0 && e[0] < 4 ? e[0] : 0]) + " " + o_.file + ": " + strerror(e[1]);
-    }
+    if (d.error.empty()) d.error = StartError(errpipe[0]);
     close(errpipe[0]);
     return d;
+  }
+
+  // Why the command could not be started, from the pipe its process writes into when exec fails ("" when exec
+  // succeeded: the write end closed at exec). Read when that process ends, so that the reason is told with the
+  // end: a caller that returns at the command's end (the front) must get it before this process's stdio goes.
+  std::string StartError(int fd) {
+    int e[2] = {0, 0};
+    if (read(fd, e, sizeof e) != (ssize_t)sizeof e) return "";
+    static const char* what[] = {"", "installing the seccomp filter", "changing directory", "executing"};
+    return std::string(what[e[0] > 0 && e[0] < 4 ? e[0] : 0]) + " " + o_.file + ": " + strerror(e[1]);
   }
 
   // A bug or a failure in the tracer fails the call it was handling (EIO): it never runs as the program made it.
@@ -1314,7 +1320,7 @@ class Tracer {
     return FailNow(pid, r, EIO);
   }
 
-  void Loop(pid_t root, Done* d) {
+  void Loop(pid_t root, Done* d, int errFd) {
     for (;;) {
       int status = 0;
       pid_t pid = waitpid(-1, &status, __WALL);
@@ -1332,7 +1338,8 @@ class Tracer {
           if (WIFEXITED(status)) d->code = WEXITSTATUS(status);
           else d->signal = WTERMSIG(status);
           // The command's end, told at once: what it left running may go on for long (nobody waits for this).
-          std::string how = std::to_string(d->code) + ":" + std::to_string(d->signal);
+          d->error = StartError(errFd);
+          std::string how = std::to_string(d->code) + ":" + std::to_string(d->signal) + (d->error.empty() ? "" : ":" + d->error);
           tsfn_.NonBlockingCall(new Message{std::unique_ptr<Request>(new Request{'e', how, {}}), {}});
         }
         continue;

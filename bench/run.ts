@@ -54,6 +54,7 @@ import { startServer, type BenchServer } from './server.js';
 import { SQUID, startSquid } from '../test/squid.js';
 import { coldStartGroup } from './cold-start.js';
 import { manyJobsGroup } from './many-jobs.js';
+import { startupGroup } from './startup.js';
 import { publishScaleGroup } from './publish-scale.js';
 import { scaleGroup } from './scale.js';
 
@@ -977,6 +978,14 @@ try {
     const g0 = nowMs();
     await scaleGroup({ work, cli: CLI, runs: COLD_RUNS, entries: Math.max(1000, Number(argValue('scale-entries') ?? 100_000)), add, log });
     log(`group 14 took ${((nowMs() - g0) / 1000).toFixed(1)} s`);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // 15. single commands against `node -e 0` (bench/startup.ts)
+  if (want('15')) {
+    const g0 = nowMs();
+    await startupGroup({ work, runs: Math.max(RUNS, 9), add, log, runCommand, fixture: { fqrn: FQRN, srv: SRV, key: KEY, smallPath: small[0]!.path } });
+    log(`group 15 took ${((nowMs() - g0) / 1000).toFixed(1)} s`);
   }
 
   // -------------------------------------------------------------------------------------------------------------

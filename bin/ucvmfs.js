@@ -1,6 +1,11 @@
 #!/bin/sh
-':' //; case " $* " in *" exec "*) f=$0; [ -L "$f" ] && f=$(readlink -f -- "$f"); d=${f%/*}/../build/Release/ucvmfs_front; [ -x "$d" ] && exec "$d" "$0" "$@";; esac; exec node "$0" "$@"
-// Both a shell script and a module. As a script (the line above) it starts `exec` through the front
-// (addon/front.c: the caller waits for the command, not for what it leaves running, and the signal dispositions
-// the caller gave are recorded before Node resets them); every other command goes straight to Node.
+':' //; f=$0; [ -L "$f" ] && f=$(readlink -f -- "$f"); d=${f%/*}/..; m=$d/dist/lib/cli/ucvmfs.cjs; [ "$m" -nt "$d/dist/lib/cli/main.js" ] || m=$0; [ -n "${NODE_EXTRA_CA_CERTS-}" ] && { UCVMFS_DEFERRED_CA_CERTS=$NODE_EXTRA_CA_CERTS; export UCVMFS_DEFERRED_CA_CERTS; unset NODE_EXTRA_CA_CERTS; }; case " $* " in *" exec "*) [ -x "$d/build/Release/ucvmfs_front" ] && exec "$d/build/Release/ucvmfs_front" "$m" "$@";; esac; exec node "$m" "$@"
+// Both a shell script and a module. As a script (the line above) it runs the CLI's one-file build
+// (dist/lib/cli/ucvmfs.cjs, scripts/bundle-cli.mjs) when it is newer than the ES modules, and these otherwise.
+// It starts `exec` through the front (addon/front.c: the caller waits for the command, not for what it leaves
+// running, and the signal dispositions the caller gave are recorded before Node resets them); every other
+// command goes straight to Node. Node parses every certificate of the system's store at start when
+// NODE_EXTRA_CA_CERTS is set (60 ms here, more than the command's own work); the script hands the variable
+// over under another name, the CLI puts it back at once for everything it starts, and its https client adds
+// those certificates itself (lib/net/tls-trust.ts).
 import '../dist/lib/cli/main.js';

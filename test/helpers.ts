@@ -133,8 +133,10 @@ export async function openFixture(fqrn: string, opts: OpenOptions = {}, srvDir?:
   }
 }
 
-/** The built CLI. */
+/** The built CLI's ES module entry, as `node CLI ...` runs it. */
 export const CLI = join(ROOT, 'dist', 'lib', 'cli', 'main.js');
+/** The installed command (a shell script that runs the CLI's one-file build, `exec` through the front). */
+export const BIN = join(ROOT, 'bin', 'ucvmfs.js');
 
 /** What a finished CLI process left. */
 export interface CliResult {
@@ -144,10 +146,13 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the CLI asynchronously (a server in this process must keep answering meanwhile). */
+/**
+ * Runs the command as a user does, through bin/ucvmfs.js, asynchronously (a server in this process must keep
+ * answering meanwhile). Tests that start `node CLI` themselves cover the ES modules.
+ */
 export function ucvmfs(args: string[], env: Record<string, string> = {}, input?: string): Promise<CliResult> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const p = spawn(BIN, args, { env: { ...process.env, ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     if (input !== undefined) p.stdin!.end(input);
     const out: Buffer[] = [];
     let err = '';

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { openRepository, type Repository } from '../lib/index.js';
 import { closeConnections, httpGet } from '../lib/net/http.js';
 import { trustedCas } from '../lib/net/tls-trust.js';
-import { CLI, copyFixture, FIXTURES, keyOf, readTruth, serve, tempDir, type Truth } from './helpers.js';
+import { CLI, copyFixture, FIXTURES, keyOf, readTruth, serve, tempDir, ucvmfs, type Truth } from './helpers.js';
 import { hostileServer, type Behaviour } from './hostile-server.js';
 import { SQUID, startSquid } from './squid.js';
 
@@ -425,6 +425,30 @@ test('Debian squid in front of a server that closes after every answer: every fi
   } finally {
     squid.stop();
     await origin.close();
+  }
+});
+
+test('NODE_EXTRA_CA_CERTS through the command: Node starts without it, the https client trusts it, the job sees it as given', async () => {
+  const pki = makePki();
+  const s1 = await httpsStratum1(pki.key, pki.cert);
+  try {
+    const env = { X509_CERT_DIR: join(pki.dir, 'nowhere'), X509_CERT_BUNDLE: '', CVMFS_SERVER_URL: s1.url, CVMFS_PUBLIC_KEY: keyOf(FQRN) };
+    const caFile = join(pki.dir, 'ca.pem');
+    const ok = await ucvmfs(['cat', `${FQRN}:${files[0]!.path}`], { ...env, NODE_EXTRA_CA_CERTS: caFile, CVMFS_CACHE_BASE: tempDir() });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(sha1(ok.stdout), files[0]!.sha1);
+    // Another CA only: refused, as Node refuses it.
+    const refused = await ucvmfs(['cat', `${FQRN}:${files[0]!.path}`], { ...env, NODE_EXTRA_CA_CERTS: join(pki.dir, 'other.pem'), CVMFS_CACHE_BASE: tempDir() });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /certificate|verify|self.signed/i);
+    // The job gets the variable back as its caller set it; the CLI's own Node process (the job's parent) was
+    // started without it, which is what spares it Node's parse of the whole store.
+    const script = 'printf "%s|%s|" "$NODE_EXTRA_CA_CERTS" "${UCVMFS_DEFERRED_CA_CERTS-unset}"; tr "\\0" "\\n" < /proc/$PPID/environ | grep -c "^NODE_EXTRA_CA_CERTS=" || :';
+    const job = await ucvmfs(['exec', '--', '/bin/sh', '-c', script], { ...env, NODE_EXTRA_CA_CERTS: caFile, CVMFS_CACHE_BASE: tempDir() });
+    assert.equal(job.code, 0, job.stderr);
+    assert.equal(job.stdout.toString().trim(), `${caFile}|unset|0`);
+  } finally {
+    await s1.close();
   }
 });
 

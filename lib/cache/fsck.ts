@@ -98,8 +98,10 @@ export async function fsckCache(dir: string, options: { repair?: boolean; onProg
   for (const t of await readdir(join(dir, 'txn')).catch(() => [] as string[])) {
     // `<pid>.<random>` here, `<object>.<pid>.<random>` in a shared mirror's txn/.
     const pid = Number(t.split('.').find((x) => /^\d+$/.test(x)));
-    const lockAge = t.endsWith('.lock') ? await stat(join(dir, 'txn', t)).then((x) => Date.now() - x.mtimeMs, () => 0) : 0;
-    const deadLock = t.endsWith('.lock') && lockStale(await readFile(join(dir, 'txn', t), 'latin1').catch(() => ''), lockAge);
+    // A claim's lock, or the guard of a takeover of one (claim.ts), whose holder is gone.
+    const isLock = t.endsWith('.lock') || t.endsWith('.lock.takeover');
+    const lockAge = isLock ? await stat(join(dir, 'txn', t)).then((x) => Date.now() - x.mtimeMs, () => 0) : 0;
+    const deadLock = isLock && lockStale(await readFile(join(dir, 'txn', t), 'latin1').catch(() => ''), lockAge);
     if (deadLock || (Number.isInteger(pid) && pid > 0 && !pidAlive(pid))) {
       report.staleTemps++;
       if (options.repair) await rm(join(dir, 'txn', t), { force: true });

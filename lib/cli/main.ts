@@ -18,6 +18,7 @@ import type { OfflineProgress } from '../offline.js';
 import type { Spec } from '../select.js';
 import type { ExecResult } from '../connector/exec.js';
 import { inMask, takeFront } from './front.js';
+import { adoptDeferredCaCerts } from '../net/tls-trust.js';
 
 // Commands load what they need when they run: `ucvmfs exec -- true` should not pay for the HTTP client.
 const load = {
@@ -531,6 +532,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
 };
 
 async function main(): Promise<void> {
+  adoptDeferredCaCerts();
   let a: Args;
   try {
     a = parseArgs(rawArguments());

@@ -309,6 +309,11 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
     return { code, signal, counters: { ...(shadow?.counters ?? NO_REQUESTS) }, prefetched: shadow?.prefetched() ?? NOTHING_PREFETCHED, downloads };
   };
   const envp = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
+  let startErrorTold = false;
+  // Written when the command ends (a caller that returns then, through the front, may start the next job at
+  // once), and again at the very end if what the command left running added to it.
+  const writeProfile = recorder && profileFile ? profiles!.profileWriter(recorder, profileFile, oldProfile, options.warn) : undefined;
+  const saveProfile = (): ExecResult['profile'] => writeProfile && { replayed: replay?.stats, recorded: !oldProfile, written: writeProfile() };
   try {
     const signals = options.signals ? { ignored: options.signals.ignored.toString(16), blocked: options.signals.blocked.toString(16) } : {};
     void shadowTree().catch(() => undefined);
@@ -318,8 +323,14 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
       if (op === 's' || op === 'e') {
         if (op === 's') options.onStart?.(Number(path));
         else {
-          const [code, signal] = path.split(':').map(Number) as [number, number];
-          options.onExit?.(soFar(signal ? null : code, signal));
+          // "code:signal", then ":why" when the command could not be started: said before onExit, after which
+          // the caller may have its answer and this process its stdio gone.
+          const [code, signal, ...why] = path.split(':');
+          if (why.length) {
+            options.warn?.(why.join(':'));
+            startErrorTold = true;
+          }
+          options.onExit?.({ ...soFar(Number(signal) ? null : Number(code), Number(signal)), profile: saveProfile() });
         }
         reply(null);
         return;
@@ -341,25 +352,10 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
     if (res.error) {
       // The command could not be started: say why; its status (126, 127) is what a shell would give.
       if (res.code < 0) throw new CvmfsError(res.error.startsWith('ptrace') ? 'EPERM' : 'EINVAL', res.error);
-      options.warn?.(res.error);
+      if (!startErrorTold) options.warn?.(res.error);
     }
-    let profile: ExecResult['profile'];
-    if (recorder && profileFile) {
-      replay?.close();
-      let written = false;
-      if (recorder.adds(oldProfile)) {
-        try {
-          recorder.write(profileFile, oldProfile);
-          written = true;
-        } catch (e) {
-          // A profile shipped read-only with a job is there to be replayed: only a failed recording is news.
-          const readOnly = ['EACCES', 'EROFS', 'EPERM'].includes((e as NodeJS.ErrnoException).code ?? '');
-          if (!oldProfile || !readOnly) options.warn?.(`cannot write the access profile ${profileFile}: ${(e as Error).message}`);
-        }
-      }
-      profile = { replayed: replay?.stats, recorded: !oldProfile, written };
-    }
-    return { ...soFar(res.signal ? null : res.code, res.signal), profile };
+    replay?.close();
+    return { ...soFar(res.signal ? null : res.code, res.signal), profile: saveProfile() };
   } finally {
     replay?.close();
     // A tree still loading was never asked anything: nothing to close or prune, and no reason to wait for it.

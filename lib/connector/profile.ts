@@ -186,13 +186,36 @@ export class ProfileRecorder {
     return false;
   }
 
-  /** Writes the merged profile atomically (a crash leaves the old file or the new one). */
-  write(file: string, old: AccessProfile | undefined): void {
+  /** Writes the merged profile atomically (a crash leaves the old file or the new one); returns what it wrote. */
+  write(file: string, old: AccessProfile | undefined): AccessProfile {
     // Named by host too: a directory of profiles is often shared by a cluster's nodes.
     const tmp = `${file}.${hostname()}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(this.merge(old)) + '\n', { mode: 0o644 });
+    const merged = this.merge(old);
+    writeFileSync(tmp, JSON.stringify(merged) + '\n', { mode: 0o644 });
     renameSync(tmp, file);
+    return merged;
   }
+}
+
+/**
+ * Writes a job's profile each time it is called, if the job added to what was last written (or to `old`, the
+ * profile the job started with); returns whether the profile was ever written. A failure is reported once, and
+ * not at all for a profile that exists and cannot be written (shipped read-only with a job, to be replayed).
+ */
+export function profileWriter(recorder: ProfileRecorder, file: string, old: AccessProfile | undefined, warn?: (line: string) => void): () => boolean {
+  let saved: AccessProfile | undefined;
+  let failed = false;
+  return () => {
+    if (!recorder.adds(saved ?? old)) return saved !== undefined;
+    try {
+      saved = recorder.write(file, old);
+    } catch (e) {
+      const readOnly = ['EACCES', 'EROFS', 'EPERM'].includes((e as NodeJS.ErrnoException).code ?? '');
+      if ((!old || !readOnly) && !failed) warn?.(`cannot write the access profile ${file}: ${(e as Error).message}`);
+      failed = true;
+    }
+    return saved !== undefined;
+  };
 }
 
 /** Runs tasks with at most `n` at a time, in order, each once `idle` allows; resolves when all settled. */

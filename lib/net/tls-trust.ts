@@ -26,7 +26,8 @@ const PEM = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /**
  * The trusted CAs as PEM texts, or undefined when nothing beyond Node's defaults is configured or present (Node
- * then uses its own store, `NODE_EXTRA_CA_CERTS` included). `systemDirs`: where the system's CAs may be, in order.
+ * then uses its own store, `NODE_EXTRA_CA_CERTS` included, unless {@link adoptDeferredCaCerts} took that over:
+ * then Node's roots and those). `systemDirs`: where the system's CAs may be, in order.
  */
 export async function trustedCas(cfg: TlsTrustConfig, systemDirs: readonly string[] = SYSTEM_DIRS): Promise<readonly string[] | undefined> {
   let dir = cfg.certDir || '/etc/grid-security/certificates';
@@ -42,11 +43,41 @@ export async function trustedCas(cfg: TlsTrustConfig, systemDirs: readonly strin
   for (const text of [...await filesIn(dir), ...(bundle ? [await readText(bundle)] : [])]) {
     for (const m of text.matchAll(PEM)) found.add(m[0]);
   }
-  if (found.size === 0) return undefined;
-  const extra = process.env.NODE_EXTRA_CA_CERTS ? (await readText(process.env.NODE_EXTRA_CA_CERTS)).match(PEM) ?? [] : [];
+  if (found.size === 0 && deferred === undefined) return undefined;
+  const extraFile = deferred ?? process.env.NODE_EXTRA_CA_CERTS;
+  const extra = extraFile ? (await readText(extraFile)).match(PEM) ?? [] : [];
+  if (deferred !== undefined && extra.length === 0) warnOnce(`Ignoring extra certs from \`${deferred}\`, load failed: no certificate in it could be read`);
+  if (found.size === 0 && extra.length === 0) return undefined;
   // node:tls is loaded only by a client that talks https (it costs every start a few ms).
   const { rootCertificates } = createRequire(import.meta.url)('node:tls') as typeof import('node:tls');
   return [...new Set([...rootCertificates, ...extra, ...found])];
+}
+
+/** NODE_EXTRA_CA_CERTS when bin/ucvmfs.js kept it from Node's start: Node's own store then lacks them. */
+let deferred: string | undefined;
+let warned = false;
+
+/**
+ * Takes back NODE_EXTRA_CA_CERTS, which bin/ucvmfs.js hands over as UCVMFS_DEFERRED_CA_CERTS so that Node does
+ * not parse the whole certificate store at every start (Node 20 does when the variable is set, whether or not
+ * the command ever talks https). The variable is put back at once, so that every process the CLI starts sees it
+ * as the caller set it; {@link trustedCas} then adds those certificates to Node's roots itself.
+ */
+export function adoptDeferredCaCerts(env: NodeJS.ProcessEnv = process.env): void {
+  const file = env.UCVMFS_DEFERRED_CA_CERTS;
+  if (file === undefined) return;
+  delete env.UCVMFS_DEFERRED_CA_CERTS;
+  // Set by someone else as well: Node loaded that one itself.
+  if (env.NODE_EXTRA_CA_CERTS !== undefined || file === '') return;
+  env.NODE_EXTRA_CA_CERTS = file;
+  deferred = file;
+}
+
+// Node's words when it cannot load NODE_EXTRA_CA_CERTS; it goes on with its own store, and so does ucvmfs.
+function warnOnce(message: string): void {
+  if (warned) return;
+  warned = true;
+  process.emitWarning(message);
 }
 
 function hasCertificates(dir: string): boolean {

@@ -1,0 +1,28 @@
+// Builds dist/lib/cli/ucvmfs.cjs: the CLI and every module it may load in one CommonJS file, which bin/ucvmfs.js
+// runs. Node resolves, links and evaluates 60-odd ES modules one by one at every start (about 30-50 ms of a
+// command that takes 150); one script compiles lazily and links nothing. Dynamic imports stay lazy (esbuild
+// turns them into calls that evaluate the module on first use). Run by `npm run build` after tsc.
+//
+// The file sits beside dist/lib/cli/main.js so that paths computed from `import.meta.url` (the native addon and
+// the preload library, three levels up) resolve to the same place as from the ES modules; sql.js is left out and
+// loaded from node_modules as before (its WASM file is found beside its script).
+import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+await build({
+  entryPoints: [join(root, 'dist/lib/cli/main.js')],
+  outfile: join(root, 'dist/lib/cli/ucvmfs.cjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  external: ['sql.js'],
+  // Whitespace and syntax only: names stay, so that stack traces still say where.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  define: { 'import.meta.url': '__ucvmfs_module_url' },
+  banner: { js: "var __ucvmfs_module_url = require('node:url').pathToFileURL(__filename).href;" },
+  logLevel: 'warning',
+});
