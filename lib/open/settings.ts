@@ -11,7 +11,7 @@ import { expandServerUrl, splitServerList } from '../net/fetcher.js';
 import { defaultCacheBase, isOn } from '../cache/location.js';
 import type { ResolvedConfig } from '../config/config-repository.js';
 import type { MagicVisibility } from '../fs/magic-xattrs.js';
-import type { OpenOptions } from '../repository.js';
+import type { OpenOptions } from './options.js';
 
 /** What {@link resolveSettings} decides for one repository. */
 export interface RepositorySettings {
