@@ -26,7 +26,7 @@
  */
 import { fixturesDir } from '../test/fixtures-location.js';
 import { chmod, copyFile, lstat, mkdir, mkdtemp, open, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
 import { constants as cryptoConstants, createHash, createPublicKey, publicDecrypt, randomBytes, verify as nodeVerify, X509Certificate } from 'node:crypto';
 import * as http from 'node:http';
@@ -70,7 +70,10 @@ const MiB = 1 << 20;
 const MB = 1e6;
 /** Group 7: the second repository, published by the bench (python modules and C headers). */
 const SW_FQRN = 'pysw.bench.example.org';
-const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'lib', 'cli', 'main.js');
+// Whole commands run what the installed `ucvmfs` runs: the one-file build (npm run build makes it) unless the ES
+// modules are newer (a tsc alone), as bin/ucvmfs.js chooses.
+const CLI_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'lib', 'cli');
+const CLI = existsSync(join(CLI_DIR, 'ucvmfs.cjs')) && statSync(join(CLI_DIR, 'ucvmfs.cjs')).mtimeMs >= statSync(join(CLI_DIR, 'main.js')).mtimeMs ? join(CLI_DIR, 'ucvmfs.cjs') : join(CLI_DIR, 'main.js');
 const PYTHON = '/usr/bin/python3';
 
 const args = process.argv.slice(2);

@@ -23,6 +23,7 @@ await build({
   minifyWhitespace: true,
   minifySyntax: true,
   define: { 'import.meta.url': '__ucvmfs_module_url' },
-  banner: { js: "var __ucvmfs_module_url = require('node:url').pathToFileURL(__filename).href;" },
+  // "use strict" first: a directive only counts before any statement, and the ES modules were strict.
+  banner: { js: "'use strict';\nvar __ucvmfs_module_url = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
 });

@@ -280,3 +280,19 @@ test('a claim whose holder died is taken over by one waiter only, however many l
     assert.ok(!existsSync(lock) && !existsSync(`${lock}.takeover`), 'nothing left behind');
   }
 });
+
+test('a stale claim that cannot be taken over (its guard cannot be made) lets the waiter go on alone, without spinning', { timeout: 10_000 }, async () => {
+  const dir = tempDir('ucvmfs-claim-');
+  const dead = spawn('/bin/true');
+  await new Promise((r) => dead.on('exit', r));
+  // 251 bytes: the lock itself fits in a name, its guard `<lock>.takeover` does not (ENAMETOOLONG), as a guard
+  // cannot be made in a directory that became read-only or over quota.
+  const lock = join(dir, `${'x'.repeat(246)}.lock`);
+  writeFileSync(lock, `${hostname()} ${dead.pid} 1`);
+  const t0 = Date.now();
+  const c = await claim(lock, () => false);
+  assert.notEqual(c, 'done');
+  assert.ok(Date.now() - t0 < 2000, `went on alone after ${Date.now() - t0} ms`);
+  await (c as { release(): Promise<void> }).release();
+  assert.ok(existsSync(lock), 'the lock it could not take over is left as it was');
+});

@@ -107,7 +107,8 @@ export async function claim(lock: string, done: () => boolean | Promise<boolean>
     const holder = await readFile(lock, 'latin1').catch(() => '');
     const st = await stat(lock).catch(() => undefined);
     if (st && lockStale(holder, Date.now() - st.mtimeMs)) {
-      await takeOver(lock, holder, st.ino);
+      // A lock that cannot be removed (a directory made read-only, a quota): the caller goes on alone.
+      if (!(await takeOver(lock, holder, st.ino, signal))) return { release: async () => undefined };
       continue;
     }
     await lockGone(lock, signal);
@@ -121,26 +122,37 @@ export async function claim(lock: string, done: () => boolean | Promise<boolean>
  * (same inode, same holder). A takeover lock whose own holder died is removed the same way as any stale lock
  * (a double removal there needs a death in the middle of a takeover, which takes microseconds, and two waiters).
  */
-async function takeOver(lock: string, holder: string, ino: number): Promise<void> {
+async function takeOver(lock: string, holder: string, ino: number, signal?: AbortSignal): Promise<boolean> {
   const guard = `${lock}.takeover`;
   try {
     writeFileSync(guard, holderId(), { flag: 'wx', mode: 0o600 });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return;
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return false;
     // Another waiter is taking over: look again after it (or remove its guard if it died there).
     const g = await readFile(guard, 'latin1').catch(() => undefined);
     const gst = await stat(guard).catch(() => undefined);
-    if (g !== undefined && gst && lockStale(g, Date.now() - gst.mtimeMs)) rmSync(guard, { force: true });
-    else await lockGone(guard);
-    return;
+    if (g === undefined || !gst || !lockStale(g, Date.now() - gst.mtimeMs)) await lockGone(guard, signal);
+    else if (!removeIfSame(guard, g, gst.ino)) return false;
+    return true;
   }
   try {
-    const now = statSync(lock, { throwIfNoEntry: false });
-    if (now?.ino === ino && readFileSync(lock, 'latin1') === holder && lockStale(holder, Date.now() - now.mtimeMs)) rmSync(lock, { force: true });
-  } catch {
-    // gone meanwhile: nothing to remove
+    return removeIfSame(lock, holder, ino);
   } finally {
     rmSync(guard, { force: true });
+  }
+}
+
+/**
+ * Removes the lock file `path` if it is still the one judged stale (same inode, same holder, still stale); true
+ * when it is gone or was replaced (the caller looks again), false when it cannot be removed.
+ */
+export function removeIfSame(path: string, holder: string, ino: number): boolean {
+  try {
+    const now = statSync(path, { throwIfNoEntry: false });
+    if (now?.ino === ino && readFileSync(path, 'latin1') === holder && lockStale(holder, Date.now() - now.mtimeMs)) rmSync(path);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
   }
 }
 

@@ -172,6 +172,13 @@ export class ProfileRecorder {
     return { ucvmfsProfile: 1, steps: [...steps.values()], repositories };
   }
 
+  /** How much the job has recorded (steps, catalogs and objects): grows whenever anything is added. */
+  size(): number {
+    let n = this.steps.size;
+    for (const r of this.repos.values()) n += r.catalogs.size + r.objects.size;
+    return n;
+  }
+
   /** Whether the job added anything to `old`. */
   adds(old: AccessProfile | undefined): boolean {
     if (!old) return this.steps.size > 0 || this.repos.size > 0;
@@ -186,35 +193,37 @@ export class ProfileRecorder {
     return false;
   }
 
-  /** Writes the merged profile atomically (a crash leaves the old file or the new one); returns what it wrote. */
-  write(file: string, old: AccessProfile | undefined): AccessProfile {
+  /** Writes the merged profile atomically (a crash leaves the old file or the new one). */
+  write(file: string, old: AccessProfile | undefined): void {
     // Named by host too: a directory of profiles is often shared by a cluster's nodes.
     const tmp = `${file}.${hostname()}.${process.pid}.tmp`;
-    const merged = this.merge(old);
-    writeFileSync(tmp, JSON.stringify(merged) + '\n', { mode: 0o644 });
+    writeFileSync(tmp, JSON.stringify(this.merge(old)) + '\n', { mode: 0o644 });
     renameSync(tmp, file);
-    return merged;
   }
 }
 
 /**
- * Writes a job's profile each time it is called, if the job added to what was last written (or to `old`, the
- * profile the job started with); returns whether the profile was ever written. A failure is reported once, and
+ * Writes a job's profile each time it is called: the first time if the job added to `old` (the profile it started
+ * with), later only if it recorded more since; returns whether the profile was ever written. A failure is reported once, and
  * not at all for a profile that exists and cannot be written (shipped read-only with a job, to be replayed).
  */
 export function profileWriter(recorder: ProfileRecorder, file: string, old: AccessProfile | undefined, warn?: (line: string) => void): () => boolean {
-  let saved: AccessProfile | undefined;
+  let written = false;
+  let sizeWritten = 0;
   let failed = false;
   return () => {
-    if (!recorder.adds(saved ?? old)) return saved !== undefined;
+    // Again only if the job recorded more since (a profile at its bounds would never look complete to adds()).
+    if (written ? recorder.size() === sizeWritten : !recorder.adds(old)) return written;
     try {
-      saved = recorder.write(file, old);
+      sizeWritten = recorder.size();
+      recorder.write(file, old);
+      written = true;
     } catch (e) {
       const readOnly = ['EACCES', 'EROFS', 'EPERM'].includes((e as NodeJS.ErrnoException).code ?? '');
       if ((!old || !readOnly) && !failed) warn?.(`cannot write the access profile ${file}: ${(e as Error).message}`);
       failed = true;
     }
-    return saved !== undefined;
+    return written;
   };
 }
 

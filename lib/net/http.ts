@@ -24,6 +24,7 @@ import { createRequire } from 'node:module';
 import { pipeline, type Duplex, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { ioError } from '../errors.js';
+import { deferredCaContext } from './tls-trust.js';
 
 /** What {@link httpGet} needs to know about one request. */
 export interface GetRequest {
@@ -84,6 +85,14 @@ const agents = new Map<string, http.Agent>();
 let caIds = new WeakMap<readonly string[], number>();
 let nextCaId = 0;
 
+// What one https connection trusts: the CAs given, else Node's default store (with NODE_EXTRA_CA_CERTS when the
+// CLI kept it from Node's start).
+function trust(ca: readonly string[] | undefined): { ca?: string[]; secureContext?: tls.SecureContext } {
+  if (ca) return { ca: [...ca] };
+  const secureContext = deferredCaContext(tlsModule());
+  return secureContext ? { secureContext } : {};
+}
+
 function agentFor(kind: 'http' | 'https', ca: readonly string[] | undefined): http.Agent {
   let caId = 0;
   if (ca) {
@@ -94,7 +103,7 @@ function agentFor(kind: 'http' | 'https', ca: readonly string[] | undefined): ht
   let a = agents.get(key);
   if (!a) {
     const opts = { keepAlive: true, maxSockets: 32, timeout: IDLE_MS, scheduling: 'lifo' as const };
-    a = kind === 'http' ? new http.Agent(opts) : new (httpsModule().Agent)({ ...opts, ...(ca ? { ca: [...ca] } : {}) });
+    a = kind === 'http' ? new http.Agent(opts) : new (httpsModule().Agent)({ ...opts, ...trust(ca) });
     agents.set(key, a);
   }
   return a;
@@ -224,7 +233,7 @@ function attempt(url: string, req: GetRequest): Promise<GetResponse> {
         fail(Object.assign(new Error(`proxy ${req.proxy} refused a tunnel to ${authority}: HTTP ${res.statusCode}`), { code: 'EPROXYTUNNEL', status: res.statusCode, headers: res.headers }));
         return;
       }
-      start(() => tlsModule().connect({ socket, servername: tlsServername(target.hostname), ...(req.ca ? { ca: [...req.ca] } : {}) }));
+      start(() => tlsModule().connect({ socket, servername: tlsServername(target.hostname), ...trust(req.ca) }));
     });
     tunnel.end();
   });

@@ -7,9 +7,10 @@
  * @module
  */
 import { readdir, readFile } from 'node:fs/promises';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import type { SecureContext } from 'node:tls';
 
 /** Where to look, as the genuine client's parameters name it. */
 export interface TlsTrustConfig {
@@ -26,8 +27,8 @@ const PEM = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /**
  * The trusted CAs as PEM texts, or undefined when nothing beyond Node's defaults is configured or present (Node
- * then uses its own store, `NODE_EXTRA_CA_CERTS` included, unless {@link adoptDeferredCaCerts} took that over:
- * then Node's roots and those). `systemDirs`: where the system's CAs may be, in order.
+ * then uses its own store, `NODE_EXTRA_CA_CERTS` included: see {@link deferredCaContext}). `systemDirs`: where
+ * the system's CAs may be, in order.
  */
 export async function trustedCas(cfg: TlsTrustConfig, systemDirs: readonly string[] = SYSTEM_DIRS): Promise<readonly string[] | undefined> {
   let dir = cfg.certDir || '/etc/grid-security/certificates';
@@ -43,11 +44,8 @@ export async function trustedCas(cfg: TlsTrustConfig, systemDirs: readonly strin
   for (const text of [...await filesIn(dir), ...(bundle ? [await readText(bundle)] : [])]) {
     for (const m of text.matchAll(PEM)) found.add(m[0]);
   }
-  if (found.size === 0 && deferred === undefined) return undefined;
-  const extraFile = deferred ?? process.env.NODE_EXTRA_CA_CERTS;
-  const extra = extraFile ? (await readText(extraFile)).match(PEM) ?? [] : [];
-  if (deferred !== undefined && extra.length === 0) warnOnce(`Ignoring extra certs from \`${deferred}\`, load failed: no certificate in it could be read`);
-  if (found.size === 0 && extra.length === 0) return undefined;
+  if (found.size === 0) return undefined;
+  const extra = process.env.NODE_EXTRA_CA_CERTS ? (await readText(process.env.NODE_EXTRA_CA_CERTS)).match(PEM) ?? [] : [];
   // node:tls is loaded only by a client that talks https (it costs every start a few ms).
   const { rootCertificates } = createRequire(import.meta.url)('node:tls') as typeof import('node:tls');
   return [...new Set([...rootCertificates, ...extra, ...found])];
@@ -55,13 +53,14 @@ export async function trustedCas(cfg: TlsTrustConfig, systemDirs: readonly strin
 
 /** NODE_EXTRA_CA_CERTS when bin/ucvmfs.js kept it from Node's start: Node's own store then lacks them. */
 let deferred: string | undefined;
-let warned = false;
+/** Node's default store plus those certificates, made on the first https connection that needs it. */
+let deferredContext: SecureContext | null | undefined;
 
 /**
  * Takes back NODE_EXTRA_CA_CERTS, which bin/ucvmfs.js hands over as UCVMFS_DEFERRED_CA_CERTS so that Node does
  * not parse the whole certificate store at every start (Node 20 does when the variable is set, whether or not
  * the command ever talks https). The variable is put back at once, so that every process the CLI starts sees it
- * as the caller set it; {@link trustedCas} then adds those certificates to Node's roots itself.
+ * as the caller set it; {@link deferredCaContext} then adds those certificates to Node's store itself.
  */
 export function adoptDeferredCaCerts(env: NodeJS.ProcessEnv = process.env): void {
   const file = env.UCVMFS_DEFERRED_CA_CERTS;
@@ -73,11 +72,37 @@ export function adoptDeferredCaCerts(env: NodeJS.ProcessEnv = process.env): void
   deferred = file;
 }
 
-// Node's words when it cannot load NODE_EXTRA_CA_CERTS; it goes on with its own store, and so does ucvmfs.
-function warnOnce(message: string): void {
-  if (warned) return;
-  warned = true;
-  process.emitWarning(message);
+/**
+ * What an https connection that is given no CAs must trust: undefined for Node's default store as it is, or, when
+ * {@link adoptDeferredCaCerts} kept NODE_EXTRA_CA_CERTS from Node's start, a context with Node's default store
+ * (whichever it is: bundled, OpenSSL's or the system's) plus those certificates, as Node would have made it. Made
+ * once, on first use: building a store costs what the deferral saved at start.
+ */
+export function deferredCaContext(tls: typeof import('node:tls')): SecureContext | undefined {
+  if (deferred === undefined) return undefined;
+  if (deferredContext === undefined) {
+    let pems: string[] = [];
+    try {
+      pems = readFileSync(deferred, 'latin1').match(PEM) ?? [];
+    } catch {
+      // as an unreadable file: Node's store alone, with Node's warning
+    }
+    const ctx = tls.createSecureContext();
+    let added = 0;
+    for (const pem of pems) {
+      try {
+        // Adding to a context whose store is Node's shared root store gives the context its own copy first.
+        (ctx.context as { addCACert(pem: string): void }).addCACert(pem);
+        added++;
+      } catch {
+        // a certificate that does not parse is skipped
+      }
+    }
+    // Node's words when it cannot load the file; it goes on with its own store, and so does ucvmfs.
+    if (added === 0) process.emitWarning(`Ignoring extra certs from \`${deferred}\`, load failed: no certificate in it could be read`);
+    deferredContext = added ? ctx : null;
+  }
+  return deferredContext ?? undefined;
 }
 
 function hasCertificates(dir: string): boolean {
