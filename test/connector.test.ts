@@ -5,7 +5,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, openSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { parseManifest } from '../lib/format/manifest.js';
 import { hashToString } from '../lib/format/hash.js';
@@ -429,6 +430,14 @@ test('old shadow-tree revisions are pruned: not the newest, not linked from a li
   const trash = join(base, 'shadow', 'trash', 'sw.example.org@ffff.0123');
   mkdirSync(join(trash, 'sub'), { recursive: true });
   chmodSync(join(trash, 'sub'), 0o555);
+  // A takeover guard whose waiter was killed, and one of a live waiter (this process).
+  const { holderId } = await import('../lib/cache/claim.js');
+  const deadPid = spawnSync('/bin/true').pid;
+  mkdirSync(join(base, 'shadow', 'locks'), { recursive: true });
+  const deadGuard = join(base, 'shadow', 'locks', 'sw.example.org.lock.takeover');
+  const liveGuard = join(base, 'shadow', 'locks', 'other.example.org.lock.takeover');
+  write(deadGuard, `${hostname()} ${deadPid} 1`);
+  write(liveGuard, holderId());
   mkdirSync(join(base, 'shadow', 'root'), { recursive: true });
   symlinkSync(newest, join(base, 'shadow', 'root', 'sw.example.org'));
   mkdirSync(join(sessions, `${process.pid}-x`), { recursive: true });
@@ -439,6 +448,8 @@ test('old shadow-tree revisions are pruned: not the newest, not linked from a li
   for (const d of [old, retired]) assert.equal(exists(d) || exists(`${d}.state`) || exists(`${d}.hidden`), false, d);
   for (const d of [newest, inSession, recent, retiredInUse, current]) assert.ok(exists(join(d, 'sub', 'file')) && exists(`${d}.hidden/.cvmfs`) && exists(`${d}.state`), d);
   assert.deepEqual(readdirSync(join(base, 'shadow', 'trash')), []);
+  assert.equal(exists(deadGuard), false, 'the dead waiter\'s guard is removed');
+  assert.ok(exists(liveGuard), 'a live waiter\'s guard is kept');
 });
 
 layered('a program whose loader (PT_INTERP) is under /cvmfs runs, argv[0] kept; a script whose interpreter is one too', async () => {

@@ -6,7 +6,8 @@
  * send no events and for holders that die.
  * @module
  */
-import { watch, readFileSync, rmSync, statSync, writeFileSync, type FSWatcher } from 'node:fs';
+import { watch, readdirSync, readFileSync, rmSync, statSync, writeFileSync, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
 import { readFile, stat, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 
@@ -139,6 +140,30 @@ async function takeOver(lock: string, holder: string, ino: number, signal?: Abor
     return removeIfSame(lock, holder, ino);
   } finally {
     rmSync(guard, { force: true });
+  }
+}
+
+/**
+ * Removes the takeover guards in `dir` whose holder is gone (a waiter killed in the microseconds of a takeover);
+ * a later takeover of the same lock would remove its guard too, but a lock nobody waits for again would keep it.
+ */
+export function removeDeadGuards(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.endsWith('.lock.takeover')) continue;
+    const path = join(dir, name);
+    try {
+      const st = statSync(path);
+      const holder = readFileSync(path, 'latin1');
+      if (lockStale(holder, Date.now() - st.mtimeMs)) removeIfSame(path, holder, st.ino);
+    } catch {
+      // gone meanwhile
+    }
   }
 }
 

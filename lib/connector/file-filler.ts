@@ -15,7 +15,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CvmfsError } from '../errors.js';
 import { nativePath } from '../format/byte-names.js';
-import { pidAlive } from '../cache/claim.js';
+import { pidAlive, removeDeadGuards } from '../cache/claim.js';
 import { inWritable } from './entry-maker.js';
 
 /** Where a file goes and what it must look like there. */
@@ -180,8 +180,8 @@ export async function fillFile(t: FillTarget, source: FillSource, copy: Copier):
 }
 
 /**
- * Removes the temporaries of processes that died while filling (killed jobs), so that nothing is left for a
- * later job to clean by hand. Temporaries of live processes are theirs.
+ * Removes the temporaries of processes that died while filling (killed jobs), and the guards of their lock
+ * takeovers, so that nothing is left for a later job to clean by hand. Temporaries of live processes are theirs.
  */
 export function removeDeadTemporaries(tmpDir: string): void {
   let names: string[];
@@ -190,6 +190,7 @@ export function removeDeadTemporaries(tmpDir: string): void {
   } catch {
     return;
   }
+  removeDeadGuards(tmpDir);
   const me = hostname();
   for (const name of names) {
     const [pid, , ...host] = name.split('.');

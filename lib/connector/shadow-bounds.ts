@@ -12,7 +12,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readl
 import { chmod, readdir, readlink, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, join } from 'node:path';
-import { claim, holderId, type Claim } from '../cache/claim.js';
+import { claim, holderId, removeDeadGuards, type Claim } from '../cache/claim.js';
 
 /** What each entry made in the shadow tree (a placeholder, a directory, a marker) is charged, in bytes. */
 export const ENTRY_BYTES = 256;
@@ -261,6 +261,7 @@ export function pruneRetired(base: string, sessions: string, stem: string): Prom
 export async function pruneShadow(base: string, sessions: string, graceMs = 3_600_000): Promise<string[]> {
   const revs = join(base, 'rev');
   for (const t of await readdir(join(base, 'trash')).catch(() => [] as string[])) await removeTree(join(base, 'trash', t)).catch(() => undefined);
+  removeDeadGuards(join(base, 'locks'));
   const names = await readdir(revs).catch(() => [] as string[]);
   const generations = new Map<string, number>();
   for (const name of names) {

@@ -82,10 +82,11 @@ export function deferredCaContext(tls: typeof import('node:tls')): SecureContext
   if (deferred === undefined) return undefined;
   if (deferredContext === undefined) {
     let pems: string[] = [];
+    let why = 'no certificate in it could be read';
     try {
       pems = readFileSync(deferred, 'latin1').match(PEM) ?? [];
-    } catch {
-      // as an unreadable file: Node's store alone, with Node's warning
+    } catch (e) {
+      why = (e as Error).message;
     }
     const ctx = tls.createSecureContext();
     let added = 0;
@@ -98,8 +99,9 @@ export function deferredCaContext(tls: typeof import('node:tls')): SecureContext
         // a certificate that does not parse is skipped
       }
     }
-    // Node's words when it cannot load the file; it goes on with its own store, and so does ucvmfs.
-    if (added === 0) process.emitWarning(`Ignoring extra certs from \`${deferred}\`, load failed: no certificate in it could be read`);
+    // Node's words when it cannot load the file (on standard error, as Node writes them at start); it goes on
+    // with its own store, and so does ucvmfs.
+    if (added === 0) process.stderr.write(`Warning: Ignoring extra certs from \`${deferred}\`, load failed: ${why}\n`);
     deferredContext = added ? ctx : null;
   }
   return deferredContext ?? undefined;
