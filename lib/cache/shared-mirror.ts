@@ -15,7 +15,7 @@
  */
 import { constants, readFileSync, statSync, type Stats } from 'node:fs';
 import { chmod, lstat, mkdir, open, rename, rm } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { lazyCrypto } from '../crypto/lazy.js';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -131,7 +131,7 @@ export class SharedMirror {
     const txn = join(this.dir, 'txn');
     await this.mkdirShared(txn);
     // A dot name: not matched by a `*` glob if the directory was swapped for one that is sourced (.bashrc.d).
-    const tmp = join(txn, `.${rel.replace(/\//g, '_')}.${process.pid}.${randomBytes(4).toString('hex')}`);
+    const tmp = join(txn, `.${rel.replace(/\//g, '_')}.${process.pid}.${lazyCrypto().randomBytes(4).toString('hex')}`);
     const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, FILE_MODE);
     let pending: Promise<unknown> = Promise.resolve();
     let failed = false;

@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { lazyCrypto } from '../crypto/lazy.js';
 import { chmod, mkdir, mkdtemp, readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { hostname } from 'node:os';
@@ -68,7 +68,7 @@ function profileIn(dir: string | undefined, argv: readonly string[], cwd: string
   } catch {
     return undefined;
   }
-  return join(dir, `${createHash('sha256').update(JSON.stringify([cwd, ...argv])).digest('hex').slice(0, 32)}.profile`);
+  return join(dir, `${lazyCrypto().createHash('sha256').update(JSON.stringify([cwd, ...argv])).digest('hex').slice(0, 32)}.profile`);
 }
 
 /** Sibling prefetch as `UCVMFS_PREFETCH` says: off, always (whatever the round trip), or by default when it pays. */

@@ -10,7 +10,7 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import { chmod, readdir, readlink, rm, stat } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { lazyCrypto } from '../crypto/lazy.js';
 import { basename, join } from 'node:path';
 import { claim, holderId, removeDeadGuards, type Claim } from '../cache/claim.js';
 
@@ -202,7 +202,7 @@ async function linkedGenerations(base: string, sessions: string, root = true): P
  * for complete), returning what to remove. */
 function toTrash(base: string, name: string): string[] {
   mkdirSync(join(base, 'trash'), { recursive: true, mode: 0o711 });
-  const to = join(base, 'trash', `${name}.${randomBytes(6).toString('hex')}`);
+  const to = join(base, 'trash', `${name}.${lazyCrypto().randomBytes(6).toString('hex')}`);
   const moved: string[] = [];
   for (const suffix of ['.state', '.hidden', '']) {
     try {

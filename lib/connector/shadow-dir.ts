@@ -5,7 +5,7 @@
  * anything in it.
  * @module
  */
-import { createHash } from 'node:crypto';
+import { lazyCrypto } from '../crypto/lazy.js';
 import { chmod, lstat, mkdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -62,7 +62,7 @@ export async function shadowArea(own: string, explicit = process.env.UCVMFS_SHAD
   }
   const top = join(tmpdir(), `ucvmfs-shadow-${uid()}`);
   await privateDir(top, false, TRAVERSE);
-  const base = join(top, createHash('sha256').update(resolve(own)).digest('hex').slice(0, 16));
+  const base = join(top, lazyCrypto().createHash('sha256').update(resolve(own)).digest('hex').slice(0, 16));
   await privateDir(base, false, TRAVERSE);
   return base;
 }
