@@ -452,6 +452,25 @@ test('old shadow-tree revisions are pruned: not the newest, not linked from a li
   assert.ok(exists(liveGuard), 'a live waiter\'s guard is kept');
 });
 
+test('sessions of dead jobs are removed at the next start, also when their pid now belongs to another process; live ones and other hosts\' are kept', async () => {
+  const { startTime } = await import('../lib/cache/claim.js');
+  const shadow = tempDir('ucvmfs-sessions-');
+  const sessions = join(shadow, 'sessions');
+  mkdirSync(sessions, { recursive: true });
+  const deadPid = spawnSync('/bin/true').pid;
+  // pid 1 lives for the whole test: a session naming it with another start time is a dead job's, its pid reused.
+  const reused = `${hostname()}.1@${Number(startTime(1)) + 1}-aaaaaa`;
+  const live = `${hostname()}.1@${startTime(1)}-bbbbbb`;
+  const deadOld = `${hostname()}.${deadPid}-cccccc`;
+  const otherHost = `elsewhere.example.org.${deadPid}@1-dddddd`;
+  for (const n of [reused, live, deadOld, otherHost]) mkdirSync(join(sessions, n));
+  const r = await exec(['/bin/sh', '-c', 'ls /cvmfs >/dev/null'], { UCVMFS_SHADOW_DIR: shadow });
+  assert.equal(r.code, 0, r.stderr);
+  // The job's own session may still be there: through the front, ucvmfs returns before it cleans up.
+  const left = readdirSync(sessions);
+  assert.deepEqual([reused, live, deadOld, otherHost].filter((n) => left.includes(n)), [live, otherHost]);
+});
+
 layered('a program whose loader (PT_INTERP) is under /cvmfs runs, argv[0] kept; a script whose interpreter is one too', async () => {
   const S = `/cvmfs/${SW}`;
   const direct = await exec([`${S}/bin/own-loader`, 'a', 'b c']);

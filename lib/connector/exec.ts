@@ -15,7 +15,7 @@ import { defaultCacheBase, privateCacheBase } from '../cache/location.js';
 import { privateDir, shadowArea, TRAVERSE } from './shadow-dir.js';
 import { pruneShadow, removeTree } from './shadow-bounds.js';
 import type { PrefetchOptions } from '../fs/prefetch.js';
-import { pidAlive } from '../cache/claim.js';
+import { pidAlive, startTime } from '../cache/claim.js';
 import { Job } from './job.js';
 import type { ExecOptions, ExecResult, NativeTracer } from './exec-options.js';
 
@@ -79,14 +79,19 @@ function prefetchFromEnv(v = ''): PrefetchOptions | false {
 
 export { privateDir };
 
-/** Session directories of processes that died without cleaning up. */
+/**
+ * Session directories of processes that died without cleaning up. A session is named `<host>.<pid>@<start>-XXXXXX`
+ * (the start time tells a reused pid from the session's own process: a dead session kept for a reused pid would
+ * keep its shadow generations from ever being removed); `<host>.<pid>-XXXXXX` and `<pid>-XXXXXX` are older names.
+ */
 async function removeStale(sessions: string): Promise<void> {
   const me = hostname();
   for (const name of await readdir(sessions).catch(() => [] as string[])) {
-    const m = /^(?:(.*)\.)?(\d+)-[^-]*$/.exec(name);
+    const m = /^(?:(.*)\.)?(\d+)(?:@(\d+))?-[^-]*$/.exec(name);
     if (!m || (m[1] !== undefined && m[1] !== me)) continue; // another node's session is that node's to judge
     const pid = Number(m[2]);
-    if (pid > 0 && pid !== process.pid && !pidAlive(pid)) await removeTree(join(sessions, name)).catch(() => undefined);
+    const gone = !pidAlive(pid) || (m[3] !== undefined && startTime(pid) !== m[3]);
+    if (pid > 0 && pid !== process.pid && gone) await removeTree(join(sessions, name)).catch(() => undefined);
   }
 }
 
@@ -105,7 +110,8 @@ async function sessionDir(options: ExecOptions): Promise<{ base: string; root: s
   await removeStale(sessions);
   await pruneShadow(base, sessions);
   // Named by host too: a home directory (and so this cache) is often shared by the nodes of a cluster.
-  const root = await mkdtemp(join(sessions, `${hostname()}.${process.pid}-`));
+  const start = startTime(process.pid);
+  const root = await mkdtemp(join(sessions, `${hostname()}.${process.pid}${start ? `@${start}` : ''}-`));
   // The job's /cvmfs: listable by any user it switches to (`ls /cvmfs`), writable by none.
   await chmod(root, 0o755);
   // Configured repositories show in `ls /cvmfs` at once (empty until opened) and open on first access, like
