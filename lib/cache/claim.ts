@@ -146,24 +146,30 @@ async function takeOver(lock: string, holder: string, ino: number, signal?: Abor
 /**
  * Removes the takeover guards in `dir` whose holder is gone (a waiter killed in the microseconds of a takeover);
  * a later takeover of the same lock would remove its guard too, but a lock nobody waits for again would keep it.
+ * `names`: the directory's listing, when the caller has it already.
  */
-export function removeDeadGuards(dir: string): void {
-  let names: string[];
+export function removeDeadGuards(dir: string, names?: readonly string[]): void {
   try {
-    names = readdirSync(dir);
+    names ??= readdirSync(dir);
   } catch {
     return;
   }
-  for (const name of names) {
-    if (!name.endsWith('.lock.takeover')) continue;
-    const path = join(dir, name);
-    try {
-      const st = statSync(path);
-      const holder = readFileSync(path, 'latin1');
-      if (lockStale(holder, Date.now() - st.mtimeMs)) removeIfSame(path, holder, st.ino);
-    } catch {
-      // gone meanwhile
-    }
+  for (const name of names) if (name.endsWith('.lock.takeover')) deadLock(join(dir, name), true);
+}
+
+/**
+ * Whether the lock (or guard) file `path` is stale: its holder is gone, or see {@link lockStale}; with `remove`,
+ * a stale one is removed if it is still the one judged (see {@link removeIfSame}).
+ */
+export function deadLock(path: string, remove: boolean): boolean {
+  try {
+    const st = statSync(path);
+    const holder = readFileSync(path, 'latin1');
+    if (!lockStale(holder, Date.now() - st.mtimeMs)) return false;
+    if (remove) removeIfSame(path, holder, st.ino);
+    return true;
+  } catch {
+    return false; // gone meanwhile
   }
 }
 

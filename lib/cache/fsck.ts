@@ -11,7 +11,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DIGEST_LOG } from './disk-cache.js';
-import { lockStale, pidAlive, removeIfSame } from './claim.js';
+import { deadLock, pidAlive } from './claim.js';
 import { createHasher, parseHash } from '../format/hash.js';
 
 /** What fsck found. */
@@ -100,12 +100,8 @@ export async function fsckCache(dir: string, options: { repair?: boolean; onProg
     const pid = Number(t.split('.').find((x) => /^\d+$/.test(x)));
     // A claim's lock, or the guard of a takeover of one (claim.ts), whose holder is gone.
     if (t.endsWith('.lock') || t.endsWith('.lock.takeover')) {
-      const st = await stat(join(dir, 'txn', t)).catch(() => undefined);
-      const holder = await readFile(join(dir, 'txn', t), 'latin1').catch(() => '');
-      if (!st || !lockStale(holder, Date.now() - st.mtimeMs)) continue;
-      report.staleTemps++;
       // Removed only if still the one judged: a waiter may have just made a new one of that name.
-      if (options.repair) removeIfSame(join(dir, 'txn', t), holder, st.ino);
+      if (deadLock(join(dir, 'txn', t), !!options.repair)) report.staleTemps++;
     } else if (Number.isInteger(pid) && pid > 0 && !pidAlive(pid)) {
       report.staleTemps++;
       if (options.repair) await rm(join(dir, 'txn', t), { force: true });

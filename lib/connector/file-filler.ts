@@ -190,7 +190,7 @@ export function removeDeadTemporaries(tmpDir: string): void {
   } catch {
     return;
   }
-  removeDeadGuards(tmpDir);
+  removeDeadGuards(tmpDir, names);
   const me = hostname();
   for (const name of names) {
     const [pid, , ...host] = name.split('.');
