@@ -60,6 +60,7 @@ import { resolveSettings, type MemoryBudgets } from './open/settings.js';
 import { openStorage } from './open/storage.js';
 import { TrustChain } from './open/trust-chain.js';
 import { pickRevision } from './open/revision.js';
+import { nowMs } from './clock.js';
 
 /** An open, verified repository. Its {@link Repository.fs} serves one revision. */
 export class Repository {
@@ -300,11 +301,11 @@ export async function openRepository(fqrn: string, options: OpenOptions = {}): P
 
 /** Milliseconds per named step, for the debug log (start-up is measured step by step). */
 class StepClock {
-  private last = performance.now();
+  private last = nowMs();
   private readonly steps: string[] = [];
 
   step(name: string): void {
-    const now = performance.now();
+    const now = nowMs();
     this.steps.push(`${name} ${(now - this.last).toFixed(1)} ms`);
     this.last = now;
   }

@@ -1,9 +1,13 @@
-// Builds dist/lib/cli/ucvmfs.cjs: the CLI and every module it may load in one CommonJS file, which bin/ucvmfs.js
-// runs. Node resolves, links and evaluates 60-odd ES modules one by one at every start (about 30-50 ms of a
-// command that takes 150); one script compiles lazily and links nothing. Dynamic imports stay lazy (esbuild
-// turns them into calls that evaluate the module on first use). Run by `npm run build` after tsc.
+// Builds the installed command's two files, which bin/ucvmfs.js runs:
+// - dist/lib/cli/ucvmfs-cli.cjs: the CLI and every module it may load in one CommonJS file. Node resolves, links
+//   and evaluates 60-odd ES modules one by one at every start (about 30-50 ms of a command that takes 150); one
+//   script compiles lazily and links nothing. Dynamic imports stay lazy (esbuild turns them into calls that
+//   evaluate the module on first use).
+// - dist/lib/cli/ucvmfs.cjs (lib/cli/start.ts), written last: runs the first through V8's code cache
+//   (lib/cli/code-cache.ts), which spares compiling it again.
+// Run by `npm run build` after tsc.
 //
-// The file sits beside dist/lib/cli/main.js so that paths computed from `import.meta.url` (the native addon and
+// The files sit beside dist/lib/cli/main.js so that paths computed from `import.meta.url` (the native addon and
 // the preload library, three levels up) resolve to the same place as from the ES modules; sql.js is left out and
 // loaded from node_modules as before (its WASM file is found beside its script).
 import { build } from 'esbuild';
@@ -11,9 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-await build({
-  entryPoints: [join(root, 'dist/lib/cli/main.js')],
-  outfile: join(root, 'dist/lib/cli/ucvmfs.cjs'),
+const common = {
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -26,4 +28,6 @@ await build({
   // "use strict" first: a directive only counts before any statement, and the ES modules were strict.
   banner: { js: "'use strict';\nvar __ucvmfs_module_url = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
-});
+};
+await build({ ...common, entryPoints: [join(root, 'dist/lib/cli/main.js')], outfile: join(root, 'dist/lib/cli/ucvmfs-cli.cjs') });
+await build({ ...common, entryPoints: [join(root, 'dist/lib/cli/start.js')], outfile: join(root, 'dist/lib/cli/ucvmfs.cjs') });

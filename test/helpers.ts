@@ -146,13 +146,17 @@ export interface CliResult {
   stderr: string;
 }
 
+let codeCache: string | undefined;
+
 /**
  * Runs the command as a user does, through bin/ucvmfs.js, asynchronously (a server in this process must keep
  * answering meanwhile). Tests that start `node CLI` themselves cover the ES modules.
  */
 export function ucvmfs(args: string[], env: Record<string, string> = {}, input?: string): Promise<CliResult> {
+  // Compiled code goes to a directory of this test process's (removed at its end), not the user's cache.
+  codeCache ??= join(tempDir('ucvmfs-code-'), 'cache');
   return new Promise((resolve) => {
-    const p = spawn(BIN, args, { env: { ...process.env, ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const p = spawn(BIN, args, { env: { ...process.env, UCVMFS_CODE_CACHE: codeCache!, ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     if (input !== undefined) p.stdin!.end(input);
     const out: Buffer[] = [];
     let err = '';

@@ -15,7 +15,7 @@
  */
 import { constants, readFileSync, statSync, type Stats } from 'node:fs';
 import { chmod, lstat, mkdir, open, rename, rm } from 'node:fs/promises';
-import { lazyCrypto } from '../crypto/lazy.js';
+import { lazyCrypto } from '../lazy.js';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';

@@ -19,6 +19,7 @@ import type { Spec } from '../select.js';
 import type { ExecResult } from '../connector/exec.js';
 import { inMask, takeFront } from './front.js';
 import { adoptDeferredCaCerts } from '../net/tls-trust.js';
+import { stdoutStream, writeOut } from './stdout.js';
 
 // Commands load what they need when they run: `ucvmfs exec -- true` should not pay for the HTTP client.
 const load = {
@@ -142,7 +143,7 @@ async function copyToStdout(fh: CvmfsFileHandle, buf: Buffer): Promise<void> {
     for (;;) {
       const { bytesRead } = await fh.read(buf, 0, buf.length, null);
       if (bytesRead === 0) return;
-      await new Promise<void>((res, rej) => process.stdout.write(buf.subarray(0, bytesRead), (e) => (e ? rej(e) : res())));
+      await new Promise<void>((res, rej) => stdoutStream().write(buf.subarray(0, bytesRead), (e) => (e ? rej(e) : res())));
     }
   } finally {
     await fh.close();
@@ -151,7 +152,7 @@ async function copyToStdout(fh: CvmfsFileHandle, buf: Buffer): Promise<void> {
 
 /** Writes text; names that are not UTF-8 (escaped bytes, see format/byte-names.ts) go out as their bytes. */
 function out(s: string): Promise<void> {
-  return new Promise((res, rej) => process.stdout.write(encodeName(s), (e) => (e ? rej(e) : res())));
+  return writeOut(encodeName(s));
 }
 
 /**
@@ -522,7 +523,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
       repos[m.fqrn] = dir;
     }
     const srv = await serveRepositories(repos, Number(opt(a, 'port') ?? 0));
-    for (const fqrn of Object.keys(repos)) process.stdout.write(`serving ${fqrn} at ${srv.url}/${fqrn}\n`);
+    for (const fqrn of Object.keys(repos)) await out(`serving ${fqrn} at ${srv.url}/${fqrn}\n`);
     await new Promise<void>((res) => {
       process.once('SIGINT', res);
       process.once('SIGTERM', res);
@@ -540,11 +541,11 @@ async function main(): Promise<void> {
     fail(`${(e as Error).message}\n\n${USAGE}`, 2);
   }
   if (!a.command || a.command === 'help' || a.options.has('help')) {
-    process.stdout.write(USAGE);
+    await out(USAGE);
     return;
   }
   if (a.command === 'version' || a.options.has('version')) {
-    process.stdout.write(`ucvmfs ${VERSION}\n`);
+    await out(`ucvmfs ${VERSION}\n`);
     return;
   }
   const cmd = commands[a.command];
@@ -558,12 +559,9 @@ async function main(): Promise<void> {
     process.exit(rc ?? 0);
   } catch (e) {
     const err = e as Error & { code?: string; reason?: string };
-    if (err.code === 'EPIPE') return;
+    if (err.code === 'EPIPE') process.exit(0); // the reader has gone, as `cat | head` leaves it
     fail(`${err.message}${err.reason ? ` [${err.reason}]` : ''}`);
   }
 }
 
-process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') process.exit(0);
-});
 void main();

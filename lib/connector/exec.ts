@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { lazyCrypto } from '../crypto/lazy.js';
+import { lazyCrypto } from '../lazy.js';
 import { chmod, mkdir, mkdtemp, readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { hostname } from 'node:os';

@@ -11,8 +11,8 @@ import { chmodSync, constants, fchmodSync, fstatSync, ftruncateSync, futimesSync
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { lazyStream, lazyStreamPromises } from '../lazy.js';
 import { CvmfsError } from '../errors.js';
 import { nativePath } from '../format/byte-names.js';
 import { pidAlive, removeDeadGuards } from '../cache/claim.js';
@@ -98,13 +98,13 @@ function openForFill(file: string, mode: number): number {
 /** Writes a stream at the start of an open file; the number of bytes it held. */
 async function writeStream(source: () => Readable, fd: number): Promise<number> {
   let n = 0;
-  const count = new Transform({
+  const count = new (lazyStream().Transform)({
     transform(chunk: Buffer, _enc, done) {
       n += chunk.length;
       done(null, chunk);
     },
   });
-  await pipeline(source(), count, createWriteStream('', { fd, start: 0, autoClose: false }));
+  await lazyStreamPromises().pipeline(source(), count, createWriteStream('', { fd, start: 0, autoClose: false }));
   return n;
 }
 

@@ -10,7 +10,7 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import { chmod, readdir, readlink, rm, stat } from 'node:fs/promises';
-import { lazyCrypto } from '../crypto/lazy.js';
+import { lazyCrypto } from '../lazy.js';
 import { basename, join } from 'node:path';
 import { claim, holderId, removeDeadGuards, type Claim } from '../cache/claim.js';
 

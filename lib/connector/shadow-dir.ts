@@ -5,7 +5,7 @@
  * anything in it.
  * @module
  */
-import { lazyCrypto } from '../crypto/lazy.js';
+import { lazyCrypto } from '../lazy.js';
 import { chmod, lstat, mkdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';

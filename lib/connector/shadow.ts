@@ -31,6 +31,7 @@ import { CvmfsError } from '../errors.js';
 import { shadowMode } from './modes.js';
 import { bindBounds, completeSubtree, type BindBounds } from './bind-source.js';
 import { contentBytes, ENTRY_BYTES, generationsOf, joinGeneration, markLinked, markLinkedEarly, parseGeneration, pruneRetired, rootMayMove, UsageMeter } from './shadow-bounds.js';
+import { nowMs } from '../clock.js';
 
 export { shadowMode };
 
@@ -533,7 +534,7 @@ export class ShadowTree {
   private async doList(repo: Repository, fqrn: string, parts: readonly string[], dir: string): Promise<void> {
     const done = this.marker(fqrn, 'l', '/' + parts.join('/'));
     if (existsSync(done)) return;
-    const t0 = performance.now();
+    const t0 = nowMs();
     const rpath = '/' + parts.join('/');
     const self = await repo.fs.entry(rpath, false);
     const ndir = nativePath(dir);
@@ -557,7 +558,7 @@ export class ShadowTree {
     this.charge(fqrn, made);
     this.usage.flush();
     this.counters.directories++;
-    this.counters.listMs += performance.now() - t0;
+    this.counters.listMs += nowMs() - t0;
   }
 
   /** Makes one slice of a directory's entries: new names in one native batch, the others one by one. */
@@ -642,7 +643,7 @@ export class ShadowTree {
   }
 
   private async fillClaimed(repo: Repository, fqrn: string, parts: readonly string[], entry: Entry, file: string, tmpDir: string): Promise<void> {
-    const t0 = performance.now();
+    const t0 = nowMs();
     const dirPath = '/' + parts.slice(0, -1).join('/');
     if (this.prefetch && parts.length > 0) {
       let pf = this.prefetchers.get(fqrn);
@@ -652,9 +653,9 @@ export class ShadowTree {
     let source: FillSource;
     if (entry.hash && !entry.chunked) {
       // One verified object in the cache holds the whole content: the kernel copies it.
-      const tf = performance.now();
+      const tf = nowMs();
       source = await repo.objects.get(entry.hash, '', entry.compression, undefined, entry.size);
-      this.counters.fetchMs += performance.now() - tf;
+      this.counters.fetchMs += nowMs() - tf;
     } else if (this.native.copyAt) {
       // Each chunk goes from its verified cache file into place in the kernel, as it arrives.
       source = { pieces: repo.fs.pieceFiles('/' + parts.join('/')) };
@@ -673,7 +674,7 @@ export class ShadowTree {
     }, source, { into: this.native.copyInto, at: this.native.copyAt });
     this.counters.files++;
     this.counters.bytes += entry.size;
-    this.counters.fillMs += performance.now() - t0;
+    this.counters.fillMs += nowMs() - t0;
   }
 
   /** Where the fills of a revision write their temporaries: beside its markers, on the tree's file system. */

@@ -2,7 +2,8 @@
  * An open file, shaped like node:fs/promises' FileHandle for the read-only calls.
  * @module
  */
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { lazyStream } from '../lazy.js';
 import { fsError } from '../errors.js';
 import type { ContentReader } from './content.js';
 import { CvmfsStats } from './stats.js';
@@ -100,12 +101,12 @@ export class CvmfsFileHandle {
         yield n === buf.length ? buf : buf.subarray(0, n);
       }
     }
-    return Readable.from(gen(), { objectMode: false, highWaterMark: hwm });
+    return lazyStream().Readable.from(gen(), { objectMode: false, highWaterMark: hwm });
   }
 
   /** A web ReadableStream of the whole content. */
   readableWebStream(): ReadableStream<Uint8Array> {
-    return Readable.toWeb(this.createReadStream()) as unknown as ReadableStream<Uint8Array>;
+    return lazyStream().Readable.toWeb(this.createReadStream()) as unknown as ReadableStream<Uint8Array>;
   }
 
   /** Iterates over the content in pieces. */

@@ -2,7 +2,8 @@
  * The read-only, `node:fs/promises`-shaped view of one repository revision.
  * @module
  */
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { lazyStream } from '../lazy.js';
 import { constants } from 'node:fs';
 import { fsError } from '../errors.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -191,7 +192,7 @@ export class CvmfsFs {
         await fh.close();
       }
     }
-    return Readable.from(gen(), { objectMode: false });
+    return lazyStream().Readable.from(gen(), { objectMode: false });
   }
 
   /**

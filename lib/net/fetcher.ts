@@ -10,7 +10,8 @@
  * Stratum-1s before the first request. Requests go through http.ts (node:http, pooled keep-alive connections).
  * @module
  */
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable, TransformCallback } from 'node:stream';
+import { lazyStream } from '../lazy.js';
 import { debug, debugEnabled } from '../debug.js';
 import { ioError, CvmfsError } from '../errors.js';
 import { VERSION } from '../version.js';
@@ -18,6 +19,7 @@ import { classify, HttpStatusError, isTransfer, TooSlowError, type FailureKind }
 import { ProxyChain } from './proxy-chain.js';
 import { geoPath, geoQuery, parseGeoReply } from './geo.js';
 import type * as HttpModule from './http.js';
+import { nowMs } from '../clock.js';
 
 // node:http (with net and zlib) loads on the first request: a warm command that answers from the cache never
 // makes one, and skips their ~7 ms of module loading.
@@ -260,7 +262,7 @@ export class Fetcher {
     const timeout = proxy === 'DIRECT' ? this.o.timeoutDirectMs : this.o.timeoutMs;
     const ca = url.startsWith('https:') && this.o.ca ? await (this.caList ??= this.o.ca()) : undefined;
     const { httpGet } = await http();
-    const asked = performance.now();
+    const asked = nowMs();
     const res = await httpGet({
       url,
       proxy,
@@ -270,7 +272,7 @@ export class Fetcher {
       ...(ca ? { ca } : {}),
       ...(signal ? { signal } : {}),
     });
-    this.latencies[this.latencyAt++ % 16] = performance.now() - asked;
+    this.latencies[this.latencyAt++ % 16] = nowMs() - asked;
     if (res.status < 200 || res.status > 299) {
       res.body.destroy();
       throw new HttpStatusError(res.status, url, res.headers);
@@ -280,7 +282,7 @@ export class Fetcher {
     let got = 0;
     // Counted on the way through (not with a 'data' listener, which would set the body flowing before a consumer
     // that awaits something first is attached, and lose what flowed meanwhile).
-    const counted = new Transform({
+    const counted = new (lazyStream().Transform)({
       transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
         got += chunk.length;
         cb(null, chunk);

@@ -21,8 +21,8 @@ import * as http from 'node:http';
 import type * as https from 'node:https';
 import type * as tls from 'node:tls';
 import { createRequire } from 'node:module';
-import { pipeline, type Duplex, type Readable } from 'node:stream';
-import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import type { Duplex, Readable } from 'node:stream';
+import { lazyStream, lazyZlib } from '../lazy.js';
 import { ioError } from '../errors.js';
 import { deferredCaContext } from './tls-trust.js';
 
@@ -252,9 +252,10 @@ function tlsServername(hostname: string): string | undefined {
 function decoded(res: http.IncomingMessage, url: string): Readable {
   const enc = String(res.headers['content-encoding'] ?? '').trim().toLowerCase();
   if (enc === '' || enc === 'identity') return res;
-  const decoder = enc === 'gzip' || enc === 'x-gzip' ? createGunzip() : enc === 'deflate' ? createInflate() : enc === 'br' ? createBrotliDecompress() : undefined;
+  const zlib = lazyZlib();
+  const decoder = enc === 'gzip' || enc === 'x-gzip' ? zlib.createGunzip() : enc === 'deflate' ? zlib.createInflate() : enc === 'br' ? zlib.createBrotliDecompress() : undefined;
   if (!decoder) throw ioError('decompression', `${url} came with Content-Encoding '${enc}', which this client cannot undo`);
   // pipeline ties the two: an error of either, or the reader destroying the decoder, ends both.
-  pipeline(res, decoder, () => { /* surfaced to whoever reads the body */ });
+  lazyStream().pipeline(res, decoder, () => { /* surfaced to whoever reads the body */ });
   return decoder;
 }

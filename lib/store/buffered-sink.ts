@@ -16,7 +16,8 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { close, open, write } from 'node:fs';
-import { constants, createInflate, type Inflate } from 'node:zlib';
+import type { Inflate } from 'node:zlib';
+import { lazyZlib } from '../lazy.js';
 import { ioError } from '../errors.js';
 import type { Compression } from '../format/flags.js';
 
@@ -40,6 +41,10 @@ function engineOf(z: Inflate): { engine: ZlibEngine; state: Uint32Array } | unde
   return { engine: engine as ZlibEngine, state: inner._writeState };
 }
 
+/** zlib.h's flush values (zlib itself loads on first use). */
+const Z_NO_FLUSH = 0;
+const Z_FINISH = 4;
+
 /** zlib's error codes, for errors shaped as Node's zlib gives them (`code`, `errno`). */
 const ZLIB_CODES = ['Z_NEED_DICT', 'Z_ERRNO', 'Z_STREAM_ERROR', 'Z_DATA_ERROR', 'Z_MEM_ERROR', 'Z_BUF_ERROR', 'Z_VERSION_ERROR'] as const;
 
@@ -47,7 +52,7 @@ let available: boolean | undefined;
 /** Whether Node's zlib engine can be driven directly (see the module comment); checked once. */
 export function bufferedSinkAvailable(): boolean {
   if (available === undefined) {
-    const z = createInflate();
+    const z = lazyZlib().createInflate();
     available = engineOf(z) !== undefined;
     z.close();
   }
@@ -102,11 +107,11 @@ export class BufferedSink {
   private constructor(private readonly fd: number, private readonly o: SinkOptions) {
     this.bufs.push(spare.pop() ?? Buffer.allocUnsafeSlow(BUFFER_BYTES), spare.pop() ?? Buffer.allocUnsafeSlow(BUFFER_BYTES));
     if (o.compression !== 'zlib') return;
-    this.inflater = createInflate();
+    this.inflater = lazyZlib().createInflate();
     this.zlib = engineOf(this.inflater)!; // open() checked bufferedSinkAvailable()
     // Node's own handler destroys the stream; here the error is kept and thrown by the call that hit it.
     this.zlib.engine.onerror = (message, errno) => {
-      const code = ZLIB_CODES.find((c) => constants[c] === errno) ?? 'Z_ERROR';
+      const code = ZLIB_CODES.find((c) => lazyZlib().constants[c] === errno) ?? 'Z_ERROR';
       this.failed ??= Object.assign(new Error(message), { errno, code });
     };
   }
@@ -145,12 +150,12 @@ export class BufferedSink {
       }
       return;
     }
-    await this.inflate(piece, constants.Z_NO_FLUSH);
+    await this.inflate(piece, Z_NO_FLUSH);
   }
 
   /** No more input: the zlib stream must be complete. Writes what is left and waits for every write. */
   async end(): Promise<void> {
-    if (this.zlib && !this.ended) await this.inflate(new Uint8Array(0), constants.Z_FINISH);
+    if (this.zlib && !this.ended) await this.inflate(new Uint8Array(0), Z_FINISH);
     if (this.off > 0) await this.flush();
     await this.writing;
   }
@@ -178,7 +183,7 @@ export class BufferedSink {
       if (produced > 0) await this.advance(produced);
       else if (state[0]! > 0) {
         // Room left and nothing came out: zlib needs more input, or (input left over) its stream has ended.
-        if (inLen > 0 || flush === constants.Z_FINISH) this.ended = true;
+        if (inLen > 0 || flush === Z_FINISH) this.ended = true;
         return;
       }
     }

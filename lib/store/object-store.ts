@@ -8,9 +8,8 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createInflate, inflateSync } from 'node:zlib';
+import type { Readable, TransformCallback } from 'node:stream';
+import { lazyStream, lazyStreamPromises, lazyZlib } from '../lazy.js';
 import { ioError, CvmfsError } from '../errors.js';
 import { createHasher, hashBytes, hashToString, objectPath, type ContentHash, type ObjectSuffix } from '../format/hash.js';
 import type { Compression } from '../format/flags.js';
@@ -170,7 +169,7 @@ export class ObjectStore {
   private async verifyAndShare(mirror: SharedMirror, rel: string, body: Readable, url: string, h: ContentHash, compression: Compression, sizeHint?: number): Promise<string> {
     const w = await mirror.writer(rel).catch(() => undefined); // a shared cache we cannot write still serves
     if (!w) return this.verifyInto(body, url, h, compression, sizeHint);
-    const tee = new Transform({
+    const tee = new (lazyStream().Transform)({
       transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
         w.write(chunk);
         cb(null, chunk);
@@ -252,6 +251,7 @@ export class ObjectStore {
     const chunkSize = Math.min(256 * 1024, Math.max(16 * 1024, 2 ** Math.ceil(Math.log2(sizeHint ?? 64 * 1024))));
     let committed = false;
     const hasher = createHasher(h.algorithm);
+    const { Transform } = lazyStream();
     const hashing = new Transform({
       transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
         hasher.update(chunk);
@@ -278,7 +278,8 @@ export class ObjectStore {
       try {
         const out = createWriteStream(tmp, { highWaterMark: chunkSize });
         out.once('error', (e) => (writeError = e));
-        if (compression === 'zlib') await pipeline(body, hashing, createInflate({ chunkSize }), keeping, out);
+        const { pipeline } = lazyStreamPromises();
+        if (compression === 'zlib') await pipeline(body, hashing, lazyZlib().createInflate({ chunkSize }), keeping, out);
         else await pipeline(body, hashing, keeping, out);
       } catch (e) {
         if (e instanceof CvmfsError) throw e;
@@ -321,7 +322,7 @@ export class ObjectStore {
     let data: Buffer;
     if (compression === 'zlib') {
       try {
-        data = inflateSync(raw, { maxOutputLength: size });
+        data = lazyZlib().inflateSync(raw, { maxOutputLength: size });
       } catch (e) {
         const tooBig = (e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE';
         throw ioError('decompression', tooBig ? `${url} decompresses to more than the ${size} bytes the catalog gives` : `cannot decompress ${url}: ${(e as Error).message}`, e);
