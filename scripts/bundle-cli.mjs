@@ -13,6 +13,8 @@
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const common = {
@@ -29,5 +31,8 @@ const common = {
   banner: { js: "'use strict';\nvar __ucvmfs_module_url = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
 };
-await build({ ...common, entryPoints: [join(root, 'dist/lib/cli/main.js')], outfile: join(root, 'dist/lib/cli/ucvmfs-cli.cjs') });
-await build({ ...common, entryPoints: [join(root, 'dist/lib/cli/start.js')], outfile: join(root, 'dist/lib/cli/ucvmfs.cjs') });
+const cli = join(root, 'dist/lib/cli/ucvmfs-cli.cjs');
+await build({ ...common, entryPoints: [join(root, 'dist/lib/cli/main.js')], outfile: cli });
+// The starter names its cache files by the build's content: V8 itself only compares the source's length.
+const id = createHash('sha256').update(readFileSync(cli)).digest('hex').slice(0, 16);
+await build({ ...common, entryPoints: [join(root, 'dist/lib/cli/start.js')], outfile: join(root, 'dist/lib/cli/ucvmfs.cjs'), define: { ...common.define, UCVMFS_BUILD_ID: JSON.stringify(id) } });

@@ -251,6 +251,18 @@ test('exit status, death by a signal, a missing command, repositories opened on 
   assert.match(lib.stdout.toString(), /^Hello, .*\(from libgreet 1\.0\)\n$/);
 });
 
+test('the command\'s stdout and stderr pipes stay blocking while ucvmfs opens a repository and downloads: a large write after that does not fail', async () => {
+  // A cold cache: the first /cvmfs access opens the repository and downloads (Node's streams look at stdout and
+  // stderr then, and used to build them, making the pipes the command shares non-blocking).
+  const cold = { CVMFS_CACHE_BASE: tempDir('ucvmfs-stdio-') };
+  const r = await exec(['/bin/sh', '-c', `cat ${M}/small/hello.txt >/dev/null && grep -h flags /proc/self/fdinfo/1 /proc/self/fdinfo/2 >&2 && head -c 30000000 /dev/zero && ls -R ${M} >/dev/null && head -c 10000000 /dev/zero`], cold);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.length, 40_000_000);
+  const flags = [...r.stderr.matchAll(/flags:\s+(\d+)/g)].map((m) => parseInt(m[1]!, 8));
+  assert.equal(flags.length, 2, r.stderr);
+  for (const f of flags) assert.equal(f & 0o4000, 0, `O_NONBLOCK on the command's stdio: ${r.stderr}`);
+});
+
 test('chunked files on an empty cache: every chunk copied from its cache file into place (copyAt), content as truth.json', async () => {
   const cold = { CVMFS_CACHE_BASE: tempDir('ucvmfs-chunked-') };
   const r = await exec(['sha1sum', `${M}/big/random_32M.bin`, `${M}/big/text_20M.txt`], cold);

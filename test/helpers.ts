@@ -87,6 +87,10 @@ function removeTemps(): void {
   }
 }
 
+// The compiled code (lib/cli/code-cache.ts) of every command the tests start goes to a directory of this test
+// process's, removed at its end, not to the user's cache.
+process.env.UCVMFS_CODE_CACHE ??= join(tempDir('ucvmfs-code-'), 'cache');
+
 /** A writable copy of a fixture's srv/ (for tamper tests). */
 export function copyFixture(fqrn: string): string {
   const dir = join(tempDir('ucvmfs-tamper-'), 'srv');
@@ -146,17 +150,13 @@ export interface CliResult {
   stderr: string;
 }
 
-let codeCache: string | undefined;
-
 /**
  * Runs the command as a user does, through bin/ucvmfs.js, asynchronously (a server in this process must keep
  * answering meanwhile). Tests that start `node CLI` themselves cover the ES modules.
  */
 export function ucvmfs(args: string[], env: Record<string, string> = {}, input?: string): Promise<CliResult> {
-  // Compiled code goes to a directory of this test process's (removed at its end), not the user's cache.
-  codeCache ??= join(tempDir('ucvmfs-code-'), 'cache');
   return new Promise((resolve) => {
-    const p = spawn(BIN, args, { env: { ...process.env, UCVMFS_CODE_CACHE: codeCache!, ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const p = spawn(BIN, args, { env: { ...process.env, ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     if (input !== undefined) p.stdin!.end(input);
     const out: Buffer[] = [];
     let err = '';

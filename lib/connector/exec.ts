@@ -151,6 +151,19 @@ function jobEnv(options: ExecOptions, job: Job, base: string): string[] {
 }
 
 /**
+ * Builds `process.stdout` and `process.stderr` now, before the command starts. Node makes a stdio pipe
+ * non-blocking when it first builds the stream over it, and that flag belongs to the pipe, which the command
+ * shares; the tracer starts the command with blocking stdio, but a stream built later (Node builds both behind
+ * the scenes: every `Readable.pipe` looks at them, and opening a repository pipes its downloads) turned the
+ * command's stdout and stderr non-blocking mid-run, and `find /cvmfs/... | wc` or `2>&1 | ...` failed with
+ * "write error" (EAGAIN) once the reader fell behind.
+ */
+function buildStdioStreams(): void {
+  void process.stdout;
+  void process.stderr;
+}
+
+/**
  * Runs `argv` with `/cvmfs` available, and resolves when it and every process it started have exited.
  * Only one command can run per process at a time (the tracer waits for any child of this process).
  */
@@ -167,6 +180,7 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
     const envp = jobEnv(options, job, base);
     const signals = options.signals ? { ignored: options.signals.ignored.toString(16), blocked: options.signals.blocked.toString(16) } : {};
     void job.shadowTree().catch(() => undefined);
+    buildStdioStreams();
     const res = await tracer.run({ file: argv[0]!, argv, envp, cwd, shadow: root, base, record: job.recordingFresh, ...signals }, (op, raw, reply) => job.ask(op, raw, reply));
     if (res.error) {
       // The command could not be started: say why; its status (126, 127) is what a shell would give.
