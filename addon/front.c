@@ -8,11 +8,14 @@
  *
  * It also records what Node cannot: the signal dispositions and mask the caller gave (Node resets every
  * disposition and the mask when it starts), so that `nohup`, `trap '' INT` and blocked signals reach the
- * command as they would without ucvmfs.
+ * command as they would without ucvmfs; and the caller's soft limit of open files, which Node raises to the hard
+ * limit at start (programs that use select() rely on the usual 1024, and some loop over every possible
+ * descriptor).
  *
  * usage: ucvmfs_front SCRIPT [ARG]...   (runs `node SCRIPT ARG...`; bin/ucvmfs.js calls it)
  * Node reads UCVMFS_FRONT_FD (a pipe to write "p<pid>\n", then "x<code>\n" or "s<signal>\n" into) and
- * UCVMFS_SIGNALS ("<ignored>:<blocked>", 64-bit hexadecimal masks, bit n-1 for signal n).
+ * UCVMFS_SIGNALS ("<ignored>:<blocked>", 64-bit hexadecimal masks, bit n-1 for signal n) and UCVMFS_NOFILE
+ * (the soft RLIMIT_NOFILE, decimal, or "inf").
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,6 +83,12 @@ int main(int argc, char **argv) {
   char sigs[64], fdv[16];
   snprintf(sigs, sizeof sigs, "%llx:%llx", (unsigned long long)ignored, (unsigned long long)blocked);
   setenv("UCVMFS_SIGNALS", sigs, 1);
+  struct rlimit nofile;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+    char lim[32] = "inf";
+    if (nofile.rlim_cur != RLIM_INFINITY) snprintf(lim, sizeof lim, "%llu", (unsigned long long)nofile.rlim_cur);
+    setenv("UCVMFS_NOFILE", lim, 1);
+  }
   int p[2];
   if (pipe(p) != 0) {
     perror("ucvmfs: pipe");

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -76,6 +77,10 @@ struct Options {
   // The signal dispositions and mask the caller gave ucvmfs (bit n-1 for signal n), which Node reset when it
   // started: the command gets them back, as a shell's child would (nohup, trap '' INT, a blocked signal).
   uint64_t ignored = 0, blocked = 0;
+  // The caller's soft limit of open files, which Node raised to the hard limit when it started: the command gets
+  // it back (select() users rely on 1024). Unset: left as Node has it.
+  bool nofileSet = false;
+  rlim_t nofile = RLIM_INFINITY;
 };
 
 // What must happen at the exit of a call.
@@ -1246,6 +1251,11 @@ class Tracer {
       for (int s = 1; s < NSIG && s <= 64; s++)
         if (o_.blocked >> (s - 1) & 1) sigaddset(&mask, s);
       sigprocmask(SIG_SETMASK, &mask, nullptr);
+      struct rlimit lim;
+      if (o_.nofileSet && getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+        lim.rlim_cur = lim.rlim_max != RLIM_INFINITY && (o_.nofile == RLIM_INFINITY || o_.nofile > lim.rlim_max) ? lim.rlim_max : o_.nofile;
+        setrlimit(RLIMIT_NOFILE, &lim);
+      }
       for (int s = 1; s < NSIG; s++)
         if (s != SIGKILL && s != SIGSTOP) signal(s, s <= 64 && (o_.ignored >> (s - 1) & 1) ? SIG_IGN : SIG_DFL);
       // Node opens its stdio close-on-exec; the command must inherit them.
@@ -1422,6 +1432,11 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   opt.record = o.Has("record") && o.Get("record").ToBoolean().Value();
   if (o.Has("ignored")) opt.ignored = std::stoull(o.Get("ignored").ToString().Utf8Value(), nullptr, 16);
   if (o.Has("blocked")) opt.blocked = std::stoull(o.Get("blocked").ToString().Utf8Value(), nullptr, 16);
+  if (o.Has("nofile")) {
+    std::string n = o.Get("nofile").ToString().Utf8Value();
+    opt.nofileSet = true;
+    opt.nofile = n == "inf" ? RLIM_INFINITY : (rlim_t)std::stoull(n, nullptr, 10);
+  }
   Napi::Array argv = o.Get("argv").As<Napi::Array>();
   for (uint32_t i = 0; i < argv.Length(); i++) opt.argv.push_back(argv.Get(i).ToString().Utf8Value());
   Napi::Array envp = o.Get("envp").As<Napi::Array>();

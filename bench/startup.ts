@@ -6,7 +6,9 @@
  * environment sets NODE_EXTRA_CA_CERTS (Node then parses every certificate of the store at start, and so does
  * `node -e 0`), one more pair without it for both, so that the ratio does not hang on this machine's setting.
  * Max resident memory of each command from GNU time, one extra run apart from the timed ones (Node on the
- * one-file build: through the bin, `exec`'s front returns before Node ends).
+ * one-file build's starter: through the bin, `exec`'s front returns before Node ends). The commands keep their
+ * compiled code in a code cache of the bench's (lib/cli/code-cache.ts), filled by the first runs, as a user's
+ * home would.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -47,7 +49,9 @@ export async function startupGroup(ctx: StartupContext): Promise<void> {
   const fallback = nginx ? undefined : await startServer({ [fqrn]: srv });
   const serverUrl = nginx ? nginx.url : `${fallback!.url}/@fqrn@`;
   const warmCache = await mkdtemp(join(ctx.work, 'startup-warm-'));
-  const base: NodeJS.ProcessEnv = { ...process.env, CVMFS_SERVER_URL: serverUrl, CVMFS_PUBLIC_KEY: key };
+  // The compiled code of the commands (lib/cli/code-cache.ts), as a user's home keeps it; the first runs fill it.
+  const codeCache = await mkdtemp(join(ctx.work, 'startup-code-'));
+  const base: NodeJS.ProcessEnv = { ...process.env, CVMFS_SERVER_URL: serverUrl, CVMFS_PUBLIC_KEY: key, UCVMFS_CODE_CACHE: codeCache };
   for (const k of ['NODE_DEBUG', 'UCVMFS_TRACER_DEBUG', 'CVMFS_HTTP_PROXY']) delete base[k];
   const commands: Command[] = [
     { id: '15a', name: `ucvmfs stat ${fqrn}:${smallPath}, warm cache`, argv: ['stat', `${fqrn}:${smallPath}`], maxSlowdown: 1.5 },
@@ -104,6 +108,7 @@ export async function startupGroup(ctx: StartupContext): Promise<void> {
     }
   } finally {
     await rm(warmCache, { recursive: true, force: true });
+    await rm(codeCache, { recursive: true, force: true });
     if (nginx) await nginx.stop();
     if (fallback) await fallback.close();
   }

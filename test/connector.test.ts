@@ -16,7 +16,7 @@ import { elfInterpreter } from '../lib/connector/elf.js';
 import { loadTracer } from '../lib/connector/exec.js';
 import { dirname, join } from 'node:path';
 import { publish } from '../lib/index.js';
-import { fixtureNames, keyOf, readTruth, serve, tempDir, ucvmfs, FIXTURES, ROOT, type CliResult } from './helpers.js';
+import { fixtureNames, keyOf, readTruth, serve, tempDir, ucvmfs, BIN, FIXTURES, ROOT, type CliResult } from './helpers.js';
 import { layeredWith } from './layers.js';
 import { podmanRun } from './podman.js';
 import type { RepositoryServer } from '../lib/serve.js';
@@ -249,6 +249,14 @@ test('exit status, death by a signal, a missing command, repositories opened on 
   const lib = await exec(['/bin/sh', '-c', `LD_LIBRARY_PATH=${M}/sw/lib ${M}/sw/bin/hello-norpath`]);
   assert.equal(lib.code, 0, lib.stderr);
   assert.match(lib.stdout.toString(), /^Hello, .*\(from libgreet 1\.0\)\n$/);
+});
+
+test('the command gets the caller\'s soft limit of open files back (Node raises its own to the hard limit)', () => {
+  const hard = spawnSync('/bin/sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim();
+  const soft = hard === 'unlimited' ? '1000' : String(Math.min(1000, Number(hard) - 1));
+  const r = spawnSync('/bin/bash', ['-c', `ulimit -Sn ${soft} && "$0" exec -- /bin/sh -c 'ulimit -Sn; ulimit -Hn'`, BIN], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, `${soft}\n${hard}\n`);
 });
 
 test('the command\'s stdout and stderr pipes stay blocking while ucvmfs opens a repository and downloads: a large write after that does not fail', async () => {

@@ -11,6 +11,8 @@ import { closeSync, writeSync } from 'node:fs';
 export interface Front {
   /** The caller's ignored signals and mask (bit n-1 for signal n). */
   signals?: { ignored: bigint; blocked: bigint };
+  /** The caller's soft limit of open files (Infinity: none), which Node raised at start. */
+  openFilesLimit?: number;
   /** Tells the front the command's process id (signals sent to the front go there). */
   started(pid: number): void;
   /** Tells the front how the command ended; the front then exits the same way. Once only. */
@@ -23,6 +25,8 @@ export interface Front {
 export function takeFront(env: NodeJS.ProcessEnv = process.env, closeOnExec?: (fd: number) => number): Front {
   const sig = /^([0-9a-f]{1,16}):([0-9a-f]{1,16})$/.exec(env.UCVMFS_SIGNALS ?? '');
   const fdText = env.UCVMFS_FRONT_FD ?? '';
+  const nofile = /^(\d{1,15}|inf)$/.exec(env.UCVMFS_NOFILE ?? '')?.[1];
+  delete env.UCVMFS_NOFILE;
   delete env.UCVMFS_SIGNALS;
   delete env.UCVMFS_FRONT_FD;
   let fd = /^\d+$/.test(fdText) && Number(fdText) > 2 ? Number(fdText) : -1;
@@ -37,6 +41,7 @@ export function takeFront(env: NodeJS.ProcessEnv = process.env, closeOnExec?: (f
   };
   return {
     signals: sig ? { ignored: BigInt(`0x${sig[1]}`), blocked: BigInt(`0x${sig[2]}`) } : undefined,
+    ...(nofile ? { openFilesLimit: nofile === 'inf' ? Infinity : Number(nofile) } : {}),
     present: fd >= 0,
     started: (pid) => say(`p${pid}`),
     ended(code, signal) {

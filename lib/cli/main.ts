@@ -476,6 +476,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
       repositories: repos,
       profile: opt(a, 'profile'),
       signals: front.signals,
+      ...(front.openFilesLimit !== undefined ? { openFilesLimit: front.openFilesLimit } : {}),
       warn: (line) => process.stderr.write(`ucvmfs: ${line}\n`),
       onStart: (pid) => {
         running = pid;

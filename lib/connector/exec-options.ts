@@ -12,7 +12,7 @@ import type { ReplayOptions, ReplayStats } from './profile.js';
 /** What the native module offers. */
 export interface NativeTracer {
   run(
-    o: { file: string; argv: string[]; envp: string[]; cwd: string; shadow: string; base: string; record?: boolean; ignored?: string; blocked?: string },
+    o: { file: string; argv: string[]; envp: string[]; cwd: string; shadow: string; base: string; record?: boolean; ignored?: string; blocked?: string; nofile?: string },
     onRequest: (op: string, path: Buffer, reply: (answer: Array<string | Buffer> | null) => void) => void,
   ): Promise<{ code: number; signal: number; error?: string }>;
   setxattr(path: string | Buffer, name: string, value: Buffer): number;
@@ -53,6 +53,12 @@ export interface ExecOptions {
    * passes them here). Default: nothing ignored, nothing blocked.
    */
   signals?: { ignored: bigint; blocked: bigint };
+  /**
+   * The command's soft limit of open files (Infinity: unlimited; capped by the hard limit). Node raises its own
+   * soft limit to the hard one at start, and a command inherits that; a caller that knows the original limit
+   * passes it here (programs that use select() rely on the usual 1024). Default: this process's.
+   */
+  openFilesLimit?: number;
   /** Use the in-process fast path for dynamically linked programs (default true; env UCVMFS_NO_PRELOAD=1 turns it off). */
   preload?: boolean;
   /** Called with a line of diagnostics on problems opening repositories. */

@@ -179,9 +179,11 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
     const cwd = await jobCwd(job, options.cwd ?? process.cwd());
     const envp = jobEnv(options, job, base);
     const signals = options.signals ? { ignored: options.signals.ignored.toString(16), blocked: options.signals.blocked.toString(16) } : {};
+    const limit = options.openFilesLimit;
+    const nofile = limit === undefined || !(limit >= 0) ? {} : { nofile: limit === Infinity ? 'inf' : String(Math.floor(limit)) };
     void job.shadowTree().catch(() => undefined);
     buildStdioStreams();
-    const res = await tracer.run({ file: argv[0]!, argv, envp, cwd, shadow: root, base, record: job.recordingFresh, ...signals }, (op, raw, reply) => job.ask(op, raw, reply));
+    const res = await tracer.run({ file: argv[0]!, argv, envp, cwd, shadow: root, base, record: job.recordingFresh, ...signals, ...nofile }, (op, raw, reply) => job.ask(op, raw, reply));
     if (res.error) {
       // The command could not be started: say why; its status (126, 127) is what a shell would give.
       if (res.code < 0) throw new CvmfsError(res.error.startsWith('ptrace') ? 'EPERM' : 'EINVAL', res.error);
