@@ -4,11 +4,11 @@
  * xattrs, so that a user can pipe it into jq or diff two revisions.
  * @module
  */
-import { createHash } from 'node:crypto';
 import { Flag } from './format/flags.js';
 import { hashToString } from './format/hash.js';
 import type { Entry } from './fs/entry.js';
 import type { Repository } from './repository.js';
+import { lazyCrypto } from './lazy.js';
 
 /** One entry as truth.json describes it. */
 export interface TreeEntry {
@@ -96,7 +96,7 @@ export async function describeTree(repo: Repository, subtree = '/', opts: TreeOp
   const worker = async () => {
     while (next < files.length) {
       const [path, t] = files[next++]!;
-      const h = createHash('sha1');
+      const h = lazyCrypto().createHash('sha1');
       for await (const c of repo.fs.createReadStream(path)) h.update(c as Buffer);
       t.sha1 = h.digest('hex');
     }

@@ -6,12 +6,12 @@
  * @module
  */
 import { appendFile, mkdir, readdir, rename, rm, readFile, writeFile, stat, open, utimes } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { hashToString, type ContentHash } from '../format/hash.js';
 import { claim, pidAlive, startTime, type Claim } from './claim.js';
+import { lazyCrypto } from '../lazy.js';
 
 /** One object file of a cache. */
 export interface CachedObject {
@@ -124,7 +124,7 @@ export class DiskCache {
     if (this.pinned.has(name)) return;
     this.pinned.add(name);
     if (!this.quota || this.pinsReleased) return; // no quota, no eviction (an alien cache); or closed
-    this.pinFile ??= join(this.dir, 'pins', `${hostname()}.${process.pid}.${startTime(process.pid)}.${randomBytes(3).toString('hex')}`);
+    this.pinFile ??= join(this.dir, 'pins', `${hostname()}.${process.pid}.${startTime(process.pid)}.${lazyCrypto().randomBytes(3).toString('hex')}`);
     const file = this.pinFile;
     this.pinWrites = this.pinWrites.then(() => mkdir(dirname(file), { recursive: true, mode: 0o700 })).then(() => appendFile(file, `${name}\n`)).catch(() => undefined);
   }
@@ -292,7 +292,7 @@ export class DiskCache {
   /** A fresh temporary path inside txn/. */
   tempPath(): string {
     // Named by host too: an alien cache is shared by nodes, whose pids say nothing here.
-    return join(this.txn, `${process.pid}.${randomBytes(6).toString('hex')}.${hostname()}.tmp`);
+    return join(this.txn, `${process.pid}.${lazyCrypto().randomBytes(6).toString('hex')}.${hostname()}.tmp`);
   }
 
   /**
@@ -391,7 +391,7 @@ export class DiskCache {
 
 /** Writes a whole buffer to a temp path (helper for tests and the publisher's reuse). */
 export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const tmp = `${path}.${process.pid}.${lazyCrypto().randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, data);
   await rename(tmp, path);
 }

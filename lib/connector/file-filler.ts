@@ -9,10 +9,9 @@
  */
 import { chmodSync, constants, fchmodSync, fstatSync, ftruncateSync, futimesSync, lstatSync, openSync, closeSync, readdirSync, renameSync, rmSync, utimesSync, linkSync, createWriteStream } from 'node:fs';
 import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
-import { lazyStream, lazyStreamPromises } from '../lazy.js';
+import { lazyCrypto, lazyStream, lazyStreamPromises } from '../lazy.js';
 import { CvmfsError } from '../errors.js';
 import { nativePath } from '../format/byte-names.js';
 import { pidAlive, removeDeadGuards } from '../cache/claim.js';
@@ -67,7 +66,7 @@ export interface Copier {
  * is (a cache in a home directory is often shared by the nodes of a cluster).
  */
 function temporary(dir: string): string {
-  return posix.join(dir, `${process.pid}.${randomBytes(6).toString('hex')}.${hostname()}`);
+  return posix.join(dir, `${process.pid}.${lazyCrypto().randomBytes(6).toString('hex')}.${hostname()}`);
 }
 
 /**

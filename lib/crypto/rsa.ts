@@ -4,7 +4,8 @@
  * certificate parsing use node:crypto, which only decodes and never judges the algorithm.
  * @module
  */
-import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { lazyCrypto } from '../lazy.js';
 import { hashBytes, type ContentHash, type HashAlgorithm } from '../format/hash.js';
 
 /** An RSA public key as numbers. */
@@ -32,7 +33,7 @@ export function rsaFromKeyObject(key: KeyObject): RsaPublicKey {
 /** Reads every RSA public key in a PEM text (a .pub file may hold several). */
 export function rsaKeysFromPem(pem: string): RsaPublicKey[] {
   const blocks = pem.match(/-----BEGIN (?:RSA )?PUBLIC KEY-----[\s\S]+?-----END (?:RSA )?PUBLIC KEY-----/g) ?? [];
-  return blocks.map((b) => rsaFromKeyObject(createPublicKey(b)));
+  return blocks.map((b) => rsaFromKeyObject(lazyCrypto().createPublicKey(b)));
 }
 
 /** A parsed X.509 certificate: its RSA key and its fingerprint in the algorithm the whitelist uses. */
@@ -43,7 +44,7 @@ export interface Certificate {
 
 /** Parses a PEM or DER certificate. */
 export function parseCertificate(bytes: Uint8Array): Certificate {
-  const x = new X509Certificate(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+  const x = new (lazyCrypto().X509Certificate)(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
   const der = x.raw;
   return { key: rsaFromKeyObject(x.publicKey), fingerprint: (a) => hashBytes(der, a) };
 }
@@ -86,11 +87,11 @@ const SHA1_DIGEST_INFO = Buffer.from('3021300906052b0e03021a05000414', 'hex');
 export function verifySha1(key: RsaPublicKey, signature: Uint8Array, message: Uint8Array): boolean {
   const payload = rsaRecover(key, signature);
   if (payload === null) return false;
-  const expected = Buffer.concat([SHA1_DIGEST_INFO, createHash('sha1').update(message).digest()]);
+  const expected = Buffer.concat([SHA1_DIGEST_INFO, lazyCrypto().createHash('sha1').update(message).digest()]);
   return payload.equals(expected);
 }
 
 /** Pads a payload for signing with PKCS#1 type 1 (used by the publisher with a private key via node:crypto). */
 export function sha1DigestInfo(message: Uint8Array): Buffer {
-  return Buffer.concat([SHA1_DIGEST_INFO, createHash('sha1').update(message).digest()]);
+  return Buffer.concat([SHA1_DIGEST_INFO, lazyCrypto().createHash('sha1').update(message).digest()]);
 }

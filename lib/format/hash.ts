@@ -4,8 +4,9 @@
  * (measured faster than the pure-JS ones, see bench/).
  * @module
  */
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { ioError } from '../errors.js';
+import { lazyCrypto } from '../lazy.js';
 
 /** The content-hash algorithms the format allows. All produce 20-byte digests. */
 export type HashAlgorithm = 'sha1' | 'rmd160' | 'shake128';
@@ -74,9 +75,9 @@ export interface Hasher {
 
 function nodeHash(algorithm: HashAlgorithm): Hash {
   switch (algorithm) {
-    case 'sha1': return createHash('sha1');
-    case 'rmd160': return createHash('ripemd160');
-    case 'shake128': return createHash('shake128', { outputLength: DIGEST_BYTES });
+    case 'sha1': return lazyCrypto().createHash('sha1');
+    case 'rmd160': return lazyCrypto().createHash('ripemd160');
+    case 'shake128': return lazyCrypto().createHash('shake128', { outputLength: DIGEST_BYTES });
   }
 }
 

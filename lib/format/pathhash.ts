@@ -3,14 +3,14 @@
  * the digest (`md5path_1`, `md5path_2`); the root is the empty path.
  * @module
  */
-import { createHash } from 'node:crypto';
 import { encodeName } from './byte-names.js';
+import { lazyCrypto } from '../lazy.js';
 
 /** The two halves of an MD5 path key, as SQLite stores them (signed 64-bit). */
 export type PathKey = readonly [bigint, bigint];
 
 /** MD5 path key of a catalog-relative path (`''` for the root, else `/a/b`; the MD5 is of the path's bytes). */
 export function pathKey(path: string): PathKey {
-  const d = createHash('md5').update(encodeName(path)).digest();
+  const d = lazyCrypto().createHash('md5').update(encodeName(path)).digest();
   return [d.readBigInt64LE(0), d.readBigInt64LE(8)];
 }

@@ -5,7 +5,6 @@
  * @module
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { ioError } from '../errors.js';
 import { Fetcher } from '../net/fetcher.js';
@@ -16,6 +15,7 @@ import { SharedMirror } from '../cache/shared-mirror.js';
 import { ObjectStore } from '../store/object-store.js';
 import { debug } from '../debug.js';
 import type { RepositorySettings } from './settings.js';
+import { lazyCrypto } from '../lazy.js';
 
 /** What step 2 makes. */
 export interface Storage {
@@ -36,7 +36,7 @@ async function clientUuid(base: string): Promise<string> {
   } catch {
     // not there yet
   }
-  const id = randomUUID();
+  const id = lazyCrypto().randomUUID();
   try {
     await mkdir(base, { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;

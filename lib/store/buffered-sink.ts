@@ -14,10 +14,10 @@
  * object store keeps its stream pipeline.
  * @module
  */
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { close, open, write } from 'node:fs';
 import type { Inflate } from 'node:zlib';
-import { lazyZlib } from '../lazy.js';
+import { lazyCrypto, lazyZlib } from '../lazy.js';
 import { ioError } from '../errors.js';
 import type { Compression } from '../format/flags.js';
 
@@ -100,7 +100,7 @@ export class BufferedSink {
   private writing: Promise<void> | undefined;
   private failed: Error | undefined;
   private ended = false;
-  private readonly kept: Hash = createHash('sha1');
+  private readonly kept: Hash = lazyCrypto().createHash('sha1');
   private readonly inflater: Inflate | undefined;
   private readonly zlib: { engine: ZlibEngine; state: Uint32Array } | undefined = undefined;
 

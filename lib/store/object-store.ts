@@ -5,11 +5,10 @@
  * one download.
  * @module
  */
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Readable, TransformCallback } from 'node:stream';
-import { lazyStream, lazyStreamPromises, lazyZlib } from '../lazy.js';
+import { lazyCrypto, lazyStream, lazyStreamPromises, lazyZlib } from '../lazy.js';
 import { ioError, CvmfsError } from '../errors.js';
 import { createHasher, hashBytes, hashToString, objectPath, type ContentHash, type ObjectSuffix } from '../format/hash.js';
 import type { Compression } from '../format/flags.js';
@@ -259,7 +258,7 @@ export class ObjectStore {
       },
     });
     // A digest of what is kept (the decompressed bytes), so that fsck can check the object later.
-    const kept = createHash('sha1');
+    const kept = lazyCrypto().createHash('sha1');
     let keptBytes = 0;
     const keeping = new Transform({
       transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
@@ -332,7 +331,7 @@ export class ObjectStore {
       data = raw;
     }
     try {
-      return await this.cache.commitBytes(h, data, createHash('sha1').update(data).digest('hex'));
+      return await this.cache.commitBytes(h, data, lazyCrypto().createHash('sha1').update(data).digest('hex'));
     } catch (e) {
       throw this.cacheWriteError(url, e);
     }
