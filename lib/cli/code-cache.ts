@@ -68,8 +68,11 @@ function openOwnDir(dir: string): number {
   return -1;
 }
 
-/** The cached code, or undefined when there is none this user alone could have written. */
-export function readCodeCache(dir: string, name: string): Buffer | undefined {
+/**
+ * The cached code and when it was last marked used, or undefined when there is none this user alone could have
+ * written.
+ */
+export function readCodeCache(dir: string, name: string): { data: Buffer; mtimeMs: number } | undefined {
   const dfd = openOwnDir(dir);
   if (dfd < 0) return undefined;
   let fd = -1;
@@ -84,7 +87,7 @@ export function readCodeCache(dir: string, name: string): Buffer | undefined {
       if (n === 0) return undefined; // cut short while we read: a writer renames whole files, so not ours
       got += n;
     }
-    return data;
+    return { data, mtimeMs: st.mtimeMs };
   } catch {
     return undefined;
   } finally {
@@ -162,13 +165,15 @@ function commandWord(args: readonly string[]): string {
 export function runWithCodeCache(file: string, source: string, buildId: string, env: NodeJS.ProcessEnv = process.env): CodeCacheUse {
   const dir = codeCacheDir(env);
   const name = dir ? codeCacheName(buildId, commandWord(process.argv.slice(2)), env) : '';
-  const cachedData = dir ? readCodeCache(dir, name) : undefined;
+  const cached = dir ? readCodeCache(dir, name) : undefined;
+  const cachedData = cached?.data;
   // The same wrapper as Node's CommonJS loader, so the code sees the same names.
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
   const use: CodeCacheUse = !dir ? 'off' : !cachedData ? 'absent' : script.cachedDataRejected ? 'rejected' : 'used';
-  if (use === 'used') {
+  // Marked used for the pruning, at most once an hour: on a home on NFS each mark is a round trip.
+  if (use === 'used' && Date.now() - cached!.mtimeMs > 3_600_000) {
     try {
-      utimesSync(join(dir!, name), new Date(), new Date()); // recently used: kept by the pruning
+      utimesSync(join(dir!, name), new Date(), new Date());
     } catch {
       // read-only: it still serves
     }
