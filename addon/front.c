@@ -8,16 +8,19 @@
  *
  * It also records what Node cannot: the signal dispositions and mask the caller gave (Node resets every
  * disposition and the mask when it starts), so that `nohup`, `trap '' INT` and blocked signals reach the
- * command as they would without ucvmfs; and the caller's soft limit of open files, which Node raises to the hard
+ * command as they would without ucvmfs; the caller's soft limit of open files, which Node raises to the hard
  * limit at start (programs that use select() rely on the usual 1024, and some loop over every possible
- * descriptor).
+ * descriptor); and which descriptors beyond 0-2 the caller left open for the command (a lock held on fd 9, make's
+ * jobserver, bash's `<(...)`), which Node marks close-on-exec at start.
  *
  * usage: ucvmfs_front SCRIPT [ARG]...   (runs `node SCRIPT ARG...`; bin/ucvmfs.js calls it)
  * Node reads UCVMFS_FRONT_FD (a pipe to write "p<pid>\n", then "x<code>\n" or "s<signal>\n" into) and
  * UCVMFS_SIGNALS ("<ignored>:<blocked>", 64-bit hexadecimal masks, bit n-1 for signal n) and UCVMFS_NOFILE
- * (the soft RLIMIT_NOFILE, decimal, or "inf").
+ * (the soft RLIMIT_NOFILE, decimal, or "inf") and UCVMFS_FDS (the descriptors above 2 open without
+ * close-on-exec, comma-separated, or empty).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -62,6 +65,30 @@ static void leave(int code, int sig) {
   _exit(code);
 }
 
+/* The descriptors above 2 the command would inherit from a shell: open, without close-on-exec. At most what fits
+ * in `out` (4096 bytes: hundreds of descriptors); the rest stay closed to the command. */
+static void inherited(char *out, size_t size) {
+  size_t used = 0;
+  out[0] = '\0';
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return;
+  int own = dirfd(d);
+  for (struct dirent *e; (e = readdir(d)) != NULL;) {
+    char *end;
+    long fd = strtol(e->d_name, &end, 10);
+    if (*end != '\0' || fd <= 2 || fd == own) continue;
+    int flags = fcntl((int)fd, F_GETFD);
+    if (flags < 0 || (flags & FD_CLOEXEC)) continue;
+    int n = snprintf(out + used, size - used, "%s%ld", used ? "," : "", fd);
+    if (n < 0 || (size_t)n >= size - used) {
+      out[used] = '\0';
+      break;
+    }
+    used += (size_t)n;
+  }
+  closedir(d);
+}
+
 static void capture(uint64_t *ignored, uint64_t *blocked) {
   sigset_t mask;
   sigprocmask(SIG_BLOCK, NULL, &mask);
@@ -89,6 +116,9 @@ int main(int argc, char **argv) {
     if (nofile.rlim_cur != RLIM_INFINITY) snprintf(lim, sizeof lim, "%llu", (unsigned long long)nofile.rlim_cur);
     setenv("UCVMFS_NOFILE", lim, 1);
   }
+  static char fds[4096];
+  inherited(fds, sizeof fds);
+  setenv("UCVMFS_FDS", fds, 1);
   int p[2];
   if (pipe(p) != 0) {
     perror("ucvmfs: pipe");

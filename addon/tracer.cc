@@ -81,6 +81,8 @@ struct Options {
   // it back (select() users rely on 1024). Unset: left as Node has it.
   bool nofileSet = false;
   rlim_t nofile = RLIM_INFINITY;
+  // Descriptors above 2 the caller left open for the command, which Node marked close-on-exec at start.
+  std::vector<int> fds;
 };
 
 // What must happen at the exit of a call.
@@ -1260,6 +1262,7 @@ class Tracer {
         if (s != SIGKILL && s != SIGSTOP) signal(s, s <= 64 && (o_.ignored >> (s - 1) & 1) ? SIG_IGN : SIG_DFL);
       // Node opens its stdio close-on-exec; the command must inherit them.
       // Node may also have made them non-blocking (a pipe's flags are shared); programs expect blocking stdio.
+      for (int fd : o_.fds) fcntl(fd, F_SETFD, 0);
       for (int fd = 0; fd < 3; fd++) {
         fcntl(fd, F_SETFD, 0);
         int fl = fcntl(fd, F_GETFL);
@@ -1434,8 +1437,18 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   if (o.Has("blocked")) opt.blocked = std::stoull(o.Get("blocked").ToString().Utf8Value(), nullptr, 16);
   if (o.Has("nofile")) {
     std::string n = o.Get("nofile").ToString().Utf8Value();
-    opt.nofileSet = true;
-    opt.nofile = n == "inf" ? RLIM_INFINITY : (rlim_t)std::stoull(n, nullptr, 10);
+    bool digits = !n.empty() && n.size() <= 19 && n.find_first_not_of("0123456789") == std::string::npos;
+    if (n == "inf" || digits) {
+      opt.nofileSet = true;
+      opt.nofile = n == "inf" ? RLIM_INFINITY : (rlim_t)std::stoull(n, nullptr, 10);
+    }
+  }
+  if (o.Has("fds")) {
+    Napi::Array fds = o.Get("fds").As<Napi::Array>();
+    for (uint32_t i = 0; i < fds.Length(); i++) {
+      int fd = fds.Get(i).As<Napi::Number>().Int32Value();
+      if (fd > 2) opt.fds.push_back(fd);
+    }
   }
   Napi::Array argv = o.Get("argv").As<Napi::Array>();
   for (uint32_t i = 0; i < argv.Length(); i++) opt.argv.push_back(argv.Get(i).ToString().Utf8Value());

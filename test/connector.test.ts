@@ -259,11 +259,23 @@ test('the command gets the caller\'s soft limit of open files back (Node raises 
   assert.equal(r.stdout, `${soft}\n${hard}\n`);
 });
 
+test('descriptors the caller left open reach the command (a lock on fd 7, bash\'s <(...)); its own close-on-exec ones do not', () => {
+  const dir = tempDir('ucvmfs-fds-');
+  const script = `exec 7>"${dir}/seven"; exec 8>"${dir}/eight"; exec 8>&-; exec 9<"${dir}/seven"; `
+    + `"$0" exec -- /bin/sh -c 'echo on seven >&7; cat /dev/fd/3 2>/dev/null; ls /proc/$$/fd | sort -n | tr "\\n" " "; echo' 3< <(echo substituted) && cat "${dir}/seven"`;
+  const r = spawnSync('/bin/bash', ['-c', script, BIN], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const [sub, fds, seven] = r.stdout.split('\n');
+  assert.equal(sub, 'substituted');
+  assert.deepEqual(fds!.trim().split(' ').map(Number).filter((n) => n <= 9), [0, 1, 2, 3, 7, 9], fds);
+  assert.equal(seven, 'on seven');
+});
+
 test('the command\'s stdout and stderr pipes stay blocking while ucvmfs opens a repository and downloads: a large write after that does not fail', async () => {
   // A cold cache: the first /cvmfs access opens the repository and downloads (Node's streams look at stdout and
   // stderr then, and used to build them, making the pipes the command shares non-blocking).
   const cold = { CVMFS_CACHE_BASE: tempDir('ucvmfs-stdio-') };
-  const r = await exec(['/bin/sh', '-c', `cat ${M}/small/hello.txt >/dev/null && grep -h flags /proc/self/fdinfo/1 /proc/self/fdinfo/2 >&2 && head -c 30000000 /dev/zero && ls -R ${M} >/dev/null && head -c 10000000 /dev/zero`], cold);
+  const r = await exec(['/bin/sh', '-c', `cat ${M}/small/hello.txt >/dev/null && grep -h flags /proc/$$/fdinfo/1 /proc/$$/fdinfo/2 >&2 && head -c 30000000 /dev/zero && ls -R ${M} >/dev/null && head -c 10000000 /dev/zero`], cold);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.length, 40_000_000);
   const flags = [...r.stderr.matchAll(/flags:\s+(\d+)/g)].map((m) => parseInt(m[1]!, 8));

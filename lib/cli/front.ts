@@ -13,6 +13,8 @@ export interface Front {
   signals?: { ignored: bigint; blocked: bigint };
   /** The caller's soft limit of open files (Infinity: none), which Node raised at start. */
   openFilesLimit?: number;
+  /** Descriptors above 2 the caller left open for the command, which Node marked close-on-exec at start. */
+  inheritedFds?: number[];
   /** Tells the front the command's process id (signals sent to the front go there). */
   started(pid: number): void;
   /** Tells the front how the command ended; the front then exits the same way. Once only. */
@@ -26,7 +28,9 @@ export function takeFront(env: NodeJS.ProcessEnv = process.env, closeOnExec?: (f
   const sig = /^([0-9a-f]{1,16}):([0-9a-f]{1,16})$/.exec(env.UCVMFS_SIGNALS ?? '');
   const fdText = env.UCVMFS_FRONT_FD ?? '';
   const nofile = /^(\d{1,15}|inf)$/.exec(env.UCVMFS_NOFILE ?? '')?.[1];
+  const fds = /^\d{1,9}(,\d{1,9})*$/.test(env.UCVMFS_FDS ?? '') ? env.UCVMFS_FDS!.split(',').map(Number) : undefined;
   delete env.UCVMFS_NOFILE;
+  delete env.UCVMFS_FDS;
   delete env.UCVMFS_SIGNALS;
   delete env.UCVMFS_FRONT_FD;
   let fd = /^\d+$/.test(fdText) && Number(fdText) > 2 ? Number(fdText) : -1;
@@ -42,6 +46,7 @@ export function takeFront(env: NodeJS.ProcessEnv = process.env, closeOnExec?: (f
   return {
     signals: sig ? { ignored: BigInt(`0x${sig[1]}`), blocked: BigInt(`0x${sig[2]}`) } : undefined,
     ...(nofile ? { openFilesLimit: nofile === 'inf' ? Infinity : Number(nofile) } : {}),
+    ...(fds ? { inheritedFds: fds } : {}),
     present: fd >= 0,
     started: (pid) => say(`p${pid}`),
     ended(code, signal) {

@@ -477,6 +477,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
       profile: opt(a, 'profile'),
       signals: front.signals,
       ...(front.openFilesLimit !== undefined ? { openFilesLimit: front.openFilesLimit } : {}),
+      ...(front.inheritedFds ? { inheritedFds: front.inheritedFds } : {}),
       warn: (line) => process.stderr.write(`ucvmfs: ${line}\n`),
       onStart: (pid) => {
         running = pid;
@@ -501,6 +502,8 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
     if (front.present && !waitAll) process.exit(0); // the caller has its answer already
     stats(res);
     front.ended(res.code, res.signal);
+    // Node's exit would set the terminal back as it found it at start, undoing the command's `stty`.
+    loadTracer().detachStdio();
     for (const s of swallow) process.off(s, noop);
     // Nothing of ours needs to run on: leave now rather than wait for idle HTTP connections and timers.
     const leave = (code: number): never => process.exit(code);

@@ -12,7 +12,7 @@ import type { ReplayOptions, ReplayStats } from './profile.js';
 /** What the native module offers. */
 export interface NativeTracer {
   run(
-    o: { file: string; argv: string[]; envp: string[]; cwd: string; shadow: string; base: string; record?: boolean; ignored?: string; blocked?: string; nofile?: string },
+    o: { file: string; argv: string[]; envp: string[]; cwd: string; shadow: string; base: string; record?: boolean; ignored?: string; blocked?: string; nofile?: string; fds?: number[] },
     onRequest: (op: string, path: Buffer, reply: (answer: Array<string | Buffer> | null) => void) => void,
   ): Promise<{ code: number; signal: number; error?: string }>;
   setxattr(path: string | Buffer, name: string, value: Buffer): number;
@@ -59,6 +59,12 @@ export interface ExecOptions {
    * passes it here (programs that use select() rely on the usual 1024). Default: this process's.
    */
   openFilesLimit?: number;
+  /**
+   * Descriptors above 2 the command inherits (Node marks every descriptor it inherited close-on-exec at start; a
+   * caller that knows which ones a shell would have passed on names them here: a lock held on fd 9, make's
+   * jobserver, bash's `<(...)`). Default: none.
+   */
+  inheritedFds?: readonly number[];
   /** Use the in-process fast path for dynamically linked programs (default true; env UCVMFS_NO_PRELOAD=1 turns it off). */
   preload?: boolean;
   /** Called with a line of diagnostics on problems opening repositories. */

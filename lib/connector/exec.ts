@@ -151,19 +151,35 @@ function jobEnv(options: ExecOptions, job: Job, base: string): string[] {
 }
 
 /**
+ * What the command inherits from the caller besides its environment, as the tracer takes it: the signal state, the
+ * open-files limit and the descriptors above 2 (see ExecOptions).
+ */
+function inheritance(o: ExecOptions): { ignored?: string; blocked?: string; nofile?: string; fds?: number[] } {
+  const limit = o.openFilesLimit;
+  return {
+    ...(o.signals ? { ignored: o.signals.ignored.toString(16), blocked: o.signals.blocked.toString(16) } : {}),
+    ...(limit === undefined || !(limit >= 0) ? {} : { nofile: limit >= 2 ** 53 ? 'inf' : String(Math.floor(limit)) }),
+    ...(o.inheritedFds?.length ? { fds: o.inheritedFds.filter((fd) => Number.isInteger(fd) && fd > 2) } : {}),
+  };
+}
+
+/**
  * Builds `process.stdout` and `process.stderr` now, before the command starts. Node makes a stdio pipe
  * non-blocking when it first builds the stream over it, and that flag belongs to the pipe, which the command
  * shares; the tracer starts the command with blocking stdio, but a stream built later (Node builds both behind
  * the scenes: every `Readable.pipe` looks at them, and opening a repository pipes its downloads) turned the
  * command's stdout and stderr non-blocking mid-run, and `find /cvmfs/... | wc` or `2>&1 | ...` failed with
- * "write error" (EAGAIN) once the reader fell behind.
+ * "write error" (EAGAIN) once the reader fell behind. The tracer clears the flag for the command, so this
+ * process's own writes there (a warning, `--stats`) block while the reader is behind: the price of the command's
+ * output not failing. Nothing may build `process.stdin` (the command would find its input non-blocking).
  */
 function buildStdioStreams(): void {
-  // Files get a stream that changes nothing (and would cost a command 2-4 ms to load).
+  // Only a pipe's or a socket's stream changes the flag: files get a stream that changes nothing, and a
+  // terminal's stream reopens the terminal (a descriptor of its own, which detachStdio would not let go of).
   const shared = (fd: number) => {
     try {
       const st = fstatSync(fd);
-      return st.isFIFO() || st.isSocket() || st.isCharacterDevice();
+      return st.isFIFO() || st.isSocket();
     } catch {
       return false;
     }
@@ -187,12 +203,9 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
     if (profileFile) await job.useProfile(profileFile);
     const cwd = await jobCwd(job, options.cwd ?? process.cwd());
     const envp = jobEnv(options, job, base);
-    const signals = options.signals ? { ignored: options.signals.ignored.toString(16), blocked: options.signals.blocked.toString(16) } : {};
-    const limit = options.openFilesLimit;
-    const nofile = limit === undefined || !(limit >= 0) ? {} : { nofile: limit === Infinity ? 'inf' : String(Math.floor(limit)) };
     void job.shadowTree().catch(() => undefined);
     buildStdioStreams();
-    const res = await tracer.run({ file: argv[0]!, argv, envp, cwd, shadow: root, base, record: job.recordingFresh, ...signals, ...nofile }, (op, raw, reply) => job.ask(op, raw, reply));
+    const res = await tracer.run({ file: argv[0]!, argv, envp, cwd, shadow: root, base, record: job.recordingFresh, ...inheritance(options) }, (op, raw, reply) => job.ask(op, raw, reply));
     if (res.error) {
       // The command could not be started: say why; its status (126, 127) is what a shell would give.
       if (res.code < 0) throw new CvmfsError(res.error.startsWith('ptrace') ? 'EPERM' : 'EINVAL', res.error);
