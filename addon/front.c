@@ -48,9 +48,14 @@ static void pass_on(int sig, siginfo_t *info, void *ctx) {
   }
 }
 
-/* Ends this process as the command ended: the same status, or the same signal. */
+/* Ends this process as the command ended: the same status, or the same signal. Never with a core dump of its
+ * own: the command dumped its core already if it was to, and a core of this process would take its place (a
+ * plain `core` in the working directory). A shell then says "Segmentation fault" without "(core dumped)". */
 static void leave(int code, int sig) {
   if (sig > 0) {
+    struct rlimit none = {0, 0};
+    if (getrlimit(RLIMIT_CORE, &none) == 0) none.rlim_cur = 0;
+    setrlimit(RLIMIT_CORE, &none);
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;

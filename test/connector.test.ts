@@ -259,6 +259,17 @@ test('the command gets the caller\'s soft limit of open files back (Node raises 
   assert.equal(r.stdout, `${soft}\n${hard}\n`);
 });
 
+test('a command that dumps core leaves its own core file, not one of ucvmfs\'s front', (t) => {
+  const pattern = readFileSync('/proc/sys/kernel/core_pattern', 'utf8').trim();
+  if (pattern.includes('/') || pattern.startsWith('|')) return t.skip(`core files go elsewhere here (${pattern})`);
+  const dir = tempDir('ucvmfs-core-');
+  const r = spawnSync('/bin/bash', ['-c', `ulimit -c unlimited && cd "${dir}" && "$0" exec -- /bin/sh -c 'kill -SEGV $$'`, BIN], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  assert.equal(r.signal, 'SIGSEGV', r.stderr); // the front dies as the command did (bash execs it: no status)
+  const cores = readdirSync(dir).filter((n) => n.startsWith(pattern.replace(/%.*/, '')));
+  if (cores.length === 0) return t.skip('no core file was written here (a core limit above the test\'s)');
+  for (const c of cores) assert.ok(!readFileSync(join(dir, c)).includes('ucvmfs_front'), `${c} is the front's core`);
+});
+
 test('descriptors the caller left open reach the command (a lock on fd 7, bash\'s <(...)); its own close-on-exec ones do not', () => {
   const dir = tempDir('ucvmfs-fds-');
   const script = `exec 7>"${dir}/seven"; exec 8>"${dir}/eight"; exec 8>&-; exec 9<"${dir}/seven"; `
