@@ -1,10 +1,8 @@
 #!/bin/sh
-':' //; f=$0; [ -L "$f" ] && f=$(readlink -f -- "$f"); case $f in */*) ;; *) f=./$f;; esac; d=${f%/*}/..; m=$d/dist/lib/cli/ucvmfs.cjs; [ -f "$m" ] && ! [ "$d/dist/lib/cli/main.js" -nt "$m" ] || m=$0; [ -n "${NODE_EXTRA_CA_CERTS-}" ] && { UCVMFS_DEFERRED_CA_CERTS=$NODE_EXTRA_CA_CERTS; export UCVMFS_DEFERRED_CA_CERTS; unset NODE_EXTRA_CA_CERTS; }; case " $* " in *" exec "*) case $m in *.cjs) m=${m%.cjs}-cli.cjs;; esac; [ -x "$d/build/Release/ucvmfs_front" ] && exec "$d/build/Release/ucvmfs_front" "$m" "$@";; esac; exec node "$m" "$@"
+':' //; f=$0; [ -L "$f" ] && f=$(readlink -f -- "$f"); case $f in */*) ;; *) f=./$f;; esac; d=${f%/*}/..; m=$d/dist/lib/cli/ucvmfs.cjs; [ -f "$m" ] && ! [ "$d/dist/lib/cli/main.js" -nt "$m" ] || m=$0; [ -n "${NODE_EXTRA_CA_CERTS-}" ] && { UCVMFS_DEFERRED_CA_CERTS=$NODE_EXTRA_CA_CERTS; export UCVMFS_DEFERRED_CA_CERTS; unset NODE_EXTRA_CA_CERTS; }; case " $* " in *" exec "*) [ -x "$d/build/Release/ucvmfs_front" ] && exec "$d/build/Release/ucvmfs_front" "$m" "$@";; esac; exec node "$m" "$@"
 // Both a shell script and a module. As a script (the line above) it runs the CLI's one-file build through its
 // starter (dist/lib/cli/ucvmfs.cjs, scripts/bundle-cli.mjs: V8's code cache) unless the ES modules are newer (a
 // tsc alone), and these otherwise; equal times (an npm tarball dates every file alike) take the build.
-// `exec` runs the one-file build itself, without the code cache: a job's start overlaps the compiles that the
-// cache would spare, and reading the cache cost more than it saved there (2-5 ms).
 // It starts `exec` through the front (addon/front.c: the caller waits for the command, not for what it leaves
 // running, and the signal dispositions the caller gave are recorded before Node resets them); every other
 // command goes straight to Node. Node parses every certificate of the system's store at start when
