@@ -17,6 +17,10 @@ let zlib: typeof import('node:zlib') | undefined;
 /** node:crypto, loaded on the first call. */
 export const lazyCrypto = (): typeof import('node:crypto') => (crypto ??= require('node:crypto') as typeof import('node:crypto'));
 
+/** node:crypto if something has loaded it through {@link lazyCrypto}, else undefined (small hashes then use
+ * @noble/hashes rather than load it). */
+export const loadedCrypto = (): typeof import('node:crypto') | undefined => crypto;
+
 /** node:stream, loaded on the first call. */
 export const lazyStream = (): typeof import('node:stream') => (stream ??= require('node:stream') as typeof import('node:stream'));
 

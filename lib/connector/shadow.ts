@@ -31,7 +31,7 @@ import { shadowMode } from './modes.js';
 import { bindBounds, completeSubtree, type BindBounds } from './bind-source.js';
 import { contentBytes, ENTRY_BYTES, generationsOf, joinGeneration, markLinked, markLinkedEarly, parseGeneration, pruneRetired, rootMayMove, UsageMeter } from './shadow-bounds.js';
 import { nowMs } from '../clock.js';
-import { lazyCrypto } from '../lazy.js';
+import { smallDigest } from '../crypto/small-hash.js';
 
 export { shadowMode };
 
@@ -163,7 +163,7 @@ export class ShadowTree {
    */
   private marker(fqrn: string, kind: 'l' | 'n' | 'a' | 'f' | 'x' | 't', key: string): string {
     // The MD5 of the path's bytes, as the tracer and the preload library compute it (names need not be UTF-8).
-    return `${this.revs.get(fqrn)!}.state/${kind}-${lazyCrypto().createHash('md5').update(encodeName(key)).digest('hex')}`;
+    return `${this.revs.get(fqrn)!}.state/${kind}-${smallDigest('md5', encodeName(key)).toString('hex')}`;
   }
 
 

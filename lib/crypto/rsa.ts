@@ -1,11 +1,14 @@
 /**
  * RSA signature checks done with BigInt arithmetic, so that they never depend on the host's OpenSSL policy (some
- * distributions refuse SHA-1 signatures system-wide, and CernVM-FS manifests are signed with SHA-1). Key and
- * certificate parsing use node:crypto, which only decodes and never judges the algorithm.
+ * distributions refuse SHA-1 signatures system-wide, and CernVM-FS manifests are signed with SHA-1). Keys and
+ * certificates are decoded by lib/crypto/der.ts, and by node:crypto (which only decodes and never judges the
+ * algorithm) where that strict reader refuses them: a warm command then never loads node:crypto.
  * @module
  */
 import type { KeyObject } from 'node:crypto';
 import { lazyCrypto } from '../lazy.js';
+import { pemBlocks, rsaFromCertificateDer, rsaFromPublicKeyDer } from './der.js';
+import { smallDigest } from './small-hash.js';
 import { hashBytes, type ContentHash, type HashAlgorithm } from '../format/hash.js';
 
 /** An RSA public key as numbers. */
@@ -30,10 +33,31 @@ export function rsaFromKeyObject(key: KeyObject): RsaPublicKey {
   return { n, e: b64urlToBigInt(jwk.e), size: Math.ceil(n.toString(16).length / 2), pem: key.export({ format: 'pem', type: 'spki' }).toString() };
 }
 
+/** n and e as a key; its PEM (SPKI) made by node:crypto only if asked for (`user.pubkeys`). */
+function rsaFromNumbers({ n, e }: { n: bigint; e: bigint }, der: Buffer, pkcs1: boolean): RsaPublicKey {
+  let pem: string | undefined;
+  return {
+    n,
+    e,
+    size: Math.ceil(n.toString(16).length / 2),
+    get pem() {
+      return (pem ??= lazyCrypto().createPublicKey({ key: der, format: 'der', type: pkcs1 ? 'pkcs1' : 'spki' }).export({ format: 'pem', type: 'spki' }).toString());
+    },
+  };
+}
+
 /** Reads every RSA public key in a PEM text (a .pub file may hold several). */
 export function rsaKeysFromPem(pem: string): RsaPublicKey[] {
   const blocks = pem.match(/-----BEGIN (?:RSA )?PUBLIC KEY-----[\s\S]+?-----END (?:RSA )?PUBLIC KEY-----/g) ?? [];
-  return blocks.map((b) => rsaFromKeyObject(lazyCrypto().createPublicKey(b)));
+  return blocks.map((b) => {
+    try {
+      const [{ label, der }] = pemBlocks(b, /^(RSA )?PUBLIC KEY$/) as [{ label: string; der: Buffer }];
+      const pkcs1 = label === 'RSA PUBLIC KEY';
+      return rsaFromNumbers(rsaFromPublicKeyDer(der, pkcs1), der, pkcs1);
+    } catch {
+      return rsaFromKeyObject(lazyCrypto().createPublicKey(b)); // what the strict reader refuses, OpenSSL judges
+    }
+  });
 }
 
 /** A parsed X.509 certificate: its RSA key and its fingerprint in the algorithm the whitelist uses. */
@@ -44,7 +68,17 @@ export interface Certificate {
 
 /** Parses a PEM or DER certificate. */
 export function parseCertificate(bytes: Uint8Array): Certificate {
-  const x = new (lazyCrypto().X509Certificate)(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  try {
+    const der = buf[0] === 0x30 ? buf : pemBlocks(buf.toString('latin1'), /^CERTIFICATE$/)[0]?.der;
+    if (der) {
+      const key = rsaFromCertificateDer(der);
+      return { key: rsaFromNumbers(key, Buffer.from(key.spki), false), fingerprint: (a) => hashBytes(der, a) };
+    }
+  } catch {
+    // what the strict reader refuses, OpenSSL judges
+  }
+  const x = new (lazyCrypto().X509Certificate)(buf);
   const der = x.raw;
   return { key: rsaFromKeyObject(x.publicKey), fingerprint: (a) => hashBytes(der, a) };
 }
@@ -87,11 +121,11 @@ const SHA1_DIGEST_INFO = Buffer.from('3021300906052b0e03021a05000414', 'hex');
 export function verifySha1(key: RsaPublicKey, signature: Uint8Array, message: Uint8Array): boolean {
   const payload = rsaRecover(key, signature);
   if (payload === null) return false;
-  const expected = Buffer.concat([SHA1_DIGEST_INFO, lazyCrypto().createHash('sha1').update(message).digest()]);
+  const expected = Buffer.concat([SHA1_DIGEST_INFO, smallDigest('sha1', message)]);
   return payload.equals(expected);
 }
 
 /** Pads a payload for signing with PKCS#1 type 1 (used by the publisher with a private key via node:crypto). */
 export function sha1DigestInfo(message: Uint8Array): Buffer {
-  return Buffer.concat([SHA1_DIGEST_INFO, lazyCrypto().createHash('sha1').update(message).digest()]);
+  return Buffer.concat([SHA1_DIGEST_INFO, smallDigest('sha1', message)]);
 }

@@ -7,6 +7,7 @@
 import type { Hash } from 'node:crypto';
 import { ioError } from '../errors.js';
 import { lazyCrypto } from '../lazy.js';
+import { smallDigest } from '../crypto/small-hash.js';
 
 /** The content-hash algorithms the format allows. All produce 20-byte digests. */
 export type HashAlgorithm = 'sha1' | 'rmd160' | 'shake128';
@@ -90,9 +91,16 @@ export function createHasher(algorithm: HashAlgorithm): Hasher {
   };
 }
 
+/** Inputs up to this size are hashed by {@link smallDigest} (no node:crypto needed for a warm command's letters). */
+const SMALL_INPUT = 64 * 1024;
+
 /** Hashes a whole buffer at once. */
 export function hashBytes(bytes: Uint8Array | string, algorithm: HashAlgorithm): ContentHash {
+  const data = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
+  if (data.length <= SMALL_INPUT) {
+    return { algorithm, hex: smallDigest(algorithm === 'rmd160' ? 'ripemd160' : algorithm, data, DIGEST_BYTES).toString('hex') };
+  }
   const h = nodeHash(algorithm);
-  h.update(bytes);
+  h.update(data);
   return { algorithm, hex: h.digest('hex') };
 }
