@@ -80,10 +80,13 @@ export interface RepositoryState {
   timestamp: number;
 }
 
-/** A content-addressed directory of verified, decompressed objects. */
 /** Where the digests of kept objects are logged (see {@link DiskCache.commit}). */
 export const DIGEST_LOG = 'digests.log';
 
+/** Pin files this process made (see DiskCache.pin). */
+let pinFiles = 0;
+
+/** A content-addressed directory of verified, decompressed objects. */
 export class DiskCache {
   /** Directory that holds the objects. */
   readonly dir: string;
@@ -116,7 +119,7 @@ export class DiskCache {
 
   /**
    * Keeps an object out of eviction while this process runs, by this process and, through a pin file in
-   * `pins/` (`<host>.<pid>.<start time>.<random>`, one object per line), by every other process on this host
+   * `pins/` (`<host>.<pid>.<start time>.<count>`, one object per line), by every other process on this host
    * that enforces the quota. A pin file whose process is gone is removed by the next eviction.
    */
   pin(h: ContentHash): void {
@@ -124,7 +127,8 @@ export class DiskCache {
     if (this.pinned.has(name)) return;
     this.pinned.add(name);
     if (!this.quota || this.pinsReleased) return; // no quota, no eviction (an alien cache); or closed
-    this.pinFile ??= join(this.dir, 'pins', `${hostname()}.${process.pid}.${startTime(process.pid)}.${lazyCrypto().randomBytes(3).toString('hex')}`);
+    // Host, pid and start time name the process; the count tells its caches apart (no crypto to load for it).
+    this.pinFile ??= join(this.dir, 'pins', `${hostname()}.${process.pid}.${startTime(process.pid)}.${++pinFiles}`);
     const file = this.pinFile;
     this.pinWrites = this.pinWrites.then(() => mkdir(dirname(file), { recursive: true, mode: 0o700 })).then(() => appendFile(file, `${name}\n`)).catch(() => undefined);
   }
