@@ -1423,13 +1423,23 @@ class Tracer {
 };
 
 
-// run({file, argv, envp, cwd, shadow}, onRequest(op, path, reply)) → Promise<{code, signal, error?}>
+// A string's UTF-8, or a Buffer's bytes as they are (arguments, environment and directories need not be UTF-8).
+std::string BytesOf(const Napi::Value& v) {
+  if (v.IsBuffer()) {
+    auto b = v.As<Napi::Buffer<char>>();
+    return std::string(b.Data(), b.Length());
+  }
+  return v.ToString().Utf8Value();
+}
+
+// run({file, argv, envp, cwd, shadow}, onRequest(op, path, reply)) → Promise<{code, signal, error?}>; file, argv,
+// envp and cwd as strings or Buffers.
 Napi::Value Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = info[0].As<Napi::Object>();
   Options opt;
-  opt.file = o.Get("file").ToString().Utf8Value();
-  opt.cwd = o.Get("cwd").ToString().Utf8Value();
+  opt.file = BytesOf(o.Get("file"));
+  opt.cwd = BytesOf(o.Get("cwd"));
   opt.shadow = o.Get("shadow").ToString().Utf8Value();
   opt.base = o.Get("base").ToString().Utf8Value();
   opt.record = o.Has("record") && o.Get("record").ToBoolean().Value();
@@ -1451,9 +1461,9 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
     }
   }
   Napi::Array argv = o.Get("argv").As<Napi::Array>();
-  for (uint32_t i = 0; i < argv.Length(); i++) opt.argv.push_back(argv.Get(i).ToString().Utf8Value());
+  for (uint32_t i = 0; i < argv.Length(); i++) opt.argv.push_back(BytesOf(argv.Get(i)));
   Napi::Array envp = o.Get("envp").As<Napi::Array>();
-  for (uint32_t i = 0; i < envp.Length(); i++) opt.envp.push_back(envp.Get(i).ToString().Utf8Value());
+  for (uint32_t i = 0; i < envp.Length(); i++) opt.envp.push_back(BytesOf(envp.Get(i)));
   auto* deferred = new Napi::Promise::Deferred(env);
   Napi::Promise promise = deferred->Promise();
   auto tsfn = Tsfn::New(env, info[1].As<Napi::Function>(), "ucvmfs-tracer", 0, 1, deferred);

@@ -270,6 +270,20 @@ test('a command that dumps core leaves its own core file, not one of ucvmfs\'s f
   for (const c of cores) assert.ok(!readFileSync(join(dir, c)).includes('ucvmfs_front'), `${c} is the front's core`);
 });
 
+test('arguments, environment and a working directory that are not UTF-8 reach the command as their bytes', () => {
+  const dir = tempDir('ucvmfs-bytes-');
+  const script = join(dir, 'run.sh');
+  writeFileSync(script, [
+    'D="$2/$(printf \'caf\\351\')"; mkdir "$D" && cd "$D" || exit 9',
+    'A=$(printf \'a\\377b\')',
+    'X="$A" exec "$1" exec -- /bin/sh -c \'printf "%s|%s|" "$1" "$X"; pwd\' sh "$A"',
+  ].join('\n'));
+  const r = spawnSync('/bin/bash', [script, BIN, dir], { env: { ...process.env, ...env } });
+  assert.equal(r.status, 0, r.stderr.toString());
+  const want = Buffer.concat([Buffer.from('a\xffb|a\xffb|', 'latin1'), Buffer.from(`${dir}/caf`), Buffer.from([0xe9, 0x0a])]);
+  assert.deepEqual(r.stdout, want, r.stdout.toString('latin1'));
+});
+
 test('descriptors the caller left open reach the command (a lock on fd 7, bash\'s <(...)); its own close-on-exec ones do not', () => {
   const dir = tempDir('ucvmfs-fds-');
   const script = `exec 7>"${dir}/seven"; exec 8>"${dir}/eight"; exec 8>&-; exec 9<"${dir}/seven"; `

@@ -12,7 +12,7 @@ import type { ReplayOptions, ReplayStats } from './profile.js';
 /** What the native module offers. */
 export interface NativeTracer {
   run(
-    o: { file: string; argv: string[]; envp: string[]; cwd: string; shadow: string; base: string; record?: boolean; ignored?: string; blocked?: string; nofile?: string; fds?: number[] },
+    o: { file: string | Buffer; argv: Array<string | Buffer>; envp: Array<string | Buffer>; cwd: string | Buffer; shadow: string; base: string; record?: boolean; ignored?: string; blocked?: string; nofile?: string; fds?: number[] },
     onRequest: (op: string, path: Buffer, reply: (answer: Array<string | Buffer> | null) => void) => void,
   ): Promise<{ code: number; signal: number; error?: string }>;
   setxattr(path: string | Buffer, name: string, value: Buffer): number;

@@ -22,6 +22,8 @@ import type { ExecOptions, ExecResult, NativeTracer } from './exec-options.js';
 export type { ExecOptions, ExecResult } from './exec-options.js';
 import { mayBeRepository } from '../format/names.js';
 import { racing } from './entry-maker.js';
+import { argumentBytes, environmentBytes, workingDirectory } from './environ.js';
+import { encodeName } from '../format/byte-names.js';
 
 
 let native: NativeTracer | undefined;
@@ -131,8 +133,8 @@ async function jobCwd(job: Job, cwd: string): Promise<string> {
   return rev ? rev + cwd.slice(`/cvmfs/${fqrn}`.length) : job.root + cwd.slice('/cvmfs'.length);
 }
 
-/** The command's environment: the caller's, with the preload library and what it needs to know. */
-function jobEnv(options: ExecOptions, job: Job, base: string): string[] {
+/** The command's environment: the caller's (its bytes), with the preload library and what it needs to know. */
+function jobEnv(options: ExecOptions, job: Job, base: string): Buffer[] {
   const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env) };
   // The preload library reads it: while recording, it leaves every /cvmfs path to the tracer.
   if (job.recordingFresh) env.UCVMFS_RECORD = '1';
@@ -147,7 +149,7 @@ function jobEnv(options: ExecOptions, job: Job, base: string): string[] {
     // Our mount namespace: in any other (a container) the library leaves every call to the tracer.
     env.UCVMFS_MNTNS = String(statSync('/proc/self/ns/mnt').ino);
   }
-  return Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
+  return options.env ? environmentBytes(env, new Map()) : environmentBytes(env);
 }
 
 /**
@@ -199,13 +201,14 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
   const { base, root } = await sessionDir(options);
   const job = new Job(base, root, options, tracer, quotaBytes, options.prefetch ?? prefetchFromEnv(process.env.UCVMFS_PREFETCH));
   try {
-    const profileFile = options.profile ?? (process.env.UCVMFS_PROFILE || undefined) ?? profileIn(process.env.UCVMFS_PROFILE_DIR, argv, options.cwd ?? process.cwd());
+    const here = options.cwd ?? workingDirectory();
+    const profileFile = options.profile ?? (process.env.UCVMFS_PROFILE || undefined) ?? profileIn(process.env.UCVMFS_PROFILE_DIR, argv, here);
     if (profileFile) await job.useProfile(profileFile);
-    const cwd = await jobCwd(job, options.cwd ?? process.cwd());
+    const cwd = encodeName(await jobCwd(job, here));
     const envp = jobEnv(options, job, base);
     void job.shadowTree().catch(() => undefined);
     buildStdioStreams();
-    const res = await tracer.run({ file: argv[0]!, argv, envp, cwd, shadow: root, base, record: job.recordingFresh, ...inheritance(options) }, (op, raw, reply) => job.ask(op, raw, reply));
+    const res = await tracer.run({ file: encodeName(argv[0]!), argv: argumentBytes(argv), envp, cwd, shadow: root, base, record: job.recordingFresh, ...inheritance(options) }, (op, raw, reply) => job.ask(op, raw, reply));
     if (res.error) {
       // The command could not be started: say why; its status (126, 127) is what a shell would give.
       if (res.code < 0) throw new CvmfsError(res.error.startsWith('ptrace') ? 'EPERM' : 'EINVAL', res.error);
