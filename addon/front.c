@@ -11,13 +11,14 @@
  * command as they would without ucvmfs; the caller's soft limit of open files, which Node raises to the hard
  * limit at start (programs that use select() rely on the usual 1024, and some loop over every possible
  * descriptor); and which descriptors beyond 0-2 the caller left open for the command (a lock held on fd 9, make's
- * jobserver, bash's `<(...)`), which Node marks close-on-exec at start.
+ * jobserver, bash's `<(...)`), which Node marks close-on-exec at start; and which of 0-2 the caller had closed
+ * (`<&-`), where Node would open /dev/null and this process its own pipe.
  *
  * usage: ucvmfs_front SCRIPT [ARG]...   (runs `node SCRIPT ARG...`; bin/ucvmfs.js calls it)
  * Node reads UCVMFS_FRONT_FD (a pipe to write "p<pid>\n", then "x<code>\n" or "s<signal>\n" into) and
  * UCVMFS_SIGNALS ("<ignored>:<blocked>", 64-bit hexadecimal masks, bit n-1 for signal n) and UCVMFS_NOFILE
  * (the soft RLIMIT_NOFILE, decimal, or "inf") and UCVMFS_FDS (the descriptors above 2 open without
- * close-on-exec, comma-separated, or empty).
+ * close-on-exec, comma-separated, or empty) and UCVMFS_CLOSED (which of 0-2 were closed, comma-separated).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -106,10 +107,26 @@ static void capture(uint64_t *ignored, uint64_t *blocked) {
 }
 
 int main(int argc, char **argv) {
+  /* First of all, before anything of ours could take their numbers: the standard descriptors the caller closed,
+   * held on /dev/null meanwhile (open takes the lowest free number, this one). */
+  char closed[8] = "";
+  size_t nc = 0;
+  for (int fd = 0; fd < 3; fd++) {
+    if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    int n = open("/dev/null", O_RDWR);
+    if (n != fd) {
+      if (n >= 0) close(n);
+      continue;
+    }
+    closed[nc++] = (char)('0' + fd);
+    closed[nc++] = ',';
+  }
+  if (nc) closed[nc - 1] = '\0';
   if (argc < 2) {
     fprintf(stderr, "usage: %s SCRIPT [ARG]...\n", argv[0]);
     return 2;
   }
+  setenv("UCVMFS_CLOSED", closed, 1);
   uint64_t ignored, blocked;
   capture(&ignored, &blocked);
   char sigs[64], fdv[16];

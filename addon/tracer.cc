@@ -81,8 +81,9 @@ struct Options {
   // it back (select() users rely on 1024). Unset: left as Node has it.
   bool nofileSet = false;
   rlim_t nofile = RLIM_INFINITY;
-  // Descriptors above 2 the caller left open for the command, which Node marked close-on-exec at start.
-  std::vector<int> fds;
+  // Descriptors above 2 the caller left open for the command, which Node marked close-on-exec at start; and
+  // which of 0-2 the caller had closed (Node opened /dev/null there): closed for the command too.
+  std::vector<int> fds, closed;
 };
 
 // What must happen at the exit of a call.
@@ -1268,6 +1269,7 @@ class Tracer {
         int fl = fcntl(fd, F_GETFL);
         if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
       }
+      for (int fd : o_.closed) close(fd);
       kill(getpid(), SIGSTOP);
       int stage = 1;
       if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0) {
@@ -1458,6 +1460,13 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
     for (uint32_t i = 0; i < fds.Length(); i++) {
       int fd = fds.Get(i).As<Napi::Number>().Int32Value();
       if (fd > 2) opt.fds.push_back(fd);
+    }
+  }
+  if (o.Has("closed")) {
+    Napi::Array fds = o.Get("closed").As<Napi::Array>();
+    for (uint32_t i = 0; i < fds.Length(); i++) {
+      int fd = fds.Get(i).As<Napi::Number>().Int32Value();
+      if (fd >= 0 && fd <= 2) opt.closed.push_back(fd);
     }
   }
   Napi::Array argv = o.Get("argv").As<Napi::Array>();

@@ -294,6 +294,10 @@ test('descriptors the caller left open reach the command (a lock on fd 7, bash\'
   assert.equal(sub, 'substituted');
   assert.deepEqual(fds!.trim().split(' ').map(Number).filter((n) => n <= 9), [0, 1, 2, 3, 7, 9], fds);
   assert.equal(seven, 'on seven');
+  // Standard descriptors the caller closed are closed for the command too (Node would have put /dev/null there).
+  const closed = spawnSync('/bin/bash', ['-c', `"$0" exec -- /bin/sh -c 'for f in 0 1; do [ -e /proc/$$/fd/$f ] && echo "$f open" >&2 || echo "$f closed" >&2; done' <&- >&-`, BIN], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  assert.equal(closed.status, 0, closed.stderr);
+  assert.deepEqual(closed.stderr.trim().split('\n').filter((l) => /^\d (open|closed)$/.test(l)), ['0 closed', '1 closed'], closed.stderr);
 });
 
 test('the command\'s stdout and stderr pipes stay blocking while ucvmfs opens a repository and downloads: a large write after that does not fail', async () => {

@@ -15,6 +15,8 @@ export interface Front {
   openFilesLimit?: number;
   /** Descriptors above 2 the caller left open for the command, which Node marked close-on-exec at start. */
   inheritedFds?: number[];
+  /** Which of 0-2 the caller had closed (the front held them on /dev/null). */
+  closedStdio?: number[];
   /** Tells the front the command's process id (signals sent to the front go there). */
   started(pid: number): void;
   /** Tells the front how the command ended; the front then exits the same way. Once only. */
@@ -29,6 +31,8 @@ export function takeFront(env: NodeJS.ProcessEnv = process.env, closeOnExec?: (f
   const fdText = env.UCVMFS_FRONT_FD ?? '';
   const nofile = /^(\d{1,15}|inf)$/.exec(env.UCVMFS_NOFILE ?? '')?.[1];
   const fds = /^\d{1,9}(,\d{1,9})*$/.test(env.UCVMFS_FDS ?? '') ? env.UCVMFS_FDS!.split(',').map(Number) : undefined;
+  const closed = /^[0-2](,[0-2]){0,2}$/.test(env.UCVMFS_CLOSED ?? '') ? env.UCVMFS_CLOSED!.split(',').map(Number) : undefined;
+  delete env.UCVMFS_CLOSED;
   delete env.UCVMFS_NOFILE;
   delete env.UCVMFS_FDS;
   delete env.UCVMFS_SIGNALS;
@@ -47,6 +51,7 @@ export function takeFront(env: NodeJS.ProcessEnv = process.env, closeOnExec?: (f
     signals: sig ? { ignored: BigInt(`0x${sig[1]}`), blocked: BigInt(`0x${sig[2]}`) } : undefined,
     ...(nofile ? { openFilesLimit: nofile === 'inf' ? Infinity : Number(nofile) } : {}),
     ...(fds ? { inheritedFds: fds } : {}),
+    ...(closed ? { closedStdio: closed } : {}),
     present: fd >= 0,
     started: (pid) => say(`p${pid}`),
     ended(code, signal) {

@@ -478,6 +478,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
       signals: front.signals,
       ...(front.openFilesLimit !== undefined ? { openFilesLimit: front.openFilesLimit } : {}),
       ...(front.inheritedFds ? { inheritedFds: front.inheritedFds } : {}),
+      ...(front.closedStdio ? { closedStdio: front.closedStdio } : {}),
       warn: (line) => process.stderr.write(`ucvmfs: ${line}\n`),
       onStart: (pid) => {
         running = pid;

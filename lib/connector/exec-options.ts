@@ -12,7 +12,7 @@ import type { ReplayOptions, ReplayStats } from './profile.js';
 /** What the native module offers. */
 export interface NativeTracer {
   run(
-    o: { file: string | Buffer; argv: Array<string | Buffer>; envp: Array<string | Buffer>; cwd: string | Buffer; shadow: string; base: string; record?: boolean; ignored?: string; blocked?: string; nofile?: string; fds?: number[] },
+    o: { file: string | Buffer; argv: Array<string | Buffer>; envp: Array<string | Buffer>; cwd: string | Buffer; shadow: string; base: string; record?: boolean; ignored?: string; blocked?: string; nofile?: string; fds?: number[]; closed?: number[] },
     onRequest: (op: string, path: Buffer, reply: (answer: Array<string | Buffer> | null) => void) => void,
   ): Promise<{ code: number; signal: number; error?: string }>;
   setxattr(path: string | Buffer, name: string, value: Buffer): number;
@@ -65,6 +65,8 @@ export interface ExecOptions {
    * jobserver, bash's `<(...)`). Default: none.
    */
   inheritedFds?: readonly number[];
+  /** Which of descriptors 0-2 are closed for the command (the caller had closed them, `<&-`). Default: none. */
+  closedStdio?: readonly number[];
   /** Use the in-process fast path for dynamically linked programs (default true; env UCVMFS_NO_PRELOAD=1 turns it off). */
   preload?: boolean;
   /** Called with a line of diagnostics on problems opening repositories. */
