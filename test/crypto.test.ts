@@ -13,6 +13,7 @@ import { inflateSync } from 'node:zlib';
 import { pemBlocks, rsaFromCertificateDer, rsaFromPublicKeyDer } from '../lib/crypto/der.js';
 import { parseCertificate, rsaKeysFromPem } from '../lib/crypto/rsa.js';
 import { nobleDigest } from '../lib/crypto/small-hash.js';
+import { loadedCrypto } from '../lib/lazy.js';
 import { parseManifest } from '../lib/format/manifest.js';
 import { objectPath } from '../lib/format/hash.js';
 import { createSelfSignedCertificate } from '../lib/publish/x509.js';
@@ -32,7 +33,7 @@ test('the fixtures\' master keys and certificates read as node:crypto reads them
     assert.ok(blocks.length > 0, fqrn);
     for (const { label, der } of blocks) same(rsaFromPublicKeyDer(der, label === 'RSA PUBLIC KEY'), createPublicKey({ key: der, format: 'der', type: label === 'RSA PUBLIC KEY' ? 'pkcs1' : 'spki' }), fqrn);
     const keys = rsaKeysFromPem(pem);
-    assert.equal(keys[0]!.pem, createPublicKey(pem).export({ format: 'pem', type: 'spki' }).toString());
+    same(keys[0]!, createPublicKey(pem), `${fqrn} through rsaKeysFromPem`);
 
     const srv = join(FIXTURES, fqrn, 'srv');
     const m = parseManifest(readFileSync(join(srv, '.cvmfspublished')));
@@ -44,6 +45,11 @@ test('the fixtures\' master keys and certificates read as node:crypto reads them
     assert.equal(cert.fingerprint('sha1').hex, x.fingerprint.replace(/:/g, '').toLowerCase());
     for (const a of ['rmd160', 'shake128'] as const) assert.equal(cert.fingerprint(a).hex, (a === 'rmd160' ? createHash('ripemd160') : createHash('shake128', { outputLength: 20 })).update(x.raw).digest('hex'));
   }
+  // All of it without node:crypto (a fallback to it, or a digest through it, would have loaded it).
+  assert.equal(loadedCrypto(), undefined);
+  // The PEM shown for `user.pubkeys` is node:crypto's export, made when asked for.
+  const pem = readFileSync(keyOf(fixtureNames()[0]!), 'utf8');
+  assert.equal(rsaKeysFromPem(pem)[0]!.pem, createPublicKey(pem).export({ format: 'pem', type: 'spki' }).toString());
 });
 
 test('keys and certificates made here and by openssl: SPKI and PKCS#1, 1024 to 4096 bits, exponents 3 and 65537', () => {
@@ -83,6 +89,25 @@ test('malformed keys and certificates are refused: every truncation, a long leng
   assert.throws(() => rsaFromPublicKeyDer(ec, false), /not an RSA key/);
   assert.throws(() => rsaKeysFromPem(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString()), /not an RSA public key/);
   assert.throws(() => pemBlocks('-----BEGIN PUBLIC KEY-----\nA$==\n-----END PUBLIC KEY-----\n', /PUBLIC KEY/), /bad base64/);
+
+  // A signature algorithm written with a longer length than it needs: OpenSSL re-encodes it, and the fingerprint
+  // must be of its bytes, so this reader refuses it and OpenSSL reads it.
+  const alg = Buffer.from('300d06092a864886f70d01010b0500', 'hex');
+  const at = der.lastIndexOf(alg); // the outer one, after the TBSCertificate
+  assert.ok(at > 0);
+  const longAlg = Buffer.from('300e0681092a864886f70d01010b0500', 'hex');
+  const body = Buffer.concat([der.subarray(4, at), longAlg, der.subarray(at + alg.length)]);
+  const odd = Buffer.concat([Buffer.from([0x30, 0x82, body.length >> 8, body.length & 0xff]), body]);
+  assert.throws(() => rsaFromCertificateDer(odd), /shortest form/);
+  const x = new X509Certificate(odd);
+  assert.equal(parseCertificate(odd).fingerprint('sha1').hex, createHash('sha1').update(x.raw).digest('hex'));
+  assert.notEqual(createHash('sha1').update(x.raw).digest('hex'), createHash('sha1').update(odd).digest('hex'));
+
+  // Hostile text (a certificate comes from the network unchecked): many BEGIN lines without an END, in one pass.
+  const t0 = Date.now();
+  assert.throws(() => parseCertificate(Buffer.from('-----BEGIN CERTIFICATE-----\n'.repeat(2_000))));
+  assert.deepEqual(pemBlocks('-----BEGIN CERTIFICATE-----\n'.repeat(200_000), /CERTIFICATE/), []);
+  assert.ok(Date.now() - t0 < 5000, `${Date.now() - t0} ms: a quadratic scan`);
 });
 
 test('small digests by @noble/hashes equal node:crypto\'s: md5, sha1, ripemd160, shake128 at block edges', () => {

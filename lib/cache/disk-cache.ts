@@ -127,8 +127,9 @@ export class DiskCache {
     if (this.pinned.has(name)) return;
     this.pinned.add(name);
     if (!this.quota || this.pinsReleased) return; // no quota, no eviction (an alien cache); or closed
-    // Host, pid and start time name the process; the count tells its caches apart (no crypto to load for it).
-    this.pinFile ??= join(this.dir, 'pins', `${hostname()}.${process.pid}.${startTime(process.pid)}.${++pinFiles}`);
+    // Host, pid and start time name the process, the clock tells apart processes that share them (containers with
+    // one hostname, started in one tick), the count this process's caches; no crypto to load for it.
+    this.pinFile ??= join(this.dir, 'pins', `${hostname()}.${process.pid}.${startTime(process.pid)}.${(process.hrtime.bigint() & 0xffffffffffn).toString(16)}${(++pinFiles).toString(16)}`);
     const file = this.pinFile;
     this.pinWrites = this.pinWrites.then(() => mkdir(dirname(file), { recursive: true, mode: 0o700 })).then(() => appendFile(file, `${name}\n`)).catch(() => undefined);
   }

@@ -77,6 +77,19 @@ function whole(der: Uint8Array, tag: number, what: string): Element {
   return e;
 }
 
+/**
+ * An AlgorithmIdentifier checked all through (an OID and optional parameters, every length in its shortest
+ * form): OpenSSL re-encodes a certificate's outer signature fields, and its fingerprint is of those bytes, so only
+ * where they are canonical are the bytes read here the bytes it would hash.
+ */
+function algorithm(der: Uint8Array, e: Element | undefined): void {
+  const [oid, params, ...more] = children(der, expect(e, SEQUENCE, 'AlgorithmIdentifier'));
+  expect(oid, OID, 'algorithm');
+  if (more.length) throw new Error('DER: extra fields in AlgorithmIdentifier');
+  if (params && params.tag === SEQUENCE) children(der, params);
+  else if (params && (params.tag !== NULL || params.end !== params.start)) throw new Error('DER: unexpected algorithm parameters');
+}
+
 /** n and e of a PKCS#1 RSAPublicKey element. */
 function rsaPublicKey(der: Uint8Array, seq: Element): { n: bigint; e: bigint } {
   const [n, e, ...rest] = children(der, expect(seq, SEQUENCE, 'RSAPublicKey'));
@@ -111,21 +124,36 @@ export function rsaFromPublicKeyDer(der: Uint8Array, pkcs1: boolean): { n: bigin
 export function rsaFromCertificateDer(der: Uint8Array): { n: bigint; e: bigint; spki: Uint8Array } {
   const [tbs, sigAlg, sig, ...rest] = children(der, whole(der, SEQUENCE, 'Certificate'));
   if (rest.length || !sigAlg || !sig) throw new Error('DER: not a certificate');
+  algorithm(der, sigAlg);
+  const s = expect(sig, BIT_STRING, 'signature');
+  if (s.end === s.start || der[s.start] !== 0) throw new Error('DER: signature not whole bytes');
   const fields = children(der, expect(tbs, SEQUENCE, 'TBSCertificate'));
   // [0] version (optional), serial, signature, issuer, validity, subject, subjectPublicKeyInfo.
   const spki = expect(fields[fields[0]?.tag === CONTEXT_0 ? 6 : 5], SEQUENCE, 'SubjectPublicKeyInfo');
   return { ...spkiKey(der, spki), spki: der.subarray(spki.at, spki.end) };
 }
 
-/** The DER bytes of every PEM block of `label` in a text, in order. */
+/**
+ * The DER bytes of every PEM block of `label` in a text, in order, up to a block without its END line (one pass
+ * over the text, whatever it holds: a certificate comes from the network before it is checked).
+ */
 export function pemBlocks(text: string, label: RegExp): Array<{ label: string; der: Buffer }> {
   const out: Array<{ label: string; der: Buffer }> = [];
-  const re = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
-  for (let m; (m = re.exec(text)) !== null;) {
-    if (!label.test(m[1]!)) continue;
-    const body = m[2]!.replace(/\s+/g, '');
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body) || body.length % 4 !== 0) throw new Error(`PEM: bad base64 in ${m[1]}`);
-    out.push({ label: m[1]!, der: Buffer.from(body, 'base64') });
+  for (let at = text.indexOf('-----BEGIN '); at >= 0; at = text.indexOf('-----BEGIN ', at)) {
+    const head = /^-----BEGIN ([A-Z0-9 ]{1,64})-----/.exec(text.slice(at, at + 80));
+    if (!head) {
+      at += 11;
+      continue;
+    }
+    const name = head[1]!;
+    const start = at + head[0].length;
+    const end = text.indexOf(`-----END ${name}-----`, start);
+    if (end < 0) break;
+    at = end + name.length + 14;
+    if (!label.test(name)) continue;
+    const body = text.slice(start, end).replace(/[ \t\r\n]+/g, '');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body) || body.length % 4 !== 0) throw new Error(`PEM: bad base64 in ${name}`);
+    out.push({ label: name, der: Buffer.from(body, 'base64') });
   }
   return out;
 }

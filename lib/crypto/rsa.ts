@@ -69,7 +69,8 @@ export interface Certificate {
 /** Parses a PEM or DER certificate. */
 export function parseCertificate(bytes: Uint8Array): Certificate {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  try {
+  // Certificates are a few KB; anything far larger is left to OpenSSL whole.
+  if (buf.length <= 64 * 1024) try {
     const der = buf[0] === 0x30 ? buf : pemBlocks(buf.toString('latin1'), /^CERTIFICATE$/)[0]?.der;
     if (der) {
       const key = rsaFromCertificateDer(der);
