@@ -12,7 +12,8 @@
  * limit at start (programs that use select() rely on the usual 1024, and some loop over every possible
  * descriptor); and which descriptors beyond 0-2 the caller left open for the command (a lock held on fd 9, make's
  * jobserver, bash's `<(...)`), which Node marks close-on-exec at start; and which of 0-2 the caller had closed
- * (`<&-`), where Node would open /dev/null and this process its own pipe.
+ * (`<&-`), where Node would open /dev/null and this process its own pipe. And it puts back the variables that
+ * bin/ucvmfs.js's shell dropped (see restore_environment).
  *
  * usage: ucvmfs_front SCRIPT [ARG]...   (runs `node SCRIPT ARG...`; bin/ucvmfs.js calls it)
  * Node reads UCVMFS_FRONT_FD (a pipe to write "p<pid>\n", then "x<code>\n" or "s<signal>\n" into) and
@@ -21,6 +22,7 @@
  * close-on-exec, comma-separated, or empty) and UCVMFS_CLOSED (which of 0-2 were closed, comma-separated).
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -95,6 +97,69 @@ static void inherited(char *out, size_t size) {
   closedir(d);
 }
 
+/* A variable name the shell keeps: dash drops the others when it runs a program (bash's exported functions such as
+ * `BASH_FUNC_module%%`, names like `a.b`). */
+static int shell_name(const char *s, size_t n) {
+  if (n == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_')) return 0;
+  for (size_t i = 1; i < n; i++)
+    if (!(isalnum((unsigned char)s[i]) || s[i] == '_')) return 0;
+  return 1;
+}
+
+/* bin/ucvmfs.js hands over, on descriptor UCVMFS_ENVIRON_FD, its environment as it came, in hexadecimal (`od`
+ * after a `//`): the variables the shell dropped are put back here, as they were. The others the shell passed on
+ * (with its own changes, NODE_EXTRA_CA_CERTS moved aside). */
+static void restore_environment(void) {
+  const char *v = getenv("UCVMFS_ENVIRON_FD");
+  if (!v || v[0] < '3' || v[0] > '9' || v[1] != '\0') return;
+  int fd = v[0] - '0';
+  unsetenv("UCVMFS_ENVIRON_FD");
+  size_t cap = 1 << 16, len = 0;
+  unsigned char *env = malloc(cap);
+  int high = -1;
+  char buf[65536];
+  for (ssize_t n; env && (n = read(fd, buf, sizeof buf)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (ssize_t i = 0; i < n; i++) {
+      int c = buf[i], d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (d < 0) continue; /* spaces, newlines, the leading slashes */
+      if (high < 0) {
+        high = d;
+        continue;
+      }
+      if (len == cap) {
+        unsigned char *more = cap < (64u << 20) ? realloc(env, cap * 2) : NULL;
+        if (!more) {
+          free(env);
+          env = NULL;
+          break;
+        }
+        env = more;
+        cap *= 2;
+      }
+      env[len++] = (unsigned char)(high << 4 | d);
+      high = -1;
+    }
+  }
+  close(fd);
+  if (!env) return;
+  for (size_t at = 0; at < len;) {
+    unsigned char *end = memchr(env + at, 0, len - at);
+    size_t n = end ? (size_t)(end - (env + at)) : len - at;
+    char *entry = (char *)env + at;
+    char *eq = memchr(entry, '=', n);
+    if (eq && eq > entry && end && !shell_name(entry, (size_t)(eq - entry))) {
+      *eq = '\0';
+      if (!getenv(entry)) setenv(entry, eq + 1, 0);
+    }
+    at += n + 1;
+  }
+  free(env);
+}
+
 static void capture(uint64_t *ignored, uint64_t *blocked) {
   sigset_t mask;
   sigprocmask(SIG_BLOCK, NULL, &mask);
@@ -122,6 +187,7 @@ int main(int argc, char **argv) {
     closed[nc++] = ',';
   }
   if (nc) closed[nc - 1] = '\0';
+  restore_environment();
   if (argc < 2) {
     fprintf(stderr, "usage: %s SCRIPT [ARG]...\n", argv[0]);
     return 2;

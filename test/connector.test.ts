@@ -270,17 +270,20 @@ test('a command that dumps core leaves its own core file, not one of ucvmfs\'s f
   for (const c of cores) assert.ok(!readFileSync(join(dir, c)).includes('ucvmfs_front'), `${c} is the front's core`);
 });
 
-test('arguments, environment and a working directory that are not UTF-8 reach the command as their bytes', () => {
+test('arguments, environment and a working directory that are not UTF-8 reach the command as their bytes; exported bash functions and names a shell drops reach it too', () => {
   const dir = tempDir('ucvmfs-bytes-');
   const script = join(dir, 'run.sh');
   writeFileSync(script, [
     'D="$2/$(printf \'caf\\351\')"; mkdir "$D" && cd "$D" || exit 9',
     'A=$(printf \'a\\377b\')',
-    'X="$A" exec "$1" exec -- /bin/sh -c \'printf "%s|%s|" "$1" "$X"; pwd\' sh "$A"',
+    // Lmod's `module` is such a function (BASH_FUNC_module%%); bin/ucvmfs.js runs under /bin/sh, dash here.
+    'greet() { echo from an exported function; }; export -f greet',
+    'env "$(printf \'c\\377d=x\')" "$1" exec -- /usr/bin/env | LC_ALL=C grep -a "^c.d="',
+    'X="$A" exec env a.b=1 "$1" exec -- /bin/bash -c \'printf "%s|%s|" "$1" "$X"; pwd; greet; /usr/bin/env | grep -a "^a[.]b="\' sh "$A"',
   ].join('\n'));
   const r = spawnSync('/bin/bash', [script, BIN, dir], { env: { ...process.env, ...env } });
   assert.equal(r.status, 0, r.stderr.toString());
-  const want = Buffer.concat([Buffer.from('a\xffb|a\xffb|', 'latin1'), Buffer.from(`${dir}/caf`), Buffer.from([0xe9, 0x0a])]);
+  const want = Buffer.concat([Buffer.from('c\xffd=x\na\xffb|a\xffb|', 'latin1'), Buffer.from(`${dir}/caf`), Buffer.from([0xe9, 0x0a]), Buffer.from('from an exported function\na.b=1\n')]);
   assert.deepEqual(r.stdout, want, r.stdout.toString('latin1'));
 });
 

@@ -4,12 +4,20 @@
  * its bytes; a shell passes any bytes on.
  * @module
  */
+import { isUtf8 } from 'node:buffer';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { decodeName, encodeName } from '../format/byte-names.js';
 
-/** This process's environment as it started, by its decoded name: the raw entry and its decoded value. */
-function initialEnvironment(): Map<string, { raw: Buffer; value: string }> {
-  const out = new Map<string, { raw: Buffer; value: string }>();
+/** This process's environment as it started. */
+interface InitialEnvironment {
+  /** By decoded name (the first of a name, as getenv takes it): the raw entry and its decoded value. */
+  byName: Map<string, { raw: Buffer; value: string }>;
+  /** Entries whose names are not UTF-8: Node does not show them, so nothing here changed them. */
+  undecodable: Buffer[];
+}
+
+function initialEnvironment(): InitialEnvironment {
+  const out: InitialEnvironment = { byName: new Map(), undecodable: [] };
   let block: Buffer;
   try {
     block = readFileSync('/proc/self/environ');
@@ -21,25 +29,27 @@ function initialEnvironment(): Map<string, { raw: Buffer; value: string }> {
     if (end < 0) end = block.length;
     const raw = block.subarray(at, end);
     const eq = raw.indexOf(0x3d, 1); // a name may not be empty, so an entry's first '=' is never its name's
-    if (eq > 0) out.set(raw.toString('utf8', 0, eq), { raw, value: raw.toString('utf8', eq + 1) });
+    if (eq > 0 && !isUtf8(raw.subarray(0, eq))) out.undecodable.push(raw);
+    else if (eq > 0 && !out.byName.has(raw.toString('utf8', 0, eq))) out.byName.set(raw.toString('utf8', 0, eq), { raw, value: raw.toString('utf8', eq + 1) });
     at = end + 1;
   }
   return out;
 }
 
 /**
- * `NAME=value` entries of `env` as bytes. Where `initial` (this process's environment at start) holds the same
- * name with a value that decodes to the same string, its bytes are taken: what this process did not change
- * reaches the command exactly as given.
+ * `NAME=value` entries of `env` as bytes (names and values in the library's string form, lib/format/byte-names.ts).
+ * Where this process's environment at start holds the same name with a value that decodes to the same string, its
+ * bytes are taken: what this process did not change reaches the command exactly as given. `undecodable`: the
+ * entries whose names Node cannot show go too (when `env` is this process's own).
  */
-export function environmentBytes(env: NodeJS.ProcessEnv, initial = initialEnvironment()): Buffer[] {
+export function environmentBytes(env: NodeJS.ProcessEnv, undecodable: boolean, initial = initialEnvironment()): Buffer[] {
   const out: Buffer[] = [];
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined) continue;
-    const given = initial.get(name);
-    out.push(given && given.value === value ? given.raw : Buffer.from(`${name}=${value}`, 'utf8'));
+    const given = initial.byName.get(name);
+    out.push(given && given.value === value ? given.raw : Buffer.concat([encodeName(name), Buffer.from('='), encodeName(value)]));
   }
-  return out;
+  return undecodable ? [...out, ...initial.undecodable] : out;
 }
 
 /** Arguments in the library's string form (lib/format/byte-names.ts: bytes that are not UTF-8 kept) as bytes. */

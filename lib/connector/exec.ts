@@ -149,7 +149,7 @@ function jobEnv(options: ExecOptions, job: Job, base: string): Buffer[] {
     // Our mount namespace: in any other (a container) the library leaves every call to the tracer.
     env.UCVMFS_MNTNS = String(statSync('/proc/self/ns/mnt').ino);
   }
-  return options.env ? environmentBytes(env, new Map()) : environmentBytes(env);
+  return environmentBytes(env, options.env === undefined);
 }
 
 /**
