@@ -88,8 +88,25 @@ function removeTemps(): void {
 }
 
 // The compiled code (lib/cli/code-cache.ts) of every command the tests start goes to a directory of this test
-// process's, removed at its end, not to the user's cache.
-process.env.UCVMFS_CODE_CACHE ??= join(tempDir('ucvmfs-code-'), 'cache');
+// process's (and of the processes it starts, which inherit the variable), removed at its end, not to the user's
+// cache. It is named by the process's pid: one left by a process that was killed is removed by the next.
+if (!process.env.UCVMFS_CODE_CACHE) {
+  for (const name of readdirSync(tmpdir())) {
+    const pid = Number(/^ucvmfs-code-(\d+)-/.exec(name)?.[1]);
+    if (pid > 0 && !alive(pid)) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+  process.env.UCVMFS_CODE_CACHE = join(tempDir(`ucvmfs-code-${process.pid}-`), 'cache');
+}
+
+/** Whether a process of this pid exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /** A writable copy of a fixture's srv/ (for tamper tests). */
 export function copyFixture(fqrn: string): string {
