@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <future>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -1434,6 +1435,18 @@ std::string BytesOf(const Napi::Value& v) {
   return v.ToString().Utf8Value();
 }
 
+// The descriptor numbers in `o[key]` (an array) that lie in [low, high]; none when absent.
+std::vector<int> Descriptors(const Napi::Object& o, const char* key, int low, int high) {
+  std::vector<int> out;
+  if (!o.Has(key)) return out;
+  Napi::Array a = o.Get(key).As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    int fd = a.Get(i).As<Napi::Number>().Int32Value();
+    if (fd >= low && fd <= high) out.push_back(fd);
+  }
+  return out;
+}
+
 // run({file, argv, envp, cwd, shadow}, onRequest(op, path, reply)) → Promise<{code, signal, error?}>; file, argv,
 // envp and cwd as strings or Buffers.
 Napi::Value Run(const Napi::CallbackInfo& info) {
@@ -1455,20 +1468,8 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
       opt.nofile = n == "inf" ? RLIM_INFINITY : (rlim_t)std::stoull(n, nullptr, 10);
     }
   }
-  if (o.Has("fds")) {
-    Napi::Array fds = o.Get("fds").As<Napi::Array>();
-    for (uint32_t i = 0; i < fds.Length(); i++) {
-      int fd = fds.Get(i).As<Napi::Number>().Int32Value();
-      if (fd > 2) opt.fds.push_back(fd);
-    }
-  }
-  if (o.Has("closed")) {
-    Napi::Array fds = o.Get("closed").As<Napi::Array>();
-    for (uint32_t i = 0; i < fds.Length(); i++) {
-      int fd = fds.Get(i).As<Napi::Number>().Int32Value();
-      if (fd >= 0 && fd <= 2) opt.closed.push_back(fd);
-    }
-  }
+  opt.fds = Descriptors(o, "fds", 3, std::numeric_limits<int>::max());
+  opt.closed = Descriptors(o, "closed", 0, 2);
   Napi::Array argv = o.Get("argv").As<Napi::Array>();
   for (uint32_t i = 0; i < argv.Length(); i++) opt.argv.push_back(BytesOf(argv.Get(i)));
   Napi::Array envp = o.Get("envp").As<Napi::Array>();
