@@ -3,7 +3,8 @@
  * lib/connector/modes.ts's: a shadow entry's on-disk mode is the stored mode's read and execute bits, plus S_ISVTX
  * when the stored mode has more (write, setuid, setgid or sticky bits); the stored mode is then `disk | 0200`
  * unless the attribute user.ucvmfs.mode (4 octal digits) names it. So a stat result without S_ISVTX is already
- * right, and one with it costs one getxattr. The attribute itself is hidden from programs.
+ * right, and one with it costs one getxattr. The attribute itself is hidden from programs. Also what a stat shows in
+ * st_blocks.
  */
 #pragma once
 
@@ -31,6 +32,16 @@ static inline unsigned ucvmfs_stored_mode(unsigned disk, const char *attr, long 
     if (ok) return type | v;
   }
   return type | (disk & 0555) | 0200;
+}
+
+/*
+ * The genuine client's st_blocks for an entry whose size is `size` (cvmfs's DirectoryEntry::GetStatStructure: one
+ * more than the size in 512-byte units, whatever the disk holds). A placeholder not yet filled is sparse and holds
+ * no block, so without this `du` of a cold tree said almost nothing. Path-based stat calls show it; a descriptor's
+ * fstat shows the disk's (it never stops in the tracer).
+ */
+static inline unsigned long long ucvmfs_genuine_blocks(long long size) {
+  return 1 + (unsigned long long)(size < 0 ? 0 : size) / 512;
 }
 
 /* Removes the mode attribute's name from a listxattr answer (`n` bytes); the new length. */

@@ -390,14 +390,15 @@ static int through_link(long res, int dirfd, const char *p, int follow, char *v,
 
 static int open_common(int dirfd, const char *p, int flags, mode_t mode) {
   char out[PATH_MAX];
-  int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC));
+  int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
   enum route r = route(dirfd, p, NEED_OPEN, out, sizeof out);
   int follow = !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
-  if (writes && (r == REWRITTEN || (r == NATIVE && targets_shadow(dirfd, p, follow)))) {
+  if ((writes && r == REWRITTEN) || ((writes || (flags & O_CREAT)) && r == NATIVE && targets_shadow(dirfd, p, follow))) {
     errno = EROFS;
     return -1;
   }
-  if (r == TRACER) return (int)syscall(SYS_openat, dirfd, p, flags, mode);
+  /* O_CREAT for reading, as on a read-only mount, is the tracer's to judge: an existing name opens. */
+  if (r == TRACER || (r == REWRITTEN && (flags & O_CREAT))) return (int)syscall(SYS_openat, dirfd, p, flags, mode);
   long res = gate(SYS_openat, dirfd, (long)(r == REWRITTEN ? out : p), flags, mode, 0);
   char v[PATH_MAX];
   if (r == NATIVE && through_link(res, dirfd, p, follow, v, sizeof v)) return open_common(AT_FDCWD, v, flags, mode);
@@ -428,8 +429,12 @@ static int stat_common(int dirfd, const char *p, struct stat *st, int flags) {
   if (!*p && (flags & AT_EMPTY_PATH)) r = NATIVE;
   if (r == TRACER) return (int)syscall(SYS_newfstatat, dirfd, p, st, flags);
   long res = gate(SYS_newfstatat, dirfd, (long)(r == REWRITTEN ? out : p), (long)st, flags, 0);
-  if (res == 0 && r == REWRITTEN) st->st_mode = stored_mode_at(out, st->st_mode, !(flags & AT_SYMLINK_NOFOLLOW));
-  else if (res == 0 && !*p) st->st_mode = stored_mode_of_fd(dirfd, st->st_mode);
+  if (res == 0 && r == REWRITTEN) {
+    st->st_mode = stored_mode_at(out, st->st_mode, !(flags & AT_SYMLINK_NOFOLLOW));
+    st->st_blocks = (blkcnt_t)ucvmfs_genuine_blocks(st->st_size);
+  } else if (res == 0 && !*p) {
+    st->st_mode = stored_mode_of_fd(dirfd, st->st_mode);
+  }
   char v[PATH_MAX];
   if (r == NATIVE && through_link(res, dirfd, p, !(flags & AT_SYMLINK_NOFOLLOW), v, sizeof v)) return stat_common(AT_FDCWD, v, st, flags);
   return (int)ret(res);
@@ -471,6 +476,7 @@ int statx(int dirfd, const char *p, int flags, unsigned int mask, struct statx *
     if (r == REWRITTEN) stx->stx_mode = (uint16_t)stored_mode_at(out, stx->stx_mode, !(flags & AT_SYMLINK_NOFOLLOW));
     else if (!*p) stx->stx_mode = (uint16_t)stored_mode_of_fd(dirfd, stx->stx_mode);
   }
+  if (res == 0 && r == REWRITTEN && (stx->stx_mask & STATX_BLOCKS)) stx->stx_blocks = ucvmfs_genuine_blocks((long long)stx->stx_size);
   char v[PATH_MAX];
   if (r == NATIVE && through_link(res, dirfd, p, !(flags & AT_SYMLINK_NOFOLLOW), v, sizeof v)) return statx(AT_FDCWD, v, flags, mask, stx);
   return (int)ret(res);

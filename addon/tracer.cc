@@ -431,8 +431,31 @@ class Tracer {
 
   long CreateError(const std::string& virt) {
     Ask('l', virt);
+    std::string shadow = ToShadow(Normalize(virt));
     struct stat st;
-    return lstat(ToShadow(Normalize(virt)).c_str(), &st) == 0 ? EEXIST : EROFS;
+    return lstat(shadow.c_str(), &st) == 0 ? EEXIST : NewNameError(shadow);
+  }
+
+  // Making a name that is not there on a read-only mount: EROFS, or the lookup's own error when its directory is
+  // not one (ENOENT, ENOTDIR), which the kernel finds first.
+  static long NewNameError(const std::string& shadow) {
+    struct stat st;
+    std::string dir = shadow.substr(0, shadow.find_last_of('/'));
+    if (stat(dir.c_str(), &st) != 0) return errno;
+    return S_ISDIR(st.st_mode) ? EROFS : ENOTDIR;
+  }
+
+  // open(O_CREAT) for reading, as on a read-only mount: a name that is there opens for reading without being made
+  // (flock(1) opens its lock file so), EEXIST with O_EXCL, EISDIR for a directory; a new name is EROFS (a dangling
+  // symlink too: its target would be made). 0: open it. The path is prepared already.
+  long CreateOnReadOnly(const std::string& virt, uint64_t flags) {
+    std::string shadow = ToShadow(Normalize(virt));
+    bool follow = !(flags & (O_NOFOLLOW | O_EXCL));
+    struct stat st;
+    if ((follow ? stat : lstat)(shadow.c_str(), &st) == 0) return (flags & O_EXCL) ? EEXIST : S_ISDIR(st.st_mode) ? EISDIR : 0;
+    if (errno != ENOENT) return errno;
+    if (follow && lstat(shadow.c_str(), &st) == 0) return EROFS;
+    return NewNameError(shadow);
   }
 
   // JavaScript's answer when it could not prepare a path (the call then fails with EIO).
@@ -784,9 +807,9 @@ class Tracer {
 #endif
   static_assert(sizeof(struct statx) == 256, "struct statx");
 
-  // stat, lstat, newfstatat and statx of a /cvmfs path, and listxattr: what stored modes need, decided by the
-  // tracer's own look at the shadow entry. An entry without S_ISVTX on disk (lib/connector/modes.ts) needs
-  // nothing: the call runs as it is. A marked one (most: 0644, 0755) is answered here, at the call's entry, so
+  // stat, lstat, newfstatat and statx of a /cvmfs path, and listxattr: what stored modes and the genuine client's
+  // st_blocks need (addon/modes.h), decided by the tracer's own look at the shadow entry. An entry without S_ISVTX on
+  // disk (lib/connector/modes.ts) whose blocks are already right needs nothing: the call runs as it is. A marked one (most: 0644, 0755) is answered here, at the call's entry, so
   // that showing stored modes costs no second stop: the tracer makes the same call (same flags, statx's mask) on
   // what the kernel would look up, puts the stored mode in, writes the result into the tracee's buffer and skips
   // the call with 0. When that cannot be exact, the call runs and its exit is patched instead (PatchAtExit): a
@@ -840,17 +863,25 @@ class Tracer {
       if (syscall(SYS_newfstatat, atFd, at, &st, flags | empty) != 0) return false;
       mode = st.st_mode;
     }
-    if (!ucvmfs_mode_marked(mode)) return false;
-    char v[8];
-    ssize_t n = getx(real.c_str(), UCVMFS_MODE_XATTR, v, sizeof v);
-    unsigned stored = ucvmfs_stored_mode(mode, v, n) & 07777;
+    bool marked = ucvmfs_mode_marked(mode);
+    bool blocksRight = statx ? !(stx.stx_mask & STATX_BLOCKS) || stx.stx_blocks == ucvmfs_genuine_blocks((long long)stx.stx_size)
+                             : (unsigned long long)st.st_blocks == ucvmfs_genuine_blocks(st.st_size);
+    if (!marked && blocksRight) return false;
+    unsigned stored = mode & 07777;
+    if (marked) {
+      char v[8];
+      ssize_t n = getx(real.c_str(), UCVMFS_MODE_XATTR, v, sizeof v);
+      stored = ucvmfs_stored_mode(mode, v, n) & 07777;
+    }
     if (OwnCredentials(pid)) {
       bool wrote;
       if (statx) {
         stx.stx_mode = (uint16_t)((stx.stx_mode & S_IFMT) | stored);
+        if (stx.stx_mask & STATX_BLOCKS) stx.stx_blocks = ucvmfs_genuine_blocks((long long)stx.stx_size);
         wrote = WriteAsTracee(pid, r.Arg(buf), &stx, sizeof stx);
       } else {
         st.st_mode = (st.st_mode & S_IFMT) | stored;
+        st.st_blocks = (blkcnt_t)ucvmfs_genuine_blocks(st.st_size);
         wrote = WriteAsTracee(pid, r.Arg(buf), &st, sizeof st);
       }
       if (wrote) {
@@ -867,7 +898,8 @@ class Tracer {
     return true;
   }
 
-  // The exit of a call StoredMode could not answer: the stored mode into the tracee's stat buffer (type bits kept), or
+  // The exit of a call StoredMode could not answer: the stored mode (type bits kept) and blocks into the tracee's
+  // stat buffer, or
   // the stored-mode attribute out of its listxattr answer.
   void PatchAtExit(pid_t pid, Regs& r, const Pending& p) {
     long ret = r.Ret();
@@ -887,18 +919,18 @@ class Tracer {
     }
     if (ret != 0) return;
     if (p.statx) {
-      uint32_t mask = 0;
-      uint16_t m = 0;
-      if (!ReadMem(pid, p.buf + offsetof(struct statx, stx_mask), &mask, sizeof mask) || !(mask & STATX_MODE)) return;
-      if (!ReadMem(pid, p.buf + offsetof(struct statx, stx_mode), &m, sizeof m)) return;
-      m = (uint16_t)((m & S_IFMT) | p.mode);
-      WriteMem(pid, p.buf + offsetof(struct statx, stx_mode), &m, sizeof m);
+      struct statx x;
+      if (!ReadMem(pid, p.buf, &x, sizeof x)) return;
+      if (x.stx_mask & STATX_MODE) x.stx_mode = (uint16_t)((x.stx_mode & S_IFMT) | p.mode);
+      if (x.stx_mask & STATX_BLOCKS) x.stx_blocks = ucvmfs_genuine_blocks((long long)x.stx_size);
+      WriteMem(pid, p.buf, &x, sizeof x);
       return;
     }
-    decltype(stat::st_mode) m = 0;
-    if (!ReadMem(pid, p.buf + offsetof(struct stat, st_mode), &m, sizeof m)) return;
-    m = (m & S_IFMT) | p.mode;
-    WriteMem(pid, p.buf + offsetof(struct stat, st_mode), &m, sizeof m);
+    struct stat st;
+    if (!ReadMem(pid, p.buf, &st, sizeof st)) return;
+    st.st_mode = (st.st_mode & S_IFMT) | p.mode;
+    st.st_blocks = (blkcnt_t)ucvmfs_genuine_blocks(st.st_size);
+    WriteMem(pid, p.buf, &st, sizeof st);
   }
 
   bool FailNow(pid_t pid, Regs& r, long err) {
@@ -1036,9 +1068,17 @@ class Tracer {
         else ReadMem(pid, r.Arg(2), &flags, sizeof flags);  // openat2: struct open_how starts with flags
         if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC))) {
           if (MountedOver(pid, r, c->dirfd, s, rw)) break;
-          Fail(pid, r, EROFS);
-          r.Store();
-          return true;
+          if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
+            Fail(pid, r, EROFS);
+            r.Store();
+            return true;
+          }
+          if (Failed(Ask('o', virt))) return FailNow(pid, r, EIO);
+          if (long e = CreateOnReadOnly(virt, flags)) return FailNow(pid, r, e);
+          // The name is there: nothing is made. open and openat lose O_CREAT too (openat2's flags are the
+          // program's memory, left as they are: the kernel opens an existing name all the same).
+          if (c->flags >= 0) r.SetArg(c->flags, flags & ~(uint64_t)(O_CREAT | O_EXCL));
+          break;
         }
         if (Failed(Ask('o', virt))) return FailNow(pid, r, EIO);
         break;

@@ -134,7 +134,7 @@ out = {}
 def visit(p):
     st = os.lstat(p)
     rel = p[len(root):] or '/'
-    e = {'mode': st.st_mode, 'size': st.st_size, 'nlink': st.st_nlink, 'mtime': int(st.st_mtime)}
+    e = {'mode': st.st_mode, 'size': st.st_size, 'nlink': st.st_nlink, 'mtime': int(st.st_mtime), 'blocks': st.st_blocks}
     if not stat.S_ISLNK(st.st_mode) and not stat.S_ISFIFO(st.st_mode):
         e['xattrs'] = {n: os.getxattr(p, n).hex() for n in os.listxattr(p)}
     e['magic'] = {n: os.getxattr(p, n, follow_symlinks=False).decode() for n in magic.get(rel, [])}
@@ -144,6 +144,7 @@ def visit(p):
         with open(p, 'rb') as f:
             e['sha1'] = hashlib.sha1(f.read()).hexdigest()
         e['mode_after_read'] = os.lstat(p).st_mode
+        e['blocks_after_read'] = os.lstat(p).st_blocks
     elif stat.S_ISDIR(st.st_mode):
         names = sorted(os.listdir(p))
         e['entries'] = names
@@ -162,7 +163,7 @@ json.dump(out, sys.stdout)
   writeFileSync(wanted, JSON.stringify(Object.fromEntries(Object.entries(truth0.entries).map(([p, t]) => [p, Object.keys(t.magic ?? {}).filter((n) => !skip.has(n))]))));
   const r = await exec([PY, '-c', script, `/cvmfs/${fqrn}`, wanted], { CVMFS_PUBLIC_KEY: keyOf(fqrn), SOME_VAR: 'alpha' });
   assert.equal(r.code, 0, r.stderr);
-  const got = JSON.parse(r.stdout.toString()) as Record<string, { xattrs?: Record<string, string>; magic: Record<string, string>; mode: number; mode_after_read?: number; size: number; nlink: number; mtime: number; target?: string; sha1?: string; entries?: string[] }>;
+  const got = JSON.parse(r.stdout.toString()) as Record<string, { xattrs?: Record<string, string>; magic: Record<string, string>; mode: number; mode_after_read?: number; blocks: number; blocks_after_read?: number; size: number; nlink: number; mtime: number; target?: string; sha1?: string; entries?: string[] }>;
   const truth = readTruth(fqrn);
   assert.deepEqual(Object.keys(got).sort(), Object.keys(truth.entries).sort());
   for (const [p, t] of Object.entries(truth.entries)) {
@@ -170,6 +171,11 @@ json.dump(out, sys.stdout)
     assert.equal(g.mode, shown(t.mode), `${p} mode`);
     assert.equal(g.mtime, t.mtime, `${p} mtime`);
     if (t.type !== 'dir') assert.equal(g.size, t.size, `${p} size`);
+    // The genuine client's st_blocks (one more than the size in 512-byte units), also for a placeholder not yet
+    // filled, which holds no block on disk (du of a cold tree); a directory's from the size shown.
+    const blocks = 1 + Math.floor((t.type === 'dir' ? g.size : t.size) / 512);
+    assert.equal(g.blocks, blocks, `${p} blocks`);
+    if (t.type === 'file') assert.equal(g.blocks_after_read, blocks, `${p} blocks once the content is there`);
     // The shadow tree's directories are real, so the kernel counts their link as 2 + listed subdirectories.
     // The genuine client says the same except where a hidden subdirectory (/.cvmfs) or a snapshot's bind
     // mountpoint row counts differently (a known difference, see the README).
@@ -206,6 +212,52 @@ layered('GNU coreutils (statx) and find see the tree; symlinks into /cvmfs read 
   assert.deepEqual(lines.slice(4, 7), truth.entries['/sw']!.entries);
   assert.equal(lines[7], `${truth.entries['/small/hello.txt']!.sha1}  -`);
   assert.equal(lines[8], `${M}/small/hello.txt`);
+});
+
+layered('as on a read-only mount: O_CREAT for reading opens an existing file (flock(1)), EEXIST with O_EXCL, EROFS for a new name; making a name below a missing directory is ENOENT', async () => {
+  const truth = readTruth(FQRN);
+  const py = `
+import os, sys
+R = sys.argv[1]
+cases = [('creat', '/README.txt', os.O_RDONLY | os.O_CREAT), ('excl', '/README.txt', os.O_RDONLY | os.O_CREAT | os.O_EXCL),
+         ('trunc', '/README.txt', os.O_RDONLY | os.O_TRUNC), ('new', '/new-name', os.O_RDONLY | os.O_CREAT),
+         ('dir', '/big', os.O_RDONLY | os.O_CREAT), ('below-file', '/README.txt/x', os.O_RDONLY | os.O_CREAT),
+         ('below-missing', '/no-dir/x', os.O_RDONLY | os.O_CREAT), ('dangling', '/links/dangling', os.O_RDONLY | os.O_CREAT),
+         ('nofollow-link', '/links/rel_file', os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW), ('link', '/links/rel_file', os.O_RDONLY | os.O_CREAT)]
+for name, p, flags in cases:
+    try:
+        fd = os.open(R + p, flags, 0o644)
+        print(name, 'read', len(os.read(fd, 1 << 20)))
+        os.close(fd)
+    except OSError as e:
+        print(name, e.strerror)
+for p in ['/no-dir/x', '/README.txt/x', '/new-dir']:
+    try:
+        os.mkdir(R + p)
+    except OSError as e:
+        print('mkdir', p, e.strerror)
+`;
+  const r = await sh(`cd /tmp && flock ${M}/small/hello.txt echo locked && ${PY} -c "${py.replaceAll('"', '\\"')}" ${M} && ls -a ${M} | grep -c -x -e new-name -e new-dir`);
+  assert.equal(r.code, 1, r.stderr); // grep found no name made
+  const size = (p: string) => truth.entries[p]!.size;
+  assert.deepEqual(r.stdout.toString().trim().split('\n'), [
+    'locked', `creat read ${size('/README.txt')}`, 'excl File exists', 'trunc Read-only file system', 'new Read-only file system',
+    'dir Is a directory', 'below-file Not a directory', 'below-missing No such file or directory', 'dangling Read-only file system',
+    'nofollow-link Too many levels of symbolic links', `link read ${size('/small/hello.txt')}`,
+    'mkdir /no-dir/x No such file or directory', 'mkdir /README.txt/x Not a directory', 'mkdir /new-dir Read-only file system', '0',
+  ]);
+});
+
+layered('du and ls -s show the genuine client\'s blocks, on an empty cache (placeholders hold none on disk) and once read', async () => {
+  const truth = readTruth(FQRN);
+  const files = truth.entries['/big']!.entries!;
+  const r = await sh(`cd ${M}/big && du -B512 -a ${files.join(' ')} && cat ${files.join(' ')} >/dev/null && ls -s --block-size=512 ${files.join(' ')}`);
+  assert.equal(r.code, 0, r.stderr);
+  const want = files.map((f) => 1 + Math.floor(truth.entries[`/big/${f}`]!.size / 512));
+  assert.ok(want.every((b) => b > 40000), `large files: ${want.join(' ')}`);
+  const lines = r.stdout.toString().trim().split('\n');
+  assert.deepEqual(lines.slice(0, files.length), files.map((f, i) => `${want[i]}\t${f}`), 'du, cold');
+  assert.deepEqual(lines.slice(files.length), files.map((f, i) => `${want[i]} ${f}`), 'ls -s, warm');
 });
 
 layered('writes under /cvmfs fail with EROFS; mkdir -p of an existing directory succeeds', async () => {

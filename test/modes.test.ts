@@ -233,7 +233,8 @@ layered('writes by every route still fail with EROFS on files whose stored mode 
 /**
  * The raw stat calls (stat, lstat, newfstatat, statx), made by a program with `syscall()` so that they reach the
  * tracer in both layers: the tracer answers a marked entry itself at the call's entry (no second stop), so its
- * answer must be the kernel's in every byte but the mode, and the kernel's errors where it gives them. Compared
+ * answer must be the kernel's in every byte but the mode and the blocks (the genuine client's count), and the
+ * kernel's errors where it gives them. Compared
  * with the same entry's fstat/statx through a descriptor (never stopped: the on-disk values).
  */
 const RAW_STATS = `
@@ -252,10 +253,13 @@ def call(name, *a):
     return r if r >= 0 else -ctypes.get_errno()
 def mode(b, off, n):
     return int.from_bytes(b[off:off + n], "little")
-def rest(b, off, n):
-    return b[:off] + b[off + n:]
-def diff(a, b, off, n):
-    x, y = rest(a, off, n), rest(b, off, n)
+ST_SZ, ST_BLOCKS, STX_SZ, STX_BLOCKS = 48, 64, 40, 48
+def rest(b, fields):
+    keep = bytearray(b)
+    for off, n in fields: keep[off:off + n] = bytes(n)
+    return keep
+def diff(a, b, fields):
+    x, y = rest(a, fields), rest(b, fields)
     return next((i for i in range(len(x)) if x[i] != y[i]), -1)
 ro = libc.mmap(None, 4096, 1, 0x22, -1, 0)  # PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS
 out = {}
@@ -272,7 +276,7 @@ for p in sys.argv[1:]:
     for c in cases:
         b = ctypes.create_string_buffer(ST_SIZE)
         r = call(c[0].split()[0], *c[1:3], b, *c[3:]) if c[0].startswith("newfstatat") else call(c[0], c[1], b)
-        res[c[0]] = [r, mode(b.raw, ST_MODE, 4), diff(b.raw, ref.raw, ST_MODE, 4)]
+        res[c[0]] = [r, mode(b.raw, ST_MODE, 4), diff(b.raw, ref.raw, [(ST_MODE, 4), (ST_BLOCKS, 8)]), mode(b.raw, ST_BLOCKS, 8), mode(b.raw, ST_SZ, 8)]
     # statx: a mask without STATX_MODE (only STATX_SIZE) still gets the stored mode, as the kernel fills it anyway.
     for name, flags, mask in [("statx size", NOFOLLOW, 0x200), ("statx basic", 0 if not link else NOFOLLOW, 0x7ff), ("statx at", NOFOLLOW, 0x200)]:
         b = ctypes.create_string_buffer(STX_SIZE)
@@ -280,7 +284,7 @@ for p in sys.argv[1:]:
         # (What the kernel fills depends on the mask: the descriptor's answer is asked with the same one.)
         refx = ctypes.create_string_buffer(STX_SIZE)
         assert call("statx", fd, b"", EMPTY, mask, refx) == 0
-        res[name] = [r, mode(b.raw, STX_MODE, 2), diff(b.raw, refx.raw, STX_MODE, 2)]
+        res[name] = [r, mode(b.raw, STX_MODE, 2), diff(b.raw, refx.raw, [(STX_MODE, 2), (STX_BLOCKS, 8)]), mode(b.raw, STX_BLOCKS, 8), mode(b.raw, STX_SZ, 8)]
     # Buffers the kernel cannot write: EFAULT, and the read-only page stays untouched.
     res["efault"] = [call("newfstatat", AT_FDCWD, p.encode(), 1, 0), call("newfstatat", AT_FDCWD, p.encode(), ctypes.c_void_p(ro), NOFOLLOW),
                      call("statx", AT_FDCWD, p.encode(), 0, 0x7ff, ctypes.c_void_p(ro))] + ([call("stat", p.encode(), ctypes.c_void_p(ro))] if x86 else [])
@@ -308,13 +312,15 @@ layered('raw stat, lstat, newfstatat and statx calls get the kernel\'s answer wi
       const disk = res.disk as number;
       for (const [call, v] of Object.entries(res)) {
         if (['efault', 'untouched', 'disk'].includes(call)) continue;
-        const [ret, mode, differs] = v as [number, number, number];
+        const [ret, mode, differs, blocks, size] = v as [number, number, number, number, number];
         assert.equal(ret, 0, `${round}: ${call} ${p}`);
         // A symlink keeps its own mode (lrwxrwxrwx); everything else matches the descriptor's answer.
         const stored = link ? 0o777 : want.get(p)!;
         assert.equal(mode & 0o7777, stored, `${round}: ${call} ${p}: mode ${mode.toString(8)}`);
         assert.equal(mode & 0o170000, disk & 0o170000, `${round}: ${call} ${p}: type`);
-        assert.equal(differs, -1, `${round}: ${call} ${p}: every other field as the kernel gives it (first difference at byte ${differs}, mode field excluded)`);
+        assert.equal(differs, -1, `${round}: ${call} ${p}: every other field as the kernel gives it (first difference at byte ${differs}, mode and blocks excluded)`);
+        // Blocks as the genuine client counts them (addon/modes.h), whatever the disk holds.
+        assert.equal(blocks, 1 + Math.floor(size / 512), `${round}: ${call} ${p}: blocks ${blocks} for ${size} bytes`);
       }
       for (const e of res.efault as number[]) assert.equal(e, -14, `${round}: EFAULT for ${p} (${(res.efault as number[]).join(' ')})`);
       assert.equal(res.untouched, true, `${round}: a read-only buffer stays untouched (${p})`);
