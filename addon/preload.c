@@ -390,15 +390,17 @@ static int through_link(long res, int dirfd, const char *p, int follow, char *v,
 
 static int open_common(int dirfd, const char *p, int flags, mode_t mode) {
   char out[PATH_MAX];
-  int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+  /* O_PATH opens neither reads nor writes (the kernel ignores the other flags). */
+  int changes = !(flags & O_PATH) && ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)));
   enum route r = route(dirfd, p, NEED_OPEN, out, sizeof out);
   int follow = !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
-  if ((writes && r == REWRITTEN) || ((writes || (flags & O_CREAT)) && r == NATIVE && targets_shadow(dirfd, p, follow))) {
+  if (changes && r == NATIVE && targets_shadow(dirfd, p, follow)) {
     errno = EROFS;
     return -1;
   }
-  /* O_CREAT for reading, as on a read-only mount, is the tracer's to judge: an existing name opens. */
-  if (r == TRACER || (r == REWRITTEN && (flags & O_CREAT))) return (int)syscall(SYS_openat, dirfd, p, flags, mode);
+  /* A /cvmfs path opened to change it is the tracer's to judge, in the order a read-only mount answers (ENOENT,
+   * EEXIST, EISDIR before EROFS; O_CREAT of an existing name opens it for reading): addon/readonly.h. */
+  if (r == TRACER || (r == REWRITTEN && changes)) return (int)syscall(SYS_openat, dirfd, p, flags, mode);
   long res = gate(SYS_openat, dirfd, (long)(r == REWRITTEN ? out : p), flags, mode, 0);
   char v[PATH_MAX];
   if (r == NATIVE && through_link(res, dirfd, p, follow, v, sizeof v)) return open_common(AT_FDCWD, v, flags, mode);

@@ -12,6 +12,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 
@@ -29,6 +31,7 @@
 #include "container.h"
 #include "filter.h"
 #include "modes.h"
+#include "readonly.h"
 #include "paths.h"
 #include "ptrace_emu.h"
 #include "syscalls.h"
@@ -89,7 +92,7 @@ struct Options {
 
 // What must happen at the exit of a call.
 struct Pending {
-  enum { None, SetErrno, TranslateBuf, SetValue, PatchMode, HideModeXattr } what = None;
+  enum { None, SetErrno, TranslateBuf, SetValue, PatchMode, HideModeXattr, ReadOnlyFs } what = None;
   long err = 0;
   uint64_t buf = 0, size = 0;
   bool getcwd = false;
@@ -414,6 +417,13 @@ class Tracer {
     return a;
   }
 
+  // Whether an open's flags ask for more than reading (O_PATH opens neither reads nor writes: the kernel ignores
+  // the rest).
+  static bool ChangesFile(uint64_t flags) {
+    if (flags & O_PATH) return false;
+    return (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC));
+  }
+
   // Calls that make a new name (its last path argument): on a read-only mount the kernel answers EEXIST before
   // EROFS when the name is there (`mkdir -p`; a runtime's `symlinkat("/proc/mounts", etc, "mtab")` in a root
   // file system taken from /cvmfs).
@@ -429,33 +439,57 @@ class Tracer {
     }
   }
 
-  long CreateError(const std::string& virt) {
+  // The shadow path of a /cvmfs path whose names the library has made, for judging a change there (readonly.h).
+  std::string Prepared(const std::string& virt) {
     Ask('l', virt);
-    std::string shadow = ToShadow(Normalize(virt));
-    struct stat st;
-    return lstat(shadow.c_str(), &st) == 0 ? EEXIST : NewNameError(shadow);
+    return ToShadow(Normalize(virt));
   }
 
-  // Making a name that is not there on a read-only mount: EROFS, or the lookup's own error when its directory is
-  // not one (ENOENT, ENOTDIR), which the kernel finds first.
-  static long NewNameError(const std::string& shadow) {
-    struct stat st;
-    std::string dir = shadow.substr(0, shadow.find_last_of('/'));
-    if (stat(dir.c_str(), &st) != 0) return errno;
-    return S_ISDIR(st.st_mode) ? EROFS : ENOTDIR;
+  // Where a path of a rename or link is, as the kernel would look it up: a /cvmfs path's shadow entry, else the
+  // tracee's own path (empty in another mount namespace, where the tracer cannot look it up as the tracee would).
+  std::string PairPath(pid_t pid, const Regs& r, int dirfdIdx, const std::string& s, const std::string& virt) {
+    if (!virt.empty()) return Prepared(virt);
+    if (!SameNamespace(pid)) return "";
+    return TraceePath(pid, dirfdIdx < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(dirfdIdx), s);
   }
 
-  // open(O_CREAT) for reading, as on a read-only mount: a name that is there opens for reading without being made
-  // (flock(1) opens its lock file so), EEXIST with O_EXCL, EISDIR for a directory; a new name is EROFS (a dangling
-  // symlink too: its target would be made). 0: open it. The path is prepared already.
-  long CreateOnReadOnly(const std::string& virt, uint64_t flags) {
-    std::string shadow = ToShadow(Normalize(virt));
-    bool follow = !(flags & (O_NOFOLLOW | O_EXCL));
-    struct stat st;
-    if ((follow ? stat : lstat)(shadow.c_str(), &st) == 0) return (flags & O_EXCL) ? EEXIST : S_ISDIR(st.st_mode) ? EISDIR : 0;
-    if (errno != ENOENT) return errno;
-    if (follow && lstat(shadow.c_str(), &st) == 0) return EROFS;
-    return NewNameError(shadow);
+  // rename, link and symlink with a /cvmfs path on either side (readonly.h): each name's directory, the link's
+  // source and new name, then EXDEV between two mounts (each repository is one, as on a real /cvmfs) or EROFS.
+  long PairError(pid_t pid, const Regs& r, const CallInfo* c, long nr, const std::string& s1, const std::string& v1,
+                 const std::string& s2, const std::string& v2) {
+    std::string to = PairPath(pid, r, c->dirfd2, s2, v2);
+    if (c->path < 0) return v2.empty() ? EROFS : MakeError(to);  // symlink: its target is only text
+    std::string from = PairPath(pid, r, c->dirfd, s1, v1);
+    bool link = CreatesName(nr);
+    if (link) {
+      struct stat st;
+      if (long e = from.empty() ? 0 : LookupError(from, FollowsLast(nr, r), &st)) return e;
+      if (!v2.empty()) return MakeError(to);
+      if (to.empty()) return EXDEV;
+      if (long e = ParentError(to)) return e;
+      return lstat(to.c_str(), &st) == 0 ? EEXIST : EXDEV;
+    }
+    for (const std::string* p : {&from, &to})
+      if (long e = p->empty() ? 0 : ParentError(*p)) return e;
+    auto repo = [](const std::string& v) { return v.substr(0, v.find('/', kVirtual.size() + 1)); };
+    return !v1.empty() && !v2.empty() && repo(v1) == repo(v2) ? EROFS : EXDEV;
+  }
+
+  // A call of the write family on a /cvmfs path that is not a rename or link (readonly.h).
+  long WriteError(long nr, const Regs& r, const std::string& virt) {
+    std::string shadow = Prepared(virt);
+    switch (nr) {
+#ifdef __NR_creat
+      case __NR_creat:
+        return OpenError(shadow, O_CREAT | O_WRONLY | O_TRUNC);
+      case __NR_unlink: case __NR_rmdir:
+#endif
+      case __NR_unlinkat:
+        return RemoveError(shadow);
+      default:
+        if (CreatesName(nr)) return MakeError(shadow);
+        return ChangeError(shadow, FollowsLast(nr, r), nr == __NR_truncate);
+    }
   }
 
   // JavaScript's answer when it could not prepare a path (the call then fails with EIO).
@@ -986,7 +1020,12 @@ class Tracer {
         r.Store();
         return false;
       }
-      if (!v2.empty()) return FailNow(pid, r, CreatesName(nr) ? CreateError(v2) : EROFS);
+      if (!v2.empty()) {
+        std::string s1, rw1;
+        if (c->path >= 0 && !ReadString(pid, r.Arg(c->path), &s1)) return FailNow(pid, r, UnreadableError(pid, r.Arg(c->path)));
+        std::string v1 = c->path >= 0 ? Classify(pid, r, c->dirfd, s1, &rw1) : "";
+        return FailNow(pid, r, PairError(pid, r, c, nr, s1, v1, s, v2));
+      }
       if (TargetsShadow(pid, dirfd2, s, false)) return FailNow(pid, r, EROFS);
       // A destination through a symlink into /cvmfs (rename, link and symlink are rare: the check is cheap here).
       if (rw.empty() && !ThroughLink(pid, dirfd2, s, false).empty()) return FailNow(pid, r, EROFS);
@@ -1034,7 +1073,7 @@ class Tracer {
         uint64_t flags = 0;
         if (c->flags >= 0) flags = r.Arg(c->flags);
         else ReadMem(pid, r.Arg(2), &flags, sizeof flags);
-        writes = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC));
+        writes = ChangesFile(flags);
         follow = !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
       }
       int dirfd = c->dirfd < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd);
@@ -1057,26 +1096,26 @@ class Tracer {
     switch (c->kind) {
       case Kind::Write: {
         if (MountedOver(pid, r, c->dirfd, s, rw)) break;
-        // link's first path is the existing name, not the one made.
-        Fail(pid, r, CreatesName(nr) && c->path2 < 0 ? CreateError(virt) : EROFS);
-        r.Store();
-        return true;
+        if (c->path2 >= 0) {
+          // rename or link out of /cvmfs (a path into it went the way above).
+          std::string s2;
+          ReadString(pid, r.Arg(c->path2), &s2);
+          return FailNow(pid, r, PairError(pid, r, c, nr, s, virt, s2, ""));
+        }
+        return FailNow(pid, r, WriteError(nr, r, virt));
       }
       case Kind::Open: {
         uint64_t flags = 0;
         if (c->flags >= 0) flags = r.Arg(c->flags);
         else ReadMem(pid, r.Arg(2), &flags, sizeof flags);  // openat2: struct open_how starts with flags
-        if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC))) {
+        if (ChangesFile(flags)) {
           if (MountedOver(pid, r, c->dirfd, s, rw)) break;
-          if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
-            Fail(pid, r, EROFS);
-            r.Store();
-            return true;
-          }
-          if (Failed(Ask('o', virt))) return FailNow(pid, r, EIO);
-          if (long e = CreateOnReadOnly(virt, flags)) return FailNow(pid, r, e);
-          // The name is there: nothing is made. open and openat lose O_CREAT too (openat2's flags are the
-          // program's memory, left as they are: the kernel opens an existing name all the same).
+          bool reads = !((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC));  // O_CREAT alone
+          if (Failed(Ask(reads ? 'o' : 'l', virt))) return FailNow(pid, r, EIO);
+          if (long e = OpenError(ToShadow(Normalize(virt)), flags)) return FailNow(pid, r, e);
+          // O_CREAT of a name that is there opens it for reading, as on a read-only mount: nothing is made. open
+          // and openat lose O_CREAT too (openat2's flags are the program's memory, left as they are: the kernel
+          // opens an existing name all the same).
           if (c->flags >= 0) r.SetArg(c->flags, flags & ~(uint64_t)(O_CREAT | O_EXCL));
           break;
         }
@@ -1086,7 +1125,12 @@ class Tracer {
       case Kind::Exec: {
         std::vector<std::string> in = Ask('x', virt);
         if (Failed(in)) return FailNow(pid, r, EIO);
-        if (!in.empty()) return RewriteExec(pid, r, c, s, in);
+        if (!in.empty()) {
+          // A script's interpreter gets the path as the process named it, as from the kernel; one relative to a
+          // directory descriptor (the kernel's /dev/fd/N/..., unusable once that closes) gets the /cvmfs path.
+          bool named = !s.empty() && (s[0] == '/' || c->dirfd < 0 || (int)(int32_t)r.Arg(c->dirfd) == AT_FDCWD);
+          return RewriteExec(pid, r, c, s, named ? s : virt, in);
+        }
         break;
       }
       case Kind::Chdir:
@@ -1107,11 +1151,16 @@ class Tracer {
         if (modeIdx >= 0 && (r.Arg(modeIdx) & W_OK)) {
           if (Failed(Ask('l', virt))) return FailNow(pid, r, EIO);
           struct stat st;
-          Fail(pid, r, lstat(ToShadow(Normalize(virt)).c_str(), &st) == 0 ? EROFS : ENOENT);
-          r.Store();
-          return true;
+          bool follow = !(nr == __NR_faccessat2 && (r.Arg(3) & AT_SYMLINK_NOFOLLOW));
+          long e = LookupError(ToShadow(Normalize(virt)), follow, &st);
+          return FailNow(pid, r, e ? e : EROFS);
         }
         if (Failed(Ask('l', virt))) return FailNow(pid, r, EIO);
+        if (nr == __NR_statfs) {
+          // A /cvmfs mount is read-only, nosuid and nodev: statvfs's ST_RDONLY is what programs look at.
+          pending_[pid] = Pending{Pending::ReadOnlyFs, 0, r.Arg(1), 0, false, {}};
+          needExit = true;
+        }
         bool answered = false;
         if (StoredMode(pid, r, c, nr, s, rw, &answered)) needExit = true;
         if (answered) {
@@ -1160,10 +1209,11 @@ class Tracer {
   }
 
   // An exec plan from JavaScript (ShadowTree.execPlan): execute in[0] (a /cvmfs path goes to the shadow tree)
-  // with argv = in[1..] followed by the original argv[1..]; "\x01" stands for the original argv[0]. A `#!`
+  // with argv = in[1..] followed by the original argv[1..]; "\x01" stands for the original argv[0], "\x02" for
+  // the program's path as given (`given`). A `#!`
   // script gets its interpreter with the script's /cvmfs path, as the kernel would do it; an ELF whose loader
   // is under /cvmfs gets that loader with the program as argument.
-  bool RewriteExec(pid_t pid, Regs& r, const CallInfo* c, const std::string& program, const std::vector<std::string>& in) {
+  bool RewriteExec(pid_t pid, Regs& r, const CallInfo* c, const std::string& program, const std::string& given, const std::vector<std::string>& in) {
     const std::string& target = in[0];
     std::string file = Under(target, kVirtual) ? ToShadow(target) : target;
     int argvIdx = c->path + 1;
@@ -1184,7 +1234,7 @@ class Tracer {
         continue;
       }
       offs.push_back((int64_t)blob.size());
-      blob += in[k] == "\x01" ? program : in[k];
+      blob += in[k] == "\x01" ? program : in[k] == "\x02" ? given : in[k];
       blob += '\0';
     }
     size_t fileOff = blob.size();
@@ -1221,6 +1271,15 @@ class Tracer {
     }
     if (p.what == Pending::PatchMode || p.what == Pending::HideModeXattr) {
       PatchAtExit(pid, r, p);
+      return;
+    }
+    if (p.what == Pending::ReadOnlyFs) {
+      decltype(statfs::f_flags) f = 0;
+      uint64_t at = p.buf + offsetof(struct statfs, f_flags);
+      if (r.Ret() == 0 && ReadMem(pid, at, &f, sizeof f)) {
+        f |= ST_RDONLY | ST_NOSUID | ST_NODEV;
+        WriteMem(pid, at, &f, sizeof f);
+      }
       return;
     }
     if (p.what == Pending::SetValue) {

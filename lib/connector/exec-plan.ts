@@ -13,6 +13,12 @@ const SHEBANG_MAX = 256;
 
 /** In an exec plan (see {@link ExecPlanner.plan}), the original argv[0] of the execve. */
 export const ARGV0 = '\x01';
+/**
+ * Stands for the program's path as the process named it to execve: what the kernel hands a `#!` script's
+ * interpreter (`./run.sh` stays `./run.sh` in `$0`). The tracer puts the /cvmfs path there when the name was
+ * relative to a directory descriptor (the kernel's `/dev/fd/N/...` would not open once that descriptor closes).
+ */
+export const AS_GIVEN = '\x02';
 
 /** Splits the first line of a script into interpreter and optional argument, as Linux does. */
 export function parseShebang(head: Buffer): [string, string] | null {
@@ -48,10 +54,11 @@ export class ExecPlanner {
 
   /**
    * How to run a program under /cvmfs that the kernel cannot run from the shadow tree by itself: a `#!` script
-   * (the interpreter gets the script's /cvmfs path, as the kernel would give it), or an ELF whose loader
+   * (the interpreter gets the script's path as the process named it, {@link AS_GIVEN}), or an ELF whose loader
    * (PT_INTERP) is under /cvmfs (the loader is run with the program as argument, `--argv0` keeping argv[0] when
    * the loader knows it, as glibc's does since 2.33). The answer is `[file to execute, argv before the
-   * original argv[1...]]`, `ARGV0` standing for the original argv[0]; empty when the kernel can do it alone.
+   * original argv[1...]]`, `ARGV0` standing for the original argv[0] and `AS_GIVEN` for the path as given; empty
+   * when the kernel can do it alone.
    */
   async plan(repo: Repository, path: string, inRepo: string): Promise<string[]> {
     const fh = await repo.fs.open(inRepo);
@@ -71,7 +78,7 @@ export class ExecPlanner {
     const sb = parseShebang(head);
     if (!sb) return [];
     const [interpreter, arg] = sb;
-    const tail = [interpreter, ...(arg ? [arg] : []), path];
+    const tail = [interpreter, ...(arg ? [arg] : []), AS_GIVEN];
     // The interpreter may itself need a loader under /cvmfs (a python of EESSI's): then that runs first.
     const loader = await this.loaderPlan(await this.interpreterUnderRoot(interpreter), interpreter);
     return loader ? [...loader, ...tail] : [interpreter, ...tail];
