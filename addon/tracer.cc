@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <linux/openat2.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -1113,10 +1114,22 @@ class Tracer {
           bool reads = !((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC));  // O_CREAT alone
           if (Failed(Ask(reads ? 'o' : 'l', virt))) return FailNow(pid, r, EIO);
           if (long e = OpenError(ToShadow(Normalize(virt)), flags)) return FailNow(pid, r, e);
-          // O_CREAT of a name that is there opens it for reading, as on a read-only mount: nothing is made. open
-          // and openat lose O_CREAT too (openat2's flags are the program's memory, left as they are: the kernel
-          // opens an existing name all the same).
-          if (c->flags >= 0) r.SetArg(c->flags, flags & ~(uint64_t)(O_CREAT | O_EXCL));
+          // O_CREAT of a name that is there opens it for reading, as on a read-only mount. The kernel gets the
+          // call without O_CREAT, so that it can never make a name in the shadow tree (root may write there):
+          // openat2's struct open_how is the program's memory, so a copy goes below the stack, past the room
+          // the rewritten path takes.
+          if (c->flags >= 0) {
+            r.SetArg(c->flags, flags & ~(uint64_t)O_CREAT);
+          } else {
+            struct open_how how {};
+            if (r.Arg(3) < sizeof how || !ReadMem(pid, r.Arg(2), &how, sizeof how)) return FailNow(pid, r, EFAULT);
+            how.flags &= ~(uint64_t)O_CREAT;
+            how.mode = 0;  // openat2 refuses a mode without O_CREAT
+            uint64_t a = Scratch(pid, r, std::string((const char*)&how, sizeof how), r.Sp() - 256 - PATH_MAX - 64);
+            if (!a) return FailNow(pid, r, EIO);
+            r.SetArg(2, a);
+            r.SetArg(3, sizeof how);
+          }
           break;
         }
         if (Failed(Ask('o', virt))) return FailNow(pid, r, EIO);

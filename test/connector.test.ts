@@ -229,6 +229,15 @@ def read(p, flags):
         return 'ok %d' % len(os.read(fd, 1 << 20))
     finally:
         os.close(fd)
+def openat2(p, flags, mode):
+    import ctypes, struct
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    how = ctypes.create_string_buffer(struct.pack('QQQ', flags, mode, 0))
+    fd = libc.syscall(437, -100, p.encode(), how, 24)
+    if fd < 0: raise OSError(ctypes.get_errno(), 'openat2')
+    os.close(fd)
+    return 'ok %d' % (struct.unpack('QQQ', how.raw[:24])[0] & C)
 def ro():
     if not os.statvfs(R).f_flag & os.ST_RDONLY: raise OSError(errno.EPERM, 'not read-only')
 open(T + '/src', 'w').close()
@@ -236,6 +245,8 @@ cases = [
     ('creat-existing', lambda: read(R + '/README.txt', os.O_RDONLY | C)),
     ('creat-link', lambda: read(R + '/links/rel_file', os.O_RDONLY | C)),
     ('creat-nofollow-link', lambda: read(R + '/links/rel_file', os.O_RDONLY | C | os.O_NOFOLLOW)),
+    ('openat2-creat-existing', lambda: openat2(R + '/README.txt', os.O_RDONLY | C, 0o644)),
+    ('openat2-creat-new', lambda: openat2(R + '/new-name', os.O_RDONLY | C, 0o644)),
     ('creat-excl-existing', lambda: os.open(R + '/README.txt', os.O_RDONLY | C | os.O_EXCL)),
     ('creat-excl-dir', lambda: os.open(R + '/big', W | C | os.O_EXCL)),
     ('creat-new', lambda: os.open(R + '/new-name', os.O_RDONLY | C)),
@@ -292,7 +303,8 @@ layered('as on a read-only mount: each change gets the kernel\'s error in its or
   const size = (p: string) => truth.entries[p]!.size;
   const want = [
     `creat-existing ok ${size('/README.txt')}`, `creat-link ok ${size('/small/hello.txt')}`, 'creat-nofollow-link ELOOP',
-    'creat-excl-existing EEXIST', 'creat-excl-dir EEXIST', 'creat-new EROFS', 'creat-dir EISDIR', 'creat-dangling EROFS',
+    // openat2: the program's struct open_how keeps its O_CREAT (the tracer hands the kernel a copy without it).
+    'openat2-creat-existing ok 64', 'openat2-creat-new EROFS', 'creat-excl-existing EEXIST', 'creat-excl-dir EEXIST', 'creat-new EROFS', 'creat-dir EISDIR', 'creat-dangling EROFS',
     'creat-below-missing ENOENT', 'creat-below-file ENOTDIR', 'write-missing ENOENT', 'append-missing ENOENT', 'write-dangling ENOENT',
     'write-dir EISDIR', 'rdwr-file EROFS', 'trunc-file EROFS', 'trunc-dir EISDIR', 'tmpfile-dir EROFS', 'path-wronly ok',
     'utime-missing ENOENT', 'utime-file EROFS', 'chmod-missing ENOENT', 'chown-file EROFS', 'truncate-dir EISDIR', 'truncate-missing ENOENT',
