@@ -390,7 +390,9 @@ static int through_link(long res, int dirfd, const char *p, int follow, char *v,
 
 static int open_common(int dirfd, const char *p, int flags, mode_t mode) {
   char out[PATH_MAX];
-  /* O_PATH opens neither reads nor writes (the kernel ignores the other flags). */
+  /* O_PATH opens neither reads nor writes (the kernel ignores the other flags; before Linux 5.6 it made a file of
+   * O_PATH|O_TMPFILE, so that pair goes to the tracer, which takes O_TMPFILE out). */
+  if ((flags & O_PATH) && (flags & __O_TMPFILE)) return (int)syscall(SYS_openat, dirfd, p, flags, mode);
   int changes = !(flags & O_PATH) && ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)));
   enum route r = route(dirfd, p, NEED_OPEN, out, sizeof out);
   int follow = !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);

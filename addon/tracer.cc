@@ -421,7 +421,7 @@ class Tracer {
   // Whether an open's flags ask for more than reading (O_PATH opens neither reads nor writes: the kernel ignores
   // the rest).
   static bool ChangesFile(uint64_t flags) {
-    if (flags & O_PATH) return false;
+    if (flags & O_PATH) return false;  // O_TMPFILE beside it is taken out at the call's entry (OnEntry)
     return (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC));
   }
 
@@ -441,15 +441,16 @@ class Tracer {
   }
 
   // The shadow path of a /cvmfs path whose names the library has made, for judging a change there (readonly.h).
+  // Empty when the library could not make them (the call then fails with EIO).
   std::string Prepared(const std::string& virt) {
-    Ask('l', virt);
+    if (Failed(Ask('l', virt))) return "";
     return ToShadow(Normalize(virt));
   }
 
   // Where a path of a rename or link is, as the kernel would look it up: a /cvmfs path's shadow entry, else the
   // tracee's own path (empty in another mount namespace, where the tracer cannot look it up as the tracee would).
   std::string PairPath(pid_t pid, const Regs& r, int dirfdIdx, const std::string& s, const std::string& virt) {
-    if (!virt.empty()) return Prepared(virt);
+    if (!virt.empty()) return Prepared(virt);  // "" only when that failed: PairError says EIO
     if (!SameNamespace(pid)) return "";
     return TraceePath(pid, dirfdIdx < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(dirfdIdx), s);
   }
@@ -459,8 +460,10 @@ class Tracer {
   long PairError(pid_t pid, const Regs& r, const CallInfo* c, long nr, const std::string& s1, const std::string& v1,
                  const std::string& s2, const std::string& v2) {
     std::string to = PairPath(pid, r, c->dirfd2, s2, v2);
+    if (!v2.empty() && to.empty()) return EIO;
     if (c->path < 0) return v2.empty() ? EROFS : MakeError(to);  // symlink: its target is only text
     std::string from = PairPath(pid, r, c->dirfd, s1, v1);
+    if (!v1.empty() && from.empty()) return EIO;
     bool link = CreatesName(nr);
     if (link) {
       struct stat st;
@@ -479,6 +482,7 @@ class Tracer {
   // A call of the write family on a /cvmfs path that is not a rename or link (readonly.h).
   long WriteError(long nr, const Regs& r, const std::string& virt) {
     std::string shadow = Prepared(virt);
+    if (shadow.empty()) return EIO;
     switch (nr) {
 #ifdef __NR_creat
       case __NR_creat:
@@ -990,6 +994,12 @@ class Tracer {
     for (const CallInfo& x : kCalls)
       if (x.nr == nr) c = &x;
     if (!c) return false;
+    if (c->kind == Kind::Open && c->flags >= 0 && (r.Arg(c->flags) & O_PATH) && (r.Arg(c->flags) & __O_TMPFILE)) {
+      // Since Linux 5.6 O_PATH makes the kernel ignore O_TMPFILE; before, that pair made a file, in the shadow tree
+      // too. Every kernel gets the newer meaning. (openat2 refuses the pair itself.)
+      r.SetArg(c->flags, r.Arg(c->flags) & ~(uint64_t)__O_TMPFILE);
+      r.Store();
+    }
     if (c->kind == Kind::Getcwd) {
       if (Virtualize(ProcLink(pid, "cwd")).empty()) return false;
       pending_[pid] = Pending{Pending::TranslateBuf, 0, r.Arg(0), r.Arg(1), true, {}};
@@ -1078,7 +1088,8 @@ class Tracer {
         follow = !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
       }
       int dirfd = c->dirfd < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd);
-      if (writes && TargetsShadow(pid, dirfd, s, follow)) return FailNow(pid, r, EROFS);
+      // Judged on what the kernel will get: a path rewritten absolute (`/cvmfs/../<elsewhere>`) names its own place.
+      if (writes && TargetsShadow(pid, rw.empty() ? dirfd : AT_FDCWD, rw.empty() ? s : rw, follow)) return FailNow(pid, r, EROFS);
     }
     if (virt.empty() && c->kind == Kind::Readlink && s.compare(0, 6, "/proc/") == 0) {
       // /proc/<pid>/cwd, exe, fd/N, ... reveal shadow paths: translate the answer.
@@ -1122,7 +1133,8 @@ class Tracer {
             r.SetArg(c->flags, flags & ~(uint64_t)O_CREAT);
           } else {
             struct open_how how {};
-            if (r.Arg(3) < sizeof how || !ReadMem(pid, r.Arg(2), &how, sizeof how)) return FailNow(pid, r, EFAULT);
+            if (r.Arg(3) < sizeof how) return FailNow(pid, r, EINVAL);
+            if (!ReadMem(pid, r.Arg(2), &how, sizeof how)) return FailNow(pid, r, EFAULT);
             how.flags &= ~(uint64_t)O_CREAT;
             how.mode = 0;  // openat2 refuses a mode without O_CREAT
             uint64_t a = Scratch(pid, r, std::string((const char*)&how, sizeof how), r.Sp() - 256 - PATH_MAX - 64);

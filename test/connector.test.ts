@@ -263,6 +263,7 @@ cases = [
     ('trunc-dir', lambda: os.open(R + '/big', os.O_RDONLY | os.O_TRUNC)),
     ('tmpfile-dir', lambda: os.open(R + '/big', os.O_TMPFILE | W)),
     ('path-wronly', lambda: os.close(os.open(R + '/README.txt', os.O_PATH | W))),
+    ('path-tmpfile', lambda: os.close(os.open(R + '/big', os.O_PATH | os.O_TMPFILE | os.O_RDWR))),
     ('utime-missing', lambda: os.utime(R + '/missing')),
     ('utime-file', lambda: os.utime(R + '/README.txt')),
     ('chmod-missing', lambda: os.chmod(R + '/missing', 0o644)),
@@ -298,7 +299,7 @@ for name, call in cases:
         print(name, errno.errorcode[e.errno])
 `;
 
-layered('as on a read-only mount: each change gets the kernel\'s error in its order (ENOENT, EEXIST, EISDIR, EXDEV before EROFS); O_CREAT of an existing file opens it (flock(1)); touch -c, mv out, relative scripts\' $0', async () => {
+layered('as on a read-only mount: each change gets the kernel\'s error in its order (ENOENT, EEXIST, EISDIR, EXDEV before EROFS); O_CREAT of an existing file opens it (flock(1)); touch -c, mv out, relative scripts\' $0', async (t) => {
   const truth = readTruth(FQRN);
   const size = (p: string) => truth.entries[p]!.size;
   const want = [
@@ -306,7 +307,7 @@ layered('as on a read-only mount: each change gets the kernel\'s error in its or
     // openat2: the program's struct open_how keeps its O_CREAT (the tracer hands the kernel a copy without it).
     'openat2-creat-existing ok 64', 'openat2-creat-new EROFS', 'creat-excl-existing EEXIST', 'creat-excl-dir EEXIST', 'creat-new EROFS', 'creat-dir EISDIR', 'creat-dangling EROFS',
     'creat-below-missing ENOENT', 'creat-below-file ENOTDIR', 'write-missing ENOENT', 'append-missing ENOENT', 'write-dangling ENOENT',
-    'write-dir EISDIR', 'rdwr-file EROFS', 'trunc-file EROFS', 'trunc-dir EISDIR', 'tmpfile-dir EROFS', 'path-wronly ok',
+    'write-dir EISDIR', 'rdwr-file EROFS', 'trunc-file EROFS', 'trunc-dir EISDIR', 'tmpfile-dir EROFS', 'path-wronly ok', 'path-tmpfile ok',
     'utime-missing ENOENT', 'utime-file EROFS', 'chmod-missing ENOENT', 'chown-file EROFS', 'truncate-dir EISDIR', 'truncate-missing ENOENT',
     'setxattr-missing ENOENT', 'unlink-missing EROFS', 'unlink-below-missing ENOENT', 'rmdir-dir EROFS', 'mkdir-existing EEXIST',
     'mkdir-new EROFS', 'mkdir-below-missing ENOENT', 'mkdir-below-file ENOTDIR', 'symlink-existing EEXIST', 'link-out EXDEV',
@@ -315,9 +316,11 @@ layered('as on a read-only mount: each change gets the kernel\'s error in its or
     'statvfs-read-only ok',
   ];
   // The same calls on a real read-only mount, where this process may make one: the table is the kernel's.
-  if (process.getuid?.() === 0) {
-    const ref = tempDir('ucvmfs-ro-ref-');
-    if (spawnSync('mount', ['-t', 'tmpfs', 'tmpfs', ref]).status === 0) {
+  const ref = tempDir('ucvmfs-ro-ref-');
+  if (process.getuid?.() !== 0 || spawnSync('mount', ['-t', 'tmpfs', 'tmpfs', ref]).status !== 0) {
+    t.diagnostic('not compared with a read-only tmpfs: this process cannot mount one');
+  } else {
+    {
       try {
         mkdirSync(join(ref, 'big'));
         mkdirSync(join(ref, 'links'));
@@ -348,7 +351,7 @@ layered('as on a read-only mount: each change gets the kernel\'s error in its or
 layered('du and ls -s show the genuine client\'s blocks, on an empty cache (placeholders hold none on disk) and once read', async () => {
   const truth = readTruth(FQRN);
   const files = truth.entries['/big']!.entries!;
-  const r = await sh(`cd ${M}/big && du -B512 -a ${files.join(' ')} && cat ${files.join(' ')} >/dev/null && ls -s --block-size=512 ${files.join(' ')}`);
+  const r = await exec(['/bin/bash', '-c', `cd ${M}/big && du -B512 -a ${files.join(' ')} && cat ${files.join(' ')} >/dev/null && ls -s --block-size=512 ${files.join(' ')}`], { CVMFS_CACHE_BASE: tempDir('ucvmfs-blocks-') });
   assert.equal(r.code, 0, r.stderr);
   const want = files.map((f) => 1 + Math.floor(truth.entries[`/big/${f}`]!.size / 512));
   assert.ok(want.every((b) => b > 40000), `large files: ${want.join(' ')}`);
@@ -788,13 +791,16 @@ layered('writes by any route never change the shadow tree: /proc/self/fd and /pr
   const cache = tempDir('ucvmfs-tamper-');
   const F = `${M}/small/hello.txt`;
   const py = (code: string) => `${PY} -c '${code}' 2>&1 | tail -1`;
+  const REAL = `p=$(${PY} -c 'import mmap, re; f = open("${F}", "rb"); m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ); print(re.search(r"/\\S*/shadow/rev/\\S*hello.txt", open("/proc/self/maps").read()).group(0))'); echo "$p" | grep -q /shadow/rev/`;
   const steps = [
     'echo TAMPERED >/proc/self/fd/3', 'echo TAMPERED >>/proc/$$/fd/3', 'truncate -s0 /proc/self/fd/3', 'chmod 777 /proc/self/fd/3',
     'chown 1:1 /proc/self/fd/3', 'touch -d 2001-01-01 /proc/self/fd/3', 'setfattr -n user.x -v 1 /proc/self/fd/3',
     py('import os; os.open("/proc/%d/fd/3" % os.getpid(), os.O_WRONLY)'), py('import os; os.truncate(3, 0)'),
     py('import os; os.chmod(3, 0o777)'), py('import os; os.utime(3, (1, 1))'), py('import os; os.setxattr(3, "user.x", b"1")'),
     // The real path, as /proc/self/maps reveals it, and the directory through its fd.
-    `p=$(${PY} -c 'import mmap, re; f = open("${F}", "rb"); m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ); print(re.search(r"/\\S*/shadow/rev/\\S*hello.txt", open("/proc/self/maps").read()).group(0))'); echo "$p" | grep -q /shadow/rev/ && echo x > "$p"`,
+    `${REAL} && echo x > "$p"`,
+    // The same through /cvmfs/.. (the tracer hands the kernel that path rewritten: it judges what the kernel gets).
+    `${REAL} && echo x > "/cvmfs/..$p"`, `${REAL} && rm -f "/cvmfs/..$p"`,
     'rm -f /proc/self/fd/4/hello.txt', 'mv /proc/self/fd/4/one_byte /proc/self/fd/4/two', 'ln -s x /proc/self/fd/4/new',
   ];
   const script = `exec 3<${F} 4<${M}/small; ${steps.map((c) => `(${c}) 2>&1 | grep -c 'Read-only file system\\|Errno 30'`).join('; ')}; cat ${F}; stat -c %a ${F}`;

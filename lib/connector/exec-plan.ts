@@ -20,6 +20,9 @@ export const ARGV0 = '\x01';
  */
 export const AS_GIVEN = '\x02';
 
+/** The format of plans as kept in the shadow tree: plans of another format are made anew, not run. */
+export const PLAN_FORMAT = 'as-given';
+
 /** Splits the first line of a script into interpreter and optional argument, as Linux does. */
 export function parseShebang(head: Buffer): [string, string] | null {
   if (head.length < 2 || head[0] !== 0x23 || head[1] !== 0x21) return null;

@@ -17,7 +17,7 @@ import { Flag } from '../format/flags.js';
 import { magicNames } from '../fs/magic-xattrs.js';
 import type { Repository } from '../repository.js';
 import { hashToString } from '../format/hash.js';
-import { ExecPlanner } from './exec-plan.js';
+import { ExecPlanner, PLAN_FORMAT } from './exec-plan.js';
 import { EntryMaker, inWritable, racing, type BatchEntry } from './entry-maker.js';
 import { HIDDEN_TOP, lstatOrNull, settledByListing, type ShadowLayout } from './settled.js';
 import { underVirtualRoot } from './virtual-root.js';
@@ -255,7 +255,8 @@ export class ShadowTree {
     // An exec plan made before for this path in this revision (the program then was complete in the shadow tree):
     // a warm job that runs programs from /cvmfs needs no catalog, and so no SQLite, at all.
     const fqrn0 = op === 'x' ? path.split('/')[2] : undefined;
-    const saved = fqrn0 && mayBeRepository(fqrn0) && (await this.mount(fqrn0)) ? this.marker(fqrn0, 'x', path) : undefined;
+    // Keyed by the plan's format too: a plan holding AS_GIVEN would be run wrong by an older ucvmfs sharing the cache.
+    const saved = fqrn0 && mayBeRepository(fqrn0) && (await this.mount(fqrn0)) ? this.marker(fqrn0, 'x', `${path}\0${PLAN_FORMAT}`) : undefined;
     if (saved && !this.recording) {
       try {
         return JSON.parse(readFileSync(nativePath(saved), 'utf8')) as string[];
