@@ -29,6 +29,55 @@ static inline int ucvmfs_under(const char *p, const char *prefix, size_t n) {
   return strncmp(p, prefix, n) == 0 && (p[n] == '/' || p[n] == 0);
 }
 
+/*
+ * A path that goes through one of /proc's magic links (`/proc/self/fd/N/...`, `/dev/fd/N/...`, `/proc/<pid>/cwd/...`,
+ * `/proc/self/root/...`; `self`, `thread-self` or a pid): the link's own path in `link` (`/dev/fd/N` as
+ * `/proc/self/fd/N`), and in *rest what follows it ("" or "/..."). The kernel follows such a link to whatever the
+ * descriptor or directory is, the shadow tree included, without the name ever starting with /cvmfs: reads there
+ * must be prepared like those by /cvmfs paths. 0 when `p` is no such path.
+ */
+static inline int ucvmfs_magic_link(const char *p, char *link, size_t linksz, const char **rest) {
+  const char *s;
+  char who[32];
+  if (strncmp(p, "/dev/fd/", 8) == 0) {
+    strcpy(who, "self");
+    s = p + 8;
+    if (*s < '0' || *s > '9') return 0;
+    while (*s >= '0' && *s <= '9') s++;
+    if (*s && *s != '/') return 0;
+    int n = snprintf(link, linksz, "/proc/self/fd/%.*s", (int)(s - (p + 8)), p + 8);
+    *rest = s;
+    return n > 0 && (size_t)n < linksz;
+  }
+  if (strncmp(p, "/proc/", 6) != 0) return 0;
+  const char *w = p + 6, *e = strchr(w, '/');
+  if (!e || (size_t)(e - w) >= sizeof who) return 0;
+  memcpy(who, w, (size_t)(e - w));
+  who[e - w] = 0;
+  int digits = who[0] != 0;
+  for (const char *c = who; *c; c++) digits = digits && *c >= '0' && *c <= '9';
+  if (!digits && strcmp(who, "self") != 0 && strcmp(who, "thread-self") != 0) return 0;
+  s = e + 1;
+  if (strncmp(s, "fd/", 3) == 0) {
+    const char *d = s + 3;
+    if (*d < '0' || *d > '9') return 0;
+    while (*d >= '0' && *d <= '9') d++;
+    s = d;
+  } else if (strncmp(s, "cwd", 3) == 0) {
+    s += 3;
+  } else if (strncmp(s, "root", 4) == 0) {
+    s += 4;
+  } else {
+    return 0;
+  }
+  if (*s && *s != '/') return 0;
+  if ((size_t)(s - p) >= linksz) return 0;
+  memcpy(link, p, (size_t)(s - p));
+  link[s - p] = 0;
+  *rest = s;
+  return 1;
+}
+
 /* Lexical normalisation of an absolute path, in place: no `.`, `..`, doubled or trailing slashes; `..` stops at
  * `/`. In place is safe: what is written never runs ahead of what is read. */
 static inline void ucvmfs_normalize(char *p) {

@@ -240,6 +240,21 @@ static enum route decide(const char *rev, const char *rpath, enum need need, con
   return REWRITTEN;
 }
 
+static int in_shadow_area(const char *real);
+
+/* Whether `p` goes through one of /proc's magic links into the shadow area, or through a root link into /cvmfs
+ * (paths.h: ucvmfs_magic_link): the tracer prepares what the kernel would reach there. */
+static int through_magic_link(const char *p) {
+  char link[64], target[PATH_MAX];
+  const char *rest;
+  if (!ucvmfs_magic_link(p, link, sizeof link, &rest)) return 0;
+  long n = gate(SYS_readlinkat, AT_FDCWD, (long)link, (long)target, sizeof target - 1, 0);
+  if (n <= 0) return 0;
+  target[n] = 0;
+  size_t l = strlen(link);
+  return in_shadow_area(target) || (l >= 5 && strcmp(link + l - 5, "/root") == 0 && strstr(rest, "/cvmfs") == rest);
+}
+
 /*
  * Decides where a call goes. NATIVE: as given, through the gate. REWRITTEN: through the gate with `out`.
  * TRACER: through libc's syscall(), which stops in the tracer (first accesses and everything unusual).
@@ -271,6 +286,7 @@ static enum route route(int dirfd, const char *p, enum need need, char *out, siz
     if (strncmp(p, "cvmfs", 5) == 0 || strstr(p, "..")) return TRACER;
     return NATIVE;
   }
+  if ((p[1] == 'p' || p[1] == 'd') && through_magic_link(p)) return TRACER;
   if (strncmp(p, "/cvmfs", 6) != 0 || (p[6] != '/' && p[6] != 0)) return strstr(p, "/cvmfs") ? TRACER : NATIVE;
   if (p[6] == 0 || !plain(p + 1)) return TRACER;
   const char *fqrn = NULL;

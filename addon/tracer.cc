@@ -623,6 +623,30 @@ class Tracer {
     return out;
   }
 
+  // The /cvmfs path that a path through one of /proc's magic links (paths.h: ucvmfs_magic_link) stands for, when
+  // the link leads into the shadow area (`/proc/self/fd/N/x` of a descriptor of a /cvmfs directory, `/proc/self/cwd/x`
+  // inside /cvmfs) or to the root (`/proc/self/root/cvmfs/...`); else "". The kernel would reach the shadow entry
+  // without the library preparing it: a placeholder's zeros, a directory not yet listed.
+  std::string ThroughMagicLink(pid_t pid, const std::string& s) {
+    char link[64];
+    const char* rest = nullptr;
+    if (!ucvmfs_magic_link(s.c_str(), link, sizeof link, &rest) || !SameNamespace(pid)) return "";
+    char target[PATH_MAX + 1];
+    ssize_t n = readlink(TraceePath(pid, AT_FDCWD, link).c_str(), target, PATH_MAX);
+    if (n <= 0) return "";
+    std::string t(target, (size_t)n);
+    if (InShadowArea(t)) {
+      std::string v = Virtualize(t);
+      return v.empty() ? "" : v + rest;
+    }
+    std::string l(link);
+    if (l.size() >= 5 && l.compare(l.size() - 5, 5, "/root") == 0) {
+      std::string a = Normalize((t == "/" ? "" : t) + rest);
+      return Under(a, kVirtual) ? a : "";
+    }
+    return "";
+  }
+
   // The /cvmfs path a call argument names, or "" when it names something else. `rewrite` receives the
   // argument the kernel should see instead ("" to leave it).
   std::string Classify(pid_t pid, const Regs& r, int dirfdIdx, const std::string& s, std::string* rewrite) {
@@ -632,6 +656,10 @@ class Tracer {
     bool relative = s[0] != '/';
     if (!relative) {
       abs = s;
+      if (s[1] == 'p' || s[1] == 'd') {
+        std::string through = ThroughMagicLink(pid, s);
+        if (!through.empty()) abs = through;
+      }
     } else {
       int dirfd = dirfdIdx < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(dirfdIdx);
       std::string base = ProcLink(pid, dirfd == AT_FDCWD ? "cwd" : "fd/" + std::to_string(dirfd));

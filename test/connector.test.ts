@@ -348,6 +348,22 @@ layered('as on a read-only mount: each change gets the kernel\'s error in its or
   assert.match(s.stderr, /cannot remove .*README\.txt.: Read-only file system/);
 });
 
+layered('reads through /proc\'s magic links (/proc/self/fd/N/x, /dev/fd/N/x, /proc/<pid>/cwd/x, /proc/self/root/cvmfs/x) get the content, not a placeholder\'s zeros, on an empty cache', async () => {
+  const truth = readTruth(FQRN);
+  const sha = (p: string) => truth.entries[p]!.sha1;
+  const script = [
+    `exec 7<${M}/small`, 'sha1sum < /proc/self/fd/7/hello.txt', 'sha1sum < /dev/fd/7/../README.txt',
+    `cd ${M}/sw/bin`, 'sha1sum < /proc/self/cwd/hello.sh', 'sha1sum < /proc/$$/cwd/../lib/libgreet.so.1.0',
+    `sha1sum < /proc/self/root${M}/added_in_v3.txt`, '/proc/self/fd/7/../sw/bin/hello magic',
+  ].join('; ');
+  const r = await exec(['/bin/bash', '-c', script], { CVMFS_CACHE_BASE: tempDir('ucvmfs-magic-links-') });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.toString().trim().split('\n'), [
+    ...['/small/hello.txt', '/README.txt', '/sw/bin/hello.sh', '/sw/lib/libgreet.so.1.0', '/added_in_v3.txt'].map((p) => `${sha(p)}  -`),
+    'Hello, magic! (from libgreet 1.0)',
+  ]);
+});
+
 layered('du and ls -s show the genuine client\'s blocks, on an empty cache (placeholders hold none on disk) and once read', async () => {
   const truth = readTruth(FQRN);
   const files = truth.entries['/big']!.entries!;
