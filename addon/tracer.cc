@@ -725,23 +725,38 @@ class Tracer {
     return p + (dirfd == AT_FDCWD ? "/cwd/" : "/fd/" + std::to_string(dirfd) + "/") + s;
   }
 
-  // Whether a change the tracee asks for through a path outside /cvmfs would land in the shadow area (a
-  // /proc/self/fd/N link, a shadow path read from /proc/self/maps, a symlink to one): resolved by the kernel
-  // for the tracer as it will be for the tracee. A name that does not exist yet is judged by its directory.
-  bool TargetsShadow(pid_t pid, int dirfd, const std::string& s, bool follow) {
-    if (!SameNamespace(pid)) return ContainerTargetsShadow(pid, dirfd, s, follow);
+  // Where a change the tracee asks for by (dirfd, s) would land, resolved by the kernel for the tracer as it will
+  // be for the tracee (same mount namespace); a name that does not exist yet by its directory. "" when unknown.
+  std::string Lands(pid_t pid, int dirfd, const std::string& s, bool follow) {
     std::string p = TraceePath(pid, dirfd, s);
     int fd = open(p.c_str(), O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
     if (fd < 0) {
-      if (errno != ENOENT || s.empty()) return false;
+      if (errno != ENOENT || s.empty()) return "";
       size_t slash = p.find_last_of('/');
       std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : p.substr(0, slash);
       fd = open(dir.c_str(), O_PATH | O_CLOEXEC | O_DIRECTORY);
-      if (fd < 0) return false;
+      if (fd < 0) return "";
     }
-    bool in = InShadowArea(ProcLink(getpid(), "fd/" + std::to_string(fd)));
+    std::string real = ProcLink(getpid(), "fd/" + std::to_string(fd));
     close(fd);
-    return in;
+    return real;
+  }
+
+  // Whether a change the tracee asks for through a path outside /cvmfs would land in the shadow area (a
+  // /proc/self/fd/N link, a shadow path read from /proc/self/maps, a symlink to one).
+  bool TargetsShadow(pid_t pid, int dirfd, const std::string& s, bool follow) {
+    if (!SameNamespace(pid)) return ContainerTargetsShadow(pid, dirfd, s, follow);
+    return InShadowArea(Lands(pid, dirfd, s, follow));
+  }
+
+  // Whether a change by a /cvmfs path lands outside the shadow area, known for certain: a symlink of the repository
+  // leads out of /cvmfs (`links/out -> /tmp/x/f`, `links/dir -> /tmp/x`). The kernel then makes the call where the
+  // link leads, as on a mount. Judged on the path the kernel gets, once the library made the names on the way.
+  bool LeadsOut(pid_t pid, const Regs& r, const CallInfo* c, const std::string& s, const std::string& rw, bool follow) {
+    if (!SameNamespace(pid)) return false;
+    int dirfd = c->dirfd < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd);
+    std::string real = Lands(pid, rw.empty() ? dirfd : AT_FDCWD, rw.empty() ? s : rw, follow);
+    return !real.empty() && real[0] == '/' && !InShadowArea(real);
   }
 
   static long LMode(const char* p) {
@@ -1136,6 +1151,7 @@ class Tracer {
     switch (c->kind) {
       case Kind::Write: {
         if (MountedOver(pid, r, c->dirfd, s, rw)) break;
+        if (c->path2 < 0 && !Prepared(virt).empty() && LeadsOut(pid, r, c, s, rw, FollowsLast(nr, r))) break;
         if (c->path2 >= 0) {
           // rename or link out of /cvmfs (a path into it went the way above).
           std::string s2;
@@ -1152,6 +1168,7 @@ class Tracer {
           if (MountedOver(pid, r, c->dirfd, s, rw)) break;
           bool reads = !((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC));  // O_CREAT alone
           if (Failed(Ask(reads ? 'o' : 'l', virt))) return FailNow(pid, r, EIO);
+          if (LeadsOut(pid, r, c, s, rw, !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL))) break;
           if (long e = OpenError(ToShadow(Normalize(virt)), flags)) return FailNow(pid, r, e);
           // O_CREAT of a name that is there opens it for reading, as on a read-only mount. The kernel gets the
           // call without O_CREAT, so that it can never make a name in the shadow tree (root may write there):
@@ -1205,6 +1222,7 @@ class Tracer {
           if (Failed(Ask('l', virt))) return FailNow(pid, r, EIO);
           struct stat st;
           bool follow = !(nr == __NR_faccessat2 && (r.Arg(3) & AT_SYMLINK_NOFOLLOW));
+          if (LeadsOut(pid, r, c, s, rw, follow)) break;  // the kernel answers for what the link leads to
           long e = LookupError(ToShadow(Normalize(virt)), follow, &st);
           return FailNow(pid, r, e ? e : EROFS);
         }

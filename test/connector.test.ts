@@ -37,6 +37,9 @@ const shown = (mode: number) => mode;
 let server: RepositoryServer;
 let env: Record<string, string>;
 
+/** A directory outside /cvmfs that symlinks of {@link SW} lead to. */
+const OUTWARD = tempDir('ucvmfs-outward-');
+
 /** A software repository of ours: a python package, a C header and library source, a Makefile project. */
 async function publishSoftware(): Promise<{ dir: string; key: string }> {
   const src = tempDir('ucvmfs-sw-src-');
@@ -65,6 +68,10 @@ async function publishSoftware(): Promise<{ dir: string; key: string }> {
   mkdirSync(join(src, 'bin'), { recursive: true });
   execFileSync('gcc', ['-o', join(src, 'bin/own-loader'), join(src, 'c/args.c'), `-Wl,--dynamic-linker=/cvmfs/${SW}/lib/ld.so`]);
   w('bin/own-script', `#!/cvmfs/${SW}/bin/own-loader -x\necho not run by a shell\n`);
+  // Symlinks that lead out of /cvmfs, into a directory of the test's: a mount lets programs write there through them.
+  mkdirSync(join(src, 'links'), { recursive: true });
+  symlinkSync(OUTWARD, join(src, 'links/outdir'));
+  symlinkSync(join(OUTWARD, 'f.txt'), join(src, 'links/outfile'));
   chmodSync(join(src, 'bin/own-script'), 0o755);
   const out = join(tempDir('ucvmfs-sw-'), 'repo');
   const r = await publish(src, { fqrn: SW, out });
@@ -362,6 +369,25 @@ layered('reads through /proc\'s magic links (/proc/self/fd/N/x, /dev/fd/N/x, /pr
     ...['/small/hello.txt', '/README.txt', '/sw/bin/hello.sh', '/sw/lib/libgreet.so.1.0', '/added_in_v3.txt'].map((p) => `${sha(p)}  -`),
     'Hello, magic! (from libgreet 1.0)',
   ]);
+});
+
+layered('symlinks of a repository that lead out of /cvmfs lead writes out too, as on a mount: appending, making and removing names there, test -w; the links themselves stay read-only', async () => {
+  const L = `/cvmfs/${SW}/links`;
+  writeFileSync(join(OUTWARD, 'f.txt'), 'start\n');
+  rmSync(join(OUTWARD, 'new.txt'), { force: true });
+  rmSync(join(OUTWARD, 'nd'), { recursive: true, force: true });
+  const r = await exec(['/bin/bash', '-c', [
+    `echo appended >> ${L}/outfile`, `echo new > ${L}/outdir/new.txt`, `mkdir ${L}/outdir/nd`, `touch ${L}/outdir/nd/x`,
+    `test -w ${L}/outfile && echo writable`, `chmod 600 ${L}/outfile && echo chmod`, `rm ${L}/outdir/nd/x && echo removed`,
+    `rm ${L}/outfile 2>&1`, `cat ${L}/outfile`,
+  ].join('; ')], { CVMFS_CACHE_BASE: tempDir('ucvmfs-outward-cache-') });
+  assert.deepEqual(r.stdout.toString().trim().split('\n'), ['writable', 'chmod', 'removed',
+    `rm: cannot remove '${L}/outfile': Read-only file system`, 'start', 'appended'], r.stderr);
+  assert.equal(readFileSync(join(OUTWARD, 'f.txt'), 'utf8'), 'start\nappended\n');
+  assert.equal(readFileSync(join(OUTWARD, 'new.txt'), 'utf8'), 'new\n');
+  assert.equal(lstatSync(join(OUTWARD, 'f.txt')).mode & 0o777, 0o600);
+  assert.deepEqual(readdirSync(join(OUTWARD, 'nd')), []);
+  chmodSync(join(OUTWARD, 'f.txt'), 0o644);
 });
 
 layered('du and ls -s show the genuine client\'s blocks, on an empty cache (placeholders hold none on disk) and once read', async () => {
