@@ -275,3 +275,14 @@ Napi::Value UcvmfsMakeEntries(const Napi::CallbackInfo& info) {
   w->Queue();
   return p;
 }
+
+// setTimes(path | fd, sec, nsec, nofollow) → 0, or the errno: atime and mtime to the nanosecond (utimensat, futimens).
+// Node's utimes family takes seconds as a double and cuts them to microseconds.
+Napi::Value UcvmfsSetTimes(const Napi::CallbackInfo& info) {
+  struct timespec ts[2];
+  ts[0].tv_sec = ts[1].tv_sec = (time_t)info[1].As<Napi::Number>().Int64Value();
+  ts[0].tv_nsec = ts[1].tv_nsec = (long)info[2].As<Napi::Number>().Int64Value();
+  int r = info[0].IsNumber() ? futimens(info[0].As<Napi::Number>().Int32Value(), ts)
+                             : utimensat(AT_FDCWD, Bytes(info[0]).c_str(), ts, info[3].ToBoolean() ? AT_SYMLINK_NOFOLLOW : 0);
+  return Napi::Number::New(info.Env(), r == 0 ? 0 : errno);
+}

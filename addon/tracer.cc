@@ -1685,11 +1685,13 @@ static Napi::Value CloseOnExec(const Napi::CallbackInfo& info) {
 Napi::Value UcvmfsCopyInto(const Napi::CallbackInfo& info);     // addon/files.cc
 Napi::Value UcvmfsCopyAt(const Napi::CallbackInfo& info);       // addon/files.cc
 Napi::Value UcvmfsMakeEntries(const Napi::CallbackInfo& info);  // addon/files.cc
+Napi::Value UcvmfsSetTimes(const Napi::CallbackInfo& info);     // addon/files.cc
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("copyInto", Napi::Function::New(env, UcvmfsCopyInto, "copyInto"));
   exports.Set("copyAt", Napi::Function::New(env, UcvmfsCopyAt, "copyAt"));
   exports.Set("makeEntries", Napi::Function::New(env, UcvmfsMakeEntries, "makeEntries"));
+  exports.Set("setTimes", Napi::Function::New(env, UcvmfsSetTimes, "setTimes"));
   exports.Set("detachStdio", Napi::Function::New(env, DetachStdio, "detachStdio"));
   exports.Set("closeOnExec", Napi::Function::New(env, CloseOnExec, "closeOnExec"));
   exports.Set("run", Napi::Function::New(env, ucvmfs::Run, "run"));

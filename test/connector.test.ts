@@ -161,6 +161,10 @@ def visit(p):
 visit(root)
 if os.path.lexists(root + '/.cvmfs'):  # hidden: reachable by path, not listed
     visit(root + '/.cvmfs')
+# mtimes to the nanosecond against truth.json's, in python (whose integers are exact), before and after reading
+truth = json.load(open(sys.argv[3]))['entries']
+out['mtime_ns_differ'] = [rel for rel, t in truth.items() if os.lstat(root + ('' if rel == '/' else rel)).st_mtime_ns != t['mtime_ns']]
+out['mtime_ns_checked'] = len(truth)
 json.dump(out, sys.stdout)
 `;
   const truth0 = readTruth(fqrn);
@@ -168,10 +172,15 @@ json.dump(out, sys.stdout)
   const skip = new Set(['user.host', 'user.version', 'user.pubkeys', 'user.repo_metainfo']);
   const wanted = join(tempDir('ucvmfs-magic-'), 'names.json');
   writeFileSync(wanted, JSON.stringify(Object.fromEntries(Object.entries(truth0.entries).map(([p, t]) => [p, Object.keys(t.magic ?? {}).filter((n) => !skip.has(n))]))));
-  const r = await exec([PY, '-c', script, `/cvmfs/${fqrn}`, wanted], { CVMFS_PUBLIC_KEY: keyOf(fqrn), SOME_VAR: 'alpha' });
+  const r = await exec([PY, '-c', script, `/cvmfs/${fqrn}`, wanted, join(FIXTURES, fqrn, 'truth.json')], { CVMFS_PUBLIC_KEY: keyOf(fqrn), SOME_VAR: 'alpha' });
   assert.equal(r.code, 0, r.stderr);
+  const times = JSON.parse(r.stdout.toString()) as { mtime_ns_differ: string[]; mtime_ns_checked: number };
+  assert.deepEqual(times.mtime_ns_differ, [], 'mtimes to the nanosecond, as the genuine client shows them');
+  assert.equal(times.mtime_ns_checked, Object.keys(readTruth(fqrn).entries).length);
   const got = JSON.parse(r.stdout.toString()) as Record<string, { xattrs?: Record<string, string>; magic: Record<string, string>; mode: number; mode_after_read?: number; blocks: number; blocks_after_read?: number; size: number; nlink: number; mtime: number; target?: string; sha1?: string; entries?: string[] }>;
   const truth = readTruth(fqrn);
+  delete got.mtime_ns_differ;
+  delete got.mtime_ns_checked;
   assert.deepEqual(Object.keys(got).sort(), Object.keys(truth.entries).sort());
   for (const [p, t] of Object.entries(truth.entries)) {
     const g = got[p]!;

@@ -6,16 +6,16 @@
  */
 import { posix } from 'node:path';
 import {
-  chmodSync, closeSync, fchmodSync, ftruncateSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync,
-  readlinkSync, renameSync, rmSync, symlinkSync, truncateSync, utimesSync,
+  chmodSync, closeSync, fchmodSync, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync,
+  readlinkSync, renameSync, rmSync, symlinkSync, truncateSync,
 } from 'node:fs';
 import { mkfifo } from '../fs/mkfifo.js';
 import type { Entry } from '../fs/entry.js';
 import { parseXattrs } from '../format/xattr.js';
-import { nsToSeconds as seconds } from '../format/names.js';
 import { encodeName, nativePath } from '../format/byte-names.js';
 import { MODE_XATTR, modeAttribute, shadowMode } from './modes.js';
 import { lstatOrNull } from './settled.js';
+import { setTimes } from './times.js';
 import { VIRTUAL_ROOT, underVirtualRoot } from './virtual-root.js';
 import { mayBeRepository } from '../format/names.js';
 
@@ -137,8 +137,8 @@ export class EntryMaker {
    * redone; what exists is checked and fixed, not trusted).
    */
   make(path: string, e: Entry, fqrn: string, parts: readonly string[], firstOfInode: Map<number, string>): void {
-    const t = seconds(e.mtimeNs);
-    if (this.createFresh(path, e, t, fqrn, parts, firstOfInode)) return;
+    const t = e.mtimeNs;
+    if (this.createFresh(path, e, fqrn, parts, firstOfInode)) return;
     const old = lstatOrNull(path);
     // What node:fs gets: the path's bytes when a name is not UTF-8.
     const p = nativePath(path);
@@ -150,14 +150,14 @@ export class EntryMaker {
         this.setAttributes(path, e);
         // Made writable again by whoever lists it (doList).
         chmodSync(p, shadowMode(e.mode));
-        utimesSync(p, t, t);
+        setTimes(p, t);
         break;
       case 'symlink': {
         const target = encodeName(this.linkTarget(fqrn, parts, e.target ?? ''));
         const same = () => readlinkSync(p, { encoding: 'buffer' }).equals(target);
         if (old && !(old.isSymbolicLink() && same())) rmSync(p, { force: true, recursive: true });
         if (!old || !old.isSymbolicLink() || !same()) racing(() => symlinkSync(target, p));
-        lutimesSync(p, t, t);
+        setTimes(p, t, true);
         break;
       }
       case 'file': {
@@ -175,7 +175,7 @@ export class EntryMaker {
         chmodSync(p, 0o600);
         this.setAttributes(path, e);
         chmodSync(p, shadowMode(e.mode));
-        utimesSync(p, t, t);
+        setTimes(p, t);
         if (e.nlink > 1) firstOfInode.set(e.ino, path);
         break;
       }
@@ -189,7 +189,7 @@ export class EntryMaker {
           mkfifo(tmp, e.mode);
           renameSync(tmp, p);
         }
-        utimesSync(p, t, t);
+        setTimes(p, t);
         break;
       default:
         // Devices and sockets cannot be made without privileges: an empty file keeps the name visible.
@@ -197,7 +197,7 @@ export class EntryMaker {
         else chmodSync(p, 0o600);
         this.setAttributes(path, e);
         chmodSync(p, shadowMode(e.mode));
-        utimesSync(p, t, t);
+        setTimes(p, t);
     }
   }
 
@@ -206,7 +206,7 @@ export class EntryMaker {
    * descriptor for a file (4 calls instead of 7 path lookups: this is most of a cold listing's time). False when
    * the name exists already (another process, or a listing that died half-way): {@link makeEntry} then checks it.
    */
-  private createFresh(path: string, e: Entry, t: number, fqrn: string, parts: readonly string[], firstOfInode: Map<number, string>): boolean {
+  private createFresh(path: string, e: Entry, fqrn: string, parts: readonly string[], firstOfInode: Map<number, string>): boolean {
     const p = nativePath(path);
     try {
       if (e.type === 'file' && !(e.nlink > 1 && firstOfInode.has(e.ino))) {
@@ -215,7 +215,7 @@ export class EntryMaker {
           if (e.size > 0) ftruncateSync(fd, e.size);
           this.setAttributes(path, e);
           fchmodSync(fd, shadowMode(e.mode));
-          futimesSync(fd, t, t);
+          setTimes(fd, e.mtimeNs);
         } finally {
           closeSync(fd);
         }
@@ -224,7 +224,7 @@ export class EntryMaker {
       }
       if (e.type === 'symlink') {
         symlinkSync(encodeName(this.linkTarget(fqrn, parts, e.target ?? '')), p);
-        lutimesSync(p, t, t);
+        setTimes(p, e.mtimeNs, true);
         return true;
       }
     } catch (err) {

@@ -22,6 +22,8 @@ export interface NativeTracer {
   copyAt?(src: string, fd: number, offset: number): Promise<number>;
   /** Makes new entries of one shadow directory in a worker thread; `[index, errno]` of those it could not. */
   makeEntries(dir: string | Buffer, entries: BatchEntry[]): Promise<Array<[number, number]>>;
+  /** Sets atime and mtime of a path or descriptor to the nanosecond (0, or an errno). Absent in older builds. */
+  setTimes?(target: string | Buffer | number, sec: number, nsec: number, nofollow: boolean): number;
   /** Points standard input, output and error at /dev/null (0, or an errno). */
   detachStdio(): number;
   /** Marks a descriptor close-on-exec (0, or an errno). */

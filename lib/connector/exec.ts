@@ -3,7 +3,6 @@
  * the command only at path system calls, and the shadow tree supplies what those paths name.
  * @module
  */
-import { createRequire } from 'node:module';
 import { existsSync, fstatSync, mkdirSync, statSync } from 'node:fs';
 import { lazyCrypto } from '../lazy.js';
 import { chmod, mkdir, mkdtemp, readdir, stat } from 'node:fs/promises';
@@ -17,7 +16,10 @@ import { pruneShadow, removeTree } from './shadow-bounds.js';
 import type { PrefetchOptions } from '../fs/prefetch.js';
 import { pidAlive, startTime } from '../cache/claim.js';
 import { Job } from './job.js';
-import type { ExecOptions, ExecResult, NativeTracer } from './exec-options.js';
+import type { ExecOptions, ExecResult } from './exec-options.js';
+import { loadTracer } from './native.js';
+
+export { loadTracer } from './native.js';
 
 export type { ExecOptions, ExecResult } from './exec-options.js';
 import { mayBeRepository } from '../format/names.js';
@@ -25,22 +27,6 @@ import { racing } from './entry-maker.js';
 import { argumentBytes, environmentBytes, workingDirectory } from './environ.js';
 import { encodeName } from '../format/byte-names.js';
 
-
-let native: NativeTracer | undefined;
-
-/** Loads the tracer built by node-gyp at install time; a clear error when it is missing. */
-export function loadTracer(): NativeTracer {
-  if (native) return native;
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-  const require = createRequire(import.meta.url);
-  try {
-    native = require(join(root, 'build/Release/ucvmfs_tracer.node')) as NativeTracer;
-    return native;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
-  }
-  throw new CvmfsError('ENOENT', 'the connector is not built: run `npm run build:addon` (needs g++, make and python3)');
-}
 
 /** The preload library built beside the tracer (x86_64 only), or undefined. */
 function preloadLibrary(): string | undefined {

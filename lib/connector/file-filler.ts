@@ -7,7 +7,7 @@
  * writes it again. Jobs filling the same file at once write the same verified bytes at the same offsets.
  * @module
  */
-import { chmodSync, constants, fchmodSync, fstatSync, ftruncateSync, futimesSync, lstatSync, openSync, closeSync, readdirSync, renameSync, rmSync, utimesSync, linkSync, createWriteStream } from 'node:fs';
+import { chmodSync, constants, fchmodSync, fstatSync, ftruncateSync, lstatSync, openSync, closeSync, readdirSync, renameSync, rmSync, linkSync, createWriteStream } from 'node:fs';
 import { hostname } from 'node:os';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -16,18 +16,19 @@ import { CvmfsError } from '../errors.js';
 import { nativePath } from '../format/byte-names.js';
 import { pidAlive, removeDeadGuards } from '../cache/claim.js';
 import { inWritable } from './entry-maker.js';
+import { setTimes } from './times.js';
 
 /** Where a file goes and what it must look like there. */
 export interface FillTarget {
   /** The placeholder's path in the shadow tree (string form: nativePath gives its bytes). */
   file: string;
-  /** What the shadow tree shows for it (see shadowMode) and its mtime, seconds. */
+  /** What the shadow tree shows for it (see shadowMode) and its mtime, nanoseconds. */
   mode: number;
-  mtime: number;
+  mtimeNs: bigint;
   /** Its size in the catalog: the content must have exactly this many bytes. */
   size: number;
   /** The directory's shadow mode and mtime, restored after a hardlink is repaired (which changes both). */
-  dir: { mode: number; mtime: number };
+  dir: { mode: number; mtimeNs: bigint };
   /** Other names of its hardlink group (same directory): they must end up naming the filled inode. */
   links: readonly string[];
   /** A directory on the same file system as the tree for temporaries (see {@link removeDeadTemporaries}). */
@@ -132,10 +133,10 @@ async function copyPieces(pieces: AsyncIterable<FillPiece>, fd: number, copyAt: 
  * Runs a change of a shadow directory's names, making the directory writable for a moment when it is read-only
  * (as every filled shadow directory is), then restores its mode and mtime (a rename changes the mtime).
  */
-function inDirectory(dir: string, shown: { mode: number; mtime: number }, change: () => void): void {
+function inDirectory(dir: string, shown: { mode: number; mtimeNs: bigint }, change: () => void): void {
   inWritable(dir, change);
   chmodSync(nativePath(dir), shown.mode);
-  utimesSync(nativePath(dir), shown.mtime, shown.mtime);
+  setTimes(nativePath(dir), shown.mtimeNs);
 }
 
 /**
@@ -171,7 +172,7 @@ export async function fillFile(t: FillTarget, source: FillSource, copy: Copier):
     // A placeholder of another size (a tree left half made) keeps no tail.
     if (fstatSync(fd).size !== t.size) ftruncateSync(fd, t.size);
     fchmodSync(fd, t.mode);
-    futimesSync(fd, t.mtime, t.mtime);
+    setTimes(fd, t.mtimeNs);
   } finally {
     closeSync(fd);
   }

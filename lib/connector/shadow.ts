@@ -8,7 +8,7 @@
  * Everything else (open, read, mmap, getdents, fstat) is then done by the kernel at native speed.
  * @module
  */
-import { mayBeRepository, nsToSeconds as seconds } from '../format/names.js';
+import { mayBeRepository } from '../format/names.js';
 import { posix } from 'node:path';
 import { constants } from 'node:os';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
@@ -28,6 +28,7 @@ import { encodeName, nativePath } from '../format/byte-names.js';
 import type { ProfileRecorder } from './profile.js';
 import { CvmfsError } from '../errors.js';
 import { shadowMode } from './modes.js';
+import { setTimes } from './times.js';
 import { bindBounds, completeSubtree, type BindBounds } from './bind-source.js';
 import { contentBytes, ENTRY_BYTES, generationsOf, joinGeneration, markLinked, markLinkedEarly, parseGeneration, pruneRetired, rootMayMove, UsageMeter } from './shadow-bounds.js';
 import { nowMs } from '../clock.js';
@@ -183,7 +184,7 @@ export class ShadowTree {
         // Its top's time, once the lock is let go (the root catalog may have to be downloaded for it).
         if (made) {
           const top = await repo.fs.lstat('/');
-          utimesSync(rev, seconds(top.mtimeNs), seconds(top.mtimeNs));
+          setTimes(rev, top.mtimeNs);
         }
         this.revs.set(fqrn, rev);
         this.stems.set(fqrn, stem);
@@ -397,7 +398,7 @@ export class ShadowTree {
           // The top's `.hidden` is as closed to others as the repository's top.
           const topMode = lstatSync(nativePath(this.revs.get(place.fqrn)!)).mode & 0o005 ? 0o555 : 0o500;
           chmodSync(nativePath(pdir), top ? topMode : await this.dirMode(place.repo, place.fqrn, place.parts, parent));
-          if (!top) utimesSync(nativePath(pdir), seconds(parent.mtimeNs), seconds(parent.mtimeNs));
+          if (!top) setTimes(nativePath(pdir), parent.mtimeNs);
         }
       }
       if (e.type === 'symlink' && (todo.length > 0 || followLast)) {
@@ -496,7 +497,7 @@ export class ShadowTree {
       }
       inWritable(dir, () => this.entries.make(posix.join(dir, e.name), e, fqrn, parts, new Map()));
       chmodSync(nativePath(dir), shadowMode(self.mode, own));
-      utimesSync(nativePath(dir), seconds(self.mtimeNs), seconds(self.mtimeNs));
+      setTimes(nativePath(dir), self.mtimeNs);
       if (!(filling && content)) writeFileSync(nativePath(done), '', { mode: 0o600 });
       this.charge(fqrn, filling && content ? 1 : 2);
       this.counters.names++;
@@ -554,7 +555,7 @@ export class ShadowTree {
     }
     // Read-only only now: until the directory is filled, this process must be able to write it.
     chmodSync(ndir, shadowMode(self.mode, own));
-    utimesSync(ndir, seconds(self.mtimeNs), seconds(self.mtimeNs));
+    setTimes(ndir, self.mtimeNs);
     writeFileSync(done, '', { mode: 0o600 });
     this.charge(fqrn, made);
     this.usage.flush();
@@ -669,8 +670,8 @@ export class ShadowTree {
       ? (await repo.fs.entries(dirPath)).filter((e) => e.ino === entry.ino && e.name !== entry.name).map((e) => posix.join(posix.dirname(file), e.name))
       : [];
     await fillFile({
-      file, mode: shadowMode(entry.mode), mtime: seconds(entry.mtimeNs), size: entry.size, links,
-      dir: { mode: await this.dirMode(repo, fqrn, parts.slice(0, -1), parent), mtime: seconds(parent.mtimeNs) },
+      file, mode: shadowMode(entry.mode), mtimeNs: entry.mtimeNs, size: entry.size, links,
+      dir: { mode: await this.dirMode(repo, fqrn, parts.slice(0, -1), parent), mtimeNs: parent.mtimeNs },
       tmpDir,
     }, source, { into: this.native.copyInto, at: this.native.copyAt });
     this.counters.files++;
