@@ -247,7 +247,7 @@ static int in_shadow_area(const char *real);
 static int through_magic_link(const char *p) {
   char link[64], target[PATH_MAX];
   const char *rest;
-  if (!ucvmfs_magic_link(p, link, sizeof link, &rest)) return 0;
+  if (!ucvmfs_magic_link(p, link, sizeof link, &rest) || !*rest) return 0; /* the link itself: as before */
   long n = gate(SYS_readlinkat, AT_FDCWD, (long)link, (long)target, sizeof target - 1, 0);
   if (n <= 0) return 0;
   target[n] = 0;

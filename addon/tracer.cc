@@ -630,7 +630,9 @@ class Tracer {
   std::string ThroughMagicLink(pid_t pid, const std::string& s) {
     char link[64];
     const char* rest = nullptr;
-    if (!ucvmfs_magic_link(s.c_str(), link, sizeof link, &rest) || !SameNamespace(pid)) return "";
+    // Only a path through the link: the link itself (readlink of /proc/self/cwd, a reopened descriptor) is answered
+    // as before (translated back, judged where it lands).
+    if (!ucvmfs_magic_link(s.c_str(), link, sizeof link, &rest) || !*rest || !SameNamespace(pid)) return "";
     char target[PATH_MAX + 1];
     ssize_t n = readlink(TraceePath(pid, AT_FDCWD, link).c_str(), target, PATH_MAX);
     if (n <= 0) return "";
