@@ -3,9 +3,8 @@
  * the command only at path system calls, and the shadow tree supplies what those paths name.
  * @module
  */
-import { existsSync, fstatSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, fstatSync, mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { lazyCrypto } from '../lazy.js';
-import { chmod, mkdir, mkdtemp, readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +58,9 @@ function profileIn(dir: string | undefined, argv: readonly string[], cwd: string
   return join(dir, `${lazyCrypto().createHash('sha256').update(JSON.stringify([cwd, ...argv])).digest('hex').slice(0, 32)}.profile`);
 }
 
+/** How long after the command's start the shadow tree's code is loaded when no /cvmfs question came first. */
+const SHADOW_LOAD_DELAY_MS = 15;
+
 /** Sibling prefetch as `UCVMFS_PREFETCH` says: off, always (whatever the round trip), or by default when it pays. */
 function prefetchFromEnv(v = ''): PrefetchOptions | false {
   if (/^(off|no|0|false)$/i.test(v)) return false;
@@ -68,19 +70,27 @@ function prefetchFromEnv(v = ''): PrefetchOptions | false {
 export { privateDir };
 
 /**
- * Session directories of processes that died without cleaning up. A session is named `<host>.<pid>@<start>-XXXXXX`
+ * Session directories of processes that died without cleaning up (to be removed). A session is named `<host>.<pid>@<start>-XXXXXX`
  * (the start time tells a reused pid from the session's own process: a dead session kept for a reused pid would
  * keep its shadow generations from ever being removed); `<host>.<pid>-XXXXXX` and `<pid>-XXXXXX` are older names.
  */
-async function removeStale(sessions: string): Promise<void> {
+function removeStale(sessions: string): string[] {
   const me = hostname();
-  for (const name of await readdir(sessions).catch(() => [] as string[])) {
+  const stale: string[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync(sessions);
+  } catch {
+    // none yet
+  }
+  for (const name of names) {
     const m = /^(?:(.*)\.)?(\d+)(?:@(\d+))?-[^-]*$/.exec(name);
     if (!m || (m[1] !== undefined && m[1] !== me)) continue; // another node's session is that node's to judge
     const pid = Number(m[2]);
     const gone = !pidAlive(pid) || (m[3] !== undefined && startTime(pid) !== m[3]);
-    if (pid > 0 && pid !== process.pid && gone) await removeTree(join(sessions, name)).catch(() => undefined);
+    if (pid > 0 && pid !== process.pid && gone) stale.push(join(sessions, name));
   }
+  return stale;
 }
 
 /** The job's session directory in its shadow area (made private, stale sessions and generations pruned first). */
@@ -88,20 +98,19 @@ async function sessionDir(options: ExecOptions): Promise<{ base: string; root: s
   // Private even when the cache base is shared with others: the shadow tree is served to programs unchecked.
   const own = privateCacheBase(options.open?.cacheDir ?? defaultCacheBase());
   // The cache base may be a symlink of the user's; below it, every directory must be a real one.
-  await mkdir(own, { recursive: true, mode: 0o700 });
-  const ownStat = await stat(own);
-  if (ownStat.uid !== (process.getuid?.() ?? 0)) await privateDir(own, true);
+  mkdirSync(own, { recursive: true, mode: 0o700 });
+  if (statSync(own).uid !== (process.getuid?.() ?? 0)) privateDir(own, true);
   // Where other users (a job that switches user) can reach it, yet only this user can change it.
-  const base = await shadowArea(own, options.shadowDir);
+  const base = shadowArea(own, options.shadowDir);
   const sessions = join(base, 'sessions');
-  for (const d of [sessions, join(base, 'rev'), join(base, 'root'), join(base, 'locks'), join(base, 'trash')]) await privateDir(d, false, TRAVERSE);
-  await removeStale(sessions);
+  for (const d of [sessions, join(base, 'rev'), join(base, 'root'), join(base, 'locks'), join(base, 'trash')]) privateDir(d, false, TRAVERSE);
+  for (const dead of removeStale(sessions)) await removeTree(dead).catch(() => undefined);
   await pruneShadow(base, sessions);
   // Named by host too: a home directory (and so this cache) is often shared by the nodes of a cluster.
   const start = startTime(process.pid);
-  const root = await mkdtemp(join(sessions, `${hostname()}.${process.pid}${start ? `@${start}` : ''}-`));
+  const root = mkdtempSync(join(sessions, `${hostname()}.${process.pid}${start ? `@${start}` : ''}-`));
   // The job's /cvmfs: listable by any user it switches to (`ls /cvmfs`), writable by none.
-  await chmod(root, 0o755);
+  chmodSync(root, 0o755);
   // Configured repositories show in `ls /cvmfs` at once (empty until opened) and open on first access, like
   // autofs; 0755 whatever the umask: a job's processes that switched to another user must not write them.
   const configured = [...(options.repositories ?? []), ...(process.env.CVMFS_REPOSITORIES ?? '').split(',')];
@@ -193,14 +202,19 @@ export async function execCommand(argv: string[], options: ExecOptions = {}): Pr
     if (profileFile) await job.useProfile(profileFile);
     const cwd = encodeName(await jobCwd(job, here));
     const envp = jobEnv(options, job, base);
-    void job.shadowTree().catch(() => undefined);
     buildStdioStreams();
+    // The shadow tree's code is loaded on the first /cvmfs question, or a moment after the start, once a command
+    // that ends at once (`exec -- true`, a quick check) is done: loading it while the command starts held the
+    // main thread, and so the command's end, by about 8 ms here.
+    const early = setTimeout(() => void job.shadowTree().catch(() => undefined), SHADOW_LOAD_DELAY_MS);
+    early.unref();
     const res = await tracer.run({ file: encodeName(argv[0]!), argv: argumentBytes(argv), envp, cwd, shadow: root, base, record: job.recordingFresh, ...inheritance(options) }, (op, raw, reply) => job.ask(op, raw, reply));
     if (res.error) {
       // The command could not be started: say why; its status (126, 127) is what a shell would give.
       if (res.code < 0) throw new CvmfsError(res.error.startsWith('ptrace') ? 'EPERM' : 'EINVAL', res.error);
       if (!job.startErrorTold) options.warn?.(res.error);
     }
+    clearTimeout(early);
     job.stopReplay();
     return job.result(res.signal ? null : res.code, res.signal);
   } finally {

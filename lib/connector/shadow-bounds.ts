@@ -8,8 +8,8 @@
  * soon as no live session links it. Old revisions go after an hour unused.
  * @module
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
-import { chmod, readdir, readlink, rm, stat } from 'node:fs/promises';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmod, readdir, rm } from 'node:fs/promises';
 import { lazyCrypto } from '../lazy.js';
 import { basename, join } from 'node:path';
 import { claim, holderId, removeDeadGuards, type Claim } from '../cache/claim.js';
@@ -167,7 +167,7 @@ export async function rootMayMove(base: string, sessions: string, fqrn: string, 
   } catch {
     return true;
   }
-  return current === basename(mine) || !(await linkedGenerations(base, sessions, false)).has(current);
+  return current === basename(mine) || !linkedGenerations(base, sessions, false).has(current);
 }
 
 /** Removes a directory tree whose modes may forbid writing. */
@@ -185,17 +185,29 @@ export async function removeTree(dir: string): Promise<void> {
  * ones are removed first) and, with `root`, `root/` link to. By name, not path: jobs may spell the area
  * differently (a cache base reached through a symlink).
  */
-async function linkedGenerations(base: string, sessions: string, root = true): Promise<Set<string>> {
+function linkedGenerations(base: string, sessions: string, root = true): Set<string> {
   const inUse = new Set<string>();
-  const linkTargets = async (dir: string) => {
-    for (const name of await readdir(dir).catch(() => [] as string[])) {
-      const t = await readlink(join(dir, name)).catch(() => undefined);
-      if (t) inUse.add(basename(t));
+  const linkTargets = (dir: string) => {
+    for (const name of listOrNone(dir)) {
+      try {
+        inUse.add(basename(readlinkSync(join(dir, name))));
+      } catch {
+        // not a link, or gone
+      }
     }
   };
-  if (root) await linkTargets(join(base, 'root'));
-  for (const s of await readdir(sessions).catch(() => [] as string[])) await linkTargets(join(sessions, s));
+  if (root) linkTargets(join(base, 'root'));
+  for (const s of listOrNone(sessions)) linkTargets(join(sessions, s));
   return inUse;
+}
+
+/** A directory's names; none when it is not there (or not readable). */
+function listOrNone(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }
 
 /** Moves a generation with its markers into `trash/` (markers first: a tree is never left without them taken
@@ -225,7 +237,7 @@ async function pruneUnder(base: string, sessions: string, fqrn: string, remove: 
   const trash: string[] = [];
   try {
     if (!lock.held) return [];
-    const inUse = await linkedGenerations(base, sessions);
+    const inUse = linkedGenerations(base, sessions);
     for (const name of readdirSync(join(base, 'rev'))) {
       const g = parseGeneration(name);
       if (!g || fqrnOf(g.stem) !== fqrn || inUse.has(name) || !(await remove(name))) continue;
@@ -259,10 +271,12 @@ export function pruneRetired(base: string, sessions: string, stem: string): Prom
  * Returns the names removed.
  */
 export async function pruneShadow(base: string, sessions: string, graceMs = 3_600_000): Promise<string[]> {
+  // Looked at synchronously: at every job's start there is nearly always nothing to do, and each trip through the
+  // thread pool cost more than the look itself (a twentieth of `exec -- true`).
   const revs = join(base, 'rev');
-  for (const t of await readdir(join(base, 'trash')).catch(() => [] as string[])) await removeTree(join(base, 'trash', t)).catch(() => undefined);
+  for (const t of listOrNone(join(base, 'trash'))) await removeTree(join(base, 'trash', t)).catch(() => undefined);
   removeDeadGuards(join(base, 'locks'));
-  const names = await readdir(revs).catch(() => [] as string[]);
+  const names = listOrNone(revs);
   const generations = new Map<string, number>();
   for (const name of names) {
     const g = parseGeneration(name);
@@ -271,12 +285,12 @@ export async function pruneShadow(base: string, sessions: string, graceMs = 3_60
   const removed: string[] = [];
   for (const [stem, count] of generations) if (count > 1) removed.push(...(await pruneRetired(base, sessions, stem)));
   // Idle ones, looked at without the lock first (nearly always nothing), then again under it.
-  const inUse = await linkedGenerations(base, sessions);
-  const idle = async (name: string) => Date.now() - (await stat(join(revs, `${name}.state`)).then((st) => st.mtimeMs, () => 0)) >= graceMs;
+  const inUse = linkedGenerations(base, sessions);
+  const idle = (name: string) => Date.now() - (statSync(join(revs, `${name}.state`), { throwIfNoEntry: false })?.mtimeMs ?? 0) >= graceMs;
   const candidates = new Set<string>();
   for (const name of names) {
     const g = parseGeneration(name);
-    if (g && !removed.includes(name) && !inUse.has(name) && (await idle(name))) candidates.add(fqrnOf(g.stem));
+    if (g && !removed.includes(name) && !inUse.has(name) && idle(name)) candidates.add(fqrnOf(g.stem));
   }
   for (const fqrn of candidates) removed.push(...(await pruneUnder(base, sessions, fqrn, idle)));
   return removed;
