@@ -7,7 +7,7 @@
 /** The error codes this library raises. */
 export type ErrorCode =
   | 'ENOENT' | 'ENOTDIR' | 'EISDIR' | 'ELOOP' | 'EROFS' | 'EACCES' | 'EIO' | 'EINVAL' | 'ENODATA'
-  | 'EBADF' | 'ENAMETOOLONG' | 'ERANGE' | 'EPERM';
+  | 'EBADF' | 'ENAMETOOLONG' | 'ERANGE' | 'EPERM' | 'EEXIST' | 'EXDEV';
 
 const ERRNO: Record<ErrorCode, [number, string]> = {
   EPERM: [-1, 'operation not permitted'],
@@ -15,6 +15,8 @@ const ERRNO: Record<ErrorCode, [number, string]> = {
   EIO: [-5, 'i/o error'],
   EBADF: [-9, 'bad file descriptor'],
   EACCES: [-13, 'permission denied'],
+  EEXIST: [-17, 'file already exists'],
+  EXDEV: [-18, 'cross-device link not permitted'],
   ENOTDIR: [-20, 'not a directory'],
   EISDIR: [-21, 'illegal operation on a directory'],
   EINVAL: [-22, 'invalid argument'],

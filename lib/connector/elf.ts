@@ -24,14 +24,15 @@ export async function elfInterpreter(read: ReadAt): Promise<string | undefined> 
   const phoff = is64 ? u64(h, 32) : u32(h, 28);
   const phentsize = u16(h, is64 ? 54 : 42);
   const phnum = u16(h, is64 ? 56 : 44);
-  if (phnum === 0 || phentsize < (is64 ? 56 : 32) || phentsize > 256 || phnum > 4096) return undefined;
+  // Offsets past 2^53 are no file's: a read there would be taken (as node:fs takes it) from the current position.
+  if (phnum === 0 || phentsize < (is64 ? 56 : 32) || phentsize > 256 || phnum > 4096 || !Number.isSafeInteger(phoff)) return undefined;
   const ph = await read(phoff, phnum * phentsize);
   for (let i = 0; i < phnum && (i + 1) * phentsize <= ph.length; i++) {
     const o = i * phentsize;
     if (u32(ph, o) !== PT_INTERP) continue;
     const offset = is64 ? u64(ph, o + 8) : u32(ph, o + 4);
     const size = is64 ? u64(ph, o + 32) : u32(ph, o + 16);
-    if (size <= 1 || size > 4096) return undefined;
+    if (size <= 1 || size > 4096 || !Number.isSafeInteger(offset)) return undefined;
     const s = await read(offset, size);
     const nul = s.indexOf(0);
     return s.subarray(0, nul < 0 ? s.length : nul).toString('latin1');

@@ -15,10 +15,13 @@ import { pruneShadow, removeTree } from './shadow-bounds.js';
 import type { PrefetchOptions } from '../fs/prefetch.js';
 import { pidAlive, startTime } from '../cache/claim.js';
 import { Job } from './job.js';
-import type { ExecOptions, ExecResult } from './exec-options.js';
-import { loadTracer } from './native.js';
+import type { ExecOptions, ExecResult, NativeTracer } from './exec-options.js';
+import { loadAddon } from './native.js';
 
-export { loadTracer } from './native.js';
+/** The connector's native module (addon/): the tracer and the file calls Node lacks. */
+export function loadTracer(): NativeTracer {
+  return loadAddon() as NativeTracer;
+}
 
 export type { ExecOptions, ExecResult } from './exec-options.js';
 import { mayBeRepository } from '../format/names.js';

@@ -6,17 +6,19 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CvmfsError } from '../errors.js';
-import type { NativeTracer } from './exec-options.js';
 
-let native: NativeTracer | undefined;
+let native: unknown;
 
-/** Loads the tracer built by node-gyp at install time; a clear error when it is missing. */
-export function loadTracer(): NativeTracer {
+/**
+ * Loads the native module built by node-gyp at install time; a clear error when it is missing. Untyped here:
+ * `loadTracer` (lib/connector/exec.ts) gives its shape, so that this module depends on nothing of the connector.
+ */
+export function loadAddon(): unknown {
   if (native) return native;
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
   const require = createRequire(import.meta.url);
   try {
-    native = require(join(root, 'build/Release/ucvmfs_tracer.node')) as NativeTracer;
+    native = require(join(root, 'build/Release/ucvmfs_tracer.node')) as unknown;
     return native;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;

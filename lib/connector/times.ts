@@ -6,7 +6,10 @@
  */
 import { futimesSync, lutimesSync, utimesSync } from 'node:fs';
 import { nsToSeconds } from '../format/names.js';
-import { loadTracer } from './native.js';
+import { loadAddon } from './native.js';
+
+/** The native call (addon/files.cc); absent in older builds. */
+type SetTimes = (target: string | Buffer | number, sec: number, nsec: number, nofollow: boolean) => number;
 
 const NS = 1_000_000_000n;
 
@@ -16,7 +19,8 @@ const NS = 1_000_000_000n;
  */
 export function setTimes(target: string | Buffer | number, ns: bigint, nofollow = false): void {
   const sec = ns >= 0n ? ns / NS : -((-ns + NS - 1n) / NS);
-  if (loadTracer().setTimes?.(target, Number(sec), Number(ns - sec * NS), nofollow) === 0) return;
+  const set = (loadAddon() as { setTimes?: SetTimes }).setTimes;
+  if (set?.(target, Number(sec), Number(ns - sec * NS), nofollow) === 0) return;
   const s = nsToSeconds(ns);
   if (typeof target === 'number') futimesSync(target, s, s);
   else if (nofollow) lutimesSync(target, s, s);

@@ -7,6 +7,7 @@ import { lazyStream } from '../lazy.js';
 import { fsError } from '../errors.js';
 import type { ContentReader } from './content.js';
 import { CvmfsStats } from './stats.js';
+import { integerArgument, outOfRange } from './arguments.js';
 
 let nextFd = 1 << 20;
 
@@ -20,6 +21,24 @@ export interface ReadStreamOptions {
   highWaterMark?: number;
   /** Abort the stream. */
   signal?: AbortSignal;
+  /** Strings in this encoding instead of Buffers. */
+  encoding?: BufferEncoding;
+}
+
+/** The options form of {@link CvmfsFileHandle.read}. */
+export interface ReadOptions {
+  offset?: number;
+  length?: number;
+  position?: number | bigint | null;
+}
+
+/** A stream's range and piece size, checked as node:fs checks them (ERR_OUT_OF_RANGE, never a wrong read). */
+export function streamRange(opts: ReadStreamOptions): { start: number; end: number; hwm: number } {
+  const start = opts.start === undefined ? 0 : integerArgument(opts.start, 'start');
+  const end = opts.end === undefined || opts.end === Infinity ? Infinity : integerArgument(opts.end, 'end');
+  if (start > end) throw outOfRange('start', `<= "end" (here: ${end})`, start);
+  const hwm = opts.highWaterMark === undefined ? 256 * 1024 : integerArgument(opts.highWaterMark, 'highWaterMark', 1);
+  return { start, end, hwm };
 }
 
 /** Result of a read, as node's FileHandle.read gives it. */
@@ -28,7 +47,7 @@ export interface ReadResult<T extends Uint8Array> {
   buffer: T;
 }
 
-/** A read-only open file. Writes reject with EROFS. */
+/** A read-only open file: writes reject as on a descriptor opened for reading (EBADF), changes with EROFS. */
 export class CvmfsFileHandle {
   /** A process-unique number (not a kernel descriptor). */
   readonly fd = nextFd++;
@@ -42,36 +61,46 @@ export class CvmfsFileHandle {
   }
 
   /**
-   * Reads into `buffer`. With `position` null or omitted, reads at the current position and advances it.
+   * Reads into `buffer`, in node:fs/promises' forms: `(buffer, offset, length, position)`, `(buffer, options)`,
+   * `(options)` or `()` (a 16 KiB buffer). With `position` null, omitted or not a safe integer, reads at the current
+   * position and advances it.
    */
-  async read<T extends Uint8Array>(buffer: T, offset?: number, length?: number, position?: number | bigint | null): Promise<ReadResult<T>>;
-  async read<T extends Uint8Array>(opts: { buffer: T; offset?: number; length?: number; position?: number | bigint | null }): Promise<ReadResult<T>>;
-  async read<T extends Uint8Array>(a: T | { buffer: T; offset?: number; length?: number; position?: number | bigint | null }, offset?: number, length?: number, position?: number | bigint | null): Promise<ReadResult<T>> {
+  async read<T extends Uint8Array = Buffer>(buffer?: T, offset?: number, length?: number, position?: number | bigint | null): Promise<ReadResult<T>>;
+  async read<T extends Uint8Array = Buffer>(buffer: T, options: ReadOptions): Promise<ReadResult<T>>;
+  async read<T extends Uint8Array = Buffer>(options: ReadOptions & { buffer?: T }): Promise<ReadResult<T>>;
+  async read<T extends Uint8Array>(a?: T | (ReadOptions & { buffer?: T }), b?: number | ReadOptions, length?: number, position?: number | bigint | null): Promise<ReadResult<T>> {
     this.check('read');
     let buffer: T;
-    if (a instanceof Uint8Array) buffer = a;
-    else ({ buffer, offset, length, position } = a);
-    const off = offset ?? 0;
-    const len = length ?? buffer.byteLength - off;
-    if (off < 0 || len < 0 || off + len > buffer.byteLength) throw fsError('EINVAL', 'read', this.displayPath, 'offset/length outside the buffer');
-    const usePos = position === null || position === undefined || Number(position) < 0;
-    const pos = usePos ? this.position : Number(position);
-    const n = await this.reader.read(buffer, off, len, pos);
+    let offset: number | undefined;
+    if (a instanceof Uint8Array) {
+      buffer = a;
+      if (typeof b === 'object' && b !== null) ({ offset, length, position } = b);
+      else offset = b;
+    } else {
+      ({ offset, length, position } = a ?? {});
+      buffer = (a?.buffer ?? Buffer.alloc(16384)) as T;
+    }
+    const off = integerArgument(offset ?? 0, 'offset', 0, buffer.byteLength);
+    const len = integerArgument(length ?? buffer.byteLength - off, 'length', 0, buffer.byteLength - off);
+    const pos = typeof position === 'bigint' ? Number(position) : position;
+    const usePos = typeof pos !== 'number' || !Number.isSafeInteger(pos) || pos < 0;
+    const n = await this.reader.read(buffer, off, len, usePos ? this.position : pos);
     if (usePos) this.position += n;
     return { bytesRead: n, buffer };
   }
 
-  /** The whole content (from the start), as a Buffer or, with an encoding, a string. */
+  /** The content from the current position to the end (all of it on a fresh handle), as Node's FileHandle.readFile. */
   async readFile(options?: { encoding?: BufferEncoding | null } | BufferEncoding | null): Promise<Buffer | string> {
     this.check('read');
-    const size = this.reader.entry.size;
-    const buf = Buffer.allocUnsafe(size);
+    const from = Math.min(this.position, this.reader.entry.size);
+    const buf = Buffer.allocUnsafe(this.reader.entry.size - from);
     let done = 0;
-    while (done < size) {
-      const n = await this.reader.read(buf, done, size - done, done);
+    while (done < buf.length) {
+      const n = await this.reader.read(buf, done, buf.length - done, from + done);
       if (n === 0) break;
       done += n;
     }
+    this.position = from + done;
     const enc = typeof options === 'string' ? options : options?.encoding;
     return enc ? buf.toString(enc, 0, done) : buf.subarray(0, done);
   }
@@ -87,9 +116,8 @@ export class CvmfsFileHandle {
     this.check('read');
     const reader = this.reader;
     const size = reader.entry.size;
-    const start = opts.start ?? 0;
-    const last = Math.min(opts.end ?? size - 1, size - 1);
-    const hwm = opts.highWaterMark ?? 256 * 1024;
+    const { start, end, hwm } = streamRange(opts);
+    const last = Math.min(end, size - 1);
     async function* gen(): AsyncGenerator<Buffer> {
       let pos = start;
       while (pos <= last) {
@@ -101,7 +129,9 @@ export class CvmfsFileHandle {
         yield n === buf.length ? buf : buf.subarray(0, n);
       }
     }
-    return lazyStream().Readable.from(gen(), { objectMode: false, highWaterMark: hwm });
+    const r = lazyStream().Readable.from(gen(), { objectMode: false, highWaterMark: hwm });
+    if (opts.encoding) r.setEncoding(opts.encoding);
+    return r;
   }
 
   /** A web ReadableStream of the whole content. */
@@ -125,14 +155,14 @@ export class CvmfsFileHandle {
     await this.close();
   }
 
-  /** Always EROFS. */
-  async write(): Promise<never> { throw fsError('EROFS', 'write', this.displayPath); }
-  /** Always EROFS. */
-  async writeFile(): Promise<never> { throw fsError('EROFS', 'write', this.displayPath); }
-  /** Always EROFS. */
-  async appendFile(): Promise<never> { throw fsError('EROFS', 'write', this.displayPath); }
-  /** Always EROFS. */
-  async truncate(): Promise<never> { throw fsError('EROFS', 'ftruncate', this.displayPath); }
+  /** EBADF, as for any descriptor opened for reading only. */
+  async write(): Promise<never> { throw fsError('EBADF', 'write', this.displayPath); }
+  /** EBADF, as for any descriptor opened for reading only. */
+  async writeFile(): Promise<never> { throw fsError('EBADF', 'write', this.displayPath); }
+  /** EBADF, as for any descriptor opened for reading only. */
+  async appendFile(): Promise<never> { throw fsError('EBADF', 'write', this.displayPath); }
+  /** EINVAL, as ftruncate of a descriptor opened for reading only. */
+  async truncate(): Promise<never> { throw fsError('EINVAL', 'ftruncate', this.displayPath); }
   /** Always EROFS. */
   async chmod(): Promise<never> { throw fsError('EROFS', 'fchmod', this.displayPath); }
   /** Always EROFS. */

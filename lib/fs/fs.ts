@@ -9,15 +9,17 @@ import { fsError } from '../errors.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { ContentReader, type PieceFile } from './content.js';
 import type { Entry } from './entry.js';
-import { CvmfsFileHandle, type ReadStreamOptions } from './file-handle.js';
+import { CvmfsFileHandle, streamRange, type ReadStreamOptions } from './file-handle.js';
+import { pathArgument } from './arguments.js';
+import { changeError, changesFile, makeError, openError, openFlags, removeError } from './read-only.js';
 import { magicNames, magicValue, type MagicContext, type MagicVisibility } from './magic-xattrs.js';
 import type { Namespace } from './namespace.js';
 import { CvmfsDirent, CvmfsStats } from './stats.js';
-import { Walker } from './walker.js';
+import { splitUserPath, Walker } from './walker.js';
 import type { ContentHash } from '../format/hash.js';
 import { parseXattrs } from '../format/xattr.js';
 import { Flag } from '../format/flags.js';
-import { encodeName, pathFromArg } from '../format/byte-names.js';
+import { encodeName } from '../format/byte-names.js';
 
 /**
  * A path as the API takes it: `/a/b`, `a/b`, or `/cvmfs/<fqrn>/a/b`; a string, or a Buffer holding the path's
@@ -30,6 +32,8 @@ export type PathLike = string | Buffer;
 /** Options of {@link CvmfsFs.readdir}. */
 export interface ReaddirOptions extends AbortOptions {
   withFileTypes?: boolean;
+  /** Every entry below, named relative to the directory (as node:fs's `recursive`). */
+  recursive?: boolean;
   /** `'buffer'`: names as their bytes. */
   encoding?: BufferEncoding | 'buffer' | null;
 }
@@ -65,12 +69,9 @@ export interface FsBackend {
   readAhead?: number;
 }
 
-const WRITE_FLAGS = constants.O_WRONLY | constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_APPEND;
+/** Errors that mean a path names nothing: {@link CvmfsFs.exists} says false for them. */
+const NOT_THERE = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG', 'ERR_INVALID_ARG_VALUE']);
 
-function flagsWrite(flags: string | number): boolean {
-  if (typeof flags === 'number') return (flags & WRITE_FLAGS) !== 0;
-  return /[wa+]/.test(flags);
-}
 
 /** Read-only file system calls over a repository; every write rejects with EROFS. */
 export class CvmfsFs {
@@ -93,7 +94,7 @@ export class CvmfsFs {
 
   /** Resolves a path to its entry (following a final symlink when `follow`). */
   async entry(path: PathLike, follow = true, syscall = follow ? 'stat' : 'lstat', signal?: AbortSignal): Promise<Entry> {
-    return abortable(this.walker().resolve(pathFromArg(path), follow, syscall), signal);
+    return abortable(this.walker().resolve(pathArgument(path), follow, syscall), signal);
   }
 
   /** Like fs.promises.stat. */
@@ -113,18 +114,34 @@ export class CvmfsFs {
   async readdir(path: PathLike, options?: ReaddirOptions | BufferEncoding | 'buffer'): Promise<string[] | Buffer[] | CvmfsDirent[]> {
     const signal = typeof options === 'object' ? options.signal : undefined;
     const asBuffers = options === 'buffer' || (typeof options === 'object' && options.encoding === 'buffer');
-    const dir = await this.entry(path, true, 'scandir', signal);
-    if (dir.type !== 'dir') throw fsError('ENOTDIR', 'scandir', pathFromArg(path));
-    const list = (await abortable(this.b.namespace().list(dir), signal)).filter((e) => !(e.flags & Flag.Hidden));
-    if (typeof options === 'object' && options.withFileTypes) return list.map((e) => new CvmfsDirent(e.name, pathFromArg(path), e.mode));
-    return asBuffers ? list.map((e) => encodeName(e.name)) : list.map((e) => e.name);
+    const top = pathArgument(path);
+    const dir = await this.entry(top, true, 'scandir', signal);
+    if (dir.type !== 'dir') throw fsError('ENOTDIR', 'scandir', top);
+    // `recursive`: every entry below, named relative to `path`, directories listed before what they hold
+    // (symlinks to directories are not followed), as node:fs does.
+    const recursive = typeof options === 'object' && options.recursive === true;
+    const found: Array<{ rel: string; parent: string; e: Entry }> = [];
+    const pending: Array<{ rel: string; dir: Entry }> = [{ rel: '', dir }];
+    while (pending.length > 0) {
+      const { rel, dir: d } = pending.shift()!;
+      const list = (await abortable(this.b.namespace().list(d), signal)).filter((e) => !(e.flags & Flag.Hidden));
+      for (const e of list) {
+        const name = rel ? `${rel}/${e.name}` : e.name;
+        found.push({ rel: name, parent: rel ? `${top.replace(/\/+$/, '')}/${rel}` : top, e });
+        // Looked up again by path: a nested catalog's mountpoint as its parent lists it holds no children.
+        if (recursive && e.type === 'dir') pending.push({ rel: name, dir: await this.entry(`${top.replace(/\/+$/, '')}/${name}`, false, 'scandir', signal) });
+      }
+    }
+    if (typeof options === 'object' && options.withFileTypes) return found.map(({ parent, e }) => new CvmfsDirent(e.name, parent, e.mode));
+    return asBuffers ? found.map(({ rel }) => encodeName(rel)) : found.map(({ rel }) => rel);
   }
 
   /** Like fs.promises.readFile. */
-  async readFile(path: PathLike, options?: { encoding?: BufferEncoding | null; signal?: AbortSignal } | BufferEncoding | null): Promise<Buffer | string>;
-  async readFile(path: PathLike, options?: { encoding?: BufferEncoding | null; signal?: AbortSignal } | BufferEncoding | null): Promise<Buffer | string> {
+  async readFile(path: PathLike, options?: { encoding?: BufferEncoding | null; signal?: AbortSignal; flag?: string | number } | BufferEncoding | null): Promise<Buffer | string>;
+  async readFile(path: PathLike, options?: { encoding?: BufferEncoding | null; signal?: AbortSignal; flag?: string | number } | BufferEncoding | null): Promise<Buffer | string> {
     const signal = typeof options === 'object' && options ? options.signal : undefined;
-    const fh = await this.open(path, 'r', signal ? { signal } : {});
+    const flag = typeof options === 'object' && options?.flag !== undefined ? options.flag : 'r';
+    const fh = await this.open(path, flag, signal ? { signal } : {});
     try {
       return await fh.readFile(options);
     } finally {
@@ -137,14 +154,14 @@ export class CvmfsFs {
   async readlink(path: PathLike, options: AbortOptions & { encoding: 'buffer' }): Promise<Buffer>;
   async readlink(path: PathLike, options: AbortOptions & { encoding?: BufferEncoding | 'buffer' | null } = {}): Promise<string | Buffer> {
     const e = await this.entry(path, false, 'readlink', options.signal);
-    if (e.type !== 'symlink') throw fsError('EINVAL', 'readlink', pathFromArg(path), 'not a symbolic link');
+    if (e.type !== 'symlink') throw fsError('EINVAL', 'readlink', pathArgument(path), 'not a symbolic link');
     return options.encoding === 'buffer' ? encodeName(e.target!) : e.target!;
   }
 
   /** Like fs.promises.realpath: the canonical path, in the style it was asked (`/a` or `/cvmfs/<fqrn>/a`). */
   async realpath(path: PathLike, options: AbortOptions = {}): Promise<string> {
     const e = await this.entry(path, true, 'realpath', options.signal);
-    path = pathFromArg(path);
+    path = pathArgument(path);
     const mount = `/cvmfs/${this.b.fqrn}`;
     if (path === mount || path.startsWith(mount + '/')) return e.path === '/' ? mount : mount + e.path;
     return e.path;
@@ -153,46 +170,63 @@ export class CvmfsFs {
   /** Like fs.promises.access: W_OK fails with EROFS; R_OK/X_OK check the permission bits. */
   async access(path: PathLike, mode: number = constants.F_OK, options: AbortOptions = {}): Promise<void> {
     const e = await this.entry(path, true, 'access', options.signal);
-    if (mode & constants.W_OK) throw fsError('EROFS', 'access', pathFromArg(path));
-    if (mode & constants.R_OK && (e.mode & 0o444) === 0) throw fsError('EACCES', 'access', pathFromArg(path));
-    if (mode & constants.X_OK && (e.mode & 0o111) === 0) throw fsError('EACCES', 'access', pathFromArg(path));
+    if (mode & constants.W_OK) throw fsError('EROFS', 'access', pathArgument(path));
+    if (mode & constants.R_OK && (e.mode & 0o444) === 0) throw fsError('EACCES', 'access', pathArgument(path));
+    if (mode & constants.X_OK && (e.mode & 0o111) === 0) throw fsError('EACCES', 'access', pathArgument(path));
   }
 
-  /** True if the path resolves (following symlinks). */
+  /**
+   * True if the path resolves (following symlinks); false where a mount says it does not (ENOENT, ENOTDIR, ELOOP,
+   * ENAMETOOLONG, a NUL byte), as fs.existsSync. A failure to fetch or verify still throws (EIO): never "absent".
+   */
   async exists(path: PathLike): Promise<boolean> {
     try {
       await this.entry(path, true, 'access');
       return true;
     } catch (e) {
-      if ((e as { code?: string }).code === 'ENOENT' || (e as { code?: string }).code === 'ENOTDIR') return false;
+      if (NOT_THERE.has((e as { code?: string }).code ?? '')) return false;
       throw e;
     }
   }
 
-  /** Like fs.promises.open, read-only. */
+  /**
+   * Like fs.promises.open, read-only: flags that would change the file fail as on a read-only mount (EROFS, or
+   * first ENOENT, EEXIST, EISDIR); O_CREAT alone opens an existing file.
+   */
   async open(path: PathLike, flags: string | number = 'r', options: AbortOptions = {}): Promise<CvmfsFileHandle> {
-    if (flagsWrite(flags)) throw fsError('EROFS', 'open', pathFromArg(path));
-    const e = await this.entry(path, true, 'open', options.signal);
-    if (e.type === 'dir') throw fsError('EISDIR', 'open', pathFromArg(path));
-    if (e.type !== 'file') throw fsError('EINVAL', 'open', pathFromArg(path), `cannot read a ${e.type}`);
+    const f = openFlags(flags);
+    if (changesFile(f)) {
+      const err = await abortable(openError(this.lookup, pathArgument(path), f), options.signal);
+      if (err) throw err;
+    }
+    const e = await this.entry(path, !(f & constants.O_NOFOLLOW), 'open', options.signal);
+    if (e.type === 'symlink') throw fsError('ELOOP', 'open', pathArgument(path));
+    if (f & constants.O_DIRECTORY && e.type !== 'dir') throw fsError('ENOTDIR', 'open', pathArgument(path));
+    if (e.type === 'dir') throw fsError('EISDIR', 'open', pathArgument(path));
+    if (e.type !== 'file') throw fsError('EINVAL', 'open', pathArgument(path), `cannot read a ${e.type}`);
     const reader = new ContentReader(e, this.b.store(), this.b.namespace(), options.signal, this.b.readAhead);
     this.opens++;
     await abortable(reader.layout(), options.signal);
-    return new CvmfsFileHandle(reader, pathFromArg(path));
+    return new CvmfsFileHandle(reader, pathArgument(path));
   }
 
   /** Like fs.createReadStream, with inclusive `start`/`end`. */
   createReadStream(path: PathLike, options: ReadStreamOptions = {}): Readable {
     const self = this;
+    const p = pathArgument(path);
+    streamRange(options); // wrong ranges throw here, as in node:fs
+    const { encoding, ...raw } = options;
     async function* gen(): AsyncGenerator<Buffer> {
-      const fh = await self.open(path, 'r', options.signal ? { signal: options.signal } : {});
+      const fh = await self.open(p, 'r', options.signal ? { signal: options.signal } : {});
       try {
-        for await (const chunk of fh.createReadStream(options)) yield chunk as Buffer;
+        for await (const chunk of fh.createReadStream(raw)) yield chunk as Buffer;
       } finally {
         await fh.close();
       }
     }
-    return lazyStream().Readable.from(gen(), { objectMode: false });
+    const r = lazyStream().Readable.from(gen(), { objectMode: false });
+    if (encoding) r.setEncoding(encoding);
+    return r;
   }
 
   /**
@@ -202,7 +236,7 @@ export class CvmfsFs {
    */
   async *pieceFiles(path: PathLike, options: AbortOptions = {}): AsyncGenerator<PieceFile> {
     const e = await this.entry(path, true, 'open', options.signal);
-    if (e.type !== 'file') throw fsError(e.type === 'dir' ? 'EISDIR' : 'EINVAL', 'open', pathFromArg(path));
+    if (e.type !== 'file') throw fsError(e.type === 'dir' ? 'EISDIR' : 'EINVAL', 'open', pathArgument(path));
     const reader = new ContentReader(e, this.b.store(), this.b.namespace(), options.signal, this.b.readAhead);
     try {
       yield* reader.pieceFiles();
@@ -220,7 +254,7 @@ export class CvmfsFs {
     }
     const m = await abortable(magicValue(name, e, this.b.namespace(), this.b.magic), options.signal);
     if (m !== undefined) return Buffer.from(m, 'utf8');
-    throw fsError('ENODATA', 'getxattr', pathFromArg(path), `no attribute ${name}`);
+    throw fsError('ENODATA', 'getxattr', pathArgument(path), `no attribute ${name}`);
   }
 
   /**
@@ -254,7 +288,7 @@ export class CvmfsFs {
   /** All entries of a directory, hidden ones included, as resolved entries (for tools that walk a tree). */
   async entries(path: PathLike): Promise<readonly Entry[]> {
     const dir = await this.entry(path, true, 'scandir');
-    if (dir.type !== 'dir') throw fsError('ENOTDIR', 'scandir', pathFromArg(path));
+    if (dir.type !== 'dir') throw fsError('ENOTDIR', 'scandir', pathArgument(path));
     return this.b.namespace().list(dir);
   }
 
@@ -264,7 +298,7 @@ export class CvmfsFs {
    */
   async *entrySlices(path: PathLike, size = 2048): AsyncGenerator<Entry[]> {
     const dir = await this.entry(path, true, 'scandir');
-    if (dir.type !== 'dir') throw fsError('ENOTDIR', 'scandir', pathFromArg(path));
+    if (dir.type !== 'dir') throw fsError('ENOTDIR', 'scandir', pathArgument(path));
     yield* this.b.namespace().slices(dir, size);
   }
 
@@ -274,25 +308,65 @@ export class CvmfsFs {
     return e.xattrBlob ? parseXattrs(e.xattrBlob) : new Map();
   }
 
-  private rofs(syscall: string, path: PathLike): Promise<never> {
-    return Promise.reject(fsError('EROFS', syscall, pathFromArg(path)));
-  }
+  /** Looks a path up for the read-only answers (lib/fs/read-only.ts). */
+  private readonly lookup = (path: string, follow: boolean, syscall: string): Promise<Entry> => this.entry(path, follow, syscall);
 
-  /** Always EROFS. */ writeFile(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('open', path); }
-  /** Always EROFS. */ appendFile(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('open', path); }
-  /** Always EROFS. */ mkdir(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('mkdir', path); }
-  /** Always EROFS. */ rmdir(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('rmdir', path); }
-  /** Always EROFS. */ rm(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('rm', path); }
-  /** Always EROFS. */ unlink(path: PathLike): Promise<never> { return this.rofs('unlink', path); }
-  /** Always EROFS. */ rename(path: PathLike, _to: PathLike): Promise<never> { return this.rofs('rename', path); }
-  /** Always EROFS. */ symlink(_target: string, path: PathLike): Promise<never> { return this.rofs('symlink', path); }
-  /** Always EROFS. */ link(_existing: PathLike, path: PathLike): Promise<never> { return this.rofs('link', path); }
-  /** Always EROFS. */ chmod(path: PathLike, _mode: number): Promise<never> { return this.rofs('chmod', path); }
-  /** Always EROFS. */ chown(path: PathLike, _uid: number, _gid: number): Promise<never> { return this.rofs('chown', path); }
-  /** Always EROFS. */ lchown(path: PathLike, _uid: number, _gid: number): Promise<never> { return this.rofs('lchown', path); }
-  /** Always EROFS. */ utimes(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('utime', path); }
-  /** Always EROFS. */ lutimes(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('lutime', path); }
-  /** Always EROFS. */ truncate(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('open', path); }
-  /** Always EROFS. */ setxattr(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('setxattr', path); }
-  /** Always EROFS. */ removexattr(path: PathLike, ..._a: unknown[]): Promise<never> { return this.rofs('removexattr', path); }
+  /** Fails as on a read-only mount (EROFS, or first what the lookups find: ENOENT, EEXIST, EISDIR ...). */
+  async writeFile(path: PathLike, _data?: unknown, options?: { flag?: string | number } | string | null): Promise<never> {
+    throw (await openError(this.lookup, pathArgument(path), openFlags((typeof options === 'object' && options?.flag) || 'w'))) ?? fsError('EROFS', 'open', pathArgument(path));
+  }
+  /** Fails as on a read-only mount. */
+  async appendFile(path: PathLike, _data?: unknown, options?: { flag?: string | number } | string | null): Promise<never> {
+    throw (await openError(this.lookup, pathArgument(path), openFlags((typeof options === 'object' && options?.flag) || 'a'))) ?? fsError('EROFS', 'open', pathArgument(path));
+  }
+  /** Fails as on a read-only mount; `recursive` succeeds where the directory is there (`mkdir -p`), as node:fs does. */
+  async mkdir(path: PathLike, options?: { recursive?: boolean; mode?: number } | number): Promise<undefined> {
+    const p = pathArgument(path);
+    if (typeof options === 'object' && options?.recursive) {
+      const there = await this.entry(p, true, 'mkdir').catch(() => undefined);
+      if (there?.type === 'dir') return undefined;
+      // The first missing directory on the way is the one that cannot be made; node:fs says ENOENT for it on a
+      // read-only mount (its recursive mkdir reports the lookup that failed first).
+      const parts = splitUserPath(p, this.b.fqrn);
+      for (let i = 1; i <= parts.length; i++) {
+        const q = '/' + parts.slice(0, i).join('/');
+        const e = await this.entry(q, true, 'mkdir').catch((err: { code?: string }) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+        if (!e) throw fsError('ENOENT', 'mkdir', p);
+        if (e.type !== 'dir') throw fsError(i === parts.length ? 'EEXIST' : 'ENOTDIR', 'mkdir', p);
+      }
+    }
+    throw await makeError(this.lookup, p, 'mkdir');
+  }
+  /** Fails as on a read-only mount. */
+  async rmdir(path: PathLike, ..._a: unknown[]): Promise<never> { throw await removeError(this.lookup, pathArgument(path), 'rmdir'); }
+  /** Fails as on a read-only mount; with `force`, a missing name succeeds. */
+  async rm(path: PathLike, options?: { force?: boolean; recursive?: boolean }): Promise<undefined> {
+    const p = pathArgument(path);
+    const e = await this.entry(p, false, 'lstat').catch((err: { code?: string }) => (options?.force && err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+    if (!e) return undefined;
+    throw fsError('EROFS', e.type === 'dir' ? 'rmdir' : 'unlink', p);
+  }
+  /** Fails as on a read-only mount. */
+  async unlink(path: PathLike): Promise<never> { throw await removeError(this.lookup, pathArgument(path), 'unlink'); }
+  /** Fails as on a read-only mount (within one repository: EROFS after both directories' lookups). */
+  async rename(path: PathLike, to: PathLike): Promise<never> {
+    const from = pathArgument(path);
+    const err = await removeError(this.lookup, from, 'rename');
+    throw err.code === 'EROFS' ? await removeError(this.lookup, pathArgument(to, 'newPath'), 'rename') : err;
+  }
+  /** Fails as on a read-only mount. */
+  async symlink(_target: string, path: PathLike): Promise<never> { throw await makeError(this.lookup, pathArgument(path), 'symlink'); }
+  /** Fails as on a read-only mount: the existing name is looked up first. */
+  async link(existing: PathLike, path: PathLike): Promise<never> {
+    await this.entry(existing, false, 'link');
+    throw await makeError(this.lookup, pathArgument(path, 'newPath'), 'link');
+  }
+  /** Fails as on a read-only mount. */ async chmod(path: PathLike, _mode: number): Promise<never> { throw await changeError(this.lookup, pathArgument(path), 'chmod', true); }
+  /** Fails as on a read-only mount. */ async chown(path: PathLike, _uid: number, _gid: number): Promise<never> { throw await changeError(this.lookup, pathArgument(path), 'chown', true); }
+  /** Fails as on a read-only mount. */ async lchown(path: PathLike, _uid: number, _gid: number): Promise<never> { throw await changeError(this.lookup, pathArgument(path), 'lchown', false); }
+  /** Fails as on a read-only mount. */ async utimes(path: PathLike, ..._a: unknown[]): Promise<never> { throw await changeError(this.lookup, pathArgument(path), 'utime', true); }
+  /** Fails as on a read-only mount. */ async lutimes(path: PathLike, ..._a: unknown[]): Promise<never> { throw await changeError(this.lookup, pathArgument(path), 'lutime', false); }
+  /** Fails as on a read-only mount. */ async truncate(path: PathLike, ..._a: unknown[]): Promise<never> { throw await changeError(this.lookup, pathArgument(path), 'open', true, true); }
+  /** Fails as on a read-only mount. */ async setxattr(path: PathLike, ..._a: unknown[]): Promise<never> { throw await changeError(this.lookup, pathArgument(path), 'setxattr', true); }
+  /** Fails as on a read-only mount. */ async removexattr(path: PathLike, ..._a: unknown[]): Promise<never> { throw await changeError(this.lookup, pathArgument(path), 'removexattr', true); }
 }

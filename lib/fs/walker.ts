@@ -5,10 +5,22 @@
  * @module
  */
 import { fsError } from '../errors.js';
+import { encodeName } from '../format/byte-names.js';
 import type { Entry } from './entry.js';
 import type { Namespace } from './namespace.js';
 
 const MAX_SYMLINKS = 40;
+/** Linux's limits on a path and on one name, in bytes (ENAMETOOLONG beyond). */
+const PATH_MAX = 4096;
+const NAME_MAX = 255;
+
+/**
+ * Whether a path is longer than Linux allows (PATH_MAX, or one name over NAME_MAX), counted in the bytes of its names:
+ * an escaped byte (U+DC80 + b) is one byte. A character is at most 3 bytes, so short paths are never looked at.
+ */
+function tooLong(p: string): boolean {
+  return encodeName(p).length >= PATH_MAX || p.split('/').some((c) => c.length * 3 > NAME_MAX && encodeName(c).length > NAME_MAX);
+}
 
 /** Turns a user path into repository components, stripping a leading `/cvmfs/<fqrn>`. */
 export function splitUserPath(p: string, fqrn: string): string[] {
@@ -33,12 +45,19 @@ export class Walker {
    */
   async resolve(p: string, follow: boolean, syscall: string): Promise<Entry> {
     if (p.includes('\0')) throw fsError('EINVAL', syscall, p, 'path contains NUL');
+    if (p === '') throw fsError('ENOENT', syscall, p);
+    if (p.length * 3 > NAME_MAX && tooLong(p)) throw fsError('ENAMETOOLONG', syscall, p);
+    // A trailing slash, `.` or `..` names a directory: the last component is followed, and must be one.
+    const dirOnly = /(^|\/)(\.\.?)?$/.test(p) && p !== '/';
     const parts = splitUserPath(p, this.fqrn);
+    let e: Entry | undefined;
     if (!parts.includes('..')) {
       const direct = await this.ns.lookup(parts.length === 0 ? '' : '/' + parts.join('/'));
-      if (direct && !(follow && direct.type === 'symlink')) return direct;
+      if (direct && !((follow || dirOnly) && direct.type === 'symlink')) e = direct;
     }
-    return this.walk(p, parts, follow, syscall);
+    e ??= await this.walk(p, parts, follow || dirOnly, syscall);
+    if (dirOnly && e.type !== 'dir') throw fsError('ENOTDIR', syscall, p);
+    return e;
   }
 
   private async walk(original: string, parts: string[], follow: boolean, syscall: string): Promise<Entry> {
@@ -50,6 +69,7 @@ export class Walker {
       const comp = todo.pop()!;
       if (comp === '.' || comp === '') continue;
       if (comp === '..') {
+        if (current.type !== 'dir') throw fsError('ENOTDIR', syscall, original);
         current = stack.pop() ?? current;
         continue;
       }

@@ -1,0 +1,195 @@
+/**
+ * The library's fs view against node:fs/promises on the same tree held read-only: the same answers, the same
+ * errors (code, and the class of argument errors), and never a crash, a short read or a wrong one. Where this
+ * process may mount, the reference is the published source tree bound read-only (a real read-only mount);
+ * otherwise the read calls are compared with the source itself and the write calls with the kernel's table.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, mkdirSync, writeFileSync, symlinkSync, chmodSync } from 'node:fs';
+import * as nodeFs from 'node:fs/promises';
+import { join } from 'node:path';
+import { openRepository, publish, type Repository } from '../lib/index.js';
+import { serve, tempDir } from './helpers.js';
+import type { RepositoryServer } from '../lib/serve.js';
+import { decodeName } from '../lib/format/byte-names.js';
+
+const FQRN = 'fsapi.test.example.org';
+const MIN = 64 * 1024;
+let repo: Repository;
+let server: RepositoryServer;
+/** The reference tree, read-only where this process could mount it so. */
+let ref = '';
+let mounted = false;
+
+before(async () => {
+  const src = tempDir('ucvmfs-fsapi-src-');
+  const w = (p: string, data: string | Buffer) => { mkdirSync(join(src, p, '..'), { recursive: true }); writeFileSync(join(src, p), data); };
+  w('one', 'one\n');
+  w('k100', randomBytes(100 * 1024));
+  w('big', randomBytes(MIN * 9 + 4321)); // chunked
+  w('sub/deep/x', 'x\n');
+  mkdirSync(join(src, 'empty'));
+  symlinkSync('sub/deep', join(src, 'dirlink'));
+  symlinkSync('nowhere', join(src, 'dangling'));
+  symlinkSync('b', join(src, 'a'));
+  symlinkSync('a', join(src, 'b'));
+  w('nested/.cvmfscatalog', '');
+  w('nested/inner/y', 'y\n');
+  // A name of 200 bytes that are not UTF-8: 200 escapes in string form, still no ENAMETOOLONG.
+  writeFileSync(Buffer.concat([Buffer.from(join(src, 'nested/')), Buffer.alloc(200, 0xff)]), 'bytes\n');
+  w('perm/ro', 'ro\n');
+  chmodSync(join(src, 'perm/ro'), 0o444);
+  const out = join(tempDir('ucvmfs-fsapi-'), 'repo');
+  const res = await publish(src, { fqrn: FQRN, out, chunking: { min: MIN, avg: 2 * MIN, max: 4 * MIN }, readSourceXattrs: false });
+  server = await serve({ [FQRN]: out });
+  repo = await openRepository(FQRN, { serverUrls: [`${server.url}/@fqrn@`], publicKeys: [res.publicKeyPath], cacheDir: tempDir('ucvmfs-fsapi-cache-') });
+  ref = src;
+  if (process.getuid?.() === 0) {
+    const ro = tempDir('ucvmfs-fsapi-ro-');
+    if (spawnSync('mount', ['--bind', src, ro]).status === 0) {
+      mounted = spawnSync('mount', ['-o', 'remount,bind,ro', ro]).status === 0;
+      if (mounted) ref = ro;
+      else spawnSync('umount', [ro]);
+    }
+  }
+});
+
+after(async () => {
+  if (mounted) spawnSync('umount', [ref]);
+  await repo?.close();
+  server?.close();
+});
+
+/** How a call ended: its value made comparable, or the error's code. */
+async function outcome(f: () => Promise<unknown>): Promise<string> {
+  try {
+    const v = await f();
+    if (Buffer.isBuffer(v)) return `ok ${v.length} ${v.subarray(0, 8).toString('hex')}`;
+    if (Array.isArray(v)) return `ok [${v.map(String).sort().join(',')}]`;
+    if (v && typeof v === 'object' && 'isDirectory' in v) {
+      const s = v as { size: number; mode: number; isDirectory(): boolean; isFile(): boolean; isSymbolicLink(): boolean };
+      return `ok ${s.isFile() ? 'file' : s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'link' : 'other'} ${s.isDirectory() ? '' : s.size} ${(s.mode & 0o7777).toString(8)}`;
+    }
+    return `ok ${v === undefined ? '' : String(v)}`;
+  } catch (e) {
+    return `${(e as { code?: string }).code ?? (e as Error).name}`;
+  }
+}
+
+test('path forms and errors as node:fs gives them: trailing slashes and dots after a file, loops, dangling links, empty, long and NUL paths, wrong types', async () => {
+  const paths: unknown[] = ['one', 'one/', 'one/.', 'one/..', 'one/../one', 'sub/deep/x/', 'sub/./deep/x', 'sub//deep', 'dirlink', 'dirlink/',
+    'dirlink/x', 'dangling', 'dangling/', 'a', 'a/', 'missing', 'one/missing', 'x'.repeat(300), `${'d/'.repeat(2100)}x`, 'one\0', '', 42, undefined, {}];
+  const calls: Array<[string, (fs: typeof nodeFs, p: never) => Promise<unknown>]> = [
+    ['stat', (fs, p) => fs.stat(p)], ['lstat', (fs, p) => fs.lstat(p)], ['readFile', (fs, p) => fs.readFile(p)],
+    ['readdir', (fs, p) => fs.readdir(p)], ['readlink', (fs, p) => fs.readlink(p)], ['access', (fs, p) => fs.access(p)],
+  ];
+  let compared = 0;
+  for (const [name, call] of calls) {
+    for (const p of paths) {
+      // node:fs joins nothing: an absolute path there; the repository's own path here (`one/` stays `one/`).
+      const native = typeof p === 'string' && p !== '' ? `${ref}/${p}` : p;
+      const want = await outcome(() => call(nodeFs, native as never));
+      const got = await outcome(() => call(repo.fs as unknown as typeof nodeFs, p as never));
+      assert.equal(got, want, `${name}(${JSON.stringify(p)?.slice(0, 40)})`);
+      compared++;
+    }
+  }
+  assert.ok(compared > 100);
+  // A long name of bytes that are not UTF-8 is there (its string form has 200 escapes, 600 bytes of UTF-16 text).
+  const odd = (await repo.fs.readdir('nested')).find((n) => n.length === 200)!;
+  assert.equal(await repo.fs.readFile(`nested/${odd}`, 'utf8'), 'bytes\n');
+  assert.equal(await repo.fs.exists(`nested/${odd}`), true);
+  // exists: false where a mount says there is nothing (a loop too), never a throw for that.
+  assert.deepEqual(await Promise.all(['one', 'a', 'a/../one', 'missing', 'one/x', 'one\0'].map((p) => repo.fs.exists(p))), [true, false, false, false, false, false]);
+});
+
+test('reads as node:fs reads: FileHandle.read forms and positions, readFile after a partial read, stream ranges checked, never a crash or a wrong byte', async () => {
+  const data = await nodeFs.readFile(join(ref, 'k100'));
+  const big = await nodeFs.readFile(join(ref, 'big'));
+  for (const [fs, base] of [[nodeFs, ref], [repo.fs, '']] as const) {
+    const p = (n: string) => (base ? join(base, n) : n);
+    const fh = await (fs as typeof nodeFs).open(p('k100'));
+    try {
+      const a = await fh.read(Buffer.alloc(16), { position: 100 });
+      assert.deepEqual(a.buffer.subarray(0, a.bytesRead), data.subarray(100, 116), 'read(buffer, {position})');
+      const b = await fh.read({ buffer: Buffer.alloc(8), position: 50 });
+      assert.deepEqual(b.buffer.subarray(0, b.bytesRead), data.subarray(50, 58), 'read({buffer, position})');
+      const c = await fh.read();
+      assert.equal(c.bytesRead, 16384, 'read() reads 16 KiB from the current position');
+      assert.deepEqual(c.buffer.subarray(0, c.bytesRead), data.subarray(0, 16384));
+      const rest = await fh.readFile();
+      assert.deepEqual(rest, data.subarray(16384), 'readFile() goes on from the current position');
+    } finally {
+      await fh.close();
+    }
+    for (const opts of [{ start: 1.5 }, { start: -1, end: 3 }, { start: 100, end: 50 }]) {
+      const open = () => (base ? createReadStream(p('big'), opts) : repo.fs.createReadStream('big', opts));
+      assert.throws(open, { code: 'ERR_OUT_OF_RANGE' }, JSON.stringify(opts));
+    }
+  }
+  // A fractional length aborted the process in a native call (node:fs's own FileHandle.read still does).
+  const fh = await repo.fs.open('k100');
+  await assert.rejects(fh.read(Buffer.alloc(8), 0, 2.5, 0), { code: 'ERR_OUT_OF_RANGE' });
+  await fh.close();
+  // A range across chunks, and text in an encoding, from the library's stream.
+  const chunks: Buffer[] = [];
+  for await (const c of repo.fs.createReadStream('big', { start: MIN * 3 - 7, end: MIN * 5 + 3 })) chunks.push(c as Buffer);
+  assert.deepEqual(Buffer.concat(chunks), big.subarray(MIN * 3 - 7, MIN * 5 + 4));
+  let hex = '';
+  for await (const c of repo.fs.createReadStream('one', { encoding: 'hex' })) hex += c as string;
+  assert.equal(hex, Buffer.from('one\n').toString('hex'));
+  await assert.rejects(repo.fs.open('one', nodeFs.constants.O_RDONLY | nodeFs.constants.O_DIRECTORY), { code: 'ENOTDIR' });
+  // readdir recursive: every name below (a nested catalog's too: its mountpoint, as its parent lists it, holds no
+  // children), named relative; symlinks to directories are not followed (node 20 follows them). Listed again after,
+  // plainly: the recursive listing leaves nothing wrong in the listing cache.
+  assert.deepEqual(await repo.fs.readdir('nested/inner'), ['y']);
+  const nestedBefore = (await repo.fs.readdir('nested')).sort();
+  assert.equal(nestedBefore.length, 3); // .cvmfscatalog, inner, the odd name
+  // (Names as their bytes on node's side, in the library's string form: node would decode 0xff as U+FFFD.)
+  const below = async (d: Buffer, rel = ''): Promise<string[]> => (await Promise.all((await nodeFs.readdir(d, { withFileTypes: true, encoding: 'buffer' })).map(async (e) =>
+    [rel + decodeName(e.name), ...(e.isDirectory() ? await below(Buffer.concat([d, Buffer.from('/'), e.name]), `${rel}${decodeName(e.name)}/`) : [])]))).flat();
+  const hiddenOut = (names: string[]) => names.filter((n) => !n.split('/').pop()!.startsWith('.cvmfscatalog')).sort();
+  assert.deepEqual(hiddenOut(await repo.fs.readdir('/', { recursive: true })), hiddenOut(await below(Buffer.from(ref))));
+  assert.deepEqual(await repo.fs.readdir('nested/inner'), ['y']);
+  assert.deepEqual((await repo.fs.readdir('nested')).sort(), nestedBefore);
+});
+
+test('changes fail as on a read-only mount, each with the error the kernel gives first (ENOENT, EEXIST, EISDIR before EROFS); mkdir -p of a directory there and rm -f of a missing name succeed', async (t) => {
+  const cases: Array<[string, (fs: typeof nodeFs, p: (n: string) => string) => Promise<unknown>, string]> = [
+    ['open r+ missing', (fs, p) => fs.open(p('missing'), 'r+'), 'ENOENT'],
+    ['open wx existing', (fs, p) => fs.open(p('one'), 'wx'), 'EEXIST'],
+    ['open w existing', (fs, p) => fs.open(p('one'), 'w'), 'EROFS'],
+    ['open w below missing', (fs, p) => fs.open(p('no/x'), 'w'), 'ENOENT'],
+    ['open w dir', (fs, p) => fs.open(p('sub'), 'w'), 'EISDIR'],
+    ['open O_CREAT existing', async (fs, p) => { const h = await fs.open(p('one'), nodeFs.constants.O_RDONLY | nodeFs.constants.O_CREAT); await h.close(); }, 'ok '],
+    ['readFile flag w', (fs, p) => fs.readFile(p('one'), { flag: 'w' }), 'EROFS'],
+    ['writeFile new', (fs, p) => fs.writeFile(p('new'), 'x'), 'EROFS'],
+    ['mkdir existing', (fs, p) => fs.mkdir(p('sub')), 'EEXIST'],
+    ['mkdir -p existing', (fs, p) => fs.mkdir(p('sub/deep'), { recursive: true }), 'ok '],
+    ['mkdir -p new', (fs, p) => fs.mkdir(p('sub/new/deeper'), { recursive: true }), 'ENOENT'], // node:fs's answer on a read-only mount
+    ['mkdir below missing', (fs, p) => fs.mkdir(p('no/x')), 'ENOENT'],
+    ['rm -f missing', (fs, p) => fs.rm(p('missing'), { force: true }), 'ok '],
+    ['rm missing', (fs, p) => fs.rm(p('missing')), 'ENOENT'],
+    ['rm existing', (fs, p) => fs.rm(p('one')), 'EROFS'],
+    ['unlink below missing', (fs, p) => fs.unlink(p('no/x')), 'ENOENT'],
+    ['chmod missing', (fs, p) => fs.chmod(p('missing'), 0o644), 'ENOENT'],
+    ['chmod existing', (fs, p) => fs.chmod(p('one'), 0o644), 'EROFS'],
+    ['truncate dir', (fs, p) => fs.truncate(p('sub')), 'EISDIR'],
+    ['utimes missing', (fs, p) => fs.utimes(p('missing'), 1, 1), 'ENOENT'],
+    ['symlink existing', (fs, p) => fs.symlink('x', p('one')), 'EEXIST'],
+    ['link missing source', (fs, p) => fs.link(p('missing'), p('x')), 'ENOENT'],
+    ['rename within', (fs, p) => fs.rename(p('one'), p('two')), 'EROFS'],
+  ];
+  for (const [name, call, want] of cases) {
+    assert.equal(await outcome(() => call(repo.fs as unknown as typeof nodeFs, (n) => n)), want, `library: ${name}`);
+    if (mounted) assert.equal(await outcome(() => call(nodeFs, (n) => join(ref, n))), want, `a read-only mount: ${name}`);
+  }
+  if (!mounted) t.diagnostic('not compared with a read-only mount: this process cannot make one');
+  const fh = await repo.fs.open('one');
+  await assert.rejects(fh.write(), { code: 'EBADF' });
+  await assert.rejects(fh.truncate(), { code: 'EINVAL' });
+  await fh.close();
+});
