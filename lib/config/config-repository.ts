@@ -78,7 +78,9 @@ export async function resolveConfig(
     async keysIn(dir) {
       const rel = inRepo(dir);
       if (rel !== undefined) {
-        const names = (await handle!.readdir(rel).catch(() => [])).filter((f) => f.endsWith('.pub')).sort();
+        // No such directory there: no keys from it. A failure to fetch or verify is not "no keys": it is thrown.
+        const names = (await handle!.readdir(rel).catch((e: { code?: string }) => (e.code === 'ENOENT' || e.code === 'ENOTDIR' ? [] : Promise.reject(e))))
+          .filter((f) => f.endsWith('.pub')).sort();
         return Promise.all(names.map(async (f) => ({ source: `${dir}/${f}`, pem: (await handle!.readFile(`${rel}/${f}`)).toString('utf8') })));
       }
       let names: string[];
@@ -95,6 +97,7 @@ export async function resolveConfig(
       try {
         return rel !== undefined ? (await handle!.readFile(rel)).toString('utf8') : readFileSync(path, 'utf8');
       } catch (e) {
+        if ((e as { code?: string }).code === 'EIO') throw e;
         throw new CvmfsError('ENOENT', `cannot read public key file ${path}: ${(e as Error).message}`, { path, cause: e });
       }
     },
