@@ -479,10 +479,9 @@ class Tracer {
     return !v1.empty() && !v2.empty() && repo(v1) == repo(v2) ? EROFS : EXDEV;
   }
 
-  // A call of the write family on a /cvmfs path that is not a rename or link (readonly.h).
-  long WriteError(long nr, const Regs& r, const std::string& virt) {
-    std::string shadow = Prepared(virt);
-    if (shadow.empty()) return EIO;
+  // A call of the write family on a /cvmfs path that is not a rename or link (readonly.h), judged on its prepared
+  // shadow entry.
+  long WriteError(long nr, const Regs& r, const std::string& shadow) {
     switch (nr) {
 #ifdef __NR_creat
       case __NR_creat:
@@ -1153,14 +1152,16 @@ class Tracer {
     switch (c->kind) {
       case Kind::Write: {
         if (MountedOver(pid, r, c->dirfd, s, rw)) break;
-        if (c->path2 < 0 && !Prepared(virt).empty() && LeadsOut(pid, r, c, s, rw, FollowsLast(nr, r))) break;
         if (c->path2 >= 0) {
           // rename or link out of /cvmfs (a path into it went the way above).
           std::string s2;
           ReadString(pid, r.Arg(c->path2), &s2);
           return FailNow(pid, r, PairError(pid, r, c, nr, s, virt, s2, ""));
         }
-        return FailNow(pid, r, WriteError(nr, r, virt));
+        std::string shadow = Prepared(virt);
+        if (shadow.empty()) return FailNow(pid, r, EIO);
+        if (LeadsOut(pid, r, c, s, rw, FollowsLast(nr, r))) break;
+        return FailNow(pid, r, WriteError(nr, r, shadow));
       }
       case Kind::Open: {
         uint64_t flags = 0;
