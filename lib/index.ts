@@ -10,9 +10,10 @@
  */
 export { openRepository, resolveRepositoryConfig, Repository, defaultCacheBase, type OpenOptions, type RepositoryStats } from './repository.js';
 export type { ResolvedConfig } from './config/config-repository.js';
-export { CvmfsFs, type PathLike } from './fs/fs.js';
+export { CvmfsFs, type PathLike, type ReaddirOptions, type StatOptions, type OpendirOptions, type AbortOptions } from './fs/fs.js';
 export { CvmfsFileHandle, type ReadStreamOptions, type ReadResult } from './fs/file-handle.js';
-export { CvmfsStats, CvmfsDirent } from './fs/stats.js';
+export { CvmfsStats, CvmfsBigIntStats, CvmfsDirent } from './fs/stats.js';
+export { CvmfsDir } from './fs/dir.js';
 export type { Entry, EntryType } from './fs/entry.js';
 export type { MagicVisibility } from './fs/magic-xattrs.js';
 export { CvmfsError, type ErrorCode, type FailureReason } from './errors.js';

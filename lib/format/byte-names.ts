@@ -79,3 +79,12 @@ export function pathFromArg(p: string | Uint8Array): string {
 export function nativePath(s: string): string | Buffer {
   return hasSurrogate(s) ? encodeName(s) : s;
 }
+
+/**
+ * A name or path in the encoding a caller asked for, as node:fs gives names: the library's string form for
+ * UTF-8 (or none), the bytes for `'buffer'`, else the bytes in that encoding (`'latin1'`, `'hex'`, ...).
+ */
+export function nameAs(s: string, encoding: BufferEncoding | 'buffer' | undefined): string | Buffer {
+  if (encoding === undefined || encoding === 'utf8' || encoding === 'utf-8') return s;
+  return encoding === 'buffer' ? encodeName(s) : encodeName(s).toString(encoding);
+}

@@ -8,8 +8,8 @@
 import { fileURLToPath } from 'node:url';
 import { decodeName } from '../format/byte-names.js';
 
-/** An error of Node's argument kind (`code` ERR_...). */
-function argError<E extends Error>(make: new (message: string) => E, code: string, message: string): E {
+/** An error of Node's argument or state kind (`code` ERR_...). */
+export function argError<E extends Error>(make: new (message: string) => E, code: string, message: string): E {
   const e = new make(message);
   Object.defineProperty(e, 'code', { value: code, enumerable: true, writable: true, configurable: true });
   return e;
@@ -36,6 +36,14 @@ export function integerArgument(v: unknown, name: string, min = 0, max = Number.
 /** Node's ERR_OUT_OF_RANGE. */
 export function outOfRange(name: string, range: string, received: unknown): RangeError {
   return argError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "${name}" is out of range. It must be ${range}. Received ${String(received)}`);
+}
+
+/** The names' encoding a call asks for (a string, or an options object's `encoding`), checked as Node checks it. */
+export function encodingArgument(options: unknown): BufferEncoding | 'buffer' | undefined {
+  const enc = typeof options === 'object' && options !== null ? (options as { encoding?: unknown }).encoding : options;
+  if (enc === undefined || enc === null) return undefined;
+  if (enc === 'buffer' || (typeof enc === 'string' && Buffer.isEncoding(enc))) return enc as BufferEncoding | 'buffer';
+  throw argError(TypeError, 'ERR_INVALID_ARG_VALUE', `The argument 'encoding' is invalid encoding. Received ${typeof enc === 'string' ? `'${enc}'` : String(enc)}`);
 }
 
 function describe(v: unknown): string {

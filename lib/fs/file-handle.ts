@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { lazyStream } from '../lazy.js';
 import { fsError } from '../errors.js';
 import type { ContentReader } from './content.js';
-import { CvmfsStats } from './stats.js';
+import { statsOf, type CvmfsBigIntStats, type CvmfsStats } from './stats.js';
 import { integerArgument, outOfRange } from './arguments.js';
 
 let nextFd = 1 << 20;
@@ -105,10 +105,12 @@ export class CvmfsFileHandle {
     return enc ? buf.toString(enc, 0, done) : buf.subarray(0, done);
   }
 
-  /** Stats of the open file. */
-  async stat(): Promise<CvmfsStats> {
+  /** Stats of the open file; with `bigint`, an `fs.BigIntStats`-like object. */
+  async stat(options: { bigint: true }): Promise<CvmfsBigIntStats>;
+  async stat(options?: { bigint?: false }): Promise<CvmfsStats>;
+  async stat(options: { bigint?: boolean } = {}): Promise<CvmfsStats | CvmfsBigIntStats> {
     this.check('fstat');
-    return new CvmfsStats(this.reader.entry);
+    return statsOf(this.reader.entry, options.bigint);
   }
 
   /** A Readable over `[start, end]` (inclusive), streaming in bounded pieces. */

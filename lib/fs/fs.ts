@@ -10,16 +10,17 @@ import type { ObjectStore } from '../store/object-store.js';
 import { ContentReader, type PieceFile } from './content.js';
 import type { Entry } from './entry.js';
 import { CvmfsFileHandle, streamRange, type ReadStreamOptions } from './file-handle.js';
-import { pathArgument } from './arguments.js';
+import { encodingArgument, integerArgument, pathArgument } from './arguments.js';
+import { CvmfsDir } from './dir.js';
 import { changeError, changesFile, makeError, openError, openFlags, removeError } from './read-only.js';
 import { magicNames, magicValue, type MagicContext, type MagicVisibility } from './magic-xattrs.js';
 import type { Namespace } from './namespace.js';
-import { CvmfsDirent, CvmfsStats } from './stats.js';
+import { CvmfsDirent, statsOf, type CvmfsBigIntStats, type CvmfsStats } from './stats.js';
 import { splitUserPath, Walker } from './walker.js';
 import type { ContentHash } from '../format/hash.js';
 import { parseXattrs } from '../format/xattr.js';
 import { Flag } from '../format/flags.js';
-import { encodeName } from '../format/byte-names.js';
+import { nameAs } from '../format/byte-names.js';
 
 /**
  * A path as the API takes it: `/a/b`, `a/b`, or `/cvmfs/<fqrn>/a/b`; a string, or a Buffer holding the path's
@@ -36,6 +37,22 @@ export interface ReaddirOptions extends AbortOptions {
   recursive?: boolean;
   /** `'buffer'`: names as their bytes. */
   encoding?: BufferEncoding | 'buffer' | null;
+}
+
+/** Options of {@link CvmfsFs.stat} and {@link CvmfsFs.lstat}. */
+export interface StatOptions extends AbortOptions {
+  /** Every number a bigint, and times also in nanoseconds (`fs.BigIntStats`). */
+  bigint?: boolean;
+}
+
+/** Options of {@link CvmfsFs.opendir}. */
+export interface OpendirOptions {
+  /** Entries read from the catalog at a time (default 32, as Node's). */
+  bufferSize?: number;
+  /** `'buffer'`: names as their bytes; another encoding: the bytes in it. */
+  encoding?: BufferEncoding | 'buffer' | null;
+  /** Also every entry below, each with its own directory as `parentPath`. */
+  recursive?: boolean;
 }
 
 /**
@@ -97,23 +114,42 @@ export class CvmfsFs {
     return abortable(this.walker().resolve(pathArgument(path), follow, syscall), signal);
   }
 
-  /** Like fs.promises.stat. */
-  async stat(path: PathLike, options: AbortOptions = {}): Promise<CvmfsStats> {
-    return new CvmfsStats(await this.entry(path, true, 'stat', options.signal));
+  /** Like fs.promises.stat; with `bigint`, an `fs.BigIntStats`-like object. */
+  async stat(path: PathLike, options: StatOptions & { bigint: true }): Promise<CvmfsBigIntStats>;
+  async stat(path: PathLike, options?: StatOptions & { bigint?: false }): Promise<CvmfsStats>;
+  async stat(path: PathLike, options: StatOptions = {}): Promise<CvmfsStats | CvmfsBigIntStats> {
+    return statsOf(await this.entry(path, true, 'stat', options.signal), options.bigint);
   }
 
-  /** Like fs.promises.lstat. */
-  async lstat(path: PathLike, options: AbortOptions = {}): Promise<CvmfsStats> {
-    return new CvmfsStats(await this.entry(path, false, 'lstat', options.signal));
+  /** Like fs.promises.lstat; with `bigint`, an `fs.BigIntStats`-like object. */
+  async lstat(path: PathLike, options: StatOptions & { bigint: true }): Promise<CvmfsBigIntStats>;
+  async lstat(path: PathLike, options?: StatOptions & { bigint?: false }): Promise<CvmfsStats>;
+  async lstat(path: PathLike, options: StatOptions = {}): Promise<CvmfsStats | CvmfsBigIntStats> {
+    return statsOf(await this.entry(path, false, 'lstat', options.signal), options.bigint);
+  }
+
+  /**
+   * Like fs.promises.opendir: a directory handle that reads `bufferSize` entries at a time, so that going through
+   * a large directory holds a slice of it, not the listing. Hidden entries are not listed.
+   */
+  async opendir(path: PathLike, options: OpendirOptions = {}): Promise<CvmfsDir> {
+    const encoding = encodingArgument(options);
+    const bufferSize = options.bufferSize === undefined ? 32 : integerArgument(options.bufferSize, 'options.bufferSize', 1, 4294967295);
+    const p = pathArgument(path);
+    const dir = await this.entry(p, true, 'opendir');
+    if (dir.type !== 'dir') throw fsError('ENOTDIR', 'opendir', p);
+    const source = { slices: (d: Entry, size: number) => this.b.namespace().slices(d, size), lookup: (q: string) => this.entry(q, false, 'opendir') };
+    return new CvmfsDir(p, dir, source, { bufferSize, encoding, recursive: options.recursive === true });
   }
 
   /** Like fs.promises.readdir: names, or Dirents with `withFileTypes`. Hidden entries are not listed. */
+  async readdir(path: PathLike, options: { withFileTypes: true; encoding: 'buffer' } & ReaddirOptions): Promise<CvmfsDirent<Buffer>[]>;
   async readdir(path: PathLike, options: { withFileTypes: true } & ReaddirOptions): Promise<CvmfsDirent[]>;
   async readdir(path: PathLike, options: ({ withFileTypes?: false; encoding: 'buffer' } & ReaddirOptions) | 'buffer'): Promise<Buffer[]>;
   async readdir(path: PathLike, options?: ({ withFileTypes?: false } & ReaddirOptions) | BufferEncoding): Promise<string[]>;
-  async readdir(path: PathLike, options?: ReaddirOptions | BufferEncoding | 'buffer'): Promise<string[] | Buffer[] | CvmfsDirent[]> {
+  async readdir(path: PathLike, options?: ReaddirOptions | BufferEncoding | 'buffer'): Promise<string[] | Buffer[] | CvmfsDirent<string | Buffer>[]> {
     const signal = typeof options === 'object' ? options.signal : undefined;
-    const asBuffers = options === 'buffer' || (typeof options === 'object' && options.encoding === 'buffer');
+    const encoding = encodingArgument(options);
     const top = pathArgument(path);
     const dir = await this.entry(top, true, 'scandir', signal);
     if (dir.type !== 'dir') throw fsError('ENOTDIR', 'scandir', top);
@@ -132,8 +168,8 @@ export class CvmfsFs {
         if (recursive && e.type === 'dir') pending.push({ rel: name, dir: await this.entry(`${top.replace(/\/+$/, '')}/${name}`, false, 'scandir', signal) });
       }
     }
-    if (typeof options === 'object' && options.withFileTypes) return found.map(({ parent, e }) => new CvmfsDirent(e.name, parent, e.mode));
-    return asBuffers ? found.map(({ rel }) => encodeName(rel)) : found.map(({ rel }) => rel);
+    if (typeof options === 'object' && options.withFileTypes) return found.map(({ parent, e }) => new CvmfsDirent(nameAs(e.name, encoding), parent, e.mode));
+    return found.map(({ rel }) => nameAs(rel, encoding)) as string[] | Buffer[];
   }
 
   /** Like fs.promises.readFile. */
@@ -150,21 +186,25 @@ export class CvmfsFs {
   }
 
   /** Like fs.promises.readlink; the target is shown after variant-symlink expansion. */
-  async readlink(path: PathLike, options?: AbortOptions & { encoding?: BufferEncoding | null }): Promise<string>;
-  async readlink(path: PathLike, options: AbortOptions & { encoding: 'buffer' }): Promise<Buffer>;
-  async readlink(path: PathLike, options: AbortOptions & { encoding?: BufferEncoding | 'buffer' | null } = {}): Promise<string | Buffer> {
-    const e = await this.entry(path, false, 'readlink', options.signal);
+  async readlink(path: PathLike, options?: (AbortOptions & { encoding?: BufferEncoding | null }) | BufferEncoding | null): Promise<string>;
+  async readlink(path: PathLike, options: (AbortOptions & { encoding: 'buffer' }) | 'buffer'): Promise<Buffer>;
+  async readlink(path: PathLike, options?: (AbortOptions & { encoding?: BufferEncoding | 'buffer' | null }) | BufferEncoding | 'buffer' | null): Promise<string | Buffer> {
+    const encoding = encodingArgument(options);
+    const e = await this.entry(path, false, 'readlink', typeof options === 'object' ? options?.signal : undefined);
     if (e.type !== 'symlink') throw fsError('EINVAL', 'readlink', pathArgument(path), 'not a symbolic link');
-    return options.encoding === 'buffer' ? encodeName(e.target!) : e.target!;
+    return nameAs(e.target!, encoding);
   }
 
   /** Like fs.promises.realpath: the canonical path, in the style it was asked (`/a` or `/cvmfs/<fqrn>/a`). */
-  async realpath(path: PathLike, options: AbortOptions = {}): Promise<string> {
-    const e = await this.entry(path, true, 'realpath', options.signal);
+  async realpath(path: PathLike, options?: (AbortOptions & { encoding?: BufferEncoding | null }) | BufferEncoding | null): Promise<string>;
+  async realpath(path: PathLike, options: (AbortOptions & { encoding: 'buffer' }) | 'buffer'): Promise<Buffer>;
+  async realpath(path: PathLike, options?: (AbortOptions & { encoding?: BufferEncoding | 'buffer' | null }) | BufferEncoding | 'buffer' | null): Promise<string | Buffer> {
+    const encoding = encodingArgument(options);
+    const e = await this.entry(path, true, 'realpath', typeof options === 'object' ? options?.signal : undefined);
     path = pathArgument(path);
     const mount = `/cvmfs/${this.b.fqrn}`;
-    if (path === mount || path.startsWith(mount + '/')) return e.path === '/' ? mount : mount + e.path;
-    return e.path;
+    const inMount = path === mount || path.startsWith(mount + '/');
+    return nameAs(inMount ? (e.path === '/' ? mount : mount + e.path) : e.path, encoding);
   }
 
   /** Like fs.promises.access: W_OK fails with EROFS; R_OK/X_OK check the permission bits. */

@@ -50,7 +50,7 @@ export class CvmfsStats extends TypedByMode {
     this.gid = e.gid;
     this.rdev = e.rdev;
     this.size = e.size;
-    this.blocks = Math.ceil(e.size / 512);
+    this.blocks = genuineBlocks(e.size);
     this.mtimeNs = e.mtimeNs;
     const ms = Number(e.mtimeNs / 1_000_000n) + Number(e.mtimeNs % 1_000_000n) / 1e6;
     this.atimeMs = this.mtimeMs = this.ctimeMs = this.birthtimeMs = ms;
@@ -63,9 +63,66 @@ export class CvmfsStats extends TypedByMode {
 
 }
 
-/** Mirrors `fs.Dirent`. */
-export class CvmfsDirent extends TypedByMode {
-  constructor(readonly name: string, readonly parentPath: string, private readonly mode: number) {
+/**
+ * Blocks of 512 bytes as the genuine client reports them (`1 + size / 512`, cvmfs's directory_entry.h), so that
+ * `du` of the library's answers sums as on a mount; the connector shows the same (addon/modes.h).
+ */
+export function genuineBlocks(size: number): number {
+  return 1 + Math.floor(Math.max(0, size) / 512);
+}
+
+/** Mirrors `fs.BigIntStats` (`stat(p, { bigint: true })`): every number a bigint, times also in nanoseconds. */
+export class CvmfsBigIntStats extends TypedByMode {
+  readonly dev = BigInt(CVMFS_DEV);
+  readonly ino: bigint;
+  readonly mode: bigint;
+  readonly nlink: bigint;
+  readonly uid: bigint;
+  readonly gid: bigint;
+  readonly rdev: bigint;
+  readonly size: bigint;
+  readonly blksize = 4096n;
+  readonly blocks: bigint;
+  readonly atimeMs: bigint;
+  readonly mtimeMs: bigint;
+  readonly ctimeMs: bigint;
+  readonly birthtimeMs: bigint;
+  readonly atimeNs: bigint;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+  readonly birthtimeNs: bigint;
+
+  protected get typeMode(): number { return Number(this.mode); }
+
+  constructor(e: Entry) {
+    super();
+    this.ino = BigInt(e.ino);
+    this.mode = BigInt(e.mode);
+    this.nlink = BigInt(e.nlink);
+    this.uid = BigInt(e.uid);
+    this.gid = BigInt(e.gid);
+    this.rdev = BigInt(e.rdev);
+    this.size = BigInt(e.size);
+    this.blocks = BigInt(genuineBlocks(e.size));
+    this.atimeNs = this.mtimeNs = this.ctimeNs = this.birthtimeNs = e.mtimeNs;
+    const ms = e.mtimeNs / 1_000_000n; // as Node divides: toward zero
+    this.atimeMs = this.mtimeMs = this.ctimeMs = this.birthtimeMs = ms;
+  }
+
+  get atime(): Date { return new Date(Number(this.atimeMs)); }
+  get mtime(): Date { return new Date(Number(this.mtimeMs)); }
+  get ctime(): Date { return new Date(Number(this.ctimeMs)); }
+  get birthtime(): Date { return new Date(Number(this.birthtimeMs)); }
+}
+
+/** Stats of an entry, as numbers or, with `bigint`, as bigints. */
+export function statsOf(e: Entry, bigint: boolean | undefined): CvmfsStats | CvmfsBigIntStats {
+  return bigint ? new CvmfsBigIntStats(e) : new CvmfsStats(e);
+}
+
+/** Mirrors `fs.Dirent`. The name is a string, or its bytes when the listing was asked for with `encoding: 'buffer'`. */
+export class CvmfsDirent<N extends string | Buffer = string> extends TypedByMode {
+  constructor(readonly name: N, readonly parentPath: string, private readonly mode: number) {
     super();
   }
   protected get typeMode(): number { return this.mode; }
