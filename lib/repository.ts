@@ -119,6 +119,7 @@ export class Repository {
       timeoutSeconds: () => Math.round(fetcher.proxyTimeoutMs / 1000),
       timeoutDirectSeconds: () => Math.round(fetcher.directTimeoutMs / 1000),
       opens: () => this.fs.opens,
+      externalHost: () => store.externalHost(),
     };
     this.fs = new CvmfsFs({
       fqrn,

@@ -57,7 +57,7 @@ commands:
                                    every entry as JSON (the fixtures' truth.json format)
   tags <fqrn>                      the history database's tags
   publish DIR --fqrn NAME --out DIR [--tag NAME] [--description TEXT] [--hash sha1|rmd160|shake128]
-                                   [--compression zlib|none] [--keys DIR] [--ttl SECONDS]
+                                   [--compression zlib|none] [--external-data] [--keys DIR] [--ttl SECONDS]
                                    [--chunk-sizes MIN,AVG,MAX | --no-chunking] (bytes; default 4,8,16 MiB)
                                    [--rescan]
                                    write a signed repository from a local directory; publishing
@@ -343,6 +343,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
       ...(ttl ? { ttl: Number(ttl) } : {}),
       ...(chunking !== undefined ? { chunking } : {}),
       ...(a.options.has('rescan') ? { rescan: true } : {}),
+      ...(a.options.has('external-data') ? { externalData: true } : {}),
     });
     const kept = res.unchangedFiles ? `; ${res.unchangedFiles} unchanged files kept without reading` : '';
     await out(`published ${res.fqrn} revision ${res.revision}: root catalog ${res.rootHash}, ${res.entries} entries in ${res.catalogs} catalog(s)${kept}\npublic key: ${res.publicKeyPath}\n`);

@@ -16,7 +16,7 @@
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import type { Compression } from '../format/flags.js';
+import { Flag, type Compression } from '../format/flags.js';
 import { hashToString, parseHash } from '../format/hash.js';
 import type { Entry } from '../fs/entry.js';
 import type { Repository } from '../repository.js';
@@ -134,7 +134,8 @@ export class ProfileRecorder {
    */
   async filled(repo: Repository, e: Entry): Promise<void> {
     this.used(repo, e);
-    if (e.type !== 'file' || e.size === 0) return;
+    // An external file's pieces are fetched by its path from other servers, not by their hash: not replayable.
+    if (e.type !== 'file' || e.size === 0 || e.flags & Flag.FileExternal) return;
     const r = this.repo(repo);
     for (const p of await repo.fs.contentObjects(e).catch(() => [])) {
       const h = hashToString(p.hash);

@@ -15,6 +15,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync
 import type { Entry } from '../fs/entry.js';
 import { Flag } from '../format/flags.js';
 import { magicNames } from '../fs/magic-xattrs.js';
+import { externalPiece } from '../fs/content.js';
 import type { Repository } from '../repository.js';
 import { hashToString } from '../format/hash.js';
 import { ExecPlanner, PLAN_FORMAT } from './exec-plan.js';
@@ -656,7 +657,7 @@ export class ShadowTree {
     if (entry.hash && !entry.chunked) {
       // One verified object in the cache holds the whole content: the kernel copies it.
       const tf = nowMs();
-      source = await repo.objects.get(entry.hash, '', entry.compression, undefined, entry.size);
+      source = await repo.objects.get(entry.hash, '', entry.compression, undefined, entry.size, externalPiece(entry));
       this.counters.fetchMs += nowMs() - tf;
     } else if (this.native.copyAt) {
       // Each chunk goes from its verified cache file into place in the kernel, as it arrives.

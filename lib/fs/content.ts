@@ -7,8 +7,8 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { fsError, ioError } from '../errors.js';
 import { hashFromBytes, type ContentHash } from '../format/hash.js';
-import { hashAlgorithmOf } from '../format/flags.js';
-import type { ObjectStore } from '../store/object-store.js';
+import { Flag, hashAlgorithmOf } from '../format/flags.js';
+import type { ExternalPiece, ObjectStore } from '../store/object-store.js';
 import type { Entry } from './entry.js';
 import type { Namespace } from './namespace.js';
 
@@ -26,6 +26,15 @@ export interface PieceFile {
   size: number;
   /** Fetches the piece again (its cache file was evicted meanwhile); the new path. */
   again(): Promise<string>;
+}
+
+/**
+ * Where a piece of an entry's content comes from when the entry is external data (flag 128): the file's path on
+ * the external servers, a chunk as the range at `offset`; undefined for content kept under its hash.
+ */
+export function externalPiece(e: Entry, chunkOffset?: number): ExternalPiece | undefined {
+  if (!(e.flags & Flag.FileExternal)) return undefined;
+  return chunkOffset === undefined ? { path: e.path } : { path: e.path, offset: chunkOffset };
 }
 
 /** How many chunk files one reader keeps open. */
@@ -77,7 +86,8 @@ export class ContentReader {
     let p = this.fetched.get(i);
     if (!p) {
       const piece = this.pieces![i]!;
-      p = this.store.get(piece.hash, piece.suffix, this.entry.compression, this.downloads, piece.size);
+      const external = externalPiece(this.entry, piece.suffix === 'P' ? piece.offset : undefined);
+      p = this.store.get(piece.hash, piece.suffix, this.entry.compression, this.downloads, piece.size, external);
       p.catch(() => this.fetched.delete(i));
       this.fetched.set(i, p);
     }

@@ -5,7 +5,7 @@
  * @module
  */
 import { hashToString, hashFromBytes } from '../format/hash.js';
-import { hashAlgorithmOf } from '../format/flags.js';
+import { Flag, hashAlgorithmOf } from '../format/flags.js';
 import type { Entry } from './entry.js';
 import type { Namespace } from './namespace.js';
 
@@ -27,6 +27,8 @@ export interface MagicContext {
   /** File opens since the repository was opened. */
   opens(): number;
   timeoutDirectSeconds(): number;
+  /** The external data server in use ('' when none is configured). */
+  externalHost(): string;
   version: string;
 }
 
@@ -41,6 +43,7 @@ const FILE = ['user.hash', 'user.chunks', 'user.chunk_list', 'user.compression',
 export function magicNames(e: Entry): string[] {
   const names: string[] = [...GLOBAL];
   if (e.type === 'file') names.push(...FILE.filter((n) => n !== 'user.hash' || e.hash));
+  if (e.type === 'file' && e.flags & Flag.FileExternal) names.push('user.external_url');
   if (e.type === 'dir') names.push('user.catalog_counters');
   if (e.type === 'symlink') names.push('user.rawlink');
   return names;
@@ -82,7 +85,8 @@ export async function magicValue(name: string, e: Entry, ns: Namespace, ctx: Mag
     case 'user.hash': return e.hash ? hashToString(e.hash) : undefined;
     case 'user.compression': return e.compression;
     case 'user.direct_io': return e.flags & 0x10000 ? '1' : '0';
-    case 'user.external_file': return e.flags & 128 ? '1' : '0';
+    case 'user.external_file': return e.flags & Flag.FileExternal ? '1' : '0';
+    case 'user.external_url': return ctx.externalHost() + e.path;
     case 'user.chunks':
     case 'user.chunk_list': {
       let rows: { hash: string; offset: number; size: number }[];

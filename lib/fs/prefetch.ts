@@ -15,6 +15,7 @@
  */
 import type { Repository } from '../repository.js';
 import type { Entry } from './entry.js';
+import { externalPiece } from './content.js';
 
 /** Bounds of a {@link SiblingPrefetcher}. */
 export interface PrefetchOptions {
@@ -104,7 +105,7 @@ export class SiblingPrefetcher {
     while (this.active < this.o.concurrency && this.queue.length > 0) {
       const e = this.queue.shift()!;
       this.active++;
-      this.repo.objects.get(e.hash!, '', e.compression, this.stop.signal, e.size).then(
+      this.repo.objects.get(e.hash!, '', e.compression, this.stop.signal, e.size, externalPiece(e)).then(
         () => { this.stats.files++; this.stats.bytes += e.size; },
         () => { this.stats.failed++; },
       ).finally(() => {

@@ -98,6 +98,15 @@ export interface FetcherStats {
 }
 
 /** A body consumer: returns the result, or throws to make the fetcher try again (hash mismatch, zlib error). */
+/**
+ * Whether an answer holds exactly the bytes a Range request asked for: 206 with that Content-Range. A server that
+ * ignores Range answers 200 with the whole resource, which is not the piece asked for (a failure of that server).
+ */
+function rangeAnswered(status: number, contentRange: string | undefined, [first, last]: readonly [number, number]): boolean {
+  const m = /^bytes\s+(\d+)-(\d+)\//i.exec(contentRange ?? '');
+  return status === 206 && m !== null && Number(m[1]) === first && Number(m[2]) === last;
+}
+
 export type BodyConsumer<T> = (body: Readable, url: string) => Promise<T>;
 
 /** Downloads from a list of servers through a proxy chain, with the genuine client's failover. */
@@ -180,7 +189,11 @@ export class Fetcher {
     return this.latencies.length ? Math.min(...this.latencies) : NaN;
   }
 
-  async fetch<T>(relPath: string, consume: BodyConsumer<T>, signal?: AbortSignal): Promise<T> {
+  /**
+   * GETs `relPath` from the current server (failing over as configured) and hands the body to `consume`.
+   * @param range bytes `[first, last]` of the resource (a Range request; the answer must be 206 for exactly those)
+   */
+  async fetch<T>(relPath: string, consume: BodyConsumer<T>, signal?: AbortSignal, range?: readonly [number, number]): Promise<T> {
     const now = Date.now();
     // After a while on a fallback the preferred server (and proxy group) get another chance.
     if (this.current !== 0 && this.o.hostResetAfter > 0 && now - this.hostMovedAt > this.o.hostResetAfter * 1000) this.current = 0;
@@ -202,7 +215,7 @@ export class Fetcher {
       hostsTried.add(idx);
       let kind: FailureKind;
       try {
-        return await this.once(url, consume, signal, proxy, nocache);
+        return await this.once(url, consume, signal, proxy, nocache, range);
       } catch (e) {
         if (signal?.aborted) throw e;
         lastError = e;
@@ -256,7 +269,7 @@ export class Fetcher {
     throw ioError('download', `cannot download ${relPath} from ${this.servers.join(', ')}: ${errText(lastError)}`, lastError);
   }
 
-  private async once<T>(url: string, consume: BodyConsumer<T>, signal: AbortSignal | undefined, proxy: string, nocache = false): Promise<T> {
+  private async once<T>(url: string, consume: BodyConsumer<T>, signal: AbortSignal | undefined, proxy: string, nocache = false, range?: readonly [number, number]): Promise<T> {
     this.stats.requests++;
     if (debugEnabled) debug(`GET ${url}${proxy === 'DIRECT' ? '' : ` via ${proxy}`}${nocache ? ' (no-cache)' : ''}`);
     const timeout = proxy === 'DIRECT' ? this.o.timeoutDirectMs : this.o.timeoutMs;
@@ -267,13 +280,13 @@ export class Fetcher {
       url,
       proxy,
       timeoutMs: timeout,
-      headers: { 'user-agent': `ucvmfs ${VERSION}`, ...(nocache ? { pragma: 'no-cache', 'cache-control': 'no-cache' } : {}) },
+      headers: { 'user-agent': `ucvmfs ${VERSION}`, ...(nocache ? { pragma: 'no-cache', 'cache-control': 'no-cache' } : {}), ...(range ? { range: `bytes=${range[0]}-${range[1]}` } : {}) },
       followRedirects: this.o.followRedirects,
       ...(ca ? { ca } : {}),
       ...(signal ? { signal } : {}),
     });
     this.latencies[this.latencyAt++ % 16] = nowMs() - asked;
-    if (res.status < 200 || res.status > 299) {
+    if (res.status < 200 || res.status > 299 || (range && !rangeAnswered(res.status, res.headers['content-range'], range))) {
       res.body.destroy();
       throw new HttpStatusError(res.status, url, res.headers);
     }

@@ -113,6 +113,12 @@ export interface OpenOptions {
   /** Proxy chain as CVMFS_HTTP_PROXY writes it (default: that parameter; CVMFS_FALLBACK_PROXY is appended). */
   proxies?: string;
   /**
+   * Servers of external data (files a repository publishes by path only, `CVMFS_EXTERNAL_DATA` on the server):
+   * each file is fetched from `<url><path>`, a chunk as a byte range, and verified by its hash (default:
+   * `CVMFS_EXTERNAL_URL`, `;`-separated; none: external files fail with EIO).
+   */
+  externalUrls?: readonly string[];
+  /**
    * Read CVMFS_CONFIG_REPOSITORY when the configuration names one (default true). The configuration repository
    * is opened with its own configuration; when it fails, that is an error if CVMFS_CONFIG_REPO_REQUIRED is on,
    * else a warning.

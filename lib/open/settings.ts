@@ -37,6 +37,8 @@ export interface RepositorySettings {
     followRedirects: boolean;
     tls: { certDir?: string; bundle?: string; useSystemCa: boolean };
   };
+  /** External data: servers (`@fqrn@` expanded), proxies, timeouts and how many servers are used (see README). */
+  readonly external: { servers: string[]; proxies: string; timeoutMs: number; timeoutDirectMs: number };
   readonly cache: { base: string; shared: boolean; alien?: string; verifyShared?: boolean; quotaMb: number };
   /** A named tag or a date picking the revision, else HEAD ('' and undefined). */
   readonly tag: string;
@@ -73,6 +75,24 @@ function memoryBudgets(options: OpenOptions, param: (name: string) => string | u
     catalogBytes: options.catalogMemoryBytes ?? mib(process.env.UCVMFS_CATALOG_MEMORY || param('UCVMFS_CATALOG_MEMORY'), DEFAULT_MEMORY_MIB.catalog),
     entryBytes: options.entryCacheBytes ?? memcache,
     listingBytes: options.listingCacheBytes ?? memcache,
+  };
+}
+
+/**
+ * The external data servers as the genuine client takes them: CVMFS_EXTERNAL_URL (at most
+ * CVMFS_EXTERNAL_MAX_SERVERS of them), through CVMFS_EXTERNAL_HTTP_PROXY (default DIRECT), with
+ * CVMFS_EXTERNAL_TIMEOUT and CVMFS_EXTERNAL_TIMEOUT_DIRECT, else the repository's own timeouts.
+ */
+function externalSettings(fqrn: string, options: OpenOptions, param: (name: string) => string | undefined, seconds: (name: string) => number | undefined): RepositorySettings['external'] {
+  const max = seconds('CVMFS_EXTERNAL_MAX_SERVERS') ?? 0;
+  const listed = options.externalUrls ?? param('CVMFS_EXTERNAL_URL')?.split(';').map((x) => x.trim()).filter(Boolean) ?? [];
+  const servers = listed.flatMap((u) => splitServerList(u)).map((u) => expandServerUrl(u, fqrn).replace(/\/+$/, ''));
+  const timeout = (seconds('CVMFS_EXTERNAL_TIMEOUT') ?? seconds('CVMFS_TIMEOUT') ?? 5) * 1000;
+  return {
+    servers: max > 0 ? servers.slice(0, max) : servers,
+    proxies: param('CVMFS_EXTERNAL_HTTP_PROXY') ?? 'DIRECT',
+    timeoutMs: timeout,
+    timeoutDirectMs: (seconds('CVMFS_EXTERNAL_TIMEOUT_DIRECT') ?? seconds('CVMFS_TIMEOUT_DIRECT') ?? 10) * 1000,
   };
 }
 
@@ -152,6 +172,7 @@ export async function resolveSettings(fqrn: string, options: OpenOptions, resolv
       // configuration file may set them too.
       tls: { certDir: process.env.X509_CERT_DIR || param('X509_CERT_DIR'), bundle: process.env.X509_CERT_BUNDLE || param('X509_CERT_BUNDLE'), useSystemCa: onOff('CVMFS_USE_SSL_SYSTEM_CA') },
     },
+    external: externalSettings(fqrn, options, param, seconds),
     cache: {
       base,
       shared: options.sharedCache ?? isOn(param('CVMFS_SHARED_CACHE') ?? 'yes'),

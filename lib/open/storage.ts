@@ -86,5 +86,14 @@ export async function openStorage(s: RepositorySettings): Promise<Storage> {
     followRedirects: net.followRedirects,
     ca: () => trustedCas(net.tls),
   });
-  return { cache, fetcher, store: new ObjectStore(fetcher, cache, mirror) };
+  // External data's servers: a fetcher of their own (their failover is apart from the Stratum-1s'), made on the
+  // first external file; with none configured, such a file fails (EIO) as in the genuine client.
+  const x = s.external;
+  let externalFetcher: Fetcher | undefined;
+  const external = x.servers.length === 0 ? undefined : () => (externalFetcher ??= new Fetcher(x.servers, {
+    timeoutMs: x.timeoutMs, timeoutDirectMs: x.timeoutDirectMs, maxRetries: net.maxRetries, lowSpeedLimit: net.lowSpeedLimit,
+    backoffInitMs: net.backoffInitMs, backoffMaxMs: net.backoffMaxMs, proxies: x.proxies, followRedirects: net.followRedirects,
+    ca: () => trustedCas(net.tls),
+  }));
+  return { cache, fetcher, store: new ObjectStore(fetcher, cache, mirror, external) };
 }

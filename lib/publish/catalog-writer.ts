@@ -85,6 +85,8 @@ export interface CatalogContext {
   readonly writer: ObjectWriter;
   readonly algorithm: HashAlgorithm;
   readonly compression: Compression;
+  /** Regular files are external data (flag 128): their content is not among the repository's objects. */
+  readonly externalData?: boolean;
   /** Unix seconds, for `last_modified`. */
   readonly timestamp: number;
   readonly ttl: number;
@@ -210,7 +212,7 @@ class CatalogBuilder {
       case 'file': {
         if (!content) throw new Error(`publish: content of ${e.path} was not stored`);
         const chunked = content.chunks.length > 0;
-        flags |= Flag.File | encodeContentFlags(algorithm, compression) | (chunked ? Flag.FileChunk : 0);
+        flags |= Flag.File | encodeContentFlags(algorithm, compression) | (chunked ? Flag.FileChunk : 0) | (this.ctx.externalData ? Flag.FileExternal : 0);
         size = content.size;
         if (content.hash) hash = hashToBytes(content.hash);
         if (!this.changed && this.ctx.changed?.(e)) this.changed = true;

@@ -48,6 +48,12 @@ export interface PublishOptions {
   hashAlgorithm?: HashAlgorithm;
   /** Storage of file objects; default `'zlib'`. Catalogs, history and certificate are always zlib. */
   compression?: Compression;
+  /**
+   * External data (the genuine server's `CVMFS_EXTERNAL_DATA`): regular files are flagged external and stored
+   * uncompressed by hash only; their content is not written among the objects, and clients fetch each file from
+   * an external server by its path (CVMFS_EXTERNAL_URL), verified by its hash. Default false.
+   */
+  externalData?: boolean;
   /** Chunk sizes in bytes for content-defined chunking, or false to store every file whole; default 4/8/16 MiB. */
   chunking?: ChunkSizes | false;
   /** Manifest time to live in seconds; default 240. */
@@ -218,7 +224,9 @@ export async function publish(sourceDir: string, opts: PublishOptions): Promise<
   const out = resolve(opts.out);
   const keysDir = resolve(opts.keysDir ?? `${out}.keys`);
   const algorithm = opts.hashAlgorithm ?? 'sha1';
-  const compression = opts.compression ?? 'zlib';
+  const externalData = opts.externalData === true;
+  // External files are fetched by path and range, so they are stored as they are.
+  const compression = externalData ? 'none' : opts.compression ?? 'zlib';
   const chunking = opts.chunking === undefined ? DEFAULT_CHUNK_SIZES : opts.chunking;
   const ttl = opts.ttl ?? 240;
   const timestamp = opts.timestamp ?? Math.floor(Date.now() / 1000);
@@ -238,14 +246,14 @@ export async function publish(sourceDir: string, opts: PublishOptions): Promise<
   applyXattrs(root, await xattrsRead, opts.xattrs);
 
   await mkdir(out, { recursive: true });
-  const writer = new ObjectWriter(out, algorithm);
+  const writer = new ObjectWriter(out, algorithm, externalData);
   await writer.init();
   const keys = await loadOrCreateKeys(keysDir, fqrn, now);
 
   const { reused, changed } = await storeAllContents(root, writer, previous?.contents, opts.rescan ? undefined : previous?.contents, { algorithm, compression, chunking });
 
   const rootCatalog = await writeCatalogTree(planCatalogs(root), {
-    writer, algorithm, compression, timestamp, ttl, revision,
+    writer, algorithm, compression, externalData, timestamp, ttl, revision,
     ...(opts.vomsAuthz ? { vomsAuthz: opts.vomsAuthz } : {}),
     ...(previous ? { previousRoot: previous.manifest.rootCatalog } : {}),
     previous: previous?.catalogs ?? new Map(),

@@ -48,7 +48,11 @@ export class ObjectWriter {
   /** While set, {@link putStoredSync} hands its writes to this thread (see object-sink.ts). */
   private sink: ObjectSink | undefined;
 
-  constructor(readonly repoDir: string, readonly algorithm: HashAlgorithm) {
+  /**
+   * @param externalContent file content (objects `''` and `P`) is hashed, not written: external data, which
+   *   clients fetch by path from other servers
+   */
+  constructor(readonly repoDir: string, readonly algorithm: HashAlgorithm, private readonly externalContent = false) {
     this.txn = join(repoDir, 'data', 'txn');
     this.tempPrefix = join(this.txn, `tmp.${process.pid}.${randomBytes(6).toString('hex')}.`);
   }
@@ -74,6 +78,11 @@ export class ObjectWriter {
     return this.present.has(objectPath(hash, suffix));
   }
 
+  /** Whether an object is only hashed: a file's content (whole or a chunk) in a publish of external data. */
+  private hashOnly(suffix: ObjectSuffix): boolean {
+    return this.externalContent && (suffix === '' || suffix === 'P');
+  }
+
   private tempPath(): string {
     return this.tempPrefix + String(this.tempCount++);
   }
@@ -82,6 +91,7 @@ export class ObjectWriter {
   async putStored(stored: Uint8Array, suffix: ObjectSuffix, plainSize = stored.length): Promise<StoredObject> {
     const hash = hashBytes(stored, this.algorithm);
     const rel = objectPath(hash, suffix);
+    if (this.hashOnly(suffix)) return { hash, plainSize };
     if (this.present.has(rel)) this.stats.skipped++;
     else {
       const tmp = this.tempPath();
@@ -103,6 +113,7 @@ export class ObjectWriter {
   putStoredSync(stored: Uint8Array, suffix: ObjectSuffix, plainSize = stored.length): StoredObject {
     const hash = hashBytes(stored, this.algorithm);
     const rel = objectPath(hash, suffix);
+    if (this.hashOnly(suffix)) return { hash, plainSize };
     if (this.present.has(rel)) this.stats.skipped++;
     else if (this.sink) {
       this.sink.add(this.tempPath(), join(this.repoDir, rel), stored);
@@ -166,6 +177,15 @@ export class ObjectWriter {
 
   /** Stores a stream without holding it in memory. */
   async putStream(source: AsyncIterable<Uint8Array>, suffix: ObjectSuffix, compression: Compression = 'zlib'): Promise<StoredObject> {
+    if (this.hashOnly(suffix) && compression === 'none') {
+      const hasher = createHasher(this.algorithm);
+      let plainSize = 0;
+      for await (const c of source) {
+        hasher.update(c);
+        plainSize += c.length;
+      }
+      return { hash: hasher.digest(), plainSize };
+    }
     const tmp = this.tempPath();
     const hasher = createHasher(this.algorithm);
     const fh = await open(tmp, 'wx', 0o644);

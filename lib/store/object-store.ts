@@ -15,6 +15,7 @@ import type { Compression } from '../format/flags.js';
 import type { Fetcher } from '../net/fetcher.js';
 import type { DiskCache } from '../cache/disk-cache.js';
 import { debug } from '../debug.js';
+import { encodeName } from '../format/byte-names.js';
 import { BufferedSink, bufferedSinkAvailable } from './buffered-sink.js';
 import type { SharedMirror } from '../cache/shared-mirror.js';
 
@@ -33,6 +34,21 @@ export interface ObjectStoreStats {
 }
 
 
+/**
+ * Where an external file's piece is (a repository published with external data, CVMFS_EXTERNAL_URL): not on the
+ * Stratum-1 under its hash, but at its path on the external servers, a chunk as a byte range of it. Its bytes are
+ * verified by the catalog's hash all the same.
+ */
+export interface ExternalPiece {
+  /** The file's path in the repository, `/`-first. */
+  readonly path: string;
+  /** A chunk's offset in the file; undefined for a whole file (no Range asked). */
+  readonly offset?: number;
+}
+
+/** The servers of external data, made when the first external file is read (none configured: an EIO then). */
+export type ExternalFetcher = () => Fetcher;
+
 /** Objects up to this size (as the catalog gives it) are verified in memory in one go; larger ones stream. */
 const SMALL_OBJECT = 256 * 1024;
 
@@ -45,13 +61,14 @@ export class ObjectStore {
    * @param mirror a cache directory other users can write, used as a verified source between this user's cache
    *   and the network (see shared-mirror.ts)
    */
-  constructor(readonly fetcher: Fetcher, readonly cache: DiskCache, readonly mirror?: SharedMirror) {}
+  constructor(readonly fetcher: Fetcher, readonly cache: DiskCache, readonly mirror?: SharedMirror, private readonly external?: ExternalFetcher) {}
 
   /**
    * Local path of the verified, decompressed object, downloading it first if needed.
    * @param suffix object-name suffix (C catalog, P chunk, X certificate, H history, '' file)
+   * @param external where an external file's piece is fetched from instead (see {@link ExternalPiece})
    */
-  async get(h: ContentHash, suffix: ObjectSuffix, compression: Compression, signal?: AbortSignal, sizeHint?: number): Promise<string> {
+  async get(h: ContentHash, suffix: ObjectSuffix, compression: Compression, signal?: AbortSignal, sizeHint?: number, external?: ExternalPiece): Promise<string> {
     signal?.throwIfAborted();
     const key = hashToString(h);
     // One download per object however many callers want it; it is aborted only when every caller that wanted
@@ -61,7 +78,7 @@ export class ObjectStore {
     if (!d || d.controller.signal.aborted) {
       const controller = new AbortController();
       const entry = { controller, waiting: 0, promise: undefined as unknown as Promise<string> };
-      entry.promise = this.load(h, suffix, compression, controller.signal, sizeHint).finally(() => {
+      entry.promise = this.load(h, suffix, compression, controller.signal, sizeHint, external).finally(() => {
         if (this.inflight.get(key) === entry) this.inflight.delete(key);
       });
       this.inflight.set(key, entry);
@@ -104,7 +121,7 @@ export class ObjectStore {
     }
   }
 
-  private async load(h: ContentHash, suffix: ObjectSuffix, compression: Compression, signal?: AbortSignal, sizeHint?: number): Promise<string> {
+  private async load(h: ContentHash, suffix: ObjectSuffix, compression: Compression, signal?: AbortSignal, sizeHint?: number, external?: ExternalPiece): Promise<string> {
     await this.cache.init();
     if (await this.cache.has(h)) {
       this.stats.hits++;
@@ -125,15 +142,30 @@ export class ObjectStore {
         if (found) return found;
       }
       const mirror = this.mirror;
-      const path = await this.fetcher.fetch(rel, mirror
-        ? (body, url) => this.verifyAndShare(mirror, rel, body, url, h, compression, sizeHint)
-        : (body, url) => this.verifyInto(body, url, h, compression, sizeHint), signal);
+      const consume = mirror
+        ? (body: Readable, url: string) => this.verifyAndShare(mirror, rel, body, url, h, compression, sizeHint)
+        : (body: Readable, url: string) => this.verifyInto(body, url, h, compression, sizeHint);
+      const path = external ? await this.fetchExternal(external, consume, signal, sizeHint) : await this.fetcher.fetch(rel, consume, signal);
       this.stats.misses++;
       debug(`cached ${rel}`);
       return path;
     } finally {
       if (lock !== 'done') await lock.release();
     }
+  }
+
+  /** The external data server in use ('' when none is configured). */
+  externalHost(): string {
+    return this.external?.().host ?? '';
+  }
+
+  /** An external piece from the external servers: the file's path (its bytes percent-encoded), a chunk as a range. */
+  private async fetchExternal(x: ExternalPiece, consume: (body: Readable, url: string) => Promise<string>, signal: AbortSignal | undefined, size: number | undefined): Promise<string> {
+    if (!this.external) throw ioError('download', `${x.path} is external data, and no external server is configured (CVMFS_EXTERNAL_URL)`);
+    const fetcher = this.external();
+    const rel = externalUrlPath(x.path);
+    const range = x.offset === undefined || size === undefined ? undefined : [x.offset, x.offset + size - 1] as const;
+    return fetcher.fetch(rel, consume, signal, range);
   }
 
   /**
@@ -336,4 +368,18 @@ export class ObjectStore {
       throw this.cacheWriteError(url, e);
     }
   }
+}
+
+/**
+ * A repository path as a URL path below an external server (without the leading `/`): every byte but the
+ * unreserved ones and `/` percent-encoded, so that any name (spaces, `#`, `?`, bytes that are not UTF-8) names
+ * that file and nothing else.
+ */
+export function externalUrlPath(path: string): string {
+  let out = '';
+  for (const b of encodeName(path.replace(/^\/+/, ''))) {
+    const c = String.fromCharCode(b);
+    out += /[A-Za-z0-9\-._~/]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
 }
