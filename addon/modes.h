@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -40,6 +41,11 @@ static inline unsigned ucvmfs_stored_mode(unsigned disk, const char *attr, long 
  * no block, so without this `du` of a cold tree said almost nothing. Path-based stat calls show it; a descriptor's
  * fstat shows the disk's (it never stops in the tracer).
  */
+/* O_TMPFILE, as the kernel tests it: glibc's __O_TMPFILE includes O_DIRECTORY, so `flags & __O_TMPFILE` is true of
+ * every O_DIRECTORY open (coreutils' `O_PATH|O_DIRECTORY` probe of a destination among them). Its own bit: */
+#define UCVMFS_TMPFILE_BIT 020000000
+#define UCVMFS_IS_TMPFILE(flags) (((flags) & (UCVMFS_TMPFILE_BIT | O_DIRECTORY)) == (UCVMFS_TMPFILE_BIT | O_DIRECTORY))
+
 static inline unsigned long long ucvmfs_genuine_blocks(long long size) {
   return 1 + (unsigned long long)(size < 0 ? 0 : size) / 512;
 }

@@ -408,7 +408,7 @@ static int open_common(int dirfd, const char *p, int flags, mode_t mode) {
   char out[PATH_MAX];
   /* O_PATH opens neither reads nor writes (the kernel ignores the other flags; before Linux 5.6 it made a file of
    * O_PATH|O_TMPFILE, so that pair goes to the tracer, which takes O_TMPFILE out). */
-  if ((flags & O_PATH) && (flags & __O_TMPFILE)) return (int)syscall(SYS_openat, dirfd, p, flags, mode);
+  if ((flags & O_PATH) && UCVMFS_IS_TMPFILE(flags)) return (int)syscall(SYS_openat, dirfd, p, flags, mode);
   int changes = !(flags & O_PATH) && ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)));
   enum route r = route(dirfd, p, NEED_OPEN, out, sizeof out);
   int follow = !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
@@ -427,7 +427,7 @@ static int open_common(int dirfd, const char *p, int flags, mode_t mode) {
 
 #define MODE_ARG(flags)                              \
   mode_t mode = 0;                                  \
-  if ((flags) & (O_CREAT | __O_TMPFILE)) {           \
+  if (((flags) & O_CREAT) || UCVMFS_IS_TMPFILE(flags)) { \
     va_list ap;                                     \
     va_start(ap, flags);                            \
     mode = va_arg(ap, mode_t);                      \

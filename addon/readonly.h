@@ -59,7 +59,7 @@ inline long OpenError(const std::string& path, uint64_t flags) {
   const bool write = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
   struct stat st;
   long e = LookupError(path, !(flags & O_NOFOLLOW) && !excl, &st);
-  if ((flags & __O_TMPFILE) == __O_TMPFILE) return e ? e : S_ISDIR(st.st_mode) ? EROFS : ENOTDIR;
+  if (UCVMFS_IS_TMPFILE(flags)) return e ? e : S_ISDIR(st.st_mode) ? EROFS : ENOTDIR;
   if (e == ENOENT && creat) {
     // A new name, or the target of a dangling symlink (which O_CREAT would make): EROFS once its directory is there.
     if (lstat(path.c_str(), &st) == 0) return EROFS;

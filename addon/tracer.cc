@@ -1038,10 +1038,11 @@ class Tracer {
     for (const CallInfo& x : kCalls)
       if (x.nr == nr) c = &x;
     if (!c) return false;
-    if (c->kind == Kind::Open && c->flags >= 0 && (r.Arg(c->flags) & O_PATH) && (r.Arg(c->flags) & __O_TMPFILE)) {
+    if (c->kind == Kind::Open && c->flags >= 0 && (r.Arg(c->flags) & O_PATH) && UCVMFS_IS_TMPFILE(r.Arg(c->flags))) {
       // Since Linux 5.6 O_PATH makes the kernel ignore O_TMPFILE; before, that pair made a file, in the shadow tree
       // too. Every kernel gets the newer meaning. (openat2 refuses the pair itself.)
-      r.SetArg(c->flags, r.Arg(c->flags) & ~(uint64_t)__O_TMPFILE);
+      // Only O_TMPFILE's own bit: the kernel keeps O_DIRECTORY for O_PATH, and so the open stays `O_PATH|O_DIRECTORY`.
+      r.SetArg(c->flags, r.Arg(c->flags) & ~(uint64_t)UCVMFS_TMPFILE_BIT);
       r.Store();
     }
     if (c->kind == Kind::Getcwd) {

@@ -750,6 +750,24 @@ layered('a program whose loader (PT_INTERP) is under /cvmfs runs, argv[0] kept; 
   assert.equal(script.code, 7);
 });
 
+layered('ordinary file commands outside /cvmfs behave as without ucvmfs: cp, mv, install and ln -f onto existing names, ln -sfn, O_PATH|O_DIRECTORY of a file is ENOTDIR', async () => {
+  // coreutils asks whether a destination is a directory with open(O_PATH|O_DIRECTORY); O_TMPFILE's test once
+  // matched O_DIRECTORY alone and the flag was taken out, so every cp onto an existing file failed.
+  const script = `cd "$1" && echo 1 > a && echo 2 > b && cp a b && cat b && echo 3 > c && mv c b && cat b && install -m644 a b && ln -f b hl && ln -s a sl && cp b sl && cat a && ln -sf b sl2 && ln -sf a sl2 && readlink sl2 && mkdir v1 v2 && ln -sfn v1 cur && ln -sfn v2 cur && readlink cur && ls -i1 hl b | awk '{print $1}' | uniq | wc -l && python3 -c "
+import os
+for f in ('a', 'v1'):
+    try:
+        os.close(os.open(f, os.O_PATH | os.O_DIRECTORY)); print(f, 'opened')
+    except OSError as e:
+        print(f, e.errno)"`;
+  const plain = spawnSync('/bin/bash', ['-c', script, 'sh', tempDir('ucvmfs-plain-')], { encoding: 'utf8' });
+  assert.equal(plain.status, 0, plain.stderr);
+  const r = await exec(['/bin/bash', '-c', script, 'sh', tempDir('ucvmfs-outside-')]);
+  assert.equal(r.stdout.toString(), plain.stdout, r.stderr);
+  assert.equal(r.code, 0);
+  assert.ok(plain.stdout.endsWith('a 20\nv1 opened\n'), plain.stdout);
+});
+
 /** A TCP port that counts connections and answers none: a job that asks no server leaves it at 0. */
 async function countingServer(): Promise<{ url: string; count: () => number; close: () => Promise<void> }> {
   let n = 0;

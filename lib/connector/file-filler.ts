@@ -70,6 +70,9 @@ function temporary(dir: string): string {
   return posix.join(dir, `${process.pid}.${lazyCrypto().randomBytes(6).toString('hex')}.${hostname()}`);
 }
 
+/** Something to wait on for a pause (never notified). */
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
 /**
  * Opens the read-only placeholder for writing. Only the owner's write bit is added, for the two calls between
  * the chmod and the open: the descriptor keeps its access once the mode is back (a marked mode reads the same
@@ -89,8 +92,10 @@ function openForFill(file: string, mode: number): number {
       if (fd !== undefined) closeSync(fd);
       chmodSync(p, mode);
       // Another job filling the same file (files that are no program are filled without a lock) took the write
-      // bit away between our chmod and our open: once more.
+      // bit away between our chmod and our open: once more, after a random pause that grows, so that jobs that
+      // keep meeting there (several at once on a loaded node) draw apart instead of running out of attempts.
       if ((e as NodeJS.ErrnoException).code !== 'EACCES' || attempt >= 16) throw e;
+      Atomics.wait(PAUSE, 0, 0, Math.random() * Math.min(64, 2 ** attempt));
     }
   }
 }
