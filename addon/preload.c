@@ -283,10 +283,12 @@ static enum route route(int dirfd, const char *p, enum need need, char *out, siz
       if (n < 0 || (size_t)n >= sizeof rpath || m < 0 || (size_t)m >= outsz) return TRACER;
       return decide(rev, rpath, need, out);
     }
-    if (strncmp(p, "cvmfs", 5) == 0 || strstr(p, "..")) return TRACER;
+    if (strstr(p, "cvmfs") || strstr(p, "..")) return TRACER;
     return NATIVE;
   }
   if ((p[1] == 'p' || p[1] == 'd') && through_magic_link(p)) return TRACER;
+  /* A shadow path the kernel revealed (/proc/self/maps): the tracer reads it as its /cvmfs path. */
+  if (strncmp(p, base, base_len) == 0 && in_shadow_area(p)) return TRACER;
   if (strncmp(p, "/cvmfs", 6) != 0 || (p[6] != '/' && p[6] != 0)) return strstr(p, "/cvmfs") ? TRACER : NATIVE;
   if (p[6] == 0 || !plain(p + 1)) return TRACER;
   const char *fqrn = NULL;

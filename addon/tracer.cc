@@ -661,6 +661,12 @@ class Tracer {
         std::string through = ThroughMagicLink(pid, s);
         if (!through.empty()) abs = through;
       }
+      // A shadow path the kernel revealed (/proc/self/maps) names its /cvmfs path: read so, a placeholder not yet
+      // filled would give zeros.
+      if (abs == s && InShadowArea(s)) {
+        std::string v = ShadowPathVirtual(s);
+        if (!v.empty()) abs = v;
+      }
     } else {
       int dirfd = dirfdIdx < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(dirfdIdx);
       std::string base = ProcLink(pid, dirfd == AT_FDCWD ? "cwd" : "fd/" + std::to_string(dirfd));
@@ -681,7 +687,7 @@ class Tracer {
         if (Under(base, o_.shadow) || HasDotDot(s)) relative = false;
       } else {
         // Relative to a real directory, yet naming /cvmfs (`cd / && ls cvmfs/x`): give the kernel the shadow path.
-        if (base.empty() || (s.compare(0, 5, "cvmfs") != 0 && s.find("..") == std::string::npos)) return "";
+        if (base.empty() || (s.find("cvmfs") == std::string::npos && s.find("..") == std::string::npos)) return "";
         std::string n = Normalize(base + "/" + s);
         if (!Under(n, kVirtual)) return "";
         abs = n;
@@ -689,9 +695,11 @@ class Tracer {
       }
     }
     if (!Under(abs, kVirtual)) {
-      if (abs.find("..") == std::string::npos) return "";
+      const bool dots = abs.find("..") != std::string::npos;
+      if (!dots && abs.find("//") == std::string::npos && abs.find("/.") == std::string::npos) return "";
       std::string n = Normalize(abs);
       if (!Under(n, kVirtual)) return "";
+      if (!dots) abs = n;  // `//cvmfs/x`, `/./cvmfs/x`: only doubled slashes and `.`, the same path
     }
     if (abs.find("/..") != std::string::npos) {
       std::string n = Normalize(abs);
@@ -707,6 +715,20 @@ class Tracer {
     return abs;
   }
 
+  // The /cvmfs path of a path in a revision tree or this session's /cvmfs; "" for the shadow area's other names
+  // (markers and fill temporaries in `<rev>.state`, the hidden /.cvmfs beside a tree), which stay as they are.
+  std::string ShadowPathVirtual(const std::string& real) const {
+    std::string n = Normalize(real);
+    std::string revs = o_.base + "/rev/";
+    if (n.compare(0, revs.size(), revs) == 0) {
+      size_t end = n.find('/', revs.size());
+      std::string dir = n.substr(revs.size(), end == std::string::npos ? std::string::npos : end - revs.size());
+      auto endsWith = [&](const char* x) { size_t l = strlen(x); return dir.size() >= l && dir.compare(dir.size() - l, l, x) == 0; };
+      if (endsWith(".state") || endsWith(".hidden")) return "";
+    }
+    return Virtualize(n);
+  }
+
   // Whether a real path is in the shadow area (revision trees, their markers, this session's /cvmfs). The other
   // sessions' directories (base/sessions) are left out: a nested `ucvmfs exec` must be able to make its own (and
   // then say that ptrace is not allowed), as when they lived outside the shadow area.
@@ -720,6 +742,13 @@ class Tracer {
     if (s.empty()) return p + (dirfd == AT_FDCWD ? "/cwd" : "/fd/" + std::to_string(dirfd));
     if (s[0] == '/') {
       if (s == "/proc/self" || s.compare(0, 11, "/proc/self/") == 0) return p + s.substr(10);
+      // /dev/fd and /dev/std* are symlinks to /proc/self/...: the tracer would follow them to its own descriptors.
+      if (s == "/dev/fd" || s.compare(0, 8, "/dev/fd/") == 0) return p + "/fd" + s.substr(7);
+      static const char* const kStd[] = {"/dev/stdin", "/dev/stdout", "/dev/stderr"};
+      for (int i = 0; i < 3; i++) {
+        size_t n = strlen(kStd[i]);
+        if (s.compare(0, n, kStd[i]) == 0 && (s.size() == n || s[n] == '/')) return p + "/fd/" + std::to_string(i) + s.substr(n);
+      }
       if (s == "/proc/thread-self" || s.compare(0, 18, "/proc/thread-self/") == 0) return p + "/task/" + std::to_string(pid) + s.substr(17);
       return s;
     }

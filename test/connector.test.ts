@@ -871,14 +871,35 @@ layered('writes by any route never change the shadow tree: /proc/self/fd and /pr
     // The same through /cvmfs/.. (the tracer hands the kernel that path rewritten: it judges what the kernel gets).
     `${REAL} && echo x > "/cvmfs/..$p"`, `${REAL} && rm -f "/cvmfs/..$p"`,
     'rm -f /proc/self/fd/4/hello.txt', 'mv /proc/self/fd/4/one_byte /proc/self/fd/4/two', 'ln -s x /proc/self/fd/4/new',
+    // /dev/fd and /dev/std* are links to /proc/self/fd: the tracer once followed them to its own descriptors.
+    'echo TAMPERED >/dev/fd/3', 'sh -c "echo TAMPERED >>/dev/stdin" <&3', 'chmod 777 /dev/stdin <&3', 'touch -d 2001-01-01 /dev/fd/3',
+    'chmod 700 /dev/fd/4',
   ];
   const script = `exec 3<${F} 4<${M}/small; ${steps.map((c) => `(${c}) 2>&1 | grep -c 'Read-only file system\\|Errno 30'`).join('; ')}; cat ${F}; stat -c %a ${F}`;
   const r = await exec(['/bin/bash', '-c', script], { CVMFS_CACHE_BASE: cache });
   const lines = r.stdout.toString().trim().split('\n');
   const truth = readTruth(FQRN);
   steps.forEach((c, i) => assert.equal(lines[i], '1', `${c}: EROFS\n${r.stdout.toString()}${r.stderr}`));
-  const next = await exec(['/bin/bash', '-c', `sha1sum < ${F}; stat -c %a ${F}; ls ${M}/small | wc -l`], { CVMFS_CACHE_BASE: cache });
-  assert.deepEqual(next.stdout.toString().trim().split('\n'), [`${truth.entries['/small/hello.txt']!.sha1}  -`, '644', String(truth.entries['/small']!.entries!.length)], 'the next job reads what the repository holds');
+  const next = await exec(['/bin/bash', '-c', `sha1sum < ${F}; stat -c %a ${F}; ls ${M}/small | wc -l; stat -c %a ${M}/small; stat -c %Y ${F}`], { CVMFS_CACHE_BASE: cache });
+  assert.deepEqual(next.stdout.toString().trim().split('\n'), [`${truth.entries['/small/hello.txt']!.sha1}  -`, '644', String(truth.entries['/small']!.entries!.length),
+    (truth.entries['/small']!.mode & 0o777).toString(8), String(truth.entries['/small/hello.txt']!.mtime)], 'the next job reads what the repository holds');
+});
+
+layered('paths spelt otherwise name /cvmfs too: //cvmfs, /./cvmfs, ./cvmfs from /; a shadow path read from /proc/self/maps gives the content, not a placeholder\'s zeros', async () => {
+  const truth = readTruth(FQRN);
+  const hello = truth.entries['/small/hello.txt']!.sha1;
+  const spelt = await exec(['/bin/bash', '-c', `sha1sum < //cvmfs/${FQRN}/small/hello.txt; sha1sum < /./cvmfs/${FQRN}/small/hello.txt; cd / && sha1sum < ./cvmfs/${FQRN}/small/hello.txt && sha1sum < .//cvmfs/${FQRN}//small/hello.txt && ls ./cvmfs/${FQRN}/small | wc -l && cd //cvmfs/${FQRN}/small && /bin/pwd`],
+    { CVMFS_CACHE_BASE: tempDir('ucvmfs-spelt-') });
+  assert.deepEqual(spelt.stdout.toString().trim().split('\n'), [...Array(4).fill(`${hello}  -`), String(truth.entries['/small']!.entries!.length), `/cvmfs/${FQRN}/small`], spelt.stderr);
+  // A library that finds its data beside itself through /proc/self/maps (a real path of the shadow tree), on an
+  // empty cache: the sibling it opens there was never filled.
+  const code = `import hashlib, mmap, os, re
+f = open("${M}/small/hello.txt", "rb"); m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+p = re.search(r"(/\\S*/shadow/rev/\\S*)/hello.txt", open("/proc/self/maps").read()).group(1)
+print(hashlib.sha1(open(p + "/lorem_100k.txt", "rb").read()).hexdigest())
+print(sorted(os.listdir(p)) == sorted(os.listdir("${M}/small")), os.stat(p + "/one_byte").st_size)`;
+  const maps = await exec([PY, '-c', code], { CVMFS_CACHE_BASE: tempDir('ucvmfs-maps-') });
+  assert.equal(maps.stdout.toString(), `${truth.entries['/small/lorem_100k.txt']!.sha1}\nTrue 1\n`, maps.stderr);
 });
 
 layered('io_uring_setup is refused with ENOSYS (programs fall back to plain calls)', async () => {
