@@ -1170,6 +1170,18 @@ class Tracer {
       pending_[pid] = Pending{Pending::TranslateBuf, 0, r.Arg(c->path + 1), r.Arg(c->path + 2), false, LinkName(pid, r, c, s)};
       return true;
     }
+    if (virt.empty() && rw.empty() && c->kind == Kind::Exec && SameNamespace(pid)) {
+      // A program outside /cvmfs whose `#!` interpreter or loader (PT_INTERP) lies under /cvmfs: the kernel would
+      // look that up on the host. Planned as a /cvmfs program is (exec-plan.ts); only a path named from the cwd
+      // or absolute, as the plan hands the program's path on as given.
+      int dirfd = c->dirfd < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd);
+      std::string real = TraceePath(pid, dirfd, s);
+      if (!s.empty() && (s[0] == '/' || dirfd == AT_FDCWD) && NamesRootInterpreter(real)) {
+        std::vector<std::string> in = AskJs('y', real);
+        if (Failed(in)) return FailNow(pid, r, EIO);
+        if (!in.empty()) return RewriteExec(pid, r, c, s, s, in);
+      }
+    }
     if (virt.empty()) {
       if (rw.empty()) return false;
       uint64_t a = Scratch(pid, r, rw + '\0');
@@ -1310,6 +1322,46 @@ class Tracer {
     }
     r.Store();
     return needExit;
+  }
+
+  // Whether a file's `#!` line or ELF loader (PT_INTERP, 64-bit) names something with `cvmfs` in it: then
+  // JavaScript decides whether it lies under /cvmfs. A file the tracer cannot read (execute-only) is left to the
+  // kernel. One open and two or three small reads per exec of a program outside /cvmfs.
+  static bool NamesRootInterpreter(const std::string& path) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return false;
+    unsigned char h[256];
+    ssize_t n = pread(fd, h, sizeof h, 0);
+    bool found = false;
+    if (n >= 2 && h[0] == '#' && h[1] == '!') {
+      std::string line((const char*)h + 2, (size_t)n - 2);
+      line = line.substr(0, line.find('\n'));
+      size_t b = line.find_first_not_of(" \t");
+      found = b != std::string::npos && line.substr(b, line.find_first_of(" \t", b) - b).find("cvmfs") != std::string::npos;
+    } else if (n >= 64 && memcmp(h, "\x7f" "ELF", 4) == 0 && h[4] == 2 && h[5] == 1) {
+      uint64_t phoff;
+      uint16_t phentsize, phnum;
+      memcpy(&phoff, h + 32, 8);
+      memcpy(&phentsize, h + 54, 2);
+      memcpy(&phnum, h + 56, 2);
+      for (uint16_t i = 0; i < phnum && i < 64 && phentsize >= 56 && !found; i++) {
+        unsigned char ph[56];
+        if (pread(fd, ph, sizeof ph, (off_t)(phoff + (uint64_t)i * phentsize)) != (ssize_t)sizeof ph) break;
+        uint32_t type;
+        uint64_t off, size;
+        memcpy(&type, ph, 4);
+        memcpy(&off, ph + 8, 8);
+        memcpy(&size, ph + 32, 8);
+        if (type != 3 /* PT_INTERP */) continue;
+        if (size == 0 || size > PATH_MAX) break;
+        std::string interp(size, '\0');
+        if (pread(fd, &interp[0], size, (off_t)off) != (ssize_t)size) break;
+        found = interp.find("cvmfs") != std::string::npos;
+        break;
+      }
+    }
+    close(fd);
+    return found;
   }
 
   // An exec plan from JavaScript (ShadowTree.execPlan): execute in[0] (a /cvmfs path goes to the shadow tree)

@@ -748,6 +748,17 @@ layered('a program whose loader (PT_INTERP) is under /cvmfs runs, argv[0] kept; 
   const script = await exec([`${S}/bin/own-script`, 'arg']);
   assert.equal(script.stdout.toString(), `argv0=${S}/bin/own-loader -x ${S}/bin/own-script arg\n`, script.stderr);
   assert.equal(script.code, 7);
+  // The same from outside /cvmfs: a user's program built against a loader under /cvmfs (as EESSI's compatibility
+  // layer has it), and a script whose interpreter is there, which the kernel alone would look for on the host.
+  const out = tempDir('ucvmfs-outside-exec-');
+  const outside = await sh([
+    `cp ${S}/bin/own-loader ${out}/prog && ${out}/prog a; echo "rc=$?"`,
+    `printf '#!/%s -x\\necho never\\n' /${S}/bin/own-loader > ${out}/script && chmod +x ${out}/script && ${out}/script b; echo "rc=$?"`,
+    `cd ${out} && ./script c; echo "rc=$?"`,
+    `printf '#!/bin/sh\\necho plain $0\\n' > ${out}/plain && chmod +x ${out}/plain && ./plain`,
+  ].join('; '));
+  assert.equal(outside.stdout.toString(), [`argv0=${out}/prog a`, 'rc=7', `argv0=//${S}/bin/own-loader -x ${out}/script b`, 'rc=7',
+    `argv0=//${S}/bin/own-loader -x ./script c`, 'rc=7', 'plain ./plain', ''].join('\n'), outside.stderr);
 });
 
 layered('ordinary file commands outside /cvmfs behave as without ucvmfs: cp, mv, install and ln -f onto existing names, ln -sfn, O_PATH|O_DIRECTORY of a file is ENOTDIR', async () => {

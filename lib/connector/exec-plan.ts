@@ -7,6 +7,8 @@ import type { Entry } from '../fs/entry.js';
 import type { Repository } from '../repository.js';
 import { elfInterpreter } from './elf.js';
 import { underVirtualRoot } from './virtual-root.js';
+import { open } from 'node:fs/promises';
+import { posix } from 'node:path';
 
 /** The kernel reads at most this much of a `#!` line (BINPRM_BUF_SIZE). */
 const SHEBANG_MAX = 256;
@@ -74,17 +76,56 @@ export class ExecPlanner {
     } finally {
       await fh.close();
     }
+    return this.planOf(head, interp, path, true);
+  }
+
+  /**
+   * The plan for a program outside /cvmfs (`real`, a path the tracer gave, e.g. `/proc/<pid>/cwd/prog`) whose
+   * `#!` interpreter or loader (PT_INTERP) lies under /cvmfs, where the kernel would look for it on the host: a
+   * user's program built against a compatibility layer there (EESSI's loader), a script run by a python there.
+   * Empty when neither is under /cvmfs, or the file cannot be read.
+   */
+  async planOutside(real: string): Promise<string[]> {
+    let fh;
+    try {
+      fh = await open(real, 'r');
+    } catch {
+      return [];
+    }
+    let head: Buffer;
+    let interp: string | undefined;
+    try {
+      head = Buffer.alloc(SHEBANG_MAX);
+      head = head.subarray(0, (await fh.read(head, 0, SHEBANG_MAX, 0)).bytesRead);
+      if (head.length >= 4 && head.readUInt32BE(0) === 0x7f454c46) interp = await interpreterOf(fh);
+    } finally {
+      await fh.close();
+    }
+    const named = interp ?? parseShebang(head)?.[0];
+    if (!named || !underVirtualRoot(posix.normalize(named))) return [];
+    return this.planOf(head, interp === undefined ? undefined : posix.normalize(interp), AS_GIVEN, false);
+  }
+
+  /**
+   * The plan from a program's first bytes: its loader with the program (`program`) as argument, or its `#!`
+   * interpreter with the path as given. `always`: a script gets its interpreter's plan even when that is not
+   * under /cvmfs (a script under /cvmfs must never be run by the kernel from its shadow path).
+   */
+  private async planOf(head: Buffer, interp: string | undefined, program: string, always: boolean): Promise<string[]> {
     if (interp !== undefined) {
       const loader = await this.loaderPlan(interp, ARGV0);
-      return loader ? [...loader, path] : [];
+      return loader ? [...loader, program] : [];
     }
     const sb = parseShebang(head);
     if (!sb) return [];
     const [interpreter, arg] = sb;
+    const inRoot = posix.normalize(interpreter);
+    if (!always && !underVirtualRoot(inRoot)) return [];
+    // argv as the kernel makes it (the interpreter as the line writes it); executed, the /cvmfs form of it.
     const tail = [interpreter, ...(arg ? [arg] : []), AS_GIVEN];
     // The interpreter may itself need a loader under /cvmfs (a python of EESSI's): then that runs first.
-    const loader = await this.loaderPlan(await this.interpreterUnderRoot(interpreter), interpreter);
-    return loader ? [...loader, ...tail] : [interpreter, ...tail];
+    const loader = await this.loaderPlan(await this.interpreterUnderRoot(inRoot), interpreter);
+    return loader ? [...loader, ...tail] : [underVirtualRoot(inRoot) ? inRoot : interpreter, ...tail];
   }
 
   /** The loader (PT_INTERP) of a program under /cvmfs, made ready in the shadow tree with the program. */

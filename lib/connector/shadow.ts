@@ -246,12 +246,14 @@ export class ShadowTree {
 
   /**
    * Answers the tracer: `l` look up, `o` open, `d` list, `x` execute. For `x`, the exec plan of
-   * {@link execPlan} (empty when the kernel can run the file from the shadow tree by itself).
+   * {@link execPlan} (empty when the kernel can run the file from the shadow tree by itself); `y` the plan of a
+   * program outside /cvmfs whose interpreter or loader is under it (`path` is the tracer's path to the file).
    */
   async prepare(op: string, path: string, ahead = false): Promise<Array<string | Buffer>> {
     // Questions answered ahead of the program (a profile replayed) are not the program's.
     if (!ahead) this.counters.requests++;
     if (op === 'g') return this.magic(path);
+    if (op === 'y') return this.execs.planOutside(path);
     if (op === 'm') return (await this.mount(path)) ? [this.revs.get(path)!] : [];
     if (op === 't') return this.completeBindSource(path);
     // An exec plan made before for this path in this revision (the program then was complete in the shadow tree):
