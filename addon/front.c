@@ -18,7 +18,8 @@
  * usage: ucvmfs_front SCRIPT [ARG]...   (runs `node SCRIPT ARG...`; bin/ucvmfs.js calls it)
  * Node reads UCVMFS_FRONT_FD (a pipe to write "p<pid>\n", then "x<code>\n" or "s<signal>\n" into) and
  * UCVMFS_SIGNALS ("<ignored>:<blocked>", 64-bit hexadecimal masks, bit n-1 for signal n) and UCVMFS_NOFILE
- * (the soft RLIMIT_NOFILE, decimal, or "inf") and UCVMFS_FDS (the descriptors above 2 open without
+ * (the soft RLIMIT_NOFILE, decimal, or "inf") and UCVMFS_FSIZE (the soft RLIMIT_FSIZE, the same way: this process
+ * raises its own to the hard limit, so that ucvmfs can keep files larger than the command may write) and UCVMFS_FDS (the descriptors above 2 open without
  * close-on-exec, comma-separated, or empty) and UCVMFS_CLOSED (which of 0-2 were closed, comma-separated).
  */
 #define _GNU_SOURCE
@@ -203,6 +204,15 @@ int main(int argc, char **argv) {
     char lim[32] = "inf";
     if (nofile.rlim_cur != RLIM_INFINITY) snprintf(lim, sizeof lim, "%llu", (unsigned long long)nofile.rlim_cur);
     setenv("UCVMFS_NOFILE", lim, 1);
+  }
+  struct rlimit fsize;
+  if (getrlimit(RLIMIT_FSIZE, &fsize) == 0) {
+    char lim[32] = "inf";
+    if (fsize.rlim_cur != RLIM_INFINITY) snprintf(lim, sizeof lim, "%llu", (unsigned long long)fsize.rlim_cur);
+    setenv("UCVMFS_FSIZE", lim, 1);
+    /* A batch system's file size limit is the job's: the cache and shadow files ucvmfs writes are not. */
+    fsize.rlim_cur = fsize.rlim_max;
+    setrlimit(RLIMIT_FSIZE, &fsize);
   }
   static char fds[4096];
   inherited(fds, sizeof fds);

@@ -86,6 +86,9 @@ struct Options {
   // it back (select() users rely on 1024). Unset: left as Node has it.
   bool nofileSet = false;
   rlim_t nofile = RLIM_INFINITY;
+  // The caller's soft limit of file size, which the front raised (ucvmfs's own files are not the job's writes).
+  bool fsizeSet = false;
+  rlim_t fsize = RLIM_INFINITY;
   // Descriptors above 2 the caller left open for the command, which Node marked close-on-exec at start; and
   // which of 0-2 the caller had closed (Node opened /dev/null there): closed for the command too.
   std::vector<int> fds, closed;
@@ -1515,6 +1518,10 @@ class Tracer {
         lim.rlim_cur = lim.rlim_max != RLIM_INFINITY && (o_.nofile == RLIM_INFINITY || o_.nofile > lim.rlim_max) ? lim.rlim_max : o_.nofile;
         setrlimit(RLIMIT_NOFILE, &lim);
       }
+      if (o_.fsizeSet && getrlimit(RLIMIT_FSIZE, &lim) == 0) {
+        lim.rlim_cur = lim.rlim_max != RLIM_INFINITY && (o_.fsize == RLIM_INFINITY || o_.fsize > lim.rlim_max) ? lim.rlim_max : o_.fsize;
+        setrlimit(RLIMIT_FSIZE, &lim);
+      }
       for (int s = 1; s < NSIG; s++)
         if (s != SIGKILL && s != SIGSTOP) signal(s, s <= 64 && (o_.ignored >> (s - 1) & 1) ? SIG_IGN : SIG_DFL);
       // Node opens its stdio close-on-exec; the command must inherit them.
@@ -1721,6 +1728,14 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
     if (n == "inf" || digits) {
       opt.nofileSet = true;
       opt.nofile = n == "inf" ? RLIM_INFINITY : (rlim_t)std::stoull(n, nullptr, 10);
+    }
+  }
+  if (o.Has("fsize")) {
+    std::string n = o.Get("fsize").ToString().Utf8Value();
+    bool digits = !n.empty() && n.size() <= 19 && n.find_first_not_of("0123456789") == std::string::npos;
+    if (n == "inf" || digits) {
+      opt.fsizeSet = true;
+      opt.fsize = n == "inf" ? RLIM_INFINITY : (rlim_t)std::stoull(n, nullptr, 10);
     }
   }
   opt.fds = Descriptors(o, "fds", 3, std::numeric_limits<int>::max());

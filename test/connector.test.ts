@@ -462,6 +462,29 @@ test('the command gets the caller\'s soft limit of open files back (Node raises 
   assert.equal(r.stdout, `${soft}\n${hard}\n`);
 });
 
+test('a file size limit the caller set (a batch system\'s) binds the command, not the cache and shadow files: a file larger than it reads, cold', async () => {
+  const truth = readTruth(FQRN);
+  const big = '/big/random_32M.bin';
+  // Not spawnSync: the server answering the job lives in this process.
+  const r = await spawnText('/bin/bash', ['-c', `ulimit -S -f 2000 && "$0" exec -- /bin/sh -c 'sha1sum < ${M}${big}; ulimit -S -f; head -c 3000000 /dev/zero > "$1/f" 2>/dev/null; echo $?' sh "${tempDir('ucvmfs-fsize-')}"`, BIN],
+    { env: { ...process.env, ...env, CVMFS_CACHE_BASE: tempDir('ucvmfs-fsize-cache-') }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  // 2000 KiB (sh counts 512-byte blocks): the command writes no more (head is killed by SIGXFSZ or fails), yet reads 32 MiB.
+  assert.match(r.stdout, new RegExp(`^${truth.entries[big]!.sha1}  -\n4000\n[1-9][0-9]*\n$`), r.stderr);
+});
+
+/** spawn's result as spawnSync gives it (stdout and stderr as text), while this process goes on serving. */
+function spawnText(file: string, args: string[], opts: { env: NodeJS.ProcessEnv; encoding: 'utf8' }): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(file, args, { env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    p.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
 test('a command that dumps core leaves its own core file, not one of ucvmfs\'s front', (t) => {
   const pattern = readFileSync('/proc/sys/kernel/core_pattern', 'utf8').trim();
   if (pattern.includes('/') || pattern.startsWith('|')) return t.skip(`core files go elsewhere here (${pattern})`);

@@ -13,6 +13,8 @@ export interface Front {
   signals?: { ignored: bigint; blocked: bigint };
   /** The caller's soft limit of open files (Infinity: none), which Node raised at start. */
   openFilesLimit?: number;
+  /** The caller's soft limit of file size in bytes (`inf`: none), which the front raised to the hard limit. */
+  fileSizeLimit?: string;
   /** Descriptors above 2 the caller left open for the command, which Node marked close-on-exec at start. */
   inheritedFds?: number[];
   /** Which of 0-2 the caller had closed (the front held them on /dev/null). */
@@ -30,10 +32,12 @@ export function takeFront(env: NodeJS.ProcessEnv = process.env, closeOnExec?: (f
   const sig = /^([0-9a-f]{1,16}):([0-9a-f]{1,16})$/.exec(env.UCVMFS_SIGNALS ?? '');
   const fdText = env.UCVMFS_FRONT_FD ?? '';
   const nofile = /^(\d{1,15}|inf)$/.exec(env.UCVMFS_NOFILE ?? '')?.[1];
+  const fsize = /^(\d{1,19}|inf)$/.exec(env.UCVMFS_FSIZE ?? '')?.[1];
   const fds = /^\d{1,9}(,\d{1,9})*$/.test(env.UCVMFS_FDS ?? '') ? env.UCVMFS_FDS!.split(',').map(Number) : undefined;
   const closed = /^[0-2](,[0-2]){0,2}$/.test(env.UCVMFS_CLOSED ?? '') ? env.UCVMFS_CLOSED!.split(',').map(Number) : undefined;
   delete env.UCVMFS_CLOSED;
   delete env.UCVMFS_NOFILE;
+  delete env.UCVMFS_FSIZE;
   delete env.UCVMFS_FDS;
   delete env.UCVMFS_SIGNALS;
   delete env.UCVMFS_FRONT_FD;
@@ -50,6 +54,7 @@ export function takeFront(env: NodeJS.ProcessEnv = process.env, closeOnExec?: (f
   return {
     signals: sig ? { ignored: BigInt(`0x${sig[1]}`), blocked: BigInt(`0x${sig[2]}`) } : undefined,
     ...(nofile ? { openFilesLimit: nofile === 'inf' ? Infinity : Number(nofile) } : {}),
+    ...(fsize ? { fileSizeLimit: fsize } : {}),
     ...(fds ? { inheritedFds: fds } : {}),
     ...(closed ? { closedStdio: closed } : {}),
     present: fd >= 0,

@@ -478,6 +478,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
       profile: opt(a, 'profile'),
       signals: front.signals,
       ...(front.openFilesLimit !== undefined ? { openFilesLimit: front.openFilesLimit } : {}),
+      ...(front.fileSizeLimit !== undefined ? { fileSizeLimit: front.fileSizeLimit } : {}),
       ...(front.inheritedFds ? { inheritedFds: front.inheritedFds } : {}),
       ...(front.closedStdio ? { closedStdio: front.closedStdio } : {}),
       warn: (line) => process.stderr.write(`ucvmfs: ${line}\n`),

@@ -12,7 +12,7 @@ import type { ReplayOptions, ReplayStats } from './profile.js';
 /** What the native module offers. */
 export interface NativeTracer {
   run(
-    o: { file: string | Buffer; argv: Array<string | Buffer>; envp: Array<string | Buffer>; cwd: string | Buffer; shadow: string; base: string; record?: boolean; ignored?: string; blocked?: string; nofile?: string; fds?: number[]; closed?: number[] },
+    o: { file: string | Buffer; argv: Array<string | Buffer>; envp: Array<string | Buffer>; cwd: string | Buffer; shadow: string; base: string; record?: boolean; ignored?: string; blocked?: string; nofile?: string; fsize?: string; fds?: number[]; closed?: number[] },
     onRequest: (op: string, path: Buffer, reply: (answer: Array<string | Buffer> | null) => void) => void,
   ): Promise<{ code: number; signal: number; error?: string }>;
   setxattr(path: string | Buffer, name: string, value: Buffer): number;
@@ -61,6 +61,12 @@ export interface ExecOptions {
    * passes it here (programs that use select() rely on the usual 1024). Default: this process's.
    */
   openFilesLimit?: number;
+  /**
+   * The command's soft limit of file size in bytes, decimal (`inf`: unlimited; capped by the hard limit): the
+   * caller's, where the front raised this process's own so that the cache and shadow files are not bound by a
+   * batch system's limit on what the job writes. Default: this process's.
+   */
+  fileSizeLimit?: string;
   /**
    * Descriptors above 2 the command inherits (Node marks every descriptor it inherited close-on-exec at start; a
    * caller that knows which ones a shell would have passed on names them here: a lock held on fd 9, make's

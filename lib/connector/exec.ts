@@ -152,13 +152,14 @@ function jobEnv(options: ExecOptions, job: Job, base: string): Buffer[] {
 
 /**
  * What the command inherits from the caller besides its environment, as the tracer takes it: the signal state, the
- * open-files limit, the descriptors above 2 and the closed standard ones (see ExecOptions).
+ * open-files and file-size limits, the descriptors above 2 and the closed standard ones (see ExecOptions).
  */
-function inheritance(o: ExecOptions): { ignored?: string; blocked?: string; nofile?: string; fds?: number[]; closed?: number[] } {
+function inheritance(o: ExecOptions): { ignored?: string; blocked?: string; nofile?: string; fsize?: string; fds?: number[]; closed?: number[] } {
   const limit = o.openFilesLimit;
   return {
     ...(o.signals ? { ignored: o.signals.ignored.toString(16), blocked: o.signals.blocked.toString(16) } : {}),
     ...(limit === undefined || !(limit >= 0) ? {} : { nofile: limit >= 2 ** 53 ? 'inf' : String(Math.floor(limit)) }),
+    ...(o.fileSizeLimit && /^(\d{1,19}|inf)$/.test(o.fileSizeLimit) ? { fsize: o.fileSizeLimit } : {}),
     ...(o.inheritedFds?.length ? { fds: o.inheritedFds.filter((fd) => Number.isInteger(fd) && fd > 2) } : {}),
     ...(o.closedStdio?.length ? { closed: o.closedStdio.filter((fd) => fd === 0 || fd === 1 || fd === 2) } : {}),
   };
