@@ -576,6 +576,11 @@ char *getcwd(char *buf, size_t size) {
   virtualize(t, sizeof t);
   size_t len = strlen(t) + 1;
   if (!buf) {
+    /* glibc: a size given with no buffer is the buffer's size (too small: ERANGE); 0 means as large as needed. */
+    if (size > 0 && size < len) {
+      errno = ERANGE;
+      return NULL;
+    }
     buf = malloc(size > len ? size : len);
     if (!buf) return NULL;
   } else if (size < len) {
@@ -769,7 +774,8 @@ char *realpath(const char *p, char *resolved) {
       done[dlen] = 0;
       strcpy(rest, next);
       cur = rest;
-    } else if (!S_ISDIR(st.st_mode) && strchr(cur, '/') && cur[strspn(cur, "/")]) {
+    } else if (!S_ISDIR(st.st_mode) && *cur == '/') {
+      /* Anything after a name that is no directory, a trailing slash too (`/etc/passwd/`), as glibc says. */
       errno = ENOTDIR;
       return NULL;
     }

@@ -257,6 +257,18 @@ def openat2(p, flags, mode):
 def ro():
     if not os.statvfs(R).f_flag & os.ST_RDONLY: raise OSError(errno.EPERM, 'not read-only')
 open(T + '/src', 'w').close()
+def fifo():
+    r = os.open(R + '/special/fifo', os.O_RDONLY | os.O_NONBLOCK)
+    w = os.open(R + '/special/fifo', os.O_WRONLY | os.O_NONBLOCK | os.O_TRUNC)
+    os.write(w, b'hi')
+    return 'ok ' + os.read(r, 8).decode()
+def realpath(p):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.realpath.restype = ctypes.c_char_p
+    if libc.realpath(p.encode(), None) is None:
+        raise OSError(ctypes.get_errno(), 'realpath')
+    return 'ok'
 cases = [
     ('creat-existing', lambda: read(R + '/README.txt', os.O_RDONLY | C)),
     ('creat-link', lambda: read(R + '/links/rel_file', os.O_RDONLY | C)),
@@ -307,6 +319,8 @@ cases = [
     ('rename-within', lambda: os.rename(R + '/README.txt', R + '/x')),
     ('access-w-dangling', lambda: 'ok %s' % os.access(R + '/links/dangling', os.W_OK)),
     ('statvfs-read-only', ro),
+    ('fifo-write', fifo),
+    ('realpath-file-slash', lambda: realpath(T + '/src/')),
 ]
 for name, call in cases:
     try:
@@ -329,7 +343,7 @@ layered('as on a read-only mount: each change gets the kernel\'s error in its or
     'mkdir-new EROFS', 'mkdir-below-missing ENOENT', 'mkdir-below-file ENOTDIR', 'symlink-existing EEXIST', 'link-out EXDEV',
     'link-out-missing ENOENT', 'link-out-existing EEXIST', 'link-in EROFS', 'link-in-existing EEXIST', 'rename-out EXDEV',
     'rename-out-missing EXDEV', 'rename-out-below-missing ENOENT', 'rename-in EXDEV', 'rename-within EROFS', 'access-w-dangling ok False',
-    'statvfs-read-only ok',
+    'statvfs-read-only ok', 'fifo-write ok hi', 'realpath-file-slash ENOTDIR',
   ];
   // The same calls on a real read-only mount, where this process may make one: the table is the kernel's.
   const ref = tempDir('ucvmfs-ro-ref-');
@@ -341,6 +355,8 @@ layered('as on a read-only mount: each change gets the kernel\'s error in its or
         mkdirSync(join(ref, 'big'));
         mkdirSync(join(ref, 'links'));
         mkdirSync(join(ref, 'small'));
+        mkdirSync(join(ref, 'special'));
+        assert.equal(spawnSync('mkfifo', [join(ref, 'special/fifo')]).status, 0);
         writeFileSync(join(ref, 'README.txt'), Buffer.alloc(size('/README.txt')));
         writeFileSync(join(ref, 'small/hello.txt'), Buffer.alloc(size('/small/hello.txt')));
         symlinkSync('../small/hello.txt', join(ref, 'links/rel_file'));
