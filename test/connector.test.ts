@@ -489,6 +489,14 @@ test('a file size limit the caller set (a batch system\'s) binds the command, no
   assert.match(r.stdout, new RegExp(`^${truth.entries[big]!.sha1}  -\n4000\n[1-9][0-9]*\n$`), r.stderr);
 });
 
+test('a job started from a directory removed meanwhile runs there, as from a shell', async () => {
+  const dir = join(tempDir('ucvmfs-gone-'), 'd');
+  const r = await spawnText('/bin/bash', ['-c', `mkdir "$1" && cd "$1" && rmdir "$1" && "$0" exec -- /bin/sh -c 'echo ran; readlink /proc/self/cwd'`, BIN, dir],
+    { env: { ...process.env, ...env }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, `ran\n${dir} (deleted)\n`);
+});
+
 /** spawn's result as spawnSync gives it (stdout and stderr as text), while this process goes on serving. */
 function spawnText(file: string, args: string[], opts: { env: NodeJS.ProcessEnv; encoding: 'utf8' }): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

@@ -59,10 +59,17 @@ export function argumentBytes(argv: readonly string[]): Buffer[] {
 
 /**
  * This process's working directory in the library's string form: `process.cwd()` decodes it as UTF-8, and a
- * directory whose name is not would not be found again.
+ * directory whose name is not would not be found again. '' when it was removed (a job started from a directory
+ * deleted meanwhile): the command then starts in it as it is, as from a shell.
  */
 export function workingDirectory(): string {
-  const cwd = process.cwd();
+  let cwd: string;
+  try {
+    cwd = process.cwd();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw e;
+  }
   if (!cwd.includes('\uFFFD')) return cwd;
   try {
     return decodeName(readlinkSync('/proc/self/cwd', { encoding: 'buffer' }));
