@@ -216,6 +216,11 @@ export class Repository {
   }
 
   /** The object store (fetch, verify, cache), for tools that work on objects. */
+  /** A variable's value as variant symlinks of this repository expand it (`$(NAME)`; undefined when unset). */
+  variable(name: string): string | undefined {
+    return this.opts.variables(name);
+  }
+
   get objects(): ObjectStore {
     return this.store;
   }

@@ -960,6 +960,23 @@ print(sorted(os.listdir(p)) == sorted(os.listdir("${M}/small")), os.stat(p + "/o
   assert.equal(maps.stdout.toString(), `${truth.entries['/small/lorem_100k.txt']!.sha1}\nTrue 1\n`, maps.stderr);
 });
 
+layered('variant symlinks expand with each job\'s variables, also when jobs with other values share the cache and shadow tree', async () => {
+  const truth = readTruth(FQRN);
+  const shared = { CVMFS_CACHE_BASE: tempDir('ucvmfs-variant-') };
+  const job = async (vars: Record<string, string>, extra: string[] = []) => {
+    const r = await ucvmfs([...extra, 'exec', '--', '/bin/sh', '-c', `readlink ${M}/links/variant_rel; sha1sum < ${M}/links/variant_rel`], { ...env, ...layerEnv, SOME_VAR: '', ...shared, ...vars });
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.toString();
+  };
+  const want = (target: string) => `${target}\n${truth.entries[`/links/${target}`]!.sha1}  -\n`;
+  assert.equal(await job({ SOME_VAR: 'alpha' }), want('alpha.txt'));
+  assert.equal(await job({}), want('fallback.txt'), 'unset: the default, not the first job\'s expansion');
+  assert.equal(await job({ SOME_VAR: 'alpha' }), want('alpha.txt'));
+  const beta = await ucvmfs(['--var', 'SOME_VAR=beta', 'exec', '--', '/bin/sh', '-c', `readlink ${M}/links/variant_rel; cat ${M}/links/variant_rel`], { ...env, ...layerEnv, ...shared });
+  assert.equal(beta.stdout.toString(), 'beta.txt\n', 'beta.txt is not in the repository: the link dangles');
+  assert.match(beta.stderr, /No such file/);
+});
+
 layered('io_uring_setup is refused with ENOSYS (programs fall back to plain calls)', async () => {
   const r = await exec([PY, '-c', 'import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); p = ctypes.create_string_buffer(120); print(libc.syscall(425, 4, p), os.strerror(ctypes.get_errno()))']);
   assert.equal(r.stdout.toString(), '-1 Function not implemented\n', r.stderr);

@@ -96,12 +96,14 @@ export class EntryMaker {
    * @param revisionOf the revision directory of a mounted repository (targets of links between repositories)
    * @param setxattr sets an extended attribute (the native module's; Node has none)
    * @param linksInto told of each repository a symlink of another one leads into (through `root/`)
+   * @param variantMade told of each variant symlink made (its raw target), whose expansion the tree now holds
    */
   constructor(
     private readonly base: string,
     private readonly revisionOf: (fqrn: string) => string,
     private readonly setxattr: (path: string | Buffer, name: string, value: Buffer) => number,
     private readonly linksInto: (fqrn: string) => void = () => undefined,
+    private readonly variantMade: (fqrn: string, raw: string) => void = () => undefined,
   ) {}
 
   /**
@@ -128,7 +130,7 @@ export class EntryMaker {
       sec -= 1n;
       nsec += 1_000_000_000n;
     }
-    const target = kind === 2 ? encodeName(this.linkTarget(fqrn, parts, e.target ?? '')) : null;
+    const target = kind === 2 ? encodeName(this.linkTarget(fqrn, parts, e)) : null;
     return [encodeName(e.name), kind, kind === 0 ? e.size : 0, kind === 2 ? 0 : shadowMode(e.mode), Number(sec), Number(nsec), target, kind === 2 ? null : attributesOf(e)];
   }
 
@@ -153,7 +155,7 @@ export class EntryMaker {
         setTimes(p, t);
         break;
       case 'symlink': {
-        const target = encodeName(this.linkTarget(fqrn, parts, e.target ?? ''));
+        const target = encodeName(this.linkTarget(fqrn, parts, e));
         const same = () => readlinkSync(p, { encoding: 'buffer' }).equals(target);
         if (old && !(old.isSymbolicLink() && same())) rmSync(p, { force: true, recursive: true });
         if (!old || !old.isSymbolicLink() || !same()) racing(() => symlinkSync(target, p));
@@ -223,7 +225,7 @@ export class EntryMaker {
         return true;
       }
       if (e.type === 'symlink') {
-        symlinkSync(encodeName(this.linkTarget(fqrn, parts, e.target ?? '')), p);
+        symlinkSync(encodeName(this.linkTarget(fqrn, parts, e)), p);
         setTimes(p, e.mtimeNs, true);
         return true;
       }
@@ -238,7 +240,9 @@ export class EntryMaker {
    * A symlink target as stored in the shadow tree: absolute targets into /cvmfs point into the shadow root;
    * relative ones that would climb above /cvmfs become absolute, since the shadow root has other parents.
    */
-  private linkTarget(fqrn: string, parts: readonly string[], target: string): string {
+  private linkTarget(fqrn: string, parts: readonly string[], e: Entry): string {
+    const target = e.target ?? '';
+    if (e.rawTarget?.includes('$(')) this.variantMade(fqrn, e.rawTarget);
     let abs: string;
     if (target.startsWith('/')) {
       if (!underVirtualRoot(target)) return target;

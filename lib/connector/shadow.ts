@@ -34,6 +34,7 @@ import { bindBounds, completeSubtree, type BindBounds } from './bind-source.js';
 import { contentBytes, ENTRY_BYTES, generationsOf, joinGeneration, markLinked, markLinkedEarly, parseGeneration, pruneRetired, rootMayMove, UsageMeter } from './shadow-bounds.js';
 import { nowMs } from '../clock.js';
 import { smallDigest } from '../crypto/small-hash.js';
+import { VariantKeys } from './variant-keys.js';
 
 export { shadowMode };
 
@@ -79,6 +80,7 @@ export class ShadowTree {
   private readonly revs = new Map<string, string>();
   /** Each mounted repository's revision (`<fqrn>@<root hash>`), whose generation `revs` holds. */
   private readonly stems = new Map<string, string>();
+  private readonly variants: VariantKeys;
   /** What this job made, charged to each generation's account. */
   private readonly usage = new UsageMeter();
   /** Repositories into which this job made links from another one. */
@@ -119,7 +121,8 @@ export class ShadowTree {
     this.entries = new EntryMaker(base, (fqrn) => this.revs.get(fqrn)!, native.setxattr, (fqrn) => {
       if (!this.linkedEarly.has(fqrn)) markLinkedEarly(base, fqrn);
       this.linkedEarly.add(fqrn);
-    });
+    }, (fqrn, raw) => this.variants.made(fqrn, raw));
+    this.variants = new VariantKeys(base);
     this.layout = { base, revisionOf: (fqrn) => this.revs.get(fqrn)!, marker: (fqrn, kind, key) => this.marker(fqrn, kind, key) };
     this.execs = new ExecPlanner({ prepare: (op, path) => this.prepare(op, path), walk: (path, follow) => this.walk(path, follow) });
   }
@@ -177,7 +180,8 @@ export class ShadowTree {
         if (!mayBeRepository(fqrn)) return null;
         const repo = await this.provider(fqrn).catch(() => null);
         if (!repo) return null;
-        const stem = `${fqrn}@${hashToString(repo.rootHash)}`;
+        // Trees of a repository with variant links are kept apart by the values of their variables.
+        const stem = `${fqrn}@${hashToString(repo.rootHash)}${this.variants.suffix(fqrn, (n) => repo.variable(n))}`;
         let made = false;
         const { dir: rev, started } = await joinGeneration(this.base, stem, this.quotaBytes, async (rev) => {
           made = await this.enter(fqrn, rev);
