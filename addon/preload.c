@@ -283,7 +283,13 @@ static enum route route(int dirfd, const char *p, enum need need, char *out, siz
       if (n < 0 || (size_t)n >= sizeof rpath || m < 0 || (size_t)m >= outsz) return TRACER;
       return decide(rev, rpath, need, out);
     }
-    if (strstr(p, "cvmfs") || strstr(p, "..")) return TRACER;
+    if (strstr(p, "..")) return TRACER;
+    /* From `/`, `cvmfs/x`, `./cvmfs/x`, `.//cvmfs`: /cvmfs. */
+    if (b[0] == '/' && b[1] == 0) {
+      const char *q = p;
+      while (*q == '/' || (q[0] == '.' && (q[1] == '/' || q[1] == 0))) q++;
+      if (strncmp(q, "cvmfs", 5) == 0 && (q[5] == '/' || q[5] == 0)) return TRACER;
+    }
     return NATIVE;
   }
   if ((p[1] == 'p' || p[1] == 'd') && through_magic_link(p)) return TRACER;
@@ -522,8 +528,8 @@ int faccessat(int d, const char *p, int mode, int flags) {
 
 static ssize_t readlink_common(int dirfd, const char *p, char *buf, size_t size) {
   char out[PATH_MAX];
-  if (p && strncmp(p, "/proc/", 6) == 0) {
-    /* /proc links reveal shadow paths: read the whole target, then translate. */
+  if (p && (strncmp(p, "/proc/", 6) == 0 || strncmp(p, "/dev/fd/", 8) == 0 || strncmp(p, "/dev/std", 8) == 0)) {
+    /* /proc links (and /dev/fd/N, /dev/stdin..., which lead there) reveal shadow paths: read the target, translate. */
     char t[PATH_MAX];
     long n = gate_open() ? gate(SYS_readlinkat, dirfd, (long)p, (long)t, sizeof t - 1, 0) : -ENOSYS;
     if (n == -ENOSYS) return syscall(SYS_readlinkat, dirfd, p, buf, size);

@@ -693,7 +693,7 @@ class Tracer {
         if (base.empty() || (s.find("cvmfs") == std::string::npos && s.find("..") == std::string::npos)) return "";
         std::string n = Normalize(base + "/" + s);
         if (!Under(n, kVirtual)) return "";
-        abs = n;
+        abs = KeepTrailing(s, n);
         relative = false;
       }
     }
@@ -702,7 +702,7 @@ class Tracer {
       if (!dots && abs.find("//") == std::string::npos && abs.find("/.") == std::string::npos) return "";
       std::string n = Normalize(abs);
       if (!Under(n, kVirtual)) return "";
-      if (!dots) abs = n;  // `//cvmfs/x`, `/./cvmfs/x`: only doubled slashes and `.`, the same path
+      if (!dots) abs = KeepTrailing(abs, n);  // `//cvmfs/x`, `/./cvmfs/x`: only doubled slashes and `.`, the same path
     }
     if (abs.find("/..") != std::string::npos) {
       std::string n = Normalize(abs);
@@ -722,6 +722,7 @@ class Tracer {
   // (markers and fill temporaries in `<rev>.state`, the hidden /.cvmfs beside a tree), which stay as they are.
   std::string ShadowPathVirtual(const std::string& real) const {
     std::string n = Normalize(real);
+    std::string v;
     std::string revs = o_.base + "/rev/";
     if (n.compare(0, revs.size(), revs) == 0) {
       size_t end = n.find('/', revs.size());
@@ -729,7 +730,15 @@ class Tracer {
       auto endsWith = [&](const char* x) { size_t l = strlen(x); return dir.size() >= l && dir.compare(dir.size() - l, l, x) == 0; };
       if (endsWith(".state") || endsWith(".hidden")) return "";
     }
-    return Virtualize(n);
+    v = Virtualize(n);
+    return v.empty() ? v : KeepTrailing(real, v);
+  }
+
+  // `n`, the normalized form of `p`, with the trailing `/` that `p` had (or the one its trailing `/.` stands for):
+  // the kernel takes a path ending so as one that must be a directory (ENOTDIR for a file, a symlink followed).
+  static std::string KeepTrailing(const std::string& p, const std::string& n) {
+    bool slash = (!p.empty() && p.back() == '/') || (p.size() >= 2 && p.compare(p.size() - 2, 2, "/.") == 0) || p == ".";
+    return slash && n != "/" ? n + "/" : n;
   }
 
   // Whether a real path is in the shadow area (revision trees, their markers, this session's /cvmfs). The other
@@ -850,7 +859,8 @@ class Tracer {
     std::string p = std::to_string(pid);
     if (s.compare(0, 11, "/proc/self/") == 0) return "/proc/" + p + s.substr(10);
     if (s.compare(0, 18, "/proc/thread-self/") == 0) return "/proc/" + p + s.substr(17);
-    if (s[0] == '/') return Under(s, kVirtual) ? ToShadow(s) : s;
+    // /dev/fd/N and /dev/std* are the job's descriptors, not the tracer's.
+    if (s[0] == '/') return Under(s, kVirtual) ? ToShadow(s) : TraceePath(pid, AT_FDCWD, s);
     int dirfd = c->dirfd < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd);
     return "/proc/" + p + (dirfd == AT_FDCWD ? "/cwd/" : "/fd/" + std::to_string(dirfd) + "/") + s;
   }
@@ -1168,7 +1178,7 @@ class Tracer {
       // Judged on what the kernel will get: a path rewritten absolute (`/cvmfs/../<elsewhere>`) names its own place.
       if (writes && TargetsShadow(pid, rw.empty() ? dirfd : AT_FDCWD, rw.empty() ? s : rw, follow)) return FailNow(pid, r, EROFS);
     }
-    if (virt.empty() && c->kind == Kind::Readlink && s.compare(0, 6, "/proc/") == 0) {
+    if (virt.empty() && c->kind == Kind::Readlink && (s.compare(0, 6, "/proc/") == 0 || s.compare(0, 5, "/dev/") == 0)) {
       // /proc/<pid>/cwd, exe, fd/N, ... reveal shadow paths: translate the answer.
       pending_[pid] = Pending{Pending::TranslateBuf, 0, r.Arg(c->path + 1), r.Arg(c->path + 2), false, LinkName(pid, r, c, s)};
       return true;

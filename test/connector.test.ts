@@ -946,9 +946,10 @@ layered('writes by any route never change the shadow tree: /proc/self/fd and /pr
 layered('paths spelt otherwise name /cvmfs too: //cvmfs, /./cvmfs, ./cvmfs from /; a shadow path read from /proc/self/maps gives the content, not a placeholder\'s zeros', async () => {
   const truth = readTruth(FQRN);
   const hello = truth.entries['/small/hello.txt']!.sha1;
-  const spelt = await exec(['/bin/bash', '-c', `sha1sum < //cvmfs/${FQRN}/small/hello.txt; sha1sum < /./cvmfs/${FQRN}/small/hello.txt; cd / && sha1sum < ./cvmfs/${FQRN}/small/hello.txt && sha1sum < .//cvmfs/${FQRN}//small/hello.txt && ls ./cvmfs/${FQRN}/small | wc -l && cd //cvmfs/${FQRN}/small && /bin/pwd`],
+  const spelt = await exec(['/bin/bash', '-c', `sha1sum < //cvmfs/${FQRN}/small/hello.txt; sha1sum < /./cvmfs/${FQRN}/small/hello.txt; cd / && sha1sum < ./cvmfs/${FQRN}/small/hello.txt && sha1sum < .//cvmfs/${FQRN}//small/hello.txt && ls ./cvmfs/${FQRN}/small | wc -l && cd //cvmfs/${FQRN}/small && /bin/pwd; stat //cvmfs/${FQRN}/small/hello.txt/ 2>&1 | grep -c 'Not a directory'; exec 3<hello.txt; readlink /dev/fd/3 /dev/stdin <&3`],
     { CVMFS_CACHE_BASE: tempDir('ucvmfs-spelt-') });
-  assert.deepEqual(spelt.stdout.toString().trim().split('\n'), [...Array(4).fill(`${hello}  -`), String(truth.entries['/small']!.entries!.length), `/cvmfs/${FQRN}/small`], spelt.stderr);
+  assert.deepEqual(spelt.stdout.toString().trim().split('\n'), [...Array(4).fill(`${hello}  -`), String(truth.entries['/small']!.entries!.length), `/cvmfs/${FQRN}/small`, '1',
+    `/cvmfs/${FQRN}/small/hello.txt`, '/proc/self/fd/0'], spelt.stderr);
   // A library that finds its data beside itself through /proc/self/maps (a real path of the shadow tree), on an
   // empty cache: the sibling it opens there was never filled.
   const code = `import hashlib, mmap, os, re

@@ -8,6 +8,7 @@ import type { Repository } from '../repository.js';
 import { elfInterpreter } from './elf.js';
 import { underVirtualRoot } from './virtual-root.js';
 import { open } from 'node:fs/promises';
+import { nativePath } from '../format/byte-names.js';
 import { posix } from 'node:path';
 
 /** The kernel reads at most this much of a `#!` line (BINPRM_BUF_SIZE). */
@@ -88,7 +89,7 @@ export class ExecPlanner {
   async planOutside(real: string): Promise<string[]> {
     let fh;
     try {
-      fh = await open(real, 'r');
+      fh = await open(nativePath(real), 'r');
     } catch {
       return [];
     }

@@ -95,7 +95,7 @@ function openForFill(file: string, mode: number): number {
       // bit away between our chmod and our open: once more, after a random pause that grows, so that jobs that
       // keep meeting there (several at once on a loaded node) draw apart instead of running out of attempts.
       if ((e as NodeJS.ErrnoException).code !== 'EACCES' || attempt >= 16) throw e;
-      Atomics.wait(PAUSE, 0, 0, Math.random() * Math.min(64, 2 ** attempt));
+      Atomics.wait(PAUSE, 0, 0, Math.random() * Math.min(16, 2 ** attempt));
     }
   }
 }

@@ -181,7 +181,7 @@ export class ShadowTree {
         const repo = await this.provider(fqrn).catch(() => null);
         if (!repo) return null;
         // Trees of a repository with variant links are kept apart by the values of their variables.
-        const stem = `${fqrn}@${hashToString(repo.rootHash)}${this.variants.suffix(fqrn, (n) => repo.variable(n))}`;
+        const stem = this.variants.stemFor(fqrn, `${fqrn}@${hashToString(repo.rootHash)}`, (n) => repo.variable(n));
         let made = false;
         const { dir: rev, started } = await joinGeneration(this.base, stem, this.quotaBytes, async (rev) => {
           made = await this.enter(fqrn, rev);

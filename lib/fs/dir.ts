@@ -35,8 +35,17 @@ export class CvmfsDir {
     if (this.closed) throw argError(Error, 'ERR_DIR_CLOSED', 'Directory handle was closed');
   }
 
+  /** Reads one after another, as Node's Dir queues them: two at once would both step the same slice. */
+  private queue: Promise<unknown> = Promise.resolve();
+
   /** The next entry (hidden ones are left out, as readdir leaves them out), or null when there is none left. */
-  async read(): Promise<CvmfsDirent<string | Buffer> | null> {
+  read(): Promise<CvmfsDirent<string | Buffer> | null> {
+    const next = this.queue.then(() => this.readNext());
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async readNext(): Promise<CvmfsDirent<string | Buffer> | null> {
     this.check();
     while (this.buffered.length === 0) {
       if (!this.slices) {
