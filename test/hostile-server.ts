@@ -24,6 +24,7 @@ export type Behaviour =
   | 'portal' // 200 with an HTML page for every request (a captive portal)
   | 'redirect' // 302 to `redirectTo` + the same path
   | 'reset-after-headers' // headers, then a TCP reset
+  | 'data-reset-in-body' // manifest and the like right; an object's headers and 10 bytes, then at once a TCP reset
   | 'fin-mid-body' // half the body, then FIN, with Content-Length (the reader may be slow)
   | 'silent'; // accepts and never answers
 
@@ -134,6 +135,11 @@ export async function hostileServer(srvDir: string, behaviour: Behaviour, opts: 
         const half = data.subarray(0, Math.max(1, data.length >> 1));
         return void sock.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${half.length.toString(16)}\r\n`), half, Buffer.from('\r\n')]));
       }
+      case 'data-reset-in-body':
+        if (!path.includes('/data/')) return void sock.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${data.length}\r\n\r\n`), data]));
+        sock.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${data.length}\r\n\r\n`), data.subarray(0, 10)]));
+        await new Promise((r) => setImmediate(r));
+        return void sock.resetAndDestroy();
       case 'reset-after-headers':
         sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${data.length}\r\n\r\n`);
         await new Promise((r) => setTimeout(r, 5));

@@ -161,6 +161,9 @@ const broken: { b: Behaviour; cause: RegExp }[] = [
   { b: 'huge-headers', cause: /header/i },
   { b: 'portal', cause: /whitelist|format|signature|hash/i },
   { b: 'reset-after-headers', cause: /ECONNRESET|aborted|reset/i },
+  // The reset while the client opens its temporary file for the object: once an unhandled 'error' that ended the
+  // embedding process.
+  { b: 'data-reset-in-body', cause: /ECONNRESET|aborted|reset/i },
   { b: 'fin-mid-body', cause: /aborted|truncated|ECONNRESET|socket hang up/i },
   { b: 'silent', cause: /no answer|timed? ?out/i },
   { b: 'redirect', cause: /HTTP 302/ },

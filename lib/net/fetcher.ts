@@ -302,6 +302,10 @@ export class Fetcher {
       },
     });
     res.body.on('error', (e) => counted.destroy(e));
+    // A body that fails before its consumer reads (the connection reset right after the headers, while the consumer
+    // opens its temporary file) must not be an unhandled 'error' that ends the process: the stream keeps the error,
+    // and the consumer's read or pipeline throws it.
+    counted.on('error', () => undefined);
     res.body.pipe(counted);
     // curl's LOW_SPEED_LIMIT/TIME: under the limit for the whole timeout is a stall, even if bytes still drip in;
     // with no limit, a body that stops for the whole timeout still is.

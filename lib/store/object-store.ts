@@ -248,6 +248,9 @@ export class ObjectStore {
     const tmp = this.cache.tempPath();
     const hasher = createHasher(h.algorithm);
     const writeError = (e: unknown) => this.cacheWriteError(url, e);
+    // The body may fail while the sink opens (a tee of a shared cache passes errors on by destroying itself): it
+    // keeps the error for the loop below, never an unhandled 'error' event.
+    body.on('error', () => undefined);
     const sink = await BufferedSink.open(tmp, { compression, url, writeError, ...(sizeHint !== undefined ? { limit: sizeHint } : {}) });
     let committed = false;
     try {
