@@ -250,4 +250,27 @@ test('bigint stats, opendir and name encodings as node:fs gives them on the same
   assert.deepEqual(await repo.fs.realpath('dirlink', { encoding: 'buffer' }), Buffer.from('/sub/deep'));
   assert.equal(await repo.fs.realpath('dirlink', 'hex'), Buffer.from('/sub/deep').toString('hex'));
   assert.equal(await outcome(() => lib.readdir('sub', 'bogus' as never)), await outcome(() => nodeFs.readdir(join(ref, 'sub'), 'bogus' as never)));
+  // Options as Node takes them: null, wrong types, a signal.
+  for (const [name, call] of [
+    ['readdir null', (fs: typeof nodeFs, p: string) => fs.readdir(p, null as never)], ['opendir null', (fs: typeof nodeFs, p: string) => fs.opendir(p, null as never).then((d) => d.close())],
+    ['readdir 42', (fs: typeof nodeFs, p: string) => fs.readdir(p, 42 as never)], ['readlink true', (fs: typeof nodeFs, p: string) => fs.readlink(`${p}/../dirlink`, true as never)],
+    ['readFile aborted', (fs: typeof nodeFs, p: string) => fs.readFile(`${p}/deep/x`, { signal: AbortSignal.abort(new Error('mine')) })],
+    ['stat bigint 1', async (fs: typeof nodeFs, p: string) => typeof (await fs.stat(p, { bigint: 1 } as never)).size],
+  ] as const) {
+    assert.equal(await outcome(() => call(lib, 'sub')), await outcome(() => call(nodeFs, join(ref, 'sub'))), name);
+  }
+  const aborted = await repo.fs.readFile('one', { signal: AbortSignal.abort(new Error('mine')) }).catch((e: Error) => e);
+  assert.equal((aborted as { name: string }).name, 'AbortError');
+  assert.equal(((aborted as Error).cause as Error).message, 'mine');
+  // Dates as Node rounds them.
+  for (const p of ['one', 'nested', 'sub/deep/x']) assert.equal((await repo.fs.stat(p)).mtime.getTime(), (await nodeFs.stat(join(ref, p))).mtime.getTime(), p);
+  // A Dir closed while a read is under way finishes that read first; closeSync then refuses, callbacks are called.
+  const dir = await repo.fs.opendir('sub');
+  const first = dir.read();
+  assert.throws(() => dir.closeSync(), { code: 'ERR_DIR_CONCURRENT_OPERATION' });
+  const closing = dir.close();
+  assert.ok(await first, 'the read asked before the close');
+  await closing;
+  const viaCallback = await new Promise<string>((resolve) => { void repo.fs.opendir('sub').then((d) => d.read((err, e) => { void d.close(() => resolve(`${err} ${String(e?.name)}`)); })); });
+  assert.equal(viaCallback, 'null deep');
 });

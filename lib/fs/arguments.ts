@@ -40,10 +40,27 @@ export function outOfRange(name: string, range: string, received: unknown): Rang
 
 /** The names' encoding a call asks for (a string, or an options object's `encoding`), checked as Node checks it. */
 export function encodingArgument(options: unknown): BufferEncoding | 'buffer' | undefined {
-  const enc = typeof options === 'object' && options !== null ? (options as { encoding?: unknown }).encoding : options;
+  if (options !== undefined && options !== null && typeof options !== 'string' && typeof options !== 'object' && typeof options !== 'function') {
+    throw argError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "options" argument must be of type string or an instance of Object. Received ${describe(options)}`);
+  }
+  const enc = (typeof options === 'object' || typeof options === 'function') && options !== null ? (options as { encoding?: unknown }).encoding : options;
   if (enc === undefined || enc === null) return undefined;
   if (enc === 'buffer' || (typeof enc === 'string' && Buffer.isEncoding(enc))) return enc as BufferEncoding | 'buffer';
   throw argError(TypeError, 'ERR_INVALID_ARG_VALUE', `The argument 'encoding' is invalid encoding. Received ${typeof enc === 'string' ? `'${enc}'` : String(enc)}`);
+}
+
+/**
+ * Node's AbortError for a call given an aborted signal (`code` ABORT_ERR, the signal's reason as its cause), as
+ * node:fs/promises rejects with; ERR_INVALID_ARG_TYPE for a signal that is no AbortSignal.
+ */
+export function abortError(signal: unknown): Error {
+  if (!(signal instanceof AbortSignal)) {
+    return argError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "options.signal" property must be an instance of AbortSignal. Received ${describe(signal)}`);
+  }
+  const e = new Error('The operation was aborted', { cause: signal.reason });
+  e.name = 'AbortError';
+  Object.defineProperty(e, 'code', { value: 'ABORT_ERR', enumerable: true, writable: true, configurable: true });
+  return e;
 }
 
 function describe(v: unknown): string {

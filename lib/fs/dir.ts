@@ -38,10 +38,18 @@ export class CvmfsDir {
   /** Reads one after another, as Node's Dir queues them: two at once would both step the same slice. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  /** The next entry (hidden ones are left out, as readdir leaves them out), or null when there is none left. */
-  read(): Promise<CvmfsDirent<string | Buffer> | null> {
-    const next = this.queue.then(() => this.readNext());
+  /** Reads not yet finished: closeSync refuses to close under them, as Node's does. */
+  private pendingReads = 0;
+
+  /**
+   * The next entry (hidden ones are left out, as readdir leaves them out), or null when there is none left; with a
+   * callback, as Node's `dir.read(cb)`.
+   */
+  read(callback?: (err: Error | null, dirent?: CvmfsDirent<string | Buffer> | null) => void): Promise<CvmfsDirent<string | Buffer> | null> {
+    this.pendingReads++;
+    const next = this.queue.then(() => this.readNext()).finally(() => { this.pendingReads--; });
     this.queue = next.catch(() => undefined);
+    if (callback) next.then((d) => callback(null, d), (e: Error) => callback(e));
     return next;
   }
 
@@ -69,13 +77,25 @@ export class CvmfsDir {
     return this.buffered.shift()!;
   }
 
-  /** Closes the handle; a second close, or a read after it, fails with ERR_DIR_CLOSED as Node's does. */
-  async close(): Promise<void> {
-    this.closeSync();
+  /**
+   * Closes the handle once the reads asked before are done; a second close, or a read after it, fails with
+   * ERR_DIR_CLOSED as Node's does. With a callback, as Node's `dir.close(cb)`.
+   */
+  close(callback?: (err: Error | null) => void): Promise<void> {
+    const done = this.closed ? Promise.reject(argError(Error, 'ERR_DIR_CLOSED', 'Directory handle was closed')) : this.queue.then(() => this.shut());
+    this.queue = done.catch(() => undefined);
+    if (callback) done.then(() => callback(null), (e: Error) => callback(e));
+    return done;
   }
 
-  /** Same as {@link close}: nothing to wait for. */
+  /** Closes at once; ERR_DIR_CONCURRENT_OPERATION while a read is under way, as Node's. */
   closeSync(): void {
+    this.check();
+    if (this.pendingReads > 0) throw argError(Error, 'ERR_DIR_CONCURRENT_OPERATION', 'Cannot do synchronous work on directory handle with concurrent asynchronous operations');
+    this.shut();
+  }
+
+  private shut(): void {
     this.check();
     this.closed = true;
     this.buffered.length = 0;
@@ -87,7 +107,7 @@ export class CvmfsDir {
     try {
       for (let e = await this.read(); e; e = await this.read()) yield e;
     } finally {
-      if (!this.closed) this.closeSync();
+      if (!this.closed) this.shut();
     }
   }
 
@@ -96,6 +116,6 @@ export class CvmfsDir {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    if (!this.closed) this.closeSync();
+    if (!this.closed) await this.close();
   }
 }

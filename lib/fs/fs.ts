@@ -10,7 +10,7 @@ import type { ObjectStore } from '../store/object-store.js';
 import { ContentReader, type PieceFile } from './content.js';
 import type { Entry } from './entry.js';
 import { CvmfsFileHandle, streamRange, type ReadStreamOptions } from './file-handle.js';
-import { encodingArgument, integerArgument, pathArgument } from './arguments.js';
+import { abortError, encodingArgument, integerArgument, pathArgument } from './arguments.js';
 import { CvmfsDir } from './dir.js';
 import { changeError, changesFile, makeError, openError, openFlags, removeError } from './read-only.js';
 import { magicNames, magicValue, type MagicContext, type MagicVisibility } from './magic-xattrs.js';
@@ -64,12 +64,19 @@ export interface AbortOptions {
   signal?: AbortSignal;
 }
 
-/** `p`, or an AbortError as soon as `signal` fires. */
+/** `p`, or Node's AbortError as soon as `signal` fires. */
 function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p;
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  if (signal === undefined) return p;
+  if (!(signal instanceof AbortSignal)) {
+    p.catch(() => undefined);
+    return Promise.reject(abortError(signal));
+  }
+  if (signal.aborted) {
+    p.catch(() => undefined);
+    return Promise.reject(abortError(signal));
+  }
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
+    const onAbort = () => reject(abortError(signal));
     signal.addEventListener('abort', onAbort, { once: true });
     p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e as Error); });
   });
@@ -132,7 +139,8 @@ export class CvmfsFs {
    * Like fs.promises.opendir: a directory handle that reads `bufferSize` entries at a time, so that going through
    * a large directory holds a slice of it, not the listing. Hidden entries are not listed.
    */
-  async opendir(path: PathLike, options: OpendirOptions = {}): Promise<CvmfsDir> {
+  async opendir(path: PathLike, options: OpendirOptions | null = {}): Promise<CvmfsDir> {
+    options ??= {};
     const encoding = encodingArgument(options);
     const bufferSize = options.bufferSize === undefined ? 32 : integerArgument(options.bufferSize, 'options.bufferSize', 1, 4294967295);
     const p = pathArgument(path);
@@ -148,14 +156,15 @@ export class CvmfsFs {
   async readdir(path: PathLike, options: ({ withFileTypes?: false; encoding: 'buffer' } & ReaddirOptions) | 'buffer'): Promise<Buffer[]>;
   async readdir(path: PathLike, options?: ({ withFileTypes?: false } & ReaddirOptions) | BufferEncoding): Promise<string[]>;
   async readdir(path: PathLike, options?: ReaddirOptions | BufferEncoding | 'buffer'): Promise<string[] | Buffer[] | CvmfsDirent<string | Buffer>[]> {
-    const signal = typeof options === 'object' ? options.signal : undefined;
+    const o: ReaddirOptions = typeof options === 'object' && options !== null ? options : {};
+    const signal = o.signal;
     const encoding = encodingArgument(options);
     const top = pathArgument(path);
     const dir = await this.entry(top, true, 'scandir', signal);
     if (dir.type !== 'dir') throw fsError('ENOTDIR', 'scandir', top);
     // `recursive`: every entry below, named relative to `path`, directories listed before what they hold
     // (symlinks to directories are not followed), as node:fs does.
-    const recursive = typeof options === 'object' && options.recursive === true;
+    const recursive = o.recursive === true;
     const found: Array<{ rel: string; parent: string; e: Entry }> = [];
     const pending: Array<{ rel: string; dir: Entry }> = [{ rel: '', dir }];
     while (pending.length > 0) {
@@ -168,7 +177,7 @@ export class CvmfsFs {
         if (recursive && e.type === 'dir') pending.push({ rel: name, dir: await this.entry(`${top.replace(/\/+$/, '')}/${name}`, false, 'scandir', signal) });
       }
     }
-    if (typeof options === 'object' && options.withFileTypes) return found.map(({ parent, e }) => new CvmfsDirent(nameAs(e.name, encoding), parent, e.mode));
+    if (o.withFileTypes) return found.map(({ parent, e }) => new CvmfsDirent(nameAs(e.name, encoding), parent, e.mode));
     return found.map(({ rel }) => nameAs(rel, encoding)) as string[] | Buffer[];
   }
 
@@ -190,7 +199,7 @@ export class CvmfsFs {
   async readlink(path: PathLike, options: (AbortOptions & { encoding: 'buffer' }) | 'buffer'): Promise<Buffer>;
   async readlink(path: PathLike, options?: (AbortOptions & { encoding?: BufferEncoding | 'buffer' | null }) | BufferEncoding | 'buffer' | null): Promise<string | Buffer> {
     const encoding = encodingArgument(options);
-    const e = await this.entry(path, false, 'readlink', typeof options === 'object' ? options?.signal : undefined);
+    const e = await this.entry(path, false, 'readlink', typeof options === 'object' && options !== null ? options.signal : undefined);
     if (e.type !== 'symlink') throw fsError('EINVAL', 'readlink', pathArgument(path), 'not a symbolic link');
     return nameAs(e.target!, encoding);
   }
@@ -200,7 +209,7 @@ export class CvmfsFs {
   async realpath(path: PathLike, options: (AbortOptions & { encoding: 'buffer' }) | 'buffer'): Promise<Buffer>;
   async realpath(path: PathLike, options?: (AbortOptions & { encoding?: BufferEncoding | 'buffer' | null }) | BufferEncoding | 'buffer' | null): Promise<string | Buffer> {
     const encoding = encodingArgument(options);
-    const e = await this.entry(path, true, 'realpath', typeof options === 'object' ? options?.signal : undefined);
+    const e = await this.entry(path, true, 'realpath', typeof options === 'object' && options !== null ? options.signal : undefined);
     path = pathArgument(path);
     const mount = `/cvmfs/${this.b.fqrn}`;
     const inMount = path === mount || path.startsWith(mount + '/');
@@ -233,8 +242,8 @@ export class CvmfsFs {
    * Like fs.promises.open, read-only: flags that would change the file fail as on a read-only mount (EROFS, or
    * first ENOENT, EEXIST, EISDIR); O_CREAT alone opens an existing file.
    */
-  async open(path: PathLike, flags: string | number = 'r', options: AbortOptions = {}): Promise<CvmfsFileHandle> {
-    const f = openFlags(flags);
+  async open(path: PathLike, flags: string | number | null = 'r', options: AbortOptions = {}): Promise<CvmfsFileHandle> {
+    const f = openFlags(flags ?? 'r');
     if (changesFile(f)) {
       const err = await abortable(openError(this.lookup, pathArgument(path), f), options.signal);
       if (err) throw err;

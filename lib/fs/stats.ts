@@ -56,11 +56,11 @@ export class CvmfsStats extends TypedByMode {
     this.atimeMs = this.mtimeMs = this.ctimeMs = this.birthtimeMs = ms;
   }
 
-  get atime(): Date { return new Date(this.atimeMs); }
-  get mtime(): Date { return new Date(this.mtimeMs); }
-  get ctime(): Date { return new Date(this.ctimeMs); }
-  get birthtime(): Date { return new Date(this.birthtimeMs); }
-
+  // Node rounds the milliseconds for its Dates (Date itself would cut them).
+  get atime(): Date { return new Date(Math.round(this.atimeMs)); }
+  get mtime(): Date { return new Date(Math.round(this.mtimeMs)); }
+  get ctime(): Date { return new Date(Math.round(this.ctimeMs)); }
+  get birthtime(): Date { return new Date(Math.round(this.birthtimeMs)); }
 }
 
 /**
@@ -117,7 +117,7 @@ export class CvmfsBigIntStats extends TypedByMode {
 
 /** Stats of an entry, as numbers or, with `bigint`, as bigints. */
 export function statsOf(e: Entry, bigint: boolean | undefined): CvmfsStats | CvmfsBigIntStats {
-  return bigint ? new CvmfsBigIntStats(e) : new CvmfsStats(e);
+  return bigint === true ? new CvmfsBigIntStats(e) : new CvmfsStats(e);
 }
 
 /** Mirrors `fs.Dirent`. The name is a string, or its bytes when the listing was asked for with `encoding: 'buffer'`. */

@@ -288,7 +288,11 @@ export class Fetcher {
     this.latencies[this.latencyAt++ % 16] = nowMs() - asked;
     if (res.status < 200 || res.status > 299 || (range && !rangeAnswered(res.status, res.headers['content-range'], range))) {
       res.body.destroy();
-      throw new HttpStatusError(res.status, url, res.headers);
+      const e = new HttpStatusError(res.status, url, res.headers);
+      if (range && res.status >= 200 && res.status <= 299) {
+        e.message += ` where bytes ${range[0]}-${range[1]} were asked for (206 with that Content-Range; got ${res.headers['content-range'] ?? 'none'})`;
+      }
+      throw e;
     }
     // The length on the wire; a body a proxy encoded is checked by its hash alone.
     const expected = res.headers['content-encoding'] ? NaN : Number(res.headers['content-length'] ?? NaN);

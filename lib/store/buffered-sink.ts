@@ -193,7 +193,7 @@ export class BufferedSink {
   private async advance(n: number): Promise<void> {
     this.off += n;
     if (this.o.limit !== undefined && this.pos + this.off > this.o.limit) {
-      throw ioError('decompression', `${this.o.url} decompresses to more than the ${this.o.limit} bytes the catalog gives`);
+      throw ioError('decompression', `${this.o.url} ${this.o.compression === 'zlib' ? 'decompresses to' : 'holds'} more than the ${this.o.limit} bytes the catalog gives`);
     }
     if (this.off === BUFFER_BYTES) await this.flush();
   }

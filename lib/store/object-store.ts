@@ -300,7 +300,7 @@ export class ObjectStore {
         // The catalog gives the size: a body that inflates past it (a zlib bomb) stops here, not on a full disk.
         keptBytes += chunk.length;
         if (sizeHint !== undefined && keptBytes > sizeHint) {
-          cb(ioError('decompression', `${url} decompresses to more than the ${sizeHint} bytes the catalog gives`));
+          cb(ioError('decompression', `${url} ${compression === 'zlib' ? 'decompresses to' : 'holds'} more than the ${sizeHint} bytes the catalog gives`));
           return;
         }
         kept.update(chunk);
