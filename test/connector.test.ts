@@ -68,10 +68,26 @@ async function publishSoftware(): Promise<{ dir: string; key: string }> {
   mkdirSync(join(src, 'bin'), { recursive: true });
   execFileSync('gcc', ['-o', join(src, 'bin/own-loader'), join(src, 'c/args.c'), `-Wl,--dynamic-linker=/cvmfs/${SW}/lib/ld.so`]);
   w('bin/own-script', `#!/cvmfs/${SW}/bin/own-loader -x\necho not run by a shell\n`);
+  // Nested #!: a script whose interpreter is a script whose interpreter is a program with its loader there.
+  w('bin/wrapper-interp', `#!/cvmfs/${SW}/bin/own-loader -y\n`);
+  w('bin/nested', `#!/cvmfs/${SW}/bin/wrapper-interp\n`);
+  chmodSync(join(src, 'bin/wrapper-interp'), 0o755);
+  chmodSync(join(src, 'bin/nested'), 0o755);
+  // A program found through a symlink whose libraries are found by $ORIGIN of the file itself (bin/x ->
+  // ../libexec/x/bin/x), and a link that climbs above the top and comes back in (../../<fqrn>/bin).
+  w('c/greet2.c', 'const char *greet2(void) { return "greet2 via $ORIGIN"; }\n');
+  w('c/origin.c', '#include <stdio.h>\nconst char *greet2(void);\nint main(void) { puts(greet2()); return 0; }\n');
+  mkdirSync(join(src, 'libexec/tool/lib'), { recursive: true });
+  mkdirSync(join(src, 'libexec/tool/bin'), { recursive: true });
+  execFileSync('gcc', ['-shared', '-fPIC', '-o', join(src, 'libexec/tool/lib/libgreet2.so'), join(src, 'c/greet2.c')]);
+  execFileSync('gcc', ['-o', join(src, 'libexec/tool/bin/origin'), join(src, 'c/origin.c'), `-L${join(src, 'libexec/tool/lib')}`, '-lgreet2',
+    '-Wl,-rpath,$ORIGIN/../lib', `-Wl,--dynamic-linker=/cvmfs/${SW}/lib/ld.so`]);
+  symlinkSync('../libexec/tool/bin/origin', join(src, 'bin/origin'));
   // Symlinks that lead out of /cvmfs, into a directory of the test's: a mount lets programs write there through them.
   mkdirSync(join(src, 'links'), { recursive: true });
   symlinkSync(OUTWARD, join(src, 'links/outdir'));
   symlinkSync(join(OUTWARD, 'f.txt'), join(src, 'links/outfile'));
+  symlinkSync(`../../${SW}/bin`, join(src, 'links/upback'));
   chmodSync(join(src, 'bin/own-script'), 0o755);
   const out = join(tempDir('ucvmfs-sw-'), 'repo');
   const r = await publish(src, { fqrn: SW, out });
@@ -803,9 +819,12 @@ layered('a program whose loader (PT_INTERP) is under /cvmfs runs, argv[0] kept; 
     `printf '#!/%s -x\\necho never\\n' /${S}/bin/own-loader > ${out}/script && chmod +x ${out}/script && ${out}/script b; echo "rc=$?"`,
     `cd ${out} && ./script c; echo "rc=$?"`,
     `printf '#!/bin/sh\\necho plain $0\\n' > ${out}/plain && chmod +x ${out}/plain && ./plain`,
+    `${S}/bin/nested arg; echo "rc=$?"`, `${S}/bin/origin`, `${S}/links/upback/origin`,
   ].join('; '));
   assert.equal(outside.stdout.toString(), [`argv0=${out}/prog a`, 'rc=7', `argv0=//${S}/bin/own-loader -x ${out}/script b`, 'rc=7',
-    `argv0=//${S}/bin/own-loader -x ./script c`, 'rc=7', 'plain ./plain', ''].join('\n'), outside.stderr);
+    `argv0=//${S}/bin/own-loader -x ./script c`, 'rc=7', 'plain ./plain',
+    `argv0=${S}/bin/own-loader -y ${S}/bin/wrapper-interp ${S}/bin/nested arg`, 'rc=7', 'greet2 via $ORIGIN', 'greet2 via $ORIGIN',
+    ''].join('\n'), outside.stderr);
 });
 
 layered('ordinary file commands outside /cvmfs behave as without ucvmfs: cp, mv, install and ln -f onto existing names, ln -sfn, O_PATH|O_DIRECTORY of a file is ENOTDIR', async () => {

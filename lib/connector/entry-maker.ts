@@ -45,6 +45,18 @@ export function inWritable(dir: string, change: () => void): void {
   }
 }
 
+/** Whether a relative target, followed from a directory `depth` levels below a repository's top, never climbs above it. */
+function staysBelowTop(depth: number, target: string): boolean {
+  for (const c of target.split('/')) {
+    if (c === '..') {
+      if (--depth < 0) return false;
+    } else if (c !== '' && c !== '.') {
+      depth++;
+    }
+  }
+  return true;
+}
+
 /** Marks a target the shadow tree wrote in place of an absolute `/cvmfs` one; the tracer translates it back. */
 export const REWRITTEN_LINK_MARK = './/';
 
@@ -172,9 +184,11 @@ export class EntryMaker {
         }
         if (old && !old.isFile()) rmSync(p, { force: true, recursive: true });
         if (!old || !old.isFile()) racing(() => closeSync(openSync(p, 'wx', 0o600)));
-        // Never shorter: another process may have written the content already (same size, so a no-op then).
-        if (!old || old.size !== e.size) truncateSync(p, e.size);
+        // Writable first: another job that made the name may have made it read-only since we looked (truncating by
+        // path opens it for writing: EACCES). Then sized, seen anew: never shorter, as another process may have
+        // written the content already (same size, so a no-op then).
         chmodSync(p, 0o600);
+        if (lstatSync(p).size !== e.size) truncateSync(p, e.size);
         this.setAttributes(path, e);
         chmodSync(p, shadowMode(e.mode));
         setTimes(p, t);
@@ -249,8 +263,10 @@ export class EntryMaker {
       abs = target;
     } else {
       abs = posix.resolve(posix.join(VIRTUAL_ROOT, fqrn, ...parts), target);
-      // Within the repository a relative target works as it is.
-      if (abs === posix.join(VIRTUAL_ROOT, fqrn) || abs.startsWith(posix.join(VIRTUAL_ROOT, fqrn) + '/')) return target;
+      // Within the repository a relative target works as it is, unless it climbs above the repository's top on
+      // the way (`../../<fqrn>/x`): in the shadow tree the top's parent is another directory.
+      const within = abs === posix.join(VIRTUAL_ROOT, fqrn) || abs.startsWith(posix.join(VIRTUAL_ROOT, fqrn) + '/');
+      if (within && staysBelowTop(parts.length, target)) return target;
       if (!underVirtualRoot(abs)) return abs;
     }
     const rest = abs.slice(VIRTUAL_ROOT.length + 1);

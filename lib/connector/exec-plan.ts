@@ -24,7 +24,7 @@ export const ARGV0 = '\x01';
 export const AS_GIVEN = '\x02';
 
 /** The format of plans as kept in the shadow tree: plans of another format are made anew, not run. */
-export const PLAN_FORMAT = 'as-given';
+export const PLAN_FORMAT = 'as-given-resolved';
 
 /** Splits the first line of a script into interpreter and optional argument, as Linux does. */
 export function parseShebang(head: Buffer): [string, string] | null {
@@ -77,7 +77,9 @@ export class ExecPlanner {
     } finally {
       await fh.close();
     }
-    return this.planOf(head, interp, path, true);
+    // The loader gets the program's own path, not a symlink's: glibc takes $ORIGIN from the path it is given,
+    // where the kernel gives the file itself (`bin/x -> ../lib/x/bin/x` with `$ORIGIN/../lib` runpaths).
+    return this.planOf(head, interp, interp === undefined ? path : `/cvmfs/${repo.fqrn}${inRepo === '/' ? '' : inRepo}`, true);
   }
 
   /**
@@ -119,25 +121,35 @@ export class ExecPlanner {
     }
     const sb = parseShebang(head);
     if (!sb) return [];
-    const [interpreter, arg] = sb;
-    const inRoot = posix.normalize(interpreter);
-    if (!always && !underVirtualRoot(inRoot)) return [];
+    if (!always && !underVirtualRoot(posix.normalize(sb[0]))) return [];
     // argv as the kernel makes it (the interpreter as the line writes it); executed, the /cvmfs form of it.
-    const tail = [interpreter, ...(arg ? [arg] : []), AS_GIVEN];
-    // The interpreter may itself need a loader under /cvmfs (a python of EESSI's): then that runs first.
-    const loader = await this.loaderPlan(await this.interpreterUnderRoot(inRoot), interpreter);
-    return loader ? [...loader, ...tail] : [underVirtualRoot(inRoot) ? inRoot : interpreter, ...tail];
+    let tail = [sb[0], ...(sb[1] ? [sb[1]] : []), AS_GIVEN];
+    for (let cur = sb[0], depth = 0; ; depth++) {
+      const inRoot = posix.normalize(cur);
+      const found = underVirtualRoot(inRoot) ? await this.headUnderRoot(inRoot) : undefined;
+      const inner = found && found.interp === undefined && depth < 4 ? parseShebang(found.head) : null;
+      if (!inner) {
+        // The interpreter may itself need a loader under /cvmfs (a python of EESSI's): then that runs first.
+        const loader = await this.loaderPlan(found?.interp, cur);
+        return loader ? [...loader, ...tail] : [underVirtualRoot(inRoot) ? inRoot : cur, ...tail];
+      }
+      // The interpreter is a script itself: the kernel runs that one's interpreter with it (up to 4 deep), which
+      // it would look for on the host when it lies under /cvmfs.
+      tail = [inner[0], ...(inner[1] ? [inner[1]] : []), ...tail];
+      cur = inner[0];
+    }
   }
 
-  /** The loader (PT_INTERP) of a program under /cvmfs, made ready in the shadow tree with the program. */
-  private async interpreterUnderRoot(program: string): Promise<string | undefined> {
-    if (!underVirtualRoot(program)) return undefined;
+  /** The first bytes and loader (PT_INTERP) of a program under /cvmfs, made ready in the shadow tree. */
+  private async headUnderRoot(program: string): Promise<{ head: Buffer; interp: string | undefined } | undefined> {
     await this.deps.prepare('o', program);
     const place = await this.deps.walk(program, true);
     if (!place?.repo || place.entry?.type !== 'file') return undefined;
     const fh = await place.repo.fs.open('/' + place.parts.join('/'));
     try {
-      return await interpreterOf(fh);
+      let head = Buffer.alloc(SHEBANG_MAX);
+      head = head.subarray(0, (await fh.read(head, 0, SHEBANG_MAX, 0)).bytesRead);
+      return { head, interp: head.length >= 4 && head.readUInt32BE(0) === 0x7f454c46 ? await interpreterOf(fh) : undefined };
     } finally {
       await fh.close();
     }
