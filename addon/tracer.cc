@@ -96,13 +96,13 @@ struct Options {
 
 // What must happen at the exit of a call.
 struct Pending {
-  enum { None, SetErrno, TranslateBuf, SetValue, PatchMode, HideModeXattr, ReadOnlyFs } what = None;
+  enum { None, SetErrno, TranslateBuf, SetValue, PatchMode, HideModeXattr, ReadOnlyFs, ShowExe } what = None;
   long err = 0;
   uint64_t buf = 0, size = 0;
   bool getcwd = false;
   std::string link;  // readlink: the link as the tracer can name it, to re-read an answer the buffer cut short
   std::string linkDir;  // readlink under /cvmfs: the link's directory, as a /cvmfs path
-  std::string value;    // getxattr of a magic attribute: the value to hand back
+  std::string value;    // getxattr of a magic attribute: the value to hand back; ShowExe: the program's path
   unsigned mode = 0;    // PatchMode: the stored mode's permission bits
   bool statx = false;   // PatchMode: buf is a struct statx (else a struct stat)
 };
@@ -855,6 +855,32 @@ class Tracer {
   }
 
   // A name the tracer itself can readlink for the tracee's argument: its own /proc/self is not the tracee's.
+  // For `/proc/<n>/exe` of a process the tracer started through its loader under /cvmfs (`<loader> --argv0 <argv0>
+  // <program> ...`, as exec plans run it, the exe being the loader in the shadow tree): the program's path. "" else.
+  std::string ShownExe(const std::string& link) {
+    if (link.compare(0, 6, "/proc/") != 0 || link.size() < 11 || link.compare(link.size() - 4, 4, "/exe") != 0) return "";
+    std::string dir = link.substr(0, link.size() - 4);
+    if (dir.find_first_not_of("0123456789", 6) != std::string::npos) return "";
+    char exe[PATH_MAX + 1];
+    ssize_t n = readlink(link.c_str(), exe, PATH_MAX);
+    if (n <= 0 || !InShadowArea(std::string(exe, (size_t)n))) return "";
+    int fd = open((dir + "/cmdline").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return "";
+    char buf[3 * PATH_MAX];
+    ssize_t m = read(fd, buf, sizeof buf);
+    close(fd);
+    if (m <= 0) return "";
+    std::vector<std::string> args;
+    for (ssize_t i = 0, start = 0; i < m && args.size() < 4; i++) {
+      if (buf[i] == 0) {
+        args.emplace_back(buf + start, (size_t)(i - start));
+        start = i + 1;
+      }
+    }
+    if (args.size() < 4 || args[1] != "--argv0" || !Under(Normalize(args[0]), kVirtual) || args[3].empty() || args[3][0] != '/') return "";
+    return args[3];
+  }
+
   std::string LinkName(pid_t pid, const Regs& r, const CallInfo* c, const std::string& s) {
     std::string p = std::to_string(pid);
     if (s.compare(0, 11, "/proc/self/") == 0) return "/proc/" + p + s.substr(10);
@@ -1140,6 +1166,14 @@ class Tracer {
     }
     if (faultTracer_ && Under(s, kVirtual)) throw std::runtime_error("injected fault (UCVMFS_TEST_FAULT=tracer)");
     std::string virt = Classify(pid, r, c->dirfd, s, &rw);
+    if (c->kind == Kind::Exec && virt.empty() && s.compare(0, 6, "/proc/") == 0) {
+      // Re-executing itself through /proc/self/exe, a program started through its loader would start the loader.
+      std::string shown = ShownExe(LinkName(pid, r, c, s));
+      if (!shown.empty()) {
+        s = shown;
+        virt = Classify(pid, r, -1, s, &rw);
+      }
+    }
     nofollow_ = c->kind == Kind::Readlink || nr == __NR_lgetxattr || nr == __NR_llistxattr ||
                 (nr == __NR_newfstatat && (r.Arg(3) & AT_SYMLINK_NOFOLLOW)) || (nr == __NR_statx && (r.Arg(2) & AT_SYMLINK_NOFOLLOW));
 #ifdef __NR_lstat
@@ -1177,6 +1211,15 @@ class Tracer {
       int dirfd = c->dirfd < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd);
       // Judged on what the kernel will get: a path rewritten absolute (`/cvmfs/../<elsewhere>`) names its own place.
       if (writes && TargetsShadow(pid, rw.empty() ? dirfd : AT_FDCWD, rw.empty() ? s : rw, follow)) return FailNow(pid, r, EROFS);
+    }
+    if (virt.empty() && c->kind == Kind::Readlink && s.compare(0, 6, "/proc/") == 0) {
+      // A program the tracer started through its loader under /cvmfs: its exe is the loader, where the kernel would
+      // show the program (the JVM finds its home from it).
+      std::string shown = ShownExe(LinkName(pid, r, c, s));
+      if (!shown.empty()) {
+        pending_[pid] = Pending{Pending::ShowExe, 0, r.Arg(c->path + 1), r.Arg(c->path + 2), false, {}, {}, shown};
+        return true;
+      }
     }
     if (virt.empty() && c->kind == Kind::Readlink && (s.compare(0, 6, "/proc/") == 0 || s.compare(0, 5, "/dev/") == 0)) {
       // /proc/<pid>/cwd, exe, fd/N, ... reveal shadow paths: translate the answer.
@@ -1449,6 +1492,13 @@ class Tracer {
         f |= ST_RDONLY | ST_NOSUID | ST_NODEV;
         WriteMem(pid, at, &f, sizeof f);
       }
+      return;
+    }
+    if (p.what == Pending::ShowExe) {
+      if (r.Ret() <= 0) return;
+      size_t m = p.value.size() < p.size ? p.value.size() : (size_t)p.size;
+      r.SetRet(WriteMem(pid, p.buf, p.value.data(), m) ? (long)m : -EFAULT);
+      r.Store();
       return;
     }
     if (p.what == Pending::SetValue) {

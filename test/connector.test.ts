@@ -83,6 +83,9 @@ async function publishSoftware(): Promise<{ dir: string; key: string }> {
   execFileSync('gcc', ['-o', join(src, 'libexec/tool/bin/origin'), join(src, 'c/origin.c'), `-L${join(src, 'libexec/tool/lib')}`, '-lgreet2',
     '-Wl,-rpath,$ORIGIN/../lib', `-Wl,--dynamic-linker=/cvmfs/${SW}/lib/ld.so`]);
   symlinkSync('../libexec/tool/bin/origin', join(src, 'bin/origin'));
+  // A program that reads /proc/self/exe and re-executes itself through it (as the JVM and many launchers do).
+  w('c/self.c', '#include <stdio.h>\n#include <unistd.h>\nint main(int c, char **v) { char b[4096]; ssize_t n = readlink("/proc/self/exe", b, sizeof b - 1); b[n > 0 ? n : 0] = 0; printf("exe=%s argv0=%s%s\\n", b, v[0], c > 1 ? " child" : ""); fflush(stdout); if (c == 1) { char *a[] = { v[0], "child", 0 }; execv("/proc/self/exe", a); perror("execv"); return 1; } return 0; }\n');
+  execFileSync('gcc', ['-o', join(src, 'bin/selfexe'), join(src, 'c/self.c'), `-Wl,--dynamic-linker=/cvmfs/${SW}/lib/ld.so`]);
   // Symlinks that lead out of /cvmfs, into a directory of the test's: a mount lets programs write there through them.
   mkdirSync(join(src, 'links'), { recursive: true });
   symlinkSync(OUTWARD, join(src, 'links/outdir'));
@@ -820,11 +823,13 @@ layered('a program whose loader (PT_INTERP) is under /cvmfs runs, argv[0] kept; 
     `cd ${out} && ./script c; echo "rc=$?"`,
     `printf '#!/bin/sh\\necho plain $0\\n' > ${out}/plain && chmod +x ${out}/plain && ./plain`,
     `${S}/bin/nested arg; echo "rc=$?"`, `${S}/bin/origin`, `${S}/links/upback/origin`,
+    `${S}/bin/selfexe`, `cp ${S}/bin/selfexe ${out}/selfexe && cd ${out} && ./selfexe`,
   ].join('; '));
   assert.equal(outside.stdout.toString(), [`argv0=${out}/prog a`, 'rc=7', `argv0=//${S}/bin/own-loader -x ${out}/script b`, 'rc=7',
     `argv0=//${S}/bin/own-loader -x ./script c`, 'rc=7', 'plain ./plain',
     `argv0=${S}/bin/own-loader -y ${S}/bin/wrapper-interp ${S}/bin/nested arg`, 'rc=7', 'greet2 via $ORIGIN', 'greet2 via $ORIGIN',
-    ''].join('\n'), outside.stderr);
+    `exe=${S}/bin/selfexe argv0=${S}/bin/selfexe`, `exe=${S}/bin/selfexe argv0=${S}/bin/selfexe child`,
+    `exe=${out}/selfexe argv0=./selfexe`, `exe=${out}/selfexe argv0=./selfexe child`, ''].join('\n'), outside.stderr);
 });
 
 layered('ordinary file commands outside /cvmfs behave as without ucvmfs: cp, mv, install and ln -f onto existing names, ln -sfn, O_PATH|O_DIRECTORY of a file is ENOTDIR', async () => {

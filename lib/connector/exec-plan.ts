@@ -8,7 +8,8 @@ import type { Repository } from '../repository.js';
 import { elfInterpreter } from './elf.js';
 import { underVirtualRoot } from './virtual-root.js';
 import { open } from 'node:fs/promises';
-import { nativePath } from '../format/byte-names.js';
+import { decodeName, nativePath } from '../format/byte-names.js';
+import { realpathSync } from 'node:fs';
 import { posix } from 'node:path';
 
 /** The kernel reads at most this much of a `#!` line (BINPRM_BUF_SIZE). */
@@ -106,7 +107,16 @@ export class ExecPlanner {
     }
     const named = interp ?? parseShebang(head)?.[0];
     if (!named || !underVirtualRoot(posix.normalize(named))) return [];
-    return this.planOf(head, interp === undefined ? undefined : posix.normalize(interp), AS_GIVEN, false);
+    // An ELF's loader gets the file's own absolute path: $ORIGIN, and /proc/self/exe as the tracer shows it.
+    let program = AS_GIVEN;
+    if (interp !== undefined) {
+      try {
+        program = decodeName(Buffer.from(realpathSync(nativePath(real), { encoding: 'buffer' })));
+      } catch {
+        // as given, then
+      }
+    }
+    return this.planOf(head, interp === undefined ? undefined : posix.normalize(interp), program, false);
   }
 
   /**
