@@ -94,6 +94,24 @@ struct Options {
   std::vector<int> fds, closed;
 };
 
+// Gives a soft limit back (the caller's, which Node or the front raised), capped by the hard one.
+static void SetSoftLimit(int resource, rlim_t soft) {
+  struct rlimit lim;
+  if (getrlimit(resource, &lim) != 0) return;
+  lim.rlim_cur = lim.rlim_max != RLIM_INFINITY && (soft == RLIM_INFINITY || soft > lim.rlim_max) ? lim.rlim_max : soft;
+  setrlimit(resource, &lim);
+}
+
+// A soft limit handed over as text ("inf" or decimal): whether it was there and well formed, and its value.
+static bool LimitOption(const Napi::Object& o, const char* name, rlim_t* value) {
+  if (!o.Has(name)) return false;
+  std::string n = o.Get(name).ToString().Utf8Value();
+  bool digits = !n.empty() && n.size() <= 19 && n.find_first_not_of("0123456789") == std::string::npos;
+  if (n != "inf" && !digits) return false;
+  *value = n == "inf" ? RLIM_INFINITY : (rlim_t)std::stoull(n, nullptr, 10);
+  return true;
+}
+
 // What must happen at the exit of a call.
 struct Pending {
   enum { None, SetErrno, TranslateBuf, SetValue, PatchMode, HideModeXattr, ReadOnlyFs, ShowExe } what = None;
@@ -1573,15 +1591,8 @@ class Tracer {
       for (int s = 1; s < NSIG && s <= 64; s++)
         if (o_.blocked >> (s - 1) & 1) sigaddset(&mask, s);
       sigprocmask(SIG_SETMASK, &mask, nullptr);
-      struct rlimit lim;
-      if (o_.nofileSet && getrlimit(RLIMIT_NOFILE, &lim) == 0) {
-        lim.rlim_cur = lim.rlim_max != RLIM_INFINITY && (o_.nofile == RLIM_INFINITY || o_.nofile > lim.rlim_max) ? lim.rlim_max : o_.nofile;
-        setrlimit(RLIMIT_NOFILE, &lim);
-      }
-      if (o_.fsizeSet && getrlimit(RLIMIT_FSIZE, &lim) == 0) {
-        lim.rlim_cur = lim.rlim_max != RLIM_INFINITY && (o_.fsize == RLIM_INFINITY || o_.fsize > lim.rlim_max) ? lim.rlim_max : o_.fsize;
-        setrlimit(RLIMIT_FSIZE, &lim);
-      }
+      if (o_.nofileSet) SetSoftLimit(RLIMIT_NOFILE, o_.nofile);
+      if (o_.fsizeSet) SetSoftLimit(RLIMIT_FSIZE, o_.fsize);
       for (int s = 1; s < NSIG; s++)
         if (s != SIGKILL && s != SIGSTOP) signal(s, s <= 64 && (o_.ignored >> (s - 1) & 1) ? SIG_IGN : SIG_DFL);
       // Node opens its stdio close-on-exec; the command must inherit them.
@@ -1782,22 +1793,8 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   opt.record = o.Has("record") && o.Get("record").ToBoolean().Value();
   if (o.Has("ignored")) opt.ignored = std::stoull(o.Get("ignored").ToString().Utf8Value(), nullptr, 16);
   if (o.Has("blocked")) opt.blocked = std::stoull(o.Get("blocked").ToString().Utf8Value(), nullptr, 16);
-  if (o.Has("nofile")) {
-    std::string n = o.Get("nofile").ToString().Utf8Value();
-    bool digits = !n.empty() && n.size() <= 19 && n.find_first_not_of("0123456789") == std::string::npos;
-    if (n == "inf" || digits) {
-      opt.nofileSet = true;
-      opt.nofile = n == "inf" ? RLIM_INFINITY : (rlim_t)std::stoull(n, nullptr, 10);
-    }
-  }
-  if (o.Has("fsize")) {
-    std::string n = o.Get("fsize").ToString().Utf8Value();
-    bool digits = !n.empty() && n.size() <= 19 && n.find_first_not_of("0123456789") == std::string::npos;
-    if (n == "inf" || digits) {
-      opt.fsizeSet = true;
-      opt.fsize = n == "inf" ? RLIM_INFINITY : (rlim_t)std::stoull(n, nullptr, 10);
-    }
-  }
+  opt.nofileSet = LimitOption(o, "nofile", &opt.nofile);
+  opt.fsizeSet = LimitOption(o, "fsize", &opt.fsize);
   opt.fds = Descriptors(o, "fds", 3, std::numeric_limits<int>::max());
   opt.closed = Descriptors(o, "closed", 0, 2);
   Napi::Array argv = o.Get("argv").As<Napi::Array>();

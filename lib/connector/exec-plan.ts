@@ -47,6 +47,17 @@ function interpreterOf(fh: { read(b: Buffer, o: number, l: number, p: number): P
   });
 }
 
+/** A program's first bytes (a `#!` line) and, for an ELF, its loader (PT_INTERP); the handle is closed after. */
+async function headOf(fh: { read(b: Buffer, o: number, l: number, p: number): Promise<{ bytesRead: number }>; close(): Promise<void> }): Promise<{ head: Buffer; interp: string | undefined }> {
+  try {
+    let head = Buffer.alloc(SHEBANG_MAX);
+    head = head.subarray(0, (await fh.read(head, 0, SHEBANG_MAX, 0)).bytesRead);
+    return { head, interp: head.length >= 4 && head.readUInt32BE(0) === 0x7f454c46 ? await interpreterOf(fh) : undefined };
+  } finally {
+    await fh.close();
+  }
+}
+
 /** What the planner needs of the shadow tree: making a path ready, and resolving one as the kernel will. */
 export interface ExecPlanDeps {
   prepare(op: string, path: string): Promise<unknown>;
@@ -68,16 +79,7 @@ export class ExecPlanner {
    * when the kernel can do it alone.
    */
   async plan(repo: Repository, path: string, inRepo: string): Promise<string[]> {
-    const fh = await repo.fs.open(inRepo);
-    let head: Buffer;
-    let interp: string | undefined;
-    try {
-      head = Buffer.alloc(SHEBANG_MAX);
-      head = head.subarray(0, (await fh.read(head, 0, SHEBANG_MAX, 0)).bytesRead);
-      if (head.length >= 4 && head.readUInt32BE(0) === 0x7f454c46) interp = await interpreterOf(fh);
-    } finally {
-      await fh.close();
-    }
+    const { head, interp } = await headOf(await repo.fs.open(inRepo));
     // The loader gets the program's own path, not a symlink's: glibc takes $ORIGIN from the path it is given,
     // where the kernel gives the file itself (`bin/x -> ../lib/x/bin/x` with `$ORIGIN/../lib` runpaths).
     return this.planOf(head, interp, interp === undefined ? path : `/cvmfs/${repo.fqrn}${inRepo === '/' ? '' : inRepo}`, true);
@@ -96,15 +98,7 @@ export class ExecPlanner {
     } catch {
       return [];
     }
-    let head: Buffer;
-    let interp: string | undefined;
-    try {
-      head = Buffer.alloc(SHEBANG_MAX);
-      head = head.subarray(0, (await fh.read(head, 0, SHEBANG_MAX, 0)).bytesRead);
-      if (head.length >= 4 && head.readUInt32BE(0) === 0x7f454c46) interp = await interpreterOf(fh);
-    } finally {
-      await fh.close();
-    }
+    const { head, interp } = await headOf(fh);
     const named = interp ?? parseShebang(head)?.[0];
     if (!named || !underVirtualRoot(posix.normalize(named))) return [];
     // An ELF's loader gets the file's own absolute path: $ORIGIN, and /proc/self/exe as the tracer shows it.
@@ -155,14 +149,7 @@ export class ExecPlanner {
     await this.deps.prepare('o', program);
     const place = await this.deps.walk(program, true);
     if (!place?.repo || place.entry?.type !== 'file') return undefined;
-    const fh = await place.repo.fs.open('/' + place.parts.join('/'));
-    try {
-      let head = Buffer.alloc(SHEBANG_MAX);
-      head = head.subarray(0, (await fh.read(head, 0, SHEBANG_MAX, 0)).bytesRead);
-      return { head, interp: head.length >= 4 && head.readUInt32BE(0) === 0x7f454c46 ? await interpreterOf(fh) : undefined };
-    } finally {
-      await fh.close();
-    }
+    return headOf(await place.repo.fs.open('/' + place.parts.join('/')));
   }
 
   /** `[loader, loader, --argv0, argv0]` when `interp` is under /cvmfs (made ready in the shadow tree), else undefined. */
