@@ -256,6 +256,14 @@ test('bigint stats, opendir and name encodings as node:fs gives them on the same
     ['readdir 42', (fs: typeof nodeFs, p: string) => fs.readdir(p, 42 as never)], ['readlink true', (fs: typeof nodeFs, p: string) => fs.readlink(`${p}/../dirlink`, true as never)],
     ['readFile aborted', (fs: typeof nodeFs, p: string) => fs.readFile(`${p}/deep/x`, { signal: AbortSignal.abort(new Error('mine')) })],
     ['stat bigint 1', async (fs: typeof nodeFs, p: string) => typeof (await fs.stat(p, { bigint: 1 } as never)).size],
+    // A directory opens for reading (O_DIRECTORY too) and stats through its handle; its reads fail with EISDIR.
+    ['open dir, fstat', (fs: typeof nodeFs, p: string) => fs.open(p).then(async (h) => { try { return (await h.stat()).isDirectory(); } finally { await h.close(); } })],
+    ['open dir O_DIRECTORY', (fs: typeof nodeFs, p: string) => fs.open(p, 0x10000).then((h) => h.close())],
+    ['open dir, read', (fs: typeof nodeFs, p: string) => fs.open(p).then(async (h) => { try { return await h.read(); } finally { await h.close(); } })],
+    ['open dir, readFile', (fs: typeof nodeFs, p: string) => fs.open(p).then(async (h) => { try { return await h.readFile(); } finally { await h.close(); } })],
+    ['open dir, stream', (fs: typeof nodeFs, p: string) => fs.open(p).then(async (h) => { try { for await (const c of h.createReadStream()) return c; return 'no error'; } finally { await h.close(); } })],
+    ['readFile dir', (fs: typeof nodeFs, p: string) => fs.readFile(p)],
+    ['open dir, read syscall', (fs: typeof nodeFs, p: string) => fs.open(p).then((h) => h.read().finally(() => h.close())).catch((e: NodeJS.ErrnoException) => { throw Object.assign(new Error(), { code: `${e.code} ${e.syscall}` }); })],
   ] as const) {
     assert.equal(await outcome(() => call(lib, 'sub')), await outcome(() => call(nodeFs, join(ref, 'sub'))), name);
   }

@@ -60,6 +60,12 @@ export class CvmfsFileHandle {
     if (this.closed) throw fsError('EBADF', syscall, this.displayPath, 'file handle is closed');
   }
 
+  /** A directory opened for reading stats as one, but its content reads fail as the kernel's do (EISDIR). */
+  private readable(): void {
+    this.check('read');
+    if (this.reader.entry.type === 'dir') throw fsError('EISDIR', 'read', this.displayPath);
+  }
+
   /**
    * Reads into `buffer`, in node:fs/promises' forms: `(buffer, offset, length, position)`, `(buffer, options)`,
    * `(options)` or `()` (a 16 KiB buffer). With `position` null, omitted or not a safe integer, reads at the current
@@ -69,7 +75,7 @@ export class CvmfsFileHandle {
   async read<T extends Uint8Array = Buffer>(buffer: T, options: ReadOptions): Promise<ReadResult<T>>;
   async read<T extends Uint8Array = Buffer>(options: ReadOptions & { buffer?: T }): Promise<ReadResult<T>>;
   async read<T extends Uint8Array>(a?: T | (ReadOptions & { buffer?: T }), b?: number | ReadOptions, length?: number, position?: number | bigint | null): Promise<ReadResult<T>> {
-    this.check('read');
+    this.readable();
     let buffer: T;
     let offset: number | undefined;
     if (a instanceof Uint8Array) {
@@ -91,7 +97,7 @@ export class CvmfsFileHandle {
 
   /** The content from the current position to the end (all of it on a fresh handle), as Node's FileHandle.readFile. */
   async readFile(options?: { encoding?: BufferEncoding | null } | BufferEncoding | null): Promise<Buffer | string> {
-    this.check('read');
+    this.readable();
     const from = Math.min(this.position, this.reader.entry.size);
     const buf = Buffer.allocUnsafe(this.reader.entry.size - from);
     let done = 0;
@@ -120,7 +126,9 @@ export class CvmfsFileHandle {
     const size = reader.entry.size;
     const { start, end, hwm } = streamRange(opts);
     const last = Math.min(end, size - 1);
+    const readable = () => this.readable();
     async function* gen(): AsyncGenerator<Buffer> {
+      readable(); // a directory's stream fails with its first read, as node:fs's does
       let pos = start;
       while (pos <= last) {
         opts.signal?.throwIfAborted();

@@ -251,11 +251,11 @@ export class CvmfsFs {
     const e = await this.entry(path, !(f & constants.O_NOFOLLOW), 'open', options.signal);
     if (e.type === 'symlink') throw fsError('ELOOP', 'open', pathArgument(path));
     if (f & constants.O_DIRECTORY && e.type !== 'dir') throw fsError('ENOTDIR', 'open', pathArgument(path));
-    if (e.type === 'dir') throw fsError('EISDIR', 'open', pathArgument(path));
-    if (e.type !== 'file') throw fsError('EINVAL', 'open', pathArgument(path), `cannot read a ${e.type}`);
+    if (e.type !== 'file' && e.type !== 'dir') throw fsError('EINVAL', 'open', pathArgument(path), `cannot read a ${e.type}`);
+    // A directory opens for reading, as with node:fs: its handle stats, and its reads fail with EISDIR.
     const reader = new ContentReader(e, this.b.store(), this.b.namespace(), options.signal, this.b.readAhead);
     this.opens++;
-    await abortable(reader.layout(), options.signal);
+    if (e.type === 'file') await abortable(reader.layout(), options.signal);
     return new CvmfsFileHandle(reader, pathArgument(path));
   }
 
