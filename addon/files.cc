@@ -134,11 +134,15 @@ struct NewEntry {
 
 class MakeEntries : public Napi::AsyncWorker {
  public:
-  MakeEntries(Napi::Env env, std::string dir, std::vector<NewEntry> entries)
-      : Napi::AsyncWorker(env), dir_(std::move(dir)), entries_(std::move(entries)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  MakeEntries(Napi::Env env, std::string dir, std::string packed, size_t count)
+      : Napi::AsyncWorker(env), dir_(std::move(dir)), packed_(std::move(packed)), count_(count), deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
+    if (!Unpack()) {
+      err_ = EINVAL;
+      return;
+    }
     int dfd = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) {
       err_ = errno;
@@ -154,7 +158,7 @@ class MakeEntries : public Napi::AsyncWorker {
 
   void OnOK() override {
     if (err_ != 0) {
-      Napi::Error e = Napi::Error::New(Env(), std::string(strerrorname_np(err_) ? strerrorname_np(err_) : "EIO") + ": " + strerror(err_) + ", opening " + dir_);
+      Napi::Error e = Napi::Error::New(Env(), std::string(strerrorname_np(err_) ? strerrorname_np(err_) : "EIO") + ": " + strerror(err_) + ", making entries in " + dir_);
       e.Set("code", Napi::String::New(Env(), strerrorname_np(err_) ? strerrorname_np(err_) : "EIO"));
       e.Set("errno", Napi::Number::New(Env(), -err_));
       deferred_.Reject(e.Value());
@@ -171,6 +175,56 @@ class MakeEntries : public Napi::AsyncWorker {
   }
 
  private:
+  // Reads the entries packed by lib/connector/entry-batch.ts (in this worker thread, not the main one); false when
+  // the bytes do not hold exactly `count_` entries.
+  bool Unpack() {
+    const unsigned char* p = (const unsigned char*)packed_.data();
+    size_t at = 0, n = packed_.size();
+    auto take = [&](void* out, size_t len) {
+      if (n - at < len) return false;
+      memcpy(out, p + at, len);
+      at += len;
+      return true;
+    };
+    auto text = [&](std::string& out, size_t lenBytes) {
+      uint32_t len = 0;
+      if (!take(&len, lenBytes) || n - at < len) return false;
+      out.assign((const char*)p + at, len);
+      at += len;
+      return true;
+    };
+    entries_.reserve(count_);
+    for (size_t i = 0; i < count_; i++) {
+      NewEntry e;
+      uint8_t kind;
+      uint32_t mode;
+      double size;
+      int64_t ns;
+      uint16_t nx = 0;
+      if (!take(&kind, 1) || !take(&mode, 4) || !take(&size, 8) || !take(&ns, 8)) return false;
+      if (!text(e.name, 2) || !text(e.target, 2) || !take(&nx, 2)) return false;
+      for (uint16_t k = 0; k < nx; k++) {
+        std::string name, value;
+        if (!text(name, 2) || !text(value, 4)) return false;
+        e.xattrs.emplace_back(std::move(name), std::move(value));
+      }
+      if (kind > 2 || !(size >= 0)) return false;
+      e.kind = kind;
+      e.mode = mode;
+      e.size = (uint64_t)size;
+      // Floor division: a time before 1970 has a negative second and a nanosecond part in [0, 1e9).
+      int64_t sec = ns / 1000000000, rem = ns % 1000000000;
+      if (rem < 0) {
+        sec -= 1;
+        rem += 1000000000;
+      }
+      e.mtime.tv_sec = (time_t)sec;
+      e.mtime.tv_nsec = (long)rem;
+      entries_.push_back(std::move(e));
+    }
+    return at == n;
+  }
+
   // The process's umask, from /proc (umask() would change it for every thread to read it).
   static unsigned Umask() {
     static unsigned mask = [] {
@@ -227,6 +281,8 @@ class MakeEntries : public Napi::AsyncWorker {
   }
 
   std::string dir_;
+  std::string packed_;
+  size_t count_;
   std::vector<NewEntry> entries_;
   Napi::Promise::Deferred deferred_;
   int err_ = 0;
@@ -244,33 +300,11 @@ std::string Bytes(const Napi::Value& v) {
 
 }  // namespace
 
-// makeEntries(dir, [[name, kind, size, mode, sec, nsec, target, [[xattr, value]...]]...]) → Promise<[index, errno][]>:
-// new entries of one shadow directory made in a worker thread, each through its descriptor.
+// makeEntries(dir, packed, count) → Promise<[index, errno][]>: `count` entries packed by
+// lib/connector/entry-batch.ts, made in a worker thread, each through its descriptor.
 Napi::Value UcvmfsMakeEntries(const Napi::CallbackInfo& info) {
-  std::vector<NewEntry> entries;
-  Napi::Array list = info[1].As<Napi::Array>();
-  entries.reserve(list.Length());
-  for (uint32_t i = 0; i < list.Length(); i++) {
-    Napi::Array a = list.Get(i).As<Napi::Array>();
-    NewEntry n;
-    n.name = Bytes(a.Get(0u));
-    n.kind = a.Get(1u).As<Napi::Number>().Int32Value();
-    n.size = (uint64_t)a.Get(2u).As<Napi::Number>().Int64Value();
-    n.mode = (unsigned)a.Get(3u).As<Napi::Number>().Uint32Value();
-    n.mtime.tv_sec = (time_t)a.Get(4u).As<Napi::Number>().Int64Value();
-    n.mtime.tv_nsec = (long)a.Get(5u).As<Napi::Number>().Int64Value();
-    if (n.kind == 2) n.target = Bytes(a.Get(6u));
-    Napi::Value x = a.Get(7u);
-    if (x.IsArray()) {
-      Napi::Array xs = x.As<Napi::Array>();
-      for (uint32_t k = 0; k < xs.Length(); k++) {
-        Napi::Array kv = xs.Get(k).As<Napi::Array>();
-        n.xattrs.emplace_back(kv.Get(0u).ToString().Utf8Value(), Bytes(kv.Get(1u)));
-      }
-    }
-    entries.push_back(std::move(n));
-  }
-  auto* w = new MakeEntries(info.Env(), Bytes(info[0]), std::move(entries));
+  auto b = info[1].As<Napi::Buffer<char>>();
+  auto* w = new MakeEntries(info.Env(), Bytes(info[0]), std::string(b.Data(), b.Length()), (size_t)info[2].As<Napi::Number>().Int64Value());
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

@@ -67,7 +67,7 @@ export function execStatsLine(res: ExecResult): string {
   const pf = res.prefetched;
   const p = res.profile;
   const profile = !p ? '' : `; profile ${p.recorded ? 'recorded' : p.replayed ? `replayed (${p.replayed.steps} paths ahead, ${p.replayed.objects} objects (${bytes(p.replayed.bytes)}) fetched, ${p.replayed.failed} failed)` : 'read'}${p.written ? ', written' : ''}`;
-  return `ucvmfs: ${c.requests} tracer requests, ${c.directories} directories listed, ${c.names} names made on their own, ${c.files} files (${bytes(c.bytes)}) materialized; ` +
+  return `ucvmfs: ${c.requests} tracer requests, ${c.directories} directories listed (${c.listedAhead} ahead of the program), ${c.names} names made on their own, ${c.files} files (${bytes(c.bytes)}) materialized; ` +
     `listing ${(c.listMs / 1000).toFixed(3)} s, filling ${(c.fillMs / 1000).toFixed(3)} s (of which ${(c.fetchMs / 1000).toFixed(3)} s waiting for objects); ${res.downloads.objects} objects (${bytes(res.downloads.bytes)}) downloaded, ` +
     `prefetch made ${pf.files} files (${bytes(pf.bytes)}) ready in ${pf.directories} directories; ${res.downloads.catalogs} catalogs loaded${profile}\n`;
 }

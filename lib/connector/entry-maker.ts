@@ -17,6 +17,7 @@ import { MODE_XATTR, modeAttribute, shadowMode } from './modes.js';
 import { lstatOrNull } from './settled.js';
 import { setTimes } from './times.js';
 import { VIRTUAL_ROOT, underVirtualRoot } from './virtual-root.js';
+import { BatchKind, type EntryBatch } from './entry-batch.js';
 import { mayBeRepository } from '../format/names.js';
 
 
@@ -81,9 +82,6 @@ export function sameLengthTarget(fqrn: string, parts: readonly string[], target:
   return REWRITTEN_LINK_MARK + './'.repeat(Math.floor(pad / 2)) + (pad % 2 ? '/' : '') + rel;
 }
 
-/** One entry for the native batch: see {@link EntryMaker.batchForm}. */
-export type BatchEntry = [name: Buffer, kind: number, size: number, mode: number, sec: number, nsec: number, target: Buffer | null, xattrs: Array<[string, Buffer]> | null];
-
 /**
  * The real attributes a shadow entry gets: its stored ones (Linux allows user.* on files and directories, not
  * on symlinks), and a stored mode the on-disk bits cannot say (lib/connector/modes.ts).
@@ -129,21 +127,16 @@ export class EntryMaker {
   }
 
   /**
-   * An entry as the native batch (`makeEntries`) makes it: name, kind (0 file, 1 directory, 2 symlink), size, mode,
-   * mtime (seconds, nanoseconds), symlink target, attributes. Undefined for what goes name by name (a hardlink
-   * group shares one inode; FIFOs and devices are rare).
+   * Adds an entry to the native batch (`makeEntries`: a file, directory or symlink with its size, mode, mtime,
+   * target and attributes); false for what goes name by name (a hardlink group shares one inode; FIFOs and
+   * devices are rare).
    */
-  batchForm(e: Entry, fqrn: string, parts: readonly string[]): BatchEntry | undefined {
-    const kind = e.type === 'file' ? (e.nlink > 1 ? -1 : 0) : e.type === 'dir' ? 1 : e.type === 'symlink' ? 2 : -1;
-    if (kind < 0) return undefined;
-    let sec = e.mtimeNs / 1_000_000_000n;
-    let nsec = e.mtimeNs % 1_000_000_000n;
-    if (nsec < 0n) {
-      sec -= 1n;
-      nsec += 1_000_000_000n;
-    }
-    const target = kind === 2 ? encodeName(this.linkTarget(fqrn, parts, e)) : null;
-    return [encodeName(e.name), kind, kind === 0 ? e.size : 0, kind === 2 ? 0 : shadowMode(e.mode), Number(sec), Number(nsec), target, kind === 2 ? null : attributesOf(e)];
+  batchInto(batch: EntryBatch, e: Entry, fqrn: string, parts: readonly string[]): boolean {
+    if (e.type === 'file' && e.nlink <= 1) batch.add(e.name, BatchKind.File, e.size, shadowMode(e.mode), e.mtimeNs, null, attributesOf(e));
+    else if (e.type === 'dir') batch.add(e.name, BatchKind.Dir, 0, shadowMode(e.mode), e.mtimeNs, null, attributesOf(e));
+    else if (e.type === 'symlink') batch.add(e.name, BatchKind.Symlink, 0, 0, e.mtimeNs, this.linkTarget(fqrn, parts, e), []);
+    else return false;
+    return true;
   }
 
   /**

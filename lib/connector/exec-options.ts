@@ -5,7 +5,6 @@
  */
 import type { OpenOptions } from '../repository.js';
 import type { ShadowTree } from './shadow.js';
-import type { BatchEntry } from './entry-maker.js';
 import type { PrefetchOptions, PrefetchStats } from '../fs/prefetch.js';
 import type { ReplayOptions, ReplayStats } from './profile.js';
 
@@ -21,7 +20,7 @@ export interface NativeTracer {
   /** Copies a whole file into an open one from `offset` on (copy_file_range); bytes copied. Absent in older builds. */
   copyAt?(src: string, fd: number, offset: number): Promise<number>;
   /** Makes new entries of one shadow directory in a worker thread; `[index, errno]` of those it could not. */
-  makeEntries(dir: string | Buffer, entries: BatchEntry[]): Promise<Array<[number, number]>>;
+  makeEntries(dir: string | Buffer, packed: Buffer, count: number): Promise<Array<[number, number]>>;
   /** Sets atime and mtime of a path or descriptor to the nanosecond (0, or an errno). Absent in older builds. */
   setTimes?(target: string | Buffer | number, sec: number, nsec: number, nofollow: boolean): number;
   /** Points standard input, output and error at /dev/null (0, or an errno). */
@@ -85,6 +84,11 @@ export interface ExecOptions {
    * off, `=always` on whatever the round trip.
    */
   prefetch?: PrefetchOptions | false;
+  /**
+   * Directories listed ahead of a program that walks a tree (lib/connector/list-ahead.ts), at most; 0 turns it
+   * off. Default: `UCVMFS_LIST_AHEAD`, else 16.
+   */
+  listAhead?: number;
   /**
    * An access profile file (lib/connector/profile.ts; default the environment's `UCVMFS_PROFILE`, else, when
    * `UCVMFS_PROFILE_DIR` names a directory, a file there named by the command line and working directory).

@@ -14,7 +14,14 @@ import { decodeName, encodeName } from '../format/byte-names.js';
 import { removeTree } from './shadow-bounds.js';
 
 /** Counters of a job whose shadow tree was never asked anything. */
-const NO_REQUESTS: ShadowTree['counters'] = { requests: 0, directories: 0, names: 0, files: 0, bytes: 0, listMs: 0, fillMs: 0, fetchMs: 0 };
+/** `UCVMFS_LIST_AHEAD`: a number of directories, or off; anything else keeps the default. */
+function listAheadFromEnv(v: string | undefined, fallback: number): number {
+  if (v === undefined || v === '') return fallback;
+  if (/^(off|no|false)$/i.test(v)) return 0;
+  return /^\d{1,6}$/.test(v) ? Number(v) : fallback;
+}
+
+const NO_REQUESTS: ShadowTree['counters'] = { requests: 0, directories: 0, listedAhead: 0, names: 0, files: 0, bytes: 0, listMs: 0, fillMs: 0, fetchMs: 0 };
 const NOTHING_PREFETCHED: PrefetchStats = { directories: 0, files: 0, bytes: 0, failed: 0 };
 
 /** The profile a job replays or records, once its file is read. */
@@ -78,6 +85,7 @@ export class Job {
     const { tracer } = this;
     const t = new ShadowTree(this.base, this.root, (fqrn) => this.openRepo(fqrn), { setxattr: tracer.setxattr, copyInto: tracer.copyInto, copyAt: tracer.copyAt, makeEntries: tracer.makeEntries });
     t.prefetch = this.prefetch;
+    t.listAheadDepth = this.options.listAhead ?? listAheadFromEnv(process.env.UCVMFS_LIST_AHEAD, t.listAheadDepth);
     t.quotaBytes = this.quotaBytes;
     const p = this.profile;
     if (p) {
@@ -87,6 +95,7 @@ export class Job {
     if (p?.old) {
       // The profile knows what the command opens; guessing siblings besides would fetch what it does not.
       if (this.options.prefetch === undefined) t.prefetch = false;
+      if (this.options.listAhead === undefined) t.listAheadDepth = 0;
       this.replay = new p.module.ProfileReplay(p.old, (fqrn) => t.mount(fqrn), (op, path) => t.prepare(op, path, true), { idle: () => this.idle(), ...this.options.replay }, (fqrn) => this.storeOf(fqrn).promise);
     }
     return (this.shadow = t);

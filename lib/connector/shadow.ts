@@ -11,7 +11,7 @@
 import { mayBeRepository } from '../format/names.js';
 import { posix } from 'node:path';
 import { constants } from 'node:os';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import type { Entry } from '../fs/entry.js';
 import { Flag } from '../format/flags.js';
 import { magicNames } from '../fs/magic-xattrs.js';
@@ -19,13 +19,14 @@ import { externalPiece } from '../fs/content.js';
 import type { Repository } from '../repository.js';
 import { hashToString } from '../format/hash.js';
 import { ExecPlanner, PLAN_FORMAT } from './exec-plan.js';
-import { EntryMaker, inWritable, racing, type BatchEntry } from './entry-maker.js';
+import { EntryMaker, inWritable, racing } from './entry-maker.js';
+import { EntryBatch } from './entry-batch.js';
 import { HIDDEN_TOP, lstatOrNull, settledByListing, type ShadowLayout } from './settled.js';
 import { underVirtualRoot } from './virtual-root.js';
 import { fillFile, removeDeadTemporaries, type CopyAt, type CopyInto, type FillSource } from './file-filler.js';
 import { claim } from '../cache/claim.js';
 import { SiblingPrefetcher, type PrefetchOptions, type PrefetchStats } from '../fs/prefetch.js';
-import { encodeName, nativePath } from '../format/byte-names.js';
+import { decodeName, encodeName, nativePath } from '../format/byte-names.js';
 import type { ProfileRecorder } from './profile.js';
 import { CvmfsError } from '../errors.js';
 import { shadowMode } from './modes.js';
@@ -35,6 +36,7 @@ import { contentBytes, ENTRY_BYTES, generationsOf, joinGeneration, markLinked, m
 import { nowMs } from '../clock.js';
 import { smallDigest } from '../crypto/small-hash.js';
 import { VariantKeys } from './variant-keys.js';
+import { ListAhead } from './list-ahead.js';
 
 export { shadowMode };
 
@@ -58,6 +60,8 @@ interface Place {
 const NOT_THERE = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG']);
 /** Entries of a directory made per native batch. */
 const LIST_SLICE = 2048;
+/** Directories listed ahead of a walking program by default (`UCVMFS_LIST_AHEAD`). */
+export const DEFAULT_LIST_AHEAD = 16;
 
 
 
@@ -70,8 +74,11 @@ export interface ShadowNative {
   copyInto: CopyInto;
   /** Copies a file into a place in another; without it, a chunked file's content is streamed. */
   copyAt?: CopyAt | undefined;
-  /** Makes new entries of one directory (a worker thread); `[index, errno]` of those it could not. */
-  makeEntries(dir: string | Buffer, entries: BatchEntry[]): Promise<Array<[number, number]>>;
+  /**
+   * Makes new entries of one directory (`count` of them, packed by lib/connector/entry-batch.ts) in a worker
+   * thread; `[index, errno]` of those it could not.
+   */
+  makeEntries(dir: string | Buffer, packed: Buffer, count: number): Promise<Array<[number, number]>>;
 }
 
 /** Materializes repositories below one real directory, on demand. */
@@ -90,6 +97,11 @@ export class ShadowTree {
   /** Removals of retired generations under way. */
   private readonly pruning: Promise<unknown>[] = [];
   private readonly listed = new Map<string, Promise<void>>();
+  /** Directories listed ahead of the program whose markers wait for its open (see lib/connector/list-ahead.ts). */
+  private readonly unmarked = new Map<string, string>();
+  /** Directories this process listed that hold no subdirectory (nothing below them to list ahead). */
+  private readonly leaves = new Set<string>();
+  private ahead: ListAhead | undefined;
   private readonly filled = new Map<string, Promise<void>>();
   private readonly prefetchers = new Map<string, SiblingPrefetcher>();
   private readonly owned = new Map<string, Promise<boolean>>();
@@ -97,7 +109,7 @@ export class ShadowTree {
   private readonly named = new Set<string>();
   private readonly topReady = new Set<string>();
   /** Counters for the connector's report (times in ms). */
-  readonly counters = { requests: 0, directories: 0, names: 0, files: 0, bytes: 0, listMs: 0, fillMs: 0, fetchMs: 0 };
+  readonly counters = { requests: 0, directories: 0, listedAhead: 0, names: 0, files: 0, bytes: 0, listMs: 0, fillMs: 0, fetchMs: 0 };
   /** Sibling prefetch (lib/fs/prefetch.ts) on the first file filled in each directory; false turns it off. */
   prefetch: PrefetchOptions | false = {};
   /** Told of every entry walked through and every file filled (an access profile being recorded or extended). */
@@ -109,6 +121,8 @@ export class ShadowTree {
   recording = false;
   /** The bound on a revision's tree, in bytes (negative: none); lib/connector/shadow-bounds.ts. */
   quotaBytes = -1;
+  /** Directories listed ahead of a walking program at most (lib/connector/list-ahead.ts); 0 turns it off. */
+  listAheadDepth = DEFAULT_LIST_AHEAD;
 
   /**
    * @param base the shared shadow area (in the cache): `rev/<fqrn>@<root hash>/` holds one revision's tree,
@@ -141,7 +155,28 @@ export class ShadowTree {
   /** Stops every prefetch and writes what this job made to the generations' accounts (the job ended). */
   close(): void {
     for (const p of this.prefetchers.values()) p.close();
+    this.ahead?.close();
+    // Listed ahead and complete: the next job takes them as they are.
+    for (const done of this.unmarked.values()) writeFileSync(done, '', { mode: 0o600 });
+    this.unmarked.clear();
     this.usage.flush();
+  }
+
+  /** Lists ahead of a walking program (made on the first directory a job opens). */
+  private listAhead(): ListAhead {
+    return this.ahead ??= new ListAhead({
+      listAhead: async (fqrn, parts) => {
+        const repo = await this.mounts.get(fqrn);
+        if (repo) await this.list(repo, fqrn, parts, true);
+      },
+      // In the kernel's order, which the program will see: read back from the tree (unless there are none).
+      subdirectories: (fqrn, parts) => {
+        const dir = this.real(fqrn, parts);
+        if (this.leaves.has(dir)) return [];
+        return readdirSync(nativePath(dir), { withFileTypes: true, encoding: 'buffer' }).filter((d) => d.isDirectory()).map((d) => decodeName(d.name));
+      },
+      isListed: (fqrn, parts) => this.listed.has(this.real(fqrn, parts)) || this.isListed(fqrn, parts),
+    }, this.recording ? 0 : this.listAheadDepth);
   }
 
   /** Charges `entries` entries made and `bytes` of content to the generation of `fqrn`. */
@@ -281,7 +316,11 @@ export class ShadowTree {
     const { repo, fqrn, parts, entry } = place;
     // A directory is listed even when only looked up: its link count, as the kernel reports it, counts the
     // subdirectories, which must therefore exist.
-    if (entry.type === 'dir') await this.list(repo, fqrn, parts);
+    if (entry.type === 'dir') {
+      const hit = await this.list(repo, fqrn, parts);
+      // A directory looked up or opened (a walk does both to each) may be followed by its subdirectories.
+      if (!ahead && !place.crossed) this.listAhead().opened(fqrn, parts, hit);
+    }
     if (entry.type === 'file' && (op === 'o' || op === 'x')) await this.fill(repo, fqrn, parts, entry);
     if (entry.type !== 'file' || op !== 'x') return [];
     const plan = await this.execs.plan(repo, path, '/' + parts.join('/'));
@@ -474,7 +513,7 @@ export class ShadowTree {
 
   /** Whether a directory of the tree is listed in full (by this process, or by any before: its marker). */
   private isListed(fqrn: string, parts: readonly string[]): boolean {
-    return existsSync(this.marker(fqrn, 'l', '/' + parts.join('/')));
+    return existsSync(this.marker(fqrn, 'l', '/' + parts.join('/'))) || (this.unmarked.size > 0 && this.unmarked.has(this.real(fqrn, parts)));
   }
 
   /**
@@ -487,7 +526,10 @@ export class ShadowTree {
   private async ensureName(repo: Repository, fqrn: string, parts: readonly string[], e: Entry, filling = false): Promise<void> {
     const key = '/' + [...parts, e.name].join('/');
     if (this.named.has(`${fqrn}:${key}`) || this.isListed(fqrn, parts)) return;
-    if (e.type === 'file' && e.nlink > 1) return this.list(repo, fqrn, parts);
+    if (e.type === 'file' && e.nlink > 1) {
+      await this.list(repo, fqrn, parts);
+      return;
+    }
     // A file with content says it is complete by its content marker (`f`), which a file about to be filled gets
     // next: no `n` marker for it (on a slow disk each marker file costs a create).
     const content = e.type === 'file' && e.size > 0;
@@ -528,19 +570,27 @@ export class ShadowTree {
     this.charge(fqrn, 1);
   }
 
-  /** Creates the children of a directory in the shadow tree (once per revision, whichever process does it). */
-  private list(repo: Repository, fqrn: string, parts: readonly string[]): Promise<void> {
+  /**
+   * Creates the children of a directory in the shadow tree (once per revision, whichever process does it); true
+   * when it had been listed ahead of the program (`ahead`: listed so now, its marker left for the program's ask).
+   */
+  private async list(repo: Repository, fqrn: string, parts: readonly string[], ahead = false): Promise<boolean> {
     const dir = this.real(fqrn, parts);
     let p = this.listed.get(dir);
     if (!p) {
-      p = this.doList(repo, fqrn, parts, dir);
+      p = this.doList(repo, fqrn, parts, dir, ahead);
       this.listed.set(dir, p);
       p.catch(() => this.listed.delete(dir));
     }
-    return p;
+    await p;
+    const done = ahead ? undefined : this.unmarked.get(dir);
+    if (done === undefined) return false;
+    this.unmarked.delete(dir);
+    writeFileSync(done, '', { mode: 0o600 });
+    return true;
   }
 
-  private async doList(repo: Repository, fqrn: string, parts: readonly string[], dir: string): Promise<void> {
+  private async doList(repo: Repository, fqrn: string, parts: readonly string[], dir: string, ahead: boolean): Promise<void> {
     const done = this.marker(fqrn, 'l', '/' + parts.join('/'));
     if (existsSync(done)) return;
     const t0 = nowMs();
@@ -556,38 +606,38 @@ export class ShadowTree {
     const firstOfInode = new Map<number, string>();
     // In slices: a directory of 50,000 entries took 1 KB an entry of memory while made all at once.
     let made = 1; // and the marker
+    let subdirectories = 0;
     for await (const slice of repo.fs.entrySlices(rpath, LIST_SLICE)) {
+      for (const e of slice) if (e.type === 'dir') subdirectories++;
       await this.makeSlice(slice, fqrn, parts, dir, firstOfInode);
       made += slice.length;
     }
+    if (subdirectories === 0 && this.listAheadDepth > 0) this.leaves.add(dir);
     // Read-only only now: until the directory is filled, this process must be able to write it.
     chmodSync(ndir, shadowMode(self.mode, own));
     setTimes(ndir, self.mtimeNs);
-    writeFileSync(done, '', { mode: 0o600 });
+    if (ahead) this.unmarked.set(dir, done);
+    else writeFileSync(done, '', { mode: 0o600 });
     this.charge(fqrn, made);
     this.usage.flush();
     this.counters.directories++;
+    if (ahead) this.counters.listedAhead++;
     this.counters.listMs += nowMs() - t0;
   }
 
   /** Makes one slice of a directory's entries: new names in one native batch, the others one by one. */
   private async makeSlice(children: readonly Entry[], fqrn: string, parts: readonly string[], dir: string, firstOfInode: Map<number, string>): Promise<void> {
+    const packed = new EntryBatch(children.length);
     const batch: Entry[] = [];
-    const forms: BatchEntry[] = [];
     const oneByOne: Entry[] = [];
     for (const e of children) {
       if (e.flags & Flag.Hidden) continue;
-      const f = this.entries.batchForm(e, fqrn, parts);
-      if (f) {
-        batch.push(e);
-        forms.push(f);
-      } else {
-        oneByOne.push(e);
-      }
+      if (this.entries.batchInto(packed, e, fqrn, parts)) batch.push(e);
+      else oneByOne.push(e);
     }
     // New names in one native batch in a worker thread, each made through its descriptor; names that were there
     // already (another process, a listing that died half-way) are checked and repaired one by one.
-    const failed = forms.length > 0 ? await this.native.makeEntries(nativePath(dir), forms) : [];
+    const failed = packed.count > 0 ? await this.native.makeEntries(nativePath(dir), packed.bytes(), packed.count) : [];
     for (const [i, errno] of failed) {
       const e = batch[i]!;
       // A name made on its own before (a path passed through) is complete: left as it is (a file may be open or
