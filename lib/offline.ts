@@ -107,13 +107,20 @@ export async function exportTree(repo: Repository, spec: Spec, to: string, optio
     else if (e.nlink > 1) firstOfInode.set(e.ino, out(e));
   }
   const primaries = files.filter((e) => !linked.has(e));
+  let temporaries = 0;
   await pool(primaries, options.concurrency ?? 8, async (e) => {
     const dest = out(e);
-    const tmp = at(`${outS(e)}.ucvmfs-${process.pid}.tmp`);
-    await pipeline(repo.fs.createReadStream(e.path, { signal: options.signal }), createWriteStream(tmp, { mode: 0o600 }));
-    chmodSync(tmp, e.mode & 0o7777);
-    utimesSync(tmp, seconds(e.mtimeNs), seconds(e.mtimeNs));
-    renameSync(tmp, dest);
+    // A short name of its own: one made from the file's would pass 255 bytes for a long name.
+    const tmp = at(posix.join(posix.dirname(outS(e)), `.ucvmfs-${process.pid}-${++temporaries}.tmp`));
+    try {
+      await pipeline(repo.fs.createReadStream(e.path, { signal: options.signal }), createWriteStream(tmp, { mode: 0o600 }));
+      chmodSync(tmp, e.mode & 0o7777);
+      utimesSync(tmp, seconds(e.mtimeNs), seconds(e.mtimeNs));
+      renameSync(tmp, dest);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
+    }
     p.files++;
     p.bytes += e.size;
     p.downloaded = repo.stats().objectsDownloaded - base;

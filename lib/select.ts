@@ -55,12 +55,13 @@ export function parseSpec(text: string): Spec {
     if (!line.startsWith('/')) line = '/' + line;
     line = line.replace(/\/+$/, '') || '/';
     const body = line === '/' ? '' : globToRegExp(line);
-    const re = new RegExp(exact ? `^${body || '/'}$` : `^${body}(?:/.*)?$`);
+    // `s`: a name may hold a newline, which `.` must match too.
+    const re = new RegExp(exact ? `^${body || '/'}$` : `^${body}(?:/.*)?$`, 's');
     // A directory may contain matches when it is a prefix of the pattern (component-wise).
     const comps = line.split('/').filter(Boolean).map(globToRegExp);
     let prefix = '^/$';
     for (let i = 1; i <= comps.length; i++) prefix += `|^/${comps.slice(0, i).join('/')}$`;
-    rules.push({ re, prefix: new RegExp(prefix), exclude, exact });
+    rules.push({ re, prefix: new RegExp(prefix, 's'), exclude, exact });
   }
   const includes = rules.filter((r) => !r.exclude);
   const excludes = rules.filter((r) => r.exclude);

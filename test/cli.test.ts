@@ -39,6 +39,11 @@ test('cat writes raw bytes; ls -l, stat --json, readlink, tags, info; options fr
     const cat = await ucvmfs(['cat', `${fqrn}:/small/random_64k.bin`], env);
     assert.equal(cat.code, 0, cat.stderr);
     assert.equal(createHash('sha1').update(cat.stdout).digest('hex'), truth.entries['/small/random_64k.bin']!.sha1);
+    // As cat(1): a file that fails is said, the others are still written, and the status is 1.
+    const some = await ucvmfs(['cat', `${fqrn}:/README.txt`, `${fqrn}:/missing`, `${fqrn}:/small`, `${fqrn}:/README.txt`], env);
+    assert.equal(some.code, 1);
+    assert.equal(some.stdout.length, 2 * truth.entries['/README.txt']!.size);
+    assert.match(some.stderr, /ENOENT[^\n]*missing[\s\S]*EISDIR/);
 
     const ls = await ucvmfs(['ls', '-l', `${fqrn}:/links`], env);
     assert.equal(ls.code, 0, ls.stderr);
@@ -162,10 +167,14 @@ test('cat of chunked files: one open per repository, the true bytes through a pi
     assert.equal(r.code, 1);
     assert.match(r.stderr, /\[(hash-mismatch|decompression)\]/);
     assert.match(r.stderr, new RegExp(`${hash!.slice(0, 2)}/${hash!.slice(2)}P`), "the error names the object");
-    // Written in pieces of 1 MiB: a piece that reaches into the bad chunk is not written at all.
-    assert.ok(r.stdout.length <= Number(offset), `not a byte of the bad chunk or past it (${r.stdout.length} bytes written)`);
-    assert.ok(r.stdout.length > Number(offset) - (1 << 20), `the verified chunks before it (${r.stdout.length} bytes written)`);
-    assert.ok(r.stdout.equals(good.subarray(0, r.stdout.length)), 'and those are the true bytes');
+    // Written in pieces of 1 MiB: a piece that reaches into the bad chunk is not written at all. Then, as cat(1)
+    // goes on after a file that fails, the whole second file.
+    const second = truth.entries[files[1]!]!;
+    const firstPart = r.stdout.subarray(0, r.stdout.length - second.size);
+    assert.equal(sha1(r.stdout.subarray(firstPart.length)), second.sha1, 'the second file whole after the error');
+    assert.ok(firstPart.length <= Number(offset), `not a byte of the bad chunk or past it (${firstPart.length} bytes written)`);
+    assert.ok(firstPart.length > Number(offset) - (1 << 20), `the verified chunks before it (${firstPart.length} bytes written)`);
+    assert.ok(firstPart.equals(good.subarray(0, firstPart.length)), 'and those are the true bytes');
     assert.ok(!existsSync(join(badCache, 'shared', hash!.slice(0, 2), `${hash!.slice(2)}P`)), 'the bad chunk is not cached');
   } finally {
     await bad.close();

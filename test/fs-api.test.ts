@@ -34,6 +34,10 @@ before(async () => {
   mkdirSync(join(src, 'empty'));
   symlinkSync('sub/deep', join(src, 'dirlink'));
   symlinkSync('nowhere', join(src, 'dangling'));
+  // Targets that end in `/` or `/.`: the kernel wants a directory there (ENOTDIR for a file).
+  symlinkSync('one/', join(src, 'fileslash'));
+  symlinkSync('one/.', join(src, 'filedot'));
+  symlinkSync('sub/', join(src, 'dirslash'));
   symlinkSync('b', join(src, 'a'));
   symlinkSync('a', join(src, 'b'));
   w('nested/.cvmfscatalog', '');
@@ -81,7 +85,7 @@ async function outcome(f: () => Promise<unknown>): Promise<string> {
 
 test('path forms and errors as node:fs gives them: trailing slashes and dots after a file, loops, dangling links, empty, long and NUL paths, wrong types', async () => {
   const paths: unknown[] = ['one', 'one/', 'one/.', 'one/..', 'one/../one', 'sub/deep/x/', 'sub/./deep/x', 'sub//deep', 'dirlink', 'dirlink/',
-    'dirlink/x', 'dangling', 'dangling/', 'a', 'a/', 'missing', 'one/missing', 'x'.repeat(300), `${'d/'.repeat(2100)}x`, 'one\0', '', 42, undefined, {}];
+    'dirlink/x', 'dangling', 'dangling/', 'fileslash', 'filedot', 'fileslash/x', 'dirslash', 'dirslash/deep/x', 'a', 'a/', 'missing', 'one/missing', 'x'.repeat(300), `${'d/'.repeat(2100)}x`, 'one\0', '', 42, undefined, {}];
   const calls: Array<[string, (fs: typeof nodeFs, p: never) => Promise<unknown>]> = [
     ['stat', (fs, p) => fs.stat(p)], ['lstat', (fs, p) => fs.lstat(p)], ['readFile', (fs, p) => fs.readFile(p)],
     ['readdir', (fs, p) => fs.readdir(p)], ['readlink', (fs, p) => fs.readlink(p)], ['access', (fs, p) => fs.access(p)],
@@ -281,4 +285,68 @@ test('bigint stats, opendir and name encodings as node:fs gives them on the same
   await closing;
   const viaCallback = await new Promise<string>((resolve) => { void repo.fs.opendir('sub').then((d) => d.read((err, e) => { void d.close(() => resolve(`${err} ${String(e?.name)}`)); })); });
   assert.equal(viaCallback, 'null deep');
+});
+
+test('handles close after the reads under way, as node:fs; aborts give Node\'s ABORT_ERR however far the read got; no listener warning', async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.name);
+  process.on('warning', onWarning);
+  try {
+    // close() waits for a pending read (node's does): the read ends with its bytes, the handle's fd is then -1.
+    for (const fs of [nodeFs, repo.fs as unknown as typeof nodeFs]) {
+      const fh = await fs.open(fs === nodeFs ? join(ref, 'k100') : 'k100');
+      const r = fh.read(Buffer.alloc(4), 0, 4, 0);
+      const f = fh.readFile();
+      await fh.close();
+      assert.equal((await r).bytesRead, 4);
+      assert.equal((await f).length, 100 * 1024);
+      assert.equal(fh.fd, -1);
+      await assert.rejects(fh.read(Buffer.alloc(1), 0, 1, 0), { code: 'EBADF' });
+    }
+    // A stream aborted after its first piece, a handle's readFile with a fired signal, a handle opened with a
+    // signal that fires later: each is Node's AbortError, its reason as the cause.
+    const ac = new AbortController();
+    const stream = repo.fs.createReadStream('big', { signal: ac.signal, highWaterMark: 4096 });
+    const it = stream[Symbol.asyncIterator]();
+    assert.equal(((await it.next()).value as Buffer).length, 4096);
+    ac.abort(new Error('mine'));
+    await assert.rejects(it.next(), (e: Error & { code?: string }) => e.name === 'AbortError' && e.code === 'ABORT_ERR');
+    const fh = await repo.fs.open('big');
+    await assert.rejects(fh.readFile({ signal: AbortSignal.abort() }), { name: 'AbortError', code: 'ABORT_ERR' });
+    await fh.close();
+    const later = new AbortController();
+    const held = await repo.fs.open('big', 'r', { signal: later.signal });
+    await held.read(Buffer.alloc(10), 0, 10, 0);
+    later.abort(new Error('later'));
+    await assert.rejects(held.read(Buffer.alloc(10), 0, 10, 70_000), (e: Error & { code?: string }) => e.code === 'ABORT_ERR' && (e.cause as Error).message === 'later');
+    await held.close();
+    // Streams' options as node:fs takes them: an encoding as the whole options, flags that would write.
+    const streamed = async (fs: typeof nodeFs | typeof repo.fs, p: string, o: unknown) => {
+      const { createReadStream: nodeStream } = await import('node:fs');
+      const s = fs === nodeFs ? nodeStream(join(ref, p), o as never) : repo.fs.createReadStream(p, o as never);
+      try {
+        const parts: unknown[] = [];
+        for await (const c of s) parts.push(typeof c);
+        return `${parts.join(',')}`;
+      } catch (e) {
+        return (e as { code?: string }).code;
+      }
+    };
+    for (const o of ['hex', 'utf8', { flags: 'w' }, { flags: 'r+' }, { encoding: 'base64' }]) {
+      assert.equal(await streamed(repo.fs, 'one', o), await streamed(nodeFs, 'one', o), JSON.stringify(o));
+    }
+    const hex: string[] = [];
+    for await (const c of repo.fs.createReadStream('one', 'hex')) hex.push(c as string);
+    assert.equal(hex.join(''), Buffer.from('one\n').toString('hex'));
+    // Twenty reads at once on one handle, across the chunks: right bytes, and no MaxListenersExceededWarning.
+    const want = await nodeFs.readFile(join(ref, 'big'));
+    const many = await repo.fs.open('big');
+    const got = await Promise.all(Array.from({ length: 20 }, (_, i) => many.read(Buffer.alloc(1000), 0, 1000, i * 29_000).then((x) => x.buffer)));
+    await many.close();
+    got.forEach((b, i) => assert.ok(b.equals(want.subarray(i * 29_000, i * 29_000 + 1000)), `read ${i}`));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(warnings, []);
+  } finally {
+    process.off('warning', onWarning);
+  }
 });

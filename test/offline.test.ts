@@ -20,6 +20,11 @@ test('spec files: subtrees, globs, exact paths, exclusions', () => {
   for (const p of no) assert.ok(!s.selects(p), p);
   assert.ok(s.mayContain('/many') && s.mayContain('/deep/a') && !s.mayContain('/sw/src') && !s.mayContain('/links'));
   assert.ok(parseSpec('').selects('/anything'), 'no spec selects everything');
+  // Names may hold newlines: a subtree and ** take them as any other byte.
+  const all = parseSpec('/\n');
+  const deep = parseSpec('/d/**\n/sw\n');
+  for (const p of ['/new\nline', '/d\nx/f']) assert.ok(all.selects(p), JSON.stringify(p));
+  assert.ok(deep.selects('/d/a\nb/c') && deep.selects('/sw/x\ny') && !deep.selects('/s\nw'));
 });
 
 test('ucvmfs preload fills the cache for a spec; with the server gone those files read and others fail', async () => {
@@ -69,4 +74,33 @@ test('ucvmfs export writes a plain tree equal to truth.json: modes, mtimes, size
     if (t.type === 'symlink') assert.equal(readlinkSync(local), t.target, `${p} target`);
     if (t.type === 'dir') assert.deepEqual(readdirSync(local).sort(), t.entries, `${p} listing`);
   }
+});
+
+test('ucvmfs export with a spec: names of 255 bytes and names with newlines, no temporary left behind', async () => {
+  const { publish } = await import('../lib/index.js');
+  const { serve } = await import('./helpers.js');
+  const { mkdirSync } = await import('node:fs');
+  const src = tempDir('ucvmfs-export-src-');
+  const long = 'L'.repeat(255);
+  writeFileSync(join(src, long), 'long\n');
+  writeFileSync(join(src, 'new\nline'), 'nl\n');
+  mkdirSync(join(src, 'd\nx'));
+  writeFileSync(join(src, 'd\nx', 'f'), 'f\n');
+  const fqrn = 'export.test.example.org';
+  const out = join(tempDir('ucvmfs-export-repo-'), 'repo');
+  const res = await publish(src, { fqrn, out, readSourceXattrs: false });
+  const server = await serve({ [fqrn]: out });
+  const spec = join(tempDir('ucvmfs-export-spec-'), 'spec');
+  writeFileSync(spec, '/**\n');
+  const to = join(tempDir('ucvmfs-export-'), 'tree');
+  try {
+    const r = await ucvmfs(['export', '--to', to, '--spec', spec, fqrn], { CVMFS_SERVER_URL: `${server.url}/@fqrn@`, CVMFS_PUBLIC_KEY: res.publicKeyPath, CVMFS_CACHE_BASE: tempDir('ucvmfs-export-cache-') });
+    assert.equal(r.code, 0, r.stderr);
+  } finally {
+    await server.close();
+  }
+  assert.deepEqual(readdirSync(to).sort(), [long, 'd\nx', 'new\nline'].sort());
+  assert.equal(readFileSync(join(to, long), 'utf8'), 'long\n');
+  assert.equal(readFileSync(join(to, 'new\nline'), 'utf8'), 'nl\n');
+  assert.deepEqual(readdirSync(join(to, 'd\nx')), ['f']);
 });

@@ -255,19 +255,28 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
     // One buffer for every read: fresh memory costs a page fault per page on first touch, and a buffer per piece
     // (of a 55 MB file, 220 of 256 KiB) cost more than the copies.
     const buf = Buffer.allocUnsafe(1 << 20);
+    let failed = false;
     try {
+      // As cat(1): a file that fails is said and skipped, the others are written, and the status says it.
       for (const t of a.positional) {
         const { fqrn, path } = splitTarget(t);
         let r = repos.get(fqrn);
         if (!r) repos.set(fqrn, (r = openRepository(fqrn, openOptions(a))));
-        await copyToStdout(await (await r).fs.open(path), buf);
+        try {
+          await copyToStdout(await (await r).fs.open(path), buf);
+        } catch (e) {
+          const err = e as Error & { code?: string; reason?: string };
+          if (err.code === 'EPIPE') throw e;
+          process.stderr.write(`ucvmfs: ${err.message}${err.reason ? ` [${err.reason}]` : ''}\n`);
+          failed = true;
+        }
       }
     } finally {
       await Promise.all([...repos.values()].map((r) => r.then((x) => x.close(), () => undefined)));
     }
     // Everything is written (stdout to a file, pipe or terminal is synchronous here) and the cache is consistent:
     // leave now. A natural exit would first wait for V8's background compiles of the catalog engine (~150 ms).
-    process.exit(0);
+    process.exit(failed ? 1 : 0);
   },
 
   async readlink(a) {

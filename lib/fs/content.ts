@@ -4,8 +4,10 @@
  * for sequential readers. Nothing here holds more than the caller's buffer in memory.
  * @module
  */
+import { setMaxListeners } from 'node:events';
 import { open, type FileHandle } from 'node:fs/promises';
 import { fsError, ioError } from '../errors.js';
+import { abortError } from './arguments.js';
 import { hashFromBytes, type ContentHash } from '../format/hash.js';
 import { Flag, hashAlgorithmOf } from '../format/flags.js';
 import type { ExternalPiece, ObjectStore } from '../store/object-store.js';
@@ -53,6 +55,9 @@ export class ContentReader {
     private readonly readAhead = DEFAULT_READ_AHEAD,
   ) {
     this.downloads = signal ? AbortSignal.any([signal, this.lifetime.signal]) : this.lifetime.signal;
+    // Each download in flight listens to it, and a reader may have more than ten (reads at once, read-ahead):
+    // no warning about a leak that is none (each listener goes with its download).
+    setMaxListeners(0, this.downloads);
   }
 
   /** Ends with {@link close}: chunks fetched ahead that nobody else wants are not downloaded for nothing. */
@@ -141,8 +146,21 @@ export class ContentReader {
     return lo;
   }
 
-  /** Reads up to `length` bytes at `position` into `buf[offset…]`; returns the byte count (0 at end of file). */
+  /**
+   * Reads up to `length` bytes at `position` into `buf[offset…]`; returns the byte count (0 at end of file). Once
+   * the signal the reader was opened with fires, Node's AbortError (`ABORT_ERR`, the reason as its cause).
+   */
   async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    if (this.signal?.aborted) throw abortError(this.signal);
+    try {
+      return await this.readRange(buf, offset, length, position);
+    } catch (e) {
+      if (this.signal?.aborted) throw abortError(this.signal);
+      throw e;
+    }
+  }
+
+  private async readRange(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     const ps = await this.layout();
     const size = this.entry.size;
     if (position >= size || length <= 0 || ps.length === 0) return 0;

@@ -7,9 +7,11 @@ import { lazyStream } from '../lazy.js';
 import { fsError } from '../errors.js';
 import type { ContentReader } from './content.js';
 import { statsOf, type CvmfsBigIntStats, type CvmfsStats } from './stats.js';
-import { integerArgument, outOfRange } from './arguments.js';
+import { abortError, integerArgument, outOfRange } from './arguments.js';
 
 let nextFd = 1 << 20;
+/** Bytes per read of a handle's readFile: a signal is looked at between two (Node reads 512 KiB at a time). */
+const READ_FILE_PIECE = 512 * 1024;
 
 /** Options of {@link CvmfsFileHandle.createReadStream}. */
 export interface ReadStreamOptions {
@@ -49,12 +51,26 @@ export interface ReadResult<T extends Uint8Array> {
 
 /** A read-only open file: writes reject as on a descriptor opened for reading (EBADF), changes with EROFS. */
 export class CvmfsFileHandle {
-  /** A process-unique number (not a kernel descriptor). */
-  readonly fd = nextFd++;
+  private readonly number = nextFd++;
   private position = 0;
   private closed = false;
+  /** Operations under way: close waits for them, as Node's does. */
+  private readonly pending = new Set<Promise<unknown>>();
 
   constructor(private readonly reader: ContentReader, private readonly displayPath: string) {}
+
+  /** A process-unique number (not a kernel descriptor); -1 once closed, as Node's. */
+  get fd(): number {
+    return this.closed ? -1 : this.number;
+  }
+
+  /** Runs an operation that close must wait for. */
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.pending.add(p);
+    const done = () => { this.pending.delete(p); };
+    p.then(done, done);
+    return p;
+  }
 
   private check(syscall: string): void {
     if (this.closed) throw fsError('EBADF', syscall, this.displayPath, 'file handle is closed');
@@ -90,21 +106,28 @@ export class CvmfsFileHandle {
     const len = integerArgument(length ?? buffer.byteLength - off, 'length', 0, buffer.byteLength - off);
     const pos = typeof position === 'bigint' ? Number(position) : position;
     const usePos = typeof pos !== 'number' || !Number.isSafeInteger(pos) || pos < 0;
-    const n = await this.reader.read(buffer, off, len, usePos ? this.position : pos);
-    if (usePos) this.position += n;
+    const at = usePos ? this.position : pos;
+    const n = await this.track(this.reader.read(buffer, off, len, at));
+    if (usePos) this.position = at + n;
     return { bytesRead: n, buffer };
   }
 
-  /** The content from the current position to the end (all of it on a fresh handle), as Node's FileHandle.readFile. */
-  async readFile(options?: { encoding?: BufferEncoding | null } | BufferEncoding | null): Promise<Buffer | string> {
+  /**
+   * The content from the current position to the end (all of it on a fresh handle), as Node's FileHandle.readFile;
+   * a `signal` is looked at between reads, as Node's is.
+   */
+  async readFile(options?: { encoding?: BufferEncoding | null; signal?: AbortSignal } | BufferEncoding | null): Promise<Buffer | string> {
     this.readable();
+    const signal = typeof options === 'object' && options !== null ? options.signal : undefined;
+    if (signal?.aborted) throw abortError(signal);
     const from = Math.min(this.position, this.reader.entry.size);
     const buf = Buffer.allocUnsafe(this.reader.entry.size - from);
     let done = 0;
     while (done < buf.length) {
-      const n = await this.reader.read(buf, done, buf.length - done, from + done);
+      const n = await this.track(this.reader.read(buf, done, Math.min(buf.length - done, READ_FILE_PIECE), from + done));
       if (n === 0) break;
       done += n;
+      if (signal?.aborted) throw abortError(signal);
     }
     this.position = from + done;
     const enc = typeof options === 'string' ? options : options?.encoding;
@@ -127,13 +150,14 @@ export class CvmfsFileHandle {
     const { start, end, hwm } = streamRange(opts);
     const last = Math.min(end, size - 1);
     const readable = () => this.readable();
+    const track = <T>(p: Promise<T>) => this.track(p);
     async function* gen(): AsyncGenerator<Buffer> {
       readable(); // a directory's stream fails with its first read, as node:fs's does
       let pos = start;
       while (pos <= last) {
-        opts.signal?.throwIfAborted();
+        if (opts.signal?.aborted) throw abortError(opts.signal);
         const buf = Buffer.allocUnsafe(Math.min(hwm, last - pos + 1));
-        const n = await reader.read(buf, 0, buf.length, pos);
+        const n = await track(reader.read(buf, 0, buf.length, pos));
         if (n === 0) return;
         pos += n;
         yield n === buf.length ? buf : buf.subarray(0, n);
@@ -141,6 +165,7 @@ export class CvmfsFileHandle {
     }
     const r = lazyStream().Readable.from(gen(), { objectMode: false, highWaterMark: hwm });
     if (opts.encoding) r.setEncoding(opts.encoding);
+    if (opts.signal) lazyStream().addAbortSignal(opts.signal, r);
     return r;
   }
 
@@ -154,10 +179,11 @@ export class CvmfsFileHandle {
     return this.createReadStream()[Symbol.asyncIterator]();
   }
 
-  /** Closes the handle; further calls fail with EBADF. */
+  /** Closes the handle once the operations under way are done, as Node's does; further calls fail with EBADF. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await Promise.allSettled([...this.pending]);
     await this.reader.close();
   }
 

@@ -259,14 +259,18 @@ export class CvmfsFs {
     return new CvmfsFileHandle(reader, pathArgument(path));
   }
 
-  /** Like fs.createReadStream, with inclusive `start`/`end`. */
-  createReadStream(path: PathLike, options: ReadStreamOptions = {}): Readable {
+  /**
+   * Like fs.createReadStream, with inclusive `start`/`end`; `options` may be an encoding, and `flags` that would
+   * change the file fail the stream as on a read-only mount.
+   */
+  createReadStream(path: PathLike, options: (ReadStreamOptions & { flags?: string | number }) | BufferEncoding = {}): Readable {
     const self = this;
     const p = pathArgument(path);
-    streamRange(options); // wrong ranges throw here, as in node:fs
-    const { encoding, ...raw } = options;
+    const o = typeof options === 'string' ? { encoding: options } : options ?? {};
+    streamRange(o); // wrong ranges throw here, as in node:fs
+    const { encoding, flags, ...raw } = o;
     async function* gen(): AsyncGenerator<Buffer> {
-      const fh = await self.open(p, 'r', options.signal ? { signal: options.signal } : {});
+      const fh = await self.open(p, flags ?? 'r', o.signal ? { signal: o.signal } : {});
       try {
         for await (const chunk of fh.createReadStream(raw)) yield chunk as Buffer;
       } finally {
@@ -275,6 +279,8 @@ export class CvmfsFs {
     }
     const r = lazyStream().Readable.from(gen(), { objectMode: false });
     if (encoding) r.setEncoding(encoding);
+    // An abort ends the stream at once (what it had read ahead is not delivered), as node:fs's does.
+    if (o.signal) lazyStream().addAbortSignal(o.signal, r);
     return r;
   }
 

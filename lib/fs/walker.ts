@@ -67,7 +67,11 @@ export class Walker {
     let current = (await this.ns.lookup(''))!;
     while (todo.length > 0) {
       const comp = todo.pop()!;
-      if (comp === '.' || comp === '') continue;
+      // An empty or `.` name after a name (a link to `one/` or `one/.`) needs that name to be a directory.
+      if (comp === '.' || comp === '') {
+        if (current.type !== 'dir') throw fsError('ENOTDIR', syscall, original);
+        continue;
+      }
       if (comp === '..') {
         if (current.type !== 'dir') throw fsError('ENOTDIR', syscall, original);
         current = stack.pop() ?? current;
