@@ -6,7 +6,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync, writeFileSync, symlinkSync, chmodSync } from 'node:fs';
 import * as nodeFs from 'node:fs/promises';
@@ -23,6 +23,7 @@ let server: RepositoryServer;
 /** The reference tree, read-only where this process could mount it so. */
 let ref = '';
 let mounted = false;
+let keyPath = '';
 
 before(async () => {
   const src = tempDir('ucvmfs-fsapi-src-');
@@ -46,13 +47,23 @@ before(async () => {
   writeFileSync(Buffer.concat([Buffer.from(join(src, 'nested/')), Buffer.alloc(200, 0xff)]), 'bytes\n');
   w('perm/ro', 'ro\n');
   chmodSync(join(src, 'perm/ro'), 0o444);
+  for (const [name, mode] of [['none', 0o000], ['xonly', 0o111], ['owner', 0o400], ['others', 0o044]] as const) {
+    w(`perm/${name}`, `${name}\n`);
+    chmodSync(join(src, `perm/${name}`), mode);
+  }
+  // Reachable by another user, whose files these are (the permission test runs a child as nobody against the
+  // same mount).
+  chmodSync(src, 0o755);
+  if (process.getuid?.() === 0) for (const name of ['none', 'xonly', 'owner', 'others', 'ro']) spawnSync('chown', ['65534:65534', join(src, 'perm', name)]);
   const out = join(tempDir('ucvmfs-fsapi-'), 'repo');
   const res = await publish(src, { fqrn: FQRN, out, chunking: { min: MIN, avg: 2 * MIN, max: 4 * MIN }, readSourceXattrs: false });
   server = await serve({ [FQRN]: out });
-  repo = await openRepository(FQRN, { serverUrls: [`${server.url}/@fqrn@`], publicKeys: [res.publicKeyPath], cacheDir: tempDir('ucvmfs-fsapi-cache-') });
+  keyPath = res.publicKeyPath;
+  repo = await openRepository(FQRN, { serverUrls: [`${server.url}/@fqrn@`], publicKeys: [keyPath], cacheDir: tempDir('ucvmfs-fsapi-cache-') });
   ref = src;
   if (process.getuid?.() === 0) {
     const ro = tempDir('ucvmfs-fsapi-ro-');
+    chmodSync(ro, 0o755);
     if (spawnSync('mount', ['--bind', src, ro]).status === 0) {
       mounted = spawnSync('mount', ['-o', 'remount,bind,ro', ro]).status === 0;
       if (mounted) ref = ro;
@@ -349,4 +360,44 @@ test('handles close after the reads under way, as node:fs; aborts give Node\'s A
   } finally {
     process.off('warning', onWarning);
   }
+});
+
+test('permissions as on a mount with the genuine client\'s defaults: root reads all and executes what has an execute bit; a user, by the owner\'s bits; access and open agree', async (t) => {
+  // The same probe for this process (root in CI) and for nobody, each through the library and through node:fs on
+  // the read-only mount, where the files are nobody's: as the genuine client's CVMFS_CLAIM_OWNERSHIP shows every
+  // entry to the user who mounted it, whose bits then decide.
+  const probe = `
+    import { openRepository } from ${JSON.stringify(join(process.cwd(), 'dist/lib/index.js'))};
+    import * as nodeFs from 'node:fs/promises';
+    import { constants as c } from 'node:fs';
+    const [cacheDir, ref] = process.argv.slice(2);
+    const repo = await openRepository(${JSON.stringify(FQRN)}, { serverUrls: [${JSON.stringify(`${server.url}/@fqrn@`)}], publicKeys: [${JSON.stringify(keyPath)}], cacheDir });
+    const probe = async (fs, p) => {
+      const out = [];
+      for (const name of ['none', 'xonly', 'owner', 'others', 'ro']) {
+        for (const [m, label] of [[c.R_OK, 'r'], [c.X_OK, 'x']]) out.push(name + ' ' + label + ' ' + await fs.access(p('perm/' + name), m).then(() => 'ok', (e) => e.code));
+        out.push(name + ' read ' + await fs.readFile(p('perm/' + name)).then((b) => 'ok ' + b.length, (e) => e.code));
+      }
+      return out;
+    };
+    console.log(JSON.stringify([await probe(repo.fs, (x) => x), await probe(nodeFs, (x) => ref + '/' + x)]));
+    repo.close();
+  `;
+  const dir = tempDir('ucvmfs-fsapi-perm-');
+  chmodSync(dir, 0o777);
+  writeFileSync(join(dir, 'probe.mjs'), probe.replace(JSON.stringify(keyPath), JSON.stringify(join(dir, 'key.pub'))));
+  writeFileSync(join(dir, 'key.pub'), await nodeFs.readFile(keyPath));
+  chmodSync(join(dir, 'key.pub'), 0o644);
+  const run = (argv: string[]) => new Promise<[string[], string[]]>((resolve, reject) => {
+    const ch = spawn(argv[0]!, [...argv.slice(1), join(dir, 'probe.mjs'), join(dir, `cache-${argv.length}`), ref], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let o = '';
+    ch.stdout.on('data', (d: Buffer) => { o += d; });
+    ch.on('close', (code) => (code === 0 ? resolve(JSON.parse(o) as [string[], string[]]) : reject(new Error(`probe exited ${code}`))));
+  });
+  const [lib, kernel] = await run([process.execPath]);
+  assert.deepEqual(lib, kernel);
+  if (!mounted || process.getuid?.() !== 0) return t.skip('another user needs root and a read-only mount to compare with');
+  const [libUser, kernelUser] = await run(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath]);
+  assert.deepEqual(libUser, kernelUser);
+  assert.ok(kernelUser.includes('none read EACCES') && kernelUser.includes('owner read ok 6'), kernelUser.join());
 });

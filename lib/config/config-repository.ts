@@ -97,8 +97,11 @@ export async function resolveConfig(
       try {
         return rel !== undefined ? (await handle!.readFile(rel)).toString('utf8') : readFileSync(path, 'utf8');
       } catch (e) {
-        if ((e as { code?: string }).code === 'EIO') throw e;
-        throw new CvmfsError('ENOENT', `cannot read public key file ${path}: ${(e as Error).message}`, { path, cause: e });
+        const code = (e as { code?: string }).code;
+        if (code === 'EIO') throw e;
+        // Its own code where it is one of ours (EACCES, EISDIR, ENOTDIR, ELOOP ...): a key that cannot be read is not a missing one.
+        const kept = code === 'EACCES' || code === 'EISDIR' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'ENAMETOOLONG' ? code : 'ENOENT';
+        throw new CvmfsError(kept, `cannot read public key file ${path}: ${(e as Error).message}`, { path, cause: e });
       }
     },
     close: () => handle?.close(),

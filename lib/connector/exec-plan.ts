@@ -79,7 +79,7 @@ export class ExecPlanner {
    * when the kernel can do it alone.
    */
   async plan(repo: Repository, path: string, inRepo: string): Promise<string[]> {
-    const { head, interp } = await headOf(await repo.fs.open(inRepo));
+    const { head, interp } = await headOf(await repo.fs.openProgram(inRepo));
     // The loader gets the program's own path, not a symlink's: glibc takes $ORIGIN from the path it is given,
     // where the kernel gives the file itself (`bin/x -> ../lib/x/bin/x` with `$ORIGIN/../lib` runpaths).
     return this.planOf(head, interp, interp === undefined ? path : `/cvmfs/${repo.fqrn}${inRepo === '/' ? '' : inRepo}`, true);
@@ -149,7 +149,7 @@ export class ExecPlanner {
     await this.deps.prepare('o', program);
     const place = await this.deps.walk(program, true);
     if (!place?.repo || place.entry?.type !== 'file') return undefined;
-    return headOf(await place.repo.fs.open('/' + place.parts.join('/')));
+    return headOf(await place.repo.fs.openProgram('/' + place.parts.join('/')));
   }
 
   /** `[loader, loader, --argv0, argv0]` when `interp` is under /cvmfs (made ready in the shadow tree), else undefined. */

@@ -10,6 +10,7 @@ import type { ObjectStore } from '../store/object-store.js';
 import { ContentReader, type PieceFile } from './content.js';
 import type { Entry } from './entry.js';
 import { CvmfsFileHandle, streamRange, type ReadStreamOptions } from './file-handle.js';
+import { permits } from './permissions.js';
 import { abortError, encodingArgument, integerArgument, pathArgument } from './arguments.js';
 import { CvmfsDir } from './dir.js';
 import { changeError, changesFile, makeError, openError, openFlags, removeError } from './read-only.js';
@@ -220,8 +221,7 @@ export class CvmfsFs {
   async access(path: PathLike, mode: number = constants.F_OK, options: AbortOptions = {}): Promise<void> {
     const e = await this.entry(path, true, 'access', options.signal);
     if (mode & constants.W_OK) throw fsError('EROFS', 'access', pathArgument(path));
-    if (mode & constants.R_OK && (e.mode & 0o444) === 0) throw fsError('EACCES', 'access', pathArgument(path));
-    if (mode & constants.X_OK && (e.mode & 0o111) === 0) throw fsError('EACCES', 'access', pathArgument(path));
+    if (!permits(e, mode)) throw fsError('EACCES', 'access', pathArgument(path));
   }
 
   /**
@@ -243,6 +243,19 @@ export class CvmfsFs {
    * first ENOENT, EEXIST, EISDIR); O_CREAT alone opens an existing file.
    */
   async open(path: PathLike, flags: string | number | null = 'r', options: AbortOptions = {}): Promise<CvmfsFileHandle> {
+    return this.openAs(path, flags, options, true);
+  }
+
+  /**
+   * Opens a file for reading whatever its mode says: the connector reads the first bytes of a program that the
+   * kernel may execute without read permission (mode 0711), as the kernel itself does.
+   * @internal
+   */
+  openProgram(path: string): Promise<CvmfsFileHandle> {
+    return this.openAs(path, 'r', {}, false);
+  }
+
+  private async openAs(path: PathLike, flags: string | number | null, options: AbortOptions, checked: boolean): Promise<CvmfsFileHandle> {
     const f = openFlags(flags ?? 'r');
     if (changesFile(f)) {
       const err = await abortable(openError(this.lookup, pathArgument(path), f), options.signal);
@@ -252,6 +265,7 @@ export class CvmfsFs {
     if (e.type === 'symlink') throw fsError('ELOOP', 'open', pathArgument(path));
     if (f & constants.O_DIRECTORY && e.type !== 'dir') throw fsError('ENOTDIR', 'open', pathArgument(path));
     if (e.type !== 'file' && e.type !== 'dir') throw fsError('EINVAL', 'open', pathArgument(path), `cannot read a ${e.type}`);
+    if (checked && !permits(e, constants.R_OK)) throw fsError('EACCES', 'open', pathArgument(path));
     // A directory opens for reading, as with node:fs: its handle stats, and its reads fail with EISDIR.
     const reader = new ContentReader(e, this.b.store(), this.b.namespace(), options.signal, this.b.readAhead);
     this.opens++;
