@@ -50,6 +50,11 @@ test('cat writes raw bytes; ls -l, stat --json, readlink, tags, info; options fr
     const lines = ls.stdout.toString().trim().split('\n');
     assert.equal(lines.length, truth.entries['/links']!.entries!.length);
     assert.ok(lines.some((l) => l.startsWith('lrwxrwxrwx') && l.endsWith('rel_file -> ../small/hello.txt')), ls.stdout.toString());
+    // As ls(1): a dangling link is listed as itself; a missing name is status 2.
+    const dangling = await ucvmfs(['ls', '-l', `${fqrn}:/links/dangling`], env);
+    assert.equal(dangling.code, 0, dangling.stderr);
+    assert.match(dangling.stdout.toString(), /^lrwxrwxrwx .*dangling -> \.\.\/does\/not\/exist\n$/);
+    assert.equal((await ucvmfs(['ls', `${fqrn}:/no/such`], env)).code, 2);
 
     const st = await ucvmfs(['stat', '--json', `${fqrn}:/hardlinks/a`], env);
     const info = JSON.parse(st.stdout.toString());

@@ -208,7 +208,8 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
     const all = a.options.has('all');
     await withRepo(a, fqrn, async (r) => {
       const list = async (p: string, header: boolean): Promise<void> => {
-        const st = await r.fs.stat(p);
+        // A dangling link is listed as itself, as ls(1) lists it.
+        const st = await r.fs.stat(p).catch((e: unknown) => r.fs.lstat(p).catch(() => Promise.reject(e)));
         const kids = st.isDirectory() ? (all ? await r.fs.entries(p) : (await r.fs.entries(p)).filter((e) => !(e.flags & 0x8000))) : [];
         if (!st.isDirectory()) {
           const e = await r.fs.entry(p, false);
@@ -225,7 +226,8 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
           }
         }
       };
-      await list(path, a.options.has('recursive'));
+      // As ls(1): a name that is not there is a serious trouble (status 2), not a minor one.
+      await list(path, a.options.has('recursive')).catch((e: Error & { code?: string }) => (e.code === 'ENOENT' || e.code === 'ENOTDIR' ? fail(e.message, 2) : Promise.reject(e)));
     });
   },
 
