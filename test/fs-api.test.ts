@@ -135,6 +135,12 @@ test('reads as node:fs reads: FileHandle.read forms and positions, readFile afte
       const c = await fh.read();
       assert.equal(c.bytesRead, 16384, 'read() reads 16 KiB from the current position');
       assert.deepEqual(c.buffer.subarray(0, c.bytesRead), data.subarray(0, 16384));
+      // Any view, its offsets in bytes; nothing asked is nothing read, whatever the offset.
+      const u16 = await fh.read(new Uint16Array(4), 0, 8, 200);
+      assert.deepEqual(Buffer.from(u16.buffer.buffer, u16.buffer.byteOffset, u16.bytesRead), data.subarray(200, 208), 'read(Uint16Array)');
+      const dv = await fh.read(new DataView(new ArrayBuffer(6)), 2, 4, 300);
+      assert.deepEqual(Buffer.from(dv.buffer.buffer).subarray(2, 6), data.subarray(300, 304), 'read(DataView)');
+      assert.equal((await fh.read(Buffer.alloc(3), 4, 0, 0)).bytesRead, 0);
       const rest = await fh.readFile();
       assert.deepEqual(rest, data.subarray(16384), 'readFile() goes on from the current position');
     } finally {
@@ -271,6 +277,7 @@ test('bigint stats, opendir and name encodings as node:fs gives them on the same
     ['readdir 42', (fs: typeof nodeFs, p: string) => fs.readdir(p, 42 as never)], ['readlink true', (fs: typeof nodeFs, p: string) => fs.readlink(`${p}/../dirlink`, true as never)],
     ['readFile aborted', (fs: typeof nodeFs, p: string) => fs.readFile(`${p}/deep/x`, { signal: AbortSignal.abort(new Error('mine')) })],
     ['stat bigint 1', async (fs: typeof nodeFs, p: string) => typeof (await fs.stat(p, { bigint: 1 } as never)).size],
+    ['access 8', (fs: typeof nodeFs, p: string) => fs.access(p, 8)], ['access r', (fs: typeof nodeFs, p: string) => fs.access(p, 'r' as never)],
     // A directory opens for reading (O_DIRECTORY too) and stats through its handle; its reads fail with EISDIR.
     ['open dir, fstat', (fs: typeof nodeFs, p: string) => fs.open(p).then(async (h) => { try { return (await h.stat()).isDirectory(); } finally { await h.close(); } })],
     ['open dir O_DIRECTORY', (fs: typeof nodeFs, p: string) => fs.open(p, 0x10000).then((h) => h.close())],

@@ -7,7 +7,7 @@ import { lazyStream } from '../lazy.js';
 import { fsError } from '../errors.js';
 import type { ContentReader } from './content.js';
 import { statsOf, type CvmfsBigIntStats, type CvmfsStats } from './stats.js';
-import { abortError, integerArgument, outOfRange } from './arguments.js';
+import { abortError, argError, integerArgument, outOfRange } from './arguments.js';
 
 let nextFd = 1 << 20;
 /** Bytes per read of a handle's readFile: a signal is looked at between two (Node reads 512 KiB at a time). */
@@ -44,7 +44,7 @@ export function streamRange(opts: ReadStreamOptions): { start: number; end: numb
 }
 
 /** Result of a read, as node's FileHandle.read gives it. */
-export interface ReadResult<T extends Uint8Array> {
+export interface ReadResult<T extends NodeJS.ArrayBufferView> {
   bytesRead: number;
   buffer: T;
 }
@@ -87,27 +87,33 @@ export class CvmfsFileHandle {
    * `(options)` or `()` (a 16 KiB buffer). With `position` null, omitted or not a safe integer, reads at the current
    * position and advances it.
    */
-  async read<T extends Uint8Array = Buffer>(buffer?: T, offset?: number, length?: number, position?: number | bigint | null): Promise<ReadResult<T>>;
-  async read<T extends Uint8Array = Buffer>(buffer: T, options: ReadOptions): Promise<ReadResult<T>>;
-  async read<T extends Uint8Array = Buffer>(options: ReadOptions & { buffer?: T }): Promise<ReadResult<T>>;
-  async read<T extends Uint8Array>(a?: T | (ReadOptions & { buffer?: T }), b?: number | ReadOptions, length?: number, position?: number | bigint | null): Promise<ReadResult<T>> {
+  async read<T extends NodeJS.ArrayBufferView = Buffer>(buffer?: T, offset?: number, length?: number, position?: number | bigint | null): Promise<ReadResult<T>>;
+  async read<T extends NodeJS.ArrayBufferView = Buffer>(buffer: T, options: ReadOptions): Promise<ReadResult<T>>;
+  async read<T extends NodeJS.ArrayBufferView = Buffer>(options: ReadOptions & { buffer?: T }): Promise<ReadResult<T>>;
+  async read<T extends NodeJS.ArrayBufferView>(a?: T | (ReadOptions & { buffer?: T }), b?: number | ReadOptions, length?: number, position?: number | bigint | null): Promise<ReadResult<T>> {
     this.readable();
     let buffer: T;
     let offset: number | undefined;
-    if (a instanceof Uint8Array) {
+    // Any view (a Buffer, another TypedArray, a DataView), its offsets in bytes, as Node's.
+    if (ArrayBuffer.isView(a)) {
       buffer = a;
       if (typeof b === 'object' && b !== null) ({ offset, length, position } = b);
       else offset = b;
     } else {
       ({ offset, length, position } = a ?? {});
       buffer = (a?.buffer ?? Buffer.alloc(16384)) as T;
+      if (!ArrayBuffer.isView(buffer)) throw argError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "buffer" argument must be an instance of Buffer, TypedArray, or DataView.');
     }
-    const off = integerArgument(offset ?? 0, 'offset', 0, buffer.byteLength);
+    const off = integerArgument(offset ?? 0, 'offset', 0);
+    // Nothing asked, nothing read (Node does not look at the offset then).
+    if ((length ?? buffer.byteLength - off) === 0) return { bytesRead: 0, buffer };
+    if (off > buffer.byteLength) throw outOfRange('offset', `<= ${buffer.byteLength}`, off);
     const len = integerArgument(length ?? buffer.byteLength - off, 'length', 0, buffer.byteLength - off);
+    const bytes = buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     const pos = typeof position === 'bigint' ? Number(position) : position;
     const usePos = typeof pos !== 'number' || !Number.isSafeInteger(pos) || pos < 0;
     const at = usePos ? this.position : pos;
-    const n = await this.track(this.reader.read(buffer, off, len, at));
+    const n = await this.track(this.reader.read(bytes, off, len, at));
     if (usePos) this.position = at + n;
     return { bytesRead: n, buffer };
   }

@@ -219,6 +219,7 @@ export class CvmfsFs {
 
   /** Like fs.promises.access: W_OK fails with EROFS; R_OK/X_OK check the permission bits. */
   async access(path: PathLike, mode: number = constants.F_OK, options: AbortOptions = {}): Promise<void> {
+    integerArgument(mode, 'mode', 0, 7);
     const e = await this.entry(path, true, 'access', options.signal);
     if (mode & constants.W_OK) throw fsError('EROFS', 'access', pathArgument(path));
     if (!permits(e, mode)) throw fsError('EACCES', 'access', pathArgument(path));
