@@ -203,6 +203,14 @@ test('changes fail as on a read-only mount, each with the error the kernel gives
     ['symlink existing', (fs, p) => fs.symlink('x', p('one')), 'EEXIST'],
     ['link missing source', (fs, p) => fs.link(p('missing'), p('x')), 'ENOENT'],
     ['rename within', (fs, p) => fs.rename(p('one'), p('two')), 'EROFS'],
+    // O_CREAT of a name given with a trailing slash: its directory's error, else EISDIR.
+    ['open w file/', (fs, p) => fs.open(p('one/'), 'w'), 'EISDIR'],
+    ['open a dangling/', (fs, p) => fs.open(p('dangling/'), 'a'), 'EISDIR'],
+    ['open ax empty/', (fs, p) => fs.open(p('empty/'), 'ax'), 'EISDIR'],
+    ['open w no/x/', (fs, p) => fs.open(p('no/x/'), 'w'), 'ENOENT'],
+    ['open w one/x/', (fs, p) => fs.open(p('one/x/'), 'w'), 'ENOTDIR'],
+    // O_NOFOLLOW with O_DIRECTORY on a link: the directory test first.
+    ['open nofollow dir link', (fs, p) => fs.open(p('dirlink'), nodeFs.constants.O_NOFOLLOW | nodeFs.constants.O_DIRECTORY), 'ENOTDIR'],
   ];
   for (const [name, call, want] of cases) {
     assert.equal(await outcome(() => call(repo.fs as unknown as typeof nodeFs, (n) => n)), want, `library: ${name}`);

@@ -263,8 +263,8 @@ export class CvmfsFs {
       if (err) throw err;
     }
     const e = await this.entry(path, !(f & constants.O_NOFOLLOW), 'open', options.signal);
-    if (e.type === 'symlink') throw fsError('ELOOP', 'open', pathArgument(path));
     if (f & constants.O_DIRECTORY && e.type !== 'dir') throw fsError('ENOTDIR', 'open', pathArgument(path));
+    if (e.type === 'symlink') throw fsError('ELOOP', 'open', pathArgument(path));
     if (e.type !== 'file' && e.type !== 'dir') throw fsError('EINVAL', 'open', pathArgument(path), `cannot read a ${e.type}`);
     if (checked && !permits(e, constants.R_OK)) throw fsError('EACCES', 'open', pathArgument(path));
     // A directory opens for reading, as with node:fs: its handle stats, and its reads fail with EISDIR.

@@ -74,6 +74,8 @@ export async function openError(lookup: Lookup, path: string, flags: number): Pr
   const creat = (flags & O_CREAT) !== 0;
   const excl = creat && (flags & O_EXCL) !== 0;
   const write = (flags & O_ACCMODE) !== O_RDONLY || (flags & (O_TRUNC | O_APPEND)) !== 0;
+  // The kernel refuses to create a name given with a trailing slash once it has found its directory.
+  if (creat && path.endsWith('/')) return (await parentError(lookup, path, 'open')) ?? fsError('EISDIR', 'open', path);
   const { error, entry } = await lookupError(lookup, path, !(flags & O_NOFOLLOW) && !excl, 'open');
   if (error?.code === 'ENOENT' && creat) return (await parentError(lookup, path, 'open')) ?? fsError('EROFS', 'open', path);
   if (error) return error;
