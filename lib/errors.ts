@@ -7,13 +7,14 @@
 /** The error codes this library raises. */
 export type ErrorCode =
   | 'ENOENT' | 'ENOTDIR' | 'EISDIR' | 'ELOOP' | 'EROFS' | 'EACCES' | 'EIO' | 'EINVAL' | 'ENODATA'
-  | 'EBADF' | 'ENAMETOOLONG' | 'ERANGE' | 'EPERM' | 'EEXIST' | 'EXDEV';
+  | 'EBADF' | 'ENAMETOOLONG' | 'ERANGE' | 'EPERM' | 'EEXIST' | 'EXDEV' | 'EBUSY';
 
 const ERRNO: Record<ErrorCode, [number, string]> = {
   EPERM: [-1, 'operation not permitted'],
   ENOENT: [-2, 'no such file or directory'],
   EIO: [-5, 'i/o error'],
   EBADF: [-9, 'bad file descriptor'],
+  EBUSY: [-16, 'resource busy or locked'],
   EACCES: [-13, 'permission denied'],
   EEXIST: [-17, 'file already exists'],
   EXDEV: [-18, 'cross-device link not permitted'],

@@ -209,6 +209,10 @@ test('changes fail as on a read-only mount, each with the error the kernel gives
     ['open ax empty/', (fs, p) => fs.open(p('empty/'), 'ax'), 'EISDIR'],
     ['open w no/x/', (fs, p) => fs.open(p('no/x/'), 'w'), 'ENOENT'],
     ['open w one/x/', (fs, p) => fs.open(p('one/x/'), 'w'), 'ENOTDIR'],
+    ['rm dir', (fs, p) => fs.rm(p('empty')), 'ERR_FS_EISDIR'],
+    ['rm -r dir', (fs, p) => fs.rm(p('empty'), { recursive: true }), 'EROFS'],
+    ['mkdir -p below dangling', (fs, p) => fs.mkdir(p('dangling/x'), { recursive: true }), 'ENOTDIR'],
+    ['rmdir top', (fs, p) => fs.rmdir(p('/')), 'EBUSY'],
     // O_NOFOLLOW with O_DIRECTORY on a link: the directory test first.
     ['open nofollow dir link', (fs, p) => fs.open(p('dirlink'), nodeFs.constants.O_NOFOLLOW | nodeFs.constants.O_DIRECTORY), 'ENOTDIR'],
   ];

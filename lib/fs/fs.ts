@@ -11,7 +11,7 @@ import { ContentReader, type PieceFile } from './content.js';
 import type { Entry } from './entry.js';
 import { CvmfsFileHandle, streamRange, type ReadStreamOptions } from './file-handle.js';
 import { permits } from './permissions.js';
-import { abortError, encodingArgument, integerArgument, pathArgument } from './arguments.js';
+import { abortError, argError, encodingArgument, integerArgument, pathArgument } from './arguments.js';
 import { CvmfsDir } from './dir.js';
 import { changeError, changesFile, makeError, openError, openFlags, removeError } from './read-only.js';
 import { magicNames, magicValue, type MagicContext, type MagicVisibility } from './magic-xattrs.js';
@@ -401,19 +401,29 @@ export class CvmfsFs {
       for (let i = 1; i <= parts.length; i++) {
         const q = '/' + parts.slice(0, i).join('/');
         const e = await this.entry(q, true, 'mkdir').catch((err: { code?: string }) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
-        if (!e) throw fsError('ENOENT', 'mkdir', p);
+        // A dangling link on the way is there (EEXIST when made) but leads to no directory.
+        if (!e) throw fsError((await this.entry(q, false, 'mkdir').catch(() => undefined)) ? 'ENOTDIR' : 'ENOENT', 'mkdir', p);
         if (e.type !== 'dir') throw fsError(i === parts.length ? 'EEXIST' : 'ENOTDIR', 'mkdir', p);
       }
     }
     throw await makeError(this.lookup, p, 'mkdir');
   }
   /** Fails as on a read-only mount. */
-  async rmdir(path: PathLike, ..._a: unknown[]): Promise<never> { throw await removeError(this.lookup, pathArgument(path), 'rmdir'); }
+  async rmdir(path: PathLike, ..._a: unknown[]): Promise<never> {
+    const p = pathArgument(path);
+    // The repository's top is the mount point: busy.
+    if (splitUserPath(p, this.b.fqrn).length === 0 && (await this.entry(p, true, 'rmdir')).type === 'dir') throw fsError('EBUSY', 'rmdir', p);
+    throw await removeError(this.lookup, p, 'rmdir');
+  }
   /** Fails as on a read-only mount; with `force`, a missing name succeeds. */
   async rm(path: PathLike, options?: { force?: boolean; recursive?: boolean }): Promise<undefined> {
     const p = pathArgument(path);
     const e = await this.entry(p, false, 'lstat').catch((err: { code?: string }) => (options?.force && err.code === 'ENOENT' ? undefined : Promise.reject(err)));
     if (!e) return undefined;
+    // Node refuses a directory without `recursive` before it tries anything.
+    if (e.type === 'dir' && !options?.recursive) {
+      throw Object.assign(argError(Error, 'ERR_FS_EISDIR', `Path is a directory: rm returned EISDIR (is a directory) ${p}`), { errno: 21, syscall: 'rm', path: p });
+    }
     throw fsError('EROFS', e.type === 'dir' ? 'rmdir' : 'unlink', p);
   }
   /** Fails as on a read-only mount. */
