@@ -123,6 +123,7 @@ struct Pending {
   std::string value;    // getxattr of a magic attribute: the value to hand back; ShowExe: the program's path
   unsigned mode = 0;    // PatchMode: the stored mode's permission bits
   bool statx = false;   // PatchMode: buf is a struct statx (else a struct stat)
+  std::string saved;    // readlink translated: the buffer's bytes before the call (see KeepBuffer)
 };
 
 // std::string forms of addon/paths.h, which the preload library shares.
@@ -865,6 +866,22 @@ class Tracer {
     }
   }
 
+  // A readlink whose answer the tracer shortens (a shadow path shown as its /cvmfs path, a loader as the program):
+  // the buffer's bytes before the call, so that those past the shorter answer are given back as they were (a
+  // program that zeroes its buffer and ignores the length must not find the rest of the shadow path there).
+  Pending KeepBuffer(pid_t pid, Pending p) {
+    size_t n = p.size < (uint64_t)PATH_MAX ? (size_t)p.size : (size_t)PATH_MAX;
+    p.saved.assign(n, '\0');
+    if (n == 0 || !ReadMem(pid, p.buf, &p.saved[0], n)) p.saved.clear();
+    return p;
+  }
+
+  // Puts back what the kernel wrote past the `m` bytes of the answer, up to the `written` bytes it wrote.
+  void RestoreTail(pid_t pid, const Pending& p, size_t m, size_t written) {
+    if (written > p.saved.size()) written = p.saved.size();
+    if (written > m) WriteMem(pid, p.buf + m, p.saved.data() + m, written - m);
+  }
+
   // Writes `data` below the tracee's stack pointer (past the x86-64 red zone) and returns its address.
   uint64_t Scratch(pid_t pid, const Regs& r, const std::string& data, uint64_t below = 0) {
     uint64_t top = below ? below : r.Sp() - 256;
@@ -1227,6 +1244,9 @@ class Tracer {
         follow = !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
       }
       int dirfd = c->dirfd < 0 ? AT_FDCWD : (int)(int32_t)r.Arg(c->dirfd);
+      // linkat(fd, "", ..., AT_EMPTY_PATH) names the descriptor's file: a /cvmfs file given a name elsewhere is
+      // EXDEV, as between two mounts (else that name would open the shared shadow inode for writing).
+      if (nr == __NR_linkat && s.empty() && (r.Arg(4) & AT_EMPTY_PATH) && TargetsShadow(pid, dirfd, s, true)) return FailNow(pid, r, EXDEV);
       // Judged on what the kernel will get: a path rewritten absolute (`/cvmfs/../<elsewhere>`) names its own place.
       if (writes && TargetsShadow(pid, rw.empty() ? dirfd : AT_FDCWD, rw.empty() ? s : rw, follow)) return FailNow(pid, r, EROFS);
     }
@@ -1235,13 +1255,13 @@ class Tracer {
       // show the program (the JVM finds its home from it).
       std::string shown = ShownExe(LinkName(pid, r, c, s));
       if (!shown.empty()) {
-        pending_[pid] = Pending{Pending::ShowExe, 0, r.Arg(c->path + 1), r.Arg(c->path + 2), false, {}, {}, shown};
+        pending_[pid] = KeepBuffer(pid, Pending{Pending::ShowExe, 0, r.Arg(c->path + 1), r.Arg(c->path + 2), false, {}, {}, shown});
         return true;
       }
     }
     if (virt.empty() && c->kind == Kind::Readlink && (s.compare(0, 6, "/proc/") == 0 || s.compare(0, 5, "/dev/") == 0)) {
       // /proc/<pid>/cwd, exe, fd/N, ... reveal shadow paths: translate the answer.
-      pending_[pid] = Pending{Pending::TranslateBuf, 0, r.Arg(c->path + 1), r.Arg(c->path + 2), false, LinkName(pid, r, c, s)};
+      pending_[pid] = KeepBuffer(pid, Pending{Pending::TranslateBuf, 0, r.Arg(c->path + 1), r.Arg(c->path + 2), false, LinkName(pid, r, c, s)});
       return true;
     }
     if (virt.empty() && rw.empty() && c->kind == Kind::Exec && SameNamespace(pid)) {
@@ -1328,7 +1348,7 @@ class Tracer {
       case Kind::Readlink:
         if (Failed(Ask('l', virt))) return FailNow(pid, r, EIO);
         needExit = true;
-        pending_[pid] = Pending{Pending::TranslateBuf, 0, r.Arg(c->path + 1), r.Arg(c->path + 2), false, rw.empty() ? LinkName(pid, r, c, s) : rw};
+        pending_[pid] = KeepBuffer(pid, Pending{Pending::TranslateBuf, 0, r.Arg(c->path + 1), r.Arg(c->path + 2), false, rw.empty() ? LinkName(pid, r, c, s) : rw});
         pending_[pid].linkDir = Normalize(virt + "/..");
         break;
       default: {
@@ -1514,8 +1534,10 @@ class Tracer {
     }
     if (p.what == Pending::ShowExe) {
       if (r.Ret() <= 0) return;
+      size_t wrote = (size_t)r.Ret();
       size_t m = p.value.size() < p.size ? p.value.size() : (size_t)p.size;
       r.SetRet(WriteMem(pid, p.buf, p.value.data(), m) ? (long)m : -EFAULT);
+      RestoreTail(pid, p, m, wrote);
       r.Store();
       return;
     }
@@ -1556,6 +1578,7 @@ class Tracer {
     } else {
       size_t m = out.size() < p.size ? out.size() : p.size;
       WriteMem(pid, p.buf, out.data(), m);
+      RestoreTail(pid, p, m, (size_t)ret);
       r.SetRet((long)m);
     }
     r.Store();

@@ -639,7 +639,7 @@ print('traceme', libc.ptrace(0, 0, 0, 0), ctypes.get_errno())
   assert.match(nested.stderr, /ptrace is not allowed here/);
 });
 
-layered('newer system calls: statx and newfstatat with AT_EMPTY_PATH, openat2, faccessat2, clone3, close_range, execveat from a thread', async () => {
+layered('newer system calls: statx and newfstatat with AT_EMPTY_PATH, linkat of a descriptor (EXDEV), readlink of it into a zeroed buffer, openat2, faccessat2, clone3, close_range, execveat from a thread', async () => {
   const bin = join(tempDir('ucvmfs-cc-'), 'newcalls');
   execFileSync('gcc', ['-O1', '-pthread', '-o', bin, join(ROOT, 'test/native/newcalls.c')]);
   const local = ['/usr/bin/../lib/../bin', '/proc/self/../self/cwd/', '/no/such/file', '/etc/../etc/hostname/x'];
@@ -648,7 +648,8 @@ layered('newer system calls: statx and newfstatat with AT_EMPTY_PATH, openat2, f
   const native = execFileSync(bin, ['/bin/true', ...local]).toString().split('\n').filter((l) => l.startsWith('realpath ')).map((l) => l.replace(/^realpath \/proc\/\d+/, 'realpath /proc/PID'));
   assert.equal(native.length, local.length);
   assert.deepEqual(r.stdout.toString().trim().split('\n').map((l) => l.replace(/^realpath \/proc\/\d+/, 'realpath /proc/PID').replace(/^realpath \/tmp\/.*/, 'realpath CWD')), [
-    `statx 0 ${size}`, `statx_empty_path 0 ${size}`, `fstatat_empty_path 0 ${size}`, 'openat2 ELF',
+    `statx 0 ${size}`, `statx_empty_path 0 ${size}`, `fstatat_empty_path 0 ${size}`, 'linkat_empty_path -1 Invalid cross-device link',
+    `readlink_fd ${M}/sw/bin/hello`, 'openat2 ELF',
     'openat2_create Read-only file system', 'faccessat2_x 0', 'faccessat2_w -1 Read-only file system',
     `realpath ${M}/sw/lib/libgreet.so.1.0`, `realpath ${M}/small/hello.txt`, ...native.map((l) => l.replace(/^realpath \/tmp\/.*/, 'realpath CWD')),
     'thread_read 4 ELF', 'close_range 0', 'Hello, from-a-thread! (from libgreet 1.0)',

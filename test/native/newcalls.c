@@ -44,6 +44,18 @@ int main(int argc, char **argv, char **envp) {
   struct stat st;
   rc = fstatat(fd, "", &st, AT_EMPTY_PATH);
   printf("fstatat_empty_path %d %lld\n", rc, (long long)st.st_size);
+  /* A name elsewhere for the descriptor's file: EXDEV, as between two mounts. */
+  char linked[64];
+  snprintf(linked, sizeof linked, "/tmp/ucvmfs-newcalls-%d", (int)getpid());
+  rc = linkat(fd, "", AT_FDCWD, linked, AT_EMPTY_PATH);
+  printf("linkat_empty_path %d %s\n", rc, rc ? strerror(errno) : "linked");
+  if (rc == 0) unlink(linked);
+  /* The descriptor's path in a zeroed buffer whose length is not looked at: nothing after the /cvmfs path. */
+  char link[64], target[4096];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  memset(target, 0, sizeof target);
+  readlink(link, target, sizeof target - 1);
+  printf("readlink_fd %s\n", target);
   close(fd);
   struct open_how how = {.flags = O_RDONLY | O_CLOEXEC};
   fd = (int)syscall(SYS_openat2, AT_FDCWD, file, &how, sizeof how);
