@@ -256,11 +256,21 @@ static int through_magic_link(const char *p) {
 }
 
 /*
+ * A pointer the compiler may not assume non-NULL: glibc declares the paths of stat, open, access ... nonnull, and
+ * GCC would drop a NULL test after them, where the kernel answers EFAULT (or, with AT_EMPTY_PATH, uses the fd).
+ */
+static inline const char *opaque(const char *p) {
+  __asm__("" : "+r"(p));
+  return p;
+}
+
+/*
  * Decides where a call goes. NATIVE: as given, through the gate. REWRITTEN: through the gate with `out`.
  * TRACER: through libc's syscall(), which stops in the tracer (first accesses and everything unusual).
  */
 static enum route route(int dirfd, const char *p, enum need need, char *out, size_t outsz) {
-  if (!gate_open()) return TRACER;
+  /* A NULL path is the kernel's to judge (EFAULT; with AT_EMPTY_PATH, the descriptor since Linux 6.11). */
+  if (!opaque(p) || !gate_open()) return TRACER;
   if (!*p) return NATIVE;
   if (p[0] != '/') {
     /* Relative: as given unless the base directory is in the shadow area (or the name may climb into /cvmfs). */
@@ -397,7 +407,8 @@ static long readlink_gate(const char *p, char *buf, size_t n) {
  * /cvmfs (~/sw -> /cvmfs/<fqrn>/sw), and then its /cvmfs form in `v`. Calls that succeed never get here.
  */
 static int through_link(long res, int dirfd, const char *p, int follow, char *v, size_t vsz) {
-  if (res != -ENOENT || !*p || strncmp(p, "/proc/", 6) == 0) return 0;
+  p = opaque(p);
+  if (res != -ENOENT || !p || !*p || strncmp(p, "/proc/", 6) == 0) return 0;
   char abs[2 * PATH_MAX + 2];
   if (p[0] == '/') {
     if (strlen(p) >= sizeof abs) return 0;
@@ -453,14 +464,15 @@ int __openat64_2(int d, const char *p, int flags) { return open_common(d, p, fla
 
 static int stat_common(int dirfd, const char *p, struct stat *st, int flags) {
   char out[PATH_MAX];
+  p = opaque(p);
   enum route r = route(dirfd, p, (flags & AT_SYMLINK_NOFOLLOW) ? NEED_LSTAT : NEED_STAT, out, sizeof out);
-  if (!*p && (flags & AT_EMPTY_PATH)) r = NATIVE;
+  if ((!p || !*p) && (flags & AT_EMPTY_PATH)) r = NATIVE;
   if (r == TRACER) return (int)syscall(SYS_newfstatat, dirfd, p, st, flags);
   long res = gate(SYS_newfstatat, dirfd, (long)(r == REWRITTEN ? out : p), (long)st, flags, 0);
   if (res == 0 && r == REWRITTEN) {
     st->st_mode = stored_mode_at(out, st->st_mode, !(flags & AT_SYMLINK_NOFOLLOW));
     st->st_blocks = (blkcnt_t)ucvmfs_genuine_blocks(st->st_size);
-  } else if (res == 0 && !*p) {
+  } else if (res == 0 && (!p || !*p)) {
     st->st_mode = stored_mode_of_fd(dirfd, st->st_mode);
   }
   char v[PATH_MAX];
@@ -496,13 +508,14 @@ int __fxstat64(int v, int fd, struct stat64 *st) { (void)v; return fstat_common(
 
 int statx(int dirfd, const char *p, int flags, unsigned int mask, struct statx *stx) {
   char out[PATH_MAX];
+  p = opaque(p);
   enum route r = route(dirfd, p, (flags & AT_SYMLINK_NOFOLLOW) ? NEED_LSTAT : NEED_STAT, out, sizeof out);
-  if (!*p && (flags & AT_EMPTY_PATH)) r = NATIVE;
+  if ((!p || !*p) && (flags & AT_EMPTY_PATH)) r = NATIVE;
   if (r == TRACER) return (int)syscall(SYS_statx, dirfd, p, flags, mask, stx);
   long res = gate(SYS_statx, dirfd, (long)(r == REWRITTEN ? out : p), flags, mask, (long)stx);
   if (res == 0 && (stx->stx_mask & STATX_MODE)) {
     if (r == REWRITTEN) stx->stx_mode = (uint16_t)stored_mode_at(out, stx->stx_mode, !(flags & AT_SYMLINK_NOFOLLOW));
-    else if (!*p) stx->stx_mode = (uint16_t)stored_mode_of_fd(dirfd, stx->stx_mode);
+    else if (!p || !*p) stx->stx_mode = (uint16_t)stored_mode_of_fd(dirfd, stx->stx_mode);
   }
   if (res == 0 && r == REWRITTEN && (stx->stx_mask & STATX_BLOCKS)) stx->stx_blocks = ucvmfs_genuine_blocks((long long)stx->stx_size);
   char v[PATH_MAX];
@@ -529,7 +542,10 @@ int faccessat(int d, const char *p, int mode, int flags) {
 static ssize_t readlink_common(int dirfd, const char *p, char *buf, size_t size) {
   char out[PATH_MAX];
   /* `/proc/<n>/exe`: the tracer knows the program a loader under /cvmfs runs (see ShownExe in tracer.cc). */
+  p = opaque(p);
+  buf = (char *)opaque(buf);
   size_t plen = p ? strlen(p) : 0;
+  if (!buf) return syscall(SYS_readlinkat, dirfd, p, buf, size); /* the kernel's EFAULT */
   if (p && strncmp(p, "/proc/", 6) == 0 && plen > 10 && strcmp(p + plen - 4, "/exe") == 0) return syscall(SYS_readlinkat, dirfd, p, buf, size);
   if (p && (strncmp(p, "/proc/", 6) == 0 || strncmp(p, "/dev/fd/", 8) == 0 || strncmp(p, "/dev/std", 8) == 0)) {
     /* /proc links (and /dev/fd/N, /dev/stdin..., which lead there) reveal shadow paths: read the target, translate. */

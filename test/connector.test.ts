@@ -645,10 +645,13 @@ layered('newer system calls: statx and newfstatat with AT_EMPTY_PATH, linkat of 
   const local = ['/usr/bin/../lib/../bin', '/proc/self/../self/cwd/', '/no/such/file', '/etc/../etc/hostname/x'];
   const r = await exec([bin, `${M}/sw/bin/hello`, `${M}/links/abs_dir/bin/../lib/libgreet.so`, `${M}/links/chain_to_rel_file`, ...local]);
   const size = readTruth(FQRN).entries['/sw/bin/hello']!.size;
-  const native = execFileSync(bin, ['/bin/true', ...local]).toString().split('\n').filter((l) => l.startsWith('realpath ')).map((l) => l.replace(/^realpath \/proc\/\d+/, 'realpath /proc/PID'));
+  const nativeOut = execFileSync(bin, ['/bin/true', ...local]).toString().split('\n');
+  const native = nativeOut.filter((l) => l.startsWith('realpath ')).map((l) => l.replace(/^realpath \/proc\/\d+/, 'realpath /proc/PID'));
+  const nulls = nativeOut.filter((l) => l.startsWith('null_'));
+  assert.equal(nulls.length, 6);
   assert.equal(native.length, local.length);
   assert.deepEqual(r.stdout.toString().trim().split('\n').map((l) => l.replace(/^realpath \/proc\/\d+/, 'realpath /proc/PID').replace(/^realpath \/tmp\/.*/, 'realpath CWD')), [
-    `statx 0 ${size}`, `statx_empty_path 0 ${size}`, `fstatat_empty_path 0 ${size}`, 'linkat_empty_path -1 Invalid cross-device link',
+    `statx 0 ${size}`, `statx_empty_path 0 ${size}`, `fstatat_empty_path 0 ${size}`, ...nulls, 'linkat_empty_path -1 Invalid cross-device link',
     `readlink_fd ${M}/sw/bin/hello`, 'openat2 ELF',
     'openat2_create Read-only file system', 'faccessat2_x 0', 'faccessat2_w -1 Read-only file system',
     `realpath ${M}/sw/lib/libgreet.so.1.0`, `realpath ${M}/small/hello.txt`, ...native.map((l) => l.replace(/^realpath \/tmp\/.*/, 'realpath CWD')),

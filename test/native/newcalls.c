@@ -12,6 +12,14 @@
 #include <unistd.h>
 
 static const char *file;
+static char linked_dummy[16];
+
+/* NULL, which the compiler cannot see (glibc declares these paths nonnull). */
+static const char *opaque_null(void) {
+  const char *p = NULL;
+  __asm__("" : "+r"(p));
+  return p;
+}
 
 static void *reader(void *arg) {
   (void)arg;
@@ -44,6 +52,15 @@ int main(int argc, char **argv, char **envp) {
   struct stat st;
   rc = fstatat(fd, "", &st, AT_EMPTY_PATH);
   printf("fstatat_empty_path %d %lld\n", rc, (long long)st.st_size);
+  /* NULL paths: the kernel's answers (EFAULT; the descriptor with AT_EMPTY_PATH since Linux 6.11), never a crash. */
+  long nr;
+#define NULL_PROBE(name, call) errno = 0, nr = (long)(call), printf("%s %ld %d\n", name, nr, nr < 0 ? errno : 0)
+  NULL_PROBE("null_stat", stat(opaque_null(), &st));
+  NULL_PROBE("null_open", open(opaque_null(), O_RDONLY));
+  NULL_PROBE("null_access", access(opaque_null(), R_OK));
+  NULL_PROBE("null_readlink", readlink(opaque_null(), linked_dummy, sizeof linked_dummy));
+  NULL_PROBE("null_readlink_buf", readlink("/proc/self/cwd", (char *)opaque_null(), 16));
+  NULL_PROBE("null_fstatat_empty", fstatat(fd, opaque_null(), &st, AT_EMPTY_PATH));
   /* A name elsewhere for the descriptor's file: EXDEV, as between two mounts. */
   char linked[64];
   snprintf(linked, sizeof linked, "/tmp/ucvmfs-newcalls-%d", (int)getpid());
