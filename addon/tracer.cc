@@ -977,6 +977,41 @@ class Tracer {
     return true;
   }
 
+  // Whether a process may execute `file`, a program the tracer starts through its interpreter or loader (where the
+  // kernel, running it itself, would have checked its execute permission first: a `#!` script of mode 0644 is
+  // EACCES). The tracer's own check for a process with its credentials; else the mode against the process's fsuid,
+  // fsgid and groups, as the kernel checks them.
+  bool MayExecute(pid_t pid, const std::string& file) {
+    if (OwnCredentials(pid)) return faccessat(AT_FDCWD, file.c_str(), X_OK, AT_EACCESS) == 0;
+    struct stat st;
+    if (stat(file.c_str(), &st) != 0) return false;
+    char path[64], buf[8192];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return false;
+    buf[n] = 0;
+    unsigned long u[4], g[4];
+    const char* us = strstr(buf, "\nUid:");
+    const char* gs = strstr(buf, "\nGid:");
+    if (!us || !gs || sscanf(us + 5, "%lu %lu %lu %lu", &u[0], &u[1], &u[2], &u[3]) != 4 || sscanf(gs + 5, "%lu %lu %lu %lu", &g[0], &g[1], &g[2], &g[3]) != 4) return false;
+    if (u[3] == 0) return (st.st_mode & 0111) != 0;
+    if (u[3] == st.st_uid) return (st.st_mode & S_IXUSR) != 0;
+    bool member = g[3] == st.st_gid;
+    if (const char* gr = strstr(buf, "\nGroups:")) {
+      for (const char* q = gr + 8; !member && *q && *q != '\n';) {
+        char* end;
+        unsigned long id = strtoul(q, &end, 10);
+        if (end == q) break;
+        member = id == st.st_gid;
+        q = end;
+      }
+    }
+    return (st.st_mode & (member ? S_IXGRP : S_IXOTH)) != 0;
+  }
+
   // Writes a system call's result into the tracee's memory only where the tracee could write it itself (no ptrace
   // pokes: the kernel's copy_to_user gives EFAULT on a read-only page, and so must the tracer's answer).
   static bool WriteAsTracee(pid_t pid, uint64_t addr, const void* src, size_t n) {
@@ -1273,6 +1308,7 @@ class Tracer {
       if (!s.empty() && (s[0] == '/' || dirfd == AT_FDCWD) && NamesRootInterpreter(real)) {
         std::vector<std::string> in = AskJs('y', real);
         if (Failed(in)) return FailNow(pid, r, EIO);
+        if (!in.empty() && !MayExecute(pid, real)) return FailNow(pid, r, EACCES);
         if (!in.empty()) return RewriteExec(pid, r, c, s, s, in);
       }
     }
@@ -1334,6 +1370,7 @@ class Tracer {
       case Kind::Exec: {
         std::vector<std::string> in = Ask('x', virt);
         if (Failed(in)) return FailNow(pid, r, EIO);
+        if (!in.empty() && !MayExecute(pid, ToShadow(Normalize(virt)))) return FailNow(pid, r, EACCES);
         if (!in.empty()) {
           // A script's interpreter gets the path as the process named it, as from the kernel; one relative to a
           // directory descriptor (the kernel's /dev/fd/N/..., unusable once that closes) gets the /cvmfs path.
