@@ -977,6 +977,20 @@ class Tracer {
     return true;
   }
 
+  // access() of a special file of the tree (see the W_OK case of OnEntry), as a mount answers it for the user whose
+  // every entry is (the stored mode's owner bits; root: all but executing without an execute bit). 0 or EACCES.
+  long SpecialAccess(const std::string& shadow, unsigned disk, int mode) {
+    unsigned stored = disk & 07777;
+    if (ucvmfs_mode_marked(disk)) {
+      char v[8];
+      ssize_t n = getxattr(shadow.c_str(), UCVMFS_MODE_XATTR, v, sizeof v);
+      stored = ucvmfs_stored_mode(disk, v, n) & 07777;
+    }
+    if (rootTracer_) return (mode & X_OK) && !(stored & 0111) ? EACCES : 0;
+    if (((mode & R_OK) && !(stored & S_IRUSR)) || ((mode & W_OK) && !(stored & S_IWUSR)) || ((mode & X_OK) && !(stored & S_IXUSR))) return EACCES;
+    return 0;
+  }
+
   // Whether a process may execute `file`, a program the tracer starts through its interpreter or loader (where the
   // kernel, running it itself, would have checked its execute permission first: a `#!` script of mode 0644 is
   // EACCES). The tracer's own check for a process with its credentials; else the mode against the process's fsuid,
@@ -1399,7 +1413,13 @@ class Tracer {
           struct stat st;
           bool follow = !(nr == __NR_faccessat2 && (r.Arg(3) & AT_SYMLINK_NOFOLLOW));
           if (LeadsOut(pid, r, c, s, rw, follow)) break;  // the kernel answers for what the link leads to
-          long e = LookupError(ToShadow(Normalize(virt)), follow, &st);
+          std::string shadow = ToShadow(Normalize(virt));
+          long e = LookupError(shadow, follow, &st);
+          // A FIFO, socket or device is written outside the file system: the kernel looks at its mode only, not at
+          // the mount's read-only flag.
+          if (!e && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && OwnCredentials(pid)) {
+            return FailNow(pid, r, SpecialAccess(shadow, st.st_mode, (int)r.Arg(modeIdx)));
+          }
           return FailNow(pid, r, e ? e : EROFS);
         }
         if (Failed(Ask('l', virt))) return FailNow(pid, r, EIO);

@@ -337,6 +337,7 @@ cases = [
     ('rename-in', lambda: os.rename(T + '/src', R + '/x')),
     ('rename-within', lambda: os.rename(R + '/README.txt', R + '/x')),
     ('access-w-dangling', lambda: 'ok %s' % os.access(R + '/links/dangling', os.W_OK)),
+    ('access-w-fifo', lambda: 'ok %s' % os.access(R + '/special/fifo', os.W_OK)),
     ('statvfs-read-only', ro),
     ('fifo-write', fifo),
     ('realpath-file-slash', lambda: realpath(T + '/src/')),
@@ -361,7 +362,7 @@ layered('as on a read-only mount: each change gets the kernel\'s error in its or
     'setxattr-missing ENOENT', 'unlink-missing EROFS', 'unlink-below-missing ENOENT', 'rmdir-dir EROFS', 'mkdir-existing EEXIST',
     'mkdir-new EROFS', 'mkdir-below-missing ENOENT', 'mkdir-below-file ENOTDIR', 'symlink-existing EEXIST', 'link-out EXDEV',
     'link-out-missing ENOENT', 'link-out-existing EEXIST', 'link-in EROFS', 'link-in-existing EEXIST', 'rename-out EXDEV',
-    'rename-out-missing EXDEV', 'rename-out-below-missing ENOENT', 'rename-in EXDEV', 'rename-within EROFS', 'access-w-dangling ok False',
+    'rename-out-missing EXDEV', 'rename-out-below-missing ENOENT', 'rename-in EXDEV', 'rename-within EROFS', 'access-w-dangling ok False', 'access-w-fifo ok True',
     'statvfs-read-only ok', 'fifo-write ok hi', 'realpath-file-slash ENOTDIR',
   ];
   // The same calls on a real read-only mount, where this process may make one: the table is the kernel's.
