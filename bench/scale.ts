@@ -126,15 +126,20 @@ export async function scaleGroup(ctx: ScaleContext): Promise<void> {
         await rm(cache, { recursive: true, force: true });
       }
       const onTmpfs: Run[] = [];
+      // For the walk, the same alternated with listing ahead off (lib/connector/list-ahead.ts).
+      const notAhead: Run[] = [];
       if (tmpfs && (letter === 'a' || letter === 'f')) {
         for (let i = 0; i < ctx.runs; i++) {
-          const cache = await mkdtemp(join(ctx.work, 'scale-cache-'));
-          const shadow = await mkdtemp(join(tmpfs, 'ucvmfs-scale-shadow-'));
-          try {
-            onTmpfs.push(await sh(['node', ctx.cli, 'exec', '--'], script(R), { ...env, CVMFS_CACHE_BASE: cache, UCVMFS_SHADOW_DIR: shadow }));
-          } finally {
-            await rm(cache, { recursive: true, force: true });
-            await rm(shadow, { recursive: true, force: true });
+          for (const ahead of letter === 'a' ? [true, false] : [true]) {
+            const cache = await mkdtemp(join(ctx.work, 'scale-cache-'));
+            const shadow = await mkdtemp(join(tmpfs, 'ucvmfs-scale-shadow-'));
+            try {
+              const r = await sh(['node', ctx.cli, 'exec', '--'], script(R), { ...env, CVMFS_CACHE_BASE: cache, UCVMFS_SHADOW_DIR: shadow, ...(ahead ? {} : { UCVMFS_LIST_AHEAD: 'off' }) });
+              (ahead ? onTmpfs : notAhead).push(r);
+            } finally {
+              await rm(cache, { recursive: true, force: true });
+              await rm(shadow, { recursive: true, force: true });
+            }
           }
         }
       }
@@ -144,6 +149,9 @@ export async function scaleGroup(ctx: ScaleContext): Promise<void> {
         note: `${made.toLocaleString('en')} shadow entries made; ${rss(cold)}` });
       if (onTmpfs.length > 0) {
         ctx.add({ id: `14${letter}t`, name: `${name}, EMPTY cache, shadow tree on tmpfs`, unit: 's', ucvmfsSamples: onTmpfs.map((r) => r.s), baselineSamples: cold.map((r) => r.s), baselineName: 'the same with the shadow tree in the cache', note: rss(onTmpfs) });
+      }
+      if (notAhead.length > 0) {
+        ctx.add({ id: `14${letter}l`, name: `${name}, EMPTY cache, shadow tree on tmpfs, listing ahead`, unit: 's', ucvmfsSamples: onTmpfs.map((r) => r.s), baselineSamples: notAhead.map((r) => r.s), baselineName: 'the same with UCVMFS_LIST_AHEAD=off', note: `${rss(onTmpfs)}; off: ${rss(notAhead)}` });
       }
       ctx.add({ id: `14${letter}w`, name: `${name}, warm`, unit: 's', ucvmfsSamples: warm.map((r) => r.s), baselineSamples: local, baselineName: 'the same command on local disk', note: rss(warm) });
     }
