@@ -46,7 +46,7 @@ export class ListAhead {
   private readonly walked = new Set<string>();
   private budget = 0;
   private running = 0;
-  private closed = false;
+  private ended = false;
   /** Directories listed ahead (the report's counter). */
   made = 0;
 
@@ -60,7 +60,7 @@ export class ListAhead {
    * listings for nothing.
    */
   opened(fqrn: string, parts: readonly string[], hit: boolean): void {
-    if (this.depth <= 0 || this.closed) return;
+    if (this.depth <= 0 || this.ended) return;
     const walking = hit || (parts.length > 0 && this.walked.has(keyOf(fqrn, parts.slice(0, -1))));
     this.remember(keyOf(fqrn, parts));
     if (!walking) return;
@@ -70,9 +70,14 @@ export class ListAhead {
     this.pump();
   }
 
+  /** Whether the job has ended (see {@link close}). */
+  get closed(): boolean {
+    return this.ended;
+  }
+
   /** Nothing more is listed ahead (the job has ended). */
   close(): void {
-    this.closed = true;
+    this.ended = true;
     this.stack.length = 0;
   }
 
@@ -99,7 +104,7 @@ export class ListAhead {
   }
 
   private pump(): void {
-    while (!this.closed && this.running < IN_FLIGHT && this.budget > 0 && this.stack.length > 0) {
+    while (!this.ended && this.running < IN_FLIGHT && this.budget > 0 && this.stack.length > 0) {
       const { fqrn, parts } = this.stack.pop()!;
       this.queued.delete(keyOf(fqrn, parts));
       if (this.host.isListed(fqrn, parts)) continue;
@@ -108,7 +113,7 @@ export class ListAhead {
       this.host.listAhead(fqrn, parts).then(() => {
         this.made++;
         this.remember(keyOf(fqrn, parts));
-        if (!this.closed) this.pushChildren(fqrn, parts);
+        if (!this.ended) this.pushChildren(fqrn, parts);
       }, () => undefined).finally(() => {
         this.running--;
         this.pump();

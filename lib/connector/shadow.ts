@@ -616,7 +616,8 @@ export class ShadowTree {
     // Read-only only now: until the directory is filled, this process must be able to write it.
     chmodSync(ndir, shadowMode(self.mode, own));
     setTimes(ndir, self.mtimeNs);
-    if (ahead) this.unmarked.set(dir, done);
+    // Listed ahead: its marker waits for the program's ask, or for the job's end (after which it is written now).
+    if (ahead && !this.ahead?.closed) this.unmarked.set(dir, done);
     else writeFileSync(done, '', { mode: 0o600 });
     this.charge(fqrn, made);
     this.usage.flush();
