@@ -5,6 +5,7 @@
  * @module
  */
 import { posix } from 'node:path';
+import type { Stats } from 'node:fs';
 import {
   chmodSync, closeSync, fchmodSync, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync,
   readlinkSync, renameSync, rmSync, symlinkSync, truncateSync,
@@ -97,6 +98,16 @@ function attributesOf(e: Entry, own = false): Array<[string, Buffer]> {
   return out;
 }
 
+/**
+ * Whether a file (not of a hardlink group) or directory is as a finished make leaves it: its type, size, final mode
+ * and mtime, which are set last (after the attributes).
+ */
+function complete(p: string | Buffer, old: Stats, e: Entry): boolean {
+  const type = e.type === 'file' && e.nlink <= 1 ? old.isFile() && old.size === e.size : e.type === 'dir' && old.isDirectory();
+  if (!type || (old.mode & 0o7777) !== shadowMode(e.mode)) return false;
+  return lstatSync(p, { bigint: true }).mtimeNs === e.mtimeNs;
+}
+
 /** Makes entries of one shadow area. */
 export class EntryMaker {
   private fifos = 0;
@@ -149,6 +160,9 @@ export class EntryMaker {
     const old = lstatOrNull(path);
     // What node:fs gets: the path's bytes when a name is not UTF-8.
     const p = nativePath(path);
+    // Complete already (another job made it while this one listed): left as it is. A repair would make it writable
+    // for a moment, and a third job's stat would see 0600 or 0700 then.
+    if (old && complete(p, old, e)) return;
     switch (e.type) {
       case 'dir':
         if (old && !old.isDirectory()) rmSync(p, { force: true });

@@ -85,8 +85,8 @@ export interface ExecOptions {
    */
   prefetch?: PrefetchOptions | false;
   /**
-   * Directories listed ahead of a program that walks a tree (lib/connector/list-ahead.ts), at most; 0 turns it
-   * off. Default: `UCVMFS_LIST_AHEAD`, else 16.
+   * Directories listed ahead of a program that walks a tree (lib/connector/list-ahead.ts) and not yet asked for
+   * by it, at most; 0 turns it off. Default: `UCVMFS_LIST_AHEAD`, else 8.
    */
   listAhead?: number;
   /**

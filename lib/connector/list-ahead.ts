@@ -6,10 +6,12 @@
  * opened after its parent), the directories it will open next are listed ahead of it, depth first in the kernel's
  * order, two at a time, so that one directory's rows are decoded while the other's entries are created.
  *
- * Bounded: at most `depth` directories are listed ahead of the program's last open of a directory; a program that
- * stops walking leaves at most that many listings made for nothing. A directory listed ahead gets its marker only
- * when the program asks for it (or at the job's end, lib/connector/shadow.ts), so that every step of the walk is
- * seen here. A listing ahead that fails is dropped; the program's own open lists again and sees the error.
+ * Bounded: each listing ahead is paid for by a credit, and the program's ask for a directory listed ahead gives its
+ * credit back, so at most `depth` directories listed ahead are ever left that the program did not ask for (a
+ * Python start-up that imports from a few package directories, a program that stops walking). A directory listed
+ * ahead gets its marker only when the program asks for it (or at the job's end, lib/connector/shadow.ts), so that
+ * every step of the walk is seen here. A listing ahead that fails is dropped; the program's own ask lists again
+ * and sees the error.
  * @module
  */
 
@@ -30,8 +32,6 @@ interface Place {
 
 /** Listings under way ahead of the program at a time: one decoding while the other's entries are created. */
 const IN_FLIGHT = 2;
-/** Directories listed ahead when a walk starts, before the program has opened one of them. */
-const START = 2;
 /** Directories remembered as opened or listed ahead (for telling a walk), before the memory starts over. */
 const REMEMBERED = 100_000;
 
@@ -44,27 +44,29 @@ export class ListAhead {
   private readonly queued = new Set<string>();
   /** Directories the program opened, or that were listed ahead of it. */
   private readonly walked = new Set<string>();
-  private budget = 0;
+  /**
+   * Listings ahead still allowed: each costs one, and the program's ask for a directory listed ahead gives it
+   * back. So at most `depth` directories listed ahead are ever not (yet) asked for, whatever the program does.
+   */
+  private credit: number;
   private running = 0;
   private ended = false;
-  /** Directories listed ahead (the report's counter). */
-  made = 0;
 
-  /** @param depth directories listed ahead of the program's last open at most (0: none) */
-  constructor(private readonly host: ListAheadHost, private readonly depth: number) {}
+  /** @param depth directories listed ahead that the program has not asked for, at most (0: none) */
+  constructor(private readonly host: ListAheadHost, private readonly depth: number) {
+    this.credit = depth;
+  }
 
   /**
-   * The program opened a directory, now listed; `hit`: it had been listed ahead of the program. A hit lets the
-   * listing run `depth` directories ahead again; a directory opened after its parent only starts it, `START`
-   * ahead, so that a program that opens a few directories down a path (Python importing a package) makes few
-   * listings for nothing.
+   * The program looked up or opened a directory, now listed; `hit`: it had been listed ahead of the program. The
+   * walk is taken to go on below a directory asked for after its parent, or listed ahead and asked for.
    */
   opened(fqrn: string, parts: readonly string[], hit: boolean): void {
     if (this.depth <= 0 || this.ended) return;
+    if (hit) this.credit = Math.min(this.depth, this.credit + 1);
     const walking = hit || (parts.length > 0 && this.walked.has(keyOf(fqrn, parts.slice(0, -1))));
     this.remember(keyOf(fqrn, parts));
     if (!walking) return;
-    this.budget = hit ? this.depth : Math.max(this.budget, Math.min(START, this.depth));
     // A directory listed ahead put its subdirectories on the stack then.
     if (!hit) this.pushChildren(fqrn, parts);
     this.pump();
@@ -104,17 +106,18 @@ export class ListAhead {
   }
 
   private pump(): void {
-    while (!this.ended && this.running < IN_FLIGHT && this.budget > 0 && this.stack.length > 0) {
+    while (!this.ended && this.running < IN_FLIGHT && this.credit > 0 && this.stack.length > 0) {
       const { fqrn, parts } = this.stack.pop()!;
       this.queued.delete(keyOf(fqrn, parts));
       if (this.host.isListed(fqrn, parts)) continue;
-      this.budget--;
+      this.credit--;
       this.running++;
       this.host.listAhead(fqrn, parts).then(() => {
-        this.made++;
         this.remember(keyOf(fqrn, parts));
         if (!this.ended) this.pushChildren(fqrn, parts);
-      }, () => undefined).finally(() => {
+      }, () => {
+        this.credit = Math.min(this.depth, this.credit + 1); // dropped: nothing made for nothing
+      }).finally(() => {
         this.running--;
         this.pump();
       });

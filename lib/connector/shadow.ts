@@ -11,7 +11,7 @@
 import { mayBeRepository } from '../format/names.js';
 import { posix } from 'node:path';
 import { constants } from 'node:os';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, opendirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import type { Entry } from '../fs/entry.js';
 import { Flag } from '../format/flags.js';
 import { magicNames } from '../fs/magic-xattrs.js';
@@ -61,7 +61,7 @@ const NOT_THERE = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG']);
 /** Entries of a directory made per native batch. */
 const LIST_SLICE = 2048;
 /** Directories listed ahead of a walking program by default (`UCVMFS_LIST_AHEAD`). */
-export const DEFAULT_LIST_AHEAD = 16;
+export const DEFAULT_LIST_AHEAD = 8;
 
 
 
@@ -79,6 +79,21 @@ export interface ShadowNative {
    * thread; `[index, errno]` of those it could not.
    */
   makeEntries(dir: string | Buffer, packed: Buffer, count: number): Promise<Array<[number, number]>>;
+}
+
+/**
+ * A shadow directory's subdirectories in the order the kernel lists them, which a walking program sees (readdir
+ * sorts names: libuv's scandir; a Dir reads them as they come).
+ */
+function subdirectoriesInKernelOrder(dir: string): string[] {
+  const d = opendirSync(nativePath(dir), { encoding: 'buffer' as BufferEncoding, bufferSize: 256 });
+  try {
+    const out: string[] = [];
+    for (let e = d.readSync(); e; e = d.readSync()) if (e.isDirectory()) out.push(decodeName(e.name as unknown as Buffer));
+    return out;
+  } finally {
+    d.closeSync();
+  }
 }
 
 /** Materializes repositories below one real directory, on demand. */
@@ -121,7 +136,7 @@ export class ShadowTree {
   recording = false;
   /** The bound on a revision's tree, in bytes (negative: none); lib/connector/shadow-bounds.ts. */
   quotaBytes = -1;
-  /** Directories listed ahead of a walking program at most (lib/connector/list-ahead.ts); 0 turns it off. */
+  /** Directories listed ahead that the program has not asked for, at most (lib/connector/list-ahead.ts); 0: none. */
   listAheadDepth = DEFAULT_LIST_AHEAD;
 
   /**
@@ -169,11 +184,9 @@ export class ShadowTree {
         const repo = await this.mounts.get(fqrn);
         if (repo) await this.list(repo, fqrn, parts, true);
       },
-      // In the kernel's order, which the program will see: read back from the tree (unless there are none).
       subdirectories: (fqrn, parts) => {
         const dir = this.real(fqrn, parts);
-        if (this.leaves.has(dir)) return [];
-        return readdirSync(nativePath(dir), { withFileTypes: true, encoding: 'buffer' }).filter((d) => d.isDirectory()).map((d) => decodeName(d.name));
+        return this.leaves.has(dir) ? [] : subdirectoriesInKernelOrder(dir);
       },
       isListed: (fqrn, parts) => this.listed.has(this.real(fqrn, parts)) || this.isListed(fqrn, parts),
     }, this.recording ? 0 : this.listAheadDepth);
