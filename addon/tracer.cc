@@ -959,16 +959,23 @@ class Tracer {
 
   static constexpr unsigned long long kDacCaps = 1ull << 1 | 1ull << 2;  // CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
 
-  // The fsuid and effective capabilities of a thread (its /proc status).
-  static bool ProcStatus(pid_t pid, unsigned long* fsuid, unsigned long long* cap) {
-    char path[64], buf[4096];
+  // A thread's /proc status into `buf` (NUL-terminated); false when it cannot be read.
+  static bool ReadStatus(pid_t pid, char* buf, size_t size) {
+    char path[64];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return false;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+    ssize_t n = read(fd, buf, size - 1);
     close(fd);
     if (n <= 0) return false;
     buf[n] = 0;
+    return true;
+  }
+
+  // The fsuid and effective capabilities of a thread (its /proc status).
+  static bool ProcStatus(pid_t pid, unsigned long* fsuid, unsigned long long* cap) {
+    char buf[4096];
+    if (!ReadStatus(pid, buf, sizeof buf)) return false;
     const char* u = strstr(buf, "\nUid:");
     const char* c = strstr(buf, "\nCapEff:");
     unsigned long ids[4];
@@ -999,14 +1006,8 @@ class Tracer {
     if (OwnCredentials(pid)) return faccessat(AT_FDCWD, file.c_str(), X_OK, AT_EACCESS) == 0;
     struct stat st;
     if (stat(file.c_str(), &st) != 0) return false;
-    char path[64], buf[8192];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return false;
-    buf[n] = 0;
+    char buf[8192];
+    if (!ReadStatus(pid, buf, sizeof buf)) return false;
     unsigned long u[4], g[4];
     const char* us = strstr(buf, "\nUid:");
     const char* gs = strstr(buf, "\nGid:");

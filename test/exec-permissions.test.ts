@@ -8,16 +8,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { publish } from '../lib/index.js';
-import type { RepositoryServer } from '../lib/serve.js';
-import { serve, tempDir, ucvmfs } from './helpers.js';
+import { servePublished, tempDir, ucvmfs, type PublishedRepository } from './helpers.js';
 import { layeredWith } from './layers.js';
 
 const FQRN = 'perm.test.example.org';
 const M = `/cvmfs/${FQRN}`;
-let server: RepositoryServer;
+let repo: PublishedRepository;
 let src = '';
-let key = '';
 let layerEnv: Record<string, string> = {};
 const layered = layeredWith((e) => { layerEnv = e; }, { timeout: 120_000 });
 const SCRIPTS: Array<[string, number]> = [['nox', 0o644], ['x755', 0o755], ['x700', 0o700], ['x744', 0o744], ['x711', 0o711]];
@@ -29,13 +26,10 @@ before(async () => {
     writeFileSync(join(src, name), `#!/bin/sh\necho ran ${name}\n`);
     chmodSync(join(src, name), mode);
   }
-  const out = join(tempDir('ucvmfs-xperm-'), 'repo');
-  const res = await publish(src, { fqrn: FQRN, out, readSourceXattrs: false });
-  key = res.publicKeyPath;
-  server = await serve({ [FQRN]: out });
+  repo = await servePublished(src, FQRN);
 });
 after(async () => {
-  await server.close();
+  await repo.server.close();
 });
 
 /** Each script run, then its status, as one line per script. */
@@ -53,7 +47,7 @@ function run(argv: string[], env: Record<string, string> = {}): Promise<string> 
 }
 
 layered('a #! script under /cvmfs runs only with execute permission for the process, as on the source tree', async () => {
-  const env = { CVMFS_SERVER_URL: `${server.url}/@fqrn@`, CVMFS_PUBLIC_KEY: key, CVMFS_CACHE_BASE: tempDir('ucvmfs-xperm-cache-') };
+  const env = repo.env();
   const want = await run(['/bin/sh', '-c', script(src)]);
   assert.match(want, /nox=126/);
   const r = await ucvmfs(['exec', '--', '/bin/sh', '-c', script(M)], { ...env, ...layerEnv });

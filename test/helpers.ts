@@ -135,6 +135,25 @@ export async function serve(repos: Record<string, string>): Promise<RepositorySe
   return serveRepositories(repos);
 }
 
+/** A repository published here from `src` and served on 127.0.0.1, with the environment `ucvmfs` needs for it. */
+export interface PublishedRepository {
+  server: RepositoryServer;
+  /** CVMFS_SERVER_URL, CVMFS_PUBLIC_KEY and a fresh CVMFS_CACHE_BASE (and `extra`). */
+  env(extra?: Record<string, string>): Record<string, string>;
+}
+
+/** Publishes `src` as `fqrn` and serves it (close the server after the tests). */
+export async function servePublished(src: string, fqrn: string): Promise<PublishedRepository> {
+  const { publish } = await import('../lib/index.js');
+  const out = join(tempDir('ucvmfs-published-'), 'repo');
+  const { publicKeyPath } = await publish(src, { fqrn, out, readSourceXattrs: false });
+  const server = await serve({ [fqrn]: out });
+  return {
+    server,
+    env: (extra = {}) => ({ CVMFS_SERVER_URL: `${server.url}/@fqrn@`, CVMFS_PUBLIC_KEY: publicKeyPath, CVMFS_CACHE_BASE: tempDir('ucvmfs-published-cache-'), ...extra }),
+  };
+}
+
 /** Serves one fixture and opens it with a fresh cache. */
 export async function openFixture(fqrn: string, opts: OpenOptions = {}, srvDir?: string): Promise<{ repo: Repository; server: RepositoryServer; cacheDir: string }> {
   const server = await serve({ [fqrn]: srvDir ?? join(FIXTURES, fqrn, 'srv') });

@@ -9,16 +9,13 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { publish } from '../lib/index.js';
-import type { RepositoryServer } from '../lib/serve.js';
-import { CLI, serve, tempDir, ucvmfs, type CliResult } from './helpers.js';
+import { CLI, servePublished, tempDir, ucvmfs, type CliResult, type PublishedRepository } from './helpers.js';
 import { layeredWith } from './layers.js';
 
 const FQRN = 'walk.test.example.org';
 const M = `/cvmfs/${FQRN}`;
-let server: RepositoryServer;
+let repo: PublishedRepository;
 let src = '';
-let key = '';
 let layerEnv: Record<string, string> = {};
 const layered = layeredWith((e) => { layerEnv = e; }, { timeout: 180_000 });
 
@@ -34,20 +31,14 @@ before(async () => {
   }
   writeFileSync(join(src, 'w', 's07', '.cvmfscatalog'), '');
   writeFileSync(join(src, 'top.txt'), 'top\n');
-  const out = join(tempDir('ucvmfs-walk-'), 'repo');
-  const res = await publish(src, { fqrn: FQRN, out, readSourceXattrs: false });
-  key = res.publicKeyPath;
-  server = await serve({ [FQRN]: out });
+  repo = await servePublished(src, FQRN);
 });
 after(async () => {
-  await server.close();
+  await repo.server.close();
 });
 
 function fresh(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    CVMFS_SERVER_URL: `${server.url}/@fqrn@`, CVMFS_PUBLIC_KEY: key,
-    CVMFS_CACHE_BASE: tempDir('ucvmfs-walk-cache-'), UCVMFS_SHADOW_DIR: tempDir('ucvmfs-walk-shadow-'), ...extra,
-  };
+  return repo.env({ UCVMFS_SHADOW_DIR: tempDir('ucvmfs-walk-shadow-'), ...extra });
 }
 
 function exec(env: Record<string, string>, script: string): Promise<CliResult> {
