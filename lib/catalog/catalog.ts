@@ -27,6 +27,7 @@ export interface CatalogRow {
   readonly hardlinkGroup: number;
   /** Link count (lower 32 bits). */
   readonly linkcount: number;
+  /** The content hash's bytes: a view of the catalog's page, to be read at once, not kept. */
   readonly hash: Uint8Array | null;
   readonly symlink: string;
   readonly xattr: Uint8Array | null;
@@ -57,6 +58,8 @@ export class Catalog {
   private tables: { db: SqliteTables; catalog: SqliteTable; chunks: SqliteTable | undefined } | undefined;
   /** Where each of {@link COLUMNS} is in a row, or -1 where this schema lacks it. */
   private readonly at: Record<Column, number>;
+  /** The catalog table's columns a row is not built from (the path keys), which lookups leave undecoded. */
+  private readonly unused: readonly boolean[];
   /** Nested catalogs referenced from this one, by path. */
   readonly nested: ReadonlyMap<string, CatalogRef>;
   /** Bind mountpoints (e.g. `/.cvmfs/snapshots/<tag>`), by path. */
@@ -77,6 +80,7 @@ export class Catalog {
     if (!table || !table.columns.includes('name') || !table.columns.includes('md5path_1')) throw ioError('catalog-format', 'no usable catalog table');
     this.tables = { db, catalog: table, chunks: db.table('chunks') };
     this.at = Object.fromEntries(COLUMNS.map((c) => [c, table.columns.indexOf(c)])) as Record<Column, number>;
+    this.unused = table.columns.map((c) => !(COLUMNS as readonly string[]).includes(c));
     this.properties = new Map(rows(db, 'properties', ['key', 'value']).map((r) => [textOf(r[0]), textOf(r[1])]));
     this.nested = refs(db, 'nested_catalogs');
     this.bindMountpoints = refs(db, 'bind_mountpoints');
@@ -113,7 +117,7 @@ export class Catalog {
 
   /** The row at a catalog-tree path (`''` is the tree root). */
   lookup(path: string): CatalogRow | undefined {
-    for (const r of this.live().catalog.find(KEY, pathKey(path))) return this.toRow(r);
+    for (const r of this.live().catalog.find(KEY, pathKey(path), this.unused)) return this.toRow(r);
     return undefined;
   }
 
@@ -127,7 +131,7 @@ export class Catalog {
    * The walk keeps the catalog's pages readable until it ends, even if the catalog is closed meanwhile.
    */
   *eachChild(path: string): Generator<CatalogRow> {
-    for (const r of this.live().catalog.find(PARENT, pathKey(path))) yield this.toRow(r);
+    for (const r of this.live().catalog.find(PARENT, pathKey(path), this.unused)) yield this.toRow(r);
   }
 
   /** The chunk list of a chunked file, ordered by offset. */
@@ -162,27 +166,57 @@ export class Catalog {
   }
 
   private toRow(r: Row): CatalogRow {
-    const v = (c: Column): Value => (this.at[c] < 0 ? null : r.values[this.at[c]] ?? null);
-    const hardlinks = v('hardlinks');
-    const blob = (x: Value) => (x instanceof Uint8Array && x.length > 0 ? x.slice() : null);
-    const mtimens = v('mtimens');
+    const at = this.at;
+    const values = r.values;
+    // Written out column by column: this runs once per entry of every listing.
+    const hardlinks = column(values, at.hardlinks);
+    const mtimens = column(values, at.mtimens);
     return {
       rowid: Number(r.rowid),
-      hardlinkGroup: hardlinks === null ? 0 : Number((int64(hardlinks) >> 32n) & 0xffffffffn),
-      linkcount: hardlinks === null ? 1 : Number(int64(hardlinks) & 0xffffffffn),
-      hash: blob(v('hash')),
-      size: Number(v('size') ?? 0),
-      mode: Number(v('mode') ?? 0),
-      mtime: Number(v('mtime') ?? 0),
+      hardlinkGroup: hardlinks === null ? 0 : high32(hardlinks),
+      linkcount: hardlinks === null ? 1 : low32(hardlinks),
+      hash: view(column(values, at.hash)),
+      size: Number(column(values, at.size) ?? 0),
+      mode: Number(column(values, at.mode) ?? 0),
+      mtime: Number(column(values, at.mtime) ?? 0),
       mtimens: mtimens === null ? null : Number(mtimens),
-      flags: Number(v('flags') ?? 0),
-      name: textOf(v('name')),
-      symlink: textOf(v('symlink')),
-      uid: Number(v('uid') ?? 0),
-      gid: Number(v('gid') ?? 0),
-      xattr: blob(v('xattr')),
+      flags: Number(column(values, at.flags) ?? 0),
+      name: textOf(column(values, at.name)),
+      symlink: textOf(column(values, at.symlink)),
+      uid: Number(column(values, at.uid) ?? 0),
+      gid: Number(column(values, at.gid) ?? 0),
+      xattr: blob(column(values, at.xattr)),
     };
   }
+}
+
+/** A row's value at `i`, or null where the schema lacks the column (`i` < 0). */
+function column(values: readonly Value[], i: number): Value {
+  return i < 0 ? null : values[i] ?? null;
+}
+
+/** A BLOB column as it is, or null when empty. */
+function view(x: Value): Uint8Array | null {
+  return x instanceof Uint8Array && x.length > 0 ? x : null;
+}
+
+/** A BLOB column as its own bytes (not a view of the page), or null when empty. */
+function blob(x: Value): Uint8Array | null {
+  return x instanceof Uint8Array && x.length > 0 ? x.slice() : null;
+}
+
+const TWO_32 = 2 ** 32;
+
+/** The upper 32 bits of an integer column (the hardlink group), unsigned; without a bigint where none is needed. */
+function high32(v: Value): number {
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return Math.floor(v / TWO_32);
+  return Number((int64(v) >> 32n) & 0xffffffffn);
+}
+
+/** The lower 32 bits of an integer column (the link count), unsigned. */
+function low32(v: Value): number {
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v % TWO_32;
+  return Number(int64(v) & 0xffffffffn);
 }
 
 /** An integer column's value as SQLite's integer operators see it: a REAL truncated, TEXT or BLOB as 0. */

@@ -6,7 +6,7 @@
  * @module
  */
 import type { PageSource } from './sqlite-pages.js';
-import { compareRowids, compareValues, corrupt, decodeRecord, varint, varint64, type Rowid, type Value } from './sqlite-record.js';
+import { compareRowids, compareValues, corrupt, cursor, decodeRecord, readVarint, readVarint64, type Rowid, type Value } from './sqlite-record.js';
 
 const MAGIC = 'SQLite format 3\0';
 const INTERIOR_INDEX = 0x02;
@@ -85,8 +85,13 @@ export class SqliteFile {
   }
 
   private cell(pg: Page, i: number): number {
-    const o = u16(pg.data, pg.ptrs + 2 * i);
-    if (o < pg.ptrs + 2 * pg.cells || o >= this.usable) throw corrupt(`page ${pg.no}: cell pointer ${o}`);
+    return this.cellAt(pg.data, pg.no, pg.ptrs, pg.cells, i);
+  }
+
+  /** Where cell `i` of page `no` starts, checked: its cell pointer array starts at `ptrs` and holds `cells`. */
+  private cellAt(data: Uint8Array, no: number, ptrs: number, cells: number, i: number): number {
+    const o = u16(data, ptrs + 2 * i);
+    if (o < ptrs + 2 * cells || o >= this.usable) throw corrupt(`page ${no}: cell pointer ${o}`);
     return o;
   }
 
@@ -134,51 +139,59 @@ export class SqliteFile {
 
   /** Rowid and record of a table leaf cell. */
   private tableCell(pg: Page, i: number): [Rowid, Uint8Array] {
-    const [size, p1] = varint(pg.data, this.cell(pg, i));
-    const [rowid, p2] = varint64(pg.data, p1);
-    return [rowid, this.payload(pg.data, p2, size, true)];
+    const size = readVarint(pg.data, this.cell(pg, i));
+    const rowid = readVarint64(pg.data, cursor.end);
+    return [rowid, this.payload(pg.data, cursor.end, size, true)];
   }
 
   /** Record of an index cell (leaf or interior). */
   private indexCell(pg: Page, i: number): Value[] {
     const o = this.cell(pg, i) + (pg.type === INTERIOR_INDEX ? 4 : 0);
-    const [size, p] = varint(pg.data, o);
-    return decodeRecord(this.payload(pg.data, p, size, false));
+    const size = readVarint(pg.data, o);
+    return decodeRecord(this.payload(pg.data, cursor.end, size, false));
   }
 
   private child(pg: Page, i: number): number {
     return i < pg.cells ? u32(pg.data, this.cell(pg, i)) : pg.right;
   }
 
-  /** The record of the row with this rowid in the table B-tree rooted at `root`. */
+  /**
+   * The record of the row with this rowid in the table B-tree rooted at `root`. Runs once per entry of every
+   * listing (an index gives the rowids), so it reads the pages in place: no page object, no tuple.
+   */
   row(root: number, rowid: Rowid): Uint8Array | undefined {
     let no = root;
     for (let depth = 0; depth < MAX_DEPTH; depth++) {
-      const pg = this.page(no);
-      if (pg.type === LEAF_TABLE) {
+      const data = this.raw(no);
+      const h = no === 1 ? 100 : 0;
+      const type = data[h]!;
+      const cells = u16(data, h + 3);
+      const leaf = type === LEAF_TABLE;
+      if (!leaf && type !== INTERIOR_TABLE) throw corrupt(type === LEAF_INDEX || type === INTERIOR_INDEX ? `page ${no}: an index page in a table` : `page ${no} is not a B-tree page`);
+      const ptrs = h + (leaf ? 8 : 12);
+      if (ptrs + 2 * cells > this.usable) throw corrupt(`page ${no}: ${cells} cells do not fit`);
+      if (leaf) {
         let lo = 0;
-        let hi = pg.cells - 1;
+        let hi = cells - 1;
         while (lo <= hi) {
           const mid = (lo + hi) >> 1;
-          const [size, p1] = varint(pg.data, this.cell(pg, mid));
-          const [r, p2] = varint64(pg.data, p1);
-          const c = compareRowids(r, rowid);
-          if (c === 0) return this.payload(pg.data, p2, size, true);
+          const size = readVarint(data, this.cellAt(data, no, ptrs, cells, mid));
+          const c = compareRowids(readVarint64(data, cursor.end), rowid);
+          if (c === 0) return this.payload(data, cursor.end, size, true);
           if (c < 0) lo = mid + 1;
           else hi = mid - 1;
         }
         return undefined;
       }
-      if (pg.type !== INTERIOR_TABLE) throw corrupt(`page ${no}: an index page in a table`);
       // The first cell whose key is at least the rowid leads to it; past the last, the right-most child.
       let lo = 0;
-      let hi = pg.cells;
+      let hi = cells;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        if (compareRowids(varint64(pg.data, this.cell(pg, mid) + 4)[0], rowid) < 0) lo = mid + 1;
+        if (compareRowids(readVarint64(data, this.cellAt(data, no, ptrs, cells, mid) + 4), rowid) < 0) lo = mid + 1;
         else hi = mid;
       }
-      no = this.child(pg, lo);
+      no = lo < cells ? u32(data, this.cellAt(data, no, ptrs, cells, lo)) : u32(data, h + 8);
     }
     throw corrupt(`a table B-tree deeper than ${MAX_DEPTH} levels`);
   }

@@ -26,7 +26,10 @@ export interface PageSource {
 }
 
 /** Pages of a database already in memory. */
-export function memoryPages(bytes: Uint8Array): PageSource {
+export function memoryPages(from: Uint8Array): PageSource {
+  // A plain view, whatever `from` is: the values cut from pages are then plain views too, which cost less to
+  // make than Buffers (a listing makes several an entry).
+  const bytes = new Uint8Array(from.buffer, from.byteOffset, from.length);
   return {
     length: bytes.length,
     head: (n) => bytes.subarray(0, n),
@@ -50,7 +53,7 @@ export class FilePages implements PageSource {
   readonly length: number;
   readonly memoryBytes = FILE_PAGE_CACHE_BYTES;
   private fd: number | undefined;
-  private readonly cache = new Map<number, Buffer>();
+  private readonly cache = new Map<number, Uint8Array>();
   private holders = 0;
   private closing = false;
 
@@ -66,9 +69,9 @@ export class FilePages implements PageSource {
     this.fd = fd;
   }
 
-  private read(offset: number, n: number): Buffer {
+  private read(offset: number, n: number): Uint8Array {
     if (this.fd === undefined) throw corrupt('a catalog read after it was closed');
-    const b = Buffer.allocUnsafe(n);
+    const b = new Uint8Array(n);
     let got = 0;
     while (got < n) {
       const r = readSync(this.fd, b, got, n - got, offset + got);

@@ -27,35 +27,65 @@ function narrow(v: bigint): number | bigint {
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /**
- * A varint at `p` read as SQLite reads a rowid (nine bytes make a signed 64-bit value), and where it ends. Seven
- * bytes or fewer hold at most 49 bits, exact as a number; longer ones are assembled as a bigint.
+ * Where the varint last read by {@link readVarint64} or {@link readVarint} ended. The readers return the value
+ * alone and leave the end here: a listing reads some forty varints an entry, and a tuple for each was a large
+ * share of the garbage it made.
  */
-export function varint64(b: Uint8Array, p: number): [Rowid, number] {
+export const cursor = { end: 0 };
+
+/**
+ * A varint at `p` read as SQLite reads a rowid (nine bytes make a signed 64-bit value); its end in
+ * {@link cursor}. Seven bytes or fewer hold at most 49 bits, exact as a number; longer ones are assembled as a
+ * bigint.
+ */
+export function readVarint64(b: Uint8Array, p: number): Rowid {
   let v = 0;
   for (let i = 0; i < 7; i++) {
     const x = b[p + i];
     if (x === undefined) throw corrupt('varint past the end of a page');
     v = v * 128 + (x & 0x7f);
-    if (x < 0x80) return [v, p + i + 1];
+    if (x < 0x80) {
+      cursor.end = p + i + 1;
+      return v;
+    }
   }
   const x7 = b[p + 7];
   if (x7 === undefined) throw corrupt('varint past the end of a page');
   let big = (BigInt(v) << 7n) | BigInt(x7 & 0x7f);
-  if (x7 < 0x80) return [narrow(big), p + 8];
+  if (x7 < 0x80) {
+    cursor.end = p + 8;
+    return narrow(big);
+  }
   const x8 = b[p + 8];
   if (x8 === undefined) throw corrupt('varint past the end of a page');
   big = BigInt.asIntN(64, (big << 8n) | BigInt(x8));
-  return [narrow(big), p + 9];
+  cursor.end = p + 9;
+  return narrow(big);
 }
 
-/** A varint that counts something (a size, a serial type): a number, or the file is malformed. */
-export function varint(b: Uint8Array, p: number): [number, number] {
-  // Nearly every one is a single byte (serial types, small sizes): read without varint64's tuple.
+/** A varint that counts something (a size, a serial type): a number, or the file is malformed; its end in {@link cursor}. */
+export function readVarint(b: Uint8Array, p: number): number {
+  // Nearly every one is a single byte (serial types, small sizes).
   const x = b[p];
-  if (x !== undefined && x < 0x80) return [x, p + 1];
-  const [v, next] = varint64(b, p);
+  if (x !== undefined && x < 0x80) {
+    cursor.end = p + 1;
+    return x;
+  }
+  const v = readVarint64(b, p);
   if (typeof v !== 'number' || v < 0) throw corrupt(`a size of ${v}`);
-  return [v, next];
+  return v;
+}
+
+/** {@link readVarint64} with its end. */
+export function varint64(b: Uint8Array, p: number): [Rowid, number] {
+  const v = readVarint64(b, p);
+  return [v, cursor.end];
+}
+
+/** {@link readVarint} with its end. */
+export function varint(b: Uint8Array, p: number): [number, number] {
+  const v = readVarint(b, p);
+  return [v, cursor.end];
 }
 
 /** Compares two rowids. */
@@ -81,17 +111,19 @@ function readInt(b: Uint8Array, p: number, n: number): number | bigint {
 
 /**
  * The values of a record, at most `columns` of them. A record with fewer values than its table has columns was
- * written before `ALTER TABLE ... ADD COLUMN`; the caller fills in the defaults.
+ * written before `ALTER TABLE ... ADD COLUMN`; the caller fills in the defaults. Columns marked in `skip` read as
+ * null without being decoded: a listing needs neither a row's own key nor its parent's, and those four 64-bit
+ * values were most of the garbage a large listing made.
  */
-export function decodeRecord(b: Uint8Array, columns = Infinity): Value[] {
-  const [headerSize, start] = varint(b, 0);
-  if (headerSize > b.length || headerSize < start) throw corrupt('record header size');
+export function decodeRecord(b: Uint8Array, columns = Infinity, skip?: readonly boolean[]): Value[] {
+  const headerSize = readVarint(b, 0);
+  let h = cursor.end;
+  if (headerSize > b.length || headerSize < h) throw corrupt('record header size');
   const out: Value[] = [];
-  let h = start;
   let p = headerSize;
   while (h < headerSize && out.length < columns) {
-    const [t, next] = varint(b, h);
-    h = next;
+    const t = readVarint(b, h);
+    h = cursor.end;
     let n: number;
     if (t >= 12) n = (t - (t & 1 ? 13 : 12)) / 2;
     else if (t === 7) n = 8;
@@ -99,7 +131,7 @@ export function decodeRecord(b: Uint8Array, columns = Infinity): Value[] {
     else if (t === 8 || t === 9) n = 0;
     else throw corrupt(`serial type ${t}`);
     if (p + n > b.length) throw corrupt('record value past its payload');
-    if (t === 0) out.push(null);
+    if (t === 0 || skip?.[out.length]) out.push(null);
     else if (t <= 6) out.push(readInt(b, p, n));
     else if (t === 7) out.push(new DataView(b.buffer, b.byteOffset + p, 8).getFloat64(0));
     else if (t === 8 || t === 9) out.push(t - 8);

@@ -31,10 +31,10 @@ export class SqliteTable {
     return this.decl.columns;
   }
 
-  private complete(rowid: Rowid, record: Uint8Array): Row {
+  private complete(rowid: Rowid, record: Uint8Array, skip?: readonly boolean[]): Row {
     const { columns, defaults, rowidColumn, unreadable } = this.decl;
     if (unreadable) throw corrupt(`table ${this.name} has a ${unreadable}, which the reader cannot read`);
-    const values = decodeRecord(record, columns.length);
+    const values = decodeRecord(record, columns.length, skip);
     for (let i = values.length; i < columns.length; i++) values.push(defaults[i]!);
     if (rowidColumn >= 0) values[rowidColumn] = rowid;
     return { rowid, values };
@@ -51,8 +51,11 @@ export class SqliteTable {
     }
   }
 
-  /** The rows whose `columns` hold `key`, in the order of the index used (by rowid where none is). */
-  *find(columns: readonly string[], key: readonly Value[]): Generator<Row> {
+  /**
+   * The rows whose `columns` hold `key`, in the order of the index used (by rowid where none is). Columns marked
+   * in `skip` (by position) may read as null: for callers that do not need them.
+   */
+  *find(columns: readonly string[], key: readonly Value[], skip?: readonly boolean[]): Generator<Row> {
     this.file.beginQuery();
     const index = this.indexes.find((i) => columns.every((c, k) => i.columns[k] === c));
     if (!index) {
@@ -67,7 +70,7 @@ export class SqliteTable {
         if (entry.length !== index.columns.length + 1 || (typeof rowid !== 'number' && typeof rowid !== 'bigint')) throw corrupt(`an entry of an index on ${this.name} has no rowid`);
         const record = this.file.row(this.root, rowid);
         if (!record) throw corrupt(`an index on ${this.name} names row ${rowid}, which the table lacks`);
-        yield this.complete(rowid, record);
+        yield this.complete(rowid, record, skip);
       }
     } finally {
       this.file.source.release();

@@ -122,7 +122,7 @@ export class Namespace {
     const base = dir.path === '/' ? '' : dir.path;
     const rows = cat.eachChild(loc.rel);
     const entries = this.entries;
-    const toEntry = (row: CatalogRow) => this.toEntry(row, `${base}/${row.name}`, cat, { ...loc, rel: `${loc.rel}/${row.name}` });
+    const toEntry = (row: CatalogRow) => this.toEntry(row, `${base}/${row.name}`, cat, { treeRoot: loc.treeRoot, treePrefix: loc.treePrefix, rel: `${loc.rel}/${row.name}` });
     return (function* () {
       for (const row of rows) {
         if (!isSafeName(row.name)) continue;
