@@ -6,7 +6,7 @@
  * @module
  */
 import type { PageSource } from './sqlite-pages.js';
-import { compareRowids, compareValues, corrupt, cursor, decodeRecord, readVarint, readVarint64, type Rowid, type Value } from './sqlite-record.js';
+import { compareIntKey, compareRowids, compareValues, corrupt, cursor, decodeRecord, intKey, lastInteger, readVarint, readVarint64, type IntKey, type Rowid, type Value } from './sqlite-record.js';
 
 const MAGIC = 'SQLite format 3\0';
 const INTERIOR_INDEX = 0x02;
@@ -144,11 +144,18 @@ export class SqliteFile {
     return [rowid, this.payload(pg.data, cursor.end, size, true)];
   }
 
-  /** Record of an index cell (leaf or interior). */
-  private indexCell(pg: Page, i: number): Value[] {
+  /** The record of an index cell (leaf or interior), undecoded. */
+  private indexPayload(pg: Page, i: number): Uint8Array {
     const o = this.cell(pg, i) + (pg.type === INTERIOR_INDEX ? 4 : 0);
     const size = readVarint(pg.data, o);
-    return decodeRecord(this.payload(pg.data, cursor.end, size, false));
+    return this.payload(pg.data, cursor.end, size, false);
+  }
+
+  /** Compares index cell `i` with a search: integers without decoding the cell, anything else decoded. */
+  private compareCell(pg: Page, i: number, search: IndexSearch): number {
+    const b = this.indexPayload(pg, i);
+    const c = search.ints ? compareIntKey(b, search.ints) : NaN;
+    return Number.isNaN(c) ? comparePrefix(decodeRecord(b), search.prefix) : c;
   }
 
   private child(pg: Page, i: number): number {
@@ -225,13 +232,16 @@ export class SqliteFile {
     for (let i = 0; i <= pg.cells; i++) yield* this.walkTable(this.child(pg, i), seen, depth + 1);
   }
 
-  /** The entries of the index rooted at `root` (key values, then the rowid) whose leading values equal `prefix`. */
-  *indexRange(root: number, prefix: readonly Value[]): Generator<Value[]> {
-    yield* this.walkIndex(root, prefix, new Set(), 0);
+  /**
+   * The rowids of the entries of the index rooted at `root` whose leading values equal `prefix`, in index order;
+   * every entry holds `columns` values and then its rowid, or the file is malformed.
+   */
+  *indexRowids(root: number, prefix: readonly Value[], columns: number): Generator<Rowid> {
+    yield* this.walkIndex(root, { prefix, ints: intKey(prefix), columns }, new Set(), 0);
   }
 
-  /** Yields the matching entries under page `no`; returns true once an entry past the range was seen. */
-  private *walkIndex(no: number, prefix: readonly Value[], seen: Set<number>, depth: number): Generator<Value[], boolean> {
+  /** Yields the matching rowids under page `no`; returns true once an entry past the range was seen. */
+  private *walkIndex(no: number, search: IndexSearch, seen: Set<number>, depth: number): Generator<Rowid, boolean> {
     if (depth >= MAX_DEPTH || seen.has(no)) throw corrupt(`page ${no} reached twice in one index`);
     seen.add(no);
     const pg = this.page(no);
@@ -242,15 +252,28 @@ export class SqliteFile {
     let hi = pg.cells;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (comparePrefix(this.indexCell(pg, mid), prefix) < 0) lo = mid + 1;
+      if (this.compareCell(pg, mid, search) < 0) lo = mid + 1;
       else hi = mid;
     }
     for (let i = lo; i < pg.cells; i++) {
-      if (interior && (yield* this.walkIndex(this.child(pg, i), prefix, seen, depth + 1))) return true;
-      const entry = this.indexCell(pg, i);
-      if (comparePrefix(entry, prefix) > 0) return true;
-      yield entry;
+      if (interior && (yield* this.walkIndex(this.child(pg, i), search, seen, depth + 1))) return true;
+      const c = this.compareCell(pg, i, search);
+      if (c > 0) return true;
+      // Only equal keys: a value this reader orders other than SQLite does (a BLOB among TEXT, both bytes here)
+      // may sit inside the range without belonging to it.
+      if (c < 0) continue;
+      const rowid = lastInteger(this.indexPayload(pg, i), search.columns + 1);
+      if (rowid === undefined) throw corrupt(`page ${no}: an index entry without its rowid`);
+      yield rowid;
     }
-    return interior ? yield* this.walkIndex(pg.right, prefix, seen, depth + 1) : false;
+    return interior ? yield* this.walkIndex(pg.right, search, seen, depth + 1) : false;
   }
+}
+
+/** One search of an index: the leading values asked for, as integers too where they all are. */
+interface IndexSearch {
+  readonly prefix: readonly Value[];
+  readonly ints: IntKey | undefined;
+  /** Values an entry holds before its rowid. */
+  readonly columns: number;
 }

@@ -53,7 +53,9 @@ export class FilePages implements PageSource {
   readonly length: number;
   readonly memoryBytes = FILE_PAGE_CACHE_BYTES;
   private fd: number | undefined;
-  private readonly cache = new Map<number, Uint8Array>();
+  /** Pages kept, each with when it was last used: a hit only marks it, where a reordering Map cost more than the read it spared. */
+  private readonly cache = new Map<number, { data: Uint8Array; used: number }>();
+  private clock = 0;
   private holders = 0;
   private closing = false;
 
@@ -88,15 +90,27 @@ export class FilePages implements PageSource {
   page(no: number, size: number): Uint8Array {
     const hit = this.cache.get(no);
     if (hit) {
-      this.cache.delete(no);
-      this.cache.set(no, hit);
-      return hit;
+      hit.used = ++this.clock;
+      return hit.data;
     }
-    const p = this.read((no - 1) * size, size);
-    this.cache.set(no, p);
+    const data = this.read((no - 1) * size, size);
+    this.cache.set(no, { data, used: ++this.clock });
     // Pages handed out stay valid however long they are used: the cache only forgets them.
-    if (this.cache.size * size > FILE_PAGE_CACHE_BYTES) this.cache.delete(this.cache.keys().next().value!);
-    return p;
+    if (this.cache.size * size > FILE_PAGE_CACHE_BYTES) this.forgetOldest();
+    return data;
+  }
+
+  /** Forgets the least recently used page (a scan: at most a few dozen pages are kept). */
+  private forgetOldest(): void {
+    let oldest = -1;
+    let when = Infinity;
+    for (const [no, p] of this.cache) {
+      if (p.used < when) {
+        when = p.used;
+        oldest = no;
+      }
+    }
+    this.cache.delete(oldest);
   }
 
   retain(): void {

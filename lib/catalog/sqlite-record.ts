@@ -157,3 +157,101 @@ export function compareValues(a: Value, b: Value): number {
   const y = typeof b === 'number' && !Number.isInteger(b) ? b : BigInt(b);
   return x < y ? -1 : x > y ? 1 : 0;
 }
+
+const TWO_32 = 2 ** 32;
+
+/**
+ * A search key of integers as SQLite's 64-bit values split in two: the upper 32 bits signed, the lower unsigned.
+ * Index cells are compared with it without decoding them (no array, no bigint per cell): a listing compares
+ * and reads a cell for every entry, and the path keys are full 64-bit values.
+ */
+export interface IntKey {
+  readonly hi: readonly number[];
+  readonly lo: readonly number[];
+}
+
+/** `values` as an {@link IntKey}, or undefined when one is not an integer of 64 bits. */
+export function intKey(values: readonly Value[]): IntKey | undefined {
+  const hi: number[] = [];
+  const lo: number[] = [];
+  for (const v of values) {
+    if (typeof v === 'bigint') {
+      if (BigInt.asIntN(64, v) !== v) return undefined;
+      hi.push(Number(BigInt.asIntN(32, v >> 32n)));
+      lo.push(Number(BigInt.asUintN(32, v)));
+    } else if (typeof v === 'number' && Number.isSafeInteger(v)) {
+      const h = Math.floor(v / TWO_32);
+      hi.push(h);
+      lo.push(v - h * TWO_32);
+    } else return undefined;
+  }
+  return { hi, lo };
+}
+
+/**
+ * Compares the leading values of a record with `key` as SQLite orders integers; NaN when one of them is not an
+ * integer (the caller then decodes the record and compares it in full).
+ */
+export function compareIntKey(b: Uint8Array, key: IntKey): number {
+  const headerSize = readVarint(b, 0);
+  let h = cursor.end;
+  if (headerSize > b.length || headerSize < h) throw corrupt('record header size');
+  let p = headerSize;
+  for (let k = 0; k < key.hi.length; k++) {
+    if (h >= headerSize) return NaN;
+    const t = readVarint(b, h);
+    h = cursor.end;
+    let vh: number;
+    let vl: number;
+    let n = 0;
+    if (t >= 1 && t <= 6) {
+      n = INT_BYTES[t]!;
+      if (p + n > b.length) throw corrupt('record value past its payload');
+      if (n === 8) {
+        vh = ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >> 0;
+        vl = b[p + 4]! * 0x1000000 + ((b[p + 5]! << 16) | (b[p + 6]! << 8) | b[p + 7]!);
+      } else {
+        const v = readInt(b, p, n) as number;
+        vh = Math.floor(v / TWO_32);
+        vl = v - vh * TWO_32;
+      }
+    } else if (t === 8 || t === 9) {
+      vh = 0;
+      vl = t - 8;
+    } else return NaN;
+    if (vh !== key.hi[k]) return vh < key.hi[k]! ? -1 : 1;
+    if (vl !== key.lo[k]) return vl < key.lo[k]! ? -1 : 1;
+    p += n;
+  }
+  return 0;
+}
+
+/**
+ * The last value of a record that must hold `count` values and end with an integer (an index cell's rowid),
+ * read without decoding the others; undefined when the record is not so.
+ */
+export function lastInteger(b: Uint8Array, count: number): Rowid | undefined {
+  const headerSize = readVarint(b, 0);
+  let h = cursor.end;
+  if (headerSize > b.length || headerSize < h) throw corrupt('record header size');
+  let p = headerSize;
+  for (let k = 0; k < count; k++) {
+    if (h >= headerSize) return undefined;
+    const t = readVarint(b, h);
+    h = cursor.end;
+    let n: number;
+    if (t >= 12) n = (t - (t & 1 ? 13 : 12)) / 2;
+    else if (t === 7) n = 8;
+    else if (t <= 6) n = INT_BYTES[t]!;
+    else if (t === 8 || t === 9) n = 0;
+    else throw corrupt(`serial type ${t}`);
+    if (p + n > b.length) throw corrupt('record value past its payload');
+    if (k === count - 1) {
+      if (h !== headerSize) return undefined;
+      if (t >= 1 && t <= 6) return readInt(b, p, n);
+      return t === 8 || t === 9 ? t - 8 : undefined;
+    }
+    p += n;
+  }
+  return undefined;
+}

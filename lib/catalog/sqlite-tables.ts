@@ -65,9 +65,7 @@ export class SqliteTable {
     }
     this.file.source.retain();
     try {
-      for (const entry of this.file.indexRange(index.root, key)) {
-        const rowid = entry[index.columns.length];
-        if (entry.length !== index.columns.length + 1 || (typeof rowid !== 'number' && typeof rowid !== 'bigint')) throw corrupt(`an entry of an index on ${this.name} has no rowid`);
+      for (const rowid of this.file.indexRowids(index.root, key, index.columns.length)) {
         const record = this.file.row(this.root, rowid);
         if (!record) throw corrupt(`an index on ${this.name} names row ${rowid}, which the table lacks`);
         yield this.complete(rowid, record, skip);
