@@ -35,7 +35,11 @@ test('code cache: written 0600 in a 0700 directory, used next time, per command;
     assert.equal(lstatSync(file).mode & 0o777, 0o600);
     assert.ok(lstatSync(file).size > 10_000, 'compiled functions, not an empty cache');
     assert.equal(await run(), 'used');
+    const served = lstatSync(file);
     assert.equal(await run(), 'used');
+    // A cache that served is left as it is: not made and written again at every command's exit.
+    assert.equal(lstatSync(file).ino, served.ino);
+    assert.equal(lstatSync(file).mtimeMs, served.mtimeMs);
     // Another command word has its own file.
     assert.equal(await run({}, 'stat'), 'absent');
     assert.equal(await run({}, 'stat'), 'used');

@@ -171,11 +171,13 @@ export function runWithCodeCache(file: string, source: string, buildId: string, 
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
   const use: CodeCacheUse = !dir ? 'off' : !cachedData ? 'absent' : script.cachedDataRejected ? 'rejected' : 'used';
   // Marked used for the pruning, at most once an hour: on a home on NFS each mark is a round trip.
-  if (use === 'used' && Date.now() - cached!.mtimeMs > 3_600_000) {
-    try {
-      utimesSync(join(dir!, name), new Date(), new Date());
-    } catch {
-      // read-only: it still serves
+  if (use === 'used') {
+    if (Date.now() - cached!.mtimeMs > 3_600_000) {
+      try {
+        utimesSync(join(dir!, name), new Date(), new Date());
+      } catch {
+        // read-only: it still serves
+      }
     }
   } else if (dir) process.once('exit', () => writeCodeCache(dir, name, () => script.createCachedData()));
   if (env.NODE_DEBUG?.split(',').includes('ucvmfs')) process.stderr.write(`UCVMFS ${process.pid}: code cache ${use}${dir ? ` (${join(dir, name)})` : ''}\n`);
