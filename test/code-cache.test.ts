@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { keyOf, readTruth, serve, tempDir, ucvmfs, BIN, FIXTURES } from './helpers.js';
 
@@ -40,6 +40,24 @@ test('code cache: written 0600 in a 0700 directory, used next time, per command;
     // A cache that served is left as it is: not made and written again at every command's exit.
     assert.equal(lstatSync(file).ino, served.ino);
     assert.equal(lstatSync(file).mtimeMs, served.mtimeMs);
+    // A long command (a job under exec) writes the cache it used again: it compiled what a short one never ran.
+    const job = async () => {
+      const r = await ucvmfs(['exec', '--', 'sh', '-c', 'sleep 1.2'], env);
+      assert.equal(r.code, 0, r.stderr);
+      return /code cache (\w+)/.exec(r.stderr)?.[1];
+    };
+    const execFile = () => join(dir, files().find((n) => n.includes('-exec-')) ?? 'none');
+    const until = async (done: () => boolean) => {
+      for (let i = 0; i < 50 && !done(); i++) await new Promise((r) => setTimeout(r, 100));
+    };
+    assert.equal(await job(), 'absent');
+    await until(() => existsSync(execFile()));
+    const first = lstatSync(execFile()).ino;
+    assert.equal(await job(), 'used');
+    // The write comes after the caller has its answer.
+    await until(() => lstatSync(execFile()).ino !== first);
+    assert.notEqual(lstatSync(execFile()).ino, first);
+    rmSync(execFile());
     // Another command word has its own file.
     assert.equal(await run({}, 'stat'), 'absent');
     assert.equal(await run({}, 'stat'), 'used');

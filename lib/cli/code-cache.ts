@@ -22,6 +22,9 @@ import { dirname, join } from 'node:path';
 /** Cache files kept per directory (commands, builds, Node versions): about 300 KB each. */
 const KEEP = 16;
 
+/** How long a command that used the cache must have run (ms since the process started) to write it again. */
+const REWRITE_AFTER_MS = 1000;
+
 /**
  * The directory for compiled code: `UCVMFS_CODE_CACHE` (an absolute path; `off` turns the cache off), else
  * `$XDG_CACHE_HOME/ucvmfs`, else `~/.cache/ucvmfs`; null when off or no home is known.
@@ -160,7 +163,7 @@ function commandWord(args: readonly string[]): string {
 /**
  * Loads and runs a CommonJS file as Node's loader would (`require`, `module`, `__filename`, `__dirname`
  * relative to it), from the code cache when one can be trusted; writes the cache at exit when it was absent or
- * rejected.
+ * rejected, or when the command ran long.
  */
 export function runWithCodeCache(file: string, source: string, buildId: string, env: NodeJS.ProcessEnv = process.env): CodeCacheUse {
   const dir = codeCacheDir(env);
@@ -179,6 +182,12 @@ export function runWithCodeCache(file: string, source: string, buildId: string, 
         // read-only: it still serves
       }
     }
+    // Written again after a long command (a real job under `exec`), which compiled what a short one that made
+    // the cache never ran (a cache made by `exec -- true` serves a `find` poorly); a short command does not pay
+    // the 5 ms of making and writing it.
+    process.once('exit', () => {
+      if (performance.now() > REWRITE_AFTER_MS) writeCodeCache(dir!, name, () => script.createCachedData());
+    });
   } else if (dir) process.once('exit', () => writeCodeCache(dir, name, () => script.createCachedData()));
   if (env.NODE_DEBUG?.split(',').includes('ucvmfs')) process.stderr.write(`UCVMFS ${process.pid}: code cache ${use}${dir ? ` (${join(dir, name)})` : ''}\n`);
   const require = createRequire(file);
