@@ -104,12 +104,13 @@ export class FilePages implements PageSource {
   private forgetOldest(): void {
     let oldest = -1;
     let when = Infinity;
-    for (const [no, p] of this.cache) {
+    // forEach, not for-of: no [key, value] pair made per page.
+    this.cache.forEach((p, no) => {
       if (p.used < when) {
         when = p.used;
         oldest = no;
       }
-    }
+    });
     this.cache.delete(oldest);
   }
 
