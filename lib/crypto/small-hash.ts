@@ -15,6 +15,8 @@ export type SmallAlgorithm = 'md5' | 'sha1' | 'ripemd160' | 'sha256' | 'shake128
 /** The digest of `bytes`; `outputLength` (bytes) for shake128 only. */
 export function smallDigest(algorithm: SmallAlgorithm, bytes: Uint8Array, outputLength = 16): Buffer {
   const crypto = loadedCrypto();
+  // The one-shot form where it serves (not shake128, whose length it cannot take): no hasher object per call.
+  if (crypto && algorithm !== 'shake128' && typeof crypto.hash === 'function') return crypto.hash(algorithm, bytes, 'buffer');
   if (crypto) return crypto.createHash(algorithm, algorithm === 'shake128' ? { outputLength } : {}).update(bytes).digest();
   return nobleDigest(algorithm, bytes, outputLength);
 }

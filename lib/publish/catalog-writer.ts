@@ -12,7 +12,7 @@ import { pathKey, type PathKey } from '../format/pathhash.js';
 import { serializeXattrs } from '../format/xattr.js';
 import { encodeName } from '../format/byte-names.js';
 import type { ObjectWriter } from './object-writer.js';
-import type { SourceEntry } from './source.js';
+import { entryKey, type SourceEntry } from './source.js';
 
 /** The catalog DDL exactly as `cvmfs_server` creates it (catalog_sql.cc), so sqlite_master matches byte for byte. */
 export const CATALOG_DDL: readonly string[] = [
@@ -227,7 +227,7 @@ class CatalogBuilder {
     }
     const xattr = e.xattrs ? serializeXattrs(e.xattrs) : null;
     if (xattr) this.self.xattr++;
-    const key = pathKey(e.path);
+    const key = entryKey(e);
     this.insertEntry.run([
       key[0], key[1], parentKey[0], parentKey[1], hardlinks, hash, size, e.mode, e.mtime,
       this.ctx.mtimeNs ? e.mtimeNs : null, flags, encodeName(e.name), encodeName(e.kind === 'symlink' ? e.target! : ''), e.uid, e.gid, xattr,

@@ -7,6 +7,7 @@ import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { decodeName } from '../format/byte-names.js';
 import type { FileContent } from './content.js';
+import { pathKey, type PathKey } from '../format/pathhash.js';
 
 /** Kinds of entries a catalog distinguishes. */
 export type SourceKind = 'dir' | 'file' | 'symlink' | 'special';
@@ -42,6 +43,16 @@ export interface SourceEntry {
   nestedCatalog: boolean;
   /** Set once the content of a regular file is stored. */
   content?: FileContent;
+  /** The catalog's MD5 key of {@link SourceEntry.path}, once {@link entryKey} computed it. */
+  key?: PathKey;
+}
+
+/**
+ * The MD5 path key of an entry, computed once: a publish needs it to find the previous revision's row, to tell
+ * whether the file changed and to write its own row.
+ */
+export function entryKey(e: SourceEntry): PathKey {
+  return (e.key ??= pathKey(e.path));
 }
 
 /** The name of the marker file that makes its directory a nested catalog. */

@@ -9,11 +9,10 @@
 import type { Database } from 'sql.js';
 import { Flag, compressionOf, hashAlgorithmOf, type Compression } from '../format/flags.js';
 import { type ContentHash, type HashAlgorithm } from '../format/hash.js';
-import { pathKey } from '../format/pathhash.js';
 import type { ChunkSizes } from './chunker.js';
 import type { ChunkRef, FileContent } from './content.js';
 import type { ObjectWriter } from './object-writer.js';
-import type { SourceEntry } from './source.js';
+import { entryKey, type SourceEntry } from './source.js';
 
 interface Recorded {
   size: number;
@@ -24,8 +23,8 @@ interface Recorded {
   chunks?: { offset: number; size: number; hex: string }[];
 }
 
-const keyOf = (path: string): string => {
-  const [a, b] = pathKey(path);
+const keyOf = (e: SourceEntry): string => {
+  const [a, b] = entryKey(e);
   return `${a}:${b}`;
 };
 
@@ -57,7 +56,7 @@ export class PreviousContents {
    * or one of another size or mtime (seconds; both are catalog columns whatever the settings).
    */
   differs(e: SourceEntry): boolean {
-    const r = this.files.get(keyOf(e.path));
+    const r = this.files.get(keyOf(e));
     return !r || r.size !== e.size || r.mtime !== e.mtime;
   }
 
@@ -66,7 +65,7 @@ export class PreviousContents {
    * under the settings of this publish; undefined when the file must be read.
    */
   reuse(e: SourceEntry, objects: ObjectWriter, s: { algorithm: HashAlgorithm; compression: Compression; chunking: ChunkSizes | false }): FileContent | undefined {
-    const r = this.files.get(keyOf(e.path));
+    const r = this.files.get(keyOf(e));
     if (!r || r.size !== e.size || r.mtime !== e.mtime || (r.mtimeNs ?? 0) !== e.mtimeNs) return undefined;
     if (hashAlgorithmOf(r.flags) !== s.algorithm || compressionOf(r.flags) !== s.compression) return undefined;
     const hash = (hex: string): ContentHash => ({ algorithm: s.algorithm, hex });
