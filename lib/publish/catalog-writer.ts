@@ -11,6 +11,7 @@ import { hashToBytes, hashToString, type ContentHash, type HashAlgorithm } from 
 import { pathKey, type PathKey } from '../format/pathhash.js';
 import { serializeXattrs } from '../format/xattr.js';
 import { encodeName } from '../format/byte-names.js';
+import type { DeflateThread } from './deflate-thread.js';
 import type { ObjectWriter } from './object-writer.js';
 import { entryKey, type SourceEntry } from './source.js';
 
@@ -106,6 +107,11 @@ export interface CatalogContext {
    * (the comparison cost more than a second for 100,000 rows). When absent, every nested catalog is compared.
    */
   readonly changed?: (e: SourceEntry) => boolean;
+  /**
+   * Deflates catalogs' databases into standard zlib's bytes in another thread (deflate-thread.ts) while this one
+   * builds the next catalog; in this thread when absent.
+   */
+  readonly deflater?: Pick<DeflateThread, 'reserve' | 'deflate'>;
 }
 
 /** A catalog as written (or kept). */
@@ -265,11 +271,14 @@ function contentDump(db: Database): string {
 
 /** Writes the catalog of `plan` and, first, all catalogs below it. */
 export async function writeCatalogTree(plan: CatalogPlan, ctx: CatalogContext): Promise<WrittenCatalog> {
-  const nested: WrittenCatalog[] = [];
-  for (const child of plan.children) nested.push(await writeCatalogTree(child, ctx));
+  // Side by side: each catalog's database is built in this thread, then deflated in another while the next
+  // sibling's is built.
+  const nested = await Promise.all(plan.children.map((child) => writeCatalogTree(child, ctx)));
 
   const SQL = await sqlite();
+  const release = await ctx.deflater?.reserve();
   const db = new SQL.Database();
+  let closed = false;
   try {
     for (const ddl of CATALOG_DDL) db.run(ddl);
     db.run('BEGIN');
@@ -318,9 +327,13 @@ export async function writeCatalogTree(plan: CatalogPlan, ctx: CatalogContext): 
     for (const [k, v] of props) db.run('INSERT INTO properties (key, value) VALUES (?,CAST(? AS TEXT))', [k, encodeName(v)]);
 
     const bytes = db.export();
-    const stored = await ctx.writer.put(bytes, 'C', 'zlib');
+    // Closed before the deflate is awaited: one catalog's pages at a time in SQLite's memory.
+    db.close();
+    closed = true;
+    const stored = ctx.deflater ? await ctx.writer.putStored(await ctx.deflater.deflate(bytes), 'C', bytes.length) : await ctx.writer.put(bytes, 'C', 'zlib');
     return { path: plan.path, hash: stored.hash, size: bytes.length, revision, self, subtree, reused: false, catalogs };
   } finally {
-    db.close();
+    if (!closed) db.close();
+    release?.();
   }
 }

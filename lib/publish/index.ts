@@ -19,6 +19,7 @@ import { HASH_ALGORITHMS, hashToString, type HashAlgorithm } from '../format/has
 import type { Compression } from '../format/flags.js';
 import { checkChunkSizes, DEFAULT_CHUNK_SIZES, type ChunkSizes } from './chunker.js';
 import { planCatalogs, writeCatalogTree } from './catalog-writer.js';
+import { DeflateThread } from './deflate-thread.js';
 import { SMALL_FILE_LIMIT, storeFileContent, storeSmallFileSync, type FileContent } from './content.js';
 import { buildHistory, hasTag, RESERVED_TAGS } from './history-writer.js';
 import { loadOrCreateKeys } from './keys.js';
@@ -252,6 +253,7 @@ export async function publish(sourceDir: string, opts: PublishOptions): Promise<
 
   const { reused, changed } = await storeAllContents(root, writer, previous?.contents, opts.rescan ? undefined : previous?.contents, { algorithm, compression, chunking });
 
+  const deflater = new DeflateThread();
   const rootCatalog = await writeCatalogTree(planCatalogs(root), {
     writer, algorithm, compression, externalData, timestamp, ttl, revision,
     ...(opts.vomsAuthz ? { vomsAuthz: opts.vomsAuthz } : {}),
@@ -259,7 +261,8 @@ export async function publish(sourceDir: string, opts: PublishOptions): Promise<
     previous: previous?.catalogs ?? new Map(),
     mtimeNs: opts.mtimeNs ?? true,
     changed: (e) => changed.has(e),
-  });
+    deflater,
+  }).finally(() => deflater.close());
 
   const certificate = await writer.put(Buffer.from(keys.certificatePem, 'utf8'), 'X', 'zlib');
   const historyDb = await buildHistory(previous?.history, {
