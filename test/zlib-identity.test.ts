@@ -12,6 +12,7 @@ import { inflateSync } from 'node:zlib';
 import { fixtureNames, FIXTURES, keyOf, noise, readTruth, serve, tempDir, ucvmfs } from './helpers.js';
 import { deflateStandard, deflateStandardStream } from '../lib/publish/deflate.js';
 import { publish } from '../lib/publish/index.js';
+import { DeflateThread } from '../lib/publish/deflate-thread.js';
 import { openRepository } from '../lib/index.js';
 
 /** Every object file below a repository's data/ (txn excluded), as [relative name, path]. */
@@ -139,3 +140,35 @@ for (const fqrn of fixtureNames()) {
     }
   });
 }
+
+test('the deflate thread writes what deflateStandard writes, every genuine catalog; at most three buffers reserved at once', async () => {
+  const thread = new DeflateThread();
+  try {
+    const catalogs = fixtureNames().flatMap((fqrn) => objectsOf(join(FIXTURES, fqrn, 'srv')).filter(([name]) => name.endsWith('C')).map(([, path]) => readFileSync(path)));
+    assert.ok(catalogs.length >= 5, `${catalogs.length} catalogs`);
+    // All at once, as the publisher's catalog writer sends them: each answer is its own input's.
+    const out = await Promise.all(catalogs.map((stored) => thread.deflate(inflateSync(stored))));
+    out.forEach((bytes, i) => assert.ok(Buffer.from(bytes).equals(catalogs[i]!), `catalog ${i}: the thread's deflate differs from the stored object`));
+    // The bound: a fourth reservation waits for a release.
+    const held = await Promise.all([thread.reserve(), thread.reserve(), thread.reserve()]);
+    let fourth = false;
+    const waiting = thread.reserve().then((release) => { fourth = true; return release; });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(fourth, false);
+    held[0]!();
+    held[0]!(); // a second call gives nothing back twice
+    (await waiting)();
+    assert.equal(fourth, true);
+    held[1]!();
+    held[2]!();
+    // All given back once each: three again, and a fourth waits.
+    const again = await Promise.all([thread.reserve(), thread.reserve(), thread.reserve()]);
+    let more = false;
+    void thread.reserve().then(() => { more = true; });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(more, false);
+    for (const release of again) release();
+  } finally {
+    await thread.close();
+  }
+});
