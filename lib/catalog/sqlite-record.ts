@@ -109,6 +109,22 @@ function readInt(b: Uint8Array, p: number, n: number): number | bigint {
   return b[p]! >= 0x80 ? v - 2 ** (8 * n) : v;
 }
 
+/** A record's header size, checked; its first serial type starts at {@link cursor}'s end. */
+function headerOf(b: Uint8Array): number {
+  const headerSize = readVarint(b, 0);
+  if (headerSize > b.length || headerSize < cursor.end) throw corrupt('record header size');
+  return headerSize;
+}
+
+/** The bytes a value of serial type `t` takes in a record's body. */
+function valueSize(t: number): number {
+  if (t >= 12) return (t - (t & 1 ? 13 : 12)) / 2;
+  if (t === 7) return 8;
+  if (t <= 6) return INT_BYTES[t]!;
+  if (t === 8 || t === 9) return 0;
+  throw corrupt(`serial type ${t}`);
+}
+
 /**
  * The values of a record, at most `columns` of them. A record with fewer values than its table has columns was
  * written before `ALTER TABLE ... ADD COLUMN`; the caller fills in the defaults. Columns marked in `skip` read as
@@ -116,20 +132,14 @@ function readInt(b: Uint8Array, p: number, n: number): number | bigint {
  * values were most of the garbage a large listing made.
  */
 export function decodeRecord(b: Uint8Array, columns = Infinity, skip?: readonly boolean[]): Value[] {
-  const headerSize = readVarint(b, 0);
+  const headerSize = headerOf(b);
   let h = cursor.end;
-  if (headerSize > b.length || headerSize < h) throw corrupt('record header size');
   const out: Value[] = [];
   let p = headerSize;
   while (h < headerSize && out.length < columns) {
     const t = readVarint(b, h);
     h = cursor.end;
-    let n: number;
-    if (t >= 12) n = (t - (t & 1 ? 13 : 12)) / 2;
-    else if (t === 7) n = 8;
-    else if (t <= 6) n = INT_BYTES[t]!;
-    else if (t === 8 || t === 9) n = 0;
-    else throw corrupt(`serial type ${t}`);
+    const n = valueSize(t);
     if (p + n > b.length) throw corrupt('record value past its payload');
     if (t === 0 || skip?.[out.length]) out.push(null);
     else if (t <= 6) out.push(readInt(b, p, n));
@@ -193,9 +203,8 @@ export function intKey(values: readonly Value[]): IntKey | undefined {
  * integer (the caller then decodes the record and compares it in full).
  */
 export function compareIntKey(b: Uint8Array, key: IntKey): number {
-  const headerSize = readVarint(b, 0);
+  const headerSize = headerOf(b);
   let h = cursor.end;
-  if (headerSize > b.length || headerSize < h) throw corrupt('record header size');
   let p = headerSize;
   for (let k = 0; k < key.hi.length; k++) {
     if (h >= headerSize) return NaN;
@@ -231,20 +240,14 @@ export function compareIntKey(b: Uint8Array, key: IntKey): number {
  * read without decoding the others; undefined when the record is not so.
  */
 export function lastInteger(b: Uint8Array, count: number): Rowid | undefined {
-  const headerSize = readVarint(b, 0);
+  const headerSize = headerOf(b);
   let h = cursor.end;
-  if (headerSize > b.length || headerSize < h) throw corrupt('record header size');
   let p = headerSize;
   for (let k = 0; k < count; k++) {
     if (h >= headerSize) return undefined;
     const t = readVarint(b, h);
     h = cursor.end;
-    let n: number;
-    if (t >= 12) n = (t - (t & 1 ? 13 : 12)) / 2;
-    else if (t === 7) n = 8;
-    else if (t <= 6) n = INT_BYTES[t]!;
-    else if (t === 8 || t === 9) n = 0;
-    else throw corrupt(`serial type ${t}`);
+    const n = valueSize(t);
     if (p + n > b.length) throw corrupt('record value past its payload');
     if (k === count - 1) {
       if (h !== headerSize) return undefined;
