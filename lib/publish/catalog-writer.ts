@@ -234,6 +234,7 @@ class CatalogBuilder {
     const xattr = e.xattrs ? serializeXattrs(e.xattrs) : null;
     if (xattr) this.self.xattr++;
     const key = entryKey(e);
+    e.key = undefined; // its last use: a million keys need not stay
     this.insertEntry.run([
       key[0], key[1], parentKey[0], parentKey[1], hardlinks, hash, size, e.mode, e.mtime,
       this.ctx.mtimeNs ? e.mtimeNs : null, flags, encodeName(e.name), encodeName(e.kind === 'symlink' ? e.target! : ''), e.uid, e.gid, xattr,

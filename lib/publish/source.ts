@@ -31,7 +31,7 @@ export interface SourceEntry {
   /** Nanosecond part of the mtime. */
   readonly mtimeNs: number;
   readonly nlink: number;
-  /** `dev:ino`, to find hardlinks. */
+  /** `dev:ino`, to find hardlinks, where `nlink` is above 1; `''` otherwise. */
   readonly inode: string;
   /** Raw symlink target. */
   readonly target?: string;
@@ -43,8 +43,8 @@ export interface SourceEntry {
   nestedCatalog: boolean;
   /** Set once the content of a regular file is stored. */
   content?: FileContent;
-  /** The catalog's MD5 key of {@link SourceEntry.path}, once {@link entryKey} computed it. */
-  key?: PathKey;
+  /** The catalog's MD5 key of {@link SourceEntry.path}, once {@link entryKey} computed it (dropped once its row is written). */
+  key?: PathKey | undefined;
 }
 
 /**
@@ -68,7 +68,10 @@ function kindOf(st: { isDirectory(): boolean; isFile(): boolean; isSymbolicLink(
 function entryAt(abs: Buffer, name: string, path: string): SourceEntry {
   const st = lstatSync(abs, { bigint: true });
   const kind = kindOf(st);
-  return {
+  const nlink = Number(st.nlink);
+  // One shape for every entry, the optional target set after: a spread would build each through V8's slow
+  // object-clone path, into objects with their properties out of line (a million entries are held at once).
+  const e: SourceEntry = {
     name,
     path,
     abs,
@@ -80,13 +83,15 @@ function entryAt(abs: Buffer, name: string, path: string): SourceEntry {
     rdev: Number(st.rdev),
     mtime: Number(st.mtimeNs / 1_000_000_000n),
     mtimeNs: Number(st.mtimeNs % 1_000_000_000n),
-    nlink: Number(st.nlink),
-    inode: `${st.dev}:${st.ino}`,
-    ...(kind === 'symlink' ? { target: decodeName(readlinkSync(abs, { encoding: 'buffer' })) } : {}),
+    nlink,
+    inode: nlink > 1 ? `${st.dev}:${st.ino}` : '',
     children: [],
     xattrs: null,
     nestedCatalog: false,
+    key: undefined,
   };
+  if (kind === 'symlink') (e as { target?: string }).target = decodeName(readlinkSync(abs, { encoding: 'buffer' }));
+  return e;
 }
 
 /**
