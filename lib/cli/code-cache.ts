@@ -174,21 +174,19 @@ export function runWithCodeCache(file: string, source: string, buildId: string, 
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
   const use: CodeCacheUse = !dir ? 'off' : !cachedData ? 'absent' : script.cachedDataRejected ? 'rejected' : 'used';
   // Marked used for the pruning, at most once an hour: on a home on NFS each mark is a round trip.
-  if (use === 'used') {
-    if (Date.now() - cached!.mtimeMs > 3_600_000) {
-      try {
-        utimesSync(join(dir!, name), new Date(), new Date());
-      } catch {
-        // read-only: it still serves
-      }
+  if (use === 'used' && Date.now() - cached!.mtimeMs > 3_600_000) {
+    try {
+      utimesSync(join(dir!, name), new Date(), new Date());
+    } catch {
+      // read-only: it still serves
     }
-    // Written again after a long command (a real job under `exec`), which compiled what a short one that made
-    // the cache never ran (a cache made by `exec -- true` serves a `find` poorly); a short command does not pay
-    // the 5 ms of making and writing it.
-    process.once('exit', () => {
-      if (performance.now() > REWRITE_AFTER_MS) writeCodeCache(dir!, name, () => script.createCachedData());
-    });
-  } else if (dir) process.once('exit', () => writeCodeCache(dir, name, () => script.createCachedData()));
+  }
+  // Written when absent or rejected, and again after a long command (a real job under `exec`), which compiled
+  // what the short one that made the cache never ran (a cache made by `exec -- true` serves a `find` poorly); a
+  // short command that used it does not pay the 5 ms of making and writing it.
+  if (dir) process.once('exit', () => {
+    if (use !== 'used' || performance.now() > REWRITE_AFTER_MS) writeCodeCache(dir, name, () => script.createCachedData());
+  });
   if (env.NODE_DEBUG?.split(',').includes('ucvmfs')) process.stderr.write(`UCVMFS ${process.pid}: code cache ${use}${dir ? ` (${join(dir, name)})` : ''}\n`);
   const require = createRequire(file);
   const module = { exports: {}, filename: file, id: '.', loaded: false, require };
