@@ -6,19 +6,31 @@
  */
 import { ioError } from './errors.js';
 import { hashToString } from './format/hash.js';
-import { parseManifest, type Manifest } from './format/manifest.js';
+import type { Manifest } from './format/manifest.js';
 import { parseWhitelist, type Whitelist } from './format/whitelist.js';
 import { parseCertificate, verifyRaw, verifySha1, type Certificate, type RsaPublicKey } from './crypto/rsa.js';
 
 /** A verified whitelist. */
 export function verifyWhitelist(raw: Uint8Array, fqrn: string, masterKeys: readonly RsaPublicKey[], now: Date): Whitelist {
-  const wl = parseWhitelist(raw);
-  if (wl.fqrn !== fqrn) throw ioError('whitelist-name', `whitelist of ${fqrn} names another repository: '${wl.fqrn}'`);
+  const wl = named(parseWhitelist(raw), fqrn);
   const hashText = Buffer.from(wl.letter.hashText, 'latin1');
   if (!masterKeys.some((k) => verifyRaw(k, wl.letter.signature, hashText))) {
     throw ioError('whitelist-signature', `whitelist of ${fqrn}: signature does not verify with any of the ${masterKeys.length} master key(s)`);
   }
-  if (wl.expires.getTime() <= now.getTime()) {
+  return inForce(wl, fqrn, now);
+}
+
+function named(wl: Whitelist, fqrn: string): Whitelist {
+  if (wl.fqrn !== fqrn) throw ioError('whitelist-name', `whitelist of ${fqrn} names another repository: '${wl.fqrn}'`);
+  return wl;
+}
+
+/**
+ * The checks a whitelist must pass at every open, even one whose signature passed before (lib/open/verified-memo.ts):
+ * it names the repository and has not expired.
+ */
+export function inForce(wl: Whitelist, fqrn: string, now: Date): Whitelist {
+  if (named(wl, fqrn).expires.getTime() <= now.getTime()) {
     throw ioError('whitelist-expired', `whitelist of ${fqrn} expired on ${wl.expires.toISOString()}`);
   }
   return wl;
@@ -40,11 +52,16 @@ export function verifyCertificate(pem: Uint8Array, wl: Whitelist, fqrn: string):
 }
 
 /** A parsed manifest whose signature is checked with the certificate. */
-export function verifyManifest(raw: Uint8Array, fqrn: string, cert: Certificate): Manifest {
-  const m = parseManifest(raw);
-  if (m.fqrn !== fqrn) throw ioError('manifest-name', `manifest of ${fqrn} names another repository: '${m.fqrn}'`);
+export function verifyManifest(m: Manifest, fqrn: string, cert: Certificate): Manifest {
+  namesRepository(m, fqrn);
   if (!verifySha1(cert.key, m.letter.signature, Buffer.from(m.letter.hashText, 'latin1'))) {
     throw ioError('manifest-signature', `manifest of ${fqrn}: signature does not verify with the whitelisted certificate`);
   }
+  return m;
+}
+
+/** A manifest names the repository it is the manifest of (checked at every open). */
+export function namesRepository(m: Manifest, fqrn: string): Manifest {
+  if (m.fqrn !== fqrn) throw ioError('manifest-name', `manifest of ${fqrn} names another repository: '${m.fqrn}'`);
   return m;
 }

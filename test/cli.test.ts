@@ -5,8 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { copyFixture, fixtureNames, keyOf, readTruth, serve, tempDir, ucvmfs, FIXTURES } from './helpers.js';
+import { copyFixture, fixtureNames, keyOf, readTruth, serve, tempDir, ucvmfs, BIN, FIXTURES } from './helpers.js';
 
 for (const fqrn of fixtureNames()) {
   test(`ucvmfs tree --json on ${fqrn} equals truth.json`, async () => {
@@ -183,5 +184,40 @@ test('cat of chunked files: one open per repository, the true bytes through a pi
     assert.ok(!existsSync(join(badCache, 'shared', hash!.slice(0, 2), `${hash!.slice(2)}P`)), 'the bad chunk is not cached');
   } finally {
     await bad.close();
+  }
+});
+
+test('cat to a non-blocking pipe whose reader is slow at first: every byte, in order (descriptor 1 until it would block, then the stream)', async () => {
+  const fqrn = 'fixture.test.example.org';
+  const truth = readTruth(fqrn);
+  const file = '/big/text_20M.txt';
+  const server = await serve({ [fqrn]: join(FIXTURES, fqrn, 'srv') });
+  try {
+    // Python makes the pipe non-blocking on the writer's side, then reads 64 KiB a millisecond for the first MiB,
+    // so that the pipe fills and a write would block (EAGAIN) while the command is still writing.
+    const script = `
+import fcntl, hashlib, os, subprocess, sys, time
+r, w = os.pipe()
+fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+p = subprocess.Popen(sys.argv[1:], stdout=w)
+os.close(w)
+h, n = hashlib.sha1(), 0
+while True:
+    b = os.read(r, 65536)
+    if not b: break
+    h.update(b); n += len(b)
+    if n < 1 << 20: time.sleep(0.001)
+print(p.wait(), n, h.hexdigest())`;
+    // Not spawnSync: the server runs in this process.
+    const p = spawn('python3', ['-c', script, BIN, 'cat', '--server', `${server.url}/@fqrn@`, '--key', keyOf(fqrn), '--cache', tempDir(), `${fqrn}:${file}`]);
+    let stdout = '', stderr = '';
+    p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const status = await new Promise((resolve) => p.on('close', resolve));
+    const r = { status, stdout, stderr };
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), `0 ${truth.entries[file]!.size} ${truth.entries[file]!.sha1}`, r.stderr);
+  } finally {
+    await server.close();
   }
 });

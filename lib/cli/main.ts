@@ -19,7 +19,7 @@ import type { Spec } from '../select.js';
 import type { ExecResult } from '../connector/exec.js';
 import { inMask, takeFront } from './front.js';
 import { adoptDeferredCaCerts } from '../net/tls-trust.js';
-import { stdoutStream, writeOut } from './stdout.js';
+import { writeContent, writeOut } from './stdout.js';
 
 // Commands load what they need when they run: `ucvmfs exec -- true` should not pay for the HTTP client.
 const load = {
@@ -143,7 +143,7 @@ async function copyToStdout(fh: CvmfsFileHandle, buf: Buffer): Promise<void> {
     for (;;) {
       const { bytesRead } = await fh.read(buf, 0, buf.length, null);
       if (bytesRead === 0) return;
-      await new Promise<void>((res, rej) => stdoutStream().write(buf.subarray(0, bytesRead), (e) => (e ? rej(e) : res())));
+      await writeContent(buf.subarray(0, bytesRead));
     }
   } finally {
     await fh.close();

@@ -49,10 +49,13 @@ function optHash(v: string | undefined): ContentHash | undefined {
   return v === undefined || v === '' ? undefined : parseHash(v);
 }
 
-/** Parses `.cvmfspublished` and checks its internal hash; the signature is checked by the trust module. */
-export function parseManifest(raw: Uint8Array): Manifest {
+/**
+ * Parses `.cvmfspublished` and checks its internal hash; the signature is checked by the trust module.
+ * @param hashChecked the very bytes passed the hash check before (see {@link parseLetter})
+ */
+export function parseManifest(raw: Uint8Array, hashChecked = false): Manifest {
   // A text that does not match its signed hash is tampering, so it is reported as a signature failure.
-  const letter = parseLetter(raw, 'manifest', 'manifest-signature');
+  const letter = parseLetter(raw, 'manifest', 'manifest-signature', hashChecked);
   const f = letter.fields;
   const C = f.get('C'), X = f.get('X'), N = f.get('N');
   if (!C) throw ioError('manifest-format', 'manifest: no root catalog (C)');

@@ -31,9 +31,12 @@ export function formatTimestamp14(d: Date): string {
 
 const FINGERPRINT = /^((?:[0-9A-Fa-f]{2}:){19}[0-9A-Fa-f]{2})(-[A-Za-z0-9]+)?(?:\s*#.*)?$/;
 
-/** Parses `.cvmfswhitelist` and checks its internal hash. */
-export function parseWhitelist(raw: Uint8Array): Whitelist {
-  const letter = parseLetter(raw, 'whitelist', 'whitelist-signature');
+/**
+ * Parses `.cvmfswhitelist` and checks its internal hash.
+ * @param hashChecked the very bytes passed the hash check before (see {@link parseLetter})
+ */
+export function parseWhitelist(raw: Uint8Array, hashChecked = false): Whitelist {
+  const letter = parseLetter(raw, 'whitelist', 'whitelist-signature', hashChecked);
   const [first, ...rest] = letter.lines;
   if (!first) throw ioError('whitelist-format', 'whitelist: empty');
   const created = parseTimestamp14(first);

@@ -16,7 +16,9 @@ import type { RsaPublicKey } from '../crypto/rsa.js';
 import type { Fetcher } from '../net/fetcher.js';
 import type { DiskCache } from '../cache/disk-cache.js';
 import type { ObjectStore } from '../store/object-store.js';
-import { verifyCertificate, verifyManifest, verifyWhitelist } from '../trust.js';
+import { inForce, namesRepository, verifyCertificate, verifyManifest, verifyWhitelist } from '../trust.js';
+import { parseWhitelist } from '../format/whitelist.js';
+import { keysIdentity, memoName, memoOf, memoVouches } from './verified-memo.js';
 import { debug } from '../debug.js';
 
 /** A verified whitelist and manifest. */
@@ -43,6 +45,8 @@ async function bodyToBuffer(body: Readable, url: string): Promise<Buffer> {
 export class TrustChain {
   /** Whether the next manifest fetched starts its root catalog's download (HEAD is wanted). */
   prefetchRoot: boolean;
+  /** The master keys as the cache's memo of a verified chain names them (./verified-memo.ts). */
+  private readonly keysId: string;
 
   constructor(
     private readonly fqrn: string,
@@ -54,14 +58,33 @@ export class TrustChain {
     prefetchRoot: boolean,
   ) {
     this.prefetchRoot = prefetchRoot;
+    this.keysId = keysIdentity(keys);
   }
 
   /** Verifies a whitelist and a manifest (fetching the certificate the manifest names). */
   private async verify(wlRaw: Buffer, mRaw: Buffer): Promise<Verified> {
     const whitelist = verifyWhitelist(wlRaw, this.fqrn, this.keys, this.now());
-    const m0 = parseManifest(mRaw);
-    const cert = verifyCertificate(await this.store.getBytes(m0.certificate, 'X'), whitelist, this.fqrn);
-    return { whitelist, manifest: verifyManifest(mRaw, this.fqrn, cert) };
+    const manifest = parseManifest(mRaw);
+    const cert = verifyCertificate(await this.store.getBytes(manifest.certificate, 'X'), whitelist, this.fqrn);
+    return { whitelist, manifest: verifyManifest(manifest, this.fqrn, cert) };
+  }
+
+  /**
+   * A cached whitelist and manifest: taken on the cache's memo when it vouches for these very bytes under these
+   * keys (the expiry and the names still checked), else verified in full and the memo written.
+   */
+  private async verifyCached(wlRaw: Buffer, mRaw: Buffer, memo: Buffer | undefined): Promise<Verified> {
+    if (memoVouches(memo, this.keysId, wlRaw, mRaw)) {
+      return { whitelist: inForce(parseWhitelist(wlRaw, true), this.fqrn, this.now()), manifest: namesRepository(parseManifest(mRaw, true), this.fqrn) };
+    }
+    const v = await this.verify(wlRaw, mRaw);
+    await this.writeMemo(wlRaw, mRaw);
+    return v;
+  }
+
+  /** Best effort: without the memo the next command checks the chain in full. */
+  private async writeMemo(wlRaw: Buffer, mRaw: Buffer): Promise<void> {
+    await this.cache.writeAtomic(memoName(this.fqrn), memoOf(this.keysId, wlRaw, mRaw)).catch((e: unknown) => debug(`${this.fqrn}: verified chain not noted: ${(e as Error).message}`));
   }
 
   /**
@@ -101,6 +124,7 @@ export class TrustChain {
     await Promise.all([
       this.cache.writeAtomic(`whitelist.${this.fqrn}`, wl),
       this.cache.writeAtomic(`manifest.${this.fqrn}`, m),
+      this.writeMemo(wl, m),
       !st || v.manifest.revision > st.revision
         ? this.cache.writeState(this.fqrn, { revision: v.manifest.revision, rootHash: hashToString(v.manifest.rootCatalog), timestamp: v.manifest.timestamp })
         : undefined,
@@ -143,11 +167,15 @@ export class TrustChain {
   /** A cached chain still within its TTL (or at any age), verified again; undefined when none or it fails. */
   private async cached(ignoreTtl = false): Promise<Verified | undefined> {
     try {
-      const age = (this.now().getTime() - (await stat(join(this.cache.dir, `manifest.${this.fqrn}`))).mtimeMs) / 1000;
-      const wl = await this.cache.readSmall(`whitelist.${this.fqrn}`);
-      const m = await this.cache.readSmall(`manifest.${this.fqrn}`);
+      const [st, wl, m, memo] = await Promise.all([
+        stat(join(this.cache.dir, `manifest.${this.fqrn}`)),
+        this.cache.readSmall(`whitelist.${this.fqrn}`),
+        this.cache.readSmall(`manifest.${this.fqrn}`),
+        this.cache.readSmall(memoName(this.fqrn)),
+      ]);
+      const age = (this.now().getTime() - st.mtimeMs) / 1000;
       if (!wl || !m || age < 0) return undefined;
-      const v = await this.verify(wl, m);
+      const v = await this.verifyCached(wl, m, memo);
       return ignoreTtl || age <= v.manifest.ttl ? v : undefined;
     } catch {
       return undefined;
