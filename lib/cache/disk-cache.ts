@@ -353,14 +353,17 @@ export class DiskCache {
     await rm(tmp, { force: true }).catch(() => undefined);
   }
 
-  /** Writes a small file atomically. */
-  async writeAtomic(name: string, data: Uint8Array | string): Promise<void> {
+  /**
+   * Writes a small file atomically.
+   * @param durable synced before the rename (false for a file whose loss or tearing in a crash costs only work)
+   */
+  async writeAtomic(name: string, data: Uint8Array | string, durable = true): Promise<void> {
     await this.init();
     const tmp = this.tempPath();
     const fh = await open(tmp, 'w');
     try {
       await fh.writeFile(data);
-      await fh.sync();
+      if (durable) await fh.sync();
     } finally {
       await fh.close();
     }

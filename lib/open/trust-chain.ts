@@ -82,9 +82,9 @@ export class TrustChain {
     return v;
   }
 
-  /** Best effort: without the memo the next command checks the chain in full. */
+  /** Best effort, not synced: without the memo, or with a torn one, the next command checks the chain in full. */
   private async writeMemo(wlRaw: Buffer, mRaw: Buffer): Promise<void> {
-    await this.cache.writeAtomic(memoName(this.fqrn), memoOf(this.keysId, wlRaw, mRaw)).catch((e: unknown) => debug(`${this.fqrn}: verified chain not noted: ${(e as Error).message}`));
+    await this.cache.writeAtomic(memoName(this.fqrn), memoOf(this.keysId, wlRaw, mRaw), false).catch((e: unknown) => debug(`${this.fqrn}: verified chain not noted: ${(e as Error).message}`));
   }
 
   /**
