@@ -79,14 +79,15 @@ export function holderId(): string {
  * caller goes on alone: coordination saves downloads, it never decides whether a read works.
  */
 export async function claim(lock: string, done: () => boolean | Promise<boolean>, signal?: AbortSignal): Promise<Claim | 'done'> {
-  const id = holderId();
+  // Made when a lock is written: a task already done (a warm command's trust chain) needs no name.
+  let id: string | undefined;
   for (;;) {
     signal?.throwIfAborted();
     if (await done()) return 'done';
     try {
       // Synchronously: a claim nobody contends (nearly all of them) costs two system calls, not two thread-pool
       // round trips per object.
-      writeFileSync(lock, id, { flag: 'wx', mode: 0o600 });
+      writeFileSync(lock, (id ??= holderId()), { flag: 'wx', mode: 0o600 });
       // The previous holder may have finished between our look and our lock.
       if (await done()) {
         rmSync(lock, { force: true });

@@ -6,7 +6,7 @@
  * @module
  */
 import { appendFile, mkdir, readdir, rename, rm, readFile, writeFile, stat, open, utimes } from 'node:fs/promises';
-import { appendFileSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { hashToString, type ContentHash } from '../format/hash.js';
@@ -370,10 +370,13 @@ export class DiskCache {
     await rename(tmp, join(this.dir, name));
   }
 
-  /** Reads a small file beside the objects, or undefined. */
+  /**
+   * Reads a small file beside the objects, or undefined. Synchronously: a few hundred bytes cost less than the
+   * four thread-pool round trips of an asynchronous read, and every command reads three or four of them at open.
+   */
   async readSmall(name: string): Promise<Buffer | undefined> {
     try {
-      return await readFile(join(this.dir, name));
+      return readFileSync(join(this.dir, name));
     } catch {
       return undefined;
     }

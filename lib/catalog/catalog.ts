@@ -54,8 +54,8 @@ type Column = (typeof COLUMNS)[number];
 
 /** An open catalog. {@link Catalog.close} lets go of its bytes. */
 export class Catalog {
-  /** The catalog table, and the chunks table where the schema has one; let go of at close. */
-  private tables: { db: SqliteTables; catalog: SqliteTable; chunks: SqliteTable | undefined } | undefined;
+  /** The database and its catalog table; let go of at close. */
+  private tables: { db: SqliteTables; catalog: SqliteTable } | undefined;
   /** Where each of {@link COLUMNS} is in a row, or -1 where this schema lacks it. */
   private readonly at: Record<Column, number>;
   /** The catalog table's columns a row is not built from (the path keys), which lookups leave undecoded. */
@@ -78,7 +78,7 @@ export class Catalog {
     this.memoryBytes = db.source.memoryBytes;
     const table = db.table('catalog');
     if (!table || !table.columns.includes('name') || !table.columns.includes('md5path_1')) throw ioError('catalog-format', 'no usable catalog table');
-    this.tables = { db, catalog: table, chunks: db.table('chunks') };
+    this.tables = { db, catalog: table };
     this.at = Object.fromEntries(COLUMNS.map((c) => [c, table.columns.indexOf(c)])) as Record<Column, number>;
     this.unused = table.columns.map((c) => !(COLUMNS as readonly string[]).includes(c));
     this.properties = new Map(rows(db, 'properties', ['key', 'value']).map((r) => [textOf(r[0]), textOf(r[1])]));
@@ -136,7 +136,8 @@ export class Catalog {
 
   /** The chunk list of a chunked file, ordered by offset. */
   chunks(path: string): ChunkRow[] {
-    const t = this.live().chunks;
+    // Found on first use (the tables' statements are parsed then): most commands read no chunked file.
+    const t = this.live().db.table('chunks');
     if (!t) return [];
     const [offset, size, hash] = ['offset', 'size', 'hash'].map((c) => t.columns.indexOf(c)) as [number, number, number];
     const out: ChunkRow[] = [];
@@ -160,7 +161,7 @@ export class Catalog {
     this.tables = undefined;
   }
 
-  private live(): { db: SqliteTables; catalog: SqliteTable; chunks: SqliteTable | undefined } {
+  private live(): { db: SqliteTables; catalog: SqliteTable } {
     if (!this.tables) throw ioError('catalog-format', `catalog ${this.hash.hex} was used after it was closed`);
     return this.tables;
   }

@@ -42,6 +42,8 @@ function unquote(id: string): string {
 
 /** The statement without its comments (SQLite keeps them in the schema), quoted text left as it is. */
 function withoutComments(sql: string): string {
+  // Most statements have none (a cold JIT pays for every character copied below).
+  if (!sql.includes('--') && !sql.includes('/*')) return sql;
   let out = '';
   for (let i = 0; i < sql.length; i++) {
     const c = sql[i]!;

@@ -86,41 +86,57 @@ function text(v: Value): string {
   return v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.length).toString('utf8') : v === null ? '' : String(v);
 }
 
+/** A table as the schema lists it, its CREATE statements parsed on first use. */
+interface Listed {
+  readonly root: number;
+  readonly sql: string;
+  readonly indexes: { name: string; root: number; sql: string }[];
+}
+
 /** An SQLite database file's tables. */
 export class SqliteTables {
+  private readonly listed = new Map<string, Listed>();
   private readonly tables = new Map<string, SqliteTable>();
+  private readonly file: SqliteFile;
   /** Where the pages come from (closed with the catalog). */
   readonly source: PageSource;
 
   /**
    * Reads the schema of a database: its bytes (which the tables keep using: do not change them) or its pages
-   * from a {@link PageSource}.
+   * from a {@link PageSource}. The statements of a table are parsed when it is first asked for: a command opens
+   * a catalog for a few lookups in two or three of its tables.
    */
   constructor(from: Uint8Array | PageSource) {
     const file = new SqliteFile(from instanceof Uint8Array ? memoryPages(from) : from);
+    this.file = file;
     this.source = file.source;
     file.beginQuery();
-    const tables: { name: string; root: number; decl: TableDecl }[] = [];
     const indexes: { name: string; table: string; root: number; sql: string }[] = [];
     for (const [, record] of file.rows(1)) {
       const [type, name, table, root, sql] = decodeRecord(record, 5).map((v) => v ?? null);
       if (typeof root !== 'number' || root < 1) continue;
-      if (text(type!) === 'table') tables.push({ name: text(name!).toLowerCase(), root, decl: parseCreateTable(text(sql!)) });
+      if (text(type!) === 'table') this.listed.set(text(name!).toLowerCase(), { root, sql: text(sql!), indexes: [] });
       else if (text(type!) === 'index') indexes.push({ name: text(name!).toLowerCase(), table: text(table!).toLowerCase(), root, sql: text(sql!) });
     }
-    for (const t of tables) {
-      const own: IndexDecl[] = [];
-      for (const i of indexes.filter((x) => x.table === t.name)) {
-        const auto = /^sqlite_autoindex_.+_(\d+)$/.exec(i.name);
-        const columns = searchableKey(auto ? t.decl.autoIndexes[Number(auto[1]) - 1] : parseCreateIndex(i.sql), t.decl);
-        if (columns) own.push({ root: i.root, columns });
-      }
-      this.tables.set(t.name, new SqliteTable(file, t.name, t.root, t.decl, own));
-    }
+    for (const i of indexes) this.listed.get(i.table)?.indexes.push(i);
   }
 
   /** The table of this name (case-insensitive), if the file has it. */
   table(name: string): SqliteTable | undefined {
-    return this.tables.get(name.toLowerCase());
+    const key = name.toLowerCase();
+    const made = this.tables.get(key);
+    if (made) return made;
+    const t = this.listed.get(key);
+    if (!t) return undefined;
+    const decl = parseCreateTable(t.sql);
+    const own: IndexDecl[] = [];
+    for (const i of t.indexes) {
+      const auto = /^sqlite_autoindex_.+_(\d+)$/.exec(i.name);
+      const columns = searchableKey(auto ? decl.autoIndexes[Number(auto[1]) - 1] : parseCreateIndex(i.sql), decl);
+      if (columns) own.push({ root: i.root, columns });
+    }
+    const table = new SqliteTable(this.file, key, t.root, decl, own);
+    this.tables.set(key, table);
+    return table;
   }
 }

@@ -5,7 +5,7 @@
  * TTL is verified again from scratch instead of fetched, and processes started together fetch it once.
  * @module
  */
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CvmfsError, ioError } from '../errors.js';
@@ -168,7 +168,7 @@ export class TrustChain {
   private async cached(ignoreTtl = false): Promise<Verified | undefined> {
     try {
       const [st, wl, m, memo] = await Promise.all([
-        stat(join(this.cache.dir, `manifest.${this.fqrn}`)),
+        statSync(join(this.cache.dir, `manifest.${this.fqrn}`)),
         this.cache.readSmall(`whitelist.${this.fqrn}`),
         this.cache.readSmall(`manifest.${this.fqrn}`),
         this.cache.readSmall(memoName(this.fqrn)),
