@@ -83,7 +83,8 @@ export async function openStorage(s: RepositorySettings): Promise<Storage> {
     proxyResetAfter: net.proxyResetAfter,
     useGeoApi: net.useGeoApi,
     proxyTemplate: net.proxyTemplate,
-    clientId: await clientUuid(base),
+    // Only the geo API asks for it; made on a cold cache, it would load node:crypto before the first request.
+    ...(net.useGeoApi ? { clientId: await clientUuid(base) } : {}),
     followRedirects: net.followRedirects,
     ca: () => trustedCas(net.tls),
   });
