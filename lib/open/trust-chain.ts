@@ -167,8 +167,8 @@ export class TrustChain {
   /** A cached chain still within its TTL (or at any age), verified again; undefined when none or it fails. */
   private async cached(ignoreTtl = false): Promise<Verified | undefined> {
     try {
-      const [st, wl, m, memo] = await Promise.all([
-        statSync(join(this.cache.dir, `manifest.${this.fqrn}`)),
+      const st = statSync(join(this.cache.dir, `manifest.${this.fqrn}`));
+      const [wl, m, memo] = await Promise.all([
         this.cache.readSmall(`whitelist.${this.fqrn}`),
         this.cache.readSmall(`manifest.${this.fqrn}`),
         this.cache.readSmall(memoName(this.fqrn)),

@@ -14,6 +14,7 @@
  */
 import type { RsaPublicKey } from '../crypto/rsa.js';
 
+/** Names the checks a memo stands for: whatever the full check comes to require beyond them changes this line. */
 const MAGIC = 'ucvmfs verified chain 1\n';
 
 /** The master keys, as a memo names them: every modulus and exponent, sorted, so that the same set is the same text. */
