@@ -472,6 +472,7 @@ static int stat_common(int dirfd, const char *p, struct stat *st, int flags) {
   if (res == 0 && r == REWRITTEN) {
     st->st_mode = stored_mode_at(out, st->st_mode, !(flags & AT_SYMLINK_NOFOLLOW));
     st->st_blocks = (blkcnt_t)ucvmfs_genuine_blocks(st->st_size);
+    ucvmfs_genuine_times(st);
   } else if (res == 0 && (!p || !*p)) {
     st->st_mode = stored_mode_of_fd(dirfd, st->st_mode);
   }
@@ -517,7 +518,10 @@ int statx(int dirfd, const char *p, int flags, unsigned int mask, struct statx *
     if (r == REWRITTEN) stx->stx_mode = (uint16_t)stored_mode_at(out, stx->stx_mode, !(flags & AT_SYMLINK_NOFOLLOW));
     else if (!p || !*p) stx->stx_mode = (uint16_t)stored_mode_of_fd(dirfd, stx->stx_mode);
   }
-  if (res == 0 && r == REWRITTEN && (stx->stx_mask & STATX_BLOCKS)) stx->stx_blocks = ucvmfs_genuine_blocks((long long)stx->stx_size);
+  if (res == 0 && r == REWRITTEN) {
+    if (stx->stx_mask & STATX_BLOCKS) stx->stx_blocks = ucvmfs_genuine_blocks((long long)stx->stx_size);
+    ucvmfs_genuine_statx_times(stx);
+  }
   char v[PATH_MAX];
   if (r == NATIVE && through_link(res, dirfd, p, !(flags & AT_SYMLINK_NOFOLLOW), v, sizeof v)) return statx(AT_FDCWD, v, flags, mask, stx);
   return (int)ret(res);

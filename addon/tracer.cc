@@ -1044,8 +1044,9 @@ class Tracer {
   static_assert(sizeof(struct statx) == 256, "struct statx");
 
   // stat, lstat, newfstatat and statx of a /cvmfs path, and listxattr: what stored modes and the genuine client's
-  // st_blocks need (addon/modes.h), decided by the tracer's own look at the shadow entry. An entry without S_ISVTX on
-  // disk (lib/connector/modes.ts) whose blocks are already right needs nothing: the call runs as it is. A marked one (most: 0644, 0755) is answered here, at the call's entry, so
+  // st_blocks and times need (addon/modes.h), decided by the tracer's own look at the shadow entry. An entry without
+  // S_ISVTX on disk (lib/connector/modes.ts) whose blocks and times are already right needs nothing: the call runs as
+  // it is. The others (nearly all: a shadow entry's ctime is when it was made) are answered here, at the call's entry, so
   // that showing stored modes costs no second stop: the tracer makes the same call (same flags, statx's mask) on
   // what the kernel would look up, puts the stored mode in, writes the result into the tracee's buffer and skips
   // the call with 0. When that cannot be exact, the call runs and its exit is patched instead (PatchAtExit): a
@@ -1102,7 +1103,8 @@ class Tracer {
     bool marked = ucvmfs_mode_marked(mode);
     bool blocksRight = statx ? !(stx.stx_mask & STATX_BLOCKS) || stx.stx_blocks == ucvmfs_genuine_blocks((long long)stx.stx_size)
                              : (unsigned long long)st.st_blocks == ucvmfs_genuine_blocks(st.st_size);
-    if (!marked && blocksRight) return false;
+    bool timesRight = statx ? ucvmfs_genuine_statx_times_shown(&stx) : ucvmfs_genuine_times_shown(&st);
+    if (!marked && blocksRight && timesRight) return false;
     unsigned stored = mode & 07777;
     if (marked) {
       char v[8];
@@ -1114,10 +1116,12 @@ class Tracer {
       if (statx) {
         stx.stx_mode = (uint16_t)((stx.stx_mode & S_IFMT) | stored);
         if (stx.stx_mask & STATX_BLOCKS) stx.stx_blocks = ucvmfs_genuine_blocks((long long)stx.stx_size);
+        ucvmfs_genuine_statx_times(&stx);
         wrote = WriteAsTracee(pid, r.Arg(buf), &stx, sizeof stx);
       } else {
         st.st_mode = (st.st_mode & S_IFMT) | stored;
         st.st_blocks = (blkcnt_t)ucvmfs_genuine_blocks(st.st_size);
+        ucvmfs_genuine_times(&st);
         wrote = WriteAsTracee(pid, r.Arg(buf), &st, sizeof st);
       }
       if (wrote) {
@@ -1134,7 +1138,7 @@ class Tracer {
     return true;
   }
 
-  // The exit of a call StoredMode could not answer: the stored mode (type bits kept) and blocks into the tracee's
+  // The exit of a call StoredMode could not answer: the stored mode (type bits kept), blocks and times into the tracee's
   // stat buffer, or
   // the stored-mode attribute out of its listxattr answer.
   void PatchAtExit(pid_t pid, Regs& r, const Pending& p) {
@@ -1159,6 +1163,7 @@ class Tracer {
       if (!ReadMem(pid, p.buf, &x, sizeof x)) return;
       if (x.stx_mask & STATX_MODE) x.stx_mode = (uint16_t)((x.stx_mode & S_IFMT) | p.mode);
       if (x.stx_mask & STATX_BLOCKS) x.stx_blocks = ucvmfs_genuine_blocks((long long)x.stx_size);
+      ucvmfs_genuine_statx_times(&x);
       WriteMem(pid, p.buf, &x, sizeof x);
       return;
     }
@@ -1166,6 +1171,7 @@ class Tracer {
     if (!ReadMem(pid, p.buf, &st, sizeof st)) return;
     st.st_mode = (st.st_mode & S_IFMT) | p.mode;
     st.st_blocks = (blkcnt_t)ucvmfs_genuine_blocks(st.st_size);
+    ucvmfs_genuine_times(&st);
     WriteMem(pid, p.buf, &st, sizeof st);
   }
 

@@ -184,6 +184,8 @@ if os.path.lexists(root + '/.cvmfs'):  # hidden: reachable by path, not listed
 truth = json.load(open(sys.argv[3]))['entries']
 out['mtime_ns_differ'] = [rel for rel, t in truth.items() if os.lstat(root + ('' if rel == '/' else rel)).st_mtime_ns != t['mtime_ns']]
 out['mtime_ns_checked'] = len(truth)
+# atime and ctime are the mtime, as the genuine client shows them, also after the reads above
+out['times_differ'] = [rel for rel, t in truth.items() if (lambda s: (s.st_atime_ns, s.st_ctime_ns))(os.lstat(root + ('' if rel == '/' else rel))) != (t['mtime_ns'], t['mtime_ns'])]
 json.dump(out, sys.stdout)
 `;
   const truth0 = readTruth(fqrn);
@@ -193,13 +195,15 @@ json.dump(out, sys.stdout)
   writeFileSync(wanted, JSON.stringify(Object.fromEntries(Object.entries(truth0.entries).map(([p, t]) => [p, Object.keys(t.magic ?? {}).filter((n) => !skip.has(n))]))));
   const r = await exec([PY, '-c', script, `/cvmfs/${fqrn}`, wanted, join(FIXTURES, fqrn, 'truth.json')], { CVMFS_PUBLIC_KEY: keyOf(fqrn), SOME_VAR: 'alpha' });
   assert.equal(r.code, 0, r.stderr);
-  const times = JSON.parse(r.stdout.toString()) as { mtime_ns_differ: string[]; mtime_ns_checked: number };
+  const times = JSON.parse(r.stdout.toString()) as { mtime_ns_differ: string[]; mtime_ns_checked: number; times_differ: string[] };
   assert.deepEqual(times.mtime_ns_differ, [], 'mtimes to the nanosecond, as the genuine client shows them');
+  assert.deepEqual(times.times_differ, [], 'atime and ctime are the mtime, as the genuine client shows them');
   assert.equal(times.mtime_ns_checked, Object.keys(readTruth(fqrn).entries).length);
   const got = JSON.parse(r.stdout.toString()) as Record<string, { xattrs?: Record<string, string>; magic: Record<string, string>; mode: number; mode_after_read?: number; blocks: number; blocks_after_read?: number; size: number; nlink: number; mtime: number; target?: string; sha1?: string; entries?: string[] }>;
   const truth = readTruth(fqrn);
   delete got.mtime_ns_differ;
   delete got.mtime_ns_checked;
+  delete got.times_differ;
   assert.deepEqual(Object.keys(got).sort(), Object.keys(truth.entries).sort());
   for (const [p, t] of Object.entries(truth.entries)) {
     const g = got[p]!;
@@ -445,6 +449,16 @@ layered('du and ls -s show the genuine client\'s blocks, on an empty cache (plac
   const lines = r.stdout.toString().trim().split('\n');
   assert.deepEqual(lines.slice(0, files.length), files.map((f, i) => `${want[i]}\t${f}`), 'du, cold');
   assert.deepEqual(lines.slice(files.length), files.map((f, i) => `${want[i]} ${f}`), 'ls -s, warm');
+});
+
+layered('statx (coreutils stat) shows the genuine client\'s times: atime and ctime are the mtime, no birth time, before and after a read', async () => {
+  const truth = readTruth(FQRN);
+  const paths = ['/README.txt', '/small', '/big/text_20M.txt', '/', '/small/hello.txt'].filter((p) => truth.entries[p]);
+  const args = paths.map((p) => M + (p === '/' ? '' : p)).join(' ');
+  const r = await exec(['/bin/sh', '-c', `stat -c '%X %Y %Z %W' ${args} && cat ${args.split(' ').filter((p) => /\.txt$/.test(p)).join(' ')} >/dev/null && stat -c '%X %Y %Z %W' ${args}`], { CVMFS_CACHE_BASE: tempDir('ucvmfs-times-') });
+  assert.equal(r.code, 0, r.stderr);
+  const want = paths.map((p) => { const t = truth.entries[p]!.mtime; return `${t} ${t} ${t} 0`; });
+  assert.deepEqual(r.stdout.toString().trim().split('\n'), [...want, ...want]);
 });
 
 layered('writes under /cvmfs fail with EROFS; mkdir -p of an existing directory succeeds', async () => {
