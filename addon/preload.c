@@ -513,7 +513,8 @@ int statx(int dirfd, const char *p, int flags, unsigned int mask, struct statx *
   enum route r = route(dirfd, p, (flags & AT_SYMLINK_NOFOLLOW) ? NEED_LSTAT : NEED_STAT, out, sizeof out);
   if ((!p || !*p) && (flags & AT_EMPTY_PATH)) r = NATIVE;
   if (r == TRACER) return (int)syscall(SYS_statx, dirfd, p, flags, mask, stx);
-  long res = gate(SYS_statx, dirfd, (long)(r == REWRITTEN ? out : p), flags, mask, (long)stx);
+  /* With the mtime whatever the mask: the genuine times are made from it (addon/modes.h). */
+  long res = gate(SYS_statx, dirfd, (long)(r == REWRITTEN ? out : p), flags, r == REWRITTEN ? mask | STATX_MTIME : mask, (long)stx);
   if (res == 0 && (stx->stx_mask & STATX_MODE)) {
     if (r == REWRITTEN) stx->stx_mode = (uint16_t)stored_mode_at(out, stx->stx_mode, !(flags & AT_SYMLINK_NOFOLLOW));
     else if (!p || !*p) stx->stx_mode = (uint16_t)stored_mode_of_fd(dirfd, stx->stx_mode);

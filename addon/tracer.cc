@@ -1093,7 +1093,9 @@ class Tracer {
     struct statx stx;
     unsigned mode;
     if (statx) {
-      if (syscall(SYS_statx, atFd, at, (long)(int)r.Arg(2) | empty, (unsigned)r.Arg(3), &stx) != 0) return false;
+      // With the mtime whatever the mask: a kernel that fills the atime unasked may leave the mtime out, and the
+      // genuine client's atime is the mtime.
+      if (syscall(SYS_statx, atFd, at, (long)(int)r.Arg(2) | empty, (unsigned)r.Arg(3) | STATX_MTIME, &stx) != 0) return false;
       mode = stx.stx_mode;
     } else {
       long flags = nr == __NR_newfstatat ? (long)(int)r.Arg(3) : nofollow_ ? AT_SYMLINK_NOFOLLOW : 0;
@@ -1134,6 +1136,7 @@ class Tracer {
     Pending p{Pending::PatchMode, 0, r.Arg(buf), 0, false, {}};
     p.mode = stored;
     p.statx = statx;
+    if (statx) r.SetArg(3, r.Arg(3) | STATX_MTIME);  // the exit makes the times from it (stored by the caller)
     pending_[pid] = p;
     return true;
   }

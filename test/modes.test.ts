@@ -234,8 +234,8 @@ layered('writes by every route still fail with EROFS on files whose stored mode 
 /**
  * The raw stat calls (stat, lstat, newfstatat, statx), made by a program with `syscall()` so that they reach the
  * tracer in both layers: the tracer answers a marked entry itself at the call's entry (no second stop), so its
- * answer must be the kernel's in every byte but the mode and the blocks (the genuine client's count), and the
- * kernel's errors where it gives them. Compared
+ * answer must be the kernel's in every byte but the mode, the blocks and the times (the genuine client's: atime and
+ * ctime are the mtime, no birth time), and the kernel's errors where it gives them. Compared
  * with the same entry's fstat/statx through a descriptor (never stopped: the on-disk values).
  */
 const RAW_STATS = `
@@ -255,6 +255,15 @@ def call(name, *a):
 def mode(b, off, n):
     return int.from_bytes(b[off:off + n], "little")
 ST_SZ, ST_BLOCKS, STX_SZ, STX_BLOCKS = 48, 64, 40, 48
+# Times: struct stat's atime, mtime, ctime (16 bytes each, both layouts); statx's mask, atime, btime, ctime, mtime.
+ST_TIMES, STX_MASK, STX_TIMES = (72, 88, 104), 0, (64, 80, 96, 112)
+def st_times(b):  # atime and ctime are the mtime, as the genuine client shows them
+    a, m, c = (b[o:o + 16] for o in ST_TIMES)
+    return int(a == m and c == m)
+def stx_times(b):  # ... and no birth time (STATX_BTIME 0x800 off, the field zero); the mtime is given even unasked
+    mask = mode(b, STX_MASK, 4)
+    a, bt, c, m = (b[o:o + 16] for o in STX_TIMES)
+    return int(not (mask & 0x800) and bt == bytes(16) and (not (mask & 0x20) or a == m) and (not (mask & 0x80) or c == m))
 def rest(b, fields):
     keep = bytearray(b)
     for off, n in fields: keep[off:off + n] = bytes(n)
@@ -277,7 +286,7 @@ for p in sys.argv[1:]:
     for c in cases:
         b = ctypes.create_string_buffer(ST_SIZE)
         r = call(c[0].split()[0], *c[1:3], b, *c[3:]) if c[0].startswith("newfstatat") else call(c[0], c[1], b)
-        res[c[0]] = [r, mode(b.raw, ST_MODE, 4), diff(b.raw, ref.raw, [(ST_MODE, 4), (ST_BLOCKS, 8)]), mode(b.raw, ST_BLOCKS, 8), mode(b.raw, ST_SZ, 8)]
+        res[c[0]] = [r, mode(b.raw, ST_MODE, 4), diff(b.raw, ref.raw, [(ST_MODE, 4), (ST_BLOCKS, 8), (ST_TIMES[0], 16), (ST_TIMES[2], 16)]), mode(b.raw, ST_BLOCKS, 8), mode(b.raw, ST_SZ, 8), st_times(b.raw)]
     # statx: a mask without STATX_MODE (only STATX_SIZE) still gets the stored mode, as the kernel fills it anyway.
     for name, flags, mask in [("statx size", NOFOLLOW, 0x200), ("statx basic", 0 if not link else NOFOLLOW, 0x7ff), ("statx at", NOFOLLOW, 0x200)]:
         b = ctypes.create_string_buffer(STX_SIZE)
@@ -285,7 +294,7 @@ for p in sys.argv[1:]:
         # (What the kernel fills depends on the mask: the descriptor's answer is asked with the same one.)
         refx = ctypes.create_string_buffer(STX_SIZE)
         assert call("statx", fd, b"", EMPTY, mask, refx) == 0
-        res[name] = [r, mode(b.raw, STX_MODE, 2), diff(b.raw, refx.raw, [(STX_MODE, 2), (STX_BLOCKS, 8)]), mode(b.raw, STX_BLOCKS, 8), mode(b.raw, STX_SZ, 8)]
+        res[name] = [r, mode(b.raw, STX_MODE, 2), diff(b.raw, refx.raw, [(STX_MODE, 2), (STX_BLOCKS, 8), (STX_MASK, 4)] + [(o, 16) for o in STX_TIMES]), mode(b.raw, STX_BLOCKS, 8), mode(b.raw, STX_SZ, 8), stx_times(b.raw)]
     # Buffers the kernel cannot write: EFAULT, and the read-only page stays untouched.
     res["efault"] = [call("newfstatat", AT_FDCWD, p.encode(), 1, 0), call("newfstatat", AT_FDCWD, p.encode(), ctypes.c_void_p(ro), NOFOLLOW),
                      call("statx", AT_FDCWD, p.encode(), 0, 0x7ff, ctypes.c_void_p(ro))] + ([call("stat", p.encode(), ctypes.c_void_p(ro))] if x86 else [])
@@ -313,13 +322,14 @@ layered('raw stat, lstat, newfstatat and statx calls get the kernel\'s answer wi
       const disk = res.disk as number;
       for (const [call, v] of Object.entries(res)) {
         if (['efault', 'untouched', 'disk'].includes(call)) continue;
-        const [ret, mode, differs, blocks, size] = v as [number, number, number, number, number];
+        const [ret, mode, differs, blocks, size, times] = v as [number, number, number, number, number, number];
         assert.equal(ret, 0, `${round}: ${call} ${p}`);
         // A symlink keeps its own mode (lrwxrwxrwx); everything else matches the descriptor's answer.
         const stored = link ? 0o777 : want.get(p)!;
         assert.equal(mode & 0o7777, stored, `${round}: ${call} ${p}: mode ${mode.toString(8)}`);
         assert.equal(mode & 0o170000, disk & 0o170000, `${round}: ${call} ${p}: type`);
-        assert.equal(differs, -1, `${round}: ${call} ${p}: every other field as the kernel gives it (first difference at byte ${differs}, mode and blocks excluded)`);
+        assert.equal(differs, -1, `${round}: ${call} ${p}: every other field as the kernel gives it (first difference at byte ${differs}, mode, blocks and times excluded)`);
+        assert.equal(times, 1, `${round}: ${call} ${p}: atime and ctime are the mtime, no birth time`);
         // Blocks as the genuine client counts them (addon/modes.h), whatever the disk holds.
         assert.equal(blocks, 1 + Math.floor(size / 512), `${round}: ${call} ${p}: blocks ${blocks} for ${size} bytes`);
       }
