@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "gate.h"
@@ -382,12 +383,47 @@ static unsigned stored_mode_at(const char *real, unsigned disk, int follow) {
   return ucvmfs_stored_mode(disk, v, n);
 }
 
-/* The same for what a descriptor refers to; only descriptors of the shadow area are looked at. */
-static unsigned stored_mode_of_fd(long fd, unsigned disk) {
-  if (!ucvmfs_mode_marked(disk) || fd < 0 || !fd_in_shadow_area(fd)) return disk;
+/* Whether a file on device `dev` may be in the shadow area: others are not looked up (no readlink per fstat). */
+static int on_shadow_device(dev_t dev) {
+  static dev_t shadow_dev;
+  static int known; /* 0: not looked at yet, 1: known, 2: unknown (every descriptor is looked up) */
+  int k = __atomic_load_n(&known, __ATOMIC_ACQUIRE);
+  if (!k) {
+    struct stat st;
+    if (gate(SYS_newfstatat, AT_FDCWD, (long)base, (long)&st, 0, 0) == 0) {
+      shadow_dev = st.st_dev;
+      k = 1;
+    } else {
+      k = 2;
+    }
+    __atomic_store_n(&known, k, __ATOMIC_RELEASE);
+  }
+  return k == 2 || dev == shadow_dev;
+}
+
+/* The stored mode of a shadow entry open as `fd` whose on-disk mode is `disk`. */
+static unsigned stored_mode_of_shadow_fd(long fd, unsigned disk) {
+  if (!ucvmfs_mode_marked(disk)) return disk;
   char v[8];
   long n = gate(SYS_fgetxattr, fd, (long)UCVMFS_MODE_XATTR, (long)v, sizeof v, 0);
   return ucvmfs_stored_mode(disk, v, n);
+}
+
+/*
+ * What a stat of a descriptor shows of a shadow entry, as a stat by path does: its stored mode and the genuine
+ * client's times (addon/modes.h), so that a program comparing the two (tar's "file changed as we read it") sees
+ * one entry. Descriptors of anything else keep the kernel's answer.
+ */
+static void shadow_fd_stat(long fd, struct stat *st) {
+  if (fd < 0 || !on_shadow_device(st->st_dev) || !fd_in_shadow_area(fd)) return;
+  st->st_mode = stored_mode_of_shadow_fd(fd, st->st_mode);
+  ucvmfs_genuine_times(st);
+}
+
+static void shadow_fd_statx(long fd, struct statx *x) {
+  if (fd < 0 || !on_shadow_device(makedev(x->stx_dev_major, x->stx_dev_minor)) || !fd_in_shadow_area(fd)) return;
+  if (x->stx_mask & STATX_MODE) x->stx_mode = (uint16_t)stored_mode_of_shadow_fd(fd, x->stx_mode);
+  ucvmfs_genuine_statx_times(x);
 }
 
 /* ---- Symlinks from outside into /cvmfs ---- */
@@ -474,7 +510,7 @@ static int stat_common(int dirfd, const char *p, struct stat *st, int flags) {
     st->st_blocks = (blkcnt_t)ucvmfs_genuine_blocks(st->st_size);
     ucvmfs_genuine_times(st);
   } else if (res == 0 && (!p || !*p)) {
-    st->st_mode = stored_mode_of_fd(dirfd, st->st_mode);
+    shadow_fd_stat(dirfd, st);
   }
   char v[PATH_MAX];
   if (r == NATIVE && through_link(res, dirfd, p, !(flags & AT_SYMLINK_NOFOLLOW), v, sizeof v)) return stat_common(AT_FDCWD, v, st, flags);
@@ -498,7 +534,7 @@ int __fxstatat64(int v, int d, const char *p, struct stat64 *st, int f) { (void)
 static int fstat_common(int fd, struct stat *st) {
   if (!gate_open()) return (int)syscall(SYS_fstat, fd, st);
   long res = gate(SYS_fstat, fd, (long)st, 0, 0, 0);
-  if (res == 0) st->st_mode = stored_mode_of_fd(fd, st->st_mode);
+  if (res == 0) shadow_fd_stat(fd, st);
   return (int)ret(res);
 }
 
@@ -514,11 +550,10 @@ int statx(int dirfd, const char *p, int flags, unsigned int mask, struct statx *
   if ((!p || !*p) && (flags & AT_EMPTY_PATH)) r = NATIVE;
   if (r == TRACER) return (int)syscall(SYS_statx, dirfd, p, flags, mask, stx);
   /* With the mtime whatever the mask: the genuine times are made from it (addon/modes.h). */
-  long res = gate(SYS_statx, dirfd, (long)(r == REWRITTEN ? out : p), flags, r == REWRITTEN ? mask | STATX_MTIME : mask, (long)stx);
-  if (res == 0 && (stx->stx_mask & STATX_MODE)) {
-    if (r == REWRITTEN) stx->stx_mode = (uint16_t)stored_mode_at(out, stx->stx_mode, !(flags & AT_SYMLINK_NOFOLLOW));
-    else if (!p || !*p) stx->stx_mode = (uint16_t)stored_mode_of_fd(dirfd, stx->stx_mode);
-  }
+  int own = r == REWRITTEN || !p || !*p;
+  long res = gate(SYS_statx, dirfd, (long)(r == REWRITTEN ? out : p), flags, own ? mask | STATX_MTIME : mask, (long)stx);
+  if (res == 0 && r == REWRITTEN && (stx->stx_mask & STATX_MODE)) stx->stx_mode = (uint16_t)stored_mode_at(out, stx->stx_mode, !(flags & AT_SYMLINK_NOFOLLOW));
+  else if (res == 0 && (!p || !*p)) shadow_fd_statx(dirfd, stx);
   if (res == 0 && r == REWRITTEN) {
     if (stx->stx_mask & STATX_BLOCKS) stx->stx_blocks = ucvmfs_genuine_blocks((long long)stx->stx_size);
     ucvmfs_genuine_statx_times(stx);

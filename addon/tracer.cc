@@ -123,6 +123,7 @@ struct Pending {
   std::string value;    // getxattr of a magic attribute: the value to hand back; ShowExe: the program's path
   unsigned mode = 0;    // PatchMode: the stored mode's permission bits
   bool statx = false;   // PatchMode: buf is a struct statx (else a struct stat)
+  uint64_t mask = 0;    // PatchMode, statx: the mask the tracee asked for (its register is set back at the exit)
   std::string saved;    // readlink translated: the buffer's bytes before the call (see KeepBuffer)
 };
 
@@ -1136,7 +1137,11 @@ class Tracer {
     Pending p{Pending::PatchMode, 0, r.Arg(buf), 0, false, {}};
     p.mode = stored;
     p.statx = statx;
-    if (statx) r.SetArg(3, r.Arg(3) | STATX_MTIME);  // the exit makes the times from it (stored by the caller)
+    if (statx) {
+      // The exit makes the times from the mtime (the caller stores the register; the exit sets it back).
+      p.mask = r.Arg(3);
+      r.SetArg(3, p.mask | STATX_MTIME);
+    }
     pending_[pid] = p;
     return true;
   }
@@ -1159,6 +1164,11 @@ class Tracer {
         r.Store();
       }
       return;
+    }
+    if (p.statx) {
+      // Kept as the tracee passed it: the kernel leaves argument registers unchanged, and code may rely on that.
+      r.SetArg(3, p.mask);
+      r.Store();
     }
     if (ret != 0) return;
     if (p.statx) {

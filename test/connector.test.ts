@@ -461,6 +461,36 @@ layered('statx (coreutils stat) shows the genuine client\'s times: atime and cti
   assert.deepEqual(r.stdout.toString().trim().split('\n'), [...want, ...want]);
 });
 
+test('in the preload layer a descriptor shows what the path shows (stored mode, the genuine times), before and after its content arrives; tar archives a cold tree without "file changed as we read it"', async () => {
+  const cache = tempDir('ucvmfs-fstat-');
+  const script = `
+import os, sys, json
+out = []
+for p in sys.argv[1:]:
+    a = os.lstat(p)
+    fd = os.open(p, os.O_RDONLY)
+    if os.path.isfile(p): os.read(fd, 1 << 20)
+    b, c = os.fstat(fd), os.lstat(p)
+    os.close(fd)
+    views = [(x.st_mode, x.st_atime_ns, x.st_mtime_ns, x.st_ctime_ns) for x in (a, b, c)]
+    # compared here: nanoseconds do not fit a JavaScript number
+    out.append([p, a.st_mode, int(a.st_mtime), views[0] == views[1] == views[2], a.st_atime_ns == a.st_mtime_ns == a.st_ctime_ns])
+print(json.dumps(out))`;
+  const paths = ['/small/hello.txt', '/big/text_20M.txt', '/small', '/sw'].map((p) => M + p);
+  const r = await exec([PY, '-c', script, ...paths], { CVMFS_CACHE_BASE: cache });
+  assert.equal(r.code, 0, r.stderr);
+  const truth = readTruth(FQRN);
+  for (const [p, mode, mtime, same, genuine] of JSON.parse(r.stdout.toString()) as [string, number, number, boolean, boolean][]) {
+    const t = truth.entries[p.slice(M.length)]!;
+    assert.deepEqual([mode, mtime], [shown(t.mode), t.mtime], p);
+    assert.ok(same, `${p}: lstat, then fstat after the read, then lstat again show the same mode and times`);
+    assert.ok(genuine, `${p}: atime and ctime are the mtime`);
+  }
+  const tar = await exec(['/bin/sh', '-c', `tar cf ${join(tempDir('ucvmfs-tar-'), 'a.tar')} -C ${M} small sw big`], { CVMFS_CACHE_BASE: tempDir('ucvmfs-tar-cold-') });
+  assert.equal(tar.code, 0, tar.stderr);
+  assert.equal(tar.stderr, '');
+});
+
 layered('writes under /cvmfs fail with EROFS; mkdir -p of an existing directory succeeds', async () => {
   const r = await sh([
     `touch ${M}/new 2>&1`, `mkdir ${M}/newdir 2>&1`, `rm -f ${M}/README.txt 2>&1`, `mv ${M}/README.txt ${M}/x 2>&1`,
