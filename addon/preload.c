@@ -410,12 +410,32 @@ static unsigned stored_mode_of_shadow_fd(long fd, unsigned disk) {
 }
 
 /*
+ * Whether a descriptor whose fstat gave `st` (on the shadow's file system) is in the shadow area, remembered by a
+ * fingerprint of its inode number and ctime (a reused inode number comes with another ctime): a program that
+ * fstats in a loop pays the readlink once (about 4 µs here, against 1.3 µs for the fstat itself).
+ */
+#define SHADOW_SEEN 256
+static uint64_t shadow_seen[SHADOW_SEEN];
+
+static int shadow_inode(long fd, const struct stat *st) {
+  uint64_t fp = (uint64_t)st->st_ino * 0x9E3779B97F4A7C15ull ^ (uint64_t)st->st_ctim.tv_sec * 0xC2B2AE3D27D4EB4Full ^
+                (uint64_t)st->st_ctim.tv_nsec * 0x165667B19E3779F9ull;
+  uint64_t key = (fp & ~1ull) | 2; /* never 0: an empty slot matches nothing */
+  uint64_t *slot = &shadow_seen[(fp >> 40) % SHADOW_SEEN];
+  uint64_t v = __atomic_load_n(slot, __ATOMIC_RELAXED);
+  if ((v & ~1ull) == key) return (int)(v & 1);
+  int in = fd_in_shadow_area(fd);
+  __atomic_store_n(slot, key | (uint64_t)in, __ATOMIC_RELAXED);
+  return in;
+}
+
+/*
  * What a stat of a descriptor shows of a shadow entry, as a stat by path does: its stored mode and the genuine
  * client's times (addon/modes.h), so that a program comparing the two (tar's "file changed as we read it") sees
  * one entry. Descriptors of anything else keep the kernel's answer.
  */
 static void shadow_fd_stat(long fd, struct stat *st) {
-  if (fd < 0 || !on_shadow_device(st->st_dev) || !fd_in_shadow_area(fd)) return;
+  if (fd < 0 || !on_shadow_device(st->st_dev) || !shadow_inode(fd, st)) return;
   st->st_mode = stored_mode_of_shadow_fd(fd, st->st_mode);
   ucvmfs_genuine_times(st);
 }
