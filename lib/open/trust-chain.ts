@@ -2,7 +2,8 @@
  * Opening a repository, step 3: the trust chain. Whitelist (signed by a master key), certificate (listed in the
  * whitelist), manifest (signed by the certificate); a revision lower than one this cache trusted is refused,
  * and the verified files are kept as the cache's last trusted state. At open a cached chain younger than its
- * TTL is verified again from scratch instead of fetched, and processes started together fetch it once.
+ * TTL is taken instead of fetched (checked again in full unless the cache's memo vouches for it, see
+ * ./verified-memo.ts), and processes started together fetch it once.
  * @module
  */
 import { statSync } from 'node:fs';
@@ -140,7 +141,7 @@ export class TrustChain {
    * The chain at open: a cached one within its TTL (when `reuse`), else the network's. Jobs started together on
    * one cache fetch it once: one fetches while the others wait for its verified manifest, then verify it
    * themselves from the cache (once per TTL for all of them). With no server answering, a cached chain past its
-   * TTL (verified again) still shows that revision, with a warning.
+   * TTL (checked again) still shows that revision, with a warning.
    */
   async atOpen(reuse: boolean, onWarning: (m: string) => void): Promise<Verified & { fresh: boolean }> {
     let verified: Verified | undefined;
@@ -164,7 +165,10 @@ export class TrustChain {
     return { ...verified, fresh };
   }
 
-  /** A cached chain still within its TTL (or at any age), verified again; undefined when none or it fails. */
+  /**
+   * A cached chain still within its TTL (or at any age), checked again (on the memo where it vouches); undefined
+   * when none or it fails.
+   */
   private async cached(ignoreTtl = false): Promise<Verified | undefined> {
     try {
       const st = statSync(join(this.cache.dir, `manifest.${this.fqrn}`));
