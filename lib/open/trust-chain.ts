@@ -139,8 +139,8 @@ export class TrustChain {
 
   /**
    * The chain at open: a cached one within its TTL (when `reuse`), else the network's. Jobs started together on
-   * one cache fetch it once: one fetches while the others wait for its verified manifest, then verify it
-   * themselves from the cache (once per TTL for all of them). With no server answering, a cached chain past its
+   * one cache fetch it once: one fetches while the others wait for its verified manifest, then take it from the
+   * cache on the memo it left (once per TTL for all of them). With no server answering, a cached chain past its
    * TTL (checked again) still shows that revision, with a warning.
    */
   async atOpen(reuse: boolean, onWarning: (m: string) => void): Promise<Verified & { fresh: boolean }> {
