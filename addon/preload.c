@@ -417,9 +417,8 @@ static unsigned stored_mode_of_shadow_fd(long fd, unsigned disk) {
 #define SHADOW_SEEN 256
 static uint64_t shadow_seen[SHADOW_SEEN];
 
-static int shadow_inode(long fd, const struct stat *st) {
-  uint64_t fp = (uint64_t)st->st_ino * 0x9E3779B97F4A7C15ull ^ (uint64_t)st->st_ctim.tv_sec * 0xC2B2AE3D27D4EB4Full ^
-                (uint64_t)st->st_ctim.tv_nsec * 0x165667B19E3779F9ull;
+static int shadow_inode(long fd, uint64_t ino, int64_t ctime_sec, uint32_t ctime_nsec) {
+  uint64_t fp = ino * 0x9E3779B97F4A7C15ull ^ (uint64_t)ctime_sec * 0xC2B2AE3D27D4EB4Full ^ (uint64_t)ctime_nsec * 0x165667B19E3779F9ull;
   uint64_t key = (fp & ~1ull) | 2; /* never 0: an empty slot matches nothing */
   uint64_t *slot = &shadow_seen[(fp >> 40) % SHADOW_SEEN];
   uint64_t v = __atomic_load_n(slot, __ATOMIC_RELAXED);
@@ -435,13 +434,16 @@ static int shadow_inode(long fd, const struct stat *st) {
  * one entry. Descriptors of anything else keep the kernel's answer.
  */
 static void shadow_fd_stat(long fd, struct stat *st) {
-  if (fd < 0 || !on_shadow_device(st->st_dev) || !shadow_inode(fd, st)) return;
+  if (fd < 0 || !on_shadow_device(st->st_dev) || !shadow_inode(fd, st->st_ino, st->st_ctim.tv_sec, (uint32_t)st->st_ctim.tv_nsec)) return;
   st->st_mode = stored_mode_of_shadow_fd(fd, st->st_mode);
   ucvmfs_genuine_times(st);
 }
 
+/* The same for statx (called with STATX_INO and STATX_CTIME asked, so that the answer can be remembered too). */
 static void shadow_fd_statx(long fd, struct statx *x) {
-  if (fd < 0 || !on_shadow_device(makedev(x->stx_dev_major, x->stx_dev_minor)) || !fd_in_shadow_area(fd)) return;
+  if (fd < 0 || !on_shadow_device(makedev(x->stx_dev_major, x->stx_dev_minor))) return;
+  int known = (x->stx_mask & (STATX_INO | STATX_CTIME)) == (STATX_INO | STATX_CTIME);
+  if (!(known ? shadow_inode(fd, x->stx_ino, x->stx_ctime.tv_sec, x->stx_ctime.tv_nsec) : fd_in_shadow_area(fd))) return;
   if (x->stx_mask & STATX_MODE) x->stx_mode = (uint16_t)stored_mode_of_shadow_fd(fd, x->stx_mode);
   ucvmfs_genuine_statx_times(x);
 }
@@ -569,9 +571,10 @@ int statx(int dirfd, const char *p, int flags, unsigned int mask, struct statx *
   enum route r = route(dirfd, p, (flags & AT_SYMLINK_NOFOLLOW) ? NEED_LSTAT : NEED_STAT, out, sizeof out);
   if ((!p || !*p) && (flags & AT_EMPTY_PATH)) r = NATIVE;
   if (r == TRACER) return (int)syscall(SYS_statx, dirfd, p, flags, mask, stx);
-  /* With the mtime whatever the mask: the genuine times are made from it (addon/modes.h). */
-  int own = r == REWRITTEN || !p || !*p;
-  long res = gate(SYS_statx, dirfd, (long)(r == REWRITTEN ? out : p), flags, own ? mask | STATX_MTIME : mask, (long)stx);
+  /* With the mtime whatever the mask: the genuine times are made from it (addon/modes.h); a descriptor's with the
+   * inode and ctime that tell whether it is a shadow entry. */
+  unsigned asked = r == REWRITTEN ? mask | STATX_MTIME : (!p || !*p) ? mask | STATX_MTIME | STATX_INO | STATX_CTIME : mask;
+  long res = gate(SYS_statx, dirfd, (long)(r == REWRITTEN ? out : p), flags, asked, (long)stx);
   if (res == 0 && r == REWRITTEN && (stx->stx_mask & STATX_MODE)) stx->stx_mode = (uint16_t)stored_mode_at(out, stx->stx_mode, !(flags & AT_SYMLINK_NOFOLLOW));
   else if (res == 0 && (!p || !*p)) shadow_fd_statx(dirfd, stx);
   if (res == 0 && r == REWRITTEN) {
