@@ -5,8 +5,7 @@
  * state (last trusted revision, the verified signed files) sits beside the objects.
  * @module
  */
-import { appendFile, mkdir, readdir, rename, rm, readFile, writeFile, stat, open, utimes } from 'node:fs/promises';
-import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { promises as fsp, appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { hashToString, type ContentHash } from '../format/hash.js';
@@ -99,7 +98,7 @@ export class DiskCache {
   private readonly pinned = new Set<string>();
   private readonly touched = new Map<string, number>();
   private pinFile: string | undefined;
-  private pinWrites: Promise<unknown> = Promise.resolve();
+  private pinFd = -1;
   private pinsReleased = false;
 
   constructor(dir: string) {
@@ -130,15 +129,25 @@ export class DiskCache {
     // Host, pid and start time name the process, the clock tells apart processes that share them (containers with
     // one hostname, started in one tick), the count this process's caches; no crypto to load for it.
     this.pinFile ??= join(this.dir, 'pins', `${hostname()}.${process.pid}.${startTime(process.pid)}.${(process.hrtime.bigint() & 0xffffffffffn).toString(16)}${(++pinFiles).toString(16)}`);
-    const file = this.pinFile;
-    this.pinWrites = this.pinWrites.then(() => mkdir(dirname(file), { recursive: true, mode: 0o700 })).then(() => appendFile(file, `${name}\n`)).catch(() => undefined);
+    // Written at once and synchronously (a line to a descriptor kept open): a warm command pins its root catalog,
+    // and waiting for the thread pool three times (and loading node:fs/promises) cost more than the writes.
+    try {
+      if (this.pinFd < 0) {
+        mkdirSync(dirname(this.pinFile), { recursive: true, mode: 0o700 });
+        this.pinFd = openSync(this.pinFile, 'a', 0o600);
+      }
+      writeSync(this.pinFd, `${name}\n`);
+    } catch {
+      // A cache that cannot take the pin: the object may be evicted by others and is then fetched again.
+    }
   }
 
   /** Removes this process's pin file (the repository is closed). */
   async releasePins(): Promise<void> {
     this.pinsReleased = true;
-    await this.pinWrites;
-    if (this.pinFile) await rm(this.pinFile, { force: true });
+    if (this.pinFd >= 0) closeSync(this.pinFd);
+    this.pinFd = -1;
+    if (this.pinFile) rmSync(this.pinFile, { force: true });
   }
 
   /** Objects pinned by other live processes on this host; pin files of dead ones are removed. */
@@ -146,17 +155,17 @@ export class DiskCache {
     const out = new Set<string>();
     const dir = join(this.dir, 'pins');
     const me = hostname();
-    for (const f of await readdir(dir).catch(() => [] as string[])) {
+    for (const f of await fsp.readdir(dir).catch(() => [] as string[])) {
       const path = join(dir, f);
       if (path === this.pinFile) continue;
       const m = /^(.*)\.(\d+)\.(\d*)\.[0-9a-f]+$/.exec(f);
       if (!m) continue;
       if (m[1] === me && !(pidAlive(Number(m[2])) && startTime(Number(m[2])) === m[3])) {
-        await rm(path, { force: true });
+        await fsp.rm(path, { force: true });
         continue;
       }
       if (m[1] !== me) continue; // another host's processes are not this one's to judge; its quota is its own
-      for (const line of (await readFile(path, 'latin1').catch(() => '')).split('\n')) if (line) out.add(line);
+      for (const line of (await fsp.readFile(path, 'latin1').catch(() => '')).split('\n')) if (line) out.add(line);
     }
     return out;
   }
@@ -170,7 +179,13 @@ export class DiskCache {
     if (this.touched.size > 100_000) this.touched.clear();
     this.touched.set(name, now);
     const t = now / 1000;
-    void utimes(this.pathOf(h), t, t).catch(() => undefined);
+    // Synchronous, as `has` before it: one system call, where the promise API would load node:fs/promises and
+    // wait for the thread pool at every warm command's first catalog.
+    try {
+      utimesSync(this.pathOf(h), t, t);
+    } catch {
+      // gone meanwhile (evicted): nothing to mark
+    }
   }
 
   /** Counts bytes written; past an eighth of the quota's slack since the last look, the quota is enforced. */
@@ -192,11 +207,11 @@ export class DiskCache {
   }
 
   private async eachObject(fn: (o: CachedObject) => void): Promise<void> {
-    for (const sub of await readdir(this.dir).catch(() => [] as string[])) {
+    for (const sub of await fsp.readdir(this.dir).catch(() => [] as string[])) {
       if (!/^[0-9a-f]{2}$/.test(sub)) continue;
-      for (const name of await readdir(join(this.dir, sub)).catch(() => [] as string[])) {
+      for (const name of await fsp.readdir(join(this.dir, sub)).catch(() => [] as string[])) {
         const path = join(this.dir, sub, name);
-        const st = await stat(path).catch(() => undefined);
+        const st = await fsp.stat(path).catch(() => undefined);
         if (st) fn({ path, name: sub + name, size: st.size, mtime: st.mtimeMs });
       }
     }
@@ -228,7 +243,7 @@ export class DiskCache {
       if (victims.length === 0) return { total, removed };
       for (const o of victims) {
         if (total <= this.quota.low) return { total, removed };
-        await rm(o.path, { force: true });
+        await fsp.rm(o.path, { force: true });
         total -= o.size;
         removed++;
       }
@@ -242,21 +257,31 @@ export class DiskCache {
    * them all up front cost 50 to 300 ms on the first open of a repository here.
    */
   init(): Promise<void> {
-    this.ready ??= mkdir(this.txn, { recursive: true, mode: 0o700 }).then(() => {
-      void this.removeDeadTemporaries();
+    // Synchronous: on a warm cache both calls find little to do, and a command's start would otherwise wait for
+    // the thread pool twice and load node:fs/promises.
+    this.ready ??= new Promise<void>((resolve) => {
+      mkdirSync(this.txn, { recursive: true, mode: 0o700 });
+      this.removeDeadTemporaries();
+      resolve();
     });
     return this.ready;
   }
 
   /**
    * Temporary files that processes of this host left when they were killed mid-download, removed by the next
-   * process (in the background: nobody waits for them), so that a node's cache needs no cleaning by hand.
+   * process, so that a node's cache needs no cleaning by hand. The directory holds only downloads in flight.
    */
-  private async removeDeadTemporaries(): Promise<void> {
+  private removeDeadTemporaries(): void {
     const me = hostname();
-    for (const t of await readdir(this.txn).catch(() => [] as string[])) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.txn);
+    } catch {
+      return;
+    }
+    for (const t of names) {
       const m = /^(\d+)\.[0-9a-f]+\.(.+)\.tmp$/.exec(t);
-      if (m && m[2] === me && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]))) await rm(join(this.txn, t), { force: true }).catch(() => undefined);
+      if (m && m[2] === me && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]))) rmSync(join(this.txn, t), { force: true });
     }
   }
 
@@ -307,14 +332,14 @@ export class DiskCache {
    */
   async commit(tmp: string, h: ContentHash, keptDigest?: string): Promise<string> {
     const dest = this.pathOf(h);
-    if (keptDigest) await appendFile(join(this.dir, DIGEST_LOG), `${hashToString(h)} ${keptDigest}\n`);
-    if (this.quota) await this.noteWritten((await stat(tmp)).size);
+    if (keptDigest) await fsp.appendFile(join(this.dir, DIGEST_LOG), `${hashToString(h)} ${keptDigest}\n`);
+    if (this.quota) await this.noteWritten((await fsp.stat(tmp)).size);
     try {
-      await rename(tmp, dest);
+      await fsp.rename(tmp, dest);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
-      await rename(tmp, dest);
+      await fsp.mkdir(dirname(dest), { recursive: true, mode: 0o700 });
+      await fsp.rename(tmp, dest);
     }
     return dest;
   }
@@ -350,7 +375,7 @@ export class DiskCache {
    * txn/ gone) is the one to report. What is left behind in txn/ fsck removes once its process is gone.
    */
   async discard(tmp: string): Promise<void> {
-    await rm(tmp, { force: true }).catch(() => undefined);
+    await fsp.rm(tmp, { force: true }).catch(() => undefined);
   }
 
   /**
@@ -360,14 +385,14 @@ export class DiskCache {
   async writeAtomic(name: string, data: Uint8Array | string, durable = true): Promise<void> {
     await this.init();
     const tmp = this.tempPath();
-    const fh = await open(tmp, 'w');
+    const fh = await fsp.open(tmp, 'w');
     try {
       await fh.writeFile(data);
       if (durable) await fh.sync();
     } finally {
       await fh.close();
     }
-    await rename(tmp, join(this.dir, name));
+    await fsp.rename(tmp, join(this.dir, name));
   }
 
   /**
@@ -403,6 +428,6 @@ export class DiskCache {
 /** Writes a whole buffer to a temp path (helper for tests and the publisher's reuse). */
 export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
   const tmp = `${path}.${process.pid}.${lazyCrypto().randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
+  await fsp.writeFile(tmp, data);
+  await fsp.rename(tmp, path);
 }

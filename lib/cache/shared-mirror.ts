@@ -13,8 +13,7 @@
  * own cache (bounded by its quota); the mirror has no quota.
  * @module
  */
-import { constants, readFileSync, statSync, type Stats } from 'node:fs';
-import { chmod, lstat, mkdir, open, rename, rm } from 'node:fs/promises';
+import { promises as fsp, constants, readFileSync, statSync, type Stats } from 'node:fs';
 import { lazyCrypto } from '../lazy.js';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -80,7 +79,7 @@ export class SharedMirror {
    */
   async open(rel: string): Promise<Readable | undefined> {
     // Opened first, so that what is streamed is the file that was found even if it is replaced meanwhile.
-    const fh = await open(this.path(rel), constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch(() => undefined);
+    const fh = await fsp.open(this.path(rel), constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch(() => undefined);
     if (!fh) return undefined;
     const st = await fh.stat().catch(() => undefined);
     if (!st?.isFile()) {
@@ -97,7 +96,7 @@ export class SharedMirror {
    * rename through a directory they replaced with a symlink would put the file wherever they chose.)
    */
   async quarantine(rel: string): Promise<void> {
-    await rm(this.path(rel), { force: true }).catch(() => undefined);
+    await fsp.rm(this.path(rel), { force: true }).catch(() => undefined);
     debug(`shared cache: removed ${rel}, which failed verification`);
   }
 
@@ -109,17 +108,17 @@ export class SharedMirror {
     const levels: string[] = [];
     for (let p = d; p.length > this.dir.length; p = dirname(p)) levels.unshift(p);
     for (const p of [this.dir, ...levels]) {
-      const st = await lstat(p).catch(() => undefined);
+      const st = await fsp.lstat(p).catch(() => undefined);
       if (st?.isSymbolicLink()) throw new Error(`${p} is a symbolic link`);
       if (st) continue;
       try {
-        await mkdir(p);
+        await fsp.mkdir(p);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        if (!(await lstat(p)).isDirectory()) throw new Error(`${p} is not a directory`);
+        if (!(await fsp.lstat(p)).isDirectory()) throw new Error(`${p} is not a directory`);
         continue; // made by someone else meanwhile: not ours to chmod
       }
-      await chmod(p, DIR_MODE).catch(() => undefined);
+      await fsp.chmod(p, DIR_MODE).catch(() => undefined);
     }
   }
 
@@ -132,7 +131,7 @@ export class SharedMirror {
     await this.mkdirShared(txn);
     // A dot name: not matched by a `*` glob if the directory was swapped for one that is sourced (.bashrc.d).
     const tmp = join(txn, `.${rel.replace(/\//g, '_')}.${process.pid}.${lazyCrypto().randomBytes(4).toString('hex')}`);
-    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, FILE_MODE);
+    const fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, FILE_MODE);
     let pending: Promise<unknown> = Promise.resolve();
     let failed = false;
     return {
@@ -143,16 +142,16 @@ export class SharedMirror {
         await pending;
         await fh.chmod(FILE_MODE).catch(() => undefined);
         await fh.close();
-        if (failed) return void (await rm(tmp, { force: true }));
+        if (failed) return void (await fsp.rm(tmp, { force: true }));
         const dest = this.path(rel);
         await this.mkdirShared(dirname(dirname(dest)));
         await this.mkdirShared(dirname(dest));
-        await rename(tmp, dest);
+        await fsp.rename(tmp, dest);
       },
       discard: async () => {
         await pending;
         await fh.close().catch(() => undefined);
-        await rm(tmp, { force: true });
+        await fsp.rm(tmp, { force: true });
       },
     };
   }

@@ -7,9 +7,8 @@ import type { Entry } from '../fs/entry.js';
 import type { Repository } from '../repository.js';
 import { elfInterpreter } from './elf.js';
 import { underVirtualRoot } from './virtual-root.js';
-import { open } from 'node:fs/promises';
 import { decodeName, nativePath } from '../format/byte-names.js';
-import { realpathSync } from 'node:fs';
+import { promises as fsp, realpathSync } from 'node:fs';
 import { posix } from 'node:path';
 
 /** The kernel reads at most this much of a `#!` line (BINPRM_BUF_SIZE). */
@@ -94,7 +93,7 @@ export class ExecPlanner {
   async planOutside(real: string): Promise<string[]> {
     let fh;
     try {
-      fh = await open(nativePath(real), 'r');
+      fh = await fsp.open(nativePath(real), 'r');
     } catch {
       return [];
     }

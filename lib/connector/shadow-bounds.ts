@@ -8,8 +8,7 @@
  * soon as no live session links it. Old revisions go after an hour unused.
  * @module
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { chmod, readdir, rm } from 'node:fs/promises';
+import { appendFileSync, existsSync, promises as fsp, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { lazyCrypto } from '../lazy.js';
 import { basename, join } from 'node:path';
 import { claim, holderId, removeDeadGuards, type Claim } from '../cache/claim.js';
@@ -173,11 +172,11 @@ export async function rootMayMove(base: string, sessions: string, fqrn: string, 
 /** Removes a directory tree whose modes may forbid writing. */
 export async function removeTree(dir: string): Promise<void> {
   const walk = async (d: string): Promise<void> => {
-    await chmod(d, 0o700).catch(() => undefined);
-    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) await walk(join(d, e.name));
+    await fsp.chmod(d, 0o700).catch(() => undefined);
+    for (const e of await fsp.readdir(d, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) await walk(join(d, e.name));
   };
   await walk(dir);
-  await rm(dir, { recursive: true, force: true });
+  await fsp.rm(dir, { recursive: true, force: true });
 }
 
 /**

@@ -5,7 +5,7 @@
  * @module
  */
 import { setMaxListeners } from 'node:events';
-import { open, type FileHandle } from 'node:fs/promises';
+import { FdFile } from './fd-file.js';
 import { fsError, ioError } from '../errors.js';
 import { abortError } from './arguments.js';
 import { hashFromBytes, type ContentHash } from '../format/hash.js';
@@ -47,7 +47,7 @@ export const DEFAULT_READ_AHEAD = 2;
 /** Random-access reader over one file's content. */
 export class ContentReader {
   private pieces: Piece[] | undefined;
-  private readonly fds = new Map<number, Promise<FileHandle>>();
+  private readonly fds = new Map<number, Promise<FdFile>>();
   private readonly fetched = new Map<number, Promise<string>>();
 
   constructor(
@@ -99,7 +99,7 @@ export class ContentReader {
     return p;
   }
 
-  private fd(i: number): Promise<FileHandle> {
+  private fd(i: number): Promise<FdFile> {
     let p = this.fds.get(i);
     if (p) {
       this.fds.delete(i);
@@ -108,27 +108,27 @@ export class ContentReader {
     }
     p = (async () => {
       let path = await this.fetch(i);
-      let fh: FileHandle;
+      let fh: FdFile;
       try {
-        fh = await open(path, 'r');
+        fh = await FdFile.open(path);
       } catch (e) {
         // Evicted (quota) between the lookup and the open, by this process or another: fetch it again.
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
         this.fetched.delete(i);
         path = await this.fetch(i);
-        fh = await open(path, 'r');
+        fh = await FdFile.open(path);
       }
-      const st = await fh.stat();
-      if (st.size !== this.pieces![i]!.size) {
+      const size = await fh.size();
+      if (size !== this.pieces![i]!.size) {
         await fh.close();
-        throw ioError('catalog-format', `${this.entry.path}: object ${this.pieces![i]!.hash.hex} holds ${st.size} bytes, the catalog says ${this.pieces![i]!.size}`);
+        throw ioError('catalog-format', `${this.entry.path}: object ${this.pieces![i]!.hash.hex} holds ${size} bytes, the catalog says ${this.pieces![i]!.size}`);
       }
       return fh;
     })();
     p.catch(() => this.fds.delete(i));
     this.fds.set(i, p);
     while (this.fds.size > OPEN_PIECES) {
-      const [k, old] = this.fds.entries().next().value as [number, Promise<FileHandle>];
+      const [k, old] = this.fds.entries().next().value as [number, Promise<FdFile>];
       this.fds.delete(k);
       old.then((h) => h.close(), () => undefined);
     }
@@ -182,9 +182,9 @@ export class ContentReader {
       const want = Math.min(end, piece.offset + piece.size) - pos;
       let got = 0;
       while (got < want) {
-        const r = await fh.read(buf, offset + done + got, want - got, pos - piece.offset + got);
-        if (r.bytesRead === 0) throw ioError('catalog-format', `${this.entry.path}: object shorter than expected`);
-        got += r.bytesRead;
+        const n = await fh.read(buf, offset + done + got, want - got, pos - piece.offset + got);
+        if (n === 0) throw ioError('catalog-format', `${this.entry.path}: object shorter than expected`);
+        got += n;
       }
       done += want;
       pos += want;

@@ -15,9 +15,9 @@
  * - The script runs in a sandbox (pac-sandbox.ts).
  * @module
  */
+import { promises as fsp } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { networkInterfaces, hostname } from 'node:os';
-import { readFile, rename, writeFile } from 'node:fs/promises';
 import { debug } from '../debug.js';
 import { VERSION } from '../version.js';
 import { httpGet } from './http.js';
@@ -86,14 +86,14 @@ export async function resolveProxyDescription(value: string, o: DiscoveryOptions
   const discovered = out.join(';');
   if (o.fallbackFile) {
     if (emptyAuto) {
-      const kept = (await readFile(o.fallbackFile, 'utf8').catch(() => '')).trim();
+      const kept = (await fsp.readFile(o.fallbackFile, 'utf8').catch(() => '')).trim();
       if (kept) {
         debug(`proxy discovery failed; using the proxies kept in ${o.fallbackFile}: ${kept}`);
         return kept;
       }
     } else {
       const tmp = `${o.fallbackFile}.${process.pid}.tmp`;
-      await writeFile(tmp, discovered).then(() => rename(tmp, o.fallbackFile!)).catch((e: unknown) => debug(`cannot keep the discovered proxies in ${o.fallbackFile}: ${(e as Error).message}`));
+      await fsp.writeFile(tmp, discovered).then(() => fsp.rename(tmp, o.fallbackFile!)).catch((e: unknown) => debug(`cannot keep the discovered proxies in ${o.fallbackFile}: ${(e as Error).message}`));
     }
   }
   return discovered;

@@ -6,8 +6,7 @@
  * which adds its built-in bundle to these, Node's bundled roots (and `NODE_EXTRA_CA_CERTS`) stay trusted.
  * @module
  */
-import { readdir, readFile } from 'node:fs/promises';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, promises as fsp, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { SecureContext } from 'node:tls';
@@ -120,7 +119,7 @@ function hasCertificates(dir: string): boolean {
 async function filesIn(dir: string): Promise<string[]> {
   let names: string[];
   try {
-    names = await readdir(dir);
+    names = await fsp.readdir(dir);
   } catch {
     return [];
   }
@@ -129,7 +128,7 @@ async function filesIn(dir: string): Promise<string[]> {
 
 async function readText(path: string): Promise<string> {
   try {
-    return await readFile(path, 'latin1');
+    return await fsp.readFile(path, 'latin1');
   } catch {
     return '';
   }

@@ -4,8 +4,7 @@
  * object store that verifies what the fetcher brings.
  * @module
  */
-import { readFileSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { promises as fsp, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ioError } from '../errors.js';
 import { Fetcher } from '../net/fetcher.js';
@@ -39,10 +38,10 @@ async function clientUuid(base: string): Promise<string> {
   }
   const id = lazyCrypto().randomUUID();
   try {
-    await mkdir(base, { recursive: true });
+    await fsp.mkdir(base, { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, `${id}\n`);
-    await rename(tmp, file);
+    await fsp.writeFile(tmp, `${id}\n`);
+    await fsp.rename(tmp, file);
   } catch {
     // a read-only base: this process's id only
   }

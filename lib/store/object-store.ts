@@ -5,8 +5,7 @@
  * one download.
  * @module
  */
-import { createWriteStream } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { promises as fsp, createWriteStream } from 'node:fs';
 import type { Readable, TransformCallback } from 'node:stream';
 import { lazyCrypto, lazyStream, lazyStreamPromises, lazyZlib } from '../lazy.js';
 import { ioError, CvmfsError } from '../errors.js';
@@ -114,10 +113,10 @@ export class ObjectStore {
     // Catalogs, certificates and histories stay while this process runs (see {@link DiskCache.enforceQuota}).
     this.cache.pin(h);
     try {
-      return await readFile(await this.get(h, suffix, compression));
+      return await fsp.readFile(await this.get(h, suffix, compression));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      return readFile(await this.get(h, suffix, compression)); // evicted by another process meanwhile
+      return fsp.readFile(await this.get(h, suffix, compression)); // evicted by another process meanwhile
     }
   }
 
