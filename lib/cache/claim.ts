@@ -6,10 +6,10 @@
  * send no events and for holders that die.
  * @module
  */
-import { watch, readdirSync, readFileSync, rmSync, statSync, writeFileSync, type FSWatcher } from 'node:fs';
+import { watch, promises as fsp, readdirSync, readFileSync, rmSync, statSync, writeFileSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
-import { readFile, stat, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { readProcFile } from '../proc-file.js';
 
 /** A lock untouched this long is taken over (its holder may be on another host, where its pid says nothing). */
 export const STALE_LOCK_MS = 60_000;
@@ -21,7 +21,7 @@ const POLL_MS = 100;
 /** When a process started (clock ticks since boot, from /proc), to tell a reused pid from its first owner. */
 export function startTime(pid: number): string {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const stat = readProcFile(`/proc/${pid}/stat`, 1024).toString('latin1');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
   } catch {
     return '';
@@ -95,7 +95,7 @@ export async function claim(lock: string, done: () => boolean | Promise<boolean>
       }
       // Touched while held, so that a holder on another host (a shared cache) working longer than
       // STALE_LOCK_MS is not taken for dead.
-      const keep = setInterval(() => void utimes(lock, new Date(), new Date()).catch(() => undefined), STALE_LOCK_MS / 3);
+      const keep = setInterval(() => void fsp.utimes(lock, new Date(), new Date()).catch(() => undefined), STALE_LOCK_MS / 3);
       keep.unref();
       return {
         release: async () => {
@@ -106,8 +106,8 @@ export async function claim(lock: string, done: () => boolean | Promise<boolean>
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return { release: async () => undefined };
     }
-    const holder = await readFile(lock, 'latin1').catch(() => '');
-    const st = await stat(lock).catch(() => undefined);
+    const holder = await fsp.readFile(lock, 'latin1').catch(() => '');
+    const st = await fsp.stat(lock).catch(() => undefined);
     if (st && lockStale(holder, Date.now() - st.mtimeMs)) {
       // A lock that cannot be removed (a directory made read-only, a quota): the caller goes on alone.
       if (!(await takeOver(lock, holder, st.ino, signal))) return { release: async () => undefined };
@@ -131,8 +131,8 @@ async function takeOver(lock: string, holder: string, ino: number, signal?: Abor
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return false;
     // Another waiter is taking over: look again after it (or remove its guard if it died there).
-    const g = await readFile(guard, 'latin1').catch(() => undefined);
-    const gst = await stat(guard).catch(() => undefined);
+    const g = await fsp.readFile(guard, 'latin1').catch(() => undefined);
+    const gst = await fsp.stat(guard).catch(() => undefined);
     if (g === undefined || !gst || !lockStale(g, Date.now() - gst.mtimeMs)) await lockGone(guard, signal);
     else if (!removeIfSame(guard, g, gst.ino)) return false;
     return true;

@@ -5,7 +5,8 @@
  * @module
  */
 import { isUtf8 } from 'node:buffer';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
+import { readProcFile } from '../proc-file.js';
 import { decodeName, encodeName } from '../format/byte-names.js';
 
 /** This process's environment as it started. */
@@ -20,7 +21,7 @@ function initialEnvironment(): InitialEnvironment {
   const out: InitialEnvironment = { byName: new Map(), undecodable: [] };
   let block: Buffer;
   try {
-    block = readFileSync('/proc/self/environ');
+    block = readProcFile('/proc/self/environ', 16384);
   } catch {
     return out; // no /proc: the decoded environment stands
   }

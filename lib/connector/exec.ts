@@ -4,7 +4,7 @@
  * @module
  */
 import { chmodSync, existsSync, fstatSync, mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
-import { smallDigest } from '../crypto/small-hash.js';
+import { nameHash } from '../crypto/name-hash.js';
 import { dirname, join, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -58,7 +58,7 @@ function profileIn(dir: string | undefined, argv: readonly string[], cwd: string
   } catch {
     return undefined;
   }
-  return join(dir, `${smallDigest('sha256', Buffer.from(JSON.stringify([cwd, ...argv]))).toString('hex').slice(0, 32)}.profile`);
+  return join(dir, `${nameHash(JSON.stringify([cwd, ...argv]), 32)}.profile`);
 }
 
 /** How long after the command's start the shadow tree's code is loaded when no /cvmfs question came first. */

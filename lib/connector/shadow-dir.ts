@@ -6,7 +6,7 @@
  * pool (they were a twentieth of `exec -- true`).
  * @module
  */
-import { smallDigest } from '../crypto/small-hash.js';
+import { nameHash } from '../crypto/name-hash.js';
 import { chmodSync, lstatSync, mkdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -63,7 +63,7 @@ export function shadowArea(own: string, explicit = process.env.UCVMFS_SHADOW_DIR
   }
   const top = join(tmpdir(), `ucvmfs-shadow-${uid()}`);
   privateDir(top, false, TRAVERSE);
-  const base = join(top, smallDigest('sha256', Buffer.from(resolve(own))).toString('hex').slice(0, 16));
+  const base = join(top, nameHash(resolve(own), 16));
   privateDir(base, false, TRAVERSE);
   return base;
 }
