@@ -184,8 +184,10 @@ export function runWithCodeCache(file: string, source: string, buildId: string, 
   // Written when absent or rejected, and again after a long command (a real job under `exec`), which compiled
   // what the short one that made the cache never ran (a cache made by `exec -- true` serves a `find` poorly); a
   // short command that used it does not pay the 5 ms of making and writing it.
+  // process.uptime, not performance.now: the `performance` global loads perf_hooks on first use (about 1 ms of
+  // every warm command's exit).
   if (dir) process.once('exit', () => {
-    if (use !== 'used' || performance.now() > REWRITE_AFTER_MS) writeCodeCache(dir, name, () => script.createCachedData());
+    if (use !== 'used' || process.uptime() * 1000 > REWRITE_AFTER_MS) writeCodeCache(dir, name, () => script.createCachedData());
   });
   if (env.NODE_DEBUG?.split(',').includes('ucvmfs')) process.stderr.write(`UCVMFS ${process.pid}: code cache ${use}${dir ? ` (${join(dir, name)})` : ''}\n`);
   const require = createRequire(file);
