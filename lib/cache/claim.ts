@@ -6,9 +6,10 @@
  * send no events and for holders that die.
  * @module
  */
-import { watch, promises as fsp, readdirSync, readFileSync, rmSync, statSync, writeFileSync, type FSWatcher } from 'node:fs';
+import { watch, promises as fsp, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
+import { unlinkIfPresent } from '../unlink.js';
 import { readProcFile } from '../proc-file.js';
 
 /** A lock untouched this long is taken over (its holder may be on another host, where its pid says nothing). */
@@ -90,7 +91,7 @@ export async function claim(lock: string, done: () => boolean | Promise<boolean>
       writeFileSync(lock, (id ??= holderId()), { flag: 'wx', mode: 0o600 });
       // The previous holder may have finished between our look and our lock.
       if (await done()) {
-        rmSync(lock, { force: true });
+        unlinkIfPresent(lock);
         return 'done';
       }
       // Touched while held, so that a holder on another host (a shared cache) working longer than
@@ -100,7 +101,7 @@ export async function claim(lock: string, done: () => boolean | Promise<boolean>
       return {
         release: async () => {
           clearInterval(keep);
-          rmSync(lock, { force: true });
+          unlinkIfPresent(lock);
         },
       };
     } catch (e) {
@@ -140,7 +141,7 @@ async function takeOver(lock: string, holder: string, ino: number, signal?: Abor
   try {
     return removeIfSame(lock, holder, ino);
   } finally {
-    rmSync(guard, { force: true });
+    unlinkIfPresent(guard);
   }
 }
 
@@ -181,7 +182,7 @@ export function deadLock(path: string, remove: boolean): boolean {
 export function removeIfSame(path: string, holder: string, ino: number): boolean {
   try {
     const now = statSync(path, { throwIfNoEntry: false });
-    if (now?.ino === ino && readFileSync(path, 'latin1') === holder && lockStale(holder, Date.now() - now.mtimeMs)) rmSync(path);
+    if (now?.ino === ino && readFileSync(path, 'latin1') === holder && lockStale(holder, Date.now() - now.mtimeMs)) unlinkSync(path);
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'ENOENT';

@@ -5,8 +5,9 @@
  * state (last trusted revision, the verified signed files) sits beside the objects.
  * @module
  */
-import { promises as fsp, appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { promises as fsp, appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { unlinkIfPresent } from '../unlink.js';
 import { dirname, join } from 'node:path';
 import { hashToString, type ContentHash } from '../format/hash.js';
 import { claim, pidAlive, startTime, type Claim } from './claim.js';
@@ -147,7 +148,7 @@ export class DiskCache {
     this.pinsReleased = true;
     if (this.pinFd >= 0) closeSync(this.pinFd);
     this.pinFd = -1;
-    if (this.pinFile) rmSync(this.pinFile, { force: true });
+    if (this.pinFile) unlinkIfPresent(this.pinFile);
   }
 
   /** Objects pinned by other live processes on this host; pin files of dead ones are removed. */
@@ -281,7 +282,7 @@ export class DiskCache {
     }
     for (const t of names) {
       const m = /^(\d+)\.[0-9a-f]+\.(.+)\.tmp$/.exec(t);
-      if (m && m[2] === me && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]))) rmSync(join(this.txn, t), { force: true });
+      if (m && m[2] === me && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]))) unlinkIfPresent(join(this.txn, t));
     }
   }
 
@@ -363,7 +364,7 @@ export class DiskCache {
         renameSync(tmp, dest);
       }
     } catch (e) {
-      rmSync(tmp, { force: true });
+      unlinkIfPresent(tmp);
       throw e;
     }
     if (this.quota) await this.noteWritten(data.length);

@@ -1,0 +1,78 @@
+/**
+ * The small I/O helpers that keep Node's heavier paths off a command's start: /proc files read into one buffer
+ * (lib/proc-file.ts), one file removed by unlink (lib/unlink.ts), a file read through a descriptor
+ * (lib/fs/fd-file.ts); and the process start time the cache's claims and the connector's sessions read.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readProcFile } from '../lib/proc-file.js';
+import { unlinkIfPresent } from '../lib/unlink.js';
+import { FdFile } from '../lib/fs/fd-file.js';
+import { startTime } from '../lib/cache/claim.js';
+import { tempDir } from './helpers.js';
+
+test('readProcFile: the whole of a /proc file, however small its first buffer; what readFileSync reads', () => {
+  // A child's environment of about 40 KiB: ten times the default first buffer, so the buffer must grow.
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', `
+    import { readProcFile } from ${JSON.stringify(new URL('../lib/proc-file.js', import.meta.url).href)};
+    import { readFileSync } from 'node:fs';
+    const a = readProcFile('/proc/self/environ', 16), b = readFileSync('/proc/self/environ');
+    process.stdout.write(JSON.stringify([a.equals(b), a.length]));
+  `], { env: { BIG: 'x'.repeat(40_000), PATH: process.env.PATH } });
+  assert.equal(r.status, 0, r.stderr.toString());
+  const [same, length] = JSON.parse(r.stdout.toString()) as [boolean, number];
+  assert.ok(same, 'the same bytes as readFileSync');
+  assert.ok(length > 40_000, `all of it (${length} bytes)`);
+  assert.deepEqual(readProcFile('/proc/self/cmdline'), readFileSync('/proc/self/cmdline'));
+  assert.throws(() => readProcFile('/proc/self/no-such-file'), { code: 'ENOENT' });
+});
+
+test('startTime: the 22nd field of /proc/<pid>/stat, also behind a name with spaces and parentheses; empty for no process', async () => {
+  const odd = join(tempDir('ucvmfs-starttime-'), 'a) b (c');
+  copyFileSync('/bin/sleep', odd);
+  chmodSync(odd, 0o755);
+  const child = spawn(odd, ['30'], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 100));
+    const stat = readFileSync(`/proc/${child.pid}/stat`, 'latin1');
+    assert.match(stat, /\(a\) b \(c\) /, 'the name holds ") " itself');
+    const field = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
+    assert.match(field, /^\d+$/);
+    assert.equal(startTime(child.pid!), field);
+  } finally {
+    child.kill('SIGKILL');
+  }
+  const mine = readFileSync('/proc/self/stat', 'latin1');
+  assert.equal(startTime(process.pid), mine.slice(mine.lastIndexOf(')') + 2).split(' ')[19]);
+  assert.equal(startTime(2 ** 30), '');
+});
+
+test('unlinkIfPresent: removes a file, says nothing of one gone, fails on a directory as unlink does', () => {
+  const dir = tempDir('ucvmfs-unlink-');
+  const f = join(dir, 'f');
+  writeFileSync(f, 'x');
+  unlinkIfPresent(f);
+  assert.equal(existsSync(f), false);
+  unlinkIfPresent(f);
+  mkdirSync(join(dir, 'd'));
+  assert.throws(() => unlinkIfPresent(join(dir, 'd')), (e: NodeJS.ErrnoException) => e.code === 'EISDIR' || e.code === 'EPERM');
+  assert.ok(existsSync(join(dir, 'd')));
+});
+
+test('FdFile: size, reads at positions (0 past the end), close once; ENOENT for a missing file', async () => {
+  const dir = tempDir('ucvmfs-fdfile-');
+  const f = join(dir, 'f');
+  writeFileSync(f, 'hello, world');
+  const h = await FdFile.open(f);
+  assert.equal(await h.size(), 12);
+  const buf = Buffer.alloc(8, 0x2e);
+  assert.equal(await h.read(buf, 2, 5, 7), 5);
+  assert.equal(buf.toString(), '..world.');
+  assert.equal(await h.read(buf, 0, 8, 12), 0);
+  await h.close();
+  await h.close(); // a second close must not close a descriptor reused meanwhile
+  await assert.rejects(FdFile.open(join(dir, 'missing')), { code: 'ENOENT' });
+});
