@@ -16,6 +16,7 @@
  * bin/ucvmfs.js's shell dropped (see restore_environment).
  *
  * usage: ucvmfs_front SCRIPT [ARG]...   (runs `node SCRIPT ARG...`; bin/ucvmfs.js calls it)
+ *        ucvmfs_front --dropped-environment PID   (see print_dropped)
  * Node reads UCVMFS_FRONT_FD (a pipe to write "p<pid>\n", then "x<code>\n" or "s<signal>\n" into) and
  * UCVMFS_SIGNALS ("<ignored>:<blocked>", 64-bit hexadecimal masks, bit n-1 for signal n) and UCVMFS_NOFILE
  * (the soft RLIMIT_NOFILE, decimal, or "inf") and UCVMFS_FSIZE (the soft RLIMIT_FSIZE, the same way: this process
@@ -107,9 +108,54 @@ static int shell_name(const char *s, size_t n) {
   return 1;
 }
 
-/* bin/ucvmfs.js hands over, on descriptor UCVMFS_ENVIRON_FD, its environment as it came, in hexadecimal (`od`
- * after a `//`): the variables the shell dropped are put back here, as they were. The others the shell passed on
- * (with its own changes, NODE_EXTRA_CA_CERTS moved aside). */
+/* `ucvmfs_front --dropped-environment PID`, run by bin/ucvmfs.js's shell (PID) before it runs the front: the
+ * entries of the shell's environment as it came whose names the shell drops, in hexadecimal, each with its
+ * terminating zero byte. Usually none: then the shell hands over an empty document without writing it through a
+ * process of its own, and this program starts sooner than `od` would (which read all of it, with its locale). */
+static int print_dropped(const char *pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%s/environ", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 1;
+  size_t cap = 1 << 16, len = 0;
+  char *env = malloc(cap);
+  for (ssize_t n; env && (n = read(fd, env + len, cap - len)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    len += (size_t)n;
+    if (len == cap) {
+      char *more = cap < (64u << 20) ? realloc(env, cap * 2) : NULL;
+      if (!more) free(env);
+      env = more;
+      cap *= 2;
+    }
+  }
+  close(fd);
+  if (!env) return 1;
+  static const char hex[] = "0123456789abcdef";
+  for (size_t at = 0; at < len;) {
+    char *end = memchr(env + at, 0, len - at);
+    size_t n = end ? (size_t)(end - (env + at)) : len - at;
+    char *eq = memchr(env + at, '=', n);
+    if (eq && eq > env + at && !shell_name(env + at, (size_t)(eq - (env + at)))) {
+      for (size_t i = 0; i <= n && at + i < len; i++) {
+        unsigned char c = (unsigned char)env[at + i];
+        putchar(hex[c >> 4]);
+        putchar(hex[c & 15]);
+      }
+      putchar('\n');
+    }
+    at += n + 1;
+  }
+  free(env);
+  return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* bin/ucvmfs.js hands over, on descriptor UCVMFS_ENVIRON_FD, the entries of its environment the shell dropped
+ * (print_dropped, after a `//`), in hexadecimal: they are put back here, as they were. The others the shell
+ * passed on (with its own changes, NODE_EXTRA_CA_CERTS moved aside). */
 static void restore_environment(void) {
   const char *v = getenv("UCVMFS_ENVIRON_FD");
   if (!v || v[0] < '3' || v[0] > '9' || v[1] != '\0') return;
@@ -173,6 +219,7 @@ static void capture(uint64_t *ignored, uint64_t *blocked) {
 }
 
 int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "--dropped-environment") == 0) return print_dropped(argv[2]);
   /* First of all, before anything of ours could take their numbers: the standard descriptors the caller closed,
    * held on /dev/null meanwhile (open takes the lowest free number, this one). */
   char closed[8] = "";

@@ -1,10 +1,11 @@
 #!/bin/sh
 ':' //; f=$0; [ -L "$f" ] && f=$(readlink -f -- "$f"); case $f in */*) ;; *) f=./$f;; esac; d=${f%/*}/..; m=$d/dist/lib/cli/ucvmfs.cjs; [ -f "$m" ] && ! [ "$d/dist/lib/cli/main.js" -nt "$m" ] || m=$0; [ -n "${NODE_EXTRA_CA_CERTS-}" ] && { UCVMFS_DEFERRED_CA_CERTS=$NODE_EXTRA_CA_CERTS; export UCVMFS_DEFERRED_CA_CERTS; unset NODE_EXTRA_CA_CERTS; }; case " $* " in *" exec "*) x=$d/build/Release/ucvmfs_front; [ -x "$x" ] && { for n in 9 8 7 6 5 4 3; do [ -e "/proc/$$/fd/$n" ] || break; n=; done; [ -n "$n" ] && eval "UCVMFS_ENVIRON_FD=$n exec \"\$x\" \"\$m\" \"\$@\" $n<<//E
-//\$(od -An -v -tx1 /proc/\$\$/environ 2>/dev/null)
+//\$(\"\$x\" --dropped-environment \$\$ 2>/dev/null)
 //E"; exec "$x" "$m" "$@"; };; esac; exec node "$m" "$@"
-// `exec` hands the front this process's environment as it came (in hexadecimal, on a free descriptor from 9 down):
-// a shell such as dash drops the variables whose names are not names to it (bash's exported functions,
-// `BASH_FUNC_module%%`, which Lmod's `module` is; `a.b`), and the front puts them back (addon/front.c).
+// `exec` hands the front the variables of this process's environment as it came that a shell such as dash drops,
+// those whose names are not names to it (bash's exported functions, `BASH_FUNC_module%%`, which Lmod's `module` is;
+// `a.b`): the front itself lists them (in hexadecimal, on a free descriptor from 9 down) and puts them back
+// (addon/front.c).
 // Both a shell script and a module. As a script (the line above) it runs the CLI's one-file build through its
 // starter (dist/lib/cli/ucvmfs.cjs, scripts/bundle-cli.mjs: V8's code cache) unless the ES modules are newer (a
 // tsc alone), and these otherwise; equal times (an npm tarball dates every file alike) take the build.

@@ -19,7 +19,7 @@ import type { Spec } from '../select.js';
 import type { ExecResult } from '../connector/exec.js';
 import { inMask, takeFront } from './front.js';
 import { adoptDeferredCaCerts } from '../net/tls-trust.js';
-import { writeContent, writeOut } from './stdout.js';
+import { plainStdio, writeContent, writeOut } from './stdout.js';
 import { readProcFile } from '../proc-file.js';
 
 // Commands load what they need when they run: `ucvmfs exec -- true` should not pay for the HTTP client.
@@ -452,6 +452,7 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
   async exec(a) {
     const { execCommand, loadTracer } = await load.exec();
     if (a.positional.length === 0) fail(`exec needs a command\n\n${USAGE}`, 2);
+    plainStdio();
     const repos = (a.options.get('repo') ?? []).flatMap((r) => r.split(',')).filter(Boolean);
     const front = takeFront(process.env, (fd) => loadTracer().closeOnExec(fd));
     const ignored = (s: NodeJS.Signals) => inMask(front.signals?.ignored, osConstants.signals[s]);

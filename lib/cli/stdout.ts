@@ -6,7 +6,8 @@
  * use, it waits for each write), rather than wait in steps of a millisecond.
  * @module
  */
-import { writeSync } from 'node:fs';
+import { fstatSync, writeSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
 
 /** Writes all of `data` to standard output; waits while a non-blocking descriptor is full. Throws EPIPE as is. */
 export async function writeOut(data: Uint8Array): Promise<void> {
@@ -48,4 +49,67 @@ export function stdoutStream(): NodeJS.WriteStream {
     });
   }
   return process.stdout;
+}
+
+/** Writes all of `data` to `fd`, waiting a millisecond at a time while a non-blocking descriptor is full. */
+function writeAllSync(fd: number, data: Uint8Array): void {
+  for (let off = 0; off < data.length;) {
+    try {
+      off += writeSync(fd, data, off, data.length - off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
+}
+
+/** A standard descriptor as the little of a writable stream that ucvmfs's own messages and Node's console use. */
+class PlainWriter extends EventEmitter {
+  readonly isTTY = false;
+  readonly writable = true;
+
+  constructor(readonly fd: number) {
+    super();
+  }
+
+  write(chunk: string | Uint8Array, encoding?: BufferEncoding | ((e?: Error | null) => void), done?: (e?: Error | null) => void): boolean {
+    if (typeof encoding === 'function') [done, encoding] = [encoding, undefined];
+    let error: Error | null = null;
+    try {
+      writeAllSync(this.fd, typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk);
+    } catch (e) {
+      error = e as Error; // the reader is gone: a message of ours is dropped, as nobody reads it
+    }
+    if (done) process.nextTick(done, error);
+    return true;
+  }
+
+  end(chunk?: string | Uint8Array | (() => void), encoding?: BufferEncoding | (() => void), done?: () => void): this {
+    if (typeof chunk === 'function') done = chunk;
+    else if (chunk !== undefined) this.write(chunk, typeof encoding === 'function' ? undefined : encoding);
+    if (typeof encoding === 'function') done = encoding;
+    if (done) process.nextTick(done);
+    return this;
+  }
+}
+
+/**
+ * For `exec`: `process.stdout` and `process.stderr`, where they are pipes or sockets, become plain writers on
+ * descriptors 1 and 2 that Node never turns into streams. Such a stream loads node:net and a dozen modules before
+ * the command starts (3-5 ms of `exec -- true | cat`), and it makes the pipe non-blocking, a flag the command
+ * shares (buildStdioStreams in lib/connector/exec.ts made them early for that reason). These block while the
+ * reader is behind, as those streams did once the tracer made the pipe blocking again for the command. Only
+ * ucvmfs's own messages go this way. Files and terminals keep Node's streams (they change no flag).
+ */
+export function plainStdio(): void {
+  for (const [fd, name] of [[1, 'stdout'], [2, 'stderr']] as const) {
+    let shared = false;
+    try {
+      const st = fstatSync(fd);
+      shared = st.isFIFO() || st.isSocket();
+    } catch {
+      // closed: Node's own stream says so on use
+    }
+    if (shared) Object.defineProperty(process, name, { configurable: true, enumerable: true, writable: true, value: new PlainWriter(fd) });
+  }
 }
