@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { keyOf, openFixture } from './helpers.js';
 import { openRepository } from '../lib/index.js';
@@ -76,5 +76,59 @@ test('a memo vouches only for its own bytes: a changed cached manifest is checke
     assert.ok(readFileSync(memo).equals(whole), 'rewritten after the full check');
   } finally {
     await server.close().catch(() => undefined);
+  }
+});
+
+test('the cached whitelist and manifest are not synced: emptied or cut short (as a crash leaves unsynced files), the next open fetches the chain again', async () => {
+  const { repo, server, cacheDir } = await openFixture(FQRN);
+  const revision = repo.revision;
+  const fetched = repo.stats().bytesDownloaded;
+  repo.close();
+  const shared = join(cacheDir, 'shared');
+  const files = [`whitelist.${FQRN}`, `manifest.${FQRN}`].map((n) => join(shared, n));
+  const good = files.map((f) => readFileSync(f));
+  try {
+    for (const damage of [(b: Buffer) => b.subarray(0, 0), (b: Buffer) => b.subarray(0, b.length >> 1)]) {
+      files.forEach((f, i) => writeFileSync(f, damage(good[i]!)));
+      const again = await openRepository(FQRN, { serverUrls: [`${server.url}/@fqrn@`], publicKeys: [keyOf(FQRN)], cacheDir });
+      assert.equal(again.revision, revision);
+      assert.ok(again.stats().bytesDownloaded > 0 && again.stats().bytesDownloaded < fetched, 'the chain came from the server again, not the catalogs');
+      again.close();
+      files.forEach((f, i) => assert.ok(readFileSync(f).equals(good[i]!), `${f} written whole again`));
+    }
+    // Without a server, a damaged cached chain opens nothing: it is never taken as it is.
+    files.forEach((f, i) => writeFileSync(f, good[i]!.subarray(0, 10)));
+    await server.close();
+    await assert.rejects(openOffline(cacheDir), (e: { code?: string }) => e.code === 'EIO');
+  } finally {
+    await server.close().catch(() => undefined);
+  }
+});
+
+test('a refresh that brings the bytes checked before is taken on the memo (no certificate) and rewrites nothing: the files are marked fresh', async () => {
+  const { repo, server, cacheDir } = await openFixture(FQRN);
+  const revision = repo.revision;
+  repo.close();
+  const shared = join(cacheDir, 'shared');
+  const files = [`whitelist.${FQRN}`, `manifest.${FQRN}`, `verified.${FQRN}`].map((n) => join(shared, n));
+  try {
+    const before = files.map((f) => statSync(f));
+    // The TTL ran out an hour ago; the certificate is gone, so only the memo can pass the chain without it.
+    const hourAgo = Date.now() / 1000 - 3600;
+    utimesSync(files[1]!, hourAgo, hourAgo);
+    rmSync(cachedCertificate(shared));
+    const again = await openRepository(FQRN, { serverUrls: [`${server.url}/@fqrn@`], publicKeys: [keyOf(FQRN)], cacheDir });
+    assert.equal(again.revision, revision);
+    const signed = files.slice(0, 2).reduce((n, f) => n + statSync(f).size, 0);
+    assert.equal(again.stats().bytesDownloaded, signed, 'whitelist and manifest fetched again, nothing else');
+    again.close();
+    const after = files.map((f) => statSync(f));
+    after.forEach((st, i) => assert.equal(st.ino, before[i]!.ino, `${files[i]} not rewritten`));
+    assert.ok(after[1]!.mtimeMs > Date.now() - 60_000, 'the manifest is marked fresh (its TTL counts from now)');
+    // Another master key: the memo does not vouch for the same bytes, and the full check refuses them.
+    utimesSync(files[1]!, hourAgo, hourAgo);
+    await assert.rejects(openRepository(FQRN, { serverUrls: [`${server.url}/@fqrn@`], publicKeys: [keyOf('rmd160.test.example.org')], cacheDir }), (e: { code?: string }) => e.code === 'EIO');
+  } finally {
+    await server.close();
   }
 });

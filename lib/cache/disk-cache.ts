@@ -397,6 +397,26 @@ export class DiskCache {
   }
 
   /**
+   * Keeps `data` as the small file `name`, written atomically but not synced (a torn one must be worth only a
+   * download); when the file holds these very bytes already, it is only marked written now (its mtime is what
+   * a TTL counts from), which spares a write and a rename at every refresh that changed nothing.
+   */
+  async renewSmall(name: string, data: Buffer): Promise<void> {
+    const path = join(this.dir, name);
+    const old = await this.readSmall(name);
+    if (old?.equals(data)) {
+      try {
+        const now = new Date();
+        utimesSync(path, now, now);
+        return;
+      } catch {
+        // gone meanwhile: written below
+      }
+    }
+    await this.writeAtomic(name, data, false);
+  }
+
+  /**
    * Reads a small file beside the objects, or undefined. Synchronously: a few hundred bytes cost less than the
    * four thread-pool round trips of an asynchronous read, and every command reads three or four of them at open.
    */
