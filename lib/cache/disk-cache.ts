@@ -263,10 +263,14 @@ export class DiskCache {
     this.ready ??= new Promise<void>((resolve) => {
       mkdirSync(this.txn, { recursive: true, mode: 0o700 });
       this.removeDeadTemporaries();
+      this.initialized = true;
       resolve();
     });
     return this.ready;
   }
+
+  /** Whether {@link init} has made the cache's directories (objects may then be looked up synchronously). */
+  initialized = false;
 
   /**
    * Temporary files that processes of this host left when they were killed mid-download, removed by the next
@@ -294,6 +298,11 @@ export class DiskCache {
 
   /** True if the object is present (a present object is always complete: it was renamed into place). */
   async has(h: ContentHash): Promise<boolean> {
+    return this.present(h);
+  }
+
+  /** {@link has}, synchronously. */
+  present(h: ContentHash): boolean {
     // One stat, synchronously and without an exception for a miss: on a cold start every object is a miss, and
     // the promise API builds an error (with its stack trace) for each; ~40 ms less CPU in a cold Python job.
     try {

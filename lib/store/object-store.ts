@@ -70,6 +70,12 @@ export class ObjectStore {
   async get(h: ContentHash, suffix: ObjectSuffix, compression: Compression, signal?: AbortSignal, sizeHint?: number, external?: ExternalPiece): Promise<string> {
     signal?.throwIfAborted();
     const key = hashToString(h);
+    // A cached object needs no download to join or abort (a warm command's catalogs): answered at once.
+    if (!external && this.cache.initialized && !this.inflight.has(key) && this.cache.present(h)) {
+      this.stats.hits++;
+      this.cache.touch(h);
+      return this.cache.pathOf(h);
+    }
     // One download per object however many callers want it; it is aborted only when every caller that wanted
     // it has aborted (a caller without a signal never does), so one caller's abort never fails another's read.
     let d = this.inflight.get(key);
