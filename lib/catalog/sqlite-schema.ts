@@ -31,6 +31,8 @@ export interface TableDecl {
 
 const IDENT = /^\s*("(?:[^"]|"")*"|`(?:[^`]|``)*`|\[[^\]]*\]|[^\s(),]+)\s*/;
 const CONSTRAINT_START = /^(CONSTRAINT|PRIMARY|UNIQUE|CHECK|FOREIGN)\b/i;
+/** The words that begin a column constraint (a column declared `x UNIQUE` has no type but a constraint). */
+const CONSTRAINT_WORDS = new Set(['CONSTRAINT', 'PRIMARY', 'NOT', 'NULL', 'UNIQUE', 'CHECK', 'DEFAULT', 'COLLATE', 'REFERENCES', 'GENERATED', 'AS']);
 
 /** An identifier without its quotes, lower-cased (SQLite's names are case-insensitive). */
 function unquote(id: string): string {
@@ -161,19 +163,22 @@ export function parseCreateTable(statement: string): TableDecl {
     const name = unquote(m[1]!);
     const rest = text.slice(m[0].length);
     const upper = rest.toUpperCase();
-    const type = upper.split(/\b(?:CONSTRAINT|PRIMARY|NOT|NULL|UNIQUE|CHECK|DEFAULT|COLLATE|REFERENCES|GENERATED|AS)\b/)[0]!.trim();
-    if (/\bGENERATED\b|\bAS\s*\(/.test(upper)) unreadable = `generated column ${name}`;
-    const collate = /\bCOLLATE\s+("?)(\w+)\1/i.exec(rest)?.[2]?.toUpperCase() ?? 'BINARY';
-    const pk = /\bPRIMARY\s+KEY\b(\s+DESC\b)?/.exec(upper);
+    // Most columns are a name and a type (`size INTEGER`): their constraints' expressions are not run at all,
+    // since each compiles on its first use, at every command's first catalog.
+    const plain = /^[A-Z]*$/.test(upper) && !CONSTRAINT_WORDS.has(upper);
+    const type = plain ? upper : upper.split(/\b(?:CONSTRAINT|PRIMARY|NOT|NULL|UNIQUE|CHECK|DEFAULT|COLLATE|REFERENCES|GENERATED|AS)\b/)[0]!.trim();
+    if (!plain && /\bGENERATED\b|\bAS\s*\(/.test(upper)) unreadable = `generated column ${name}`;
+    const collate = (!plain && /\bCOLLATE\s+("?)(\w+)\1/i.exec(rest)?.[2]?.toUpperCase()) || 'BINARY';
+    const pk = plain ? null : /\bPRIMARY\s+KEY\b(\s+DESC\b)?/.exec(upper);
     if (pk) {
       if (type === 'INTEGER' && !pk[1]) rowidColumn = columns.length;
       else addAutoIndex(autoIndexes, [{ name, desc: !!pk[1] }]);
     }
-    if (/\bUNIQUE\b/.test(upper)) addAutoIndex(autoIndexes, [{ name, desc: false }]);
+    if (!plain && /\bUNIQUE\b/.test(upper)) addAutoIndex(autoIndexes, [{ name, desc: false }]);
     columns.push(name);
     types.push(type);
     collations.push(collate);
-    defaults.push(defaultValue(rest, type));
+    defaults.push(plain ? null : defaultValue(rest, type));
   }
   return { columns, defaults, collations, rowidColumn, autoIndexes, ...(unreadable ? { unreadable } : {}) };
 }
