@@ -76,3 +76,39 @@ test('FdFile: size, reads at positions (0 past the end), close once; ENOENT for 
   await h.close(); // a second close must not close a descriptor reused meanwhile
   await assert.rejects(FdFile.open(join(dir, 'missing')), { code: 'ENOENT' });
 });
+
+test('exec\'s plain stdout on a pipe the command made non-blocking: a write the reader is not ready for waits in order, and the event loop goes on meanwhile', () => {
+  // Python makes the pipe non-blocking (as a command sharing it may), starts Node on it, and reads only after
+  // 300 ms: 1 MiB cannot go in at once (a pipe holds 64 KiB).
+  const child = `
+    import { plainStdio } from ${JSON.stringify(new URL('../lib/cli/stdout.js', import.meta.url).href)};
+    plainStdio();
+    let ticks = 0;
+    const t = setInterval(() => ticks++, 2);
+    process.stdout.write(Buffer.alloc(1 << 20, 'a'));
+    process.stdout.write('the end', () => { clearInterval(t); process.stderr.write(String(ticks)); });
+  `;
+  const py = `
+import fcntl, os, subprocess, sys, time
+r, w = os.pipe()
+fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+p = subprocess.Popen([sys.argv[1], '--input-type=module', '-e', sys.argv[2]], stdout=w, stderr=subprocess.PIPE)
+os.close(w)
+time.sleep(0.3)
+data = b''
+while True:
+    b = os.read(r, 1 << 16)
+    if not b: break
+    data += b
+err = p.stderr.read()
+p.wait()
+sys.stdout.write('%d %d %s %s' % (p.returncode, len(data), data.endswith(b'the end') and data[:1 << 20] == b'a' * (1 << 20), err.decode()))
+`;
+  const r = spawnSync('python3', ['-c', py, process.execPath, child], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const [code, length, whole, ticks] = r.stdout.split(' ');
+  assert.equal(code, '0', r.stdout);
+  assert.equal(Number(length), (1 << 20) + 'the end'.length);
+  assert.equal(whole, 'True', 'every byte, in order');
+  assert.ok(Number(ticks) >= 20, `the event loop ran while the reader was away (${ticks} ticks of 2 ms in 300 ms)`);
+});

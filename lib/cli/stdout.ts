@@ -51,22 +51,22 @@ export function stdoutStream(): NodeJS.WriteStream {
   return process.stdout;
 }
 
-/** Writes all of `data` to `fd`, waiting a millisecond at a time while a non-blocking descriptor is full. */
-function writeAllSync(fd: number, data: Uint8Array): void {
-  for (let off = 0; off < data.length;) {
-    try {
-      off += writeSync(fd, data, off, data.length - off);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
-    }
-  }
+/** One write of {@link PlainWriter} not yet taken by the descriptor, and who waits for it. */
+interface Queued {
+  data: Uint8Array;
+  done?: (e?: Error | null) => void;
 }
 
-/** A standard descriptor as the little of a writable stream that ucvmfs's own messages and Node's console use. */
+/**
+ * A standard descriptor as the little of a writable stream that ucvmfs's own messages and Node's console use.
+ * Written synchronously while the descriptor takes the bytes. Once a write would block (the command made the
+ * pipe non-blocking, which it shares, and the reader is behind), the rest waits in order for a later try: this
+ * process must go on answering the command, whose progress the reader may be waiting for.
+ */
 class PlainWriter extends EventEmitter {
   readonly isTTY = false;
   readonly writable = true;
+  private readonly queue: Queued[] = [];
 
   constructor(readonly fd: number) {
     super();
@@ -74,13 +74,8 @@ class PlainWriter extends EventEmitter {
 
   write(chunk: string | Uint8Array, encoding?: BufferEncoding | ((e?: Error | null) => void), done?: (e?: Error | null) => void): boolean {
     if (typeof encoding === 'function') [done, encoding] = [encoding, undefined];
-    let error: Error | null = null;
-    try {
-      writeAllSync(this.fd, typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk);
-    } catch (e) {
-      error = e as Error; // the reader is gone: a message of ours is dropped, as nobody reads it
-    }
-    if (done) process.nextTick(done, error);
+    this.queue.push({ data: typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk, ...(done ? { done } : {}) });
+    if (this.queue.length === 1) this.flush();
     return true;
   }
 
@@ -91,15 +86,35 @@ class PlainWriter extends EventEmitter {
     if (done) process.nextTick(done);
     return this;
   }
+
+  private flush(): void {
+    while (this.queue.length > 0) {
+      const q = this.queue[0]!;
+      try {
+        while (q.data.length > 0) q.data = q.data.subarray(writeSync(this.fd, q.data));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
+          setTimeout(() => this.flush(), 1);
+          return;
+        }
+        // The reader is gone: what is left of ucvmfs's messages is dropped, as nobody would read it.
+        for (const dropped of this.queue.splice(0)) if (dropped.done) process.nextTick(dropped.done, e as Error);
+        return;
+      }
+      this.queue.shift();
+      if (q.done) process.nextTick(q.done, null);
+    }
+  }
 }
 
 /**
  * For `exec`: `process.stdout` and `process.stderr`, where they are pipes or sockets, become plain writers on
  * descriptors 1 and 2 that Node never turns into streams. Such a stream loads node:net and a dozen modules before
  * the command starts (3-5 ms of `exec -- true | cat`), and it makes the pipe non-blocking, a flag the command
- * shares (buildStdioStreams in lib/connector/exec.ts made them early for that reason). These block while the
- * reader is behind, as those streams did once the tracer made the pipe blocking again for the command. Only
- * ucvmfs's own messages go this way. Files and terminals keep Node's streams (they change no flag).
+ * shares (buildStdioStreams in lib/connector/exec.ts made them early for that reason). These write at once, as
+ * those streams did once the tracer made the pipe blocking again for the command, and queue what a pipe the
+ * command made non-blocking cannot take yet. Only ucvmfs's own messages go this way. Files and terminals keep
+ * Node's streams (they change no flag).
  */
 export function plainStdio(): void {
   for (const [fd, name] of [[1, 'stdout'], [2, 'stderr']] as const) {
