@@ -62,7 +62,7 @@ test('unlinkIfPresent: removes a file, says nothing of one gone, fails on a dire
   assert.ok(existsSync(join(dir, 'd')));
 });
 
-test('FdFile: size, reads at positions (0 past the end), close once; ENOENT for a missing file', async () => {
+test('FdFile: size, small and large reads at positions (0 past the end), close once; ENOENT for a missing file', async () => {
   const dir = tempDir('ucvmfs-fdfile-');
   const f = join(dir, 'f');
   writeFileSync(f, 'hello, world');
@@ -74,6 +74,16 @@ test('FdFile: size, reads at positions (0 past the end), close once; ENOENT for 
   assert.equal(await h.read(buf, 0, 8, 12), 0);
   await h.close();
   await h.close(); // a second close must not close a descriptor reused meanwhile
+  // A read larger than the synchronous ones (16 KiB) goes through the thread pool: the same bytes.
+  const big = Buffer.from(Array.from({ length: 40 * 1024 }, (_, i) => i % 251));
+  writeFileSync(f, big);
+  const b = await FdFile.open(f);
+  assert.equal(await b.size(), big.length);
+  const got = Buffer.alloc(32 * 1024);
+  assert.equal(await b.read(got, 0, got.length, 4096), got.length);
+  assert.ok(got.equals(big.subarray(4096, 4096 + got.length)));
+  assert.equal(await b.read(got, 0, got.length, 30 * 1024), 10 * 1024, 'short at the end');
+  await b.close();
   await assert.rejects(FdFile.open(join(dir, 'missing')), { code: 'ENOENT' });
 });
 
