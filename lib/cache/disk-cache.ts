@@ -92,6 +92,8 @@ export class DiskCache {
   readonly dir: string;
   private readonly txn: string;
   private ready: Promise<void> | undefined;
+  /** Whether {@link init} has made the cache's directories (objects may then be looked up synchronously). */
+  initialized = false;
 
   private quota: { limit: number; low: number } | undefined;
   private writtenSinceCheck = 0;
@@ -268,9 +270,6 @@ export class DiskCache {
     });
     return this.ready;
   }
-
-  /** Whether {@link init} has made the cache's directories (objects may then be looked up synchronously). */
-  initialized = false;
 
   /**
    * Temporary files that processes of this host left when they were killed mid-download, removed by the next

@@ -31,8 +31,10 @@ export interface TableDecl {
 
 const IDENT = /^\s*("(?:[^"]|"")*"|`(?:[^`]|``)*`|\[[^\]]*\]|[^\s(),]+)\s*/;
 const CONSTRAINT_START = /^(CONSTRAINT|PRIMARY|UNIQUE|CHECK|FOREIGN)\b/i;
-/** The words that begin a column constraint (a column declared `x UNIQUE` has no type but a constraint). */
-const CONSTRAINT_WORDS = new Set(['CONSTRAINT', 'PRIMARY', 'NOT', 'NULL', 'UNIQUE', 'CHECK', 'DEFAULT', 'COLLATE', 'REFERENCES', 'GENERATED', 'AS']);
+/** The words that end a column's type and begin its constraints (`x UNIQUE` has no type, only a constraint). */
+const CONSTRAINT_WORDS = ['CONSTRAINT', 'PRIMARY', 'NOT', 'NULL', 'UNIQUE', 'CHECK', 'DEFAULT', 'COLLATE', 'REFERENCES', 'GENERATED', 'AS'];
+const CONSTRAINT_WORD = new Set(CONSTRAINT_WORDS);
+const TYPE_END = new RegExp(`\\b(?:${CONSTRAINT_WORDS.join('|')})\\b`);
 
 /** An identifier without its quotes, lower-cased (SQLite's names are case-insensitive). */
 function unquote(id: string): string {
@@ -165,8 +167,8 @@ export function parseCreateTable(statement: string): TableDecl {
     const upper = rest.toUpperCase();
     // Most columns are a name and a type (`size INTEGER`): their constraints' expressions are not run at all,
     // since each compiles on its first use, at every command's first catalog.
-    const plain = /^[A-Z]*$/.test(upper) && !CONSTRAINT_WORDS.has(upper);
-    const type = plain ? upper : upper.split(/\b(?:CONSTRAINT|PRIMARY|NOT|NULL|UNIQUE|CHECK|DEFAULT|COLLATE|REFERENCES|GENERATED|AS)\b/)[0]!.trim();
+    const plain = /^[A-Z]*$/.test(upper) && !CONSTRAINT_WORD.has(upper);
+    const type = plain ? upper : upper.split(TYPE_END)[0]!.trim();
     if (!plain && /\bGENERATED\b|\bAS\s*\(/.test(upper)) unreadable = `generated column ${name}`;
     const collate = (!plain && /\bCOLLATE\s+("?)(\w+)\1/i.exec(rest)?.[2]?.toUpperCase()) || 'BINARY';
     const pk = plain ? null : /\bPRIMARY\s+KEY\b(\s+DESC\b)?/.exec(upper);

@@ -10,15 +10,8 @@ import { fstatSync, writeSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 
 /** Writes all of `data` to standard output; waits while a non-blocking descriptor is full. Throws EPIPE as is. */
-export async function writeOut(data: Uint8Array): Promise<void> {
-  for (let off = 0; off < data.length;) {
-    try {
-      off += writeSync(1, data, off, data.length - off);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
-  }
+export function writeOut(data: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => plainWriter(1).write(data, (e) => (e ? reject(e) : resolve())));
 }
 
 let streamMade = false;
@@ -107,6 +100,15 @@ class PlainWriter extends EventEmitter {
   }
 }
 
+const writers = new Map<number, PlainWriter>();
+
+/** The one {@link PlainWriter} of a descriptor, so that everything written through it keeps its order. */
+function plainWriter(fd: number): PlainWriter {
+  let w = writers.get(fd);
+  if (!w) writers.set(fd, (w = new PlainWriter(fd)));
+  return w;
+}
+
 /**
  * For `exec`: `process.stdout` and `process.stderr`, where they are pipes or sockets, become plain writers on
  * descriptors 1 and 2 that Node never turns into streams. Such a stream loads node:net and a dozen modules before
@@ -125,6 +127,6 @@ export function plainStdio(): void {
     } catch {
       // closed: Node's own stream says so on use
     }
-    if (shared) Object.defineProperty(process, name, { configurable: true, enumerable: true, writable: true, value: new PlainWriter(fd) });
+    if (shared) Object.defineProperty(process, name, { configurable: true, enumerable: true, writable: true, value: plainWriter(fd) });
   }
 }

@@ -70,8 +70,10 @@ export class ObjectStore {
   async get(h: ContentHash, suffix: ObjectSuffix, compression: Compression, signal?: AbortSignal, sizeHint?: number, external?: ExternalPiece): Promise<string> {
     signal?.throwIfAborted();
     const key = hashToString(h);
-    // A cached object needs no download to join or abort (a warm command's catalogs): answered at once.
-    if (!external && this.cache.initialized && !this.inflight.has(key) && this.cache.present(h)) {
+    // A cached object needs no download to join or abort (a warm command's catalogs): answered at once. One
+    // found missing here is not looked for again before its download starts.
+    const looked = !external && this.cache.initialized && !this.inflight.has(key);
+    if (looked && this.cache.present(h)) {
       this.stats.hits++;
       this.cache.touch(h);
       return this.cache.pathOf(h);
@@ -83,7 +85,7 @@ export class ObjectStore {
     if (!d || d.controller.signal.aborted) {
       const controller = new AbortController();
       const entry = { controller, waiting: 0, promise: undefined as unknown as Promise<string> };
-      entry.promise = this.load(h, suffix, compression, controller.signal, sizeHint, external).finally(() => {
+      entry.promise = this.load(h, suffix, compression, controller.signal, sizeHint, external, looked).finally(() => {
         if (this.inflight.get(key) === entry) this.inflight.delete(key);
       });
       this.inflight.set(key, entry);
@@ -126,9 +128,9 @@ export class ObjectStore {
     }
   }
 
-  private async load(h: ContentHash, suffix: ObjectSuffix, compression: Compression, signal?: AbortSignal, sizeHint?: number, external?: ExternalPiece): Promise<string> {
+  private async load(h: ContentHash, suffix: ObjectSuffix, compression: Compression, signal?: AbortSignal, sizeHint?: number, external?: ExternalPiece, looked = false): Promise<string> {
     await this.cache.init();
-    if (await this.cache.has(h)) {
+    if (!looked && (await this.cache.has(h))) {
       this.stats.hits++;
       this.cache.touch(h);
       return this.cache.pathOf(h);
