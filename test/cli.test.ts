@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { copyFixture, fixtureNames, keyOf, readTruth, serve, tempDir, ucvmfs, BIN, FIXTURES } from './helpers.js';
@@ -130,6 +130,30 @@ test('ucvmfs stats: counters summed over the processes that used a cache, with i
   } finally {
     await server.close();
   }
+});
+
+test('offline after the TTL: cat gives the cached file and says it is offline, at once (the warning is not lost to the exit); an uncached file fails', async () => {
+  const fqrn = 'fixture.test.example.org';
+  const truth = readTruth(fqrn);
+  const server = await serve({ [fqrn]: join(FIXTURES, fqrn, 'srv') });
+  const cache = tempDir();
+  const args = (url: string) => ['--server', `${url}/@fqrn@`, '--key', keyOf(fqrn), '--cache', cache];
+  const url = server.url;
+  try {
+    assert.equal((await ucvmfs(['cat', ...args(url), `${fqrn}:/README.txt`])).code, 0);
+  } finally {
+    await server.close();
+  }
+  const hourAgo = Date.now() / 1000 - 3600;
+  utimesSync(join(cache, 'shared', `manifest.${fqrn}`), hourAgo, hourAgo);
+  const r = await ucvmfs(['cat', ...args(url), `${fqrn}:/README.txt`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(createHash('sha1').update(r.stdout).digest('hex'), truth.entries['/README.txt']!.sha1);
+  assert.match(r.stderr, new RegExp(`no server reachable .*offline with cached revision ${truth.manifest_fields.S}`));
+  const missing = await ucvmfs(['cat', ...args(url), `${fqrn}:/big/text_20M.txt`]);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stdout.length, 0, 'nothing of a file that cannot be fetched');
+  assert.match(missing.stderr, /cannot download .*\[download\]/);
 });
 
 test('cat of chunked files: one open per repository, the true bytes through a pipe; a corrupt chunk fetched ahead ends the output at the last verified byte', async () => {

@@ -94,7 +94,9 @@ function opt(a: Args, name: string): string | undefined {
 }
 
 function openOptions(a: Args): OpenOptions {
-  const o: OpenOptions = {};
+  // Said at once: `process.emitWarning` prints on a later tick, and a command that has its answer from the cache
+  // alone reaches its `process.exit` first (an offline open's warning was lost that way).
+  const o: OpenOptions = { onWarning: (m) => void process.stderr.write(`ucvmfs: warning: ${m}\n`) };
   const servers = a.options.get('server');
   if (servers) o.serverUrls = servers;
   const keys = a.options.get('key');
