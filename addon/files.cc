@@ -255,7 +255,9 @@ class MakeEntries : public Napi::AsyncWorker {
     return 0;
   }
 
-  // 0, or the errno that made it fail (EEXIST: the name is there already; the caller checks and repairs).
+  // 0, or the errno that made it fail (EEXIST: the name is there already; the caller checks and repairs). Made with
+  // its final mode and the owner's write bit (whileMade in lib/connector/modes.ts): a stat of another job racing
+  // the make reads the stored mode already.
   int Make(int dfd, const NewEntry& n) const {
     if (n.kind == 2) {
       if (symlinkat(n.target.c_str(), dfd, n.name.c_str()) != 0) return errno;
@@ -264,10 +266,10 @@ class MakeEntries : public Napi::AsyncWorker {
     }
     int fd;
     if (n.kind == 1) {
-      if (mkdirat(dfd, n.name.c_str(), Direct(n) ? n.mode : 0700) != 0) return errno;
+      if (mkdirat(dfd, n.name.c_str(), n.mode | 0700) != 0) return errno;
       fd = openat(dfd, n.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     } else {
-      fd = openat(dfd, n.name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, Direct(n) ? n.mode : 0600);
+      fd = openat(dfd, n.name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, Direct(n) ? n.mode : n.mode | 0600);
       if (fd >= 0 && n.size > 0 && ftruncate(fd, (off_t)n.size) != 0) {
         int e = errno;
         close(fd);

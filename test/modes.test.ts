@@ -5,7 +5,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, lstatSync, statSync, mkdirSync, readdirSync, writeFileSync, appendFileSync, readFileSync } from 'node:fs';
+import { chmodSync, lstatSync, statSync, mkdirSync, readdirSync, utimesSync, writeFileSync, appendFileSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { openRepository, publish, type Repository } from '../lib/index.js';
@@ -353,3 +353,89 @@ layered('raw stat, lstat, newfstatat and statx calls get the kernel\'s answer wi
 function oct(m: number): string {
   return '0o' + m.toString(8);
 }
+
+/**
+ * Watches the on-disk modes of `paths` from a worker thread while `run` makes and repairs them, seeing only what
+ * `run` does between its `reset` steps (a sequence count, odd while it resets). Returns every st_mode seen by path.
+ */
+async function watchModes(paths: string[], run: (reset: (change: () => void) => void) => void): Promise<Map<string, Set<number>>> {
+  const seq = new Int32Array(new SharedArrayBuffer(8));
+  const { Worker } = await import('node:worker_threads');
+  const worker = new Worker(`
+    const { lstatSync } = require('node:fs');
+    const { workerData, parentPort } = require('node:worker_threads');
+    const seq = workerData.seq, seen = {};
+    while (Atomics.load(seq, 1) === 0) {
+      for (const p of workerData.paths) {
+        const s1 = Atomics.load(seq, 0);
+        if (s1 % 2) continue;
+        const st = lstatSync(p, { throwIfNoEntry: false });
+        if (st && Atomics.load(seq, 0) === s1) (seen[p] ??= {})[st.mode] = true;
+      }
+    }
+    parentPort.postMessage(seen);
+  `, { eval: true, workerData: { seq, paths } });
+  const seen = new Promise<Record<string, Record<string, boolean>>>((r) => worker.once('message', r));
+  await new Promise((r) => worker.once('online', r));
+  try {
+    run((change) => {
+      Atomics.add(seq, 0, 1);
+      change();
+      Atomics.add(seq, 0, 1);
+    });
+  } finally {
+    Atomics.store(seq, 1, 1);
+  }
+  const out = new Map<string, Set<number>>();
+  for (const [p, modes] of Object.entries(await seen)) out.set(p, new Set(Object.keys(modes).map(Number)));
+  await worker.terminate();
+  return out;
+}
+
+test('an entry another job made, or is repairing, shows a stat its stored mode all along: never the 0600 or 0700 of a repair', async () => {
+  const { EntryMaker } = await import('../lib/connector/entry-maker.js');
+  const { loadAddon } = await import('../lib/connector/native.js');
+  const { setxattr } = loadAddon() as { setxattr: (p: string | Buffer, n: string, v: Buffer) => number };
+  const base = tempDir('ucvmfs-modes-make-');
+  const dir = join(base, 'tree');
+  mkdirSync(dir);
+  const maker = new EntryMaker(base, () => base, setxattr);
+  const entries = (await lib.fs.entries('/tree')).filter((e) => e.type === 'file' || e.type === 'dir');
+  assert.ok(entries.some((e) => e.type === 'dir' && modeAttribute(e.mode)) && entries.some((e) => e.type === 'file' && modeAttribute(e.mode)), 'modes that need the attribute too');
+  const at = (e: { name: string }) => join(dir, e.name);
+  for (const e of entries) maker.make(at(e), e, MO, ['tree'], new Map());
+  const stored = (p: string, mode: number) => storedMode(mode, modeAttribute((entries.find((e) => at(e) === p)!).mode)) & 0o7777;
+  const rounds = 300;
+  const seen = await watchModes(entries.map(at), (reset) => {
+    for (let i = 0; i < rounds; i++) {
+      for (const e of entries) {
+        // What another job leaves while it finishes, or a job that died leaves: the mtime not set yet, or a file
+        // not sized yet. A file whose final mode has no sticky bit (0444: unmarked, read as it is) cannot be sized
+        // without a write bit a stat would see: not resized here.
+        const resize = i % 2 === 1 && e.type === 'file' && (shadowMode(e.mode) & 0o1000) !== 0;
+        reset(() => {
+          if (!resize) utimesSync(at(e), 1, 1);
+          else {
+            chmodSync(at(e), 0o600);
+            writeFileSync(at(e), 'x'.repeat(e.size + 1));
+            chmodSync(at(e), shadowMode(e.mode));
+          }
+        });
+        maker.make(at(e), e, MO, ['tree'], new Map());
+      }
+    }
+  });
+  for (const e of entries) {
+    const st = lstatSync(at(e), { bigint: true });
+    assert.equal(Number(st.mode) & 0o7777, shadowMode(e.mode), `${e.name} made right`);
+    assert.equal(st.mtimeNs, e.mtimeNs, e.name);
+    if (e.type === 'file') assert.equal(Number(st.size), e.size, e.name);
+    const modes = [...seen.get(at(e)) ?? []].filter((m) => (m & 0o170000) === (e.type === 'dir' ? 0o040000 : 0o100000));
+    assert.ok(modes.length > 0, `${e.name} was watched`);
+    for (const m of modes) assert.equal(stored(at(e), m), e.mode & 0o7777, `${e.name}: a stat saw ${(m & 0o7777).toString(8)}`);
+  }
+  // Every kind was there: marked and unmarked, files and directories, resized and not.
+  assert.ok(entries.some((e) => e.type === 'file' && !(shadowMode(e.mode) & 0o1000)) && entries.some((e) => e.type === 'dir' && shadowMode(e.mode) & 0o1000));
+  for (const e of entries) chmodSync(at(e), 0o700);
+  chmodSync(dir, 0o700);
+});

@@ -14,7 +14,7 @@ import { mkfifo } from '../fs/mkfifo.js';
 import type { Entry } from '../fs/entry.js';
 import { parseXattrs } from '../format/xattr.js';
 import { encodeName, nativePath } from '../format/byte-names.js';
-import { MODE_XATTR, modeAttribute, shadowMode } from './modes.js';
+import { MODE_XATTR, modeAttribute, shadowMode, whileMade } from './modes.js';
 import { lstatOrNull } from './settled.js';
 import { setTimes } from './times.js';
 import { VIRTUAL_ROOT, underVirtualRoot } from './virtual-root.js';
@@ -42,7 +42,7 @@ export function inWritable(dir: string, change: () => void): void {
       return;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EACCES' || attempt >= 16) throw e;
-      chmodSync(nativePath(dir), (lstatSync(nativePath(dir)).mode & 0o777) | 0o700);
+      chmodSync(nativePath(dir), whileMade(lstatSync(nativePath(dir)).mode, true));
     }
   }
 }
@@ -99,13 +99,13 @@ function attributesOf(e: Entry, own = false): Array<[string, Buffer]> {
 }
 
 /**
- * Whether a file (not of a hardlink group) or directory is as a finished make leaves it: its type, size, final mode
- * and mtime, which are set last (after the attributes).
+ * Whether a file (not of a hardlink group) or directory has its type, size and final mode. A make sets the final
+ * mode after the attributes and before the mtime, and never passes through it otherwise (a mode while made has
+ * the owner's write bit, a final one never has), so only the mtime may be missing then.
  */
-function complete(p: string | Buffer, old: Stats, e: Entry): boolean {
+function modeSet(old: Stats, e: Entry): boolean {
   const type = e.type === 'file' && e.nlink <= 1 ? old.isFile() && old.size === e.size : e.type === 'dir' && old.isDirectory();
-  if (!type || (old.mode & 0o7777) !== shadowMode(e.mode)) return false;
-  return lstatSync(p, { bigint: true }).mtimeNs === e.mtimeNs;
+  return type && (old.mode & 0o7777) === shadowMode(e.mode);
 }
 
 /** Makes entries of one shadow area. */
@@ -160,18 +160,18 @@ export class EntryMaker {
     const old = lstatOrNull(path);
     // What node:fs gets: the path's bytes when a name is not UTF-8.
     const p = nativePath(path);
-    // Complete already (another job made it while this one listed): left as it is. A repair would make it writable
-    // for a moment, and a third job's stat would see 0600 or 0700 then.
-    if (old && complete(p, old, e)) return;
+    // Made already but perhaps for its mtime (another job made it while this one listed, or died setting it): left
+    // as it is. A repair would make it writable for a moment, which a third job's stat would see.
+    if (old && modeSet(old, e)) {
+      if (lstatSync(p, { bigint: true }).mtimeNs !== e.mtimeNs) setTimes(p, t);
+      return;
+    }
     switch (e.type) {
       case 'dir':
         if (old && !old.isDirectory()) rmSync(p, { force: true });
-        if (!old || !old.isDirectory()) racing(() => mkdirSync(p, 0o700));
-        else chmodSync(p, 0o700);
-        this.setAttributes(path, e);
+        if (!old || !old.isDirectory()) racing(() => mkdirSync(p, this.writing(e) ? whileMade(shadowMode(e.mode), true) : shadowMode(e.mode)));
         // Made writable again by whoever lists it (doList).
-        chmodSync(p, shadowMode(e.mode));
-        setTimes(p, t);
+        this.finish(path, e);
         break;
       case 'symlink': {
         const target = encodeName(this.linkTarget(fqrn, parts, e));
@@ -190,15 +190,8 @@ export class EntryMaker {
           break;
         }
         if (old && !old.isFile()) rmSync(p, { force: true, recursive: true });
-        if (!old || !old.isFile()) racing(() => closeSync(openSync(p, 'wx', 0o600)));
-        // Writable first: another job that made the name may have made it read-only since we looked (truncating by
-        // path opens it for writing: EACCES). Then sized, seen anew: never shorter, as another process may have
-        // written the content already (same size, so a no-op then).
-        chmodSync(p, 0o600);
-        if (lstatSync(p).size !== e.size) truncateSync(p, e.size);
-        this.setAttributes(path, e);
-        chmodSync(p, shadowMode(e.mode));
-        setTimes(p, t);
+        if (!old || !old.isFile()) racing(() => closeSync(openSync(p, 'wx', whileMade(shadowMode(e.mode)))));
+        this.finish(path, e);
         if (e.nlink > 1) firstOfInode.set(e.ino, path);
         break;
       }
@@ -216,12 +209,34 @@ export class EntryMaker {
         break;
       default:
         // Devices and sockets cannot be made without privileges: an empty file keeps the name visible.
-        if (!old) racing(() => closeSync(openSync(p, 'wx', 0o600)));
-        else chmodSync(p, 0o600);
-        this.setAttributes(path, e);
-        chmodSync(p, shadowMode(e.mode));
-        setTimes(p, t);
+        if (!old) racing(() => closeSync(openSync(p, 'wx', whileMade(shadowMode(e.mode)))));
+        this.finish(path, e);
     }
+  }
+
+  /** Whether an entry needs writing beyond its mode and times: attributes to set (which needs write permission). */
+  private writing(e: Entry): boolean {
+    return attributesOf(e).length > 0;
+  }
+
+  /**
+   * Gives a file, directory or empty stand-in its size, attributes, final mode and mtime. It is made writable
+   * ({@link whileMade}) only when there is something to write, so that another job's stat racing the repair of a
+   * read-only entry sees its final mode throughout (and the owner's write bit of whileMade reads as the stored
+   * mode whenever the final mode is marked: 0644, 0755 ...). A file is sized seen anew, writable first (another
+   * job may have made it read-only since we looked), never shorter: another process may have written its content.
+   */
+  private finish(path: string, e: Entry): void {
+    const p = nativePath(path);
+    const final = shadowMode(e.mode);
+    const size = e.type === 'dir' ? undefined : e.type === 'file' ? e.size : 0;
+    if (this.writing(e) || (size !== undefined && lstatSync(p).size !== size)) {
+      chmodSync(p, whileMade(final, e.type === 'dir'));
+      if (size !== undefined && lstatSync(p).size !== size) truncateSync(p, size);
+      this.setAttributes(path, e);
+    }
+    chmodSync(p, final);
+    setTimes(p, e.mtimeNs);
   }
 
   /**

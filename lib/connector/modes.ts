@@ -29,6 +29,15 @@ export function shadowMode(mode: number, own = false): number {
   return (mode & 0o7777) === disk ? disk : disk | S_ISVTX;
 }
 
+/**
+ * The on-disk mode of a shadow entry while it is made or repaired: its final `disk` mode with the owner's write
+ * bit (setting an attribute and sizing by path need it). Its sticky bit stays, so a stat racing the make reads
+ * the stored mode still (the owner's write bit is what a reader adds anyway), never a bare 0600 or 0700.
+ */
+export function whileMade(disk: number, dir = false): number {
+  return (disk & 0o7777) | (dir ? 0o700 : 0o600);
+}
+
 /** The value of {@link MODE_XATTR} an entry needs (its stored mode), or undefined when the bits say it all. */
 export function modeAttribute(mode: number, own = false): Buffer | undefined {
   const stored = mode & 0o7777;

@@ -29,7 +29,7 @@ import { SiblingPrefetcher, type PrefetchOptions, type PrefetchStats } from '../
 import { decodeName, encodeName, nativePath } from '../format/byte-names.js';
 import type { ProfileRecorder } from './profile.js';
 import { CvmfsError } from '../errors.js';
-import { shadowMode } from './modes.js';
+import { shadowMode, whileMade } from './modes.js';
 import { setTimes } from './times.js';
 import { bindBounds, completeSubtree, type BindBounds } from './bind-source.js';
 import { contentBytes, ENTRY_BYTES, generationsOf, joinGeneration, markLinked, markLinkedEarly, parseGeneration, pruneRetired, rootMayMove, UsageMeter } from './shadow-bounds.js';
@@ -553,7 +553,7 @@ export class ShadowTree {
       const own = parts.length === 0 && (await this.ownTop(repo, fqrn));
       // The top gets its own mode and attributes here when no listing gave them yet (it was made 0700).
       if (parts.length === 0 && !this.topReady.has(fqrn)) {
-        chmodSync(nativePath(dir), (shadowMode(self.mode, own) & 0o777) | 0o700);
+        chmodSync(nativePath(dir), whileMade(shadowMode(self.mode, own), true));
         this.entries.setAttributes(dir, self, own);
         this.topReady.add(fqrn);
       }
@@ -613,7 +613,7 @@ export class ShadowTree {
     // A repository that requires membership (which this client cannot check) stays this user's: its top is
     // closed to others (lib/connector/modes.ts), and everything below is reached through it only.
     const own = parts.length === 0 && (await this.ownTop(repo, fqrn));
-    chmodSync(ndir, (shadowMode(self.mode, own) & 0o777) | 0o700);
+    chmodSync(ndir, whileMade(shadowMode(self.mode, own), true));
     // The top has no parent listing to give it its attributes (every other directory got them when made).
     if (parts.length === 0) this.entries.setAttributes(dir, self, own);
     const firstOfInode = new Map<number, string>();
