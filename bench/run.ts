@@ -11,6 +11,7 @@
  *                  13 = the publisher at scale, 14 = cold and warm metadata at scale)
  * --publish-files=N  files of group 13's generated tree (default 20000)
  * --scale-entries=N  entries of group 14's generated repository (default 100000)
+ * --scale-flat=N   entries of group 14's one-catalog repository (rows 14g-14i; default 200000, 0 skips them)
  * --runs=N         samples per contender for the warm and dependency rows (default 7; the median is reported)
  * --cold-runs=N    fresh-cache runs for the cold rows (default 5)
  * --exec-runs=N    timed runs per contender and workload for the connector rows (default 5)
@@ -56,7 +57,7 @@ import { coldStartGroup } from './cold-start.js';
 import { manyJobsGroup } from './many-jobs.js';
 import { startupGroup } from './startup.js';
 import { publishScaleGroup } from './publish-scale.js';
-import { scaleGroup } from './scale.js';
+import { flatCatalogRows, scaleGroup } from './scale.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Configuration
@@ -979,7 +980,9 @@ try {
   // 14. cold and warm metadata at scale (bench/scale.ts)
   if (want('14')) {
     const g0 = nowMs();
-    await scaleGroup({ work, cli: CLI, runs: COLD_RUNS, entries: Math.max(1000, Number(argValue('scale-entries') ?? 100_000)), add, log });
+    const scale = { work, cli: CLI, runs: COLD_RUNS, entries: Math.max(1000, Number(argValue('scale-entries') ?? 100_000)), add, log };
+    await scaleGroup(scale);
+    await flatCatalogRows({ ...scale, flat: Math.max(0, Number(argValue('scale-flat') ?? 200_000)) });
     log(`group 14 took ${((nowMs() - g0) / 1000).toFixed(1)} s`);
   }
 

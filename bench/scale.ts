@@ -5,7 +5,9 @@
  * rest. Each workload runs as a whole `ucvmfs exec` command, first on an empty cache and shadow tree, then warm;
  * the baseline is the same command on the source tree on local disk, in the same run. Per row: medians, max
  * resident memory (GNU time) and the shadow entries the cold run made. Two rows again with the shadow tree on
- * tmpfs (`UCVMFS_SHADOW_DIR` under /dev/shm) against the default (in the cache's directory).
+ * tmpfs (`UCVMFS_SHADOW_DIR` under /dev/shm) against the default (in the cache's directory). Rows `14g`-`14i`: a
+ * second repository whose root catalog alone holds `--scale-flat=N` entries (default 200,000; 0 skips them), which
+ * a cold command must download whole before it answers anything.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readdirSync } from 'node:fs';
@@ -50,6 +52,18 @@ export async function makeTree(dir: string, entries: number): Promise<{ small: s
     }
   }
   return { small, inHuge: `/huge/f${String(Math.floor(huge / 2)).padStart(6, '0')}.dat` };
+}
+
+/** Writes a tree of `entries` entries in directories of 500 files, for one catalog; the path of one file. */
+export async function makeFlatTree(dir: string, entries: number): Promise<string> {
+  let made = 0;
+  for (let d = 0; made < entries; d++) {
+    const sub = join(dir, `d${String(d).padStart(4, '0')}`);
+    await mkdir(sub, { recursive: true });
+    made++;
+    for (let f = 0; f < 500 && made < entries; f++, made++) await writeFile(join(sub, `f${f}.txt`), `flat ${made}\n`);
+  }
+  return '/d0001/f250.txt';
 }
 
 interface Run { s: number; rssMb: number }
@@ -153,6 +167,59 @@ export async function scaleGroup(ctx: ScaleContext): Promise<void> {
       if (notAhead.length > 0) {
         ctx.add({ id: `14${letter}l`, name: `${name}, EMPTY cache, shadow tree on tmpfs, listing ahead`, unit: 's', ucvmfsSamples: onTmpfs.map((r) => r.s), baselineSamples: notAhead.map((r) => r.s), baselineName: 'the same with UCVMFS_LIST_AHEAD=off', note: `${rss(onTmpfs)}; off: ${rss(notAhead)}` });
       }
+      ctx.add({ id: `14${letter}w`, name: `${name}, warm`, unit: 's', ucvmfsSamples: warm.map((r) => r.s), baselineSamples: local, baselineName: 'the same command on local disk', note: rss(warm) });
+    }
+  } finally {
+    nginx.stop();
+    await rm(src, { recursive: true, force: true });
+    await rm(out, { recursive: true, force: true });
+    await rm(`${out}.keys`, { recursive: true, force: true });
+  }
+}
+
+const FLAT_FQRN = 'flat.bench.example.org';
+
+/**
+ * Rows 14g-14i: one catalog of `ctx.flat` entries (the root catalog, no nested one), cold and warm: one `stat`,
+ * `ls -l` of a directory of 500 entries in it, `find` of all of it. Baseline: the same command on the source tree.
+ */
+export async function flatCatalogRows(ctx: ScaleContext & { flat: number }): Promise<void> {
+  if (!NGINX || ctx.flat <= 0) return;
+  const src = join(ctx.work, 'flat-src');
+  const out = join(ctx.work, 'flat-repo');
+  const one = await makeFlatTree(src, ctx.flat);
+  const published = await run(['node', ctx.cli, 'publish', src, '--fqrn', FLAT_FQRN, '--out', out], process.env);
+  ctx.log(`group 14 (flat): ${ctx.flat.toLocaleString('en')} entries in one catalog published in ${published.s.toFixed(1)} s`);
+  const nginx = await startNginx({ [FLAT_FQRN]: out });
+  const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C', CVMFS_SERVER_URL: nginx.url, CVMFS_PUBLIC_KEY: join(`${out}.keys`, `${FLAT_FQRN}.pub`) };
+  for (const k of ['UCVMFS_TRACER_DEBUG', 'NODE_DEBUG', 'CVMFS_HTTP_PROXY', 'UCVMFS_PREFETCH']) delete env[k];
+  const R = `/cvmfs/${FLAT_FQRN}`;
+  const dir = one.slice(0, one.lastIndexOf('/'));
+  const workloads: [string, string, (root: string) => string][] = [
+    ['g', `stat of one file in a catalog of ${ctx.flat.toLocaleString('en')} entries`, (r) => `stat ${r}${one} >/dev/null`],
+    ['h', 'ls -l of a directory of 500 entries there', (r) => `ls -l ${r}${dir} >/dev/null`],
+    ['i', `find of all of that catalog`, (r) => `find ${r} >/dev/null`],
+  ];
+  try {
+    for (const [letter, name, script] of workloads) {
+      const cold: Run[] = [];
+      const warm: Run[] = [];
+      const local: number[] = [];
+      for (let i = 0; i < ctx.runs; i++) {
+        const cache = await mkdtemp(join(ctx.work, 'flat-cache-'));
+        const e = { ...env, CVMFS_CACHE_BASE: cache, UCVMFS_SHADOW_DIR: join(cache, 'shadow') };
+        const exec = ['node', ctx.cli, 'exec', '--'];
+        try {
+          cold.push(await sh(exec, script(R), e));
+          warm.push(await sh(exec, script(R), e));
+          local.push((await sh([], script(src), env)).s);
+        } finally {
+          await rm(cache, { recursive: true, force: true });
+        }
+      }
+      const rss = (rs: Run[]) => (TIME ? `max RSS ${Math.max(...rs.map((r) => r.rssMb)).toFixed(0)} MB` : 'RSS not measured (no /usr/bin/time)');
+      ctx.log(`group 14${letter}: cold ${cold.map((r) => r.s.toFixed(2)).join('/')} s, warm ${warm.map((r) => r.s.toFixed(2)).join('/')} s, local ${local.map((s) => s.toFixed(3)).join('/')} s`);
+      ctx.add({ id: `14${letter}`, name: `${name}, EMPTY cache (whole command)`, unit: 's', ucvmfsSamples: cold.map((r) => r.s), baselineSamples: local, baselineName: 'the same command on local disk', note: rss(cold) });
       ctx.add({ id: `14${letter}w`, name: `${name}, warm`, unit: 's', ucvmfsSamples: warm.map((r) => r.s), baselineSamples: local, baselineName: 'the same command on local disk', note: rss(warm) });
     }
   } finally {
