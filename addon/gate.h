@@ -5,3 +5,6 @@
 #define UCVMFS_GATE_SIZE 4096UL
 /* Offset in the gate page of the byte the tracer sets to close the gate for a process (see preload.c). */
 #define UCVMFS_GATE_CLOSED 2048
+/* Offset of the byte the tracer sets in a process that traces others (the ptrace emulation): its polling waits
+ * then stop in the tracer too (see preload.c). */
+#define UCVMFS_GATE_TRACER 2049

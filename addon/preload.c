@@ -27,6 +27,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gate.h"
@@ -882,5 +884,44 @@ char *__realpath_chk(const char *p, char *resolved, size_t len) {
 
 FILE *fopen(const char *p, const char *m) { return fopen_common(p, m); }
 FILE *fopen64(const char *p, const char *m) { return fopen_common(p, m); }
+
+/* ---- Polling waits ----
+ * The filter stops every wait4 and waitid in the tracer, whose ptrace emulation must answer a virtual tracer's
+ * waits (gdb, strace). A shell polls once more with WNOHANG after each command it waited for: a stop of each
+ * command for nothing. A polling wait goes through the gate unless the tracer marked this process as a tracer (a
+ * byte of the gate page, set when it attaches or a child of it asks to be traced): a poll cannot hang on an event
+ * it cannot see. Blocking waits go to libc as before (its cancellation points stay as they are). */
+static int gate_polls(int options) {
+  return (options & WNOHANG) && gate_open() && !((volatile const unsigned char *)UCVMFS_GATE_ADDR)[UCVMFS_GATE_TRACER];
+}
+
+static void *next_fn(void **slot, const char *name) {
+  void *f = __atomic_load_n(slot, __ATOMIC_RELAXED);
+  if (!f) __atomic_store_n(slot, f = dlsym(RTLD_NEXT, name), __ATOMIC_RELAXED);
+  return f;
+}
+
+pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru) {
+  static void *next;
+  if (gate_polls(options)) return (pid_t)ret(gate(SYS_wait4, pid, (long)status, options, (long)ru, 0));
+  pid_t (*f)(pid_t, int *, int, struct rusage *) = (pid_t(*)(pid_t, int *, int, struct rusage *))next_fn(&next, "wait4");
+  return f ? f(pid, status, options, ru) : (pid_t)syscall(SYS_wait4, pid, status, options, ru);
+}
+
+pid_t wait3(int *status, int options, struct rusage *ru) { return wait4(-1, status, options, ru); }
+
+pid_t waitpid(pid_t pid, int *status, int options) {
+  static void *next;
+  if (gate_polls(options)) return (pid_t)ret(gate(SYS_wait4, pid, (long)status, options, 0, 0));
+  pid_t (*f)(pid_t, int *, int) = (pid_t(*)(pid_t, int *, int))next_fn(&next, "waitpid");
+  return f ? f(pid, status, options) : (pid_t)syscall(SYS_wait4, pid, status, options, NULL);
+}
+
+int waitid(idtype_t idtype, id_t id, siginfo_t *info, int options) {
+  static void *next;
+  if (gate_polls(options)) return (int)ret(gate(SYS_waitid, idtype, id, (long)info, options, 0));
+  int (*f)(idtype_t, id_t, siginfo_t *, int) = (int (*)(idtype_t, id_t, siginfo_t *, int))next_fn(&next, "waitid");
+  return f ? f(idtype, id, info, options) : (int)syscall(SYS_waitid, idtype, id, info, options, NULL);
+}
 
 #endif /* __x86_64__ */

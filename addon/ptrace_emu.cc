@@ -7,7 +7,9 @@
 #if defined(__x86_64__)
 #include <asm/prctl.h>
 #endif
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
@@ -35,6 +37,20 @@ void ProcIds(pid_t tid, pid_t* tgid, pid_t* ppid) {
     else if (!strncmp(buf, "PPid:", 5) && ppid) *ppid = (pid_t)atoi(buf + 5);
   }
   fclose(f);
+}
+
+// Whether a process is traced by this thread (the tracer's loop), though its first stop may not have been seen yet:
+// a process of the job can learn a new pid at once (from its parent, through a pipe) and attach to it.
+bool TracedHere(pid_t tid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+  FILE* f = fopen(path, "re");
+  if (!f) return false;
+  pid_t tracer = -1;
+  while (fgets(buf, sizeof buf, f))
+    if (!strncmp(buf, "TracerPid:", 10)) tracer = (pid_t)atoi(buf + 10);
+  fclose(f);
+  return tracer == (pid_t)syscall(SYS_gettid);
 }
 
 pid_t TgidOf(pid_t tid) {
@@ -93,6 +109,25 @@ bool PtraceEmu::CloseGate(pid_t pid) {
   return ptrace(PTRACE_POKEDATA, pid, UCVMFS_GATE_ADDR + UCVMFS_GATE_CLOSED, w) == 0;
 #else
   return true;
+#endif
+}
+
+// A process that becomes a virtual tracer: the preload library's polling waits (WNOHANG), which it otherwise makes
+// through its gate, stop here again, so that they report its tracees (a byte of the gate page). Written through
+// /proc/<pid>/mem, which takes a running process too (a TRACEME makes the parent a tracer while it runs). A blocking
+// wait always stops here. Not kept over the tracer's own exec (a new image maps the gate anew): a tracer that execs
+// while it has tracees polls its real children only until its next blocking wait.
+void PtraceEmu::MarkTracer(pid_t pid) {
+#if defined(__x86_64__)
+  unsigned char code[3];
+  if (!ReadMem(pid, UCVMFS_GATE_ADDR, code, sizeof code) || code[0] != 0x48 || code[1] != 0x89 || code[2] != 0xf8) return;
+  char mem[64];
+  snprintf(mem, sizeof mem, "/proc/%d/mem", (int)pid);
+  int fd = open(mem, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  const unsigned char one = 1;
+  if (pwrite(fd, &one, 1, (off_t)(UCVMFS_GATE_ADDR + UCVMFS_GATE_TRACER)) != 1) perror("ucvmfs: marking a tracer's waits");
+  close(fd);
 #endif
 }
 
@@ -428,8 +463,11 @@ bool PtraceEmu::Route(pid_t pid, int status, Stop kind, long* req) {
       }
       break;
     case Stop::Fresh:
-      // A new tracee's first stop: PTRACE_EVENT_STOP for a seizing tracer, SIGSTOP for the others.
-      if (t.seized) {
+      // A new tracee's first stop: PTRACE_EVENT_STOP for a seizing tracer, SIGSTOP for the others. Not for a
+      // process attached before the connector saw it: that stop is the connector's own.
+      if (t.unseen) {
+        t.unseen = false;
+      } else if (t.seized) {
         code = SIGTRAP | PTRACE_EVENT_STOP << 8;
       } else {
         code = SIGSTOP;
@@ -525,9 +563,10 @@ long PtraceEmu::Ptrace(pid_t caller, Regs& r, bool* emulate) {
     t.realChild = tgid == caller;
     tracees_[caller] = t;
     TracerOf(ppid);
+    MarkTracer(ppid);
     return 0;
   }
-  if (!job_->count(pid)) {
+  if (!job_->count(pid) && !TracedHere(pid)) {
     *emulate = false;  // a process outside the job: the kernel decides
     return 0;
   }
@@ -547,12 +586,14 @@ long PtraceEmu::Attach(pid_t caller, long req, pid_t pid, uint64_t addr, uint64_
   ProcIds(pid, &tgid, &ppid);
   if (!tgid) return -ESRCH;
   if (tgid == v.tgid || tracees_.count(pid)) return -EPERM;
+  MarkTracer(caller);
   Tracee t;
   t.tracer = caller;
   t.tracerTgid = v.tgid;
   t.tgid = tgid;
   t.realChild = tgid == pid && ppid == v.tgid;
   t.seized = req == PTRACE_SEIZE;
+  t.unseen = !job_->count(pid);
   if (t.seized) t.opts = (long)data;
   tracees_[pid] = t;
   tracees_[pid].optsPending = (t.opts & kOnDemandOpts) != 0;

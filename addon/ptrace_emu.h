@@ -67,6 +67,7 @@ class PtraceEmu {
     bool exited = false;      // gone: only its exit status is left to wait for
     bool optsPending = false;  // the kernel is yet to be told of options it wants (TRACEEXIT, VFORKDONE)
     bool gateClosed = false;  // the preload library's gate is closed in its current image (CloseGate)
+    bool unseen = false;      // attached before the connector saw its first stop, which is not the tracer's to see
   };
   struct Wait {
     bool waitid = false;
@@ -118,6 +119,7 @@ class PtraceEmu {
   void Detach(pid_t pid, Tracee& t, int sig);
   Tracer& TracerOf(pid_t tid);
   static bool CloseGate(pid_t pid);
+  static void MarkTracer(pid_t pid);
   long ResumeRequest(pid_t pid, long req) const;
 };
 
