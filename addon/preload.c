@@ -27,9 +27,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
-#include <sys/resource.h>
-#include <sys/single_threaded.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gate.h"
@@ -57,34 +54,17 @@ static const unsigned char gate_code[] = {
     0xc3,             /* ret */
 };
 
-/* The wait gate (gate.h), at UCVMFS_WAIT_GATE: the moves, `cmp byte [rip + to the tracer byte], 0`, `jne 1f`,
- * `syscall; ret`, `1: mov rax, -EINTR; ret`. */
-#define WAIT_TEST_REL (UCVMFS_GATE_TRACER - (UCVMFS_WAIT_GATE_TEST + 7))
-static const unsigned char wait_gate_code[] = {
-    0x48, 0x89, 0xf8, 0x48, 0x89, 0xf7, 0x48, 0x89, 0xd6, 0x48, 0x89, 0xca, 0x4d, 0x89, 0xc2, 0x4d, 0x89, 0xc8,
-    0x80, 0x3d, WAIT_TEST_REL & 0xff, (WAIT_TEST_REL >> 8) & 0xff, (WAIT_TEST_REL >> 16) & 0xff, (WAIT_TEST_REL >> 24) & 0xff, 0x00,
-    0x75, 0x03, /* jne 1f */
-    0x0f, 0x05, /* syscall */
-    0xc3,       /* ret */
-    0x48, 0xc7, 0xc0, 0xfc, 0xff, 0xff, 0xff, /* 1: mov rax, -EINTR */
-    0xc3,
-};
-_Static_assert(UCVMFS_WAIT_GATE_SYSCALL - UCVMFS_WAIT_GATE == 27 && sizeof gate_code <= UCVMFS_WAIT_GATE, "wait gate layout");
-
 __attribute__((constructor)) static void ucvmfs_preload_init(void) {
   const char *s = getenv("UCVMFS_SESSION"), *b = getenv("UCVMFS_SHADOW");
   if (!s || !b || strlen(s) >= sizeof session || strlen(b) >= sizeof base) return;
   /* A child process inherits the mapping (fork) or maps it again (exec): reuse it when it is already ours. */
   void *p = mmap((void *)UCVMFS_GATE_ADDR, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
   if (p == MAP_FAILED) {
-    if (errno == EEXIST && memcmp((void *)UCVMFS_GATE_ADDR, gate_code, sizeof gate_code) == 0 &&
-        memcmp((char *)UCVMFS_GATE_ADDR + UCVMFS_WAIT_GATE, wait_gate_code, sizeof wait_gate_code) == 0)
-      p = (void *)UCVMFS_GATE_ADDR;
+    if (errno == EEXIST && memcmp((void *)UCVMFS_GATE_ADDR, gate_code, sizeof gate_code) == 0) p = (void *)UCVMFS_GATE_ADDR;
     else return;
   } else {
     if (p != (void *)UCVMFS_GATE_ADDR) return;
     memcpy(p, gate_code, sizeof gate_code);
-    memcpy((char *)p + UCVMFS_WAIT_GATE, wait_gate_code, sizeof wait_gate_code);
     if (mprotect(p, 4096, PROT_READ | PROT_EXEC) != 0) return;
   }
   /* In another mount namespace (a container the job started) a path outside /cvmfs may lead into a bind of the
@@ -902,65 +882,5 @@ char *__realpath_chk(const char *p, char *resolved, size_t len) {
 
 FILE *fopen(const char *p, const char *m) { return fopen_common(p, m); }
 FILE *fopen64(const char *p, const char *m) { return fopen_common(p, m); }
-
-/* ---- Waits ----
- * The filter stops every wait4 and waitid in the tracer, whose ptrace emulation must answer a virtual tracer's
- * waits (gdb, strace): two stops of each command a shell runs (its wait, then a poll). Here they go through the
- * wait gate instead unless the tracer marked this process as a tracer (a byte of the gate page, set when it
- * attaches, when a child of it asks to be traced, or when an event is queued for it; the tracer then sends a wait
- * already in the gate back out with -EINTR, and it is made again through libc, with a stop). Blocking waits only in
- * a single-threaded process: libc's are cancellation points, which the gate is not. */
-static int gate_waits(int options) {
-  return gate_open() && ((options & WNOHANG) || __libc_single_threaded) &&
-         !((volatile const unsigned char *)UCVMFS_GATE_ADDR)[UCVMFS_GATE_TRACER];
-}
-
-/* The wait through the gate; 1 when it was made (its result in *r), 0 when libc must make it. */
-static int gated_wait(long nr, long a, long b, long c, long d, long e, long *r) {
-  if (!gate_waits((int)(nr == SYS_wait4 ? c : d))) return 0;
-  *r = ((gate_fn)((char *)UCVMFS_GATE_ADDR + UCVMFS_WAIT_GATE))(nr, a, b, c, d, e);
-  /* -EINTR: a signal, or the tracer marked this process meanwhile (then the wait goes to it). */
-  return *r != -EINTR || !((volatile const unsigned char *)UCVMFS_GATE_ADDR)[UCVMFS_GATE_TRACER];
-}
-
-static void *next_fn(void **slot, const char *name) {
-  void *f = __atomic_load_n(slot, __ATOMIC_RELAXED);
-  if (!f) __atomic_store_n(slot, f = dlsym(RTLD_NEXT, name), __ATOMIC_RELAXED);
-  return f;
-}
-
-pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru) {
-  static void *next;
-  long r;
-  if (gated_wait(SYS_wait4, pid, (long)status, options, (long)ru, 0, &r)) return (pid_t)ret(r);
-  pid_t (*f)(pid_t, int *, int, struct rusage *) = (pid_t(*)(pid_t, int *, int, struct rusage *))next_fn(&next, "wait4");
-  return f ? f(pid, status, options, ru) : (pid_t)syscall(SYS_wait4, pid, status, options, ru);
-}
-
-pid_t wait3(int *status, int options, struct rusage *ru) { return wait4(-1, status, options, ru); }
-
-pid_t waitpid(pid_t pid, int *status, int options) {
-  static void *next;
-  long r;
-  if (gated_wait(SYS_wait4, pid, (long)status, options, 0, 0, &r)) return (pid_t)ret(r);
-  pid_t (*f)(pid_t, int *, int) = (pid_t(*)(pid_t, int *, int))next_fn(&next, "waitpid");
-  return f ? f(pid, status, options) : (pid_t)syscall(SYS_wait4, pid, status, options, NULL);
-}
-
-pid_t wait(int *status) {
-  static void *next;
-  long r;
-  if (gated_wait(SYS_wait4, -1, (long)status, 0, 0, 0, &r)) return (pid_t)ret(r);
-  pid_t (*f)(int *) = (pid_t(*)(int *))next_fn(&next, "wait");
-  return f ? f(status) : (pid_t)syscall(SYS_wait4, -1, status, 0, NULL);
-}
-
-int waitid(idtype_t idtype, id_t id, siginfo_t *info, int options) {
-  static void *next;
-  long r;
-  if (gated_wait(SYS_waitid, idtype, id, (long)info, options, 0, &r)) return (int)ret(r);
-  int (*f)(idtype_t, id_t, siginfo_t *, int) = (int (*)(idtype_t, id_t, siginfo_t *, int))next_fn(&next, "waitid");
-  return f ? f(idtype, id, info, options) : (int)syscall(SYS_waitid, idtype, id, info, options, NULL);
-}
 
 #endif /* __x86_64__ */

@@ -7,9 +7,7 @@
 #if defined(__x86_64__)
 #include <asm/prctl.h>
 #endif
-#include <fcntl.h>
 #include <signal.h>
-#include <unistd.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
@@ -109,55 +107,6 @@ bool PtraceEmu::CloseGate(pid_t pid) {
   return ptrace(PTRACE_POKEDATA, pid, UCVMFS_GATE_ADDR + UCVMFS_GATE_CLOSED, w) == 0;
 #else
   return true;
-#endif
-}
-
-// A process that becomes a virtual tracer: the preload library's waits, which it otherwise makes through its wait
-// gate, stop here again, so that they report its tracees (a byte of the gate page; see gate.h). Written through
-// /proc/<pid>/mem, which takes a running process too (a TRACEME makes the parent a tracer while it runs). True when
-// the byte was not set before: a wait of the process may then be in the gate already (Kick). A new image maps the
-// gate anew: the next event for the process marks it again (Notify).
-bool PtraceEmu::MarkTracer(pid_t pid) {
-#if defined(__x86_64__)
-  unsigned char code[3], marked = 0;
-  if (!ReadMem(pid, UCVMFS_GATE_ADDR, code, sizeof code) || code[0] != 0x48 || code[1] != 0x89 || code[2] != 0xf8) return false;
-  if (!ReadMem(pid, UCVMFS_GATE_ADDR + UCVMFS_GATE_TRACER, &marked, 1) || marked) return false;
-  char mem[64];
-  snprintf(mem, sizeof mem, "/proc/%d/mem", (int)pid);
-  int fd = open(mem, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const unsigned char one = 1;
-  bool done = pwrite(fd, &one, 1, (off_t)(UCVMFS_GATE_ADDR + UCVMFS_GATE_TRACER)) == 1;
-  close(fd);
-  return done;
-#else
-  return false;
-#endif
-}
-
-// Interrupts a virtual tracer that may be waiting in the wait gate; its PTRACE_EVENT_STOP is ours (Route).
-void PtraceEmu::Kick(pid_t tracer, Tracer& v) {
-  if (!v.kicked && ptrace(PTRACE_INTERRUPT, tracer, 0, 0) == 0) v.kicked = true;
-}
-
-// At that stop: a wait that passed the gate's test of the tracer byte (about to make its call, or in it) is sent
-// back to the test, which now fails: the gate returns -EINTR and the library waits through libc, with a stop.
-void PtraceEmu::LeaveGateWait(pid_t pid) {
-#if defined(__x86_64__)
-  user_regs_struct u;
-  if (ptrace(PTRACE_GETREGS, pid, 0, &u) != 0) return;
-  const uint64_t test = UCVMFS_GATE_ADDR + UCVMFS_WAIT_GATE_TEST, call = UCVMFS_GATE_ADDR + UCVMFS_WAIT_GATE_SYSCALL;
-  long nr = (long)u.orig_rax, ax = (long)u.rax;
-  if (u.rip > test && u.rip <= call) {
-    u.rip = test;  // tested before the byte was set, not yet called
-  } else if (u.rip == UCVMFS_GATE_ADDR + UCVMFS_WAIT_GATE_RET && (nr == __NR_wait4 || nr == __NR_waitid) && ax <= -512 && ax >= -516) {
-    u.rip = test;  // in the call, to be restarted (ERESTARTSYS ... ERESTART_RESTARTBLOCK): not restarted
-    u.rax = (uint64_t)nr;
-    u.orig_rax = (uint64_t)-1;
-  } else {
-    return;
-  }
-  ptrace(PTRACE_SETREGS, pid, 0, &u);
 #endif
 }
 
@@ -384,8 +333,6 @@ void PtraceEmu::Notify(pid_t tracer) {
     it = tracers_.find(tracer);
   }
   Tracer& v = it->second;
-  // Not marked yet (its first tracee, or a new image): a wait of it may be in the gate, out of sight.
-  if (MarkTracer(tracer)) Kick(tracer, v);
   if (v.pausedWait) {
     if (!v.answering && ptrace(PTRACE_INTERRUPT, tracer, 0, 0) == 0) v.answering = true;
     return;
@@ -430,7 +377,6 @@ bool PtraceEmu::Route(pid_t pid, int status, Stop kind, long* req) {
   bool ours = false;
   if (vt != tracers_.end() && kind == Stop::Event && event == PTRACE_EVENT_STOP && (vt->second.kicked || vt->second.answering)) {
     if (vt->second.answering && vt->second.pausedWait) AnswerPaused(pid, vt->second);
-    else LeaveGateWait(pid);
     vt->second.kicked = vt->second.answering = false;
     ours = true;
   }
@@ -595,8 +541,7 @@ long PtraceEmu::Ptrace(pid_t caller, Regs& r, bool* emulate) {
     t.tgid = tgid;
     t.realChild = tgid == caller;
     tracees_[caller] = t;
-    Tracer& v = TracerOf(ppid);
-    if (MarkTracer(ppid)) Kick(ppid, v);
+    TracerOf(ppid);
     return 0;
   }
   if (!job_->count(pid) && !TracedHere(pid)) {
@@ -619,7 +564,6 @@ long PtraceEmu::Attach(pid_t caller, long req, pid_t pid, uint64_t addr, uint64_
   ProcIds(pid, &tgid, &ppid);
   if (!tgid) return -ESRCH;
   if (tgid == v.tgid || tracees_.count(pid)) return -EPERM;
-  MarkTracer(caller);
   Tracee t;
   t.tracer = caller;
   t.tracerTgid = v.tgid;

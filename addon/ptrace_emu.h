@@ -119,9 +119,6 @@ class PtraceEmu {
   void Detach(pid_t pid, Tracee& t, int sig);
   Tracer& TracerOf(pid_t tid);
   static bool CloseGate(pid_t pid);
-  static bool MarkTracer(pid_t pid);
-  static void LeaveGateWait(pid_t pid);
-  void Kick(pid_t tracer, Tracer& v);
   long ResumeRequest(pid_t pid, long req) const;
 };
 
