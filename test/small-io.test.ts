@@ -10,7 +10,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFile
 import { join } from 'node:path';
 import { readProcFile } from '../lib/proc-file.js';
 import { unlinkIfPresent } from '../lib/unlink.js';
-import { FdFile } from '../lib/fs/fd-file.js';
+import { FdFile, readWhole } from '../lib/fs/fd-file.js';
 import { startTime } from '../lib/cache/claim.js';
 import { tempDir } from './helpers.js';
 
@@ -85,6 +85,14 @@ test('FdFile: size, small and large reads at positions (0 past the end), close o
   assert.equal(await b.read(got, 0, got.length, 30 * 1024), 10 * 1024, 'short at the end');
   await b.close();
   await assert.rejects(FdFile.open(join(dir, 'missing')), { code: 'ENOENT' });
+  // readWhole: the same bytes as readFileSync, small (synchronous) and large (through the pool), empty too.
+  assert.ok((await readWhole(f)).equals(readFileSync(f)));
+  writeFileSync(f, 'small');
+  assert.equal((await readWhole(f)).toString(), 'small');
+  writeFileSync(f, '');
+  assert.equal((await readWhole(f)).length, 0);
+  await assert.rejects(readWhole(join(dir, 'missing')), { code: 'ENOENT' });
+  await assert.rejects(readWhole(dir), { code: 'EISDIR' });
 });
 
 test('exec\'s plain stdout on a pipe the command made non-blocking: a write the reader is not ready for waits in order, and the event loop goes on meanwhile', () => {

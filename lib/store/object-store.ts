@@ -5,7 +5,8 @@
  * one download.
  * @module
  */
-import { promises as fsp, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
+import { readWhole } from '../fs/fd-file.js';
 import type { Readable, TransformCallback } from 'node:stream';
 import { lazyCrypto, lazyStream, lazyStreamPromises, lazyZlib } from '../lazy.js';
 import { ioError, CvmfsError } from '../errors.js';
@@ -121,10 +122,10 @@ export class ObjectStore {
     // Catalogs, certificates and histories stay while this process runs (see {@link DiskCache.enforceQuota}).
     this.cache.pin(h);
     try {
-      return await fsp.readFile(await this.get(h, suffix, compression));
+      return await readWhole(await this.get(h, suffix, compression));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      return fsp.readFile(await this.get(h, suffix, compression)); // evicted by another process meanwhile
+      return readWhole(await this.get(h, suffix, compression)); // evicted by another process meanwhile
     }
   }
 
