@@ -6,11 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readProcFile } from '../lib/proc-file.js';
 import { unlinkIfPresent } from '../lib/unlink.js';
 import { FdFile, readWhole } from '../lib/fs/fd-file.js';
+import { appendAsync, mkdirAllAsync, renameAsync, statAsync, unlinkIfAnyAsync, writeFileAsync } from '../lib/fs/callback-fs.js';
 import { startTime } from '../lib/cache/claim.js';
 import { tempDir } from './helpers.js';
 
@@ -129,4 +130,26 @@ sys.stdout.write('%d %d %s %s' % (p.returncode, len(data), data.endswith(b'the e
   assert.equal(Number(length), (1 << 20) + 'the end'.length);
   assert.equal(whole, 'True', 'every byte, in order');
   assert.ok(Number(ticks) >= 20, `the event loop ran while the reader was away (${ticks} ticks of 2 ms in 300 ms)`);
+});
+
+test('the callback calls as promises (lib/fs/callback-fs.ts): what node:fs does, errors with their codes', async () => {
+  const dir = tempDir('ucvmfs-callback-fs-');
+  const f = join(dir, 'a', 'b', 'f');
+  await mkdirAllAsync(join(dir, 'a', 'b'), 0o700);
+  assert.equal(statSync(join(dir, 'a')).mode & 0o777, 0o700);
+  await writeFileAsync(f, 'first', true);
+  await writeFileAsync(f, 'new', false);
+  assert.equal(readFileSync(f, 'utf8'), 'new', 'truncated, then written');
+  await appendAsync(f, ' line\n');
+  assert.equal(readFileSync(f, 'utf8'), 'new line\n');
+  assert.equal((await statAsync(f)).size, 9);
+  await renameAsync(f, join(dir, 'g'));
+  assert.equal(existsSync(f), false);
+  await assert.rejects(renameAsync(f, join(dir, 'h')), { code: 'ENOENT' });
+  await assert.rejects(statAsync(f), { code: 'ENOENT' });
+  await assert.rejects(writeFileAsync(join(dir, 'none', 'x'), 'x', true), { code: 'ENOENT' });
+  await unlinkIfAnyAsync(join(dir, 'g'));
+  await unlinkIfAnyAsync(join(dir, 'g')); // absent: fine
+  assert.equal(existsSync(join(dir, 'g')), false);
+  await assert.rejects(unlinkIfAnyAsync(join(dir, 'a')), { code: 'EISDIR' });
 });

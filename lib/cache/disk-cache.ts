@@ -5,6 +5,7 @@
  * state (last trusted revision, the verified signed files) sits beside the objects.
  * @module
  */
+import { appendAsync, mkdirAllAsync, renameAsync, statAsync, unlinkIfAnyAsync, writeFileAsync } from '../fs/callback-fs.js';
 import { promises as fsp, appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { unlinkIfPresent } from '../unlink.js';
@@ -341,14 +342,14 @@ export class DiskCache {
    */
   async commit(tmp: string, h: ContentHash, keptDigest?: string): Promise<string> {
     const dest = this.pathOf(h);
-    if (keptDigest) await fsp.appendFile(join(this.dir, DIGEST_LOG), `${hashToString(h)} ${keptDigest}\n`);
-    if (this.quota) await this.noteWritten((await fsp.stat(tmp)).size);
+    if (keptDigest) await appendAsync(join(this.dir, DIGEST_LOG), `${hashToString(h)} ${keptDigest}\n`);
+    if (this.quota) await this.noteWritten((await statAsync(tmp)).size);
     try {
-      await fsp.rename(tmp, dest);
+      await renameAsync(tmp, dest);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      await fsp.mkdir(dirname(dest), { recursive: true, mode: 0o700 });
-      await fsp.rename(tmp, dest);
+      await mkdirAllAsync(dirname(dest), 0o700);
+      await renameAsync(tmp, dest);
     }
     return dest;
   }
@@ -384,7 +385,7 @@ export class DiskCache {
    * txn/ gone) is the one to report. What is left behind in txn/ fsck removes once its process is gone.
    */
   async discard(tmp: string): Promise<void> {
-    await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    await unlinkIfAnyAsync(tmp).catch(() => undefined);
   }
 
   /**
@@ -394,14 +395,8 @@ export class DiskCache {
   async writeAtomic(name: string, data: Uint8Array | string, durable = true): Promise<void> {
     await this.init();
     const tmp = this.tempPath();
-    const fh = await fsp.open(tmp, 'w');
-    try {
-      await fh.writeFile(data);
-      if (durable) await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fsp.rename(tmp, join(this.dir, name));
+    await writeFileAsync(tmp, data, durable);
+    await renameAsync(tmp, join(this.dir, name));
   }
 
   /**
