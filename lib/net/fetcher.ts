@@ -10,6 +10,7 @@
  * Stratum-1s before the first request. Requests go through http.ts (node:http, pooled keep-alive connections).
  * @module
  */
+import { pipeInto } from '../pipe-into.js';
 import type { Readable, TransformCallback } from 'node:stream';
 import { lazyStream } from '../lazy.js';
 import { debug, debugEnabled } from '../debug.js';
@@ -310,7 +311,7 @@ export class Fetcher {
     // opens its temporary file) must not be an unhandled 'error' that ends the process: the stream keeps the error,
     // and the consumer's read or pipeline throws it.
     counted.on('error', () => undefined);
-    res.body.pipe(counted);
+    pipeInto(res.body, counted);
     // curl's LOW_SPEED_LIMIT/TIME: under the limit for the whole timeout is a stall, even if bytes still drip in;
     // with no limit, a body that stops for the whole timeout still is.
     const limit = this.o.lowSpeedLimit;

@@ -7,6 +7,7 @@
  */
 import { createWriteStream } from 'node:fs';
 import { readWhole } from '../fs/fd-file.js';
+import { pipeInto } from '../pipe-into.js';
 import type { Readable, TransformCallback } from 'node:stream';
 import { lazyCrypto, lazyStream, lazyStreamPromises, lazyZlib } from '../lazy.js';
 import { ioError, CvmfsError } from '../errors.js';
@@ -217,7 +218,7 @@ export class ObjectStore {
     let path: string;
     try {
       body.on('error', (e) => tee.destroy(e)); // pipe() does not pass errors on
-      path = await this.verifyInto(body.pipe(tee), url, h, compression, sizeHint);
+      path = await this.verifyInto(pipeInto(body, tee), url, h, compression, sizeHint);
     } catch (e) {
       await w.discard();
       throw e;
