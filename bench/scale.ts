@@ -100,6 +100,25 @@ function shadowEntries(shadow: string): number {
   return n;
 }
 
+/** Max resident memory of runs, for a row's note. */
+function maxRss(rs: Run[]): string {
+  return TIME ? `max RSS ${Math.max(...rs.map((r) => r.rssMb)).toFixed(0)} MB` : 'RSS not measured (no /usr/bin/time)';
+}
+
+/** A published repository served by nginx, and the environment `ucvmfs exec` reads it with (no debug, no proxy). */
+async function serveByNginx(fqrn: string, out: string): Promise<{ nginx: Awaited<ReturnType<typeof startNginx>>; env: NodeJS.ProcessEnv }> {
+  const nginx = await startNginx({ [fqrn]: out });
+  const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C', CVMFS_SERVER_URL: nginx.url, CVMFS_PUBLIC_KEY: join(`${out}.keys`, `${fqrn}.pub`) };
+  for (const k of ['UCVMFS_TRACER_DEBUG', 'NODE_DEBUG', 'CVMFS_HTTP_PROXY', 'UCVMFS_PREFETCH']) delete env[k];
+  return { nginx, env };
+}
+
+/** Stops the server and removes the source tree, the repository and its keys. */
+async function stopAndRemove(nginx: { stop(): void }, src: string, out: string): Promise<void> {
+  nginx.stop();
+  for (const d of [src, out, `${out}.keys`]) await rm(d, { recursive: true, force: true });
+}
+
 /** Runs group 14; see the module comment. */
 export async function scaleGroup(ctx: ScaleContext): Promise<void> {
   if (!NGINX) return ctx.log('group 14 skipped: needs nginx');
@@ -109,9 +128,7 @@ export async function scaleGroup(ctx: ScaleContext): Promise<void> {
   const { small, inHuge } = await makeTree(src, ctx.entries);
   const published = await run(['node', ctx.cli, 'publish', src, '--fqrn', FQRN, '--out', out], process.env);
   ctx.log(`group 14: ${ctx.entries.toLocaleString('en')} entries written in ${((nowMs() - t0) / 1000 - published.s).toFixed(1)} s, published in ${published.s.toFixed(1)} s (max RSS ${published.rssMb.toFixed(0)} MB)`);
-  const nginx = await startNginx({ [FQRN]: out });
-  const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C', CVMFS_SERVER_URL: nginx.url, CVMFS_PUBLIC_KEY: join(`${out}.keys`, `${FQRN}.pub`) };
-  for (const k of ['UCVMFS_TRACER_DEBUG', 'NODE_DEBUG', 'CVMFS_HTTP_PROXY', 'UCVMFS_PREFETCH']) delete env[k];
+  const { nginx, env } = await serveByNginx(FQRN, out);
   const R = `/cvmfs/${FQRN}`;
   // The shadow tree on tmpfs (UCVMFS_SHADOW_DIR) for the rows that make most of it, beside the default (in the cache).
   const tmpfs = existsSync('/dev/shm') ? '/dev/shm' : undefined;
@@ -157,23 +174,19 @@ export async function scaleGroup(ctx: ScaleContext): Promise<void> {
           }
         }
       }
-      const rss = (rs: Run[]) => (TIME ? `max RSS ${Math.max(...rs.map((r) => r.rssMb)).toFixed(0)} MB` : 'RSS not measured (no /usr/bin/time)');
       ctx.log(`group 14${letter}: cold ${cold.map((r) => r.s.toFixed(2)).join('/')} s, warm ${warm.map((r) => r.s.toFixed(2)).join('/')} s, local ${local.map((s) => s.toFixed(3)).join('/')} s; ${made} shadow entries`);
       ctx.add({ id: `14${letter}`, name: `${name}, EMPTY cache (whole command)`, unit: 's', ucvmfsSamples: cold.map((r) => r.s), baselineSamples: local, baselineName: 'the same command on local disk',
-        note: `${made.toLocaleString('en')} shadow entries made; ${rss(cold)}` });
+        note: `${made.toLocaleString('en')} shadow entries made; ${maxRss(cold)}` });
       if (onTmpfs.length > 0) {
-        ctx.add({ id: `14${letter}t`, name: `${name}, EMPTY cache, shadow tree on tmpfs`, unit: 's', ucvmfsSamples: onTmpfs.map((r) => r.s), baselineSamples: cold.map((r) => r.s), baselineName: 'the same with the shadow tree in the cache', note: rss(onTmpfs) });
+        ctx.add({ id: `14${letter}t`, name: `${name}, EMPTY cache, shadow tree on tmpfs`, unit: 's', ucvmfsSamples: onTmpfs.map((r) => r.s), baselineSamples: cold.map((r) => r.s), baselineName: 'the same with the shadow tree in the cache', note: maxRss(onTmpfs) });
       }
       if (notAhead.length > 0) {
-        ctx.add({ id: `14${letter}l`, name: `${name}, EMPTY cache, shadow tree on tmpfs, listing ahead`, unit: 's', ucvmfsSamples: onTmpfs.map((r) => r.s), baselineSamples: notAhead.map((r) => r.s), baselineName: 'the same with UCVMFS_LIST_AHEAD=off', note: `${rss(onTmpfs)}; off: ${rss(notAhead)}` });
+        ctx.add({ id: `14${letter}l`, name: `${name}, EMPTY cache, shadow tree on tmpfs, listing ahead`, unit: 's', ucvmfsSamples: onTmpfs.map((r) => r.s), baselineSamples: notAhead.map((r) => r.s), baselineName: 'the same with UCVMFS_LIST_AHEAD=off', note: `${maxRss(onTmpfs)}; off: ${maxRss(notAhead)}` });
       }
-      ctx.add({ id: `14${letter}w`, name: `${name}, warm`, unit: 's', ucvmfsSamples: warm.map((r) => r.s), baselineSamples: local, baselineName: 'the same command on local disk', note: rss(warm) });
+      ctx.add({ id: `14${letter}w`, name: `${name}, warm`, unit: 's', ucvmfsSamples: warm.map((r) => r.s), baselineSamples: local, baselineName: 'the same command on local disk', note: maxRss(warm) });
     }
   } finally {
-    nginx.stop();
-    await rm(src, { recursive: true, force: true });
-    await rm(out, { recursive: true, force: true });
-    await rm(`${out}.keys`, { recursive: true, force: true });
+    await stopAndRemove(nginx, src, out);
   }
 }
 
@@ -190,9 +203,7 @@ export async function flatCatalogRows(ctx: ScaleContext & { flat: number }): Pro
   const one = await makeFlatTree(src, ctx.flat);
   const published = await run(['node', ctx.cli, 'publish', src, '--fqrn', FLAT_FQRN, '--out', out], process.env);
   ctx.log(`group 14 (flat): ${ctx.flat.toLocaleString('en')} entries in one catalog published in ${published.s.toFixed(1)} s`);
-  const nginx = await startNginx({ [FLAT_FQRN]: out });
-  const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C', CVMFS_SERVER_URL: nginx.url, CVMFS_PUBLIC_KEY: join(`${out}.keys`, `${FLAT_FQRN}.pub`) };
-  for (const k of ['UCVMFS_TRACER_DEBUG', 'NODE_DEBUG', 'CVMFS_HTTP_PROXY', 'UCVMFS_PREFETCH']) delete env[k];
+  const { nginx, env } = await serveByNginx(FLAT_FQRN, out);
   const R = `/cvmfs/${FLAT_FQRN}`;
   const dir = one.slice(0, one.lastIndexOf('/'));
   const workloads: [string, string, (root: string) => string][] = [
@@ -217,15 +228,11 @@ export async function flatCatalogRows(ctx: ScaleContext & { flat: number }): Pro
           await rm(cache, { recursive: true, force: true });
         }
       }
-      const rss = (rs: Run[]) => (TIME ? `max RSS ${Math.max(...rs.map((r) => r.rssMb)).toFixed(0)} MB` : 'RSS not measured (no /usr/bin/time)');
       ctx.log(`group 14${letter}: cold ${cold.map((r) => r.s.toFixed(2)).join('/')} s, warm ${warm.map((r) => r.s.toFixed(2)).join('/')} s, local ${local.map((s) => s.toFixed(3)).join('/')} s`);
-      ctx.add({ id: `14${letter}`, name: `${name}, EMPTY cache (whole command)`, unit: 's', ucvmfsSamples: cold.map((r) => r.s), baselineSamples: local, baselineName: 'the same command on local disk', note: rss(cold) });
-      ctx.add({ id: `14${letter}w`, name: `${name}, warm`, unit: 's', ucvmfsSamples: warm.map((r) => r.s), baselineSamples: local, baselineName: 'the same command on local disk', note: rss(warm) });
+      ctx.add({ id: `14${letter}`, name: `${name}, EMPTY cache (whole command)`, unit: 's', ucvmfsSamples: cold.map((r) => r.s), baselineSamples: local, baselineName: 'the same command on local disk', note: maxRss(cold) });
+      ctx.add({ id: `14${letter}w`, name: `${name}, warm`, unit: 's', ucvmfsSamples: warm.map((r) => r.s), baselineSamples: local, baselineName: 'the same command on local disk', note: maxRss(warm) });
     }
   } finally {
-    nginx.stop();
-    await rm(src, { recursive: true, force: true });
-    await rm(out, { recursive: true, force: true });
-    await rm(`${out}.keys`, { recursive: true, force: true });
+    await stopAndRemove(nginx, src, out);
   }
 }

@@ -6,7 +6,7 @@
  */
 import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { publish } from '../lib/index.js';
@@ -237,6 +237,16 @@ gdb -nx -batch -ex 'break add_numbers' -ex run -ex 'shell kill -KILL $PPID' ${PR
   assert.equal(spawnSync('pgrep', ['-f', `^${PROG}$`]).status, 1, 'the inferior is gone');
 });
 
+/** A C program of ours compiled into a temporary directory (as `p`), and its run outside the job (it must succeed). */
+function compiledAndRun(source: string): { dir: string; native: SpawnSyncReturns<string> } {
+  const dir = tempDir('ucvmfs-ptrace-');
+  writeFileSync(join(dir, 'p.c'), source);
+  execFileSync('gcc', ['-O1', '-o', join(dir, 'p'), join(dir, 'p.c')]);
+  const native = spawnSync(join(dir, 'p'), { encoding: 'utf8' });
+  assert.equal(native.status, 0, native.stderr);
+  return { dir, native };
+}
+
 /** A tracer of our own: each ptrace request the kernel answers with an error, and the value of a successful one. */
 const ERRORS_SOURCE = `#include <errno.h>
 #include <signal.h>
@@ -285,11 +295,7 @@ int main(void) {
 `;
 
 layered('a ptrace program of our own gets what the kernel gives outside the job: values, and errors (EPERM, ESRCH, EIO, EINVAL)', 'strace', async () => {
-  const dir = tempDir('ucvmfs-ptrace-errors-');
-  writeFileSync(join(dir, 'p.c'), ERRORS_SOURCE);
-  execFileSync('gcc', ['-O1', '-o', join(dir, 'p'), join(dir, 'p.c')]);
-  const native = spawnSync(join(dir, 'p'), { encoding: 'utf8' });
-  assert.equal(native.status, 0, native.stderr);
+  const { dir, native } = compiledAndRun(ERRORS_SOURCE);
   assert.match(native.stdout, /^ATTACH traced child: Operation not permitted$/m, 'the native run is what the test means');
   const r = await exec([join(dir, 'p')]);
   assert.equal(r.code, 0, r.stderr);
@@ -385,11 +391,7 @@ int main(void) {
 `;
 
 layered('a tracer that polls (WNOHANG) sees its tracees\' stops and ends: a child\'s, and a grandchild\'s attached as soon as its pid came through a pipe', 'strace', async () => {
-  const dir = tempDir('ucvmfs-ptrace-poll-');
-  writeFileSync(join(dir, 'p.c'), POLLING_SOURCE);
-  execFileSync('gcc', ['-O1', '-o', join(dir, 'p'), join(dir, 'p.c')]);
-  const native = spawnSync(join(dir, 'p'), { encoding: 'utf8' });
-  assert.equal(native.status, 0, native.stderr);
+  const { dir, native } = compiledAndRun(POLLING_SOURCE);
   assert.equal(native.stdout, 'child: stopped by Stopped (signal)\nchild: exited 5\ngrandchildren: 60 of 60 seen stopped, then exited 9\n'
     + 'no child left: No child processes\n', 'the native run is what the test means');
   const r = await exec([join(dir, 'p')]);
