@@ -5,7 +5,7 @@
  * state (last trusted revision, the verified signed files) sits beside the objects.
  * @module
  */
-import { appendAsync, mkdirAllAsync, renameAsync, statAsync, unlinkIfAnyAsync, writeFileAsync } from '../fs/callback-fs.js';
+import { appendAsync, mkdirAllAsync, renameAsync, statAsync, writeFileAsync } from '../fs/callback-fs.js';
 import { promises as fsp, appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { unlinkIfPresent } from '../unlink.js';
@@ -385,7 +385,11 @@ export class DiskCache {
    * txn/ gone) is the one to report. What is left behind in txn/ fsck removes once its process is gone.
    */
   async discard(tmp: string): Promise<void> {
-    await unlinkIfAnyAsync(tmp).catch(() => undefined);
+    try {
+      unlinkIfPresent(tmp);
+    } catch {
+      // the earlier failure is the one reported
+    }
   }
 
   /**
@@ -447,11 +451,4 @@ export class DiskCache {
   async writeState(fqrn: string, s: RepositoryState): Promise<void> {
     await this.writeAtomic(`cvmfschecksum.${fqrn}`, `${s.rootHash}T${s.timestamp}R${s.revision}`);
   }
-}
-
-/** Writes a whole buffer to a temp path (helper for tests and the publisher's reuse). */
-export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  const tmp = `${path}.${process.pid}.${lazyCrypto().randomBytes(4).toString('hex')}.tmp`;
-  await fsp.writeFile(tmp, data);
-  await fsp.rename(tmp, path);
 }

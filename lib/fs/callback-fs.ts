@@ -4,7 +4,7 @@
  * on first use, about 1.3 ms of a cold command here, for the same thread-pool calls.
  * @module
  */
-import { appendFile, close, fsync, mkdir, open, rename, stat, unlink, writeFile, type Stats } from 'node:fs';
+import { appendFile, close, fsync, mkdir, open, rename, stat, writeFile, type Stats } from 'node:fs';
 
 type Callback<T> = (e: NodeJS.ErrnoException | null, value?: T) => void;
 
@@ -20,8 +20,6 @@ export const statAsync = (path: string): Promise<Stats> => call((cb) => stat(pat
 export const mkdirAllAsync = (path: string, mode: number): Promise<void> => call((cb) => mkdir(path, { recursive: true, mode }, (e) => cb(e)));
 /** Appends text (one write with O_APPEND). */
 export const appendAsync = (path: string, text: string): Promise<void> => call((cb) => appendFile(path, text, cb));
-/** Removes a file; absent is fine. */
-export const unlinkIfAnyAsync = (path: string): Promise<void> => call((cb) => unlink(path, (e) => cb(e && e.code !== 'ENOENT' ? e : null)));
 
 /** Writes `data` as a new file at `path` (truncating one there), synced first when `durable`. */
 export async function writeFileAsync(path: string, data: Uint8Array | string, durable: boolean): Promise<void> {
