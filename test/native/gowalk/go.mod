@@ -1,0 +1,2 @@
+module gowalk
+go 1.19
