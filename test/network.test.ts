@@ -93,6 +93,52 @@ test('same-URL retries: CVMFS_MAX_RETRIES in all per request, backoff random up 
   }
 });
 
+test('a cold open asks for the whitelist and the manifest at once, then the root catalog and the certificate at once; a dead first server is left once', async () => {
+  const good = await serve({ [FQRN]: join(FIXTURES, FQRN, 'srv') });
+  // The first answer of each pair waits until the other of the pair is asked for (or 5 s have passed, so that a
+  // client that asks one after the other gets its answers late, in an order the assertions below refuse).
+  const kind = (url: string) => (url.endsWith('/.cvmfswhitelist') ? 'W' : url.endsWith('/.cvmfspublished') ? 'M' : /\/data\/.*C$/.test(url) ? 'C' : /\/data\/.*X$/.test(url) ? 'X' : '');
+  const partner: Record<string, string> = { W: 'M', M: 'W', C: 'X', X: 'C' };
+  const events: string[] = [];
+  const asked = new Set<string>();
+  const held = new Map<string, () => void>();
+  const gate = await httpServer((req, res, forward) => {
+    req.headers['x-target'] = new URL(good.url).origin;
+    const k = kind(req.url!);
+    const first = k !== '' && !asked.has(k);
+    if (!first) return forward();
+    asked.add(k);
+    events.push(`asked ${k}`);
+    const answer = () => {
+      held.delete(k);
+      events.push(`answered ${k}`);
+      forward();
+    };
+    held.get(partner[k]!)?.();
+    if (asked.has(partner[k]!)) return answer();
+    const t = setTimeout(answer, 5000);
+    held.set(k, () => { clearTimeout(t); answer(); });
+  });
+  const dead = await httpServer((_req, res) => res.destroy());
+  try {
+    const repo = await openRepository(FQRN, { serverUrls: [`${dead.url}/cvmfs/@fqrn@`, `${gate.url}/cvmfs/@fqrn@`], publicKeys: [keyOf(FQRN)], cacheDir: tempDir(), maxRetries: 0 });
+    try {
+      assert.equal((await repo.fs.stat('/small/hello.txt')).size, readTruth(FQRN).entries['/small/hello.txt']!.size);
+      const at = (e: string) => events.indexOf(e);
+      assert.ok(at('asked M') >= 0 && at('asked M') < at('answered W'), `the manifest asked for before the whitelist came: ${events.join(', ')}`);
+      assert.ok(at('asked X') >= 0 && at('asked X') < at('answered C'), `the certificate asked for before the root catalog came: ${events.join(', ')}`);
+      assert.equal(repo.stats().hostFailovers, 1, 'both requests failed on the dead server; it was left once');
+      assert.ok(dead.seen.some((u) => u.endsWith('/.cvmfswhitelist')) && dead.seen.some((u) => u.endsWith('/.cvmfspublished')), dead.seen.join(', '));
+    } finally {
+      repo.close();
+    }
+  } finally {
+    dead.close();
+    gate.close();
+    await good.close();
+  }
+});
+
 test('CVMFS_TIMEOUT_DIRECT applies without a proxy, CVMFS_TIMEOUT through one; a slow drip is cut by the low-speed limit', async () => {
   const truth = readTruth(FQRN);
   const good = await serve({ [FQRN]: join(FIXTURES, FQRN, 'srv') });
@@ -160,7 +206,8 @@ for (const [what, status, from] of [['a 503 from the server', 503, 'server'], ['
         assert.ok(st.hostFailovers >= 1, `the ${status} moved to the next server`);
         assert.equal((await repo.fs.getxattr('/', 'user.proxy')).toString(), forwarding.url, `the ${status} did not blame the proxy`);
         assert.equal((await repo.fs.getxattr('/', 'user.host')).toString(), `${other.url}/${FQRN}`);
-        assert.equal(refusing.seen.length, 1, 'a proxy error is not retried on the same proxy');
+        // The whitelist and the manifest are asked for at once: each met the refusing proxy once, never again.
+        assert.deepEqual(refusing.seen.map((u) => u.slice(u.lastIndexOf('/') + 1)).sort(), ['.cvmfspublished', '.cvmfswhitelist'], 'a proxy error is not retried on the same proxy');
       } finally {
         repo.close();
       }
@@ -269,7 +316,8 @@ test('every server failing: a clear EIO within timeout × attempts plus the back
     const took = Date.now() - t0;
     // One retry (after at most 200 ms) on the stalling server, then the refusing one: about 2 × 400 + 200 ms.
     assert.ok(took >= 800 && took < 3000, `took ${took} ms`);
-    assert.equal(stalling.seen.length, 2, 'the stalling server: the first try and the one retry');
+    // The whitelist and the manifest (asked for at once), each: the first try and the one retry.
+    assert.deepEqual(stalling.seen.map((u) => u.slice(u.lastIndexOf('/') + 1)).sort(), ['.cvmfspublished', '.cvmfspublished', '.cvmfswhitelist', '.cvmfswhitelist']);
   } finally {
     stalling.close();
   }

@@ -164,15 +164,16 @@ export class Fetcher {
   failoverHost(): boolean {
     if (this.servers.length < 2) return false;
     this.switchHost(this.current);
-    this.stats.failovers++;
-    this.stats.hostFailovers++;
     return true;
   }
 
+  /** Moves on from server `from`, counted, unless another request moved on from it already. */
   private switchHost(from: number): void {
-    if (this.servers.length < 2 || this.current !== from) return; // another request moved on already
+    if (this.servers.length < 2 || this.current !== from) return;
     this.current = (from + 1) % this.servers.length;
     this.hostMovedAt = Date.now();
+    this.stats.failovers++;
+    this.stats.hostFailovers++;
   }
 
   /**
@@ -245,10 +246,11 @@ export class Fetcher {
       }
       if (kind.startsWith('proxy')) {
         if (usedProxies < this.proxyChain.size) {
-          this.proxyChain.switchFrom(proxy);
+          if (this.proxyChain.switchFrom(proxy)) {
+            this.stats.failovers++;
+            this.stats.proxyFailovers++;
+          }
           usedProxies++;
-          this.stats.failovers++;
-          this.stats.proxyFailovers++;
           continue;
         }
         // Every proxy failed on this server: the next server, from the first proxy group again.
@@ -260,8 +262,6 @@ export class Fetcher {
       }
       this.switchHost(idx);
       usedHosts++;
-      this.stats.failovers++;
-      this.stats.hostFailovers++;
     }
     if (hosts404.size > 0 && hosts404.size === hostsTried.size) {
       throw ioError('not-found', `object ${relPath} not found on any server (${this.servers.join(', ')})`, lastError);

@@ -81,11 +81,11 @@ export class ProxyChain {
 
   /**
    * `failed` did not work: burn it (unless another request already moved on) and pick another member of the
-   * group, or the next group once all of this one failed.
+   * group, or the next group once all of this one failed. Whether it moved on.
    */
-  switchFrom(failed: string, now = Date.now()): void {
+  switchFrom(failed: string, now = Date.now()): boolean {
     const i = this.alive.indexOf(failed);
-    if (i < 0 || failed !== this.member) return;
+    if (i < 0 || failed !== this.member) return false;
     this.alive.splice(i, 1);
     if (this.alive.length === 0) {
       const next = (this.group + 1) % this.groups.length;
@@ -95,5 +95,6 @@ export class ProxyChain {
       this.member = this.alive[Math.floor(this.random() * this.alive.length)]!;
     }
     debug(`proxy: ${failed} failed, now ${this.member}`);
+    return true;
   }
 }

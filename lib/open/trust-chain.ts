@@ -105,10 +105,7 @@ export class TrustChain {
   }
 
   private async latestFromCurrentServer(): Promise<Verified> {
-    // One after the other: the first request finds a working server and proxy, so that failover happens once
-    // (and is counted once), as in the genuine client.
-    const wl = await this.fetcher.fetch('.cvmfswhitelist', bodyToBuffer);
-    const m = await this.fetcher.fetch('.cvmfspublished', bodyToBuffer);
+    const [wl, m] = await this.whitelistAndManifest();
     if (this.prefetchRoot) {
       // The root catalog downloads while the certificate does and the chain is checked. Nothing is used before
       // the manifest is verified, and the object store keeps the catalog only if it matches its hash.
@@ -135,6 +132,23 @@ export class TrustChain {
         : undefined,
     ]);
     return v;
+  }
+
+  /**
+   * The whitelist and the manifest, asked for at once. One after the other they cost two round trips; at once,
+   * on two connections, one, and the root catalog and the certificate that follow find both connections open
+   * (a cold open over a WAN waits two round trips instead of four). A server or proxy that fails both is left
+   * once: the fetcher moves on only from the server or proxy still current. The whitelist's error is the one
+   * thrown when both fail, as when it was asked for first.
+   */
+  private async whitelistAndManifest(): Promise<[Buffer, Buffer]> {
+    const [wl, m] = await Promise.allSettled([
+      this.fetcher.fetch('.cvmfswhitelist', bodyToBuffer),
+      this.fetcher.fetch('.cvmfspublished', bodyToBuffer),
+    ]);
+    if (wl.status === 'rejected') throw wl.reason;
+    if (m.status === 'rejected') throw m.reason;
+    return [wl.value, m.value];
   }
 
   private rollback(revision: number, trusted: number): CvmfsError {
