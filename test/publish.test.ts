@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, linkSync, utimesSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, linkSync, utimesSync, writeFileSync, chmodSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import type { Database } from 'sql.js';
@@ -495,6 +495,42 @@ test('publisher: the next revision links the previous one, moves trunk, keeps ta
   await assert.rejects(publish(src, { ...opts, tag: { name: 'trunk' } }), /reserved/);
   assert.equal(parseManifest(readFileSync(join(out, '.cvmfspublished'))).revision, 3, 'a refused publish changes nothing');
   await assert.rejects(publish(src, { ...opts, fqrn: 'other.example.org' }), /holds repository pub\.test\.example\.org/);
+});
+
+test('publisher: a nested catalog is kept only while every row is as it would be written now: a mode, a new symlink or directory, a removed file each rebuild it', async () => {
+  const { src } = makeTree();
+  const { out } = await publishTree(src);
+  const deepOf = async () => nestedCatalog(out, (await nestedCatalog(out, (await rootCatalog(out)).db, '/nested')).db, '/nested/deep');
+  const opts: PublishOptions = { fqrn: 'pub.test.example.org', out, chunking: SMALL_CHUNKS, xattrs: XATTRS, readSourceXattrs: false };
+  const before = await deepOf();
+
+  // Nothing changed below /nested/deep: kept, object and revision.
+  await publish(src, { ...opts, timestamp: T0 + 100 });
+  const kept = await deepOf();
+  assert.equal(hashToString(kept.hash), hashToString(before.hash));
+  assert.equal(props(kept.db).revision, '1');
+
+  // Only a mode: no file's size or mtime moved, so the rows decide.
+  chmodSync(join(src, 'nested/deep/d.txt'), 0o600);
+  await publish(src, { ...opts, timestamp: T0 + 200 });
+  const moded = await deepOf();
+  assert.notEqual(hashToString(moded.hash), hashToString(kept.hash));
+  assert.deepEqual([props(moded.db).revision, props(moded.db).previous_revision], ['2', hashToString(kept.hash)]);
+  assert.equal(Number(entry(moded.db, '/nested/deep/d.txt').mode), 0o100600);
+
+  // A removed file, a new symlink and a new empty directory, none of them a regular file that changed.
+  const dirTimes = statSync(join(src, 'nested/deep'));
+  rmSync(join(src, 'nested/deep/d.txt'));
+  symlinkSync('../n.txt', join(src, 'nested/deep/up'));
+  mkdirSync(join(src, 'nested/deep/e'));
+  utimesSync(join(src, 'nested/deep'), dirTimes.atime, dirTimes.mtime);
+  await publish(src, { ...opts, timestamp: T0 + 300 });
+  const redone = await deepOf();
+  assert.notEqual(hashToString(redone.hash), hashToString(moded.hash));
+  assert.equal(props(redone.db).revision, '3');
+  assert.equal(rows(redone.db, 'SELECT name FROM catalog WHERE name = ?', ['d.txt']).length, 0, 'the removed file is gone');
+  assert.equal(String(entry(redone.db, '/nested/deep/up').symlink), '../n.txt');
+  assert.equal(Number(entry(redone.db, '/nested/deep/e').flags) & 1, 1, 'the new directory is there');
 });
 
 test('publisher: a republish reads only the files whose size or mtime changed; the rest keep their content, as a full rescan gives it', async () => {

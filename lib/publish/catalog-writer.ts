@@ -13,6 +13,7 @@ import { serializeXattrs } from '../format/xattr.js';
 import { encodeName } from '../format/byte-names.js';
 import type { DeflateThread } from './deflate-thread.js';
 import type { ObjectWriter } from './object-writer.js';
+import { CatalogRows } from './same-rows.js';
 import { entryKey, type SourceEntry } from './source.js';
 
 /** The catalog DDL exactly as `cvmfs_server` creates it (catalog_sql.cc), so sqlite_master matches byte for byte. */
@@ -129,7 +130,8 @@ export interface WrittenCatalog {
   readonly catalogs: number;
 }
 
-type Row = SqlValue | bigint;
+/** A value as the catalog writer hands it to SQLite. */
+export type Row = SqlValue | bigint;
 
 /** Entries whose content is a device number rather than a size. */
 function isDevice(mode: number): boolean {
@@ -139,25 +141,46 @@ function isDevice(mode: number): boolean {
 
 const ROOT_PARENT: PathKey = [0n, 0n];
 
-class CatalogBuilder {
-  readonly self = zeroCounters();
-  /** Whether a row certainly differs from the previous revision (see CatalogContext.changed). */
-  changed = false;
-  private nextGroup = 1;
+/**
+ * Where a catalog's rows go: into its database ({@link DatabaseSink}), or into the list that tells whether they
+ * are the previous revision's (same-rows.ts). Values in the order of the tables' columns.
+ */
+export interface RowSink {
+  entry(values: Row[]): void;
+  chunk(values: Row[]): void;
+}
+
+/** Rows inserted into a catalog database being built. */
+class DatabaseSink implements RowSink {
   private readonly insertEntry: Statement;
   private readonly insertChunk: Statement;
 
-  constructor(private readonly db: Database, private readonly ctx: CatalogContext) {
+  constructor(db: Database) {
     // Names and symlink targets go in as bytes cast to TEXT: the genuine catalogs hold the bytes the publisher
     // read, UTF-8 or not (sql.js would store a JS string as UTF-8, a Buffer as a BLOB).
     this.insertEntry = db.prepare('INSERT INTO catalog (md5path_1, md5path_2, parent_1, parent_2, hardlinks, hash, size, mode, mtime, mtimens, flags, name, symlink, uid, gid, xattr) VALUES (?,?,?,?,?,?,?,?,?,?,?,CAST(? AS TEXT),CAST(? AS TEXT),?,?,?)');
     this.insertChunk = db.prepare('INSERT INTO chunks (md5path_1, md5path_2, offset, size, hash) VALUES (?,?,?,?,?)');
   }
 
+  entry(values: Row[]): void {
+    this.insertEntry.run(values as unknown as SqlValue[]);
+  }
+
+  chunk(values: Row[]): void {
+    this.insertChunk.run(values as unknown as SqlValue[]);
+  }
+
   free(): void {
     this.insertEntry.free();
     this.insertChunk.free();
   }
+}
+
+class CatalogBuilder {
+  readonly self = zeroCounters();
+  private nextGroup = 1;
+
+  constructor(private readonly sink: RowSink, private readonly ctx: CatalogContext) {}
 
   /** Adds the catalog's own directory and everything below it down to the nested catalogs' mountpoints. */
   addTree(plan: CatalogPlan): void {
@@ -221,7 +244,6 @@ class CatalogBuilder {
         flags |= Flag.File | encodeContentFlags(algorithm, compression) | (chunked ? Flag.FileChunk : 0) | (this.ctx.externalData ? Flag.FileExternal : 0);
         size = content.size;
         if (content.hash) hash = hashToBytes(content.hash);
-        if (!this.changed && this.ctx.changed?.(e)) this.changed = true;
         this.self.regular++;
         this.self.file_size += size;
         if (chunked) {
@@ -234,14 +256,16 @@ class CatalogBuilder {
     const xattr = e.xattrs ? serializeXattrs(e.xattrs) : null;
     if (xattr) this.self.xattr++;
     const key = entryKey(e);
-    e.key = undefined; // its last use: a million keys need not stay
-    this.insertEntry.run([
+    // A million keys need not stay: the pass that writes a catalog compared with its previous version (rarely
+    // needed) computes them again.
+    e.key = undefined;
+    this.sink.entry([
       key[0], key[1], parentKey[0], parentKey[1], hardlinks, hash, size, e.mode, e.mtime,
       this.ctx.mtimeNs ? e.mtimeNs : null, flags, encodeName(e.name), encodeName(e.kind === 'symlink' ? e.target! : ''), e.uid, e.gid, xattr,
-    ] as unknown as SqlValue[]);
+    ]);
     if (e.kind === 'file' && content) {
       for (const c of content.chunks) {
-        this.insertChunk.run([key[0], key[1], c.offset, c.size, hashToBytes(c.hash)] as unknown as SqlValue[]);
+        this.sink.chunk([key[0], key[1], c.offset, c.size, hashToBytes(c.hash)]);
         this.self.chunks++;
       }
     }
@@ -254,20 +278,58 @@ function parentOf(path: string): string {
   return path.slice(0, path.lastIndexOf('/'));
 }
 
-/** Rows of a catalog in a canonical text form, to tell whether two catalogs hold the same entries. */
-function contentDump(db: Database): string {
-  const parts: string[] = [];
-  const tables: [string, string][] = [
-    ['catalog', 'md5path_1, md5path_2'], ['chunks', 'md5path_1, md5path_2, "offset"'], ['nested_catalogs', 'path'],
-    ['bind_mountpoints', 'path'], ['statistics', 'counter'],
-  ];
-  for (const [table, order] of tables) {
-    // typeof and hex, not quote: quote hands TEXT back through a lossy UTF-8 decode, and names are bytes.
-    const cols = (db.exec(`PRAGMA table_info(${table})`)[0]?.values ?? []).map((r) => `typeof("${String(r[1])}") || ':' || hex("${String(r[1])}")`);
-    const res = db.exec(`SELECT ${cols.join(` || '|' || `)} FROM ${table} ORDER BY ${order}`);
-    parts.push(`[${table}]`, ...(res[0]?.values ?? []).map((v) => String(v[0])));
+/** A catalog's own counters (with its nested catalogs counted) and its subtree's, from its nested catalogs'. */
+function countersOf(self: Counters, nested: readonly WrittenCatalog[]): { self: Counters; subtree: Counters } {
+  const subtree = zeroCounters();
+  self.nested = nested.length;
+  for (const n of nested) {
+    addCounters(subtree, n.self);
+    addCounters(subtree, n.subtree);
   }
-  return parts.join('\n');
+  return { self, subtree };
+}
+
+/** The rows of `nested_catalogs` and `statistics`, values in column order. */
+function summaryRows(nested: readonly WrittenCatalog[], c: { self: Counters; subtree: Counters }): { nested: Row[][]; statistics: Row[][] } {
+  return {
+    nested: nested.map((n) => [encodeName(n.path), hashToString(n.hash), n.size]),
+    statistics: [...COUNTER_NAMES.map((name) => [`self_${name}`, c.self[name]]), ...COUNTER_NAMES.map((name) => [`subtree_${name}`, c.subtree[name]])],
+  };
+}
+
+/** Whether a regular file in `dir` or below, down to nested catalogs, certainly changed (CatalogContext.changed). */
+function holdsChangedFile(dir: SourceEntry, changed: CatalogContext['changed']): boolean {
+  return changed !== undefined && dir.children.some((c) => (c.kind === 'dir' ? !c.nestedCatalog && holdsChangedFile(c, changed) : c.kind === 'file' && changed(c)));
+}
+
+/**
+ * The previous revision's catalog of `plan`, kept as it was (object, revision, previous revision), when it holds
+ * the very rows this publish would write (same-rows.ts); undefined when it must be written again.
+ */
+async function keptIfSame(plan: CatalogPlan, ctx: CatalogContext, prev: PreviousCatalog, nested: readonly WrittenCatalog[]): Promise<WrittenCatalog | undefined> {
+  if (holdsChangedFile(plan.root, ctx.changed)) return undefined;
+  const rows = new CatalogRows();
+  const builder = new CatalogBuilder(rows, ctx);
+  builder.addTree(plan);
+  const counters = countersOf(builder.self, nested);
+  const summary = summaryRows(nested, counters);
+  for (const r of summary.nested) rows.add('nested_catalogs', r);
+  for (const r of summary.statistics) rows.add('statistics', r);
+  if (!rows.heldBy(await prev.load())) return undefined;
+  return { path: plan.path, hash: prev.hash, size: prev.size, revision: prev.revision, ...counters, reused: true, catalogs: 1 + nested.reduce((s, n) => s + n.catalogs, 0) };
+}
+
+/** The properties of a catalog written at `revision`. */
+function propertiesOf(plan: CatalogPlan, ctx: CatalogContext, revision: number, prev: PreviousCatalog | undefined): [string, string][] {
+  const isRoot = plan.path === '';
+  const props: [string, string][] = [['schema', '2.5'], ['schema_revision', '7']];
+  props.push(isRoot ? ['TTL', String(ctx.ttl)] : ['root_prefix', plan.path]);
+  props.push(['last_modified', String(ctx.timestamp)], ['revision', String(revision)]);
+  if (isRoot) {
+    if (ctx.previousRoot) props.push(['previous_revision', hashToString(ctx.previousRoot)]);
+    if (ctx.vomsAuthz) props.push(['voms_authz', ctx.vomsAuthz]);
+  } else props.push(['previous_revision', prev ? hashToString(prev.hash) : NULL_HASH]);
+  return props;
 }
 
 /** Writes the catalog of `plan` and, first, all catalogs below it. */
@@ -275,6 +337,10 @@ export async function writeCatalogTree(plan: CatalogPlan, ctx: CatalogContext): 
   // Side by side: each catalog's database is built in this thread, then deflated in another while the next
   // sibling's is built.
   const nested = await Promise.all(plan.children.map((child) => writeCatalogTree(child, ctx)));
+  const isRoot = plan.path === '';
+  const prev = isRoot ? undefined : ctx.previous.get(plan.path);
+  const kept = prev ? await keptIfSame(plan, ctx, prev, nested) : undefined;
+  if (kept) return kept;
 
   const SQL = await sqlite();
   const release = await ctx.deflater?.reserve();
@@ -283,56 +349,27 @@ export async function writeCatalogTree(plan: CatalogPlan, ctx: CatalogContext): 
   try {
     for (const ddl of CATALOG_DDL) db.run(ddl);
     db.run('BEGIN');
-    const builder = new CatalogBuilder(db, ctx);
-    let changed: boolean;
+    const sink = new DatabaseSink(db);
+    const builder = new CatalogBuilder(sink, ctx);
     try {
       builder.addTree(plan);
-      changed = builder.changed;
     } finally {
-      builder.free();
+      sink.free();
     }
-    const subtree = zeroCounters();
-    const self = builder.self;
-    self.nested = nested.length;
-    for (const n of nested) {
-      db.run('INSERT INTO nested_catalogs (path, sha1, size) VALUES (CAST(? AS TEXT),?,?)', [encodeName(n.path), hashToString(n.hash), n.size]);
-      addCounters(subtree, n.self);
-      addCounters(subtree, n.subtree);
-    }
-    for (const name of COUNTER_NAMES) db.run('INSERT INTO statistics (counter, value) VALUES (?,?)', [`self_${name}`, self[name]]);
-    for (const name of COUNTER_NAMES) db.run('INSERT INTO statistics (counter, value) VALUES (?,?)', [`subtree_${name}`, subtree[name]]);
-    db.run('COMMIT');
-    const catalogs = 1 + nested.reduce((s, n) => s + n.catalogs, 0);
-
-    const isRoot = plan.path === '';
-    const prev = isRoot ? undefined : ctx.previous.get(plan.path);
-    if (prev && !changed) {
-      const old = new SQL.Database(await prev.load());
-      let same: boolean;
-      try {
-        same = contentDump(old) === contentDump(db);
-      } finally {
-        old.close();
-      }
-      if (same) return { path: plan.path, hash: prev.hash, size: prev.size, revision: prev.revision, self, subtree, reused: true, catalogs };
-    }
-
+    const counters = countersOf(builder.self, nested);
+    const summary = summaryRows(nested, counters);
+    for (const r of summary.nested) db.run('INSERT INTO nested_catalogs (path, sha1, size) VALUES (CAST(? AS TEXT),?,?)', r as SqlValue[]);
+    for (const r of summary.statistics) db.run('INSERT INTO statistics (counter, value) VALUES (?,?)', r as SqlValue[]);
     const revision = isRoot ? ctx.revision : prev ? prev.revision + 1 : 1;
-    const props: [string, string][] = [['schema', '2.5'], ['schema_revision', '7']];
-    props.push(isRoot ? ['TTL', String(ctx.ttl)] : ['root_prefix', plan.path]);
-    props.push(['last_modified', String(ctx.timestamp)], ['revision', String(revision)]);
-    if (isRoot) {
-      if (ctx.previousRoot) props.push(['previous_revision', hashToString(ctx.previousRoot)]);
-      if (ctx.vomsAuthz) props.push(['voms_authz', ctx.vomsAuthz]);
-    } else props.push(['previous_revision', prev ? hashToString(prev.hash) : NULL_HASH]);
-    for (const [k, v] of props) db.run('INSERT INTO properties (key, value) VALUES (?,CAST(? AS TEXT))', [k, encodeName(v)]);
+    for (const [k, v] of propertiesOf(plan, ctx, revision, prev)) db.run('INSERT INTO properties (key, value) VALUES (?,CAST(? AS TEXT))', [k, encodeName(v)]);
+    db.run('COMMIT');
 
     const bytes = db.export();
     // Closed before the deflate is awaited: one catalog's pages at a time in SQLite's memory.
     db.close();
     closed = true;
     const stored = ctx.deflater ? await ctx.writer.putStored(await ctx.deflater.deflate(bytes), 'C', bytes.length) : await ctx.writer.put(bytes, 'C', 'zlib');
-    return { path: plan.path, hash: stored.hash, size: bytes.length, revision, self, subtree, reused: false, catalogs };
+    return { path: plan.path, hash: stored.hash, size: bytes.length, revision, ...counters, reused: false, catalogs: 1 + nested.reduce((s, n) => s + n.catalogs, 0) };
   } finally {
     if (!closed) db.close();
     release?.();

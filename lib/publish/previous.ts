@@ -8,9 +8,9 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
-import { sqlite } from '../catalog/sqlite.js';
+import { SqliteTables } from '../catalog/sqlite-tables.js';
 import { decodeName } from '../format/byte-names.js';
-import { hashBytes, objectPath, parseHash, type ContentHash, type ObjectSuffix } from '../format/hash.js';
+import { hashBytes, hashToString, objectPath, parseHash, type ContentHash, type ObjectSuffix } from '../format/hash.js';
 import { parseManifest, type Manifest } from '../format/manifest.js';
 import type { PreviousCatalog } from './catalog-writer.js';
 import { PreviousContents } from './unchanged.js';
@@ -33,6 +33,14 @@ async function readObject(repoDir: string, hash: ContentHash, suffix: ObjectSuff
   return inflateSync(stored);
 }
 
+/** A catalog's `revision` property (0 when it has none). */
+function revisionOf(db: SqliteTables): number {
+  for (const { values: [key, value] } of db.table('properties')?.scan() ?? []) {
+    if (key instanceof Uint8Array && Buffer.from(key).toString('latin1') === 'revision') return Number(value instanceof Uint8Array ? Buffer.from(value).toString('latin1') : value);
+  }
+  return 0;
+}
+
 /** Returns undefined when `repoDir` has no manifest yet; throws if it holds another repository. */
 export async function readPreviousRevision(repoDir: string, fqrn: string): Promise<PreviousRevision | undefined> {
   const manifestPath = join(repoDir, '.cvmfspublished');
@@ -40,25 +48,19 @@ export async function readPreviousRevision(repoDir: string, fqrn: string): Promi
   const manifest = parseManifest(await readFile(manifestPath));
   if (manifest.fqrn !== fqrn) throw new Error(`publish: ${repoDir} holds repository ${manifest.fqrn}, not ${fqrn}`);
 
-  const SQL = await sqlite();
   const catalogs = new Map<string, PreviousCatalog>();
   const contents = new PreviousContents();
-  // Walk the catalog tree once for hashes and revisions; the databases are loaded again only when compared.
+  // Walk the catalog tree once for hashes and revisions (read without an SQL engine, as the client reads them);
+  // the databases are loaded again only when compared.
   const queue: { path: string; hash: ContentHash; size: number }[] = [{ path: '', hash: manifest.rootCatalog, size: 0 }];
   while (queue.length > 0) {
     const { path, hash, size } = queue.shift()!;
-    const db = new SQL.Database(await readObject(repoDir, hash, 'C'));
-    try {
-      if (path !== '') {
-        const revision = Number(db.exec("SELECT value FROM properties WHERE key = 'revision'")[0]?.values[0]?.[0] ?? 0);
-        catalogs.set(path, { hash, size, revision, load: () => readObject(repoDir, hash, 'C') });
-      }
-      contents.add(db);
-      for (const row of db.exec('SELECT CAST(path AS BLOB), sha1, size FROM nested_catalogs')[0]?.values ?? []) {
-        queue.push({ path: decodeName(row[0] as Uint8Array), hash: parseHash(String(row[1])), size: Number(row[2]) });
-      }
-    } finally {
-      db.close();
+    const db = new SqliteTables(await readObject(repoDir, hash, 'C'));
+    if (path !== '') catalogs.set(path, { hash, size, revision: revisionOf(db), load: () => readObject(repoDir, hash, 'C') });
+    contents.add(db);
+    for (const { values: [p, sha1, bytes] } of db.table('nested_catalogs')?.scan() ?? []) {
+      if (!(p instanceof Uint8Array) || !(sha1 instanceof Uint8Array)) throw new Error(`publish: catalog ${hashToString(hash)} in ${repoDir} lists a malformed nested catalog`);
+      queue.push({ path: decodeName(p), hash: parseHash(Buffer.from(sha1).toString('latin1')), size: Number(bytes) });
     }
   }
   const history = manifest.history ? await readObject(repoDir, manifest.history, 'H') : undefined;

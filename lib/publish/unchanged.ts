@@ -6,7 +6,7 @@
  * whose objects are still in the repository, is reused. `PublishOptions.rescan` reads everything instead.
  * @module
  */
-import type { Database } from 'sql.js';
+import type { SqliteTables } from '../catalog/sqlite-tables.js';
 import { Flag, compressionOf, hashAlgorithmOf, type Compression } from '../format/flags.js';
 import { type ContentHash, type HashAlgorithm } from '../format/hash.js';
 import type { ChunkSizes } from './chunker.js';
@@ -23,6 +23,11 @@ interface Recorded {
   chunks?: { offset: number; size: number; hex: string }[];
 }
 
+/** The positions of `names` among a table's columns. */
+function columnsOf(columns: readonly string[], names: readonly string[]): Record<string, number | undefined> {
+  return Object.fromEntries(names.map((n) => [n, columns.indexOf(n) >= 0 ? columns.indexOf(n) : undefined]));
+}
+
 const keyOf = (e: SourceEntry): string => {
   const [a, b] = entryKey(e);
   return `${a}:${b}`;
@@ -32,18 +37,35 @@ const keyOf = (e: SourceEntry): string => {
 export class PreviousContents {
   private readonly files = new Map<string, Recorded>();
 
-  /** Adds the regular files (and their chunks) of one catalog database. */
-  add(db: Database): void {
-    // The keys as exact decimal text: sql.js would give 64-bit integers as (rounded) numbers.
-    const rows = db.exec(`SELECT printf('%d:%d', md5path_1, md5path_2), size, mtime, mtimens, flags, hex(hash) FROM catalog WHERE (flags & ${Flag.File}) != 0 AND (flags & ${Flag.Link | Flag.FileSpecial | Flag.FileExternal}) = 0`)[0]?.values ?? [];
-    for (const [k, size, mtime, ns, flags, hex] of rows) {
-      this.files.set(String(k), { size: Number(size), mtime: Number(mtime), mtimeNs: ns === null ? null : Number(ns), flags: Number(flags), hex: hex ? String(hex).toLowerCase() : null });
+  /** Adds the regular files (and their chunks) of one catalog database, read without an SQL engine. */
+  add(db: SqliteTables): void {
+    const catalog = db.table('catalog');
+    if (!catalog) return;
+    const col = columnsOf(catalog.columns, ['md5path_1', 'md5path_2', 'size', 'mtime', 'mtimens', 'flags', 'hash']);
+    const notContent = Flag.Link | Flag.FileSpecial | Flag.FileExternal;
+    for (const { values: v } of catalog.scan()) {
+      const flags = Number(v[col.flags!]);
+      if ((flags & Flag.File) === 0 || (flags & notContent) !== 0) continue;
+      const ns = v[col.mtimens!];
+      const hash = v[col.hash!];
+      this.files.set(`${v[col.md5path_1!]}:${v[col.md5path_2!]}`, {
+        size: Number(v[col.size!]), mtime: Number(v[col.mtime!]), mtimeNs: ns === null || ns === undefined ? null : Number(ns), flags,
+        hex: hash instanceof Uint8Array && hash.length > 0 ? Buffer.from(hash.buffer, hash.byteOffset, hash.length).toString('hex') : null,
+      });
     }
-    const chunks = db.exec("SELECT printf('%d:%d', md5path_1, md5path_2), offset, size, hex(hash) FROM chunks ORDER BY md5path_1, md5path_2, offset")[0]?.values ?? [];
-    for (const [k, offset, size, hex] of chunks) {
-      const f = this.files.get(String(k));
-      if (f) (f.chunks ??= []).push({ offset: Number(offset), size: Number(size), hex: String(hex).toLowerCase() });
+    const chunks = db.table('chunks');
+    if (!chunks) return;
+    const c = columnsOf(chunks.columns, ['md5path_1', 'md5path_2', 'offset', 'size', 'hash']);
+    const touched = new Set<Recorded>();
+    for (const { values: v } of chunks.scan()) {
+      const f = this.files.get(`${v[c.md5path_1!]}:${v[c.md5path_2!]}`);
+      const hash = v[c.hash!];
+      if (!f || !(hash instanceof Uint8Array)) continue;
+      (f.chunks ??= []).push({ offset: Number(v[c.offset!]), size: Number(v[c.size!]), hex: Buffer.from(hash.buffer, hash.byteOffset, hash.length).toString('hex') });
+      touched.add(f);
     }
+    // In the order of their offsets, whatever order the table holds them in.
+    for (const f of touched) f.chunks!.sort((a, b) => a.offset - b.offset);
   }
 
   /** Files recorded. */
