@@ -4,6 +4,8 @@
  * files change and it is published again. Baselines from the same run: `cp -a` of the tree (every file read and
  * one written, as a publish of one object per file must) for the full publish, and the full publish itself for
  * the republish. Each publish runs as a whole CLI command; max resident memory from GNU time when present.
+ * Row 13c: the same tree with each of its 100 directories a nested catalog, republished after every file of one
+ * directory changed (1% of the files, in one catalog): the case where unchanged catalogs are kept.
  */
 import { mkdir, rm, writeFile, appendFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -49,12 +51,13 @@ function rng(seed: number): () => number {
   };
 }
 
-/** Writes the tree: 100 directories, `files` small files in all. */
-async function makeTree(dir: string, files: number): Promise<string[]> {
+/** Writes the tree: 100 directories (each a nested catalog if `nested`), `files` small files in all. */
+async function makeTree(dir: string, files: number, nested = false): Promise<string[]> {
   const r = rng(13);
   const paths: string[] = [];
   for (let d = 0; d < 100; d++) {
     await mkdir(join(dir, `d${String(d).padStart(3, '0')}`), { recursive: true });
+    if (nested) await writeFile(join(dir, `d${String(d).padStart(3, '0')}`, '.cvmfscatalog'), '');
     for (let f = 0; f < files / 100; f++) {
       const p = join(dir, `d${String(d).padStart(3, '0')}`, `f${String(f).padStart(5, '0')}.txt`);
       await writeFile(p, `file ${d}/${f} ${'x'.repeat(10 + Math.floor(r() * 2000))}\n`);
@@ -95,5 +98,28 @@ export async function publishScaleGroup(ctx: PublishScaleContext): Promise<void>
     note: `${rate(median(full))}; max RSS ${rss.full.toFixed(0)} MB` });
   ctx.add({ id: '13b', name: 'republish after 1% of the files changed', unit: 's', ucvmfsSamples: again, baselineSamples: full, baselineName: 'the full publish',
     note: `${(100 * median(again) / median(full)).toFixed(0)}% of a full publish; max RSS ${rss.again.toFixed(0)} MB` });
+  await rm(src, { recursive: true, force: true });
+  await localizedRepublish(ctx, median);
+}
+
+/** Row 13c: 1% changed in one of 100 nested catalogs; the baseline is the full publish of that tree. */
+async function localizedRepublish(ctx: PublishScaleContext, median: (xs: number[]) => number): Promise<void> {
+  const src = join(ctx.work, 'pubscale-nested-src');
+  const paths = await makeTree(src, ctx.files, true);
+  const perDir = paths.length / 100;
+  const full: number[] = [];
+  const again: number[] = [];
+  for (let i = 0; i < ctx.runs; i++) {
+    const out = join(ctx.work, `pubscale-nested-out-${i}`);
+    const publish = ['node', ctx.cli, 'publish', src, '--fqrn', 'scale.bench.example.org', '--out', out];
+    full.push((await timed(publish)).s);
+    for (const p of paths.slice(i * perDir, (i + 1) * perDir)) await appendFile(p, `changed in run ${i}\n`);
+    again.push((await timed(publish)).s);
+    await rm(out, { recursive: true, force: true });
+    await rm(`${out}.keys`, { recursive: true, force: true });
+    ctx.log(`nested tree: publish ${full[full.length - 1]!.toFixed(2)} s, republish after one catalog's files changed: ${again[again.length - 1]!.toFixed(2)} s`);
+  }
+  ctx.add({ id: '13c', name: 'republish after 1% changed in one nested catalog (of 100)', unit: 's', ucvmfsSamples: again, baselineSamples: full, baselineName: 'the full publish of that tree',
+    note: `${(100 * median(again) / median(full)).toFixed(0)}% of a full publish` });
   await rm(src, { recursive: true, force: true });
 }
