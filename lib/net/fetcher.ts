@@ -167,13 +167,14 @@ export class Fetcher {
     return true;
   }
 
-  /** Moves on from server `from`, counted, unless another request moved on from it already. */
-  private switchHost(from: number): void {
-    if (this.servers.length < 2 || this.current !== from) return;
+  /** Moves on from server `from`, counted, unless another request moved on from it already; whether it moved. */
+  private switchHost(from: number): boolean {
+    if (this.servers.length < 2 || this.current !== from) return false;
     this.current = (from + 1) % this.servers.length;
     this.hostMovedAt = Date.now();
     this.stats.failovers++;
     this.stats.hostFailovers++;
+    return true;
   }
 
   /**
@@ -255,12 +256,13 @@ export class Fetcher {
         }
         // Every proxy failed on this server: the next server, from the first proxy group again.
         if (usedHosts >= this.servers.length) break;
-        this.proxyChain.resetToFirstGroup();
         usedProxies = 1;
       } else if (usedHosts >= this.servers.length) {
         break;
       }
-      this.switchHost(idx);
+      // A request that failed with this one (the whitelist beside the manifest) may have moved on already, and
+      // reset the proxies then: they are not reset again under it.
+      if (this.switchHost(idx) && kind.startsWith('proxy')) this.proxyChain.resetToFirstGroup();
       usedHosts++;
     }
     if (hosts404.size > 0 && hosts404.size === hostsTried.size) {

@@ -21,6 +21,18 @@ interface Recorded {
   flags: number;
   hex: string | null;
   chunks?: { offset: number; size: number; hex: string }[];
+  /** A chunk row without a hash: the chunk list cannot be kept. */
+  badChunk?: boolean;
+}
+
+/** Whether chunks sorted by offset cover `[0, size)` exactly, one after the other. */
+function coversFile(chunks: readonly { offset: number; size: number }[], size: number): boolean {
+  let at = 0;
+  for (const c of chunks) {
+    if (c.offset !== at || !(c.size > 0)) return false;
+    at += c.size;
+  }
+  return at === size;
 }
 
 /** The positions of `names` among a table's columns. */
@@ -60,7 +72,11 @@ export class PreviousContents {
     for (const { values: v } of chunks.scan()) {
       const f = this.files.get(`${v[c.md5path_1!]}:${v[c.md5path_2!]}`);
       const hash = v[c.hash!];
-      if (!f || !(hash instanceof Uint8Array)) continue;
+      if (!f) continue;
+      if (!(hash instanceof Uint8Array) || hash.length === 0) {
+        f.badChunk = true;
+        continue;
+      }
       (f.chunks ??= []).push({ offset: Number(v[c.offset!]), size: Number(v[c.size!]), hex: Buffer.from(hash.buffer, hash.byteOffset, hash.length).toString('hex') });
       touched.add(f);
     }
@@ -101,7 +117,7 @@ export class PreviousContents {
     }
     if (s.chunking === false) return undefined;
     const chunks: ChunkRef[] = (r.chunks ?? []).map((c) => ({ offset: c.offset, size: c.size, hash: hash(c.hex) }));
-    if (chunks.length < 2 || !chunks.every((c) => present(c.hash, 'P'))) return undefined;
+    if (r.badChunk || chunks.length < 2 || !coversFile(chunks, r.size) || !chunks.every((c) => present(c.hash, 'P'))) return undefined;
     return { size: r.size, hash: r.hex ? hash(r.hex) : null, chunks };
   }
 }
