@@ -17,8 +17,11 @@ const FQRN = 'programs.test.example.org';
 const M = `/cvmfs/${FQRN}`;
 const PY = '/usr/bin/python3';
 
+/** For the JDK's tools: no /tmp/hsperfdata_<user> left behind. */
+const QUIET_JVM = { ...process.env, JAVA_TOOL_OPTIONS: '-XX:-UsePerfData' };
+
 function has(cmd: string, args: string[] = ['--version']): boolean {
-  return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
+  return spawnSync(cmd, args, { stdio: 'ignore', env: QUIET_JVM }).status === 0;
 }
 const HAVE = {
   java: has('jlink') && has('javac') && has('jar', ['--version']),
@@ -28,7 +31,7 @@ const HAVE = {
 };
 
 /** Whether jlink makes a class-data archive (JDK 17 and later), which the JVM test then requires (-Xshare:on). */
-const CDS = HAVE.java && (spawnSync('jlink', ['--list-plugins'], { encoding: 'utf8' }).stdout ?? '').includes('--generate-cds-archive');
+const CDS = HAVE.java && (spawnSync('jlink', ['--list-plugins'], { encoding: 'utf8', env: QUIET_JVM }).stdout ?? '').includes('--generate-cds-archive');
 
 let repo: PublishedRepository;
 let src = '';
@@ -68,12 +71,13 @@ before(async () => {
   const build = tempDir('ucvmfs-programs-build-');
   makeData(join(src, 'data'));
   if (HAVE.java) {
-    runIn(build, 'javac', ['-d', build, join(ROOT, 'test/native/Hello.java')]);
+    const quiet = { JAVA_TOOL_OPTIONS: QUIET_JVM.JAVA_TOOL_OPTIONS };
+    runIn(build, 'javac', ['-d', build, join(ROOT, 'test/native/Hello.java')], quiet);
     mkdirSync(join(src, 'app'));
-    runIn(build, 'jar', ['cfe', join(src, 'app', 'hello.jar'), 'Hello', 'Hello.class']);
+    runIn(build, 'jar', ['cfe', join(src, 'app', 'hello.jar'), 'Hello', 'Hello.class'], quiet);
     // The class-data archive is mapped by the JVM, and only used if the runtime's files look as when it was made
     // (jlink makes one from JDK 17 on).
-    runIn(build, 'jlink', ['--add-modules', 'java.base', '--output', join(src, 'jre'), '--strip-debug', '--no-man-pages', '--no-header-files', ...(CDS ? ['--generate-cds-archive'] : [])]);
+    runIn(build, 'jlink', ['--add-modules', 'java.base', '--output', join(src, 'jre'), '--strip-debug', '--no-man-pages', '--no-header-files', ...(CDS ? ['--generate-cds-archive'] : [])], quiet);
   }
   if (HAVE.go) {
     const go = join(build, 'gowalk');
@@ -113,7 +117,7 @@ async function both(line: string, env: Record<string, string> = {}): Promise<[st
 }
 
 layered('java')('a JVM from /cvmfs: a jlinked runtime with its class-data archive mapped (-Xshare:on), java.home under /cvmfs, a walk and hash of a directory, a second JVM started from the same home', async () => {
-  const [got, want] = await both(`{R}/jre/bin/java ${CDS ? '-Xshare:on' : ''} -cp {R}/app/hello.jar Hello {R}/data`);
+  const [got, want] = await both(`{R}/jre/bin/java -XX:-UsePerfData ${CDS ? '-Xshare:on' : ''} -cp {R}/app/hello.jar Hello {R}/data`);
   assert.match(want, new RegExp(`^home ${M}/jre\nfiles 32 [0-9a-f]{64}\nchild 0 \\S+ version`));
   assert.equal(got, want);
 });

@@ -15,7 +15,7 @@ public class Hello {
       for (byte b : md.digest()) h.append(String.format("%02x", b));
       System.out.println("files " + files.size() + " " + h);
     }
-    Process p = new ProcessBuilder(System.getProperty("java.home") + "/bin/java", "-version").redirectErrorStream(true).start();
+    Process p = new ProcessBuilder(System.getProperty("java.home") + "/bin/java", "-XX:-UsePerfData", "-version").redirectErrorStream(true).start();
     String out = new String(p.getInputStream().readAllBytes());
     System.out.println("child " + p.waitFor() + " " + out.lines().findFirst().orElse(""));
   }
