@@ -8,9 +8,9 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
+import { Catalog } from '../catalog/catalog.js';
 import { SqliteTables } from '../catalog/sqlite-tables.js';
-import { decodeName } from '../format/byte-names.js';
-import { hashBytes, hashToString, objectPath, parseHash, type ContentHash, type ObjectSuffix } from '../format/hash.js';
+import { hashBytes, objectPath, type ContentHash, type ObjectSuffix } from '../format/hash.js';
 import { parseManifest, type Manifest } from '../format/manifest.js';
 import type { PreviousCatalog } from './catalog-writer.js';
 import { PreviousContents } from './unchanged.js';
@@ -33,14 +33,6 @@ async function readObject(repoDir: string, hash: ContentHash, suffix: ObjectSuff
   return inflateSync(stored);
 }
 
-/** A catalog's `revision` property (0 when it has none). */
-function revisionOf(db: SqliteTables): number {
-  for (const { values: [key, value] } of db.table('properties')?.scan() ?? []) {
-    if (key instanceof Uint8Array && Buffer.from(key).toString('latin1') === 'revision') return Number(value instanceof Uint8Array ? Buffer.from(value).toString('latin1') : value);
-  }
-  return 0;
-}
-
 /** Returns undefined when `repoDir` has no manifest yet; throws if it holds another repository. */
 export async function readPreviousRevision(repoDir: string, fqrn: string): Promise<PreviousRevision | undefined> {
   const manifestPath = join(repoDir, '.cvmfspublished');
@@ -50,18 +42,20 @@ export async function readPreviousRevision(repoDir: string, fqrn: string): Promi
 
   const catalogs = new Map<string, PreviousCatalog>();
   const contents = new PreviousContents();
-  // Walk the catalog tree once for hashes and revisions (read without an SQL engine, as the client reads them);
-  // the databases are loaded again only when compared.
+  // Walk the catalog tree once for hashes and revisions, read as the client reads catalogs (no SQL engine); the
+  // databases are loaded again only when compared.
   const queue: { path: string; hash: ContentHash; size: number }[] = [{ path: '', hash: manifest.rootCatalog, size: 0 }];
   while (queue.length > 0) {
     const { path, hash, size } = queue.shift()!;
-    const db = new SqliteTables(await readObject(repoDir, hash, 'C'));
-    if (path !== '') catalogs.set(path, { hash, size, revision: revisionOf(db), load: () => readObject(repoDir, hash, 'C') });
-    contents.add(db);
-    for (const { values: [p, sha1, bytes] } of db.table('nested_catalogs')?.scan() ?? []) {
-      if (!(p instanceof Uint8Array) || !(sha1 instanceof Uint8Array)) throw new Error(`publish: catalog ${hashToString(hash)} in ${repoDir} lists a malformed nested catalog`);
-      queue.push({ path: decodeName(p), hash: parseHash(Buffer.from(sha1).toString('latin1')), size: Number(bytes) });
+    const bytes = await readObject(repoDir, hash, 'C');
+    const catalog = await Catalog.open(bytes, hash, path);
+    try {
+      if (path !== '') catalogs.set(path, { hash, size, revision: Number(catalog.properties.get('revision') ?? 0), load: () => readObject(repoDir, hash, 'C') });
+      for (const ref of catalog.nested.values()) queue.push({ path: ref.path, hash: ref.hash, size: ref.size });
+    } finally {
+      catalog.close();
     }
+    contents.add(new SqliteTables(bytes));
   }
   const history = manifest.history ? await readObject(repoDir, manifest.history, 'H') : undefined;
   return { manifest, catalogs, contents, ...(history ? { history } : {}) };

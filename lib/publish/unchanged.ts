@@ -35,6 +35,9 @@ function coversFile(chunks: readonly { offset: number; size: number }[], size: n
   return at === size;
 }
 
+/** A BLOB as lower-case hex. */
+const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
+
 /** The positions of `names` among a table's columns. */
 function columnsOf(columns: readonly string[], names: readonly string[]): Record<string, number | undefined> {
   return Object.fromEntries(names.map((n) => [n, columns.indexOf(n) >= 0 ? columns.indexOf(n) : undefined]));
@@ -62,7 +65,7 @@ export class PreviousContents {
       const hash = v[col.hash!];
       this.files.set(`${v[col.md5path_1!]}:${v[col.md5path_2!]}`, {
         size: Number(v[col.size!]), mtime: Number(v[col.mtime!]), mtimeNs: ns === null || ns === undefined ? null : Number(ns), flags,
-        hex: hash instanceof Uint8Array && hash.length > 0 ? Buffer.from(hash.buffer, hash.byteOffset, hash.length).toString('hex') : null,
+        hex: hash instanceof Uint8Array && hash.length > 0 ? hexOf(hash) : null,
       });
     }
     const chunks = db.table('chunks');
@@ -77,7 +80,7 @@ export class PreviousContents {
         f.badChunk = true;
         continue;
       }
-      (f.chunks ??= []).push({ offset: Number(v[c.offset!]), size: Number(v[c.size!]), hex: Buffer.from(hash.buffer, hash.byteOffset, hash.length).toString('hex') });
+      (f.chunks ??= []).push({ offset: Number(v[c.offset!]), size: Number(v[c.size!]), hex: hexOf(hash) });
       touched.add(f);
     }
     // In the order of their offsets, whatever order the table holds them in.
