@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "container.h"
+#include "spawn.h"
 #include "filter.h"
 #include "modes.h"
 #include "readonly.h"
@@ -93,14 +94,6 @@ struct Options {
   // which of 0-2 the caller had closed (Node opened /dev/null there): closed for the command too.
   std::vector<int> fds, closed;
 };
-
-// Gives a soft limit back (the caller's, which Node or the front raised), capped by the hard one.
-static void SetSoftLimit(int resource, rlim_t soft) {
-  struct rlimit lim;
-  if (getrlimit(resource, &lim) != 0) return;
-  lim.rlim_cur = lim.rlim_max != RLIM_INFINITY && (soft == RLIM_INFINITY || soft > lim.rlim_max) ? lim.rlim_max : soft;
-  setrlimit(resource, &lim);
-}
 
 // A soft limit handed over as text ("inf" or decimal): whether it was there and well formed, and its value.
 static bool LimitOption(const Napi::Object& o, const char* name, rlim_t* value) {
@@ -1675,47 +1668,54 @@ class Tracer {
       d.error = std::string("pipe: ") + strerror(errno);
       return d;
     }
-    pid_t parent = getpid();
-    pid_t child = fork();
-    if (child < 0) {
-      d.error = std::string("fork: ") + strerror(errno);
+    SpawnPlan plan;
+    plan.FindOnPath(o_.file);
+    plan.argv = argv.data();
+    plan.envp = envp.data();
+    plan.scriptArgv.push_back(const_cast<char*>("/bin/sh"));
+    plan.scriptArgv.push_back(nullptr);
+    for (size_t i = 1; i + 1 < argv.size(); i++) plan.scriptArgv.push_back(argv[i]);
+    plan.scriptArgv.push_back(nullptr);
+    plan.ignored = o_.ignored;
+    plan.blocked = o_.blocked;
+    plan.nofileSet = o_.nofileSet;
+    plan.nofile = o_.nofile;
+    plan.fsizeSet = o_.fsizeSet;
+    plan.fsize = o_.fsize;
+    plan.clearCloexec = o_.fds;
+    plan.closeFds = o_.closed;
+    plan.filter = &prog;
+    // Already there (the usual case, the caller's directory outside /cvmfs): no chdir, which would stop.
+    char here[PATH_MAX];
+    bool there = !o_.cwd.empty() && getcwd(here, sizeof here) && o_.cwd == here;
+    plan.cwd = o_.cwd.empty() || there ? nullptr : o_.cwd.c_str();
+    plan.parent = getpid();
+    plan.errFd = errpipe[1];
+    // The tracer writes an exec's new arguments below the child's stack pointer (Scratch): room for all of them,
+    // and an inaccessible guard below, so that such a write can only fail, never land in Node's memory.
+    size_t argBytes = 0;
+    for (auto& a : o_.argv) argBytes += a.size() + 1 + 8;
+    size_t stackBytes = kSpawnStackBytes + 2 * argBytes + 4 * PATH_MAX, guard = 1 << 20;
+    stackBytes = (stackBytes + 4095) & ~(size_t)4095;
+    char* region = static_cast<char*>(mmap(nullptr, guard + stackBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+    if (region == MAP_FAILED || mprotect(region + guard, stackBytes, PROT_READ | PROT_WRITE) != 0) {
+      d.error = std::string("mmap: ") + strerror(errno);
+      if (region != MAP_FAILED) munmap(region, guard + stackBytes);
+      close(errpipe[0]);
+      close(errpipe[1]);
       return d;
     }
-    if (child == 0) {
-      // Only async-signal-safe calls from here to exec.
+    struct Unmap {
+      char* at;
+      size_t n;
+      ~Unmap() { munmap(at, n); }
+    } unmap{region, guard + stackBytes};
+    pid_t child = Spawn(plan, region + guard, stackBytes);
+    if (child < 0) {
+      d.error = std::string("clone: ") + strerror(errno);
       close(errpipe[0]);
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(127);
-      sigset_t mask;
-      sigemptyset(&mask);
-      for (int s = 1; s < NSIG && s <= 64; s++)
-        if (o_.blocked >> (s - 1) & 1) sigaddset(&mask, s);
-      sigprocmask(SIG_SETMASK, &mask, nullptr);
-      if (o_.nofileSet) SetSoftLimit(RLIMIT_NOFILE, o_.nofile);
-      if (o_.fsizeSet) SetSoftLimit(RLIMIT_FSIZE, o_.fsize);
-      for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP) signal(s, s <= 64 && (o_.ignored >> (s - 1) & 1) ? SIG_IGN : SIG_DFL);
-      // Node opens its stdio close-on-exec; the command must inherit them.
-      // Node may also have made them non-blocking (a pipe's flags are shared); programs expect blocking stdio.
-      for (int fd : o_.fds) fcntl(fd, F_SETFD, 0);
-      for (int fd = 0; fd < 3; fd++) {
-        fcntl(fd, F_SETFD, 0);
-        int fl = fcntl(fd, F_GETFL);
-        if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-      }
-      for (int fd : o_.closed) close(fd);
-      kill(getpid(), SIGSTOP);
-      int stage = 1;
-      if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0) {
-        stage = 2;
-        if (o_.cwd.empty() || chdir(o_.cwd.c_str()) == 0) {
-          stage = 3;
-          execvpe(o_.file.c_str(), argv.data(), envp.data());
-        }
-      }
-      int e[2] = {stage, errno};
-      (void)!write(errpipe[1], e, sizeof e);
-      _exit(stage == 3 ? (errno == ENOENT ? 127 : 126) : 125);
+      close(errpipe[1]);
+      return d;
     }
     close(errpipe[1]);
     int status = 0;

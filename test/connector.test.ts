@@ -514,6 +514,46 @@ layered('cwd inside /cvmfs: pwd, getcwd, /proc/self/cwd, /proc/self/exe and rela
   ]);
 });
 
+layered('a command named without a slash is found on PATH as execvp finds it, and host directories without it cost no stop', async () => {
+  const dir = tempDir('ucvmfs-path-');
+  try {
+    // Twelve host directories without the command, one where it is not executable (execvp goes on past EACCES),
+    // a host link into /cvmfs (only the job can follow it), /cvmfs named directly, and a file without `#!`.
+    const empty = Array.from({ length: 12 }, (_, i) => join(dir, `empty${i}`));
+    for (const d of empty) mkdirSync(d);
+    mkdirSync(join(dir, 'noexec'));
+    writeFileSync(join(dir, 'noexec', 'hello'), '#!/bin/sh\necho wrong\n', { mode: 0o644 });
+    symlinkSync(`${M}/sw/bin`, join(dir, 'link'));
+    mkdirSync(join(dir, 'plain'));
+    writeFileSync(join(dir, 'plain', 'greet-plain'), 'echo "plain:$0:$*"\n', { mode: 0o755 });
+    const run = (entries: string[], argv: string[]) => exec(argv, { PATH: [...entries, dirname(process.execPath), '/usr/bin', '/bin'].join(':'), UCVMFS_TRACER_DEBUG: '1' });
+    const execStops = (stderr: string) => Number(/\[tracer\] {3}syscall 59: (\d+) stops/.exec(stderr)?.[1] ?? 0);
+
+    const linked = await run([...empty, join(dir, 'noexec'), join(dir, 'link')], ['hello']);
+    assert.equal(linked.code, 0, linked.stderr);
+    assert.match(linked.stdout.toString(), /^Hello, /);
+    // The not-executable file and the link's: the twelve empty directories were passed over before the start.
+    if (process.arch === 'x64') assert.equal(execStops(linked.stderr), 2, linked.stderr);
+
+    const direct = await run([...empty, `${M}/sw/bin`], ['hello']);
+    assert.equal(direct.code, 0, direct.stderr);
+    assert.match(direct.stdout.toString(), /^Hello, /);
+
+    const plain = await run([...empty, join(dir, 'plain')], ['greet-plain', 'a', 'b c']);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(plain.stdout.toString(), `plain:${join(dir, 'plain', 'greet-plain')}:a b c\n`);
+
+    const denied = await run([join(dir, 'noexec'), ...empty], ['hello']);
+    assert.equal(denied.code, 126);
+    assert.match(denied.stderr, /executing hello: Permission denied/);
+    const missing = await run(empty, ['no-such-command-anywhere']);
+    assert.equal(missing.code, 127);
+    assert.match(missing.stderr, /executing no-such-command-anywhere: No such file or directory/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('exit status, death by a signal, a missing command, repositories opened on first access, configured ones listed, LD_LIBRARY_PATH into /cvmfs', async () => {
   assert.equal((await sh('exit 7')).code, 7);
   const killed = await sh('kill -TERM $$');
