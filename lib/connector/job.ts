@@ -11,7 +11,7 @@ import type { PrefetchOptions, PrefetchStats } from '../fs/prefetch.js';
 import type { ProfileRecorder, ProfileReplay } from './profile.js';
 import type { ExecOptions, ExecResult, NativeTracer } from './exec-options.js';
 import { decodeName, encodeName } from '../format/byte-names.js';
-import { removeTree } from './shadow-bounds.js';
+import { removeSmallTree, removeTree } from './shadow-bounds.js';
 
 /** Counters of a job whose shadow tree was never asked anything. */
 /** `UCVMFS_LIST_AHEAD`: a number of directories, or off; anything else keeps the default. */
@@ -202,7 +202,12 @@ export class Job {
     const tree = this.shadow;
     tree?.close();
     for (const r of this.opened) r.close();
-    await removeTree(this.root).catch(() => undefined);
+    try {
+      removeSmallTree(this.root);
+    } catch {
+      // Whatever the walk could not take: the thorough way (every directory made writable first).
+      await removeTree(this.root).catch(() => undefined);
+    }
     await tree?.retire();
   }
 }

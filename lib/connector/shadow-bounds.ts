@@ -8,7 +8,7 @@
  * soon as no live session links it. Old revisions go after an hour unused.
  * @module
  */
-import { appendFileSync, existsSync, promises as fsp, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, promises as fsp, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { lazyCrypto } from '../lazy.js';
 import { basename, join } from 'node:path';
 import { claim, holderId, removeDeadGuards, type Claim } from '../cache/claim.js';
@@ -177,6 +177,21 @@ export async function removeTree(dir: string): Promise<void> {
   };
   await walk(dir);
   await fsp.rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * Removes a small directory tree whose modes may forbid writing (a job's session: its mount points and links),
+ * without the thread pool: at a job's end, fs/promises and its modules alone took 9 ms to load, on a core the
+ * caller's next command wants. Fails as the first call that fails.
+ */
+export function removeSmallTree(dir: string): void {
+  chmodSync(dir, 0o700);
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) removeSmallTree(p);
+    else unlinkSync(p);
+  }
+  rmdirSync(dir);
 }
 
 /**
