@@ -22,7 +22,8 @@ export interface ShadowLayout {
 
 export function realpathOrNull(p: string): string | null {
   try {
-    return realpathSync(p);
+    // The C library's: Node's own lstats each component from JavaScript, twice the time (100 ms of a cold walk).
+    return realpathSync.native(p);
   } catch {
     return null;
   }

@@ -97,6 +97,13 @@ function subdirectoriesInKernelOrder(dir: string): string[] {
 }
 
 /** Materializes repositories below one real directory, on demand. */
+/** A slice of a directory's entries whose native batch is under way (see ShadowTree.startSlice). */
+interface SliceInMaking {
+  batch: Entry[];
+  oneByOne: Entry[];
+  failed: Promise<[number, number][]>;
+}
+
 export class ShadowTree {
   private readonly mounts = new Map<string, Promise<Repository | null>>();
   private readonly revs = new Map<string, string>();
@@ -620,11 +627,17 @@ export class ShadowTree {
     // In slices: a directory of 50,000 entries took 1 KB an entry of memory while made all at once.
     let made = 1; // and the marker
     let subdirectories = 0;
+    // One slice ahead: the next is read from the catalog and packed while a worker thread makes this one (a
+    // directory of 50,000 entries waited on each in turn); the slices are finished in order.
+    let previous: SliceInMaking | undefined;
     for await (const slice of repo.fs.entrySlices(rpath, LIST_SLICE)) {
       for (const e of slice) if (e.type === 'dir') subdirectories++;
-      await this.makeSlice(slice, fqrn, parts, dir, firstOfInode);
+      const next = this.startSlice(slice, fqrn, parts, dir);
+      if (previous) await this.finishSlice(previous, fqrn, parts, dir, firstOfInode);
+      previous = next;
       made += slice.length;
     }
+    if (previous) await this.finishSlice(previous, fqrn, parts, dir, firstOfInode);
     if (subdirectories === 0 && this.listAheadDepth > 0) this.leaves.add(dir);
     // Read-only only now: until the directory is filled, this process must be able to write it.
     chmodSync(ndir, shadowMode(self.mode, own));
@@ -639,8 +652,8 @@ export class ShadowTree {
     this.counters.listMs += nowMs() - t0;
   }
 
-  /** Makes one slice of a directory's entries: new names in one native batch, the others one by one. */
-  private async makeSlice(children: readonly Entry[], fqrn: string, parts: readonly string[], dir: string, firstOfInode: Map<number, string>): Promise<void> {
+  /** Starts one slice of a directory's entries: new names packed into one native batch, made in a worker thread. */
+  private startSlice(children: readonly Entry[], fqrn: string, parts: readonly string[], dir: string): SliceInMaking {
     const packed = new EntryBatch(children.length);
     const batch: Entry[] = [];
     const oneByOne: Entry[] = [];
@@ -649,17 +662,26 @@ export class ShadowTree {
       if (this.entries.batchInto(packed, e, fqrn, parts)) batch.push(e);
       else oneByOne.push(e);
     }
-    // New names in one native batch in a worker thread, each made through its descriptor; names that were there
-    // already (another process, a listing that died half-way) are checked and repaired one by one.
-    const failed = packed.count > 0 ? await this.native.makeEntries(nativePath(dir), packed.bytes(), packed.count) : [];
-    for (const [i, errno] of failed) {
-      const e = batch[i]!;
+    // Each made through its descriptor. Handled now, awaited in finishSlice: a failure while the next slice is
+    // read must not count as unhandled.
+    const failed = packed.count > 0 ? this.native.makeEntries(nativePath(dir), packed.bytes(), packed.count) : Promise.resolve([]);
+    failed.catch(() => undefined);
+    return { batch, oneByOne, failed };
+  }
+
+  /**
+   * Ends a slice: names that were there already (another process, a listing that died half-way) are checked and
+   * repaired one by one, then what the batch does not make (hardlinks) is made.
+   */
+  private async finishSlice(slice: SliceInMaking, fqrn: string, parts: readonly string[], dir: string, firstOfInode: Map<number, string>): Promise<void> {
+    for (const [i, errno] of await slice.failed) {
+      const e = slice.batch[i]!;
       // A name made on its own before (a path passed through) is complete: left as it is (a file may be open or
       // running by now; a repair would change its ctime and, for a moment, its mode).
       if (errno === EEXIST && this.madeAlone(fqrn, [...parts, e.name], e)) continue;
       inWritable(dir, () => this.entries.make(posix.join(dir, e.name), e, fqrn, parts, firstOfInode));
     }
-    for (const e of oneByOne) inWritable(dir, () => this.entries.make(posix.join(dir, e.name), e, fqrn, parts, firstOfInode));
+    for (const e of slice.oneByOne) inWritable(dir, () => this.entries.make(posix.join(dir, e.name), e, fqrn, parts, firstOfInode));
   }
 
   /** Writes a file's verified content over its placeholder (in place, so hardlinks stay linked). */
