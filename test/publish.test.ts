@@ -533,6 +533,75 @@ test('publisher: a nested catalog is kept only while every row is as it would be
   assert.equal(Number(entry(redone.db, '/nested/deep/e').flags) & 1, 1, 'the new directory is there');
 });
 
+test('publisher: with the changed paths named, untouched nested catalogs are kept unscanned, and the revision is the one a full publish makes', async () => {
+  const base = tempDir('ucvmfs-pub-changed-');
+  const src = join(base, 'src');
+  const fqrn = 'chg.test.example.org';
+  write(src, 'top.txt', 'top\n');
+  write(src, 'plain/p.txt', 'in the root catalog\n');
+  for (const n of ['a', 'b', 'c']) {
+    write(src, `${n}/.cvmfscatalog`, '');
+    for (let i = 0; i < 5; i++) write(src, `${n}/f${i}.txt`, `${n} file ${i}\n`);
+  }
+  write(src, 'a/sub/y.txt', 'below a\n');
+  write(src, 'a/inner/.cvmfscatalog', '');
+  write(src, 'a/inner/z.txt', 'a nested catalog in a kept one\n');
+  write(src, 'c/d/e.txt', 'c deeper\n');
+  const xattrs = { a: { 'user.top': 'of a kept catalog' }, 'b/f0.txt': { 'user.k': 'v' } };
+  const opts = { fqrn, chunking: SMALL_CHUNKS, xattrs, readSourceXattrs: false, whitelistDays: 20_000 } as const;
+  const one = join(base, 'one');
+  await publish(src, { ...opts, out: one, timestamp: T0 });
+  const two = join(base, 'two');
+  execFileSync('cp', ['-a', one, two]);
+
+  // Changed: in b (a file rewritten, one added, one removed), and in the root catalog's own part, which is always
+  // scanned (plain/p.txt is not named).
+  const bTimes = statSync(join(src, 'b'));
+  writeFileSync(join(src, 'b/f1.txt'), 'b file 1, changed\n');
+  writeFileSync(join(src, 'b/new.txt'), 'new in b\n');
+  rmSync(join(src, 'b/f2.txt'));
+  writeFileSync(join(src, 'plain/p.txt'), 'changed, not named\n');
+  const partial = await publish(src, { ...opts, out: one, timestamp: T0 + 100, changed: ['b/f1.txt', '/b/new.txt', './b/f2.txt'] });
+  const full = await publish(src, { ...opts, out: two, timestamp: T0 + 100 });
+  assert.equal(partial.rootHash, full.rootHash, 'the same root catalog, byte for byte');
+  assert.deepEqual([partial.entries, partial.catalogs], [full.entries, full.catalogs]);
+  assert.equal(full.scannedEntries, full.entries);
+  // The root catalog's part (/, top.txt, plain, plain/p.txt, and the tops of a, b and c) and the 6 entries in b.
+  assert.equal(partial.scannedEntries, 7 + 6, `scanned ${partial.scannedEntries} of ${partial.entries}`);
+  const server = await serveRepositories({ [fqrn]: one });
+  try {
+    const repo = await openRepository(fqrn, { serverUrls: [`${server.url}/@fqrn@`], publicKeys: [partial.publicKeyPath], cacheDir: tempDir('ucvmfs-pub-cache-') });
+    try {
+      assert.equal(repo.revision, 2);
+      assert.equal(await repo.fs.readFile('/b/f1.txt', 'utf8'), 'b file 1, changed\n');
+      assert.equal(await repo.fs.readFile('/plain/p.txt', 'utf8'), 'changed, not named\n');
+      assert.equal(await repo.fs.readFile('/a/inner/z.txt', 'utf8'), 'a nested catalog in a kept one\n');
+      assert.deepEqual((await repo.fs.readdir('/b')).sort(), ['.cvmfscatalog', 'f0.txt', 'f1.txt', 'f3.txt', 'f4.txt', 'new.txt']);
+      assert.equal((await repo.fs.stat('/a')).nlink, 4);
+    } finally {
+      repo.close();
+    }
+  } finally {
+    await server.close();
+  }
+
+  // Attributes given for a path below a kept catalog's top make it scanned (c: 8 entries more).
+  const below = await publish(src, { ...opts, xattrs: { ...xattrs, 'c/f0.txt': { 'user.n': '1' } }, out: one, timestamp: T0 + 120, changed: ['b'] });
+  assert.equal(below.scannedEntries, 7 + 6 + 8);
+
+  // Another hash algorithm than the previous revision's: nothing can be kept, everything is scanned.
+  const rmd = await publish(src, { ...opts, out: two, timestamp: T0 + 150, hashAlgorithm: 'rmd160', changed: ['b'] });
+  assert.equal(rmd.scannedEntries, rmd.entries);
+
+  // A kept catalog's top that changed unnamed (a file added in a/) fails the publish instead of going unseen.
+  writeFileSync(join(src, 'a/unnamed.txt'), 'x');
+  await assert.rejects(publish(src, { ...opts, out: one, timestamp: T0 + 200, changed: ['b'] }), /\/a is not as the previous revision has it \(mtime\)/);
+  utimesSync(join(src, 'b'), bTimes.atime, bTimes.mtime);
+  rmSync(base, { recursive: true, force: true });
+  rmSync(`${one}.keys`, { recursive: true, force: true });
+  rmSync(`${two}.keys`, { recursive: true, force: true });
+});
+
 test('publisher: a republish reads only the files whose size or mtime changed; the rest keep their content, as a full rescan gives it', async () => {
   const { src } = makeTree();
   const { out } = await publishTree(src);
@@ -635,6 +704,23 @@ test('publisher: user xattrs of the source tree are read with getfattr', { skip:
   assert.deepEqual(attrs('/dir'), { 'user.d': '00ff' });
   assert.deepEqual(attrs('/plain'), { 'user.empty': '', 'user.extra': Buffer.from('added').toString('hex') });
   assert.equal(stats(db).self_xattr, 3);
+
+  // With `dir` a nested catalog kept unscanned, getfattr reads the scanned entries only, `dir`'s own attributes
+  // are checked against its catalog's, and the revision is the one a full publish makes.
+  write(src, 'dir/.cvmfscatalog', '');
+  write(src, 'dir/in.txt', 'inside');
+  assert.ok(set('dir/in.txt', 'user.in', 'side'));
+  const opts: PublishOptions = { fqrn: 'pub.test.example.org', out, chunking: SMALL_CHUNKS, readSourceXattrs: true, xattrs: { plain: { 'user.extra': 'added' } } };
+  await publish(src, { ...opts, timestamp: T0 + 100 });
+  const copy = join(tempDir('ucvmfs-pub-out-'), 'repo');
+  execFileSync('cp', ['-a', out, copy]);
+  write(src, 'plain', 'changed');
+  const partial = await publish(src, { ...opts, timestamp: T0 + 200, changed: ['plain'] });
+  const full = await publish(src, { ...opts, out: copy, timestamp: T0 + 200 });
+  assert.equal(partial.rootHash, full.rootHash);
+  assert.equal(partial.scannedEntries, full.scannedEntries - 2, 'dir/.cvmfscatalog and dir/in.txt were not scanned');
+  assert.ok(set('dir', 'user.d', '0x01'));
+  await assert.rejects(publish(src, { ...opts, timestamp: T0 + 300, changed: ['plain'] }), /\/dir is not as the previous revision has it \(extended attributes\)/);
 });
 
 test('publisher: the library client opens the published repository and reads every file', async () => {

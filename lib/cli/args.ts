@@ -12,7 +12,7 @@ export interface Args {
 }
 
 /** Options that take a value; everything else that starts with `-` is a flag. */
-const WITH_VALUE = new Set(['server', 'key', 'cache', 'fqrn', 'out', 'tag', 'hash', 'compression', 'keys', 'port', 'var', 'repo', 'ttl', 'description', 'spec', 'to', 'chunk-sizes', 'profile']);
+const WITH_VALUE = new Set(['server', 'key', 'cache', 'fqrn', 'out', 'tag', 'hash', 'compression', 'keys', 'port', 'var', 'repo', 'ttl', 'description', 'spec', 'to', 'chunk-sizes', 'profile', 'changed']);
 const SHORT: Record<string, string> = { l: 'long', R: 'recursive', a: 'all', h: 'help', s: 'server', k: 'key', c: 'cache' };
 
 /** Parses argv (without node and script). `--` ends option parsing. */

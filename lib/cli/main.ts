@@ -60,10 +60,12 @@ commands:
   publish DIR --fqrn NAME --out DIR [--tag NAME] [--description TEXT] [--hash sha1|rmd160|shake128]
                                    [--compression zlib|none] [--external-data] [--keys DIR] [--ttl SECONDS]
                                    [--chunk-sizes MIN,AVG,MAX | --no-chunking] (bytes; default 4,8,16 MiB)
-                                   [--rescan]
+                                   [--rescan] [--changed PATH]...
                                    write a signed repository from a local directory; publishing
                                    again makes the next revision, and files whose size and mtime are
-                                   unchanged keep their content without being read (--rescan: read all)
+                                   unchanged keep their content without being read (--rescan: read all);
+                                   --changed: only these paths changed, nested catalogs elsewhere are
+                                   kept unscanned
   serve [--port N] REPODIR...      serve repository directories on 127.0.0.1 at /cvmfs/<fqrn>/
   config <fqrn>                     effective parameters and where each comes from (environment, files under
                                    UCVMFS_CONFIG_DIR or /etc/cvmfs, in the genuine client's order)
@@ -358,8 +360,9 @@ const commands: Record<string, (a: Args) => Promise<number | void>> = {
       ...(chunking !== undefined ? { chunking } : {}),
       ...(a.options.has('rescan') ? { rescan: true } : {}),
       ...(a.options.has('external-data') ? { externalData: true } : {}),
+      ...(a.options.has('changed') ? { changed: a.options.get('changed')! } : {}),
     });
-    const kept = res.unchangedFiles ? `; ${res.unchangedFiles} unchanged files kept without reading` : '';
+    const kept = (res.unchangedFiles ? `; ${res.unchangedFiles} unchanged files kept without reading` : '') + (res.scannedEntries < res.entries ? `; ${res.scannedEntries} entries scanned` : '');
     await out(`published ${res.fqrn} revision ${res.revision}: root catalog ${res.rootHash}, ${res.entries} entries in ${res.catalogs} catalog(s)${kept}\npublic key: ${res.publicKeyPath}\n`);
   },
 

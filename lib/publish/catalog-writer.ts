@@ -225,7 +225,7 @@ class CatalogBuilder {
       case 'dir':
         flags |= Flag.Directory;
         size = DIR_SIZE;
-        hardlinks = 2 + e.children.filter((c) => c.kind === 'dir').length;
+        hardlinks = e.kept ? e.kept.hardlinks : 2 + e.children.filter((c) => c.kind === 'dir').length;
         this.self.dir++;
         break;
       case 'symlink':
@@ -334,6 +334,8 @@ function propertiesOf(plan: CatalogPlan, ctx: CatalogContext, revision: number, 
 
 /** Writes the catalog of `plan` and, first, all catalogs below it. */
 export async function writeCatalogTree(plan: CatalogPlan, ctx: CatalogContext): Promise<WrittenCatalog> {
+  // Not scanned: the previous revision's catalog as it is.
+  if (plan.root.kept) return plan.root.kept.written;
   // Side by side: each catalog's database is built in this thread, then deflated in another while the next
   // sibling's is built.
   const nested = await Promise.all(plan.children.map((child) => writeCatalogTree(child, ctx)));

@@ -16,6 +16,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { HASH_ALGORITHMS, hashToString, type HashAlgorithm } from '../format/hash.js';
+import type { Manifest } from '../format/manifest.js';
 import type { Compression } from '../format/flags.js';
 import { checkChunkSizes, DEFAULT_CHUNK_SIZES, type ChunkSizes } from './chunker.js';
 import { planCatalogs, writeCatalogTree } from './catalog-writer.js';
@@ -25,10 +26,11 @@ import { buildHistory, hasTag, RESERVED_TAGS } from './history-writer.js';
 import { loadOrCreateKeys } from './keys.js';
 import { buildManifest, buildWhitelist } from './letters.js';
 import { ObjectWriter, type WriteStats } from './object-writer.js';
-import { readPreviousRevision } from './previous.js';
+import { readPreviousRevision, type KeptPrevious } from './previous.js';
 import type { PreviousContents } from './unchanged.js';
-import { forEachEntry, scanSource, type SourceEntry } from './source.js';
-import { readTreeXattrs } from './source-xattrs.js';
+import { forEachEntry, NESTED_CATALOG_MARKER, scanSource, type SourceEntry } from './source.js';
+import { readEntriesXattrs, readTreeXattrs } from './source-xattrs.js';
+import { serializeXattrs } from '../format/xattr.js';
 
 export { Xor32Chunker, DEFAULT_CHUNK_SIZES, type ChunkSizes } from './chunker.js';
 export { CATALOG_DDL, COUNTER_NAMES } from './catalog-writer.js';
@@ -81,6 +83,17 @@ export interface PublishOptions {
    * revision recorded for its path keeps its stored content without being read (see unchanged.ts).
    */
   rescan?: boolean;
+  /**
+   * Paths (relative to the source, `''` the whole tree) that may have changed since the previous revision; the
+   * rest is taken to be as it was. A nested catalog of the previous revision that neither holds one of them nor
+   * lies below one is kept as it is, its subtree neither scanned nor read, so that a publish costs what changed
+   * rather than what the repository holds (as the genuine `cvmfs_server` publishes what its overlay's upper
+   * layer holds). Its top directory is checked (mode, owner, mtime, extended attributes, marker): one that
+   * differs fails the publish rather than go unseen. Paths of {@link xattrs} below a top count as changed. Without a
+   * previous revision, or with another hash algorithm than it, everything is scanned; kept catalogs keep their
+   * compression and chunking.
+   */
+  changed?: readonly string[];
 }
 
 /** What {@link publish} produced. */
@@ -100,6 +113,8 @@ export interface PublishResult {
   objects: WriteStats;
   /** Regular files whose content was kept from the previous revision without being read. */
   unchangedFiles: number;
+  /** Entries read from the source (all of them unless {@link PublishOptions.changed} left subtrees out). */
+  scannedEntries: number;
 }
 
 /**
@@ -207,6 +222,40 @@ function applyXattrs(root: SourceEntry, fromSource: Map<string, Map<string, Buff
   }
 }
 
+/** Fails a publish whose kept catalog's top directory is not as the previous revision has it. */
+function changedOutside(path: string, what: string): Error {
+  return new Error(`publish: ${path} is not as the previous revision has it (${what}), yet no changed path holds it: name it among the changed paths, or publish without them`);
+}
+
+/**
+ * Whether a directory of the source is the top of a nested catalog kept unread (`prev`): then it is marked so and
+ * its subtree is not scanned. Throws when it is no longer what that catalog's top row says.
+ */
+function keepUnread(dir: SourceEntry, prev: KeptPrevious | undefined, mtimeNs: boolean): boolean {
+  if (!prev) return false;
+  const t = prev.top;
+  if (dir.mode !== t.mode || dir.uid !== t.uid || dir.gid !== t.gid) throw changedOutside(dir.path, 'mode or owner');
+  if (dir.mtime !== t.mtime || (mtimeNs ? dir.mtimeNs : null) !== t.mtimens) throw changedOutside(dir.path, 'mtime');
+  if (!existsSync(Buffer.concat([dir.abs, Buffer.from(`/${NESTED_CATALOG_MARKER}`)]))) throw changedOutside(dir.path, `its ${NESTED_CATALOG_MARKER} is gone`);
+  dir.nestedCatalog = true;
+  dir.kept = prev;
+  return true;
+}
+
+/** The extended attributes of a kept catalog's top directory, read from the source, must be the ones it holds. */
+function checkKeptXattrs(dir: SourceEntry, prev: KeptPrevious): void {
+  const now = dir.xattrs ? serializeXattrs(dir.xattrs) : null;
+  const before = prev.top.xattr;
+  if ((now === null) !== (before === null) || (now && before && !now.equals(before))) throw changedOutside(dir.path, 'extended attributes');
+}
+
+/** Where every scanned entry is (a kept catalog's top included, nothing below it). */
+function scannedPaths(root: SourceEntry): Buffer[] {
+  const out: Buffer[] = [];
+  forEachEntry(root, (e) => out.push(e.abs));
+  return out;
+}
+
 /** Writes a top-level file through data/txn, so that no temp file ever shows up where the server looks. */
 async function writeAtomic(repoDir: string, name: string, bytes: Uint8Array | string): Promise<void> {
   const tmp = join(repoDir, 'data', 'txn', `${name}.${process.pid}.${randomBytes(6).toString('hex')}`);
@@ -233,18 +282,34 @@ export async function publish(sourceDir: string, opts: PublishOptions): Promise<
   const timestamp = opts.timestamp ?? Math.floor(Date.now() / 1000);
   const now = new Date(timestamp * 1000);
 
-  const previous = await readPreviousRevision(out, fqrn);
+  const changedPaths = opts.changed?.map(normalizeRelative);
+  // Attributes given for a path below a kept catalog's top would not be seen (its own are checked).
+  const givenBelow = Object.keys(opts.xattrs ?? {}).map(normalizeRelative);
+  // A nested catalog with no changed path in it or above it, of a revision hashed as this one is (a catalog kept
+  // from another algorithm would name its files' objects by that one).
+  const untouched = (n: string, m: Manifest) => m.rootCatalog.algorithm === algorithm && !givenBelow.some((p) => p.startsWith(n + '/')) &&
+    !changedPaths!.some((p) => p === '' || p === n || p.startsWith(n + '/') || n.startsWith(p + '/'));
+  const previous = await readPreviousRevision(out, fqrn, changedPaths ? untouched : undefined);
   if (opts.tag && previous?.history && (await hasTag(previous.history, opts.tag.name))) {
     throw new Error(`publish: tag '${opts.tag.name}' already exists in ${fqrn}`);
   }
   const revision = previous ? previous.manifest.revision + 1 : 1;
 
   const source = resolve(sourceDir);
-  // getfattr walks the tree in its own process while this one scans it (it took seconds for 100,000 entries).
-  const xattrsRead = opts.readSourceXattrs === false ? Promise.resolve(new Map<string, Map<string, Buffer>>()) : readTreeXattrs(source);
-  xattrsRead.catch(() => undefined); // awaited below; this only keeps a failing scan from leaving it unhandled
-  const { root, count } = await scanSource(source, new Set([out, keysDir]));
-  applyXattrs(root, await xattrsRead, opts.xattrs);
+  const kept = previous?.kept.size ? previous.kept : undefined;
+  // getfattr walks the tree in its own process while this one scans it (it took seconds for 100,000 entries);
+  // with subtrees kept unread, it reads the scanned entries only, once they are known.
+  const xattrsRead = opts.readSourceXattrs === false ? Promise.resolve(new Map<string, Map<string, Buffer>>()) : kept ? undefined : readTreeXattrs(source);
+  xattrsRead?.catch(() => undefined); // awaited below; this only keeps a failing scan from leaving it unhandled
+  const mtimeNs = opts.mtimeNs ?? true;
+  const { root, count } = await scanSource(source, new Set([out, keysDir]), kept && ((dir) => keepUnread(dir, kept.get(dir.path), mtimeNs)));
+  applyXattrs(root, await (xattrsRead ?? readEntriesXattrs(source, scannedPaths(root))), opts.xattrs);
+  let entries = count;
+  forEachEntry(root, (e) => {
+    if (!e.kept) return;
+    checkKeptXattrs(e, kept!.get(e.path)!);
+    entries += e.kept.entries;
+  });
 
   await mkdir(out, { recursive: true });
   const writer = new ObjectWriter(out, algorithm, externalData);
@@ -259,7 +324,7 @@ export async function publish(sourceDir: string, opts: PublishOptions): Promise<
     ...(opts.vomsAuthz ? { vomsAuthz: opts.vomsAuthz } : {}),
     ...(previous ? { previousRoot: previous.manifest.rootCatalog } : {}),
     previous: previous?.catalogs ?? new Map(),
-    mtimeNs: opts.mtimeNs ?? true,
+    mtimeNs,
     changed: (e) => changed.has(e),
     deflater,
   }).finally(() => deflater.close());
@@ -290,8 +355,9 @@ export async function publish(sourceDir: string, opts: PublishOptions): Promise<
     manifestPath,
     publicKeyPath: keys.paths.publicKey,
     catalogs: rootCatalog.catalogs,
-    entries: count,
+    entries,
     objects: { ...writer.stats },
     unchangedFiles: reused,
+    scannedEntries: count,
   };
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import { spawn } from 'node:child_process';
+import { isUtf8 } from 'node:buffer';
 import { sep } from 'node:path';
 import { decodeName } from '../format/byte-names.js';
 
@@ -58,9 +59,40 @@ export function parseGetfattrOutput(output: Buffer, root: string): XattrsByPath 
 
 /** Runs getfattr over the tree below `root` (absolute); resolves to an empty map when getfattr is not installed. */
 export function readTreeXattrs(root: string): Promise<XattrsByPath> {
+  // -R: recursively; -P: do not follow symlinked directories.
+  return getfattr(['-R', '-P'], [root], root);
+}
+
+/** Arguments of one getfattr run over listed paths, at most (a quarter of the kernel's usual limit, 2 MiB). */
+const ARG_BYTES = 512 * 1024;
+
+/**
+ * Runs getfattr over the listed entries of the tree below `root` only, not into directories (a publish that left
+ * subtrees unscanned); the whole tree when a path cannot be an argument (a name that is not UTF-8).
+ */
+export async function readEntriesXattrs(root: string, paths: readonly Buffer[]): Promise<XattrsByPath> {
+  if (!paths.every((p) => isUtf8(p))) return readTreeXattrs(root);
+  const batches: string[][] = [];
+  for (let at = 0; at < paths.length;) {
+    const batch: string[] = [];
+    for (let bytes = 0; at < paths.length && (batch.length === 0 || bytes + paths[at]!.length < ARG_BYTES); at++) {
+      batch.push(paths[at]!.toString('utf8'));
+      bytes += paths[at]!.length + 1;
+    }
+    batches.push(batch);
+  }
+  // Two at a time: getfattr waits on the file system about as much as it works.
+  const all: XattrsByPath = new Map();
+  for (let i = 0; i < batches.length; i += 2) {
+    for (const found of await Promise.all(batches.slice(i, i + 2).map((b) => getfattr([], b, root)))) for (const [k, v] of found) all.set(k, v);
+  }
+  return all;
+}
+
+function getfattr(flags: string[], paths: string[], root: string): Promise<XattrsByPath> {
   return new Promise((resolve, reject) => {
-    // -P: do not follow symlinked directories; -h: read a symlink's own attributes.
-    const child = spawn('getfattr', ['-R', '-P', '-h', '-d', '-m', '^user\\.', '-e', 'hex', '--absolute-names', root], {
+    // -h: a symlink's own attributes; `--`: a path is never an option.
+    const child = spawn('getfattr', [...flags, '-h', '-d', '-m', '^user\\.', '-e', 'hex', '--absolute-names', '--', ...paths], {
       stdio: ['ignore', 'pipe', 'ignore'],
       env: { ...process.env, LC_ALL: 'C' },
     });
