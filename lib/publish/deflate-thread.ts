@@ -54,6 +54,11 @@ export class DeflateThread {
     if (w) await w.terminate();
   }
 
+  /** Starts the thread now, so that its start-up (a tenth of a second or more) overlaps other work. */
+  warm(): void {
+    this.start();
+  }
+
   private start(): Worker {
     if (this.worker) return this.worker;
     // The compiled worker beside this module; from the CLI's one-file build (dist/lib/cli) too, hence the path

@@ -270,6 +270,17 @@ async function writeAtomic(repoDir: string, name: string, bytes: Uint8Array | st
  */
 export async function publish(sourceDir: string, opts: PublishOptions): Promise<PublishResult> {
   checkOptions(opts);
+  const deflater = new DeflateThread();
+  deflater.warm();
+  try {
+    return await publishRevision(sourceDir, opts, deflater);
+  } finally {
+    await deflater.close();
+  }
+}
+
+/** {@link publish}, with the thread that deflates catalogs started. */
+async function publishRevision(sourceDir: string, opts: PublishOptions, deflater: DeflateThread): Promise<PublishResult> {
   const fqrn = opts.fqrn;
   const out = resolve(opts.out);
   const keysDir = resolve(opts.keysDir ?? `${out}.keys`);
@@ -318,7 +329,6 @@ export async function publish(sourceDir: string, opts: PublishOptions): Promise<
 
   const { reused, changed } = await storeAllContents(root, writer, previous?.contents, opts.rescan ? undefined : previous?.contents, { algorithm, compression, chunking });
 
-  const deflater = new DeflateThread();
   const rootCatalog = await writeCatalogTree(planCatalogs(root), {
     writer, algorithm, compression, externalData, timestamp, ttl, revision,
     ...(opts.vomsAuthz ? { vomsAuthz: opts.vomsAuthz } : {}),
@@ -327,7 +337,7 @@ export async function publish(sourceDir: string, opts: PublishOptions): Promise<
     mtimeNs,
     changed: (e) => changed.has(e),
     deflater,
-  }).finally(() => deflater.close());
+  });
 
   const certificate = await writer.put(Buffer.from(keys.certificatePem, 'utf8'), 'X', 'zlib');
   const historyDb = await buildHistory(previous?.history, {
