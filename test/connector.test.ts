@@ -554,6 +554,14 @@ layered('a command named without a slash is found on PATH as execvp finds it, an
   }
 });
 
+layered('a command started as a fork (where a clone that shares memory is refused) gets the same status, limits, signals and /cvmfs', async () => {
+  const r = await exec(['/bin/bash', '-c', `trap -p; ulimit -Sn; cat ${M}/small/hello.txt | wc -c; exit 3`], { UCVMFS_TEST_FAULT: 'clone', PATH: process.env.PATH ?? '' });
+  const same = await exec(['/bin/bash', '-c', `trap -p; ulimit -Sn; cat ${M}/small/hello.txt | wc -c; exit 3`]);
+  assert.equal(r.code, 3, r.stderr);
+  assert.equal(r.stdout.toString(), same.stdout.toString());
+  assert.equal(r.stdout.toString().trim().split('\n').pop(), String(readTruth(FQRN).entries['/small/hello.txt']!.size));
+});
+
 test('exit status, death by a signal, a missing command, repositories opened on first access, configured ones listed, LD_LIBRARY_PATH into /cvmfs', async () => {
   assert.equal((await sh('exit 7')).code, 7);
   const killed = await sh('kill -TERM $$');

@@ -22,8 +22,7 @@ export interface ShadowLayout {
 
 export function realpathOrNull(p: string): string | null {
   try {
-    // The C library's: Node's own lstats each component from JavaScript, twice the time (100 ms of a cold walk).
-    return realpathSync.native(p);
+    return realpathSync(p);
   } catch {
     return null;
   }
