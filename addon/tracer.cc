@@ -1654,21 +1654,8 @@ class Tracer {
     r.Store();
   }
 
-  Done Trace() {
-    Done d;
-    std::vector<char*> argv, envp;
-    for (auto& a : o_.argv) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    for (auto& e : o_.envp) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
-    std::vector<sock_filter> filter = BuildFilter(emulatePtrace_);
-    sock_fprog prog{(unsigned short)filter.size(), filter.data()};
-    int errpipe[2];
-    if (pipe2(errpipe, O_CLOEXEC) != 0) {
-      d.error = std::string("pipe: ") + strerror(errno);
-      return d;
-    }
-    SpawnPlan plan;
+  // What the command's first process needs (addon/spawn.h), prepared before it exists: it shares this memory.
+  void PlanSpawn(SpawnPlan& plan, std::vector<char*>& argv, std::vector<char*>& envp, const sock_fprog* prog, int errFd) {
     plan.FindOnPath(o_.file);
     plan.argv = argv.data();
     plan.envp = envp.data();
@@ -1684,13 +1671,31 @@ class Tracer {
     plan.fsize = o_.fsize;
     plan.clearCloexec = o_.fds;
     plan.closeFds = o_.closed;
-    plan.filter = &prog;
+    plan.filter = prog;
     // Already there (the usual case, the caller's directory outside /cvmfs): no chdir, which would stop.
     char here[PATH_MAX];
     bool there = !o_.cwd.empty() && getcwd(here, sizeof here) && o_.cwd == here;
     plan.cwd = o_.cwd.empty() || there ? nullptr : o_.cwd.c_str();
     plan.parent = getpid();
-    plan.errFd = errpipe[1];
+    plan.errFd = errFd;
+  }
+
+  Done Trace() {
+    Done d;
+    std::vector<char*> argv, envp;
+    for (auto& a : o_.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    for (auto& e : o_.envp) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+    std::vector<sock_filter> filter = BuildFilter(emulatePtrace_);
+    sock_fprog prog{(unsigned short)filter.size(), filter.data()};
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) != 0) {
+      d.error = std::string("pipe: ") + strerror(errno);
+      return d;
+    }
+    SpawnPlan plan;
+    PlanSpawn(plan, argv, envp, &prog, errpipe[1]);
     // The tracer writes an exec's new arguments below the child's stack pointer (Scratch): room for all of them,
     // and an inaccessible guard below, so that such a write can only fail, never land in Node's memory.
     size_t argBytes = 0;
