@@ -14,7 +14,10 @@ import { encodeName } from '../format/byte-names.js';
 import type { DeflateThread } from './deflate-thread.js';
 import type { ObjectWriter } from './object-writer.js';
 import { CatalogRows } from './same-rows.js';
+import { COUNTER_NAMES, type Counters, type Row, type RowSink, type WrittenCatalog } from './catalog-types.js';
 import { entryKey, type SourceEntry } from './source.js';
+
+export { COUNTER_NAMES };
 
 /** The catalog DDL exactly as `cvmfs_server` creates it (catalog_sql.cc), so sqlite_master matches byte for byte. */
 export const CATALOG_DDL: readonly string[] = [
@@ -26,12 +29,6 @@ export const CATALOG_DDL: readonly string[] = [
   'CREATE TABLE bind_mountpoints (path TEXT, sha1 TEXT, size INTEGER, CONSTRAINT pk_bind_mountpoints PRIMARY KEY (path))',
   'CREATE TABLE statistics (counter TEXT, value INTEGER, CONSTRAINT pk_statistics PRIMARY KEY (counter))',
 ];
-
-/** The statistics counters (without the `self_` / `subtree_` prefix), in the order the genuine stores them. */
-export const COUNTER_NAMES = ['chunked', 'chunked_size', 'chunks', 'dir', 'external', 'external_file_size', 'file_size', 'nested', 'regular', 'special', 'symlink', 'xattr'] as const;
-
-/** One set of statistics counters. */
-export type Counters = Record<(typeof COUNTER_NAMES)[number], number>;
 
 function zeroCounters(): Counters {
   return Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Counters;
@@ -115,23 +112,7 @@ export interface CatalogContext {
   readonly deflater?: Pick<DeflateThread, 'reserve' | 'deflate'>;
 }
 
-/** A catalog as written (or kept). */
-export interface WrittenCatalog {
-  readonly path: string;
-  readonly hash: ContentHash;
-  /** Size of the uncompressed database. */
-  readonly size: number;
-  readonly revision: number;
-  readonly self: Counters;
-  readonly subtree: Counters;
-  /** True when the previous revision's catalog was kept. */
-  readonly reused: boolean;
-  /** This catalog and all below it. */
-  readonly catalogs: number;
-}
 
-/** A value as the catalog writer hands it to SQLite. */
-export type Row = SqlValue | bigint;
 
 /** Entries whose content is a device number rather than a size. */
 function isDevice(mode: number): boolean {
@@ -141,14 +122,6 @@ function isDevice(mode: number): boolean {
 
 const ROOT_PARENT: PathKey = [0n, 0n];
 
-/**
- * Where a catalog's rows go: into its database ({@link DatabaseSink}), or into the list that tells whether they
- * are the previous revision's (same-rows.ts). Values in the order of the tables' columns.
- */
-export interface RowSink {
-  entry(values: Row[]): void;
-  chunk(values: Row[]): void;
-}
 
 /** Rows inserted into a catalog database being built. */
 class DatabaseSink implements RowSink {

@@ -12,7 +12,8 @@ import { Catalog } from '../catalog/catalog.js';
 import { SqliteTables } from '../catalog/sqlite-tables.js';
 import { hashBytes, objectPath, type ContentHash, type ObjectSuffix } from '../format/hash.js';
 import { parseManifest, type Manifest } from '../format/manifest.js';
-import { COUNTER_NAMES, type Counters, type PreviousCatalog } from './catalog-writer.js';
+import { COUNTER_NAMES, type Counters } from './catalog-types.js';
+import type { PreviousCatalog } from './catalog-writer.js';
 import type { KeptCatalog } from './source.js';
 import { PreviousContents } from './unchanged.js';
 

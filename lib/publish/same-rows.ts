@@ -11,7 +11,7 @@
  */
 import { SqliteTables } from '../catalog/sqlite-tables.js';
 import type { Value } from '../catalog/sqlite-record.js';
-import type { Row, RowSink } from './catalog-writer.js';
+import type { Row, RowSink } from './catalog-types.js';
 
 /** The tables that hold a catalog's entries, with the columns the writer fills, in order. */
 const TABLES: Readonly<Record<string, readonly string[]>> = {

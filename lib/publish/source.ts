@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { decodeName } from '../format/byte-names.js';
 import type { FileContent } from './content.js';
 import { pathKey, type PathKey } from '../format/pathhash.js';
-import type { WrittenCatalog } from './catalog-writer.js';
+import type { WrittenCatalog } from './catalog-types.js';
 
 /** Kinds of entries a catalog distinguishes. */
 export type SourceKind = 'dir' | 'file' | 'symlink' | 'special';
