@@ -561,7 +561,8 @@ test('publisher: with the changed paths named, untouched nested catalogs are kep
   writeFileSync(join(src, 'b/new.txt'), 'new in b\n');
   rmSync(join(src, 'b/f2.txt'));
   writeFileSync(join(src, 'plain/p.txt'), 'changed, not named\n');
-  const partial = await publish(src, { ...opts, out: one, timestamp: T0 + 100, changed: ['b/f1.txt', '/b/new.txt', './b/f2.txt'] });
+  await assert.rejects(publish(src, { ...opts, out: one, timestamp: T0 + 100, changed: ['../elsewhere/b'] }), /changed path '..\/elsewhere\/b' is not in the source/);
+  const partial = await publish(src, { ...opts, out: one, timestamp: T0 + 100, changed: ['b/f1.txt', `${src}/b/new.txt`, './b/x/../f2.txt'] });
   const full = await publish(src, { ...opts, out: two, timestamp: T0 + 100 });
   assert.equal(partial.rootHash, full.rootHash, 'the same root catalog, byte for byte');
   assert.deepEqual([partial.entries, partial.catalogs], [full.entries, full.catalogs]);

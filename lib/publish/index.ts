@@ -14,7 +14,7 @@ import { isRepositoryName } from '../format/names.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { HASH_ALGORITHMS, hashToString, type HashAlgorithm } from '../format/hash.js';
 import type { Manifest } from '../format/manifest.js';
 import type { Compression } from '../format/flags.js';
@@ -222,6 +222,16 @@ function applyXattrs(root: SourceEntry, fromSource: Map<string, Map<string, Buff
   }
 }
 
+/**
+ * A changed path as the catalogs name it: relative to the source, or absolute within it (`/src/a/b` → `/a/b`).
+ * One that leaves the source is refused: matching nothing, it would let a changed catalog be kept.
+ */
+function changedPath(source: string, p: string): string {
+  const rel = relative(source, resolve(source, p.startsWith(source + '/') || p === source ? p : p.replace(/^\/+/, '')));
+  if (rel === '..' || rel.startsWith('../') || isAbsolute(rel)) throw new TypeError(`publish: changed path '${p}' is not in the source ${source}`);
+  return normalizeRelative(rel);
+}
+
 /** Fails a publish whose kept catalog's top directory is not as the previous revision has it. */
 function changedOutside(path: string, what: string): Error {
   return new Error(`publish: ${path} is not as the previous revision has it (${what}), yet no changed path holds it: name it among the changed paths, or publish without them`);
@@ -293,7 +303,7 @@ async function publishRevision(sourceDir: string, opts: PublishOptions, deflater
   const timestamp = opts.timestamp ?? Math.floor(Date.now() / 1000);
   const now = new Date(timestamp * 1000);
 
-  const changedPaths = opts.changed?.map(normalizeRelative);
+  const changedPaths = opts.changed?.map((p) => changedPath(resolve(sourceDir), p));
   // Attributes given for a path below a kept catalog's top would not be seen (its own are checked).
   const givenBelow = Object.keys(opts.xattrs ?? {}).map(normalizeRelative);
   // A nested catalog with no changed path in it or above it, of a revision hashed as this one is (a catalog kept
