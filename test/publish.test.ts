@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, linkSync
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import type { Database } from 'sql.js';
-import { FIXTURES, noise, tempDir } from './helpers.js';
+import { CLI, FIXTURES, noise, tempDir } from './helpers.js';
 import { sqlite } from '../lib/catalog/sqlite.js';
 import { hashBytes, hashToString, objectPath, parseHash, type ContentHash, type HashAlgorithm, type ObjectSuffix } from '../lib/format/hash.js';
 import { parseManifest } from '../lib/format/manifest.js';
@@ -722,6 +722,30 @@ test('publisher: user xattrs of the source tree are read with getfattr', { skip:
   assert.equal(partial.scannedEntries, full.scannedEntries - 2, 'dir/.cvmfscatalog and dir/in.txt were not scanned');
   assert.ok(set('dir', 'user.d', '0x01'));
   await assert.rejects(publish(src, { ...opts, timestamp: T0 + 300, changed: ['plain'] }), /\/dir is not as the previous revision has it \(extended attributes\)/);
+});
+
+test('publisher: with the changed paths named, getfattr gets the scanned names in runs the kernel takes, however low its limit', { skip: hasAttrTools ? false : 'getfattr/setfattr (package attr) not installed' }, async (t) => {
+  const base = tempDir('ucvmfs-pub-args-');
+  const src = join(base, 'src');
+  // 3,000 names of about 100 bytes: 300 KB of arguments, where a stack limit of 512 KiB leaves 128 KiB.
+  write(src, 'nest/.cvmfscatalog', '');
+  const name = (i: number) => `a-long-name-to-fill-the-arguments-of-one-getfattr-run-${String(i).padStart(5, '0')}.txt`;
+  for (let i = 0; i < 3000; i++) writeFileSync(join(src, name(i)), `file ${i}\n`);
+  if (spawnSync('setfattr', ['-n', 'user.last', '-v', 'yes', join(src, name(2999))]).status !== 0) {
+    t.skip('the temp file system does not take user xattrs');
+    return;
+  }
+  const out = join(base, 'out');
+  const run = (extra: string) => spawnSync('/bin/bash', ['-c', `ulimit -s 512 && "${process.execPath}" "${CLI}" publish "${src}" --fqrn args.test.example.org --out "${out}" ${extra}`], { encoding: 'utf8' });
+  assert.equal(run('').status, 0);
+  writeFileSync(join(src, 'new.txt'), 'new\n');
+  const r = run('--changed new.txt');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /3003 entries scanned/);
+  const { db } = await rootCatalog(out);
+  assert.deepEqual([...parseXattrs(entry(db, `/${name(2999)}`).xattr as Uint8Array)].map(([k, v]) => [k, v.toString()]), [['user.last', 'yes']]);
+  rmSync(base, { recursive: true, force: true });
+  rmSync(`${out}.keys`, { recursive: true, force: true });
 });
 
 test('publisher: the library client opens the published repository and reads every file', async () => {

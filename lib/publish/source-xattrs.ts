@@ -84,9 +84,22 @@ export async function readEntriesXattrs(root: string, paths: readonly Buffer[]):
   // Two at a time: getfattr waits on the file system about as much as it works.
   const all: XattrsByPath = new Map();
   for (let i = 0; i < batches.length; i += 2) {
-    for (const found of await Promise.all(batches.slice(i, i + 2).map((b) => getfattr([], b, root)))) for (const [k, v] of found) all.set(k, v);
+    for (const found of await Promise.all(batches.slice(i, i + 2).map((b) => getfattrSplitting(b, root)))) for (const [k, v] of found) all.set(k, v);
   }
   return all;
+}
+
+/** getfattr over `paths`, in halves while the kernel finds the arguments too long (a small stack limit lowers it). */
+async function getfattrSplitting(paths: string[], root: string): Promise<XattrsByPath> {
+  try {
+    return await getfattr([], paths, root);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'E2BIG' || paths.length < 2) throw e;
+    const half = paths.length >> 1;
+    const [a, b] = await Promise.all([getfattrSplitting(paths.slice(0, half), root), getfattrSplitting(paths.slice(half), root)]);
+    for (const [k, v] of b) a.set(k, v);
+    return a;
+  }
 }
 
 function getfattr(flags: string[], paths: string[], root: string): Promise<XattrsByPath> {
