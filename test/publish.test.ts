@@ -594,6 +594,13 @@ test('publisher: with the changed paths named, untouched nested catalogs are kep
   const rmd = await publish(src, { ...opts, out: two, timestamp: T0 + 150, hashAlgorithm: 'rmd160', changed: ['b'] });
   assert.equal(rmd.scannedEntries, rmd.entries);
 
+  // A kept catalog gone unnamed (its siblings' counters would be wrong) fails the publish too.
+  rmSync(join(src, 'c'), { recursive: true });
+  await assert.rejects(publish(src, { ...opts, out: one, timestamp: T0 + 180, changed: ['b'] }), /\/c is not as the previous revision has it \(gone from the source\)/);
+  // Named, it goes.
+  const gone = await publish(src, { ...opts, out: one, timestamp: T0 + 190, changed: ['c'] });
+  assert.equal(gone.entries, full.entries - 9);
+
   // A kept catalog's top that changed unnamed (a file added in a/) fails the publish instead of going unseen.
   writeFileSync(join(src, 'a/unnamed.txt'), 'x');
   await assert.rejects(publish(src, { ...opts, out: one, timestamp: T0 + 200, changed: ['b'] }), /\/a is not as the previous revision has it \(mtime\)/);

@@ -259,6 +259,27 @@ function checkKeptXattrs(dir: SourceEntry, prev: KeptPrevious): void {
   if ((now === null) !== (before === null) || (now && before && !now.equals(before))) throw changedOutside(dir.path, 'extended attributes');
 }
 
+/**
+ * Checks the kept catalogs against the scanned source: each top's attributes, and every one still there whose parent
+ * catalog's top is (a kept catalog's counters are worked out from its siblings': one gone unnamed would leave them
+ * wrong). Returns the entries the kept catalogs stand for.
+ */
+function checkKept(root: SourceEntry, kept: ReadonlyMap<string, KeptPrevious>): number {
+  const parents = new Set([...kept.values()].map((k) => k.parent));
+  const present = new Set<string>();
+  const found = new Set<string>();
+  let entries = 0;
+  forEachEntry(root, (e) => {
+    if (e.kind === 'dir' && parents.has(e.path)) present.add(e.path);
+    if (!e.kept) return;
+    found.add(e.path);
+    checkKeptXattrs(e, kept.get(e.path)!);
+    entries += e.kept.entries;
+  });
+  for (const [path, k] of kept) if (present.has(k.parent) && !found.has(path)) throw changedOutside(path, 'gone from the source');
+  return entries;
+}
+
 /** Where every scanned entry is (a kept catalog's top included, nothing below it). */
 function scannedPaths(root: SourceEntry): Buffer[] {
   const out: Buffer[] = [];
@@ -325,12 +346,7 @@ async function publishRevision(sourceDir: string, opts: PublishOptions, deflater
   const mtimeNs = opts.mtimeNs ?? true;
   const { root, count } = await scanSource(source, new Set([out, keysDir]), kept && ((dir) => keepUnread(dir, kept.get(dir.path), mtimeNs)));
   applyXattrs(root, await (xattrsRead ?? readEntriesXattrs(source, scannedPaths(root))), opts.xattrs);
-  let entries = count;
-  forEachEntry(root, (e) => {
-    if (!e.kept) return;
-    checkKeptXattrs(e, kept!.get(e.path)!);
-    entries += e.kept.entries;
-  });
+  const entries = count + (kept ? checkKept(root, kept) : 0);
 
   await mkdir(out, { recursive: true });
   const writer = new ObjectWriter(out, algorithm, externalData);

@@ -33,27 +33,45 @@ export interface PreviousRevision {
   readonly kept: ReadonlyMap<string, KeptPrevious>;
 }
 
-/** A nested catalog kept unread, with its top directory's row to check the source's against. */
+/** A nested catalog kept unread, with its top directory's row (its parent's mountpoint row) to check the source's against. */
 export interface KeptPrevious extends KeptCatalog {
   readonly top: { readonly mode: number; readonly uid: number; readonly gid: number; readonly mtime: number; readonly mtimens: number | null; readonly xattr: Uint8Array | null };
+  /** Its parent catalog's path, whose kept children all must still be in the source (see keptSiblings). */
+  readonly parent: string;
 }
 
-/** What the writer needs of a catalog kept unread: its counters, its top row and how many entries it stands for. */
-function keptOf(catalog: Catalog, path: string, hash: ContentHash, size: number): KeptPrevious {
-  const stats = catalog.statistics();
-  const counters = (prefix: string): Counters => Object.fromEntries(COUNTER_NAMES.map((n) => [n, stats.get(`${prefix}_${n}`) ?? 0])) as Counters;
-  const self = counters('self');
-  const subtree = counters('subtree');
-  const top = catalog.lookup(path);
-  if (!top) throw new Error(`publish: the previous revision's catalog of ${path} lacks its top directory`);
-  const entries = (c: Counters) => c.regular + c.dir + c.symlink + c.special;
-  return {
-    written: { path, hash, size, revision: Number(catalog.properties.get('revision') ?? 0), self, subtree, reused: true, catalogs: 1 + self.nested + subtree.nested },
-    hardlinks: top.linkcount,
+const countersFrom = (stats: Map<string, number>, prefix: string): Counters => Object.fromEntries(COUNTER_NAMES.map((n) => [n, stats.get(`${prefix}_${n}`) ?? 0])) as Counters;
+const zero = (): Counters => countersFrom(new Map(), 'none');
+const entriesOf = (c: Counters) => c.regular + c.dir + c.symlink + c.special;
+
+/** A catalog read, with what its kept children's counters are worked out from. */
+interface ReadCatalog {
+  self: Counters;
+  subtree: Counters;
+  /** Its kept children, as their parent's rows and nested table give them. */
+  kept: { path: string; hash: ContentHash; size: number; top: KeptPrevious['top']; hardlinks: number }[];
+  /** Its other children, which are read too. */
+  others: string[];
+}
+
+/**
+ * The kept children of one catalog, never read themselves: what the writer sums of their counters is their
+ * parent's subtree less its other children's (the first kept child carries it all, the others none), and their
+ * tops are the parent's mountpoint rows.
+ */
+function keptChildren(parent: ReadCatalog, parentPath: string, read: ReadonlyMap<string, ReadCatalog>): KeptPrevious[] {
+  const sum = { ...parent.subtree };
+  for (const o of parent.others) {
+    const c = read.get(o);
+    if (c) for (const n of COUNTER_NAMES) sum[n] -= c.self[n] + c.subtree[n];
+  }
+  return parent.kept.map((k, i) => {
+    const self = i === 0 ? sum : zero();
     // Each catalog's top directory is counted twice, as its parent's mountpoint and as its own root.
-    entries: entries(self) + entries(subtree) - 1 - self.nested - subtree.nested,
-    top: { mode: top.mode, uid: top.uid, gid: top.gid, mtime: top.mtime, mtimens: top.mtimens, xattr: top.xattr ? top.xattr.slice() : null },
-  };
+    const catalogs = i === 0 ? parent.kept.length + sum.nested : 0;
+    const entries = i === 0 ? entriesOf(sum) - parent.kept.length - sum.nested : 0;
+    return { written: { path: k.path, hash: k.hash, size: k.size, revision: 0, self, subtree: zero(), reused: true, catalogs }, hardlinks: k.hardlinks, entries, top: k.top, parent: parentPath };
+  });
 }
 
 /** Reads and decompresses an object of the repository, checking its hash. */
@@ -65,7 +83,7 @@ async function readObject(repoDir: string, hash: ContentHash, suffix: ObjectSuff
 
 /**
  * Returns undefined when `repoDir` has no manifest yet; throws if it holds another repository. Nested catalogs for
- * which `keep` says so are read for their counters and top row only (see PreviousRevision.kept).
+ * which `keep` says so are not read (see PreviousRevision.kept).
  */
 export async function readPreviousRevision(repoDir: string, fqrn: string, keep?: (path: string, manifest: Manifest) => boolean): Promise<PreviousRevision | undefined> {
   const manifestPath = join(repoDir, '.cvmfspublished');
@@ -74,31 +92,36 @@ export async function readPreviousRevision(repoDir: string, fqrn: string, keep?:
   if (manifest.fqrn !== fqrn) throw new Error(`publish: ${repoDir} holds repository ${manifest.fqrn}, not ${fqrn}`);
 
   const catalogs = new Map<string, PreviousCatalog>();
-  const kept = new Map<string, KeptPrevious>();
   const contents = new PreviousContents();
+  const read = new Map<string, ReadCatalog>();
   // Walk the catalog tree once for hashes and revisions, read as the client reads catalogs (no SQL engine); the
-  // databases are loaded again only when compared.
+  // databases are loaded again only when compared. Kept catalogs are not read at all.
   const queue: { path: string; hash: ContentHash; size: number }[] = [{ path: '', hash: manifest.rootCatalog, size: 0 }];
   while (queue.length > 0) {
     const { path, hash, size } = queue.shift()!;
     const bytes = await readObject(repoDir, hash, 'C');
     const catalog = await Catalog.open(bytes, hash, path);
-    if (path !== '' && keep?.(path, manifest)) {
-      try {
-        kept.set(path, keptOf(catalog, path, hash, size));
-      } finally {
-        catalog.close();
-      }
-      continue;
-    }
     try {
       if (path !== '') catalogs.set(path, { hash, size, revision: Number(catalog.properties.get('revision') ?? 0), load: () => readObject(repoDir, hash, 'C') });
-      for (const ref of catalog.nested.values()) queue.push({ path: ref.path, hash: ref.hash, size: ref.size });
+      const stats = catalog.statistics();
+      const here: ReadCatalog = { self: countersFrom(stats, 'self'), subtree: countersFrom(stats, 'subtree'), kept: [], others: [] };
+      for (const ref of catalog.nested.values()) {
+        const top = keep?.(ref.path, manifest) ? catalog.lookup(ref.path) : undefined;
+        if (top) {
+          here.kept.push({ path: ref.path, hash: ref.hash, size: ref.size, hardlinks: top.linkcount, top: { mode: top.mode, uid: top.uid, gid: top.gid, mtime: top.mtime, mtimens: top.mtimens, xattr: top.xattr ? top.xattr.slice() : null } });
+        } else {
+          here.others.push(ref.path);
+          queue.push({ path: ref.path, hash: ref.hash, size: ref.size });
+        }
+      }
+      read.set(path, here);
     } finally {
       catalog.close();
     }
     contents.add(new SqliteTables(bytes));
   }
+  const kept = new Map<string, KeptPrevious>();
+  for (const [path, c] of read) for (const k of keptChildren(c, path, read)) kept.set(k.written.path, k);
   const history = manifest.history ? await readObject(repoDir, manifest.history, 'H') : undefined;
   return { manifest, catalogs, contents, kept, ...(history ? { history } : {}) };
 }
