@@ -526,7 +526,9 @@ layered('a command named without a slash is found on PATH as execvp finds it, an
     symlinkSync(`${M}/sw/bin`, join(dir, 'link'));
     mkdirSync(join(dir, 'plain'));
     writeFileSync(join(dir, 'plain', 'greet-plain'), 'echo "plain:$0:$*"\n', { mode: 0o755 });
-    const run = (entries: string[], argv: string[]) => exec(argv, { PATH: [...entries, dirname(process.execPath), '/usr/bin', '/bin'].join(':'), UCVMFS_TRACER_DEBUG: '1' });
+    // Waiting for every process: the tracer's account is printed as its last process ends, which may be after the
+    // command's end, when a front that returned at once has let go of stderr.
+    const run = (entries: string[], argv: string[]) => exec(argv, { PATH: [...entries, dirname(process.execPath), '/usr/bin', '/bin'].join(':'), UCVMFS_TRACER_DEBUG: '1', UCVMFS_EXEC_WAIT: 'all' });
     const execStops = (stderr: string) => Number(/\[tracer\] {3}syscall 59: (\d+) stops/.exec(stderr)?.[1] ?? 0);
 
     const linked = await run([...empty, join(dir, 'noexec'), join(dir, 'link')], ['hello']);
