@@ -96,7 +96,6 @@ function subdirectoriesInKernelOrder(dir: string): string[] {
   }
 }
 
-/** Materializes repositories below one real directory, on demand. */
 /** A slice of a directory's entries whose native batch is under way (see ShadowTree.startSlice). */
 interface SliceInMaking {
   batch: Entry[];
@@ -104,6 +103,7 @@ interface SliceInMaking {
   failed: Promise<[number, number][]>;
 }
 
+/** Materializes repositories below one real directory, on demand. */
 export class ShadowTree {
   private readonly mounts = new Map<string, Promise<Repository | null>>();
   private readonly revs = new Map<string, string>();

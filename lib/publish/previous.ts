@@ -36,7 +36,7 @@ export interface PreviousRevision {
 /** A nested catalog kept unread, with its top directory's row (its parent's mountpoint row) to check the source's against. */
 export interface KeptPrevious extends KeptCatalog {
   readonly top: { readonly mode: number; readonly uid: number; readonly gid: number; readonly mtime: number; readonly mtimens: number | null; readonly xattr: Uint8Array | null };
-  /** Its parent catalog's path, whose kept children all must still be in the source (see keptSiblings). */
+  /** Its parent catalog's path, whose kept children all must still be in the source (checkKept in index.ts). */
   readonly parent: string;
 }
 
@@ -70,6 +70,7 @@ function keptChildren(parent: ReadCatalog, parentPath: string, read: ReadonlyMap
     // Each catalog's top directory is counted twice, as its parent's mountpoint and as its own root.
     const catalogs = i === 0 ? parent.kept.length + sum.nested : 0;
     const entries = i === 0 ? entriesOf(sum) - parent.kept.length - sum.nested : 0;
+    // Its revision is not known unread, and nothing reads a kept child's: 0.
     return { written: { path: k.path, hash: k.hash, size: k.size, revision: 0, self, subtree: zero(), reused: true, catalogs }, hardlinks: k.hardlinks, entries, top: k.top, parent: parentPath };
   });
 }
